@@ -1,0 +1,46 @@
+"""The toy data set: n noisy points of a parabola, drawn exactly as the classic experiment does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from compute.params import Param, check_fields
+
+DATA_PARAMS: tuple[Param, ...] = (
+    Param("n", int, 50, 2, 1000, help="number of data points"),
+    Param("noise", float, 0.3, 0.0, 10.0, help="standard deviation of the Gaussian noise on y"),
+    Param("seed", int, 20240215, 0, 2**32 - 1, help="numpy seed of the data"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class DataSpec:
+    """The toy data: ``n`` points of y = 0.75 x² + x + 2 + noise·ε with x, ε ~ N(0, 1)."""
+
+    n: int = 50
+    noise: float = 0.3
+    seed: int = 20240215
+    PARAMS: ClassVar[tuple[Param, ...]] = DATA_PARAMS
+
+    def __post_init__(self) -> None:
+        check_fields(self, DATA_PARAMS, "data")
+
+
+def toy_data(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Return float32 arrays (x, y), bit for bit what the classic script draws.
+
+    The classic script::
+
+        np.random.seed(seed)
+        x = np.array(np.random.randn(n), dtype=np.float32)
+        y = np.array(0.75*x**2 + 1.0*x + 2.0 + noise*np.random.randn(n), dtype=np.float32)
+
+    A private ``RandomState(seed)`` yields the same stream without touching numpy's global state.
+    """
+    rng = np.random.RandomState(spec.seed)
+    x = np.array(rng.randn(spec.n), dtype=np.float32)
+    y = np.array(0.75 * x**2 + 1.0 * x + 2.0 + spec.noise * rng.randn(spec.n), dtype=np.float32)
+    return x, y

@@ -1,0 +1,50 @@
+"""The loss registry: one row per torch.nn loss, generating controls, CLI options and checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from compute.params import Param
+
+
+@dataclass(frozen=True, slots=True)
+class LossInfo:
+    """A registry row: the torch.nn class and the hyperparameters it takes."""
+
+    key: str
+    title: str
+    torch_cls: type[torch.nn.Module]
+    params: tuple[Param, ...]
+    help: str
+
+    def module(self, values: dict[str, Any], reduction: str = "mean") -> torch.nn.Module:
+        """The torch.nn loss module with these hyperparameters."""
+        return self.torch_cls(reduction=reduction, **values)
+
+
+LOSSES: dict[str, LossInfo] = {
+    row.key: row
+    for row in (
+        LossInfo("mse", "MSELoss", torch.nn.MSELoss, (), "mean of (ŷ − y)²"),
+        LossInfo("l1", "L1Loss", torch.nn.L1Loss, (), "mean of |ŷ − y|"),
+        LossInfo(
+            "huber",
+            "HuberLoss",
+            torch.nn.HuberLoss,
+            (Param("delta", float, 1.0, 0.0, 100.0, lo_open=True,
+                   help="where the loss turns from quadratic to linear"),),
+            "½(ŷ − y)² if |ŷ − y| < delta, else delta·(|ŷ − y| − ½delta)",
+        ),
+        LossInfo(
+            "smoothl1",
+            "SmoothL1Loss",
+            torch.nn.SmoothL1Loss,
+            (Param("beta", float, 1.0, 0.0, 100.0,
+                   help="width of the quadratic zone; 0 gives L1Loss"),),
+            "½(ŷ − y)²/beta if |ŷ − y| < beta, else |ŷ − y| − ½beta",
+        ),
+    )
+}

@@ -1,0 +1,139 @@
+"""Frozen request specs: one per computation, validated on construction, hashed into cache keys.
+
+Every spec holds only primitives, tuples and nested specs, so ``cache_key()`` is a hash of its
+sorted JSON plus the compute version; a key never comes from a tensor's repr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from compute.data import DataSpec
+from compute.errors import InvalidSpec
+from compute.losses import LOSSES
+from compute.optimizers import OPTIMIZERS
+from compute.params import Param, check_fields
+
+COMPUTE_VERSION = "1"
+
+
+class _Keyed:
+    __slots__ = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    def cache_key(self) -> str:
+        """A stable hash of the spec's content, its type and the compute version."""
+        text = json.dumps(
+            {"type": type(self).__name__, "version": COMPUTE_VERSION, "spec": self.to_dict()},
+            sort_keys=True,
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _registry_values(kind: str, registry: dict, name: str, given: Any) -> tuple[str, tuple]:
+    """Validate a registry choice and its hyperparameters; fill defaults; sort."""
+    if name not in registry:
+        raise InvalidSpec(f"unknown {kind} {name!r}; choose one of {', '.join(registry)}", kind)
+    row = registry[name]
+    given = dict(given)
+    known = {p.name for p in row.params}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise InvalidSpec(f"{row.title} takes no argument {unknown[0]!r}", f"{name}.{unknown[0]}")
+    values = tuple(
+        (p.name, p.coerce(given.get(p.name, p.default), f"{name}.{p.name}"))
+        for p in sorted(row.params, key=lambda p: p.name)
+    )
+    return name, values
+
+
+@dataclass(frozen=True, slots=True)
+class LossSpec(_Keyed):
+    """A loss from the registry with its hyperparameters, as sorted (name, value) pairs."""
+
+    name: str = "mse"
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        name, values = _registry_values("loss", LOSSES, self.name, self.params)
+        object.__setattr__(self, "params", values)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerSpec(_Keyed):
+    """An optimizer from the registry with its hyperparameters, as sorted (name, value) pairs."""
+
+    name: str = "sgd"
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        name, values = _registry_values("optimizer", OPTIMIZERS, self.name, self.params)
+        object.__setattr__(self, "params", values)
+        OPTIMIZERS[name].check(dict(values))
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+RUN_PARAMS: tuple[Param, ...] = (
+    Param("epochs", int, 100, 0, 2000, help="full-batch optimizer steps (capped at 2000)"),
+    Param("init_weight", float, 6.0, -1000.0, 1000.0, help="starting weight w₀"),
+    Param("init_bias", float, -3.0, -1000.0, 1000.0, help="starting bias b₀"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec(_Keyed):
+    """One training run of the single neuron: data, loss, optimizer, epochs, start point."""
+
+    data: DataSpec = field(default_factory=DataSpec)
+    loss: LossSpec = field(default_factory=LossSpec)
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+    epochs: int = 100
+    init_weight: float = 6.0
+    init_bias: float = -3.0
+    PARAMS: ClassVar[tuple[Param, ...]] = RUN_PARAMS
+
+    def __post_init__(self) -> None:
+        check_fields(self, RUN_PARAMS, "run")
+
+
+GRID_PARAMS: tuple[Param, ...] = (
+    Param("b_min", float, -5.0, -1000.0, 1000.0, help="left edge of the bias axis"),
+    Param("b_max", float, 8.0, -1000.0, 1000.0, help="right edge of the bias axis"),
+    Param("w_min", float, -5.0, -1000.0, 1000.0, help="bottom edge of the weight axis"),
+    Param("w_max", float, 8.0, -1000.0, 1000.0, help="top edge of the weight axis"),
+    Param("resolution", int, 101, 3, 301, help="grid points per axis (capped at 301)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GridSpec(_Keyed):
+    """A loss map: the loss over a resolution × resolution grid of (bias, weight)."""
+
+    data: DataSpec = field(default_factory=DataSpec)
+    loss: LossSpec = field(default_factory=LossSpec)
+    b_min: float = -5.0
+    b_max: float = 8.0
+    w_min: float = -5.0
+    w_max: float = 8.0
+    resolution: int = 101
+    PARAMS: ClassVar[tuple[Param, ...]] = GRID_PARAMS
+
+    def __post_init__(self) -> None:
+        check_fields(self, GRID_PARAMS, "grid")
+        if self.b_min >= self.b_max:
+            raise InvalidSpec("b_min must be below b_max", "grid.b_max")
+        if self.w_min >= self.w_max:
+            raise InvalidSpec("w_min must be below w_max", "grid.w_max")
