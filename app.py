@@ -1,0 +1,70 @@
+"""Descent Lab: builds the Dash app and the cache; ``server`` is the WSGI app for gunicorn.
+
+Run ``python app.py --host 127.0.0.1 --port 8050`` (or ``make run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+import dash
+from dash import Dash, dcc, html
+
+from dashboard import cache as compute_cache
+from dashboard.errors import install_request_errors, show_callback_error
+from dashboard.ids import ID
+
+HERE = Path(__file__).parent
+log = logging.getLogger("descent_lab")
+
+
+def create_app() -> Dash:
+    app = Dash(
+        __name__,
+        use_pages=True,
+        pages_folder=str(HERE / "dashboard" / "pages"),
+        assets_folder=str(HERE / "assets"),
+        title="Descent Lab",
+        on_error=show_callback_error,
+        suppress_callback_exceptions=True,
+    )
+    server = app.server
+    server.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or os.urandom(32).hex()
+    server.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("MAX_CONTENT_LENGTH", 1 << 20))
+    compute_cache.configure(server)
+    install_request_errors(server)
+    app.layout = html.Div(
+        [
+            html.Header(
+                [
+                    html.H1("Descent Lab"),
+                    html.Nav([dcc.Link(page["name"], href=page["relative_path"])
+                              for page in dash.page_registry.values()]),
+                ],
+                className="topbar",
+            ),
+            html.Div(id=ID.ERROR, className="global-error"),
+            dash.page_container,
+        ]
+    )
+    return app
+
+
+app = create_app()
+server = app.server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve Descent Lab.")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8050")))
+    parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
+    args = parser.parse_args()
+    app.run(host=args.host, port=args.port, debug=args.debug)
+
+
+if __name__ == "__main__":
+    main()

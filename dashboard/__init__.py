@@ -1,0 +1,1 @@
+"""Dash pages, controls, callbacks and figure builders; calls only compute's public functions."""

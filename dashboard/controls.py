@@ -1,0 +1,50 @@
+"""Controls generated from compute's parameter tables: a labelled input and its message slot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import dcc, html
+
+from compute import Param
+from dashboard.ids import param_id, param_msg_id
+from dashboard.state import FIELDS
+
+CHECKED = "on"
+
+
+def param_control(group: str, param: Param, value: Any) -> html.Div:
+    """A control named by the torch argument, with its help as a tooltip and a message slot."""
+    key = f"{group}.{param.name}"
+    if param.kind is bool:
+        control: Any = dcc.Checklist(
+            id=param_id(group, param.name),
+            options=[{"label": param.name, "value": CHECKED}],
+            value=[CHECKED] if value else [],
+            className="param-check",
+        )
+        label = None
+    else:
+        step = 1 if param.kind is int else "any"
+        control = dcc.Input(
+            id=param_id(group, param.name), type="number", value=value, debounce=True,
+            step=step, min=param.lo, max=param.hi, className="param-input",
+            persistence=False,
+        )
+        label = html.Label(param.name, htmlFor=str(key), className="param-label")
+    return html.Div(
+        [label, control, html.Div(id=param_msg_id(group, param.name), className="param-msg")],
+        className="param", title=f"{param.help} ({param.range_text()})",
+    )
+
+
+def group_controls(group: str, state: dict[str, Any]) -> list[html.Div]:
+    """The controls of every field of a group, in table order."""
+    return [param_control(f.group, f.param, state[f.key]) for f in FIELDS if f.group == group]
+
+
+def control_value(param: Param, value: Any) -> Any:
+    """A control's raw value as the setting's value (a checklist's list becomes a bool)."""
+    if param.kind is bool and isinstance(value, list):
+        return CHECKED in value
+    return value

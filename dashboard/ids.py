@@ -1,0 +1,51 @@
+"""Every component ID, typed once."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ID(StrEnum):
+    LOSS = "loss"
+    OPTIMIZER = "optimizer"
+    TABS = "view-tabs"
+    LOG = "log-colour"
+    MAP = "map-figure"
+    SURFACE = "surface-figure"
+    CURVE = "curve-figure"
+    FIT = "fit-figure"
+    ALL_MAPS = "all-maps-figure"
+    ALL_CURVES = "all-curves-figure"
+    ALL_FITS = "all-fits-figure"
+    STATUS = "run-status"
+    QUERY_NOTE = "query-note"
+    PRESET_CAPTION = "preset-caption"
+    STEP = "step-slider"
+    STEP_TEXT = "step-text"
+    PLAY = "play-button"
+    TICKER = "play-interval"
+    VIEW_STORE = "view-store"
+    LINK = "share-link"
+    COPY = "copy-link"
+    URL_SYNC = "url-sync"
+    ERROR = "global-error"
+
+
+PARAM = "param"
+PARAM_MSG = "param-msg"
+PRESET = "preset"
+
+
+def param_id(group: str, name: Any) -> dict[str, Any]:
+    """The control of one setting; ``name`` may be a pattern (dash.ALL)."""
+    return {"type": PARAM, "group": group, "name": name}
+
+
+def param_msg_id(group: str, name: Any) -> dict[str, Any]:
+    """The message shown by one setting's control."""
+    return {"type": PARAM_MSG, "group": group, "name": name}
+
+
+def preset_id(key: Any) -> dict[str, Any]:
+    return {"type": PRESET, "key": key}

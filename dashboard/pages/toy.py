@@ -1,0 +1,344 @@
+"""The toy lab: one neuron y = w·x + b, its exact loss maps and torch.optim's path across them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from compute import LOSSES, OPTIMIZERS, PRESETS, RUN_PARAMS, loss_grid, run_trajectory, toy_data
+from compute.data import DataSpec
+from dashboard.cache import cached
+from dashboard.controls import CHECKED, control_value, group_controls
+from dashboard.figures import (
+    clamp_step,
+    make_all_maps_figure,
+    make_curve_figure,
+    make_fit_figure,
+    make_map_figure,
+    make_surface_figure,
+    step_patches,
+)
+from dashboard.ids import ID, param_id, param_msg_id, preset_id
+from dashboard.state import (
+    FIELD_BY_KEY,
+    build_specs,
+    check_state,
+    from_query,
+    group_values,
+    to_query,
+)
+
+dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
+
+FIGURE_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def _section(title: str, children: list, hint: str | None = None) -> html.Details:
+    body = [html.Summary(title)] + ([html.P(hint, className="hint")] if hint else []) + children
+    return html.Details(body, open=True, className="panel")
+
+
+def _graph(id_: str, height: str = "420px") -> dcc.Graph:
+    return dcc.Graph(id=id_, config=FIGURE_CONFIG, style={"height": height})
+
+
+def layout(**query: Any) -> html.Div:
+    """The page, with its controls set from the URL's query string."""
+    state, notes = from_query(query)
+    loss_controls = [c for key in LOSSES for c in group_controls(key, state)]
+    optimizer_controls = [c for key in OPTIMIZERS for c in group_controls(key, state)]
+    controls = html.Aside(
+        [
+            _section("Presets", [
+                html.Div([html.Button(p.label, id=preset_id(p.key), className="preset", n_clicks=0)
+                          for p in PRESETS.values()], className="presets"),
+                html.P(id=ID.PRESET_CAPTION, className="caption"),
+            ], "The classic figures, one click each."),
+            _section("Loss (torch.nn)", [
+                dcc.Dropdown(id=ID.LOSS, value=state["loss"], clearable=False,
+                             options=[{"label": row.title, "value": key} for key, row in LOSSES.items()]),
+                *loss_controls,
+            ]),
+            _section("Optimizer (torch.optim)", [
+                dcc.Dropdown(id=ID.OPTIMIZER, value=state["optimizer"], clearable=False,
+                             options=[{"label": row.title, "value": key}
+                                      for key, row in OPTIMIZERS.items()]),
+                *optimizer_controls,
+            ]),
+            _section("Training", group_controls("run", state),
+                     "Click the loss map to move the start point."),
+            _section("Data", group_controls("data", state),
+                     "y = 0.75x² + x + 2 + noise·ε, drawn with numpy's seed."),
+            _section("Loss map", [
+                *group_controls("grid", state),
+                dcc.Checklist(id=ID.LOG, options=[{"label": "log colour scale", "value": CHECKED}],
+                              value=[CHECKED] if state["log"] else []),
+            ]),
+        ],
+        className="controls",
+    )
+    playback = html.Div(
+        [
+            html.Button("▶ play", id=ID.PLAY, n_clicks=0, className="play"),
+            html.Div(dcc.Slider(id=ID.STEP, min=0, max=max(state["run.epochs"], 1), step=1,
+                                value=state["step"] if state["step"] is not None else state["run.epochs"],
+                                marks=None, updatemode="drag",
+                                tooltip={"placement": "bottom", "always_visible": False}),
+                     className="step-slider"),
+            html.Div(id=ID.STEP_TEXT, className="step-text"),
+            dcc.Interval(id=ID.TICKER, interval=200, disabled=True),
+        ],
+        className="playback",
+    )
+    share = html.Div(
+        [
+            html.Span("Link to this view", className="share-label"),
+            dcc.Input(id=ID.LINK, type="text", readOnly=True, className="share-link"),
+            dcc.Clipboard(target_id=ID.LINK, id=ID.COPY, title="copy link", className="copy"),
+        ],
+        className="share",
+    )
+    single = dcc.Tab(label="One loss", value="single", children=html.Div([
+        html.Div([_graph(ID.MAP), _graph(ID.SURFACE)], className="row"),
+        html.Div([_graph(ID.CURVE, "320px"), _graph(ID.FIT, "320px")], className="row"),
+    ]))
+    side_by_side = dcc.Tab(label="All losses side by side", value="all", children=html.Div([
+        _graph(ID.ALL_MAPS, "760px"),
+        html.Div([_graph(ID.ALL_CURVES, "340px"), _graph(ID.ALL_FITS, "340px")], className="row"),
+    ]))
+    return html.Div(
+        [
+            controls,
+            html.Main(
+                [
+                    html.Div("Ignored from the link: " + "; ".join(notes) if notes else "",
+                             id=ID.QUERY_NOTE, className="query-note" if notes else ""),
+                    share,
+                    html.Div(id=ID.STATUS, className="status"),
+                    playback,
+                    dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side]),
+                                delay_show=300),
+                    dcc.Store(id=ID.VIEW_STORE),
+                    html.Div(id=ID.URL_SYNC, hidden=True),
+                ],
+                className="view",
+            ),
+        ],
+        className="toy-lab",
+    )
+
+
+def _key(component_id: Any) -> str:
+    if isinstance(component_id, dict):
+        return f"{component_id.get('group')}.{component_id.get('name')}"
+    return str(component_id)
+
+
+def _raw_state(values: list, loss: Any, optimizer: Any, tab: Any, log: Any, step: Any) -> dict[str, Any]:
+    """The settings as the browser sent them, keyed as in ``dashboard.state``."""
+    raw: dict[str, Any] = {}
+    for item, value in zip(ctx.inputs_list[0], values or []):
+        key = _key(item.get("id") if isinstance(item, dict) else item)
+        field = FIELD_BY_KEY.get(key)
+        raw[key] = control_value(field.param, value) if field else value
+    raw.update(loss=loss, optimizer=optimizer, tab=tab, step=step,
+               log=isinstance(log, list) and CHECKED in log)
+    return raw
+
+
+def _runs(state: dict[str, Any], losses: list[str]) -> tuple[dict, dict]:
+    """Cached trajectories and loss maps for these losses, keyed by the loss's torch name."""
+    runs, grids = {}, {}
+    for loss in losses:
+        run, grid = build_specs(state, loss)
+        title = LOSSES[loss].title
+        runs[title] = cached(run_trajectory, run)
+        grids[title] = cached(loss_grid, grid)
+    return runs, grids
+
+
+def _status(runs: dict) -> list:
+    lines = []
+    for title, traj in runs.items():
+        if traj.diverged_at is not None:
+            lines.append(html.Div(
+                f"{title}: diverged at step {traj.diverged_at} (the loss or a parameter became "
+                f"{'nan' if any(map(_isnan, (traj.loss[-1], traj.weight[-1], traj.bias[-1]))) else 'inf'}); "
+                f"the path is drawn up to step {traj.diverged_at - 1}.", className="diverged"))
+    return lines
+
+
+def _isnan(value: float) -> bool:
+    return value != value
+
+
+def _losses_shown(state: dict[str, Any]) -> list[str]:
+    return list(LOSSES) if state["tab"] == "all" else [state["loss"]]
+
+
+@callback(
+    Output(param_msg_id(ALL, ALL), "children"),
+    Output(ID.STATUS, "children"),
+    Output(ID.MAP, "figure"),
+    Output(ID.SURFACE, "figure"),
+    Output(ID.CURVE, "figure"),
+    Output(ID.FIT, "figure"),
+    Output(ID.ALL_MAPS, "figure"),
+    Output(ID.ALL_CURVES, "figure"),
+    Output(ID.ALL_FITS, "figure"),
+    Output(ID.STEP, "max"),
+    Output(ID.STEP, "value"),
+    Output(ID.VIEW_STORE, "data"),
+    Input(param_id(ALL, ALL), "value"),
+    Input(ID.LOSS, "value"),
+    Input(ID.OPTIMIZER, "value"),
+    Input(ID.TABS, "value"),
+    Input(ID.LOG, "value"),
+    State(ID.STEP, "value"),
+)
+def render(values, loss, optimizer, tab, log, step):
+    """Check every setting, run (or fetch) what the visible tab shows, build its figures."""
+    checked = check_state(_raw_state(values, loss, optimizer, tab, log, step))
+    msg_keys = [_key(item["id"]) for item in ctx.outputs_list[0]]
+    messages = [checked.errors.get(key, "") for key in msg_keys]
+    if not checked.ok:
+        elsewhere = [f"{k}: {m}" for k, m in checked.errors.items() if k not in msg_keys]
+        status = [html.Div("Nothing was recomputed: fix the settings marked in red.", className="invalid"),
+                  *[html.Div(line, className="invalid") for line in elsewhere]]
+        return messages, status, *([no_update] * 9)
+    state = checked.state
+    runs, grids = _runs(state, _losses_shown(state))
+    last = max(traj.finite_steps for traj in runs.values()) - 1
+    first_load = ctx.triggered_id is None
+    shown_step = min(state["step"], last) if first_load and state["step"] is not None else last
+    x, y = toy_data(DataSpec(**group_values(state, "data")))
+    figures: list[Any] = [no_update] * 7
+    if state["tab"] == "single":
+        (title, traj), grid = next(iter(runs.items())), next(iter(grids.values()))
+        figures[:4] = [make_map_figure(grid, traj, title, shown_step, state["log"]),
+                       make_surface_figure(grid, traj, title, shown_step, state["log"]),
+                       make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
+    else:
+        figures[4:] = [make_all_maps_figure(grids, runs, shown_step, state["log"]),
+                       make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
+    view = {"state": state, "query": to_query({**state, "step": None})}
+    return messages, _status(runs), *figures, max(last, 1), shown_step, view
+
+
+@callback(
+    Output(ID.MAP, "figure", allow_duplicate=True),
+    Output(ID.SURFACE, "figure", allow_duplicate=True),
+    Output(ID.CURVE, "figure", allow_duplicate=True),
+    Output(ID.FIT, "figure", allow_duplicate=True),
+    Output(ID.ALL_MAPS, "figure", allow_duplicate=True),
+    Output(ID.ALL_CURVES, "figure", allow_duplicate=True),
+    Output(ID.ALL_FITS, "figure", allow_duplicate=True),
+    Output(ID.STEP_TEXT, "children"),
+    Input(ID.STEP, "value"),
+    State(ID.VIEW_STORE, "data"),
+    prevent_initial_call=True,
+)
+def play_step(step, view):
+    """Move the "current step" markers and fitted lines; recomputes nothing."""
+    if not isinstance(view, dict) or not isinstance(view.get("state"), dict):
+        return (no_update,) * 8
+    checked = check_state({**view["state"], "step": step})
+    if not checked.ok or checked.state["step"] is None:
+        return (no_update,) * 8
+    state = checked.state
+    runs, _ = _runs(state, _losses_shown(state))
+    x, _y = toy_data(DataSpec(**group_values(state, "data")))
+    patches = step_patches(runs, x, state["step"], state["log"], panels=state["tab"] == "all")
+    text = [html.Span(
+        f"{title} · step {clamp_step(state['step'], traj)}: w = {traj.weight[clamp_step(state['step'], traj)]:.5g}, "
+        f"b = {traj.bias[clamp_step(state['step'], traj)]:.5g}, "
+        f"loss = {traj.loss[clamp_step(state['step'], traj)]:.6g}", className="step-line")
+        for title, traj in runs.items()]
+    if state["tab"] == "all":
+        return (no_update,) * 4 + (patches["maps"], patches["curves"], patches["fits"], text)
+    return patches["maps"], patches["surface"], patches["curves"], patches["fits"], *(no_update,) * 3, text
+
+
+@callback(
+    Output(param_id("run", "init_weight"), "value"),
+    Output(param_id("run", "init_bias"), "value"),
+    Input(ID.MAP, "clickData"),
+    prevent_initial_call=True,
+)
+def click_start(click):
+    """Clicking the loss map moves the start point there."""
+    try:
+        point = click["points"][0]
+        weight = RUN_PARAMS[1].coerce(round(float(point["y"]), 3))
+        bias = RUN_PARAMS[2].coerce(round(float(point["x"]), 3))
+    except (TypeError, KeyError, IndexError, ValueError):
+        return no_update, no_update
+    return weight, bias
+
+
+@callback(
+    Output(param_id("sgd", ALL), "value"),
+    Output(param_id("run", "epochs"), "value"),
+    Output(ID.OPTIMIZER, "value"),
+    Output(ID.PRESET_CAPTION, "children"),
+    Input(preset_id(ALL), "n_clicks"),
+    prevent_initial_call=True,
+)
+def apply_preset(_clicks):
+    """Set the optimizer to a classic figure's settings (the rest at torch's defaults)."""
+    key = ctx.triggered_id.get("key") if isinstance(ctx.triggered_id, dict) else None
+    preset = PRESETS.get(key) if isinstance(key, str) else None
+    if preset is None:
+        return [no_update] * len(ctx.outputs_list[0]), no_update, no_update, no_update
+    given = dict(preset.params)
+    values = []
+    for item in ctx.outputs_list[0]:
+        param = FIELD_BY_KEY[_key(item["id"])].param
+        value = given.get(param.name, param.default)
+        values.append(([CHECKED] if value else []) if param.kind is bool else value)
+    return values, preset.epochs, preset.optimizer, f"{preset.label}: {preset.caption}"
+
+
+clientside_callback(
+    """
+    function(view, step) {
+        if (!view || typeof view.query !== "string") { return window.dash_clientside.no_update; }
+        const params = new URLSearchParams(view.query.slice(1));
+        if (step !== null && step !== undefined) { params.set("step", step); }
+        const url = window.location.pathname + "?" + params.toString();
+        window.history.replaceState(window.history.state, "", url);
+        return window.location.origin + url;
+    }
+    """,
+    Output(ID.LINK, "value"),
+    Input(ID.VIEW_STORE, "data"),
+    Input(ID.STEP, "value"),
+)
+
+clientside_callback(
+    f"""
+    function(clicks, ticks, step, max, stopped) {{
+        const nu = window.dash_clientside.no_update;
+        const trigger = window.dash_clientside.callback_context.triggered_id;
+        if (trigger === "{ID.PLAY}") {{
+            if (stopped) {{ return [(step >= max) ? 0 : step, false, "⏸ pause"]; }}
+            return [nu, true, "▶ play"];
+        }}
+        if (stopped) {{ return [nu, nu, nu]; }}
+        const next = (step || 0) + 1;
+        if (next >= max) {{ return [max, true, "▶ play"]; }}
+        return [next, false, nu];
+    }}
+    """,
+    Output(ID.STEP, "value", allow_duplicate=True),
+    Output(ID.TICKER, "disabled"),
+    Output(ID.PLAY, "children"),
+    Input(ID.PLAY, "n_clicks"),
+    Input(ID.TICKER, "n_intervals"),
+    State(ID.STEP, "value"),
+    State(ID.STEP, "max"),
+    State(ID.TICKER, "disabled"),
+    prevent_initial_call=True,
+)
