@@ -33,7 +33,7 @@ def create_app() -> Dash:
     )
     server = app.server
     server.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or os.urandom(32).hex()
-    server.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("MAX_CONTENT_LENGTH", 1 << 20))
+    server.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("MAX_CONTENT_LENGTH", str(1 << 20)))
     compute_cache.configure(server)
     install_request_errors(server)
     app.layout = html.Div(

@@ -21,7 +21,14 @@ from compute.errors import InvalidSpec
 from compute.losses import LOSSES
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param
-from compute.specs import GRID_PARAMS, RUN_PARAMS, GridSpec, LossSpec, OptimizerSpec, RunSpec
+from compute.specs import (
+    GRID_PARAMS,
+    RUN_PARAMS,
+    GridSpec,
+    LossSpec,
+    OptimizerSpec,
+    RunSpec,
+)
 from compute.toy import loss_grid, run_trajectory
 
 

@@ -46,6 +46,8 @@ class OptimizerInfo:
             raise InvalidSpec(f"torch.optim.{self.title} rejects these settings: {err}", self.key) from None
 
 
+_NESTEROV = "Nesterov momentum requires a momentum and zero dampening"
+
 SGD = OptimizerInfo(
     key="sgd",
     title="SGD",
@@ -60,11 +62,9 @@ SGD = OptimizerInfo(
     ),
     rules=(
         (lambda v: v["nesterov"] and v["momentum"] <= 0, "nesterov",
-         "nesterov needs momentum > 0 (torch.optim.SGD: Nesterov momentum requires a momentum "
-         "and zero dampening)"),
+         "nesterov needs momentum > 0 (torch.optim.SGD: " + _NESTEROV + ")"),
         (lambda v: v["nesterov"] and v["dampening"] != 0, "nesterov",
-         "nesterov needs dampening = 0 (torch.optim.SGD: Nesterov momentum requires a momentum "
-         "and zero dampening)"),
+         "nesterov needs dampening = 0 (torch.optim.SGD: " + _NESTEROV + ")"),
     ),
     help="θ ← θ − lr·(g + weight_decay·θ), with optional (Nesterov) momentum",
 )

@@ -61,7 +61,7 @@ class LossSpec(_Keyed):
     params: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        name, values = _registry_values("loss", LOSSES, self.name, self.params)
+        _, values = _registry_values("loss", LOSSES, self.name, self.params)
         object.__setattr__(self, "params", values)
 
     @property

@@ -38,9 +38,10 @@ def param_control(group: str, param: Param, value: Any) -> html.Div:
     )
 
 
-def group_controls(group: str, state: dict[str, Any]) -> list[html.Div]:
-    """The controls of every field of a group, in table order."""
-    return [param_control(f.group, f.param, state[f.key]) for f in FIELDS if f.group == group]
+def group_controls(group: str, state: dict[str, Any], title: str | None = None) -> list[Any]:
+    """The controls of every field of a group, in table order, under an optional title."""
+    controls = [param_control(f.group, f.param, state[f.key]) for f in FIELDS if f.group == group]
+    return ([html.Div(title, className="group-title")] if title and controls else []) + controls
 
 
 def control_value(param: Param, value: Any) -> Any:

@@ -30,7 +30,7 @@ def install_request_errors(server: Flask) -> None:
     """Answer malformed requests to Dash's endpoint with 400 instead of a 500."""
 
     @server.errorhandler(Exception)
-    def _handle(err: Exception):  # noqa: ANN202 - Flask handler
+    def _handle(err: Exception):
         if isinstance(err, HTTPException):
             return err
         log.exception("request failed", exc_info=err)

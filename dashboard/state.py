@@ -156,7 +156,7 @@ def from_query(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         try:
             state[key] = check_value(str(key), value)
         except InvalidSpec as err:
-            notes.append(f"{str(key):.40}: {err.message}")
+            notes.append(f"{key!s:.40}: {err.message}")
     checked = check_state(state)
     if not checked.ok:
         notes.extend(f"{key}: {message}" for key, message in checked.errors.items())

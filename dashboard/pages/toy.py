@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import dash
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import (
+    ALL,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 
-from compute import LOSSES, OPTIMIZERS, PRESETS, RUN_PARAMS, loss_grid, run_trajectory, toy_data
+from compute import (
+    LOSSES,
+    OPTIMIZERS,
+    PRESETS,
+    RUN_PARAMS,
+    InvalidSpec,
+    loss_grid,
+    run_trajectory,
+    toy_data,
+)
 from compute.data import DataSpec
 from dashboard.cache import cached
 from dashboard.controls import CHECKED, control_value, group_controls
@@ -25,6 +46,7 @@ from dashboard.state import (
     FIELD_BY_KEY,
     build_specs,
     check_state,
+    check_value,
     from_query,
     group_values,
     to_query,
@@ -47,7 +69,7 @@ def _graph(id_: str, height: str = "420px") -> dcc.Graph:
 def layout(**query: Any) -> html.Div:
     """The page, with its controls set from the URL's query string."""
     state, notes = from_query(query)
-    loss_controls = [c for key in LOSSES for c in group_controls(key, state)]
+    loss_controls = [c for key, row in LOSSES.items() for c in group_controls(key, state, row.title)]
     optimizer_controls = [c for key in OPTIMIZERS for c in group_controls(key, state)]
     controls = html.Aside(
         [
@@ -143,8 +165,11 @@ def _raw_state(values: list, loss: Any, optimizer: Any, tab: Any, log: Any, step
         key = _key(item.get("id") if isinstance(item, dict) else item)
         field = FIELD_BY_KEY.get(key)
         raw[key] = control_value(field.param, value) if field else value
-    raw.update(loss=loss, optimizer=optimizer, tab=tab, step=step,
-               log=isinstance(log, list) and CHECKED in log)
+    raw.update(loss=loss, optimizer=optimizer, tab=tab, log=isinstance(log, list) and CHECKED in log)
+    try:  # the playback step is cosmetic: a bad one means "the end", not an error
+        raw["step"] = check_value("step", step)
+    except InvalidSpec:
+        raw["step"] = None
     return raw
 
 
@@ -165,13 +190,9 @@ def _status(runs: dict) -> list:
         if traj.diverged_at is not None:
             lines.append(html.Div(
                 f"{title}: diverged at step {traj.diverged_at} (the loss or a parameter became "
-                f"{'nan' if any(map(_isnan, (traj.loss[-1], traj.weight[-1], traj.bias[-1]))) else 'inf'}); "
+                f"{'nan' if any(map(math.isnan, (traj.loss[-1], traj.weight[-1], traj.bias[-1]))) else 'inf'}); "
                 f"the path is drawn up to step {traj.diverged_at - 1}.", className="diverged"))
     return lines
-
-
-def _isnan(value: float) -> bool:
-    return value != value
 
 
 def _losses_shown(state: dict[str, Any]) -> list[str]:
@@ -207,7 +228,7 @@ def render(values, loss, optimizer, tab, log, step):
         elsewhere = [f"{k}: {m}" for k, m in checked.errors.items() if k not in msg_keys]
         status = [html.Div("Nothing was recomputed: fix the settings marked in red.", className="invalid"),
                   *[html.Div(line, className="invalid") for line in elsewhere]]
-        return messages, status, *([no_update] * 9)
+        return messages, status, *([no_update] * 10)
     state = checked.state
     runs, grids = _runs(state, _losses_shown(state))
     last = max(traj.finite_steps for traj in runs.values()) - 1

@@ -1,0 +1,95 @@
+"""``python -m compute``: the numbers behind the figures, from a terminal."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from compute import (
+    GridSpec,
+    LossSpec,
+    OptimizerSpec,
+    RunSpec,
+    loss_grid,
+    run_trajectory,
+)
+from compute.cli import main
+
+
+def run_cli(capsys, *args):
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_prints_the_trajectory_with_full_precision(capsys):
+    code, out, _ = run_cli(capsys, "run", "--epochs", "20", "--momentum", "0.9", "--loss", "huber",
+                           "--delta", "0.5")
+    assert code == 0
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["step", "weight", "bias", "loss"]
+    assert len(rows) == 22
+    traj = run_trajectory(RunSpec(loss=LossSpec("huber", (("delta", 0.5),)), epochs=20,
+                                  optimizer=OptimizerSpec("sgd", (("momentum", 0.9),))))
+    for k, row in enumerate(rows[1:]):
+        assert row[0] == str(k)
+        assert row[1:] == [repr(float(traj.weight[k])), repr(float(traj.bias[k])), repr(float(traj.loss[k]))]
+        assert np.float32(float(row[3])) == traj.loss[k]  # round-trips exactly
+
+
+def test_default_run_first_row_is_the_start(capsys):
+    _, out, _ = run_cli(capsys, "run")
+    lines = out.splitlines()
+    assert lines[1] == "0,6.0,-3.0,53.078269958496094"
+    assert len(lines) == 102
+
+
+def test_json_format(capsys):
+    code, out, _ = run_cli(capsys, "run", "--epochs", "3", "--format", "json", "--nesterov", "--momentum", "0.5")
+    doc = json.loads(out)
+    assert code == 0 and [r["step"] for r in doc["rows"]] == [0, 1, 2, 3]
+    assert dict(doc["spec"]["optimizer"]["params"])["nesterov"] is True
+
+
+def test_divergence_is_reported(capsys):
+    code, out, err = run_cli(capsys, "run", "--lr", "3", "--epochs", "100")
+    assert code == 0 and "diverged at step" in err
+    assert out.splitlines()[-1].split(",")[-1] in {"inf", "nan"}
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "--lr", "abc"], ["run", "--lr", "-1"], ["run", "--epochs", "1e9"], ["run", "--bogus"],
+    ["run", "--nesterov"], ["run", "--loss", "hinge"], ["grid", "--resolution", "100000"],
+    ["run", "--noise", "nan"], ["grid", "--b-min", "5", "--b-max", "1"], ["run", "--n", "2.5"],
+])
+def test_bad_options_give_one_line_and_exit_2(capsys, args):
+    with pytest.raises(SystemExit) as stop:
+        raise SystemExit(main(args))
+    _, err = capsys.readouterr()
+    assert stop.value.code == 2
+    assert len(err.strip().splitlines()) == 1 and "error" in err
+
+
+def test_grid_csv_and_npy(capsys, tmp_path):
+    spec = GridSpec(loss=LossSpec("l1"), resolution=5)
+    expected = loss_grid(spec)
+    code, out, _ = run_cli(capsys, "grid", "--loss", "l1", "--resolution", "5")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0 and rows[0] == ["bias", "weight", "loss"] and len(rows) == 26
+    assert float(rows[1 + 5 * 2 + 3][2]) == float(expected.loss[2, 3])
+    target = tmp_path / "map.npy"
+    assert run_cli(capsys, "grid", "--loss", "l1", "--resolution", "5", "--out", str(target))[0] == 0
+    np.testing.assert_array_equal(np.load(target), expected.loss)
+
+
+def test_module_entry_point():
+    done = subprocess.run([sys.executable, "-m", "compute", "run", "--epochs", "2"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and done.stdout.startswith("step,weight,bias,loss\n")
+    bad = subprocess.run([sys.executable, "-m", "compute", "run", "--lr", "x"],
+                         capture_output=True, text=True, check=False)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1

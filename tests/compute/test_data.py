@@ -1,0 +1,31 @@
+import numpy as np
+import pytest
+
+from compute import DataSpec, toy_data
+
+
+def classic_script(n: int, noise: float, seed: int):
+    """The data exactly as the classic experiment draws it, through numpy's global state."""
+    np.random.seed(seed)
+    x = np.array(np.random.randn(n), dtype=np.float32)
+    y = np.array(0.75 * x**2 + 1.0 * x + 2.0 + noise * np.random.randn(n), dtype=np.float32)
+    return x, y
+
+
+@pytest.mark.parametrize(("n", "noise", "seed"), [(50, 0.3, 20240215), (7, 0.0, 0), (300, 2.5, 12345)])
+def test_toy_data_is_bit_for_bit_the_classic_script(n, noise, seed):
+    state = np.random.get_state()
+    try:
+        expected = classic_script(n, noise, seed)
+    finally:
+        np.random.set_state(state)
+    x, y = toy_data(DataSpec(n, noise, seed))
+    assert x.dtype == np.float32 and y.dtype == np.float32
+    np.testing.assert_array_equal(x, expected[0])
+    np.testing.assert_array_equal(y, expected[1])
+
+
+def test_toy_data_leaves_numpy_global_state_alone():
+    before = np.random.get_state()[1].copy()
+    toy_data(DataSpec())
+    np.testing.assert_array_equal(np.random.get_state()[1], before)

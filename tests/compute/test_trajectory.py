@@ -1,0 +1,103 @@
+"""Trajectories against an independent plain torch loop, step by step and bit for bit."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from compute import (
+    LOSSES,
+    DataSpec,
+    LossSpec,
+    OptimizerSpec,
+    RunSpec,
+    run_trajectory,
+    toy_data,
+)
+
+SETTINGS = [
+    {"lr": 0.1},
+    {"lr": 0.1, "momentum": 0.9},
+    {"lr": 0.1, "momentum": 0.9, "nesterov": True},
+    {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 2.0},
+    {"lr": 0.1, "momentum": 0.9, "dampening": 0.8},
+    {"lr": 0.05, "maximize": True},
+    {"lr": 0.3, "momentum": 0.5, "weight_decay": 0.1},
+]
+LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.7}, "smoothl1": {"beta": 0.4}}
+
+
+def reference_loop(loss_fn, opt_kwargs, epochs, w0=6.0, b0=-3.0):
+    """The usual training loop, written out as a person would write it."""
+    x, y = toy_data(DataSpec())
+    X = torch.tensor(x).reshape(-1, 1)
+    Y = torch.tensor(y).reshape(-1, 1)
+    model = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[w0]]))
+        model.bias.copy_(torch.tensor([b0]))
+    optimizer = torch.optim.SGD(model.parameters(), **opt_kwargs)
+    rows = []
+    for _ in range(epochs):
+        optimizer.zero_grad()
+        loss = loss_fn(model(X), Y)
+        rows.append((model.weight.item(), model.bias.item(), loss.item()))
+        loss.backward()
+        optimizer.step()
+    rows.append((model.weight.item(), model.bias.item(), loss_fn(model(X), Y).item()))
+    return np.array(rows, dtype=np.float32)
+
+
+def test_default_run_prints_exactly_what_the_plain_loop_prints():
+    traj = run_trajectory(RunSpec())
+    expected = reference_loop(torch.nn.MSELoss(), {"lr": 0.1}, 100)
+    assert len(traj.loss) == 101 and traj.diverged_at is None
+    np.testing.assert_array_equal(traj.loss, expected[:, 2])
+    np.testing.assert_array_equal(traj.weight, expected[:, 0])
+    np.testing.assert_array_equal(traj.bias, expected[:, 1])
+    assert traj.loss[0] == np.float32(53.07827)  # the classic first line
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+@pytest.mark.parametrize("settings", SETTINGS, ids=lambda s: ",".join(f"{k}={v}" for k, v in s.items()))
+def test_every_loss_and_setting_matches_the_reference_loop(loss, settings):
+    params = LOSS_PARAMS[loss]
+    spec = RunSpec(loss=LossSpec(loss, tuple(params.items())),
+                   optimizer=OptimizerSpec("sgd", tuple(settings.items())), epochs=60,
+                   init_weight=-2.5, init_bias=4.0)
+    traj = run_trajectory(spec)
+    loss_fn = LOSSES[loss].torch_cls(**params)
+    expected = reference_loop(loss_fn, settings, 60, -2.5, 4.0)
+    n = traj.finite_steps
+    np.testing.assert_array_equal(np.c_[traj.weight, traj.bias, traj.loss][:n], expected[:n])
+
+
+def test_float64_reference_stays_close():
+    """The float32 path tracks the same loop in float64 (no hidden precision loss)."""
+    traj = run_trajectory(RunSpec(epochs=50))
+    x, y = toy_data(DataSpec())
+    w, b = 6.0, -3.0
+    for k in range(51):
+        pred = w * x.astype(np.float64) + b
+        loss = np.mean((pred - y) ** 2)
+        assert math.isclose(traj.loss[k], loss, rel_tol=1e-5)
+        gw, gb = np.mean(2 * (pred - y) * x), np.mean(2 * (pred - y))
+        w, b = w - 0.1 * gw, b - 0.1 * gb
+
+
+def test_divergence_is_a_result_with_the_step_it_happened():
+    traj = run_trajectory(RunSpec(optimizer=OptimizerSpec("sgd", (("lr", 3.0),)), epochs=200))
+    assert traj.diverged_at is not None and 0 < traj.diverged_at < 200
+    assert traj.finite_steps == traj.diverged_at
+    n = traj.finite_steps
+    assert np.isfinite(traj.loss[:n]).all() and np.isfinite(traj.weight[:n]).all()
+    last = (traj.weight[n], traj.bias[n], traj.loss[n])
+    assert not all(map(math.isfinite, last))
+    expected = reference_loop(torch.nn.MSELoss(), {"lr": 3.0}, n - 1)
+    np.testing.assert_array_equal(traj.loss[:n], expected[:, 2])
+
+
+def test_zero_epochs_is_just_the_start():
+    traj = run_trajectory(RunSpec(epochs=0))
+    assert len(traj.loss) == 1 and traj.weight[0] == 6.0 and traj.bias[0] == -3.0

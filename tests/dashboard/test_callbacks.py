@@ -1,0 +1,138 @@
+"""The toy lab's callbacks as plain functions, with Dash's callback context set."""
+
+import functools
+import importlib
+
+import numpy as np
+import pytest
+from dash import no_update
+
+from compute import PRESETS, RunSpec, run_trajectory
+from dashboard.controls import CHECKED
+from dashboard.ids import ID, param_id, preset_id
+
+from dashboard.state import FIELDS
+
+from .conftest import call_callback, control_values, render_lists
+
+toy = importlib.import_module("dashboard.pages.toy")  # the module Dash pages loaded
+
+
+def render(overrides=None, loss="mse", tab="single", log=(), step=None, triggered=((ID.LOSS, "value"),)):
+    values = control_values(overrides)
+    inputs_list, outputs_list = render_lists(values)
+    return call_callback(toy.render, values, loss, "sgd", tab, list(log), step,
+                         inputs_list=inputs_list, outputs_list=outputs_list, triggered=list(triggered))
+
+
+def test_render_default_view(server_context):
+    messages, status, map_fig, _surface, curve, _fit, all_maps, *rest = render()
+    step_max, step, view = rest[-3:]
+    assert messages == [""] * len(FIELDS) and status == []
+    assert map_fig["layout"]["title"]["text"] == "MSELoss"
+    assert all_maps is no_update  # the hidden tab is not computed
+    assert step_max == 100 and step == 100
+    assert view["state"]["sgd.lr"] == 0.1 and view["query"].startswith("?data.n=50")
+    assert curve["data"][1]["y"] == [float(run_trajectory(RunSpec()).loss[100])]
+
+
+def test_render_all_losses_tab(server_context):
+    out = render(tab="all")
+    all_maps, all_curves, _all_fits = out[6:9]
+    assert out[2] is no_update
+    assert [a["text"] for a in all_maps["layout"]["annotations"]] == [
+        "<b>MSELoss</b>", "<b>L1Loss</b>", "<b>HuberLoss</b>", "<b>SmoothL1Loss</b>"]
+    assert [t["name"] for t in all_curves["data"][::2]] == ["MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"]
+
+
+@pytest.mark.parametrize(("key", "value", "fragment"), [
+    ("sgd.lr", "abc", "lr needs a number"), ("sgd.lr", None, "lr needs a number"),
+    ("sgd.lr", -0.5, "lr must be"), ("run.epochs", 10**7, "epochs must be"),
+    ("grid.resolution", 5000, "resolution must be"), ("data.noise", float("nan"), "finite"),
+    ("data.n", 2.5, "whole number"), ("sgd.momentum", [1, 2], "needs a number"),
+])
+def test_bad_values_get_a_message_by_their_control_and_recompute_nothing(server_context, key, value, fragment):
+    out = render({key: value})
+    messages = dict(zip([f.key for f in FIELDS], out[0]))
+    assert fragment in messages[key]
+    assert all(m == "" for k, m in messages.items() if k != key)
+    assert all(o is no_update for o in out[2:])
+
+
+def test_nesterov_without_momentum_is_explained(server_context):
+    out = render({"sgd.nesterov": True})
+    messages = dict(zip([f.key for f in FIELDS], out[0]))
+    assert "nesterov needs momentum > 0" in messages["sgd.nesterov"]
+
+
+def test_bad_choices_are_reported_in_the_status(server_context):
+    out = render(loss="hinge")
+    assert "loss must be one of" in str(out[1]) and out[2] is no_update
+
+
+def test_divergence_is_shown_not_raised(server_context):
+    out = render({"sgd.lr": 3.0})
+    status = str(out[1])
+    traj = run_trajectory(RunSpec(optimizer=__import__("compute").OptimizerSpec("sgd", (("lr", 3.0),))))
+    assert f"diverged at step {traj.diverged_at}" in status
+    assert out[-2] == traj.diverged_at - 1
+
+
+def test_display_only_changes_recompute_nothing(server_context, monkeypatch):
+    render()
+    calls = []
+
+    def spy(fn):
+        @functools.wraps(fn)  # same name, so the same cache keys
+        def counted(spec):
+            calls.append(spec)
+            return fn(spec)
+        return counted
+
+    monkeypatch.setattr(toy, "run_trajectory", spy(toy.run_trajectory))
+    monkeypatch.setattr(toy, "loss_grid", spy(toy.loss_grid))
+    out = render(log=[CHECKED], triggered=[(ID.LOG, "value")])
+    assert calls == [] and out[2]["layout"]["title"]["text"] == "MSELoss"
+    out = render({"sgd.lr": 0.2})  # a real change does compute, once: the run, not the map
+    assert [type(spec).__name__ for spec in calls] == ["RunSpec"]
+
+
+def test_url_step_is_kept_on_first_load(server_context):
+    out = render(step=40, triggered=())
+    assert out[-2] == 40
+    out = render(step=40)  # a later change resets playback to the end
+    assert out[-2] == 100
+
+
+def test_play_step_patches_the_current_markers(server_context):
+    view = render()[-1]
+    out = call_callback(toy.play_step, 12, view)
+    traj = run_trajectory(RunSpec())
+    ops = out[0].to_plotly_json()["operations"]
+    assert ops[0]["params"]["value"] == [float(traj.bias[12])]
+    assert "step 12" in str(out[-1]) and f"{traj.loss[12]:.6g}" in str(out[-1])
+
+
+@pytest.mark.parametrize("view", [None, "junk", {"state": "x"}, {"state": {"sgd.lr": "bad"}}])
+def test_play_step_ignores_a_tampered_store(server_context, view):
+    assert call_callback(toy.play_step, 3, view) == (no_update,) * 8
+
+
+def test_click_moves_the_start_point():
+    assert toy.click_start({"points": [{"x": 1.23456, "y": -2.5}]}) == (-2.5, 1.235)
+    for junk in (None, {}, {"points": []}, {"points": [{"x": "a", "y": 1}]}, {"points": [{"x": 1e9, "y": 0}]}):
+        assert toy.click_start(junk) == (no_update, no_update)
+
+
+@pytest.mark.parametrize("key", list(PRESETS))
+def test_presets_set_the_optimizer(key):
+    sgd_fields = [f for f in FIELDS if f.group == "sgd"]
+    outputs_list = [[{"id": param_id("sgd", f.param.name), "property": "value"} for f in sgd_fields]]
+    values, epochs, optimizer, caption = call_callback(
+        toy.apply_preset, [1] * len(PRESETS), outputs_list=outputs_list, triggered=[(preset_id(key), "n_clicks")])
+    preset = PRESETS[key]
+    got = {f.param.name: v for f, v in zip(sgd_fields, values)}
+    for name, value in preset.params:
+        assert got[name] == ([CHECKED] if value is True else value)
+    assert epochs == preset.epochs and optimizer == "sgd" and preset.caption in caption
+    assert np.isfinite(run_trajectory(RunSpec()).loss).all()

@@ -1,0 +1,89 @@
+"""Figure builders are pure and every property they set is one Plotly knows."""
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+from dash import Patch
+
+from compute import (
+    DataSpec,
+    GridSpec,
+    OptimizerSpec,
+    RunSpec,
+    loss_grid,
+    run_trajectory,
+    toy_data,
+)
+from dashboard import figures as F
+
+GRID = loss_grid(GridSpec(resolution=21))
+TRAJ = run_trajectory(RunSpec(epochs=30))
+DIVERGED = run_trajectory(RunSpec(optimizer=OptimizerSpec("sgd", (("lr", 3.0),)), epochs=100))
+X, Y = toy_data(DataSpec())
+
+
+def _decode(typed):
+    return np.frombuffer(__import__("base64").b64decode(typed["bdata"]), dtype=typed["dtype"])
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_builders_validate_as_plotly_figures(log):
+    figures = [
+        F.make_map_figure(GRID, TRAJ, "MSELoss", 5, log),
+        F.make_surface_figure(GRID, TRAJ, "MSELoss", 5, log),
+        F.make_curve_figure({"a": TRAJ, "b": DIVERGED}, 5),
+        F.make_fit_figure(X, Y, {"a": TRAJ}, 5),
+        F.make_all_maps_figure(dict.fromkeys("abcd", GRID), dict.fromkeys("abcd", TRAJ), 5, log),
+    ]
+    for fig in figures:
+        go.Figure(fig)  # raises on any unknown property or bad value
+
+
+def test_map_draws_the_whole_path_and_the_step():
+    fig = F.make_map_figure(GRID, TRAJ, "MSELoss", 7)
+    path = fig["data"][1]
+    np.testing.assert_array_equal(_decode(path["x"]), TRAJ.bias)
+    np.testing.assert_array_equal(_decode(path["y"]), TRAJ.weight)
+    current = fig["data"][F.MAP_CURRENT]
+    assert current["name"] == "step" and current["x"] == [float(TRAJ.bias[7])]
+    assert fig["data"][0]["z"]["shape"] == "21, 21"
+
+
+def test_diverged_path_stops_at_the_last_finite_step():
+    fig = F.make_map_figure(GRID, DIVERGED, "MSELoss")
+    path_x = _decode(fig["data"][1]["x"])
+    assert len(path_x) == DIVERGED.diverged_at and np.isfinite(path_x).all()
+    surface = F.make_surface_figure(GRID, DIVERGED, "MSELoss")
+    assert np.isfinite(_decode(surface["data"][1]["z"])).all()
+
+
+def test_log_colour_changes_only_the_colouring():
+    plain = F.make_map_figure(GRID, TRAJ, "MSELoss")
+    logged = F.make_map_figure(GRID, TRAJ, "MSELoss", log=True)
+    np.testing.assert_allclose(_decode(logged["data"][0]["z"]), np.log10(_decode(plain["data"][0]["z"])),
+                               rtol=1e-6)
+    assert plain["data"][1] == logged["data"][1]
+
+
+def test_step_patches_move_the_current_traces():
+    patches = F.step_patches({"a": TRAJ}, X, 3, False, panels=False)
+    assert all(isinstance(p, Patch) for p in patches.values())
+    ops = patches["maps"].to_plotly_json()["operations"]
+    assert {"operation": "Assign", "location": ["data", F.MAP_CURRENT, "x"],
+            "params": {"value": [float(TRAJ.bias[3])]}} in ops
+    fit_ops = patches["fits"].to_plotly_json()["operations"]
+    expected = (TRAJ.weight[3] * F.fit_span(X) + TRAJ.bias[3]).tolist()
+    assert fit_ops[0]["location"] == ["data", F.FIT_FIRST_LINE, "y"] and fit_ops[0]["params"]["value"] == expected
+
+
+def test_playback_indices_point_at_step_traces():
+    fig = F.make_all_maps_figure(dict.fromkeys("abcd", GRID), dict.fromkeys("abcd", TRAJ))
+    for i in range(4):
+        assert fig["data"][i * F.MAP_TRACES_PER_PANEL + F.MAP_CURRENT]["name"] == "step"
+    assert F.make_surface_figure(GRID, TRAJ, "t")["data"][F.SURFACE_CURRENT]["name"] == "step"
+    assert F.make_fit_figure(X, Y, {"a": TRAJ})["data"][F.FIT_FIRST_LINE]["name"] == "a"
+
+
+def test_step_is_clamped_to_the_run():
+    assert F.clamp_step(None, TRAJ) == 30 and F.clamp_step(999, TRAJ) == 30 and F.clamp_step(-4, TRAJ) == 0
+    assert F.clamp_step(None, DIVERGED) == DIVERGED.diverged_at - 1

@@ -1,0 +1,48 @@
+from urllib.parse import parse_qsl
+
+import pytest
+
+from dashboard.state import (
+    CHOICES,
+    FIELDS,
+    check_state,
+    default_state,
+    from_query,
+    to_query,
+)
+
+
+def test_query_round_trip_reproduces_every_setting():
+    state = {**default_state(), "sgd.lr": 0.037, "sgd.nesterov": True, "sgd.momentum": 0.8,
+             "loss": "huber", "huber.delta": 0.25, "tab": "all", "log": True, "step": 17,
+             "data.seed": 7, "grid.resolution": 55}
+    query = to_query(state)
+    restored, notes = from_query(dict(parse_qsl(query[1:])))
+    assert notes == [] and restored == state
+    assert all(f.key in query for f in FIELDS) and all(key in query for key in CHOICES)
+
+
+@pytest.mark.parametrize(("query", "fragment"), [
+    ({"sgd.lr": "abc"}, "sgd.lr: lr needs a number"),
+    ({"sgd.lr": "nan"}, "finite"),
+    ({"run.epochs": "100000"}, "epochs must be"),
+    ({"loss": "hinge"}, "loss must be one of"),
+    ({"nonsense": "1"}, "unknown setting"),
+    ({"grid.b_min": "9"}, "b_min must be below b_max"),
+    ({"sgd.nesterov": "true"}, "nesterov needs momentum"),
+])
+def test_bad_query_opens_the_default_view_with_a_note(query, fragment):
+    state, notes = from_query(query)
+    assert any(fragment in note for note in notes)
+    assert state["sgd.lr"] == 0.1 and state["run.epochs"] == 100
+
+
+def test_good_parts_of_a_query_survive_a_bad_part():
+    state, notes = from_query({"sgd.lr": "0.2", "sgd.momentum": "lots"})
+    assert state["sgd.lr"] == 0.2 and state["sgd.momentum"] == 0.0 and len(notes) == 1
+
+
+@pytest.mark.parametrize("value", [None, "x", [1], {"a": 1}, float("inf"), -5, 10**30, True])
+def test_check_state_never_raises_and_names_the_field(value):
+    checked = check_state({"sgd.lr": value})
+    assert not checked.ok and set(checked.errors) == {"sgd.lr"}
