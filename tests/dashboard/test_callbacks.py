@@ -10,7 +10,6 @@ from dash import no_update
 from compute import PRESETS, RunSpec, run_trajectory
 from dashboard.controls import CHECKED
 from dashboard.ids import ID, param_id, preset_id
-
 from dashboard.state import FIELDS
 
 from .conftest import call_callback, control_values, render_lists
