@@ -25,10 +25,12 @@ def param_control(group: str, param: Param, value: Any) -> html.Div:
         )
         label = None
     else:
+        # No min/max attributes: the browser would send None for a value outside them;
+        # the server checks the range and says what it is.
         step = 1 if param.kind is int else "any"
         control = dcc.Input(
             id=param_id(group, param.name), type="number", value=value, debounce=True,
-            step=step, min=param.lo, max=param.hi, className="param-input",
+            step=step, className="param-input",
             persistence=False,
         )
         label = html.Label(param.name, htmlFor=str(key), className="param-label")

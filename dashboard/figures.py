@@ -38,6 +38,7 @@ MAP_TRACES_PER_PANEL = 5
 MAP_CURRENT = 4
 SURFACE_CURRENT = 4  # surface, path, start, end, current
 FIT_FIRST_LINE = 2  # data, true curve, then one fitted line per run
+INSIDE_LEGEND = {"y": 0.99, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)"}
 _LOG_FLOOR = 1e-12
 _DTYPES = {"float32": "f4", "float64": "f8", "int32": "i4", "int64": "i4"}
 
@@ -170,7 +171,7 @@ def make_curve_figure(runs: Mapping[str, Trajectory], step: int | None = None) -
         "layout": {
             "title": _title("loss per step"), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
             "xaxis": {"title": {"text": "step"}}, "yaxis": {"title": {"text": "loss"}, "type": "log"},
-            "legend": {"orientation": "h", "y": -0.2}, "uirevision": "curve",
+            "legend": INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"}, "uirevision": "curve",
         },
     }
 
@@ -205,7 +206,7 @@ def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory]
             "title": _title("fitted line y = w·x + b"), "margin": {"l": 50, "r": 10, "t": 50, "b": 40},
             "xaxis": {"title": {"text": "x"}},
             "yaxis": {"title": {"text": "y"}, "range": [float(y.min()) - pad, float(y.max()) + pad]},
-            "legend": {"orientation": "h", "y": -0.2}, "uirevision": "fit",
+            "legend": INSIDE_LEGEND | {"x": 0.01, "xanchor": "left"}, "uirevision": "fit",
         },
     }
 

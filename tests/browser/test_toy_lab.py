@@ -1,0 +1,146 @@
+"""The toy lab in a real browser: load, move a slider, change a dropdown, presets, links."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import expect
+
+from .conftest import msg_selector, param_selector, shot
+
+MAP_TITLE = "#map-figure .gtitle"
+TIMEOUT = 20_000
+
+
+def open_lab(page, query: str = ""):
+    page.goto(page.base_url + "/" + query)
+    page.wait_for_selector("#map-figure .main-svg, #all-maps-figure .main-svg", timeout=TIMEOUT)
+    expect(page.locator("#step-text")).to_contain_text("step", timeout=TIMEOUT)
+
+
+def set_number(page, group: str, name: str, value: str):
+    box = page.locator(param_selector(group, name))
+    box.fill(value)
+    box.press("Enter")
+
+
+def test_page_loads_with_the_classic_run(page):
+    open_lab(page)
+    expect(page.locator(MAP_TITLE)).to_have_text("MSELoss")
+    expect(page.locator("#step-text")).to_contain_text("step 100: w = 0.92583, b = 2.4844, loss = 0.499441")
+    assert page.locator("#surface-figure .gl-container").count() == 1
+    assert page.locator("#curve-figure .scatterlayer .trace").count() >= 1
+    shot(page, "toy-lab-default")
+
+
+def test_dropdown_changes_the_loss_and_the_figures(page):
+    open_lab(page)
+    page.click("#loss")
+    page.get_by_role("option", name="HuberLoss").click()
+    expect(page.locator(MAP_TITLE)).to_have_text("HuberLoss", timeout=TIMEOUT)
+    expect(page.locator("#step-text")).to_contain_text("HuberLoss · step 100")
+    assert "loss=huber" in page.url
+    shot(page, "toy-lab-huber")
+
+
+def test_step_slider_moves_the_point_and_the_line(page):
+    open_lab(page)
+    before = page.locator("#fit-figure .scatterlayer .trace").nth(2).inner_html()
+    thumb = page.locator("#step-slider [role=slider]")
+    thumb.focus()
+    thumb.press("Home")
+    expect(page.locator("#step-text")).to_contain_text("step 0: w = 6, b = -3, loss = 53.0783", timeout=TIMEOUT)
+    for _ in range(5):
+        thumb.press("ArrowRight")
+    expect(page.locator("#step-text")).to_contain_text("step 5:", timeout=TIMEOUT)
+    assert page.locator("#fit-figure .scatterlayer .trace").nth(2).inner_html() != before
+    assert "step=5" in page.url
+    shot(page, "toy-lab-step-5")
+
+
+def test_play_runs_through_the_steps(page):
+    open_lab(page, "?run.epochs=20&step=0")
+    expect(page.locator("#step-text")).to_contain_text("step 0:")
+    page.click("#play-button")
+    expect(page.locator("#step-text")).to_contain_text("step 20:", timeout=TIMEOUT)
+    expect(page.locator("#play-button")).to_have_text("▶ play")
+
+
+def test_typing_values_recomputes_and_bad_values_are_explained(page):
+    open_lab(page)
+    set_number(page, "sgd", "lr", "0.02")
+    expect(page.locator("#step-text")).not_to_contain_text("loss = 0.499441", timeout=TIMEOUT)
+    set_number(page, "run", "epochs", "5000")
+    expect(page.locator(msg_selector("run", "epochs"))).to_contain_text("epochs must be", timeout=TIMEOUT)
+    expect(page.locator("#run-status")).to_contain_text("Nothing was recomputed")
+    shot(page, "toy-lab-bad-epochs")
+    set_number(page, "run", "epochs", "50")
+    expect(page.locator(msg_selector("run", "epochs"))).to_be_empty(timeout=TIMEOUT)
+
+
+def test_nesterov_without_momentum_gets_a_message(page):
+    open_lab(page)
+    page.locator(param_selector("sgd", "nesterov")).get_by_text("nesterov").click()
+    expect(page.locator(msg_selector("sgd", "nesterov"))).to_contain_text("nesterov needs momentum > 0",
+                                                                          timeout=TIMEOUT)
+
+
+def test_preset_sets_the_optimizer_and_shows_what_to_notice(page):
+    open_lab(page)
+    page.get_by_role("button", name="momentum 0.9 + nesterov").click()
+    expect(page.locator("#preset-caption")).to_contain_text("Nesterov looks ahead", timeout=TIMEOUT)
+    expect(page.locator(param_selector("sgd", "momentum"))).to_have_value("0.9")
+    expect(page.locator(param_selector("sgd", "nesterov")).locator("input")).to_be_checked()
+    page.wait_for_url("**sgd.nesterov=true**", timeout=TIMEOUT)
+    expect(page.locator("#step-text")).to_contain_text("w = 0.92584", timeout=TIMEOUT)
+    query = parse_qs(urlparse(page.url).query)
+    assert query["sgd.momentum"] == ["0.9"] and query["sgd.nesterov"] == ["true"]
+    shot(page, "toy-lab-preset-nesterov")
+
+
+def test_shared_link_restores_the_view(page):
+    open_lab(page, "?loss=smoothl1&smoothl1.beta=0.5&sgd.lr=0.05&sgd.momentum=0.7&run.epochs=40"
+                   "&tab=all&log=true&step=12")
+    expect(page.locator(param_selector("sgd", "lr"))).to_have_value("0.05")
+    expect(page.locator(param_selector("smoothl1", "beta"))).to_have_value("0.5")
+    expect(page.locator("#loss")).to_contain_text("SmoothL1Loss")
+    expect(page.locator("#all-maps-figure .annotation-text").first).to_have_text("MSELoss", timeout=TIMEOUT)
+    expect(page.locator("#step-text")).to_contain_text("step 12:", timeout=TIMEOUT)
+    link = page.locator("#share-link").input_value()
+    assert "sgd.lr=0.05" in link and "step=12" in link and "tab=all" in link
+    shot(page, "toy-lab-all-losses")
+    other = page.context.new_page()  # the copied link opens the same view
+    other.goto(link)
+    expect(other.locator("#step-text")).to_contain_text("step 12:", timeout=TIMEOUT)
+    expect(other.locator(param_selector("sgd", "momentum"))).to_have_value("0.7")
+
+
+def test_bad_link_opens_the_default_view_with_a_note(page):
+    open_lab(page, "?sgd.lr=banana&run.epochs=99999999&what=ever")
+    note = page.locator("#query-note")
+    expect(note).to_contain_text("Ignored from the link")
+    expect(note).to_contain_text("sgd.lr")
+    expect(note).to_contain_text("what")
+    expect(page.locator(param_selector("sgd", "lr"))).to_have_value("0.1")
+
+
+def test_divergence_is_shown(page):
+    open_lab(page, "?sgd.lr=3")
+    expect(page.locator("#run-status")).to_contain_text("diverged at step", timeout=TIMEOUT)
+    shot(page, "toy-lab-diverged")
+
+
+def test_clicking_the_map_moves_the_start(page):
+    open_lab(page)
+    plot = page.locator("#map-figure .nsewdrag").first
+    box = plot.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.75)
+    weight = page.locator(param_selector("run", "init_weight"))
+    expect(weight).not_to_have_value("6", timeout=TIMEOUT)
+    assert float(weight.input_value()) < 1.5
+    page.wait_for_url(f"**run.init_weight={float(weight.input_value())!r}**", timeout=TIMEOUT)
+    thumb = page.locator("#step-slider [role=slider]")
+    thumb.focus()
+    thumb.press("Home")  # step 0 is the new start
+    expect(page.locator("#step-text")).to_contain_text(f"step 0: w = {float(weight.input_value()):.5g}",
+                                                       timeout=TIMEOUT)
