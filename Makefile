@@ -11,7 +11,6 @@ PORT ?= 8050
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet $(PIP_FLAGS) -r requirements-dev.txt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -29,6 +30,7 @@ class DataSpec:
         check_fields(self, DATA_PARAMS, "data")
 
 
+@lru_cache(maxsize=64)
 def toy_data(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
     """Return float32 arrays (x, y), bit for bit what the classic script draws.
 
@@ -39,8 +41,12 @@ def toy_data(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
         y = np.array(0.75*x**2 + 1.0*x + 2.0 + noise*np.random.randn(n), dtype=np.float32)
 
     A private ``RandomState(seed)`` yields the same stream without touching numpy's global state.
+    The arrays are memoized per spec (seeding costs more than the grid's arithmetic), so they
+    are read-only: copy them before changing them.
     """
     rng = np.random.RandomState(spec.seed)
     x = np.array(rng.randn(spec.n), dtype=np.float32)
     y = np.array(0.75 * x**2 + 1.0 * x + 2.0 + spec.noise * rng.randn(spec.n), dtype=np.float32)
+    x.flags.writeable = False
+    y.flags.writeable = False
     return x, y

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import torch
@@ -40,10 +41,19 @@ class OptimizerInfo:
         for invalid, name, message in self.rules:
             if invalid(values):
                 raise InvalidSpec(message, f"{self.key}.{name}")
-        try:
-            self.build([torch.zeros(1, requires_grad=True)], values)
-        except (ValueError, TypeError, RuntimeError) as err:
-            raise InvalidSpec(f"torch.optim.{self.title} rejects these settings: {err}", self.key) from None
+        rejection = _torch_rejects(self.key, tuple(sorted(values.items())))
+        if rejection:
+            raise InvalidSpec(f"torch.optim.{self.title} rejects these settings: {rejection}", self.key)
+
+
+@lru_cache(maxsize=1024)
+def _torch_rejects(key: str, values: tuple[tuple[str, Any], ...]) -> str | None:
+    """torch's own objection to these hyperparameters, or None (memoized per setting)."""
+    try:
+        OPTIMIZERS[key].build([torch.zeros(1, requires_grad=True)], dict(values))
+    except (ValueError, TypeError, RuntimeError) as err:
+        return str(err)
+    return None
 
 
 _NESTEROV = "Nesterov momentum requires a momentum and zero dampening"

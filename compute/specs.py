@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from compute.data import DataSpec
@@ -29,11 +30,17 @@ class _Keyed:
 
     def cache_key(self) -> str:
         """A stable hash of the spec's content, its type and the compute version."""
-        text = json.dumps(
-            {"type": type(self).__name__, "version": COMPUTE_VERSION, "spec": self.to_dict()},
-            sort_keys=True,
-        )
-        return hashlib.sha256(text.encode()).hexdigest()
+        return _cache_key(self)
+
+
+@lru_cache(maxsize=4096)
+def _cache_key(spec: _Keyed) -> str:
+    """sha256 of the spec's sorted JSON (memoized: specs are frozen and hashable)."""
+    text = json.dumps(
+        {"type": type(spec).__name__, "version": COMPUTE_VERSION, "spec": spec.to_dict()},
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _registry_values(kind: str, registry: dict, name: str, given: Any) -> tuple[str, tuple]:

@@ -60,8 +60,8 @@ def run_trajectory(spec: RunSpec) -> Trajectory:
         spec: data, loss, optimizer, epochs and start point.
     """
     x, y = toy_data(spec.data)
-    inputs = torch.from_numpy(x).unsqueeze(1)
-    targets = torch.from_numpy(y).unsqueeze(1)
+    inputs = torch.tensor(x).unsqueeze(1)
+    targets = torch.tensor(y).unsqueeze(1)
     model = torch.nn.utils.skip_init(torch.nn.Linear, 1, 1)
     with torch.no_grad():
         model.weight.fill_(spec.init_weight)
@@ -108,7 +108,7 @@ def loss_grid(spec: GridSpec) -> LossGrid:
         spec: data, loss, extent and resolution.
     """
     x, y = toy_data(spec.data)
-    xs, ys = torch.from_numpy(x), torch.from_numpy(y)
+    xs, ys = torch.tensor(x), torch.tensor(y)
     biases, weights = grid_axes(spec)
     b = torch.from_numpy(biases)
     w = torch.from_numpy(weights)

@@ -99,10 +99,14 @@ def build_specs(state: Mapping[str, Any], loss: str) -> tuple[RunSpec, GridSpec]
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    """A checked state: ``errors`` maps keys to messages; ``ok`` when there are none."""
+    """A checked state: ``errors`` maps keys to messages; ``ok`` when there are none.
+
+    ``specs`` holds the (run, grid) specs of every loss when the state is ok.
+    """
 
     state: dict[str, Any]
     errors: dict[str, str]
+    specs: dict[str, tuple[RunSpec, GridSpec]]
 
     @property
     def ok(self) -> bool:
@@ -118,6 +122,7 @@ def check_state(raw: Mapping[str, Any]) -> Checked:
     """
     state = default_state()
     errors: dict[str, str] = {}
+    specs: dict[str, tuple[RunSpec, GridSpec]] = {}
     for key, value in raw.items():
         try:
             state[key] = check_value(key, value)
@@ -126,10 +131,10 @@ def check_state(raw: Mapping[str, Any]) -> Checked:
     if not errors:
         for loss in LOSSES:
             try:
-                build_specs(state, loss)
+                specs[loss] = build_specs(state, loss)
             except InvalidSpec as err:
                 errors.setdefault(err.field or "run", err.message)
-    return Checked(state, errors)
+    return Checked(state, errors, specs if not errors else {})
 
 
 def _query_text(value: Any) -> str:

@@ -44,7 +44,7 @@ from dashboard.figures import (
 from dashboard.ids import ID, param_id, param_msg_id, preset_id
 from dashboard.state import (
     FIELD_BY_KEY,
-    build_specs,
+    Checked,
     check_state,
     check_value,
     from_query,
@@ -173,11 +173,13 @@ def _raw_state(values: list, loss: Any, optimizer: Any, tab: Any, log: Any, step
     return raw
 
 
-def _runs(state: dict[str, Any], losses: list[str]) -> tuple[dict, dict]:
-    """Cached trajectories and loss maps for these losses, keyed by the loss's torch name."""
+def _runs(checked: Checked) -> tuple[dict, dict]:
+    """Cached trajectories and loss maps of the losses the tab shows, keyed by torch name."""
+    state = checked.state
+    losses = list(LOSSES) if state["tab"] == "all" else [state["loss"]]
     runs, grids = {}, {}
     for loss in losses:
-        run, grid = build_specs(state, loss)
+        run, grid = checked.specs[loss]
         title = LOSSES[loss].title
         runs[title] = cached(run_trajectory, run)
         grids[title] = cached(loss_grid, grid)
@@ -193,10 +195,6 @@ def _status(runs: dict) -> list:
                 f"{'nan' if any(map(math.isnan, (traj.loss[-1], traj.weight[-1], traj.bias[-1]))) else 'inf'}); "
                 f"the path is drawn up to step {traj.diverged_at - 1}.", className="diverged"))
     return lines
-
-
-def _losses_shown(state: dict[str, Any]) -> list[str]:
-    return list(LOSSES) if state["tab"] == "all" else [state["loss"]]
 
 
 @callback(
@@ -230,7 +228,7 @@ def render(values, loss, optimizer, tab, log, step):
                   *[html.Div(line, className="invalid") for line in elsewhere]]
         return messages, status, *([no_update] * 10)
     state = checked.state
-    runs, grids = _runs(state, _losses_shown(state))
+    runs, grids = _runs(checked)
     last = max(traj.finite_steps for traj in runs.values()) - 1
     first_load = ctx.triggered_id is None
     shown_step = min(state["step"], last) if first_load and state["step"] is not None else last
@@ -269,7 +267,7 @@ def play_step(step, view):
     if not checked.ok or checked.state["step"] is None:
         return (no_update,) * 8
     state = checked.state
-    runs, _ = _runs(state, _losses_shown(state))
+    runs, _ = _runs(checked)
     x, _y = toy_data(DataSpec(**group_values(state, "data")))
     patches = step_patches(runs, x, state["step"], state["log"], panels=state["tab"] == "all")
     text = [html.Span(

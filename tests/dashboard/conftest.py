@@ -12,11 +12,8 @@ from dash._utils import AttributeDict
 
 import app as _app  # noqa: F401 - builds the app, so page modules can register
 from dashboard.cache import cache
-from dashboard.controls import CHECKED
-from dashboard.ids import ID, param_id, param_msg_id
-from dashboard.state import FIELDS, default_state
-
-FIGURES = [ID.MAP, ID.SURFACE, ID.CURVE, ID.FIT, ID.ALL_MAPS, ID.ALL_CURVES, ID.ALL_FITS]
+from dashboard.callback_requests import control_values, render_lists
+from dashboard.callback_requests import render_body as build_render_body
 
 
 @pytest.fixture(scope="session")
@@ -40,16 +37,6 @@ def client(dash_app):
     return dash_app.server.test_client()
 
 
-def control_values(overrides: dict[str, Any] | None = None) -> list[Any]:
-    """Every param control's value as the browser sends it (checklists as lists)."""
-    state = {**default_state(), **(overrides or {})}
-    out = []
-    for f in FIELDS:
-        value = state[f.key]
-        out.append(([CHECKED] if value else []) if f.param.kind is bool and isinstance(value, bool) else value)
-    return out
-
-
 def _stringify(component_id: Any) -> str:
     return json.dumps(component_id, sort_keys=True, separators=(",", ":")) if isinstance(component_id, dict) else component_id
 
@@ -67,26 +54,12 @@ def call_callback(fn, *args, inputs_list=None, outputs_list=None, triggered=None
     return copy_context().run(run)
 
 
-def render_lists(values: list[Any]) -> tuple[list, list]:
-    inputs_list = [[{"id": param_id(f.group, f.param.name), "property": "value", "value": v}
-                    for f, v in zip(FIELDS, values)]]
-    outputs_list = [[{"id": param_msg_id(f.group, f.param.name), "property": "children"} for f in FIELDS]]
-    return inputs_list, outputs_list
 
 
-def render_body(dash_app, overrides=None, loss="mse", optimizer="sgd", tab="single", log=None,
-                changed="loss.value", step=None) -> dict:
+def render_body(dash_app, overrides=None, **kwargs):
     """A POST body for the render callback, as Dash's renderer builds it."""
     deps = dash_app.server.test_client().get("/_dash-dependencies").json
-    output = next(d["output"] for d in deps if "run-status.children" in d["output"])
-    inputs_list, outputs_list = render_lists(control_values(overrides))
-    outputs = [outputs_list[0], {"id": ID.STATUS, "property": "children"},
-               *[{"id": f, "property": "figure"} for f in FIGURES],
-               {"id": ID.STEP, "property": "max"}, {"id": ID.STEP, "property": "value"},
-               {"id": ID.VIEW_STORE, "property": "data"}]
-    inputs = [inputs_list[0], {"id": ID.LOSS, "property": "value", "value": loss},
-              {"id": ID.OPTIMIZER, "property": "value", "value": optimizer},
-              {"id": ID.TABS, "property": "value", "value": tab},
-              {"id": ID.LOG, "property": "value", "value": [] if log is None else log}]
-    return {"output": output, "outputs": outputs, "inputs": inputs, "changedPropIds": [changed],
-            "state": [{"id": ID.STEP, "property": "value", "value": step}]}
+    return build_render_body(deps, overrides, **kwargs)
+
+
+__all__ = ["call_callback", "control_values", "render_body", "render_lists"]

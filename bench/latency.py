@@ -1,0 +1,76 @@
+"""bench latency: server-side time of the toy lab's callbacks through Dash's endpoint.
+
+Each request is a real POST to /_dash-update-component through the Flask test client
+(validation, callback, cache, serialization; no network). "uncached" clears the cache
+before each request; "new run" changes lr so the runs miss while the loss maps hit (what
+moving an optimizer control costs); "cached" repeats one request.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+
+import torch
+
+from dashboard.cache import cache
+from dashboard.callback_requests import play_body, render_body
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _measure(client, make_body, repeat: int, before=None) -> tuple[list[float], int]:
+    times, size = [], 0
+    for i in range(repeat):
+        if before:
+            before()
+        body = json.dumps(make_body(i))
+        start = time.perf_counter()
+        response = client.post("/_dash-update-component", data=body, content_type="application/json")
+        times.append(time.perf_counter() - start)
+        assert response.status_code == 200, response.status_code
+        size = len(response.data)
+    return times, size
+
+
+def main(repeat: int | None = None) -> None:
+    import app  # builds the app with its cache (SimpleCache unless the environment says otherwise)
+
+    repeat = repeat or 40
+    client = app.server.test_client()
+    deps = client.get("/_dash-dependencies").get_json()
+
+    def clear():
+        with app.server.app_context():
+            cache.clear()
+
+    def lr(i: int) -> dict:
+        return {"sgd.lr": round(0.05 + 0.001 * i, 4)}
+
+    first = client.post("/_dash-update-component", data=json.dumps(render_body(deps)),
+                        content_type="application/json").get_json()
+    view = first["response"]["view-store"]["data"]
+    scenarios = [
+        ("one loss, uncached", lambda i: render_body(deps, lr(i)), clear),
+        ("one loss, new run", lambda i: render_body(deps, lr(i)), None),
+        ("one loss, cached", lambda i: render_body(deps), None),
+        ("2x2 view, uncached", lambda i: render_body(deps, lr(i), tab="all"), clear),
+        ("2x2 view, new runs", lambda i: render_body(deps, lr(i + 1000), tab="all"), None),
+        ("2x2 view, cached", lambda i: render_body(deps, tab="all"), None),
+        ("playback step, cached", lambda i: play_body(deps, i % 100, view), None),
+    ]
+    with app.server.app_context():
+        backend = type(cache.cache).__name__
+    print(f"bench latency: 100 epochs, {repeat} requests per row, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, cache {backend}")
+    print(f"{'callback':<24}{'median ms':>11}{'p95 ms':>9}{'payload KB':>12}")
+    for name, make_body, before in scenarios:
+        _measure(client, make_body, 2, before)  # warm-up (imports, first figure)
+        times, size = _measure(client, make_body, repeat, before)
+        print(f"{name:<24}{statistics.median(times) * 1e3:>11.1f}{_percentile(times, 0.95) * 1e3:>9.1f}"
+              f"{size / 1024:>12.1f}")
+    print("goal (2x2 view): uncached p95 < 50 ms, cached p95 < 5 ms")

@@ -1,0 +1,62 @@
+"""POST bodies for the toy lab's callbacks, built as Dash's renderer builds them.
+
+Used by the endpoint tests and the latency benchmark to exercise the real
+``/_dash-update-component`` path (validation, callback, serialization) without a browser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.controls import CHECKED
+from dashboard.ids import ID, param_id, param_msg_id
+from dashboard.state import FIELDS, default_state
+
+FIGURES = (ID.MAP, ID.SURFACE, ID.CURVE, ID.FIT, ID.ALL_MAPS, ID.ALL_CURVES, ID.ALL_FITS)
+
+
+def control_values(overrides: dict[str, Any] | None = None) -> list[Any]:
+    """Every param control's value as the browser sends it (checklists as lists)."""
+    state = {**default_state(), **(overrides or {})}
+    return [([CHECKED] if state[f.key] else []) if f.param.kind is bool and isinstance(state[f.key], bool)
+            else state[f.key] for f in FIELDS]
+
+
+def render_lists(values: list[Any]) -> tuple[list, list]:
+    """The render callback's ``inputs_list[0]`` and ``outputs_list[0]`` pattern-matched entries."""
+    inputs = [[{"id": param_id(f.group, f.param.name), "property": "value", "value": v}
+               for f, v in zip(FIELDS, values)]]
+    outputs = [[{"id": param_msg_id(f.group, f.param.name), "property": "children"} for f in FIELDS]]
+    return inputs, outputs
+
+
+def output_spec(dependencies: list[dict], marker: str) -> str:
+    """The ``output`` string of the callback whose outputs include ``marker``."""
+    return next(d["output"] for d in dependencies if marker in d["output"])
+
+
+def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = None, loss: Any = "mse",
+                optimizer: Any = "sgd", tab: Any = "single", log: Any = None,
+                changed: str = "loss.value", step: Any = None) -> dict[str, Any]:
+    """A POST body for the render callback (``dependencies``: the JSON of /_dash-dependencies)."""
+    inputs_list, outputs_list = render_lists(control_values(overrides))
+    outputs = [outputs_list[0], {"id": ID.STATUS, "property": "children"},
+               *[{"id": f, "property": "figure"} for f in FIGURES],
+               {"id": ID.STEP, "property": "max"}, {"id": ID.STEP, "property": "value"},
+               {"id": ID.VIEW_STORE, "property": "data"}]
+    inputs = [inputs_list[0], {"id": ID.LOSS, "property": "value", "value": loss},
+              {"id": ID.OPTIMIZER, "property": "value", "value": optimizer},
+              {"id": ID.TABS, "property": "value", "value": tab},
+              {"id": ID.LOG, "property": "value", "value": [] if log is None else log}]
+    return {"output": output_spec(dependencies, f"{ID.STATUS}.children"), "outputs": outputs,
+            "inputs": inputs, "changedPropIds": [changed],
+            "state": [{"id": ID.STEP, "property": "value", "value": step}]}
+
+
+def play_body(dependencies: list[dict], step: Any, view: Any) -> dict[str, Any]:
+    """A POST body for the playback callback."""
+    outputs = [*[{"id": f, "property": "figure"} for f in FIGURES], {"id": ID.STEP_TEXT, "property": "children"}]
+    return {"output": output_spec(dependencies, f"{ID.STEP_TEXT}.children"), "outputs": outputs,
+            "inputs": [{"id": ID.STEP, "property": "value", "value": step}],
+            "changedPropIds": [f"{ID.STEP}.value"],
+            "state": [{"id": ID.VIEW_STORE, "property": "data", "value": view}]}
