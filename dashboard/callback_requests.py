@@ -9,10 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.controls import CHECKED
-from dashboard.ids import ID, param_id, param_msg_id
+from dashboard.ids import FIGURES, ID, param_id, param_msg_id
 from dashboard.state import FIELDS, default_state
-
-FIGURES = (ID.MAP, ID.SURFACE, ID.CURVE, ID.FIT, ID.ALL_MAPS, ID.ALL_CURVES, ID.ALL_FITS)
 
 
 def control_values(overrides: dict[str, Any] | None = None) -> list[Any]:

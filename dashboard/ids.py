@@ -32,6 +32,9 @@ class ID(StrEnum):
     ERROR = "global-error"
 
 
+# The toy lab's figures, in the order the render and playback callbacks return them.
+FIGURES = (ID.MAP, ID.SURFACE, ID.CURVE, ID.FIT, ID.ALL_MAPS, ID.ALL_CURVES, ID.ALL_FITS)
+
 PARAM = "param"
 PARAM_MSG = "param-msg"
 PRESET = "preset"

@@ -41,7 +41,7 @@ from dashboard.figures import (
     make_surface_figure,
     step_patches,
 )
-from dashboard.ids import ID, param_id, param_msg_id, preset_id
+from dashboard.ids import FIGURES, ID, param_id, param_msg_id, preset_id
 from dashboard.state import (
     FIELD_BY_KEY,
     Checked,
@@ -200,13 +200,7 @@ def _status(runs: dict) -> list:
 @callback(
     Output(param_msg_id(ALL, ALL), "children"),
     Output(ID.STATUS, "children"),
-    Output(ID.MAP, "figure"),
-    Output(ID.SURFACE, "figure"),
-    Output(ID.CURVE, "figure"),
-    Output(ID.FIT, "figure"),
-    Output(ID.ALL_MAPS, "figure"),
-    Output(ID.ALL_CURVES, "figure"),
-    Output(ID.ALL_FITS, "figure"),
+    *[Output(figure, "figure") for figure in FIGURES],
     Output(ID.STEP, "max"),
     Output(ID.STEP, "value"),
     Output(ID.VIEW_STORE, "data"),
@@ -247,13 +241,7 @@ def render(values, loss, optimizer, tab, log, step):
 
 
 @callback(
-    Output(ID.MAP, "figure", allow_duplicate=True),
-    Output(ID.SURFACE, "figure", allow_duplicate=True),
-    Output(ID.CURVE, "figure", allow_duplicate=True),
-    Output(ID.FIT, "figure", allow_duplicate=True),
-    Output(ID.ALL_MAPS, "figure", allow_duplicate=True),
-    Output(ID.ALL_CURVES, "figure", allow_duplicate=True),
-    Output(ID.ALL_FITS, "figure", allow_duplicate=True),
+    *[Output(figure, "figure", allow_duplicate=True) for figure in FIGURES],
     Output(ID.STEP_TEXT, "children"),
     Input(ID.STEP, "value"),
     State(ID.VIEW_STORE, "data"),
@@ -270,11 +258,11 @@ def play_step(step, view):
     runs, _ = _runs(checked)
     x, _y = toy_data(DataSpec(**group_values(state, "data")))
     patches = step_patches(runs, x, state["step"], state["log"], panels=state["tab"] == "all")
-    text = [html.Span(
-        f"{title} · step {clamp_step(state['step'], traj)}: w = {traj.weight[clamp_step(state['step'], traj)]:.5g}, "
-        f"b = {traj.bias[clamp_step(state['step'], traj)]:.5g}, "
-        f"loss = {traj.loss[clamp_step(state['step'], traj)]:.6g}", className="step-line")
-        for title, traj in runs.items()]
+    text = []
+    for title, traj in runs.items():
+        k = clamp_step(state["step"], traj)
+        text.append(html.Span(f"{title} · step {k}: w = {traj.weight[k]:.5g}, b = {traj.bias[k]:.5g}, "
+                              f"loss = {traj.loss[k]:.6g}", className="step-line"))
     if state["tab"] == "all":
         return (no_update,) * 4 + (patches["maps"], patches["curves"], patches["fits"], text)
     return patches["maps"], patches["surface"], patches["curves"], patches["fits"], *(no_update,) * 3, text
