@@ -39,22 +39,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _add(group: argparse._ArgumentGroup, p: Param, default: Any) -> None:
+def _add(group: argparse._ArgumentGroup, p: Param, default: Any, defaults: str | None = None) -> None:
     """One option for a Param; values are checked by the specs, not by argparse."""
+    shown = defaults or f"default {p.default}"
     if p.kind is bool:
         group.add_argument(p.cli_flag, dest=p.name, action="store_true", default=default, help=p.help)
     else:
         group.add_argument(p.cli_flag, dest=p.name, default=default, metavar=p.name.upper(),
-                           help=f"{p.help} ({p.range_text()}; default {p.default})")
+                           help=f"{p.help} ({p.range_text()}; {shown})")
 
 
-def _registry_params(registry: dict) -> list[Param]:
-    """The union of a registry's hyperparameters, once per name."""
-    seen: dict[str, Param] = {}
-    for row in registry.values():
+def _add_registry_options(group: argparse._ArgumentGroup, registry: dict) -> None:
+    """One option per hyperparameter name across a registry's rows, with each row's default."""
+    rows: dict[str, list[tuple[str, Param]]] = {}
+    for key, row in registry.items():
         for p in row.params:
-            seen.setdefault(p.name, p)
-    return list(seen.values())
+            rows.setdefault(p.name, []).append((key, p))
+    for owners in rows.values():
+        defaults = "default " + ", ".join(f"{key} {p.default}" for key, p in owners)
+        _add(group, owners[0][1], None, defaults)
 
 
 def _add_problem_options(parser: argparse.ArgumentParser) -> None:
@@ -63,8 +66,7 @@ def _add_problem_options(parser: argparse.ArgumentParser) -> None:
         _add(data, p, p.default)
     loss = parser.add_argument_group("loss")
     loss.add_argument("--loss", choices=list(LOSSES), default="mse", help="torch.nn loss")
-    for p in _registry_params(LOSSES):
-        _add(loss, p, None)
+    _add_registry_options(loss, LOSSES)
 
 
 def _loss_spec(args: argparse.Namespace) -> LossSpec:
@@ -81,8 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_options(run)
     opt = run.add_argument_group("optimizer")
     opt.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="torch.optim class")
-    for p in _registry_params(OPTIMIZERS):
-        _add(opt, p, None)
+    _add_registry_options(opt, OPTIMIZERS)
     loop = run.add_argument_group("run")
     for p in RUN_PARAMS:
         _add(loop, p, p.default)

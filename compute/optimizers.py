@@ -28,9 +28,16 @@ class OptimizerInfo:
     rules: tuple[Rule, ...]
     help: str
 
+    def torch_kwargs(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of the torch class (``beta1``, ``beta2`` become ``betas``)."""
+        kwargs = {k: v for k, v in values.items() if k not in ("beta1", "beta2")}
+        if "beta1" in values:
+            kwargs["betas"] = (values["beta1"], values["beta2"])
+        return kwargs
+
     def build(self, parameters: Iterable[torch.Tensor], values: dict[str, Any]) -> torch.optim.Optimizer:
         """The torch optimizer over ``parameters`` with these hyperparameters."""
-        return self.torch_cls(parameters, **values)
+        return self.torch_cls(parameters, **self.torch_kwargs(values))
 
     def check(self, values: dict[str, Any]) -> None:
         """Raise InvalidSpec for a combination torch would reject (or that makes no sense).
@@ -56,6 +63,7 @@ def _torch_rejects(key: str, values: tuple[tuple[str, Any], ...]) -> str | None:
     return None
 
 
+_MAXIMIZE = Param("maximize", bool, False, help="ascend the loss instead of descending it")
 _NESTEROV = "Nesterov momentum requires a momentum and zero dampening"
 
 SGD = OptimizerInfo(
@@ -68,7 +76,7 @@ SGD = OptimizerInfo(
         Param("dampening", float, 0.0, 0.0, 1.0, help="share of each new gradient kept out of the buffer"),
         Param("weight_decay", float, 0.0, 0.0, 100.0, help="adds weight_decay·θ to the gradient (L2)"),
         Param("nesterov", bool, False, help="step along g + momentum·buf instead of buf"),
-        Param("maximize", bool, False, help="ascend the loss instead of descending it"),
+        _MAXIMIZE,
     ),
     rules=(
         (lambda v: v["nesterov"] and v["momentum"] <= 0, "nesterov",
@@ -79,4 +87,67 @@ SGD = OptimizerInfo(
     help="θ ← θ − lr·(g + weight_decay·θ), with optional (Nesterov) momentum",
 )
 
-OPTIMIZERS: dict[str, OptimizerInfo] = {row.key: row for row in (SGD,)}
+def _lr(default: float) -> Param:
+    return Param("lr", float, default, 0.0, 100.0, log=True, help="learning rate")
+
+
+_BETAS = (
+    Param("beta1", float, 0.9, 0.0, 1.0, hi_open=True, help="decay of the first moment (mean of g)",
+          label="betas[0]"),
+    Param("beta2", float, 0.999, 0.0, 1.0, hi_open=True, help="decay of the second moment (mean of g²)",
+          label="betas[1]"),
+)
+def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, decay_help: str) -> OptimizerInfo:
+    return OptimizerInfo(
+        key=key,
+        title=title,
+        torch_cls=cls,
+        params=(
+            _lr(1e-3),
+            *_BETAS,
+            Param("eps", float, 1e-8, 0.0, 1.0, log=True, help="added to √v̂ in the denominator"),
+            Param("weight_decay", float, decay, 0.0, 100.0, help=decay_help),
+            Param("amsgrad", bool, False, help="divide by the running maximum of v̂"),
+            _MAXIMIZE,
+        ),
+        rules=(),
+        help="θ ← θ − lr·m̂/(√v̂ + eps), m and v running means of g and g²",
+    )
+
+
+ADAM = _adam("adam", "Adam", torch.optim.Adam, 0.0, "adds weight_decay·θ to the gradient (L2)")
+ADAMW = _adam("adamw", "AdamW", torch.optim.AdamW, 1e-2,
+              "decoupled: θ ← θ·(1 − lr·weight_decay) before the Adam step")
+RMSPROP = OptimizerInfo(
+    key="rmsprop",
+    title="RMSprop",
+    torch_cls=torch.optim.RMSprop,
+    params=(
+        _lr(1e-2),
+        Param("alpha", float, 0.99, 0.0, 1.0, help="decay of the running mean of g²"),
+        Param("eps", float, 1e-8, 0.0, 1.0, log=True, help="added to √v in the denominator"),
+        Param("weight_decay", float, 0.0, 0.0, 100.0, help="adds weight_decay·θ to the gradient (L2)"),
+        Param("momentum", float, 0.0, 0.0, 10.0, help="buf ← momentum·buf + g/(√v + eps)"),
+        Param("centered", bool, False, help="divide by the variance of g instead of its mean square"),
+        _MAXIMIZE,
+    ),
+    rules=(),
+    help="θ ← θ − lr·g/(√v + eps), v a running mean of g²",
+)
+ADAGRAD = OptimizerInfo(
+    key="adagrad",
+    title="Adagrad",
+    torch_cls=torch.optim.Adagrad,
+    params=(
+        _lr(1e-2),
+        Param("lr_decay", float, 0.0, 0.0, 100.0, help="lr / (1 + (step − 1)·lr_decay)"),
+        Param("weight_decay", float, 0.0, 0.0, 100.0, help="adds weight_decay·θ to the gradient (L2)"),
+        Param("initial_accumulator_value", float, 0.0, 0.0, 100.0, help="starting sum of g²"),
+        Param("eps", float, 1e-10, 0.0, 1.0, log=True, help="added to √(sum of g²)"),
+        _MAXIMIZE,
+    ),
+    rules=(),
+    help="θ ← θ − lr·g/(√(sum of g²) + eps)",
+)
+
+OPTIMIZERS: dict[str, OptimizerInfo] = {row.key: row for row in (SGD, ADAM, ADAMW, RMSPROP, ADAGRAD)}

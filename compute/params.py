@@ -23,9 +23,11 @@ class Param:
         name: the torch argument name (``lr``, ``weight_decay``) or the setting's name.
         kind: ``float``, ``int`` or ``bool``.
         default: the value used when none is given.
-        lo, hi: inclusive bounds (None: unbounded on that side); ``lo_open`` makes ``lo`` exclusive.
+        lo, hi: inclusive bounds (None: unbounded on that side); ``lo_open``/``hi_open`` make
+            them exclusive.
         log: whether the natural scale of the value is logarithmic (controls and sweeps).
         help: one line saying what the value does.
+        label: the name controls show, where it differs (``betas[0]`` for ``beta1``).
     """
 
     name: str
@@ -34,18 +36,24 @@ class Param:
     lo: float | None = None
     hi: float | None = None
     lo_open: bool = False
+    hi_open: bool = False
     log: bool = False
     help: str = ""
+    label: str | None = None  # how controls show the name when it is not the torch argument's
 
     @property
     def cli_flag(self) -> str:
         return "--" + self.name.replace("_", "-")
 
+    @property
+    def shown(self) -> str:
+        return self.label or self.name
+
     def range_text(self) -> str:
         if self.kind is bool:
             return "true or false"
         lo = "" if self.lo is None else f"{'>' if self.lo_open else '≥'} {self.lo:g}"
-        hi = "" if self.hi is None else f"≤ {self.hi:g}"
+        hi = "" if self.hi is None else f"{'<' if self.hi_open else '≤'} {self.hi:g}"
         return " and ".join(t for t in (lo, hi) if t) or "any finite number"
 
     def coerce(self, value: Any, field: str | None = None) -> Any:
@@ -65,7 +73,7 @@ class Param:
         else:
             number = float(number)
         too_low = self.lo is not None and (number <= self.lo if self.lo_open else number < self.lo)
-        too_high = self.hi is not None and number > self.hi
+        too_high = self.hi is not None and (number >= self.hi if self.hi_open else number > self.hi)
         if too_low or too_high:
             raise InvalidSpec(f"{self.name} must be {self.range_text()} (got {value!r})", field)
         return number

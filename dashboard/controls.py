@@ -15,11 +15,10 @@ CHECKED = "on"
 
 def param_control(group: str, param: Param, value: Any) -> html.Div:
     """A control named by the torch argument, with its help as a tooltip and a message slot."""
-    key = f"{group}.{param.name}"
     if param.kind is bool:
         control: Any = dcc.Checklist(
             id=param_id(group, param.name),
-            options=[{"label": param.name, "value": CHECKED}],
+            options=[{"label": param.shown, "value": CHECKED}],
             value=[CHECKED] if value else [],
             className="param-check",
         )
@@ -33,7 +32,7 @@ def param_control(group: str, param: Param, value: Any) -> html.Div:
             step=step, className="param-input",
             persistence=False,
         )
-        label = html.Label(param.name, htmlFor=str(key), className="param-label")
+        label = html.Label(param.shown, className="param-label")
     return html.Div(
         [label, control, html.Div(id=param_msg_id(group, param.name), className="param-msg")],
         className="param", title=f"{param.help} ({param.range_text()})",

@@ -50,5 +50,10 @@ def param_msg_id(group: str, name: Any) -> dict[str, Any]:
     return {"type": PARAM_MSG, "group": group, "name": name}
 
 
+def optimizer_group_id(key: Any) -> dict[str, Any]:
+    """The box holding one optimizer's controls (shown when that optimizer is chosen)."""
+    return {"type": "optimizer-group", "key": key}
+
+
 def preset_id(key: Any) -> dict[str, Any]:
     return {"type": PRESET, "key": key}

@@ -41,7 +41,7 @@ from dashboard.figures import (
     make_surface_figure,
     step_patches,
 )
-from dashboard.ids import FIGURES, ID, param_id, param_msg_id, preset_id
+from dashboard.ids import FIGURES, ID, optimizer_group_id, param_id, param_msg_id, preset_id
 from dashboard.state import (
     FIELD_BY_KEY,
     Checked,
@@ -70,7 +70,11 @@ def layout(**query: Any) -> html.Div:
     """The page, with its controls set from the URL's query string."""
     state, notes = from_query(query)
     loss_controls = [c for key, row in LOSSES.items() for c in group_controls(key, state, row.title)]
-    optimizer_controls = [c for key in OPTIMIZERS for c in group_controls(key, state)]
+    optimizer_controls = [
+        html.Div(group_controls(key, state), id=optimizer_group_id(key),
+                 style=_shown_if(key == state["optimizer"]))
+        for key in OPTIMIZERS
+    ]
     controls = html.Aside(
         [
             _section("Presets", [
@@ -150,6 +154,10 @@ def layout(**query: Any) -> html.Div:
         ],
         className="toy-lab",
     )
+
+
+def _shown_if(visible: bool) -> dict[str, str]:
+    return {} if visible else {"display": "none"}
 
 
 def _key(component_id: Any) -> str:
@@ -269,8 +277,8 @@ def play_step(step, view):
 
 
 @callback(
-    Output(param_id("run", "init_weight"), "value"),
-    Output(param_id("run", "init_bias"), "value"),
+    Output(param_id("run", "init_weight"), "value", allow_duplicate=True),
+    Output(param_id("run", "init_bias"), "value", allow_duplicate=True),
     Input(ID.MAP, "clickData"),
     prevent_initial_call=True,
 )
@@ -286,26 +294,42 @@ def click_start(click):
 
 
 @callback(
-    Output(param_id("sgd", ALL), "value"),
-    Output(param_id("run", "epochs"), "value"),
+    Output(param_id(ALL, ALL), "value"),
     Output(ID.OPTIMIZER, "value"),
     Output(ID.PRESET_CAPTION, "children"),
     Input(preset_id(ALL), "n_clicks"),
     prevent_initial_call=True,
 )
 def apply_preset(_clicks):
-    """Set the optimizer to a classic figure's settings (the rest at torch's defaults)."""
+    """Set the optimizer to a classic figure's settings (the rest at the registry's defaults)."""
     key = ctx.triggered_id.get("key") if isinstance(ctx.triggered_id, dict) else None
     preset = PRESETS.get(key) if isinstance(key, str) else None
+    outputs = ctx.outputs_list[0]
     if preset is None:
-        return [no_update] * len(ctx.outputs_list[0]), no_update, no_update, no_update
+        return [no_update] * len(outputs), no_update, no_update
     given = dict(preset.params)
     values = []
-    for item in ctx.outputs_list[0]:
-        param = FIELD_BY_KEY[_key(item["id"])].param
-        value = given.get(param.name, param.default)
-        values.append(([CHECKED] if value else []) if param.kind is bool else value)
-    return values, preset.epochs, preset.optimizer, f"{preset.label}: {preset.caption}"
+    for item in outputs:
+        field = FIELD_BY_KEY.get(_key(item["id"]))
+        if field is None or field.group not in (preset.optimizer, "run"):
+            values.append(no_update)
+        elif field.key == "run.epochs":
+            values.append(preset.epochs)
+        elif field.group == "run":
+            values.append(no_update)
+        else:
+            value = given.get(field.param.name, field.param.default)
+            values.append(([CHECKED] if value else []) if field.param.kind is bool else value)
+    return values, preset.optimizer, f"{preset.label}: {preset.caption}"
+
+
+@callback(
+    Output(optimizer_group_id(ALL), "style"),
+    Input(ID.OPTIMIZER, "value"),
+)
+def show_optimizer(optimizer):
+    """Show the chosen optimizer's controls only."""
+    return [_shown_if(item["id"]["key"] == optimizer) for item in ctx.outputs_list]
 
 
 clientside_callback(

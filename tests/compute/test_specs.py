@@ -66,8 +66,9 @@ def test_every_field_rejects_out_of_range_values(param, data):
 @pytest.mark.parametrize(("key", "param"), REGISTRY_NUMERIC, ids=lambda v: getattr(v, "name", v))
 @given(data=st.data())
 def test_registry_params_accept_their_range_and_reject_outside(key, param, data):
-    inside = data.draw(st.floats(min_value=param.lo, max_value=param.hi, exclude_min=param.lo_open))
-    outside = data.draw(st.floats(min_value=param.hi, exclude_min=True, max_value=1e9))
+    inside = data.draw(st.floats(min_value=param.lo, max_value=param.hi, exclude_min=param.lo_open,
+                                 exclude_max=param.hi_open))
+    outside = data.draw(st.floats(min_value=param.hi, exclude_min=not param.hi_open, max_value=1e9))
     make = LossSpec if key in LOSSES else OptimizerSpec
     assert dict(make(key, ((param.name, inside),)).params)[param.name] == inside
     with pytest.raises(InvalidSpec) as err:

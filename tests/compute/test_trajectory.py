@@ -28,7 +28,7 @@ SETTINGS = [
 LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.7}, "smoothl1": {"beta": 0.4}}
 
 
-def reference_loop(loss_fn, opt_kwargs, epochs, w0=6.0, b0=-3.0):
+def reference_loop(loss_fn, opt_kwargs, epochs, w0=6.0, b0=-3.0, optimizer=torch.optim.SGD):
     """The usual training loop, written out as a person would write it."""
     x, y = toy_data(DataSpec())
     X = torch.tensor(x).reshape(-1, 1)
@@ -37,7 +37,7 @@ def reference_loop(loss_fn, opt_kwargs, epochs, w0=6.0, b0=-3.0):
     with torch.no_grad():
         model.weight.copy_(torch.tensor([[w0]]))
         model.bias.copy_(torch.tensor([b0]))
-    optimizer = torch.optim.SGD(model.parameters(), **opt_kwargs)
+    optimizer = optimizer(model.parameters(), **opt_kwargs)
     rows = []
     for _ in range(epochs):
         optimizer.zero_grad()
@@ -101,3 +101,37 @@ def test_divergence_is_a_result_with_the_step_it_happened():
 def test_zero_epochs_is_just_the_start():
     traj = run_trajectory(RunSpec(epochs=0))
     assert len(traj.loss) == 1 and traj.weight[0] == 6.0 and traj.bias[0] == -3.0
+
+
+OPTIMIZER_SETTINGS = {
+    "adam": [{"lr": 0.3}, {"lr": 0.2, "betas": (0.5, 0.9), "amsgrad": True, "weight_decay": 0.1},
+             {"lr": 0.1, "eps": 0.5, "maximize": True}],
+    "adamw": [{"lr": 0.3}, {"lr": 0.2, "weight_decay": 0.5, "amsgrad": True}],
+    "rmsprop": [{"lr": 0.05}, {"lr": 0.02, "alpha": 0.9, "momentum": 0.8, "centered": True},
+                {"lr": 0.01, "weight_decay": 0.3, "eps": 0.01}],
+    "adagrad": [{"lr": 0.5}, {"lr": 0.8, "lr_decay": 0.05, "initial_accumulator_value": 0.3, "weight_decay": 0.2}],
+}
+
+
+def _registry_values(settings):
+    values = dict(settings)
+    if "betas" in values:
+        values["beta1"], values["beta2"] = values.pop("betas")
+    return tuple(values.items())
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+@pytest.mark.parametrize(("optimizer", "settings"),
+                         [(k, s) for k, rows in OPTIMIZER_SETTINGS.items() for s in rows],
+                         ids=lambda v: v if isinstance(v, str) else ",".join(f"{a}={b}" for a, b in v.items()))
+def test_every_optimizer_matches_the_reference_loop(loss, optimizer, settings):
+    from compute import OPTIMIZERS
+
+    params = LOSS_PARAMS[loss]
+    spec = RunSpec(loss=LossSpec(loss, tuple(params.items())), epochs=40,
+                   optimizer=OptimizerSpec(optimizer, _registry_values(settings)))
+    traj = run_trajectory(spec)
+    expected = reference_loop(LOSSES[loss].torch_cls(**params), settings, 40,
+                              optimizer=OPTIMIZERS[optimizer].torch_cls)
+    n = traj.finite_steps
+    np.testing.assert_array_equal(np.c_[traj.weight, traj.bias, traj.loss][:n], expected[:n])

@@ -3,7 +3,6 @@
 import functools
 import importlib
 
-import numpy as np
 import pytest
 from dash import no_update
 
@@ -125,13 +124,26 @@ def test_click_moves_the_start_point():
 
 @pytest.mark.parametrize("key", list(PRESETS))
 def test_presets_set_the_optimizer(key):
-    sgd_fields = [f for f in FIELDS if f.group == "sgd"]
-    outputs_list = [[{"id": param_id("sgd", f.param.name), "property": "value"} for f in sgd_fields]]
-    values, epochs, optimizer, caption = call_callback(
+    outputs_list = [[{"id": param_id(f.group, f.param.name), "property": "value"} for f in FIELDS]]
+    values, optimizer, caption = call_callback(
         toy.apply_preset, [1] * len(PRESETS), outputs_list=outputs_list, triggered=[(preset_id(key), "n_clicks")])
     preset = PRESETS[key]
-    got = {f.param.name: v for f, v in zip(sgd_fields, values)}
-    for name, value in preset.params:
-        assert got[name] == ([CHECKED] if value is True else value)
-    assert epochs == preset.epochs and optimizer == "sgd" and preset.caption in caption
-    assert np.isfinite(run_trajectory(RunSpec()).loss).all()
+    got = {f.key: v for f, v in zip(FIELDS, values)}
+    for f in FIELDS:
+        if f.group == preset.optimizer:
+            value = dict(preset.params).get(f.param.name, f.param.default)
+            assert got[f.key] == (([CHECKED] if value else []) if f.param.kind is bool else value)
+        elif f.key == "run.epochs":
+            assert got[f.key] == preset.epochs
+        else:
+            assert got[f.key] is no_update  # data, grid, start and loss settings stay
+    assert optimizer == preset.optimizer and preset.caption in caption
+
+
+def test_only_the_chosen_optimizer_shows_its_controls():
+    from compute import OPTIMIZERS
+    from dashboard.ids import optimizer_group_id
+
+    outputs_list = [{"id": optimizer_group_id(k), "property": "style"} for k in OPTIMIZERS]
+    styles = call_callback(toy.show_optimizer, "adam", outputs_list=outputs_list)
+    assert [s == {} for s in styles] == [k == "adam" for k in OPTIMIZERS]
