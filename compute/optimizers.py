@@ -15,6 +15,48 @@ from compute.params import Param
 # A cross-parameter rule: (predicate on the values that is true when they are invalid,
 # the field to blame, the message).
 Rule = tuple[Callable[[dict[str, Any]], bool], str, str]
+# What an optimizer's state says after a step, per parameter: the displacement its moment
+# (momentum buffer, first moment) drives, and the effective step size (lr for SGD).
+StateView = tuple[list[float] | None, list[float]]
+
+
+def _value(state: dict, name: str) -> float:
+    return float(state[name].reshape(-1)[0])
+
+
+def _sgd_view(states: list[dict], v: dict[str, Any]) -> StateView:
+    if v["momentum"] == 0 or "momentum_buffer" not in states[0]:
+        return None, [v["lr"]] * len(states)
+    return [-v["lr"] * _value(s, "momentum_buffer") for s in states], [v["lr"]] * len(states)
+
+
+def _adam_view(states: list[dict], v: dict[str, Any]) -> StateView:
+    arrow, sizes = [], []
+    for s in states:  # effective step size lr/(√v̂ + eps); the moment's step −size·m̂
+        step = _value(s, "step")
+        second = _value(s, "max_exp_avg_sq" if v["amsgrad"] else "exp_avg_sq")
+        size = v["lr"] / (second**0.5 / (1 - v["beta2"] ** step) ** 0.5 + v["eps"])
+        sizes.append(size)
+        arrow.append(-size * _value(s, "exp_avg") / (1 - v["beta1"] ** step))
+    return arrow, sizes
+
+
+def _rmsprop_view(states: list[dict], v: dict[str, Any]) -> StateView:
+    sizes = []
+    for s in states:
+        mean_square = _value(s, "square_avg") - (_value(s, "grad_avg") ** 2 if v["centered"] else 0.0)
+        sizes.append(v["lr"] / (max(mean_square, 0.0) ** 0.5 + v["eps"]))
+    if v["momentum"] > 0:
+        return [-v["lr"] * _value(s, "momentum_buffer") for s in states], sizes
+    return None, sizes
+
+
+def _adagrad_view(states: list[dict], v: dict[str, Any]) -> StateView:
+    sizes = []
+    for s in states:
+        clr = v["lr"] / (1 + (_value(s, "step") - 1) * v["lr_decay"])
+        sizes.append(clr / (_value(s, "sum") ** 0.5 + v["eps"]))
+    return None, sizes
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +69,19 @@ class OptimizerInfo:
     params: tuple[Param, ...]
     rules: tuple[Rule, ...]
     help: str
+    view: Callable[[list[dict], dict[str, Any]], StateView]
+    arrow: str | None  # what the arrow shows, in torch's state names
+
+    def state_view(self, optimizer: torch.optim.Optimizer, values: dict[str, Any]) -> StateView:
+        """The moment's displacement and the effective step sizes after the last step.
+
+        Empty state (before the first step) gives (None, None-like lr sizes).
+        """
+        params = optimizer.param_groups[0]["params"]
+        states = [optimizer.state.get(p, {}) for p in params]
+        if not all(states):
+            return None, [float("nan")] * len(params)
+        return self.view(states, values)
 
     def torch_kwargs(self, values: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments of the torch class (``beta1``, ``beta2`` become ``betas``)."""
@@ -85,6 +140,8 @@ SGD = OptimizerInfo(
          "nesterov needs dampening = 0 (torch.optim.SGD: " + _NESTEROV + ")"),
     ),
     help="θ ← θ − lr·(g + weight_decay·θ), with optional (Nesterov) momentum",
+    view=_sgd_view,
+    arrow="−lr·momentum_buffer",
 )
 
 def _lr(default: float) -> Param:
@@ -112,6 +169,8 @@ def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, 
         ),
         rules=(),
         help="θ ← θ − lr·m̂/(√v̂ + eps), m and v running means of g and g²",
+        view=_adam_view,
+        arrow="−lr·m̂/(√v̂ + eps) (exp_avg)",
     )
 
 
@@ -133,6 +192,8 @@ RMSPROP = OptimizerInfo(
     ),
     rules=(),
     help="θ ← θ − lr·g/(√v + eps), v a running mean of g²",
+    view=_rmsprop_view,
+    arrow="−lr·momentum_buffer",
 )
 ADAGRAD = OptimizerInfo(
     key="adagrad",
@@ -148,6 +209,8 @@ ADAGRAD = OptimizerInfo(
     ),
     rules=(),
     help="θ ← θ − lr·g/(√(sum of g²) + eps)",
+    view=_adagrad_view,
+    arrow=None,
 )
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {row.key: row for row in (SGD, ADAM, ADAMW, RMSPROP, ADAGRAD)}

@@ -93,10 +93,16 @@ class OptimizerSpec(_Keyed):
         return dict(self.params)
 
 
+MAX_STEPS = 5000
 RUN_PARAMS: tuple[Param, ...] = (
-    Param("epochs", int, 100, 0, 2000, help="full-batch optimizer steps (capped at 2000)"),
+    Param("epochs", int, 100, 0, 2000, help="passes over the data (capped at 2000)"),
     Param("init_weight", float, 6.0, -1000.0, 1000.0, help="starting weight w₀"),
     Param("init_bias", float, -3.0, -1000.0, 1000.0, help="starting bias b₀"),
+    Param("zero_grad", bool, True, help="call optimizer.zero_grad() before each step; off, gradients accumulate"),
+    Param("clip_grad_norm", bool, False, help="clip the gradient with torch.nn.utils.clip_grad_norm_"),
+    Param("max_norm", float, 1.0, 0.0, 1e6, lo_open=True, help="max_norm of clip_grad_norm_"),
+    Param("batch_size", int, 0, 0, 1000, help="points per optimizer step; 0: the whole data set"),
+    Param("batch_seed", int, 0, 0, 2**32 - 1, help="seed of the shuffled mini-batch order"),
 )
 
 
@@ -110,10 +116,32 @@ class RunSpec(_Keyed):
     epochs: int = 100
     init_weight: float = 6.0
     init_bias: float = -3.0
+    zero_grad: bool = True
+    clip_grad_norm: bool = False
+    max_norm: float = 1.0
+    batch_size: int = 0
+    batch_seed: int = 0
     PARAMS: ClassVar[tuple[Param, ...]] = RUN_PARAMS
 
     def __post_init__(self) -> None:
         check_fields(self, RUN_PARAMS, "run")
+        if self.epochs * self.batches_per_epoch > MAX_STEPS:
+            raise InvalidSpec(
+                f"epochs × batches per epoch must be at most {MAX_STEPS} optimizer steps "
+                f"(got {self.epochs} × {self.batches_per_epoch})", "run.epochs")
+
+    @property
+    def batch(self) -> int:
+        """Points per optimizer step (the whole data set when batch_size is 0 or larger)."""
+        return self.data.n if self.batch_size in (0, None) else min(self.batch_size, self.data.n)
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return -(-self.data.n // self.batch)
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * self.batches_per_epoch
 
 
 GRID_PARAMS: tuple[Param, ...] = (

@@ -19,17 +19,25 @@ _GRID_CHUNK_ELEMENTS = 1 << 21
 
 @dataclass(frozen=True, slots=True)
 class Trajectory:
-    """Parameters and loss after each optimizer step.
+    """Parameters and loss after each optimizer step, and what the optimizer held.
 
-    Row k holds the weight and bias after k steps and the loss at those parameters; row 0
-    is the start. When the run diverges, the rows stop at the first non-finite row, whose
-    index is ``diverged_at``; ``finite_steps`` rows precede it.
+    Row k holds the weight and bias after k steps and the full-data loss at those
+    parameters; row 0 is the start. ``batch_loss[k]`` is the loss the loop saw on the batch
+    of step k+1 (NaN on the last row), ``clipped[k]`` whether the step that reached row k
+    was clipped, ``arrow[k]`` the (Δbias, Δweight) the optimizer's moment drives after k
+    steps (NaN without one) and ``step_size[k]`` its effective (bias, weight) step sizes.
+    When the run diverges, the rows stop at the first non-finite row, ``diverged_at``.
     """
 
     weight: np.ndarray  # float32, one per row
     bias: np.ndarray
     loss: np.ndarray
     diverged_at: int | None
+    batch_loss: np.ndarray
+    clipped: np.ndarray  # bool
+    arrow: np.ndarray  # (rows, 2): bias, weight
+    step_size: np.ndarray  # (rows, 2): bias, weight
+    steps_per_epoch: int = 1
 
     @property
     def finite_steps(self) -> int:
@@ -46,18 +54,24 @@ class LossGrid:
 
 
 def run_trajectory(spec: RunSpec) -> Trajectory:
-    """Train ``torch.nn.Linear(1, 1)`` full-batch with the spec's torch.optim optimizer.
+    """Train ``torch.nn.Linear(1, 1)`` with the spec's torch.optim optimizer and loop knobs.
 
-    The usual loop, ``epochs`` times, in float32 over the whole data set::
+    The usual loop, in float32, for every batch of every epoch::
 
-        optimizer.zero_grad(); loss = loss_fn(model(X), Y); loss.backward(); optimizer.step()
+        optimizer.zero_grad()            # skipped when zero_grad is off: gradients accumulate
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        clip_grad_norm_(model.parameters(), max_norm)   # when clip_grad_norm is on
+        optimizer.step()
 
-    Row k's loss is the ``loss.item()`` that loop sees at step k (the loss before step k+1);
-    the last row's loss is one more forward pass. Stops at the first row whose weight, bias
-    or loss is not finite, and records its index as ``diverged_at``.
+    Full batch (batch_size 0) is one step per epoch over the whole data set, and row k's loss
+    is exactly the ``loss.item()`` that loop sees at step k. With mini-batches each epoch
+    visits ``torch.randperm(n, generator)`` in slices of batch_size, the generator seeded
+    with batch_seed, and row k's loss is the full-data loss at its parameters. Stops at the
+    first row whose weight, bias or loss is not finite and records it as ``diverged_at``.
 
     Args:
-        spec: data, loss, optimizer, epochs and start point.
+        spec: data, loss, optimizer, loop knobs, epochs and start point.
     """
     x, y = toy_data(spec.data)
     inputs = torch.tensor(x).unsqueeze(1)
@@ -66,28 +80,62 @@ def run_trajectory(spec: RunSpec) -> Trajectory:
     with torch.no_grad():
         model.weight.fill_(spec.init_weight)
         model.bias.fill_(spec.init_bias)
-    optimizer = OPTIMIZERS[spec.optimizer.name].build(model.parameters(), spec.optimizer.values)
+    row = OPTIMIZERS[spec.optimizer.name]
+    values = spec.optimizer.values
+    optimizer = row.build(model.parameters(), values)
     loss_fn = LOSSES[spec.loss.name].module(spec.loss.values)
+    full_batch = spec.batch >= spec.data.n
+    generator = torch.Generator().manual_seed(spec.batch_seed)
+    order = torch.arange(spec.data.n)
 
-    rows: list[tuple[float, float, float]] = []
+    def full_loss() -> float:
+        with torch.no_grad():
+            return loss_fn(model(inputs), targets).item()
+
+    rows: list[tuple] = []
     diverged_at = None
-    for step in range(spec.epochs + 1):
+    clipped = False
+    for step in range(spec.steps + 1):
         weight, bias = model.weight.item(), model.bias.item()
-        if step < spec.epochs:
-            optimizer.zero_grad()
-            loss = loss_fn(model(inputs), targets)
-            loss_value = loss.item()
-            loss.backward()
-            optimizer.step()
+        arrow, sizes = row.state_view(optimizer, values)  # per parameter: weight, bias
+        if step == spec.steps:
+            loss_value, batch_value = full_loss(), math.nan
         else:
-            with torch.no_grad():
-                loss_value = loss_fn(model(inputs), targets).item()
-        rows.append((weight, bias, loss_value))
+            if full_batch:
+                xb, yb = inputs, targets
+            else:
+                k = step % spec.batches_per_epoch
+                if k == 0:
+                    order = torch.randperm(spec.data.n, generator=generator)
+                index = order[k * spec.batch : (k + 1) * spec.batch]
+                xb, yb = inputs[index], targets[index]
+            if spec.zero_grad:
+                optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            batch_value = loss.item()
+            loss_value = batch_value if full_batch else full_loss()
+        arrow = arrow or [math.nan, math.nan]
+        rows.append((weight, bias, loss_value, batch_value, clipped, arrow[1], arrow[0], sizes[1], sizes[0]))
         if not (math.isfinite(weight) and math.isfinite(bias) and math.isfinite(loss_value)):
             diverged_at = step
             break
-    table = np.array(rows, dtype=np.float32).reshape(-1, 3)
-    return Trajectory(table[:, 0].copy(), table[:, 1].copy(), table[:, 2].copy(), diverged_at)
+        if step == spec.steps:
+            break
+        loss.backward()
+        if spec.clip_grad_norm:
+            total = torch.nn.utils.clip_grad_norm_(model.parameters(), spec.max_norm)
+            clipped = spec.max_norm / (float(total) + 1e-6) < 1.0
+        else:
+            clipped = False
+        optimizer.step()
+    table = np.array(rows, dtype=np.float64)
+    as32 = table.astype(np.float32)
+    return Trajectory(
+        weight=as32[:, 0].copy(), bias=as32[:, 1].copy(), loss=as32[:, 2].copy(),
+        diverged_at=diverged_at, batch_loss=as32[:, 3].copy(), clipped=table[:, 4] > 0,
+        arrow=as32[:, 5:7].copy(), step_size=as32[:, 7:9].copy(),
+        steps_per_epoch=spec.batches_per_epoch,
+    )
 
 
 def grid_axes(spec: GridSpec) -> tuple[np.ndarray, np.ndarray]:

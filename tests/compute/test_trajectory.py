@@ -135,3 +135,83 @@ def test_every_optimizer_matches_the_reference_loop(loss, optimizer, settings):
                               optimizer=OPTIMIZERS[optimizer].torch_cls)
     n = traj.finite_steps
     np.testing.assert_array_equal(np.c_[traj.weight, traj.bias, traj.loss][:n], expected[:n])
+
+
+def knob_loop(spec_kwargs, opt_kwargs, epochs, loss_fn=None):
+    """The loop with every knob written out plainly: mini-batches, accumulation, clipping."""
+    loss_fn = loss_fn or torch.nn.MSELoss()
+    x, y = toy_data(DataSpec())
+    X, Y = torch.tensor(x).reshape(-1, 1), torch.tensor(y).reshape(-1, 1)
+    model = torch.nn.Linear(1, 1)
+    with torch.no_grad():
+        model.weight.fill_(6.0)
+        model.bias.fill_(-3.0)
+    optimizer = torch.optim.SGD(model.parameters(), **opt_kwargs)
+    batch = spec_kwargs.get("batch_size") or len(x)
+    generator = torch.Generator().manual_seed(spec_kwargs.get("batch_seed", 0))
+    rows, clipped = [], []
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=generator) if batch < len(x) else torch.arange(len(x))
+        for start in range(0, len(x), batch):
+            index = order[start:start + batch]
+            if spec_kwargs.get("zero_grad", True):
+                optimizer.zero_grad()
+            loss = loss_fn(model(X[index]), Y[index])
+            with torch.no_grad():
+                rows.append((model.weight.item(), model.bias.item(), loss_fn(model(X), Y).item(), loss.item()))
+            loss.backward()
+            if spec_kwargs.get("clip_grad_norm"):
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), spec_kwargs["max_norm"])
+                clipped.append(float(norm) > spec_kwargs["max_norm"])
+            optimizer.step()
+    return np.array(rows, dtype=np.float32), clipped
+
+
+@pytest.mark.parametrize("knobs", [
+    {"zero_grad": False},
+    {"clip_grad_norm": True, "max_norm": 2.0},
+    {"batch_size": 8, "batch_seed": 3},
+    {"batch_size": 10, "batch_seed": 1, "clip_grad_norm": True, "max_norm": 0.5, "zero_grad": False},
+], ids=str)
+@pytest.mark.parametrize("opt", [{"lr": 0.05}, {"lr": 0.02, "momentum": 0.9, "nesterov": True}], ids=str)
+def test_loop_knobs_match_the_plain_loop(knobs, opt):
+    spec = RunSpec(epochs=12, optimizer=OptimizerSpec("sgd", tuple(opt.items())), **knobs)
+    traj = run_trajectory(spec)
+    expected, clipped = knob_loop(knobs, opt, 12)
+    n = min(traj.finite_steps, len(expected))
+    assert len(traj.loss) == spec.steps + 1 or traj.diverged_at is not None
+    np.testing.assert_array_equal(traj.weight[:n], expected[:n, 0])
+    np.testing.assert_array_equal(traj.bias[:n], expected[:n, 1])
+    np.testing.assert_allclose(traj.loss[:n], expected[:n, 2], rtol=1e-6)
+    np.testing.assert_array_equal(traj.batch_loss[:n], expected[:n, 3])
+    if knobs.get("clip_grad_norm"):
+        assert list(traj.clipped[1:n + 1]) == clipped[:n] and any(clipped)
+    else:
+        assert not traj.clipped.any()
+
+
+def test_accumulating_gradients_grow_the_steps():
+    plain = run_trajectory(RunSpec(epochs=3, optimizer=OptimizerSpec("sgd", (("lr", 0.01),))))
+    summed = run_trajectory(RunSpec(epochs=3, zero_grad=False, optimizer=OptimizerSpec("sgd", (("lr", 0.01),))))
+    assert plain.weight[1] == summed.weight[1]
+    assert abs(summed.weight[2] - summed.weight[1]) > abs(plain.weight[2] - plain.weight[1])
+
+
+def test_momentum_arrow_and_adam_step_sizes():
+    sgd = run_trajectory(RunSpec(epochs=5, optimizer=OptimizerSpec("sgd", (("lr", 0.1), ("momentum", 0.9)))))
+    assert np.isnan(sgd.arrow[0]).all() and np.isfinite(sgd.arrow[1:]).all()
+    # after one step the buffer is the first gradient: the arrow is exactly the first step
+    np.testing.assert_allclose(sgd.arrow[1], [sgd.bias[1] - sgd.bias[0], sgd.weight[1] - sgd.weight[0]], rtol=1e-5)
+    adam = run_trajectory(RunSpec(epochs=5, optimizer=OptimizerSpec("adam", (("lr", 0.1),))))
+    np.testing.assert_allclose(np.abs(adam.arrow[1]), [0.1, 0.1], rtol=1e-4)  # Adam's first step: lr·sign(g)
+    assert (adam.step_size[1:] > 0).all()
+    np.testing.assert_allclose(adam.arrow[1], [adam.bias[1] - adam.bias[0], adam.weight[1] - adam.weight[0]],
+                               rtol=1e-4)
+
+
+def test_step_cap_counts_batches():
+    from compute import InvalidSpec
+
+    with pytest.raises(InvalidSpec, match="at most 5000 optimizer steps"):
+        RunSpec(epochs=2000, batch_size=1)
+    assert RunSpec(epochs=100, batch_size=10).steps == 500
