@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -85,8 +86,7 @@ def run_trajectory(spec: RunSpec) -> Trajectory:
     optimizer = row.build(model.parameters(), values)
     loss_fn = LOSSES[spec.loss.name].module(spec.loss.values)
     full_batch = spec.batch >= spec.data.n
-    generator = torch.Generator().manual_seed(spec.batch_seed)
-    order = torch.arange(spec.data.n)
+    batches = _batches(spec, inputs, targets)
 
     def full_loss() -> float:
         with torch.no_grad():
@@ -101,14 +101,7 @@ def run_trajectory(spec: RunSpec) -> Trajectory:
         if step == spec.steps:
             loss_value, batch_value = full_loss(), math.nan
         else:
-            if full_batch:
-                xb, yb = inputs, targets
-            else:
-                k = step % spec.batches_per_epoch
-                if k == 0:
-                    order = torch.randperm(spec.data.n, generator=generator)
-                index = order[k * spec.batch : (k + 1) * spec.batch]
-                xb, yb = inputs[index], targets[index]
+            xb, yb = next(batches)
             if spec.zero_grad:
                 optimizer.zero_grad()
             loss = loss_fn(model(xb), yb)
@@ -136,6 +129,19 @@ def run_trajectory(spec: RunSpec) -> Trajectory:
         arrow=as32[:, 5:7].copy(), step_size=as32[:, 7:9].copy(),
         steps_per_epoch=spec.batches_per_epoch,
     )
+
+
+def _batches(spec: RunSpec, inputs: torch.Tensor, targets: torch.Tensor) -> Iterator[tuple]:
+    """Each step's (inputs, targets): the whole set, or slices of a seeded permutation per epoch."""
+    if spec.batch >= spec.data.n:
+        while True:
+            yield inputs, targets
+    generator = torch.Generator().manual_seed(spec.batch_seed)
+    while True:
+        order = torch.randperm(spec.data.n, generator=generator)
+        for start in range(0, spec.data.n, spec.batch):
+            index = order[start : start + spec.batch]
+            yield inputs[index], targets[index]
 
 
 def grid_axes(spec: GridSpec) -> tuple[np.ndarray, np.ndarray]:

@@ -33,9 +33,12 @@ TERRAIN = [
 RUN_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
 PATH_COLOUR = "#d62728"
 STEP_MARKER = {"color": "#ffdd00", "symbol": "diamond", "line": {"color": "black", "width": 1}}
-# Traces of one map panel, in order: contour (heatmap-coloured), path, start, end, current.
-MAP_TRACES_PER_PANEL = 5
+# Traces of one map panel, in order: contour (heatmap-coloured), path, start, end, current,
+# the optimizer's moment arrow at the current step, the clipped steps.
+MAP_TRACES_PER_PANEL = 7
 MAP_CURRENT = 4
+MAP_ARROW = 5
+ARROW_COLOUR = "#ff7f0e"
 SURFACE_CURRENT = 4  # surface, path, start, end, current
 FIT_FIRST_LINE = 2  # data, true curve, then one fitted line per run
 INSIDE_LEGEND = {"y": 0.99, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)"}
@@ -95,7 +98,23 @@ def _map_panel(grid: LossGrid, traj: Trajectory, step: int | None, log: bool, ax
         _marker_trace("scatter", [float(b[-1])], [float(w[-1])], "end",
                       {"size": 13, "color": "black", "symbol": "x"}, **on),
         _marker_trace("scatter", [float(b[k])], [float(w[k])], "step", {"size": 14, **STEP_MARKER}, **on),
+        {"type": "scatter", **arrow_xy(traj, k), "mode": "lines+markers", "name": "moment",
+         "line": {"color": ARROW_COLOUR, "width": 3}, "hoverinfo": "skip",
+         "marker": {"symbol": ["circle", "arrow"], "size": [1, 14], "angleref": "previous",
+                    "color": ARROW_COLOUR}, **on},
+        _marker_trace("scatter", typed_array(b[traj.clipped[: len(b)]]), typed_array(w[traj.clipped[: len(b)]]),
+                      "clipped step", {"size": 9, "symbol": "circle-open", "color": "#e377c2",
+                                       "line": {"width": 2}}, **on),
     ]
+
+
+def arrow_xy(traj: Trajectory, k: int) -> dict[str, list[float]]:
+    """The moment arrow from row k's point: (bias, weight) to that plus the moment's step."""
+    db, dw = (float(v) for v in traj.arrow[k])
+    if not (np.isfinite(db) and np.isfinite(dw)):
+        return {"x": [], "y": []}
+    b, w = float(traj.bias[k]), float(traj.weight[k])
+    return {"x": [b, b + db], "y": [w, w + dw]}
 
 
 def _axis_ranges(grid: LossGrid) -> tuple[list[float], list[float]]:
@@ -156,7 +175,10 @@ def make_surface_figure(grid: LossGrid, traj: Trajectory, title: str, step: int 
 
 
 def make_curve_figure(runs: Mapping[str, Trajectory], step: int | None = None) -> Figure:
-    """Loss against step for each run (log y axis), with the playback step marked."""
+    """Loss against step for each run (log y axis), with the playback step marked.
+
+    Mini-batch runs add their batch loss, faint, beside the full-data loss.
+    """
     data = []
     for i, (label, traj) in enumerate(runs.items()):
         n, k = traj.finite_steps, clamp_step(step, traj)
@@ -166,6 +188,13 @@ def make_curve_figure(runs: Mapping[str, Trajectory], step: int | None = None) -
         data.append(_marker_trace("scatter", [k], [float(traj.loss[k])], label,
                                   {"size": 10, "color": colour, "symbol": "diamond"},
                                   showlegend=False))
+    for i, (label, traj) in enumerate(runs.items()):  # after the runs: playback indices stay fixed
+        if traj.steps_per_epoch > 1:
+            n = traj.finite_steps
+            data.append({"type": "scatter", "x": typed_array(np.arange(n)),
+                         "y": typed_array(traj.batch_loss[:n]), "mode": "lines",
+                         "name": f"{label} batch loss", "opacity": 0.35,
+                         "line": {"color": RUN_COLOURS[i % len(RUN_COLOURS)], "width": 1}})
     return {
         "data": data,
         "layout": {
@@ -246,6 +275,9 @@ def step_patches(runs: Mapping[str, Trajectory], x: np.ndarray, step: int,
         current = i * MAP_TRACES_PER_PANEL + MAP_CURRENT if panels else MAP_CURRENT
         maps["data"][current]["x"] = [float(traj.bias[k])]
         maps["data"][current]["y"] = [float(traj.weight[k])]
+        arrow = arrow_xy(traj, k)
+        maps["data"][current - MAP_CURRENT + MAP_ARROW]["x"] = arrow["x"]
+        maps["data"][current - MAP_CURRENT + MAP_ARROW]["y"] = arrow["y"]
         curves["data"][2 * i + 1]["x"] = [k]
         curves["data"][2 * i + 1]["y"] = [float(traj.loss[k])]
         fits["data"][FIT_FIRST_LINE + i]["y"] = fitted_line(span, traj, k)

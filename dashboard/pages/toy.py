@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import dash
+import numpy as np
 from dash import (
     ALL,
     Input,
@@ -194,14 +195,29 @@ def _runs(checked: Checked) -> tuple[dict, dict]:
     return runs, grids
 
 
-def _status(runs: dict) -> list:
+def _status(runs: dict, state: dict[str, Any]) -> list:
+    """What to say beside the figures: divergence, and what the loop knobs are doing."""
     lines = []
     for title, traj in runs.items():
         if traj.diverged_at is not None:
+            became = "nan" if any(map(math.isnan, (traj.loss[-1], traj.weight[-1], traj.bias[-1]))) else "inf"
             lines.append(html.Div(
-                f"{title}: diverged at step {traj.diverged_at} (the loss or a parameter became "
-                f"{'nan' if any(map(math.isnan, (traj.loss[-1], traj.weight[-1], traj.bias[-1]))) else 'inf'}); "
+                f"{title}: diverged at step {traj.diverged_at} (the loss or a parameter became {became}); "
                 f"the path is drawn up to step {traj.diverged_at - 1}.", className="diverged"))
+        if state["run.clip_grad_norm"]:
+            n = traj.finite_steps
+            lines.append(html.Div(
+                f"{title}: clip_grad_norm_ (max_norm {state['run.max_norm']:g}) clipped "
+                f"{int(traj.clipped[:n].sum())} of {max(n - 1, 0)} steps, circled on the map.", className="note"))
+    if not state["run.zero_grad"]:
+        lines.append(html.Div(
+            "zero_grad is off: .grad keeps every gradient so far, so step k moves by lr × the sum of "
+            "k gradients. Steps grow like momentum 1 with no decay, and the path overshoots.", className="note"))
+    if state["run.batch_size"] and state["run.batch_size"] < state["data.n"]:
+        lines.append(html.Div(
+            f"Mini-batches of {state['run.batch_size']} (order seeded by batch_seed): each step sees part of "
+            "the data, so the path wanders; the map and the solid curve are the full-data loss, the faint "
+            "curve the loss of each step's batch.", className="note"))
     return lines
 
 
@@ -245,7 +261,7 @@ def render(values, loss, optimizer, tab, log, step):
         figures[4:] = [make_all_maps_figure(grids, runs, shown_step, state["log"]),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
     view = {"state": state, "query": to_query({**state, "step": None})}
-    return messages, _status(runs), *figures, max(last, 1), shown_step, view
+    return messages, _status(runs, state), *figures, max(last, 1), shown_step, view
 
 
 @callback(
@@ -266,11 +282,16 @@ def play_step(step, view):
     runs, _ = _runs(checked)
     x, _y = toy_data(DataSpec(**group_values(state, "data")))
     patches = step_patches(runs, x, state["step"], state["log"], panels=state["tab"] == "all")
+    row = OPTIMIZERS[state["optimizer"]]
     text = []
     for title, traj in runs.items():
         k = clamp_step(state["step"], traj)
-        text.append(html.Span(f"{title} · step {k}: w = {traj.weight[k]:.5g}, b = {traj.bias[k]:.5g}, "
-                              f"loss = {traj.loss[k]:.6g}", className="step-line"))
+        line = f"{title} · step {k}: w = {traj.weight[k]:.5g}, b = {traj.bias[k]:.5g}, loss = {traj.loss[k]:.6g}"
+        if state["optimizer"] != "sgd" and np.isfinite(traj.step_size[k]).all():
+            line += f" · effective step size: w {traj.step_size[k, 1]:.3g}, b {traj.step_size[k, 0]:.3g}"
+        if row.arrow and np.isfinite(traj.arrow[k]).all():
+            line += f" · arrow: {row.arrow}"
+        text.append(html.Span(line, className="step-line"))
     if state["tab"] == "all":
         return (no_update,) * 4 + (patches["maps"], patches["curves"], patches["fits"], text)
     return patches["maps"], patches["surface"], patches["curves"], patches["fits"], *(no_update,) * 3, text
