@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,17 +20,25 @@ class LossInfo:
     torch_cls: type[torch.nn.Module]
     params: tuple[Param, ...]
     help: str
+    # dℓ/dŷ of the elementwise loss at residual r = ŷ − y, as torch's backward computes it
+    derivative: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]
 
     def module(self, values: dict[str, Any], reduction: str = "mean") -> torch.nn.Module:
         """The torch.nn loss module with these hyperparameters."""
         return self.torch_cls(reduction=reduction, **values)
 
 
+def _smooth_l1_derivative(r: torch.Tensor, v: dict[str, Any]) -> torch.Tensor:
+    if v["beta"] == 0:
+        return r.sign()
+    return torch.where(r.abs() < v["beta"], r / v["beta"], r.sign())
+
+
 LOSSES: dict[str, LossInfo] = {
     row.key: row
     for row in (
-        LossInfo("mse", "MSELoss", torch.nn.MSELoss, (), "mean of (ŷ − y)²"),
-        LossInfo("l1", "L1Loss", torch.nn.L1Loss, (), "mean of |ŷ − y|"),
+        LossInfo("mse", "MSELoss", torch.nn.MSELoss, (), "mean of (ŷ − y)²", lambda r, v: 2 * r),
+        LossInfo("l1", "L1Loss", torch.nn.L1Loss, (), "mean of |ŷ − y|", lambda r, v: r.sign()),
         LossInfo(
             "huber",
             "HuberLoss",
@@ -37,6 +46,7 @@ LOSSES: dict[str, LossInfo] = {
             (Param("delta", float, 1.0, 0.0, 100.0, lo_open=True,
                    help="where the loss turns from quadratic to linear"),),
             "½(ŷ − y)² if |ŷ − y| < delta, else delta·(|ŷ − y| − ½delta)",
+            lambda r, v: r.clamp(-v["delta"], v["delta"]),
         ),
         LossInfo(
             "smoothl1",
@@ -45,6 +55,7 @@ LOSSES: dict[str, LossInfo] = {
             (Param("beta", float, 1.0, 0.0, 100.0,
                    help="width of the quadratic zone; 0 gives L1Loss"),),
             "½(ŷ − y)²/beta if |ŷ − y| < beta, else |ŷ − y| − ½beta",
+            _smooth_l1_derivative,
         ),
     )
 }

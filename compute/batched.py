@@ -1,0 +1,268 @@
+"""The batched engine: many runs of the toy neuron advance together, one step for all at a time.
+
+Each run is the loop of ``compute.toy.run_trajectory`` (same data, loss, mini-batch order,
+gradient accumulation and clipping); its hyperparameters may differ from run to run. The
+updates re-implement torch.optim's single-tensor code, term for term, on tensors of shape
+(2, runs) holding (weight, bias) of every run; hyperparameters broadcast as (1, runs). Runs
+never mix: every operation is elementwise per run or reduces over data points only, so a run
+that diverges cannot touch its neighbours.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from compute.data import toy_data
+from compute.losses import LOSSES
+from compute.optimizers import OPTIMIZERS
+from compute.specs import RunSpec
+
+Tensor = torch.Tensor
+
+
+def _where(flag: Tensor, yes: Tensor, no: Tensor) -> Tensor:
+    return torch.where(flag, yes, no)
+
+
+class _Update:
+    """One optimizer's update for all runs. ``hp`` maps names to (1, runs) tensors or bools."""
+
+    def __init__(self, hp: dict[str, Any], params: Tensor):
+        self.hp = hp
+        self.t = 0
+
+    def _grad(self, params: Tensor, grad: Tensor) -> Tensor:
+        """maximize, then L2 weight decay where it is not 0 (torch skips it when it is)."""
+        grad = -grad if self.hp["maximize"] else grad
+        wd = self.hp["weight_decay"]
+        return _where(wd != 0, grad + wd * params, grad)
+
+
+class SGDUpdate(_Update):
+    """torch.optim.SGD: g ← g + wd·θ; buf ← g (first step) or momentum·buf + (1 − dampening)·g;
+    g ← g + momentum·buf (nesterov) or buf, where momentum ≠ 0; θ ← θ − lr·g."""
+
+    def __init__(self, hp: dict[str, Any], params: Tensor):
+        super().__init__(hp, params)
+        self.buf: Tensor | None = None
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp = self.hp
+        grad = self._grad(params, grad)
+        momentum = hp["momentum"]
+        if self.buf is None:
+            self.buf = grad.clone()
+        else:
+            self.buf = self.buf * momentum + (1 - hp["dampening"]) * grad
+        moved = grad + momentum * self.buf if hp["nesterov"] else self.buf
+        grad = _where(momentum != 0, moved, grad)
+        return params - hp["lr"] * grad
+
+
+class AdamUpdate(_Update):
+    """torch.optim.Adam (and AdamW, decoupled): m ← lerp(m, g, 1 − β₁); v ← β₂·v + (1 − β₂)·g²;
+    θ ← θ − lr/(1 − β₁ᵗ) · m / (√v̂ /√(1 − β₂ᵗ) + eps), v̂ = v or its running max (amsgrad)."""
+
+    decoupled = False
+
+    def __init__(self, hp: dict[str, Any], params: Tensor):
+        super().__init__(hp, params)
+        self.m = torch.zeros_like(params)
+        self.v = torch.zeros_like(params)
+        self.vmax = torch.zeros_like(params)
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp = self.hp
+        self.t += 1
+        grad = -grad if hp["maximize"] else grad
+        wd = hp["weight_decay"]
+        if self.decoupled:
+            params = _where(wd != 0, params * (1 - hp["lr"] * wd), params)
+        else:
+            grad = _where(wd != 0, grad + wd * params, grad)
+        beta1, beta2 = hp["beta1"], hp["beta2"]
+        self.m = self.m + (1 - beta1) * (grad - self.m)
+        self.v = self.v * beta2 + (1 - beta2) * grad * grad
+        step_size = hp["lr"] / (1 - beta1**self.t)
+        bias_correction2_sqrt = (1 - beta2**self.t) ** 0.5
+        if hp["amsgrad"]:
+            self.vmax = torch.maximum(self.vmax, self.v)
+            second = self.vmax
+        else:
+            second = self.v
+        denom = second.sqrt() / bias_correction2_sqrt + hp["eps"]
+        return params - step_size * (self.m / denom)
+
+
+class AdamWUpdate(AdamUpdate):
+    decoupled = True
+
+
+class RMSpropUpdate(_Update):
+    """torch.optim.RMSprop: v ← α·v + (1 − α)·g²; avg = √(v − ḡ²) (centered) or √v, + eps;
+    buf ← momentum·buf + g/avg, θ ← θ − lr·buf where momentum > 0, else θ ← θ − lr·g/avg."""
+
+    def __init__(self, hp: dict[str, Any], params: Tensor):
+        super().__init__(hp, params)
+        self.square = torch.zeros_like(params)
+        self.grad_avg = torch.zeros_like(params)
+        self.buf = torch.zeros_like(params)
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp = self.hp
+        grad = self._grad(params, grad)
+        alpha = hp["alpha"]
+        self.square = self.square * alpha + (1 - alpha) * grad * grad
+        if hp["centered"]:
+            self.grad_avg = self.grad_avg + (1 - alpha) * (grad - self.grad_avg)
+            avg = (self.square - self.grad_avg * self.grad_avg).sqrt()
+        else:
+            avg = self.square.sqrt()
+        avg = avg + hp["eps"]
+        momentum = hp["momentum"]
+        self.buf = _where(momentum > 0, self.buf * momentum + grad / avg, self.buf)
+        return _where(momentum > 0, params - hp["lr"] * self.buf, params - hp["lr"] * (grad / avg))
+
+
+class AdagradUpdate(_Update):
+    """torch.optim.Adagrad: clr = lr/(1 + (t − 1)·lr_decay); s ← s + g²; θ ← θ − clr·g/(√s + eps)."""
+
+    def __init__(self, hp: dict[str, Any], params: Tensor):
+        super().__init__(hp, params)
+        self.sum = torch.zeros_like(params) + hp["initial_accumulator_value"]
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp = self.hp
+        self.t += 1
+        grad = self._grad(params, grad)
+        clr = hp["lr"] / (1 + (self.t - 1) * hp["lr_decay"])
+        self.sum = self.sum + grad * grad
+        return params - clr * (grad / (self.sum.sqrt() + hp["eps"]))
+
+
+BATCHED_UPDATES: dict[str, Callable[[dict[str, Any], Tensor], _Update]] = {
+    "sgd": SGDUpdate,
+    "adam": AdamUpdate,
+    "adamw": AdamWUpdate,
+    "rmsprop": RMSpropUpdate,
+    "adagrad": AdagradUpdate,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchedRuns:
+    """Every run's loss at every row (``loss[k, r]``, full data) and where it diverged.
+
+    ``weight`` and ``bias`` (rows × runs) are kept only when asked for (tests, small batches).
+    ``diverged_at[r]`` is the first row whose weight, bias or loss is not finite, or -1.
+    """
+
+    loss: np.ndarray
+    diverged_at: np.ndarray
+    weight: np.ndarray | None = None
+    bias: np.ndarray | None = None
+
+
+def run_batched(
+    base: RunSpec,
+    overrides: dict[str, np.ndarray],
+    dtype: torch.dtype = torch.float32,
+    keep_params: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> BatchedRuns:
+    """Run ``base`` once per entry of the ``overrides`` arrays, all runs at once.
+
+    Args:
+        base: the run every configuration starts from (data, loss, optimizer, knobs, start).
+        overrides: optimizer hyperparameter name → one value per run (equal lengths); the
+            values are taken as valid (``SweepSpec`` checks them).
+        dtype: float32 (what the toy lab runs) or float64 (for tight comparisons).
+        keep_params: also return every row's weight and bias.
+        progress: called as progress(steps done, steps in all) every few steps.
+    """
+    runs = len(next(iter(overrides.values()))) if overrides else 1
+    row = OPTIMIZERS[base.optimizer.name]
+    hp: dict[str, Any] = {}
+    for p in row.params:
+        if p.kind is bool:
+            hp[p.name] = bool(base.optimizer.values[p.name])
+        else:
+            values = overrides.get(p.name, np.full(runs, base.optimizer.values[p.name]))
+            hp[p.name] = torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=dtype).reshape(1, runs)
+    x, y = toy_data(base.data)
+    xs, ys = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
+    loss_row = LOSSES[base.loss.name]
+    elementwise = loss_row.module(base.loss.values, reduction="none")
+    params = torch.tensor([[base.init_weight], [base.init_bias]], dtype=dtype).repeat(1, runs)
+    update = BATCHED_UPDATES[base.optimizer.name](hp, params)
+    generator = torch.Generator().manual_seed(base.batch_seed)
+    full_batch = base.batch >= base.data.n
+    accumulated = torch.zeros_like(params)
+    losses = np.empty((base.steps + 1, runs), dtype=np.float64)
+    kept = np.empty((base.steps + 1, 2, runs), dtype=np.float64) if keep_params else None
+    order = torch.arange(base.data.n)
+
+    def forward(p: Tensor, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        pred = p[0, :, None] * xb + p[1, :, None]  # (runs, points)
+        return pred, elementwise(pred, yb.expand_as(pred)).mean(dim=-1)
+
+    def loss_of(p: Tensor, xb: Tensor, yb: Tensor) -> Tensor:
+        return forward(p, xb, yb)[1]
+
+    def gradient(pred: Tensor, xb: Tensor, yb: Tensor) -> Tensor:
+        """(dL/dw, dL/db) of every run: the mean of ℓ'(ŷ − y)·(x, 1) over the batch."""
+        slope = loss_row.derivative(pred - yb, base.loss.values) / len(xb)
+        return torch.stack((slope @ xb, slope.sum(dim=-1)))
+
+    with torch.no_grad():
+        for step in range(base.steps + 1):
+            if kept is not None:
+                kept[step] = params.numpy()
+            if step == base.steps:
+                losses[step] = loss_of(params, xs, ys).numpy()
+                break
+            if full_batch:
+                xb, yb = xs, ys
+            else:
+                k = step % base.batches_per_epoch
+                if k == 0:
+                    order = torch.randperm(base.data.n, generator=generator)
+                index = order[k * base.batch : (k + 1) * base.batch]
+                xb, yb = xs[index], ys[index]
+            pred, batch_loss = forward(params, xb, yb)
+            grad = gradient(pred, xb, yb)
+            losses[step] = batch_loss.numpy() if full_batch else loss_of(params, xs, ys).numpy()
+            if base.zero_grad:
+                accumulated = grad
+            else:
+                accumulated = accumulated + grad
+            grad = accumulated
+            if base.clip_grad_norm:
+                norm = torch.sqrt(grad[0] ** 2 + grad[1] ** 2)
+                grad = grad * torch.clamp(base.max_norm / (norm + 1e-6), max=1.0)
+                if not base.zero_grad:
+                    accumulated = grad  # clip_grad_norm_ clips .grad in place
+            params = update(params, grad)
+            if progress is not None and step % 10 == 0:
+                progress(step, base.steps)
+    finite = np.isfinite(losses)
+    if kept is not None:
+        finite &= np.isfinite(kept).all(axis=1)
+    bad = ~finite
+    diverged_at = np.where(bad.any(axis=0), bad.argmax(axis=0), -1)
+    if progress is not None:
+        progress(base.steps, base.steps)
+    return BatchedRuns(
+        loss=losses, diverged_at=diverged_at,
+        weight=None if kept is None else kept[:, 0], bias=None if kept is None else kept[:, 1],
+    )
+
+
+def as_float(value: Any) -> float:
+    return float(value) if value is not None else math.nan
