@@ -31,25 +31,30 @@ def _where(flag: Tensor, yes: Tensor, no: Tensor) -> Tensor:
 
 
 class _Update:
-    """One optimizer's update for all runs. ``hp`` maps names to (1, runs) tensors or bools."""
+    """One optimizer's update for all runs.
 
-    def __init__(self, hp: dict[str, Any], params: Tensor):
+    ``hp`` maps names to (1, runs) tensors or bools; ``on`` maps each numeric name to where
+    its value is not 0, decided on the float64 value as torch decides it on the Python float
+    (a momentum of 1e-119 is 0 in float32 but still switches torch's momentum buffer on).
+    """
+
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
         self.hp = hp
+        self.on = on
         self.t = 0
 
     def _grad(self, params: Tensor, grad: Tensor) -> Tensor:
         """maximize, then L2 weight decay where it is not 0 (torch skips it when it is)."""
         grad = -grad if self.hp["maximize"] else grad
-        wd = self.hp["weight_decay"]
-        return _where(wd != 0, grad + wd * params, grad)
+        return _where(self.on["weight_decay"], grad + self.hp["weight_decay"] * params, grad)
 
 
 class SGDUpdate(_Update):
     """torch.optim.SGD: g ← g + wd·θ; buf ← g (first step) or momentum·buf + (1 − dampening)·g;
     g ← g + momentum·buf (nesterov) or buf, where momentum ≠ 0; θ ← θ − lr·g."""
 
-    def __init__(self, hp: dict[str, Any], params: Tensor):
-        super().__init__(hp, params)
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
+        super().__init__(hp, on, params)
         self.buf: Tensor | None = None
 
     def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
@@ -61,7 +66,7 @@ class SGDUpdate(_Update):
         else:
             self.buf = self.buf * momentum + (1 - hp["dampening"]) * grad
         moved = grad + momentum * self.buf if hp["nesterov"] else self.buf
-        grad = _where(momentum != 0, moved, grad)
+        grad = _where(self.on["momentum"], moved, grad)
         return params - hp["lr"] * grad
 
 
@@ -71,8 +76,8 @@ class AdamUpdate(_Update):
 
     decoupled = False
 
-    def __init__(self, hp: dict[str, Any], params: Tensor):
-        super().__init__(hp, params)
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
+        super().__init__(hp, on, params)
         self.m = torch.zeros_like(params)
         self.v = torch.zeros_like(params)
         self.vmax = torch.zeros_like(params)
@@ -83,9 +88,9 @@ class AdamUpdate(_Update):
         grad = -grad if hp["maximize"] else grad
         wd = hp["weight_decay"]
         if self.decoupled:
-            params = _where(wd != 0, params * (1 - hp["lr"] * wd), params)
+            params = _where(self.on["weight_decay"], params * (1 - hp["lr"] * wd), params)
         else:
-            grad = _where(wd != 0, grad + wd * params, grad)
+            grad = _where(self.on["weight_decay"], grad + wd * params, grad)
         beta1, beta2 = hp["beta1"], hp["beta2"]
         self.m = self.m + (1 - beta1) * (grad - self.m)
         self.v = self.v * beta2 + (1 - beta2) * grad * grad
@@ -108,8 +113,8 @@ class RMSpropUpdate(_Update):
     """torch.optim.RMSprop: v ← α·v + (1 − α)·g²; avg = √(v − ḡ²) (centered) or √v, + eps;
     buf ← momentum·buf + g/avg, θ ← θ − lr·buf where momentum > 0, else θ ← θ − lr·g/avg."""
 
-    def __init__(self, hp: dict[str, Any], params: Tensor):
-        super().__init__(hp, params)
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
+        super().__init__(hp, on, params)
         self.square = torch.zeros_like(params)
         self.grad_avg = torch.zeros_like(params)
         self.buf = torch.zeros_like(params)
@@ -125,16 +130,16 @@ class RMSpropUpdate(_Update):
         else:
             avg = self.square.sqrt()
         avg = avg + hp["eps"]
-        momentum = hp["momentum"]
-        self.buf = _where(momentum > 0, self.buf * momentum + grad / avg, self.buf)
-        return _where(momentum > 0, params - hp["lr"] * self.buf, params - hp["lr"] * (grad / avg))
+        on = self.on["momentum"]
+        self.buf = _where(on, self.buf * hp["momentum"] + grad / avg, self.buf)
+        return _where(on, params - hp["lr"] * self.buf, params - hp["lr"] * (grad / avg))
 
 
 class AdagradUpdate(_Update):
     """torch.optim.Adagrad: clr = lr/(1 + (t − 1)·lr_decay); s ← s + g²; θ ← θ − clr·g/(√s + eps)."""
 
-    def __init__(self, hp: dict[str, Any], params: Tensor):
-        super().__init__(hp, params)
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
+        super().__init__(hp, on, params)
         self.sum = torch.zeros_like(params) + hp["initial_accumulator_value"]
 
     def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
@@ -146,7 +151,7 @@ class AdagradUpdate(_Update):
         return params - clr * (grad / (self.sum.sqrt() + hp["eps"]))
 
 
-BATCHED_UPDATES: dict[str, Callable[[dict[str, Any], Tensor], _Update]] = {
+BATCHED_UPDATES: dict[str, Callable[[dict[str, Any], dict[str, Tensor], Tensor], _Update]] = {
     "sgd": SGDUpdate,
     "adam": AdamUpdate,
     "adamw": AdamWUpdate,
@@ -189,18 +194,21 @@ def run_batched(
     runs = len(next(iter(overrides.values()))) if overrides else 1
     row = OPTIMIZERS[base.optimizer.name]
     hp: dict[str, Any] = {}
+    on: dict[str, Tensor] = {}
     for p in row.params:
         if p.kind is bool:
             hp[p.name] = bool(base.optimizer.values[p.name])
         else:
-            values = overrides.get(p.name, np.full(runs, base.optimizer.values[p.name]))
-            hp[p.name] = torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=dtype).reshape(1, runs)
+            values = np.asarray(overrides.get(p.name, np.full(runs, base.optimizer.values[p.name])),
+                                dtype=np.float64).reshape(1, runs)
+            hp[p.name] = torch.as_tensor(values, dtype=dtype)
+            on[p.name] = torch.as_tensor(values != 0)
     x, y = toy_data(base.data)
     xs, ys = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
     loss_row = LOSSES[base.loss.name]
     elementwise = loss_row.module(base.loss.values, reduction="none")
     params = torch.tensor([[base.init_weight], [base.init_bias]], dtype=dtype).repeat(1, runs)
-    update = BATCHED_UPDATES[base.optimizer.name](hp, params)
+    update = BATCHED_UPDATES[base.optimizer.name](hp, on, params)
     generator = torch.Generator().manual_seed(base.batch_seed)
     full_batch = base.batch >= base.data.n
     accumulated = torch.zeros_like(params)
