@@ -10,7 +10,6 @@ that diverges cannot touch its neighbours.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from compute.data import toy_data
 from compute.losses import LOSSES
 from compute.optimizers import OPTIMIZERS
 from compute.specs import RunSpec
+from compute.toy import batch_order
 
 Tensor = torch.Tensor
 
@@ -174,6 +174,28 @@ class BatchedRuns:
     bias: np.ndarray | None = None
 
 
+def _hyperparameters(base: RunSpec, overrides: dict[str, np.ndarray], runs: int,
+                     dtype: torch.dtype) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Each hyperparameter as a (1, runs) tensor (flags as bools), and where each is not 0."""
+    hp: dict[str, Any] = {}
+    on: dict[str, Tensor] = {}
+    for p in OPTIMIZERS[base.optimizer.name].params:
+        if p.kind is bool:
+            hp[p.name] = bool(base.optimizer.values[p.name])
+            continue
+        values = np.asarray(overrides.get(p.name, np.full(runs, base.optimizer.values[p.name])),
+                            dtype=np.float64).reshape(1, runs)
+        hp[p.name] = torch.as_tensor(values, dtype=dtype)
+        on[p.name] = torch.as_tensor(values != 0)
+    return hp, on
+
+
+def _clip(grad: Tensor, max_norm: float) -> Tensor:
+    """clip_grad_norm_ per run: scale (dL/dw, dL/db) by min(1, max_norm/(‖g‖ + 1e-6))."""
+    norm = torch.sqrt(grad[0] ** 2 + grad[1] ** 2)
+    return grad * torch.clamp(max_norm / (norm + 1e-6), max=1.0)
+
+
 def run_batched(
     base: RunSpec,
     overrides: dict[str, np.ndarray],
@@ -182,6 +204,11 @@ def run_batched(
     progress: Callable[[int, int], None] | None = None,
 ) -> BatchedRuns:
     """Run ``base`` once per entry of the ``overrides`` arrays, all runs at once.
+
+    Per step, for all runs: ŷ = w·x + b over the step's batch (the toy lab's batch order);
+    g = mean of ℓ'(ŷ − y)·(x, 1) (each loss's derivative as torch's backward computes it);
+    g is added to the previous g when zero_grad is off, clipped per run when clip_grad_norm
+    is on, and handed to the optimizer's batched update.
 
     Args:
         base: the run every configuration starts from (data, loss, optimizer, knobs, start).
@@ -192,73 +219,41 @@ def run_batched(
         progress: called as progress(steps done, steps in all) every few steps.
     """
     runs = len(next(iter(overrides.values()))) if overrides else 1
-    row = OPTIMIZERS[base.optimizer.name]
-    hp: dict[str, Any] = {}
-    on: dict[str, Tensor] = {}
-    for p in row.params:
-        if p.kind is bool:
-            hp[p.name] = bool(base.optimizer.values[p.name])
-        else:
-            values = np.asarray(overrides.get(p.name, np.full(runs, base.optimizer.values[p.name])),
-                                dtype=np.float64).reshape(1, runs)
-            hp[p.name] = torch.as_tensor(values, dtype=dtype)
-            on[p.name] = torch.as_tensor(values != 0)
+    hp, on = _hyperparameters(base, overrides, runs, dtype)
     x, y = toy_data(base.data)
     xs, ys = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
     loss_row = LOSSES[base.loss.name]
     elementwise = loss_row.module(base.loss.values, reduction="none")
     params = torch.tensor([[base.init_weight], [base.init_bias]], dtype=dtype).repeat(1, runs)
     update = BATCHED_UPDATES[base.optimizer.name](hp, on, params)
-    generator = torch.Generator().manual_seed(base.batch_seed)
+    batches = batch_order(base, xs, ys)
     full_batch = base.batch >= base.data.n
     accumulated = torch.zeros_like(params)
     losses = np.empty((base.steps + 1, runs), dtype=np.float64)
     kept = np.empty((base.steps + 1, 2, runs), dtype=np.float64) if keep_params else None
-    order = torch.arange(base.data.n)
 
     def forward(p: Tensor, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
         pred = p[0, :, None] * xb + p[1, :, None]  # (runs, points)
         return pred, elementwise(pred, yb.expand_as(pred)).mean(dim=-1)
 
-    def loss_of(p: Tensor, xb: Tensor, yb: Tensor) -> Tensor:
-        return forward(p, xb, yb)[1]
-
-    def gradient(pred: Tensor, xb: Tensor, yb: Tensor) -> Tensor:
-        """(dL/dw, dL/db) of every run: the mean of ℓ'(ŷ − y)·(x, 1) over the batch."""
-        slope = loss_row.derivative(pred - yb, base.loss.values) / len(xb)
-        return torch.stack((slope @ xb, slope.sum(dim=-1)))
-
     with torch.no_grad():
-        for step in range(base.steps + 1):
+        for step in range(base.steps):
             if kept is not None:
                 kept[step] = params.numpy()
-            if step == base.steps:
-                losses[step] = loss_of(params, xs, ys).numpy()
-                break
-            if full_batch:
-                xb, yb = xs, ys
-            else:
-                k = step % base.batches_per_epoch
-                if k == 0:
-                    order = torch.randperm(base.data.n, generator=generator)
-                index = order[k * base.batch : (k + 1) * base.batch]
-                xb, yb = xs[index], ys[index]
+            xb, yb = next(batches)
             pred, batch_loss = forward(params, xb, yb)
-            grad = gradient(pred, xb, yb)
-            losses[step] = batch_loss.numpy() if full_batch else loss_of(params, xs, ys).numpy()
-            if base.zero_grad:
-                accumulated = grad
-            else:
-                accumulated = accumulated + grad
-            grad = accumulated
+            losses[step] = (batch_loss if full_batch else forward(params, xs, ys)[1]).numpy()
+            slope = loss_row.derivative(pred - yb, base.loss.values) / len(xb)
+            grad = torch.stack((slope @ xb, slope.sum(dim=-1)))
+            accumulated = grad if base.zero_grad else accumulated + grad
             if base.clip_grad_norm:
-                norm = torch.sqrt(grad[0] ** 2 + grad[1] ** 2)
-                grad = grad * torch.clamp(base.max_norm / (norm + 1e-6), max=1.0)
-                if not base.zero_grad:
-                    accumulated = grad  # clip_grad_norm_ clips .grad in place
-            params = update(params, grad)
+                accumulated = _clip(accumulated, base.max_norm)  # clip_grad_norm_ clips .grad in place
+            params = update(params, accumulated)
             if progress is not None and step % 10 == 0:
                 progress(step, base.steps)
+        if kept is not None:
+            kept[base.steps] = params.numpy()
+        losses[base.steps] = forward(params, xs, ys)[1].numpy()
     finite = np.isfinite(losses)
     if kept is not None:
         finite &= np.isfinite(kept).all(axis=1)
@@ -270,7 +265,3 @@ def run_batched(
         loss=losses, diverged_at=diverged_at,
         weight=None if kept is None else kept[:, 0], bias=None if kept is None else kept[:, 1],
     )
-
-
-def as_float(value: Any) -> float:
-    return float(value) if value is not None else math.nan

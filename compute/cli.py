@@ -29,6 +29,7 @@ from compute.specs import (
     OptimizerSpec,
     RunSpec,
 )
+from compute.sweep import MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec, run_sweep
 from compute.toy import loss_grid, run_trajectory
 
 
@@ -75,19 +76,56 @@ def _loss_spec(args: argparse.Namespace) -> LossSpec:
     return LossSpec(args.loss, tuple(given.items()))
 
 
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    _add_problem_options(parser)
+    opt = parser.add_argument_group("optimizer")
+    opt.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="torch.optim class")
+    _add_registry_options(opt, OPTIMIZERS)
+    loop = parser.add_argument_group("training loop")
+    for p in RUN_PARAMS:
+        _add(loop, p, p.default)
+
+
+def _run_spec(args: argparse.Namespace) -> RunSpec:
+    row = OPTIMIZERS[args.optimizer]
+    given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
+    return RunSpec(
+        data=DataSpec(args.n, args.noise, args.seed),
+        loss=_loss_spec(args),
+        optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
+        **{p.name: getattr(args, p.name) for p in RUN_PARAMS},
+    )
+
+
+def parse_axis(text: str, which: str) -> SweepAxis:
+    """``name:lo:hi:points[:log]`` as a SweepAxis (values are checked by SweepSpec)."""
+    parts = text.split(":")
+    if len(parts) not in (4, 5) or (len(parts) == 5 and parts[4] != "log"):
+        raise InvalidSpec(f"--{which} needs NAME:LO:HI:POINTS[:log] (got {text!r:.60})", f"sweep.{which}")
+    name, lo, hi, points = parts[:4]
+    return SweepAxis(name, lo, hi, points, len(parts) == 5)  # type: ignore[arg-type]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m compute", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="print a trajectory: step,weight,bias,loss")
-    _add_problem_options(run)
-    opt = run.add_argument_group("optimizer")
-    opt.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="torch.optim class")
-    _add_registry_options(opt, OPTIMIZERS)
-    loop = run.add_argument_group("run")
-    for p in RUN_PARAMS:
-        _add(loop, p, p.default)
+    _add_run_options(run)
     run.add_argument("--format", choices=("csv", "json"), default="csv")
+
+    sweep = sub.add_parser("sweep", help="print a sweep map: x,y,value,diverged")
+    _add_run_options(sweep)
+    axes = sweep.add_argument_group("sweep")
+    axes.add_argument("--x", default="lr:0.001:1:100:log", metavar="NAME:LO:HI:POINTS[:log]",
+                      help="the x axis: an optimizer hyperparameter, its range and points")
+    axes.add_argument("--y", default="momentum:0:0.99:100", metavar="NAME:LO:HI:POINTS[:log]",
+                      help="the y axis, likewise")
+    axes.add_argument("--measure", choices=list(MEASURES), default="final_loss",
+                      help="; ".join(f"{k}: {v}" for k, v in MEASURES.items()))
+    for p in SWEEP_PARAMS:
+        _add(axes, p, p.default)
+    sweep.add_argument("--out", help="write the CSV to this file instead of standard output")
 
     grid = sub.add_parser("grid", help="print a loss map: bias,weight,loss (or --out FILE.npy)")
     _add_problem_options(grid)
@@ -99,16 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> None:
-    row = OPTIMIZERS[args.optimizer]
-    given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
-    spec = RunSpec(
-        data=DataSpec(args.n, args.noise, args.seed),
-        loss=_loss_spec(args),
-        optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
-        epochs=args.epochs,
-        init_weight=args.init_weight,
-        init_bias=args.init_bias,
-    )
+    spec = _run_spec(args)
     traj = run_trajectory(spec)
     rows = [
         (k, float(traj.weight[k]), float(traj.bias[k]), float(traj.loss[k]))
@@ -146,11 +175,28 @@ def _grid(args: argparse.Namespace) -> None:
             writer.writerow((repr(b), repr(w), repr(float(grid.loss[i, j]))))
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    spec = SweepSpec(run=_run_spec(args), x=parse_axis(args.x, "x"), y=parse_axis(args.y, "y"),
+                     measure=args.measure, tolerance=args.tolerance)
+    result = run_sweep(spec)
+    out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow((spec.x.name, spec.y.name, spec.measure, "diverged"))
+        for i, y in enumerate(result.y.tolist()):
+            for j, x in enumerate(result.x.tolist()):
+                writer.writerow((repr(x), repr(y), repr(float(result.value[i, j])),
+                                 "true" if result.diverged_at[i, j] >= 0 else "false"))
+    finally:
+        if args.out:
+            out.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        {"run": _run, "grid": _grid}[args.command](args)
+        {"run": _run, "grid": _grid, "sweep": _sweep}[args.command](args)
     except InvalidSpec as err:
         sys.stderr.write(f"{parser.prog} {args.command}: error: {err}\n")
         return 2

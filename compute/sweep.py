@@ -105,7 +105,7 @@ class SweepSpec(_Keyed):
                                 ((x, y) for y in ys for x in (xs[0], xs[-1])))
         for x, y in pairs:
             values = {**base, self.x.name: float(x), self.y.name: float(y)}
-            for invalid, name, message in row.rules:
+            for invalid, _field, message in row.rules:
                 if invalid(values):
                     raise InvalidSpec(f"{message}, at {self.x.name} = {x:.4g}, {self.y.name} = {y:.4g}",
                                       "sweep")

@@ -86,7 +86,7 @@ def run_trajectory(spec: RunSpec) -> Trajectory:
     optimizer = row.build(model.parameters(), values)
     loss_fn = LOSSES[spec.loss.name].module(spec.loss.values)
     full_batch = spec.batch >= spec.data.n
-    batches = _batches(spec, inputs, targets)
+    batches = batch_order(spec, inputs, targets)
 
     def full_loss() -> float:
         with torch.no_grad():
@@ -131,7 +131,7 @@ def run_trajectory(spec: RunSpec) -> Trajectory:
     )
 
 
-def _batches(spec: RunSpec, inputs: torch.Tensor, targets: torch.Tensor) -> Iterator[tuple]:
+def batch_order(spec: RunSpec, inputs: torch.Tensor, targets: torch.Tensor) -> Iterator[tuple]:
     """Each step's (inputs, targets): the whole set, or slices of a seeded permutation per epoch."""
     if spec.batch >= spec.data.n:
         while True:

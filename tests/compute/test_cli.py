@@ -93,3 +93,33 @@ def test_module_entry_point():
     bad = subprocess.run([sys.executable, "-m", "compute", "run", "--lr", "x"],
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_sweep_writes_the_map(capsys, tmp_path):
+    from compute.sweep import SweepAxis, SweepSpec, run_sweep
+
+    code, out, _ = run_cli(capsys, "sweep", "--x", "lr:0.01:2:6:log", "--y", "momentum:0:0.9:3", "--epochs", "30")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert code == 0 and rows[0] == ["lr", "momentum", "final_loss", "diverged"] and len(rows) == 19
+    expected = run_sweep(SweepSpec(run=RunSpec(epochs=30), x=SweepAxis("lr", 0.01, 2, 6, True),
+                                   y=SweepAxis("momentum", 0, 0.9, 3)))
+    values = np.array([float(r[2]) for r in rows[1:]]).reshape(3, 6)
+    np.testing.assert_array_equal(values, expected.value)
+    assert [r[3] == "true" for r in rows[1:]] == list((expected.diverged_at >= 0).ravel())
+    target = tmp_path / "sweep.csv"
+    assert run_cli(capsys, "sweep", "--optimizer", "adam", "--x", "lr:0.001:1:4:log", "--y", "beta1:0:0.9:2",
+                   "--measure", "steps_to_tol", "--out", str(target))[0] == 0
+    assert target.read_text().startswith("lr,beta1,steps_to_tol,diverged\n")
+
+
+@pytest.mark.parametrize("args", [
+    ["sweep", "--x", "lr:0:1:10:log"], ["sweep", "--x", "bogus"], ["sweep", "--x", "nesterov:0:1:3"],
+    ["sweep", "--measure", "accuracy"], ["sweep", "--nesterov", "--momentum", "0.5"],
+    ["sweep", "--x", "lr:0.1:1:300", "--y", "momentum:0:0.9:300", "--epochs", "2000"],
+])
+def test_bad_sweeps_exit_2(capsys, args):
+    with pytest.raises(SystemExit) as stop:
+        raise SystemExit(main(args))
+    assert stop.value.code == 2
+    _, err = capsys.readouterr()
+    assert len(err.strip().splitlines()) == 1
