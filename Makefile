@@ -30,6 +30,7 @@ test: lint
 bench: install
 	$(BIN)/python -m bench grid
 	$(BIN)/python -m bench latency
+	$(BIN)/python -m bench sweep
 
 clean:
 	rm -rf $(VENV) artifacts cache-dir

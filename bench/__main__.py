@@ -1,11 +1,11 @@
-"""``python -m bench {grid,latency}``: speed as ratios measured in one run."""
+"""``python -m bench {grid,latency,sweep}``: speed as ratios measured in one run."""
 
 import argparse
 import sys
 
-from bench import grid, latency
+from bench import grid, latency, sweep
 
-COMMANDS = {"grid": grid.main, "latency": latency.main}
+COMMANDS = {"grid": grid.main, "latency": latency.main, "sweep": sweep.main}
 
 
 def main() -> int:

@@ -119,6 +119,8 @@ def _torch_rejects(key: str, values: tuple[tuple[str, Any], ...]) -> str | None:
 
 
 _MAXIMIZE = Param("maximize", bool, False, help="ascend the loss instead of descending it")
+_WEIGHT_DECAY = Param("weight_decay", float, 0.0, 0.0, 100.0, help="adds weight_decay·θ to the gradient (L2)",
+                      span=(0.0, 2.0))
 _NESTEROV = "Nesterov momentum requires a momentum and zero dampening"
 
 SGD = OptimizerInfo(
@@ -126,10 +128,12 @@ SGD = OptimizerInfo(
     title="SGD",
     torch_cls=torch.optim.SGD,
     params=(
-        Param("lr", float, 0.1, 0.0, 100.0, log=True, help="learning rate: the step is lr × update"),
-        Param("momentum", float, 0.0, 0.0, 10.0, help="buf ← momentum·buf + (1 − dampening)·g"),
+        Param("lr", float, 0.1, 0.0, 100.0, log=True, help="learning rate: the step is lr × update",
+              span=(1e-3, 1.0)),
+        Param("momentum", float, 0.0, 0.0, 10.0, help="buf ← momentum·buf + (1 − dampening)·g",
+              span=(0.0, 0.99)),
         Param("dampening", float, 0.0, 0.0, 1.0, help="share of each new gradient kept out of the buffer"),
-        Param("weight_decay", float, 0.0, 0.0, 100.0, help="adds weight_decay·θ to the gradient (L2)"),
+        _WEIGHT_DECAY,
         Param("nesterov", bool, False, help="step along g + momentum·buf instead of buf"),
         _MAXIMIZE,
     ),
@@ -145,14 +149,14 @@ SGD = OptimizerInfo(
 )
 
 def _lr(default: float) -> Param:
-    return Param("lr", float, default, 0.0, 100.0, log=True, help="learning rate")
+    return Param("lr", float, default, 0.0, 100.0, log=True, help="learning rate", span=(1e-3, 1.0))
 
 
 _BETAS = (
     Param("beta1", float, 0.9, 0.0, 1.0, hi_open=True, help="decay of the first moment (mean of g)",
-          label="betas[0]"),
+          label="betas[0]", span=(0.0, 0.99)),
     Param("beta2", float, 0.999, 0.0, 1.0, hi_open=True, help="decay of the second moment (mean of g²)",
-          label="betas[1]"),
+          label="betas[1]", span=(0.5, 0.9999)),
 )
 def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, decay_help: str) -> OptimizerInfo:
     return OptimizerInfo(
@@ -162,8 +166,9 @@ def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, 
         params=(
             _lr(1e-3),
             *_BETAS,
-            Param("eps", float, 1e-8, 0.0, 1.0, log=True, help="added to √v̂ in the denominator"),
-            Param("weight_decay", float, decay, 0.0, 100.0, help=decay_help),
+            Param("eps", float, 1e-8, 0.0, 1.0, log=True, help="added to √v̂ in the denominator",
+                  span=(1e-10, 1.0)),
+            Param("weight_decay", float, decay, 0.0, 100.0, help=decay_help, span=(0.0, 2.0)),
             Param("amsgrad", bool, False, help="divide by the running maximum of v̂"),
             _MAXIMIZE,
         ),
@@ -183,10 +188,11 @@ RMSPROP = OptimizerInfo(
     torch_cls=torch.optim.RMSprop,
     params=(
         _lr(1e-2),
-        Param("alpha", float, 0.99, 0.0, 1.0, help="decay of the running mean of g²"),
-        Param("eps", float, 1e-8, 0.0, 1.0, log=True, help="added to √v in the denominator"),
-        Param("weight_decay", float, 0.0, 0.0, 100.0, help="adds weight_decay·θ to the gradient (L2)"),
-        Param("momentum", float, 0.0, 0.0, 10.0, help="buf ← momentum·buf + g/(√v + eps)"),
+        Param("alpha", float, 0.99, 0.0, 1.0, help="decay of the running mean of g²", span=(0.5, 0.999)),
+        Param("eps", float, 1e-8, 0.0, 1.0, log=True, help="added to √v in the denominator",
+              span=(1e-10, 1.0)),
+        _WEIGHT_DECAY,
+        Param("momentum", float, 0.0, 0.0, 10.0, help="buf ← momentum·buf + g/(√v + eps)", span=(0.0, 0.99)),
         Param("centered", bool, False, help="divide by the variance of g instead of its mean square"),
         _MAXIMIZE,
     ),
@@ -201,10 +207,10 @@ ADAGRAD = OptimizerInfo(
     torch_cls=torch.optim.Adagrad,
     params=(
         _lr(1e-2),
-        Param("lr_decay", float, 0.0, 0.0, 100.0, help="lr / (1 + (step − 1)·lr_decay)"),
-        Param("weight_decay", float, 0.0, 0.0, 100.0, help="adds weight_decay·θ to the gradient (L2)"),
-        Param("initial_accumulator_value", float, 0.0, 0.0, 100.0, help="starting sum of g²"),
-        Param("eps", float, 1e-10, 0.0, 1.0, log=True, help="added to √(sum of g²)"),
+        Param("lr_decay", float, 0.0, 0.0, 100.0, help="lr / (1 + (step − 1)·lr_decay)", span=(0.0, 1.0)),
+        _WEIGHT_DECAY,
+        Param("initial_accumulator_value", float, 0.0, 0.0, 100.0, help="starting sum of g²", span=(0.0, 10.0)),
+        Param("eps", float, 1e-10, 0.0, 1.0, log=True, help="added to √(sum of g²)", span=(1e-10, 1.0)),
         _MAXIMIZE,
     ),
     rules=(),

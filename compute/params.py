@@ -28,6 +28,7 @@ class Param:
         log: whether the natural scale of the value is logarithmic (controls and sweeps).
         help: one line saying what the value does.
         label: the name controls show, where it differs (``betas[0]`` for ``beta1``).
+        span: the range a sweep of this value starts with, where (lo, hi) is too wide.
     """
 
     name: str
@@ -40,6 +41,7 @@ class Param:
     log: bool = False
     help: str = ""
     label: str | None = None  # how controls show the name when it is not the torch argument's
+    span: tuple[float, float] | None = None  # a range worth sweeping, when not (lo, hi)
 
     @property
     def cli_flag(self) -> str:
@@ -48,6 +50,10 @@ class Param:
     @property
     def shown(self) -> str:
         return self.label or self.name
+
+    @property
+    def sweep_range(self) -> tuple[float, float]:
+        return self.span or (float(self.lo or 0.0), float(self.hi if self.hi is not None else 1.0))
 
     def range_text(self) -> str:
         if self.kind is bool:
@@ -99,7 +105,7 @@ def _to_number(value: Any, field: str, name: str, range_text: str) -> float:
         number = float(value) if not isinstance(value, int) or abs(value) < 2**63 else math.inf
     elif isinstance(value, str):
         try:
-            number = float(value.strip())
+            number = float(value)
         except ValueError:
             raise InvalidSpec(f"{needs} (got {_short(value)})", field) from None
     else:

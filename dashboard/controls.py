@@ -7,17 +7,17 @@ from typing import Any
 from dash import dcc, html
 
 from compute import Param
-from dashboard.ids import param_id, param_msg_id
+from dashboard.ids import TOY, param_id, param_msg_id
 from dashboard.state import FIELDS
 
 CHECKED = "on"
 
 
-def param_control(group: str, param: Param, value: Any) -> html.Div:
+def param_control(group: str, param: Param, value: Any, page: str = TOY) -> html.Div:
     """A control named by the torch argument, with its help as a tooltip and a message slot."""
     if param.kind is bool:
         control: Any = dcc.Checklist(
-            id=param_id(group, param.name),
+            id=param_id(group, param.name, page),
             options=[{"label": param.shown, "value": CHECKED}],
             value=[CHECKED] if value else [],
             className="param-check",
@@ -28,20 +28,20 @@ def param_control(group: str, param: Param, value: Any) -> html.Div:
         # the server checks the range and says what it is.
         step = 1 if param.kind is int else "any"
         control = dcc.Input(
-            id=param_id(group, param.name), type="number", value=value, debounce=True,
+            id=param_id(group, param.name, page), type="number", value=value, debounce=True,
             step=step, className="param-input",
             persistence=False,
         )
         label = html.Label(param.shown, className="param-label")
     return html.Div(
-        [label, control, html.Div(id=param_msg_id(group, param.name), className="param-msg")],
+        [label, control, html.Div(id=param_msg_id(group, param.name, page), className="param-msg")],
         className="param", title=f"{param.help} ({param.range_text()})",
     )
 
 
-def group_controls(group: str, state: dict[str, Any], title: str | None = None) -> list[Any]:
+def group_controls(group: str, state: dict[str, Any], title: str | None = None, page: str = TOY) -> list[Any]:
     """The controls of every field of a group, in table order, under an optional title."""
-    controls = [param_control(f.group, f.param, state[f.key]) for f in FIELDS if f.group == group]
+    controls = [param_control(f.group, f.param, state[f.key], page) for f in FIELDS if f.group == group]
     return ([html.Div(title, className="group-title")] if title and controls else []) + controls
 
 

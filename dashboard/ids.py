@@ -40,19 +40,42 @@ PARAM_MSG = "param-msg"
 PRESET = "preset"
 
 
-def param_id(group: str, name: Any) -> dict[str, Any]:
-    """The control of one setting; ``name`` may be a pattern (dash.ALL)."""
-    return {"type": PARAM, "group": group, "name": name}
+TOY = "toy"
+SWEEP = "sweep"
 
 
-def param_msg_id(group: str, name: Any) -> dict[str, Any]:
+def param_id(group: str, name: Any, page: str = TOY) -> dict[str, Any]:
+    """The control of one setting on one page; ``group``/``name`` may be patterns (dash.ALL)."""
+    return {"type": PARAM, "page": page, "group": group, "name": name}
+
+
+def param_msg_id(group: str, name: Any, page: str = TOY) -> dict[str, Any]:
     """The message shown by one setting's control."""
-    return {"type": PARAM_MSG, "group": group, "name": name}
+    return {"type": PARAM_MSG, "page": page, "group": group, "name": name}
 
 
-def optimizer_group_id(key: Any) -> dict[str, Any]:
+def optimizer_group_id(key: Any, page: str = TOY) -> dict[str, Any]:
     """The box holding one optimizer's controls (shown when that optimizer is chosen)."""
-    return {"type": "optimizer-group", "key": key}
+    return {"type": "optimizer-group", "page": page, "key": key}
+
+
+class SweepID(StrEnum):
+    LOSS = "sweep-loss"
+    OPTIMIZER = "sweep-optimizer"
+    X = "sweep-x"
+    Y = "sweep-y"
+    MEASURE = "sweep-measure"
+    LOG = "sweep-log"
+    RUN = "sweep-run"
+    CANCEL = "sweep-cancel"
+    PROGRESS = "sweep-progress"
+    PROGRESS_TEXT = "sweep-progress-text"
+    FIGURE = "sweep-figure"
+    STATUS = "sweep-status"
+    STORE = "sweep-store"
+    NAV = "sweep-nav"
+    LINK = "sweep-link"
+    QUERY_NOTE = "sweep-query-note"
 
 
 def preset_id(key: Any) -> dict[str, Any]:

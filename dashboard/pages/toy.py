@@ -42,7 +42,16 @@ from dashboard.figures import (
     make_surface_figure,
     step_patches,
 )
-from dashboard.ids import FIGURES, ID, optimizer_group_id, param_id, param_msg_id, preset_id
+from dashboard.ids import FIGURES, ID, TOY, param_id, param_msg_id, preset_id
+from dashboard.panels import (
+    URL_SYNC_JS,
+    data_section,
+    loss_section,
+    optimizer_section,
+    register_optimizer_switch,
+    section,
+    training_section,
+)
 from dashboard.state import (
     FIELD_BY_KEY,
     Checked,
@@ -58,11 +67,6 @@ dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy
 FIGURE_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
-def _section(title: str, children: list, hint: str | None = None) -> html.Details:
-    body = [html.Summary(title)] + ([html.P(hint, className="hint")] if hint else []) + children
-    return html.Details(body, open=True, className="panel")
-
-
 def _graph(id_: str, height: str = "420px") -> dcc.Graph:
     return dcc.Graph(id=id_, config=FIGURE_CONFIG, style={"height": height})
 
@@ -70,35 +74,18 @@ def _graph(id_: str, height: str = "420px") -> dcc.Graph:
 def layout(**query: Any) -> html.Div:
     """The page, with its controls set from the URL's query string."""
     state, notes = from_query(query)
-    loss_controls = [c for key, row in LOSSES.items() for c in group_controls(key, state, row.title)]
-    optimizer_controls = [
-        html.Div(group_controls(key, state), id=optimizer_group_id(key),
-                 style=_shown_if(key == state["optimizer"]))
-        for key in OPTIMIZERS
-    ]
     controls = html.Aside(
         [
-            _section("Presets", [
+            section("Presets", [
                 html.Div([html.Button(p.label, id=preset_id(p.key), className="preset", n_clicks=0)
                           for p in PRESETS.values()], className="presets"),
                 html.P(id=ID.PRESET_CAPTION, className="caption"),
             ], "The classic figures, one click each."),
-            _section("Loss (torch.nn)", [
-                dcc.Dropdown(id=ID.LOSS, value=state["loss"], clearable=False,
-                             options=[{"label": row.title, "value": key} for key, row in LOSSES.items()]),
-                *loss_controls,
-            ]),
-            _section("Optimizer (torch.optim)", [
-                dcc.Dropdown(id=ID.OPTIMIZER, value=state["optimizer"], clearable=False,
-                             options=[{"label": row.title, "value": key}
-                                      for key, row in OPTIMIZERS.items()]),
-                *optimizer_controls,
-            ]),
-            _section("Training", group_controls("run", state),
-                     "Click the loss map to move the start point."),
-            _section("Data", group_controls("data", state),
-                     "y = 0.75x² + x + 2 + noise·ε, drawn with numpy's seed."),
-            _section("Loss map", [
+            loss_section(state, TOY, ID.LOSS),
+            optimizer_section(state, TOY, ID.OPTIMIZER),
+            training_section(state, TOY, "Click the loss map to move the start point."),
+            data_section(state, TOY),
+            section("Loss map", [
                 *group_controls("grid", state),
                 dcc.Checklist(id=ID.LOG, options=[{"label": "log colour scale", "value": CHECKED}],
                               value=[CHECKED] if state["log"] else []),
@@ -155,10 +142,6 @@ def layout(**query: Any) -> html.Div:
         ],
         className="toy-lab",
     )
-
-
-def _shown_if(visible: bool) -> dict[str, str]:
-    return {} if visible else {"display": "none"}
 
 
 def _key(component_id: Any) -> str:
@@ -344,26 +327,11 @@ def apply_preset(_clicks):
     return values, preset.optimizer, f"{preset.label}: {preset.caption}"
 
 
-@callback(
-    Output(optimizer_group_id(ALL), "style"),
-    Input(ID.OPTIMIZER, "value"),
-)
-def show_optimizer(optimizer):
-    """Show the chosen optimizer's controls only."""
-    return [_shown_if(item["id"]["key"] == optimizer) for item in ctx.outputs_list]
+show_optimizer = register_optimizer_switch(TOY, ID.OPTIMIZER)
 
 
 clientside_callback(
-    """
-    function(view, step) {
-        if (!view || typeof view.query !== "string") { return window.dash_clientside.no_update; }
-        const params = new URLSearchParams(view.query.slice(1));
-        if (step !== null && step !== undefined) { params.set("step", step); }
-        const url = window.location.pathname + "?" + params.toString();
-        window.history.replaceState(window.history.state, "", url);
-        return window.location.origin + url;
-    }
-    """,
+    URL_SYNC_JS,
     Output(ID.LINK, "value"),
     Input(ID.VIEW_STORE, "data"),
     Input(ID.STEP, "value"),

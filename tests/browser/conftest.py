@@ -86,12 +86,14 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def param_selector(group: str, name: str) -> str:
-    """The CSS selector of a setting's control (Dash renders dict IDs as sorted JSON)."""
-    cid = json.dumps({"group": group, "name": name, "type": "param"}, separators=(",", ":"), sort_keys=True)
-    return f"[id='{cid}']"
+def _selector(component_id: dict) -> str:
+    """The CSS selector of a pattern-matched component (Dash renders dict IDs as sorted JSON)."""
+    return f"[id='{json.dumps(component_id, separators=(',', ':'), sort_keys=True)}']"
 
 
-def msg_selector(group: str, name: str) -> str:
-    cid = json.dumps({"group": group, "name": name, "type": "param-msg"}, separators=(",", ":"), sort_keys=True)
-    return f"[id='{cid}']"
+def param_selector(group: str, name: str, page: str = "toy") -> str:
+    return _selector({"group": group, "name": name, "page": page, "type": "param"})
+
+
+def msg_selector(group: str, name: str, page: str = "toy") -> str:
+    return _selector({"group": group, "name": name, "page": page, "type": "param-msg"})

@@ -1,0 +1,68 @@
+"""Sidebar panels shared by the pages: each built from the registries and parameter tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import ALL, Input, Output, callback, ctx, dcc, html
+
+from compute import LOSSES, OPTIMIZERS
+from dashboard.controls import group_controls
+from dashboard.ids import optimizer_group_id
+
+URL_SYNC_JS = """
+function(view, step) {
+    if (!view || typeof view.query !== "string") { return window.dash_clientside.no_update; }
+    const params = new URLSearchParams(view.query.slice(1));
+    if (step !== null && step !== undefined) { params.set("step", step); }
+    const url = window.location.pathname + "?" + params.toString();
+    window.history.replaceState(window.history.state, "", url);
+    return window.location.origin + url;
+}
+"""  # keeps the address bar equal to the view's settings, without reloading the page
+
+
+def section(title: str, children: list, hint: str | None = None) -> html.Details:
+    body = [html.Summary(title)] + ([html.P(hint, className="hint")] if hint else []) + children
+    return html.Details(body, open=True, className="panel")
+
+
+def shown_if(visible: bool) -> dict[str, str]:
+    return {} if visible else {"display": "none"}
+
+
+def loss_section(state: dict[str, Any], page: str, dropdown_id: str) -> html.Details:
+    return section("Loss (torch.nn)", [
+        dcc.Dropdown(id=dropdown_id, value=state["loss"], clearable=False,
+                     options=[{"label": row.title, "value": key} for key, row in LOSSES.items()]),
+        *[c for key, row in LOSSES.items() for c in group_controls(key, state, row.title, page)],
+    ])
+
+
+def optimizer_section(state: dict[str, Any], page: str, dropdown_id: str, hint: str | None = None) -> html.Details:
+    """The optimizer choice and each optimizer's controls, only the chosen one's shown."""
+    return section("Optimizer (torch.optim)", [
+        dcc.Dropdown(id=dropdown_id, value=state["optimizer"], clearable=False,
+                     options=[{"label": row.title, "value": key} for key, row in OPTIMIZERS.items()]),
+        *[html.Div(group_controls(key, state, page=page), id=optimizer_group_id(key, page),
+                   style=shown_if(key == state["optimizer"])) for key in OPTIMIZERS],
+    ], hint)
+
+
+def training_section(state: dict[str, Any], page: str, hint: str | None = None) -> html.Details:
+    return section("Training", group_controls("run", state, page=page), hint)
+
+
+def data_section(state: dict[str, Any], page: str) -> html.Details:
+    return section("Data", group_controls("data", state, page=page),
+                   "y = 0.75x² + x + 2 + noise·ε, drawn with numpy's seed.")
+
+
+def register_optimizer_switch(page: str, dropdown_id: str) -> None:
+    """Show only the chosen optimizer's controls on ``page``."""
+
+    @callback(Output(optimizer_group_id(ALL, page), "style"), Input(dropdown_id, "value"))
+    def show_optimizer(optimizer):
+        return [shown_if(item["id"]["key"] == optimizer) for item in ctx.outputs_list]
+
+    return show_optimizer
