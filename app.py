@@ -11,7 +11,8 @@ import os
 from pathlib import Path
 
 import dash
-from dash import Dash, dcc, html
+import diskcache
+from dash import Dash, DiskcacheManager, dcc, html
 
 from dashboard import cache as compute_cache
 from dashboard.errors import install_request_errors, show_callback_error
@@ -19,6 +20,15 @@ from dashboard.ids import ID
 
 HERE = Path(__file__).parent
 log = logging.getLogger("descent_lab")
+
+
+def background_manager() -> DiskcacheManager:
+    """Where background callbacks (sweeps) run: processes on this machine, state in diskcache.
+
+    BACKGROUND_CACHE_DIR (default cache-dir/background) holds the jobs' progress and results.
+    """
+    directory = os.environ.get("BACKGROUND_CACHE_DIR", str(HERE / "cache-dir" / "background"))
+    return DiskcacheManager(diskcache.Cache(directory), expire=600)
 
 
 def create_app() -> Dash:
@@ -29,6 +39,7 @@ def create_app() -> Dash:
         assets_folder=str(HERE / "assets"),
         title="Descent Lab",
         on_error=show_callback_error,
+        background_callback_manager=background_manager(),
         suppress_callback_exceptions=True,
     )
     server = app.server

@@ -45,17 +45,18 @@ def configure(server: Flask, env: Mapping[str, str] = os.environ) -> None:
     cache.init_app(server, config=cache_config(env))
 
 
-def cached(fn: Callable[[Any], T], spec: Any) -> T:
-    """``fn(spec)``, memoized under the spec's cache key."""
+def cached(fn: Callable[..., T], spec: Any, **extra: Any) -> T:
+    """``fn(spec, **extra)``, memoized under the spec's cache key (``extra`` such as a progress
+    callback must not change the result)."""
     key = f"{fn.__module__}.{fn.__qualname__}:{spec.cache_key()}"
     try:
         value = cache.get(key)
     except Exception:  # a cache backend that is down must not take the page down
         log.warning("cache get failed; computing without the cache", exc_info=True)
-        return fn(spec)
+        return fn(spec, **extra)
     if value is not None:
         return value
-    value = fn(spec)
+    value = fn(spec, **extra)
     try:
         cache.set(key, value)
     except Exception:

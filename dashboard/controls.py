@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from compute import Param
 from dashboard.ids import TOY, param_id, param_msg_id
-from dashboard.state import FIELDS
+from dashboard.state import FIELD_BY_KEY, FIELDS
 
 CHECKED = "on"
 
@@ -50,3 +50,25 @@ def control_value(param: Param, value: Any) -> Any:
     if param.kind is bool and isinstance(value, list):
         return CHECKED in value
     return value
+
+
+def control_key(component_id: Any) -> str:
+    """The setting key (``group.name``) of a control's pattern-matched ID."""
+    if isinstance(component_id, dict):
+        return f"{component_id.get('group')}.{component_id.get('name')}"
+    return str(component_id)
+
+
+def settings_from_controls(items: Any, values: Any) -> dict[str, Any]:
+    """Settings keyed ``group.name`` from a pattern-matched input's entries and values.
+
+    Tolerates anything a hand-made request may send: the checks come later.
+    """
+    settings: dict[str, Any] = {}
+    if not isinstance(items, list) or not isinstance(values, list):
+        return settings
+    for item, value in zip(items, values):
+        key = control_key(item.get("id") if isinstance(item, dict) else item)
+        field = FIELD_BY_KEY.get(key)
+        settings[key] = control_value(field.param, value) if field else value
+    return settings

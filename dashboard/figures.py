@@ -18,6 +18,7 @@ import numpy as np
 from dash import Patch
 
 from compute import LossGrid, Trajectory
+from compute.sweep import MEASURES, SweepResult
 
 Figure = dict[str, Any]
 
@@ -285,3 +286,35 @@ def step_patches(runs: Mapping[str, Trajectory], x: np.ndarray, step: int,
         surface["data"][SURFACE_CURRENT]["y"] = [float(traj.weight[k])]
         surface["data"][SURFACE_CURRENT]["z"] = [float(_shown(traj.loss[k : k + 1], log)[0])]
     return {"maps": maps, "curves": curves, "fits": fits, "surface": surface}
+
+
+def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bool, y_log: bool,
+                      log_colour: bool = False) -> Figure:
+    """The measure over the two hyperparameters as a heatmap; diverged runs in their own colour."""
+    measure = MEASURES[result.measure]
+    diverged = result.diverged_at >= 0
+    shown = result.value
+    if log_colour and result.measure in ("final_loss", "best_loss"):
+        shown = np.log10(np.maximum(result.value, _LOG_FLOOR))
+        measure = f"log10 {measure}"
+    hover = (f"{x_label} %{{x:.4g}}<br>{y_label} %{{y:.4g}}<br>{MEASURES[result.measure]} "
+             "%{customdata:.6g}<extra></extra>")
+    data = [
+        {"type": "heatmap", "x": typed_array(result.x), "y": typed_array(result.y),
+         "z": typed_array(shown.astype(np.float32)), "customdata": typed_array(result.value.astype(np.float32)),
+         "colorscale": "Viridis", "reversescale": result.measure != "diverged", "hovertemplate": hover,
+         "colorbar": {"title": {"text": measure}}, "name": measure},
+        {"type": "heatmap", "x": typed_array(result.x), "y": typed_array(result.y),
+         "z": typed_array(np.where(diverged, 1.0, np.nan).astype(np.float32)),
+         "customdata": typed_array(result.diverged_at.astype(np.int32)),
+         "colorscale": [[0, "#c0392b"], [1, "#c0392b"]], "showscale": False, "name": "diverged",
+         "hovertemplate": f"{x_label} %{{x:.4g}}<br>{y_label} %{{y:.4g}}<br>diverged at step "
+                          "%{customdata}<extra></extra>"},
+    ]
+    layout = {
+        "title": _title(f"{measure} over {x_label} × {y_label} (red: diverged)"),
+        "xaxis": {"title": {"text": x_label}, "type": "log" if x_log else "linear"},
+        "yaxis": {"title": {"text": y_label}, "type": "log" if y_log else "linear"},
+        "margin": {"l": 70, "r": 10, "t": 50, "b": 50}, "uirevision": "sweep",
+    }
+    return {"data": data, "layout": layout}

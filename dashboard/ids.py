@@ -65,7 +65,6 @@ class SweepID(StrEnum):
     X = "sweep-x"
     Y = "sweep-y"
     MEASURE = "sweep-measure"
-    LOG = "sweep-log"
     RUN = "sweep-run"
     CANCEL = "sweep-cancel"
     PROGRESS = "sweep-progress"

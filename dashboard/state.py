@@ -28,6 +28,9 @@ from compute import (
     Param,
     RunSpec,
 )
+from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
+
+AXIS_POINTS = (AXIS_PARAMS[0].lo, AXIS_PARAMS[0].hi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +43,24 @@ class Field:
         return f"{self.group}.{self.param.name}"
 
 
+AXIS_NAMES: tuple[str, ...] = tuple(sorted(
+    {p.name for row in OPTIMIZERS.values() for p in row.params if p.kind is not bool}))
+SWEEP_FIELDS: tuple[Param, ...] = (
+    Param("x_lo", float, 1e-3, -1e6, 1e6, help="first value of the x axis", label="lo"),
+    Param("x_hi", float, 1.0, -1e6, 1e6, help="last value of the x axis", label="hi"),
+    Param("x_points", int, 100, *AXIS_POINTS, help="values along the x axis (capped at 300)", label="points"),
+    Param("x_log", bool, True, help="space the x values evenly in log scale", label="log spacing"),
+    Param("y_lo", float, 0.0, -1e6, 1e6, help="first value of the y axis", label="lo"),
+    Param("y_hi", float, 0.99, -1e6, 1e6, help="last value of the y axis", label="hi"),
+    Param("y_points", int, 100, *AXIS_POINTS, help="values along the y axis (capped at 300)", label="points"),
+    Param("y_log", bool, False, help="space the y values evenly in log scale", label="log spacing"),
+    *SWEEP_PARAMS,
+    Param("log_colour", bool, True, help="colour loss measures by log10", label="log colour scale"),
+)
+
+
 def _fields() -> tuple[Field, ...]:
-    tables = [("data", DATA_PARAMS), ("run", RUN_PARAMS), ("grid", GRID_PARAMS)]
+    tables = [("data", DATA_PARAMS), ("run", RUN_PARAMS), ("grid", GRID_PARAMS), ("sweep", SWEEP_FIELDS)]
     tables += [(key, row.params) for key, row in LOSSES.items()]
     tables += [(key, row.params) for key, row in OPTIMIZERS.items()]
     return tuple(Field(group, p) for group, params in tables for p in params)
@@ -53,7 +72,11 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": tuple(LOSSES),
     "optimizer": tuple(OPTIMIZERS),
     "tab": ("single", "all"),
+    "sweep.x": AXIS_NAMES,
+    "sweep.y": AXIS_NAMES,
+    "sweep.measure": tuple(MEASURES),
 }
+CHOICE_DEFAULTS = {"sweep.x": "lr", "sweep.y": "momentum"}
 DISPLAY: dict[str, Param] = {
     "log": Param("log", bool, False, help="colour the maps by log10(loss)"),
     "step": Param("step", int, 0, 0, RUN_PARAMS[0].hi, help="playback step"),
@@ -62,7 +85,7 @@ DISPLAY: dict[str, Param] = {
 
 def default_state() -> dict[str, Any]:
     state: dict[str, Any] = {f.key: f.param.default for f in FIELDS}
-    state.update({key: options[0] for key, options in CHOICES.items()})
+    state.update({key: CHOICE_DEFAULTS.get(key, options[0]) for key, options in CHOICES.items()})
     state["log"] = False
     state["step"] = None  # None: the last step
     return state
@@ -95,6 +118,15 @@ def build_specs(state: Mapping[str, Any], loss: str) -> tuple[RunSpec, GridSpec]
     run = RunSpec(data, loss_spec, opt_spec, **group_values(state, "run"))
     grid = GridSpec(data, loss_spec, **group_values(state, "grid"))
     return run, grid
+
+
+def build_sweep(state: Mapping[str, Any]) -> SweepSpec:
+    """The sweep the state describes: its loss's run, two axes and a measure."""
+    run, _ = build_specs(state, state["loss"])
+    axis = {which: SweepAxis(state[f"sweep.{which}"], state[f"sweep.{which}_lo"], state[f"sweep.{which}_hi"],
+                             state[f"sweep.{which}_points"], state[f"sweep.{which}_log"]) for which in "xy"}
+    return SweepSpec(run=run, x=axis["x"], y=axis["y"], measure=state["sweep.measure"],
+                     tolerance=state["sweep.tolerance"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from compute import (
 )
 from compute.data import DataSpec
 from dashboard.cache import cached
-from dashboard.controls import CHECKED, control_value, group_controls
+from dashboard.controls import CHECKED, control_key, group_controls, settings_from_controls
 from dashboard.figures import (
     clamp_step,
     make_all_maps_figure,
@@ -144,19 +144,9 @@ def layout(**query: Any) -> html.Div:
     )
 
 
-def _key(component_id: Any) -> str:
-    if isinstance(component_id, dict):
-        return f"{component_id.get('group')}.{component_id.get('name')}"
-    return str(component_id)
-
-
 def _raw_state(values: list, loss: Any, optimizer: Any, tab: Any, log: Any, step: Any) -> dict[str, Any]:
     """The settings as the browser sent them, keyed as in ``dashboard.state``."""
-    raw: dict[str, Any] = {}
-    for item, value in zip(ctx.inputs_list[0], values or []):
-        key = _key(item.get("id") if isinstance(item, dict) else item)
-        field = FIELD_BY_KEY.get(key)
-        raw[key] = control_value(field.param, value) if field else value
+    raw = settings_from_controls(ctx.inputs_list[0], values)
     raw.update(loss=loss, optimizer=optimizer, tab=tab, log=isinstance(log, list) and CHECKED in log)
     try:  # the playback step is cosmetic: a bad one means "the end", not an error
         raw["step"] = check_value("step", step)
@@ -221,7 +211,7 @@ def _status(runs: dict, state: dict[str, Any]) -> list:
 def render(values, loss, optimizer, tab, log, step):
     """Check every setting, run (or fetch) what the visible tab shows, build its figures."""
     checked = check_state(_raw_state(values, loss, optimizer, tab, log, step))
-    msg_keys = [_key(item["id"]) for item in ctx.outputs_list[0]]
+    msg_keys = [control_key(item["id"]) for item in ctx.outputs_list[0]]
     messages = [checked.errors.get(key, "") for key in msg_keys]
     if not checked.ok:
         elsewhere = [f"{k}: {m}" for k, m in checked.errors.items() if k not in msg_keys]
@@ -314,7 +304,7 @@ def apply_preset(_clicks):
     given = dict(preset.params)
     values = []
     for item in outputs:
-        field = FIELD_BY_KEY.get(_key(item["id"]))
+        field = FIELD_BY_KEY.get(control_key(item["id"]))
         if field is None or field.group not in (preset.optimizer, "run"):
             values.append(no_update)
         elif field.key == "run.epochs":

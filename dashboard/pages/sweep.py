@@ -1,0 +1,234 @@
+"""The sweep: one measure of the toy run over a grid of two optimizer hyperparameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from compute import OPTIMIZERS, InvalidSpec
+from compute.sweep import MEASURES, run_sweep
+from dashboard.cache import cached
+from dashboard.controls import CHECKED, control_key, param_control, settings_from_controls
+from dashboard.figures import make_sweep_figure
+from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id
+from dashboard.panels import (
+    URL_SYNC_JS,
+    data_section,
+    loss_section,
+    optimizer_section,
+    register_optimizer_switch,
+    section,
+    training_section,
+)
+from dashboard.state import FIELD_BY_KEY, build_sweep, check_state, from_query, to_query
+
+dash.register_page(__name__, path="/sweep", name="Sweep", title="Descent Lab · sweep")
+
+AXIS_FIELDS = ("lo", "hi", "points", "log")
+
+
+def axis_options(optimizer: str) -> list[dict[str, str]]:
+    """The numeric hyperparameters of an optimizer, as dropdown options."""
+    return [{"label": p.shown, "value": p.name} for p in OPTIMIZERS[optimizer].params if p.kind is not bool]
+
+
+def _field(state: dict[str, Any], name: str) -> html.Div:
+    return param_control("sweep", FIELD_BY_KEY[f"sweep.{name}"].param, state[f"sweep.{name}"], SWEEP)
+
+
+def _axis(state: dict[str, Any], which: str, dropdown_id: str) -> list:
+    return [
+        html.Div([html.Label(f"{which} axis", className="param-label"),
+                  dcc.Dropdown(id=dropdown_id, value=state[f"sweep.{which}"], clearable=False,
+                               options=axis_options(state["optimizer"]))], className="param"),
+        *[_field(state, f"{which}_{name}") for name in AXIS_FIELDS],
+    ]
+
+
+def _request(state: dict[str, Any]) -> dict[str, Any]:
+    return {"state": state, "query": to_query({**state, "step": None})}
+
+
+def layout(**query: Any) -> html.Div:
+    """The page, with its controls (and its first sweep) set from the URL's query string."""
+    state, notes = from_query(query)
+    try:
+        build_sweep(state)
+        request = _request(state)
+    except InvalidSpec as err:
+        notes.append(f"{err.field}: {err.message}")
+        request = None
+    controls = html.Aside(
+        [
+            section("Sweep", [
+                *_axis(state, "x", SweepID.X),
+                *_axis(state, "y", SweepID.Y),
+                html.Div([html.Label("measure", className="param-label"),
+                          dcc.Dropdown(id=SweepID.MEASURE, value=state["sweep.measure"], clearable=False,
+                                       options=[{"label": v, "value": k} for k, v in MEASURES.items()])],
+                         className="param"),
+                _field(state, "tolerance"),
+                _field(state, "log_colour"),
+                html.Div([html.Button("Run sweep", id=SweepID.RUN, n_clicks=0),
+                          html.Button("Cancel", id=SweepID.CANCEL, n_clicks=0, disabled=True)],
+                         className="sweep-buttons"),
+            ], "Each cell is one run; all runs advance together on the batched engine. "
+               "Click a cell to open that run in the toy lab."),
+            loss_section(state, SWEEP, SweepID.LOSS),
+            optimizer_section(state, SWEEP, SweepID.OPTIMIZER, "Swept hyperparameters take the axes' values; "
+                                                               "the others stay as set here."),
+            training_section(state, SWEEP),
+            data_section(state, SWEEP),
+        ],
+        className="controls",
+    )
+    main = html.Main(
+        [
+            html.Div("Ignored from the link: " + "; ".join(notes) if notes else "",
+                     id=SweepID.QUERY_NOTE, className="query-note" if notes else ""),
+            html.Div([html.Span("Link to this view", className="share-label"),
+                      dcc.Input(id=SweepID.LINK, type="text", readOnly=True, className="share-link"),
+                      dcc.Clipboard(target_id=SweepID.LINK, title="copy link", className="copy")],
+                     className="share"),
+            html.Div(id=SweepID.STATUS, className="status"),
+            html.Div([html.Progress(id=SweepID.PROGRESS, value="0", max="1"),
+                      html.Span(id=SweepID.PROGRESS_TEXT, className="progress-text")], className="progress-row"),
+            dcc.Graph(id=SweepID.FIGURE, style={"height": "680px"},
+                      config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}),
+            dcc.Store(id=SweepID.STORE, data=request),
+            dcc.Location(id=SweepID.NAV, refresh=True),
+        ],
+        className="view",
+    )
+    return html.Div([controls, main], className="toy-lab")
+
+
+register_optimizer_switch(SWEEP, SweepID.OPTIMIZER)
+
+
+@callback(
+    Output(SweepID.X, "options"),
+    Output(SweepID.X, "value"),
+    Output(SweepID.Y, "options"),
+    Output(SweepID.Y, "value"),
+    Output(param_id("sweep", ALL, SWEEP), "value"),
+    Input(SweepID.OPTIMIZER, "value"),
+    Input(SweepID.X, "value"),
+    Input(SweepID.Y, "value"),
+    prevent_initial_call=True,
+)
+def choose_axes(optimizer, x, y):
+    """Offer the chosen optimizer's hyperparameters; a newly chosen axis starts at its span."""
+    if optimizer not in OPTIMIZERS:
+        return no_update, no_update, no_update, no_update, [no_update] * len(ctx.outputs_list[4])
+    params = {p.name: p for p in OPTIMIZERS[optimizer].params if p.kind is not bool}
+    names = list(params)
+    changed = {ctx.triggered_id} if ctx.triggered_id in (SweepID.X, SweepID.Y) else set()
+    if x not in params:
+        x, changed = "lr", changed | {SweepID.X}
+    if y not in params or y == x:
+        y, changed = next(n for n in names if n != x), changed | {SweepID.Y}
+    new = {}
+    for which, name, axis_id in (("x", x, SweepID.X), ("y", y, SweepID.Y)):
+        if axis_id in changed:
+            lo, hi = params[name].sweep_range
+            new.update({f"{which}_lo": lo, f"{which}_hi": hi,
+                        f"{which}_log": [CHECKED] if params[name].log else []})
+    values = [new.get(item["id"]["name"], no_update) for item in ctx.outputs_list[4]]
+    options = axis_options(optimizer)
+    return options, x, options, y, values
+
+
+@callback(
+    Output(param_msg_id(ALL, ALL, SWEEP), "children"),
+    Output(SweepID.STATUS, "children"),
+    Output(SweepID.STORE, "data"),
+    Input(param_id(ALL, ALL, SWEEP), "value"),
+    Input(SweepID.LOSS, "value"),
+    Input(SweepID.OPTIMIZER, "value"),
+    Input(SweepID.X, "value"),
+    Input(SweepID.Y, "value"),
+    Input(SweepID.MEASURE, "value"),
+    prevent_initial_call=True,
+)
+def check_sweep(values, loss, optimizer, x, y, measure):
+    """Check every setting; a valid sweep becomes the request the runner picks up."""
+    raw = settings_from_controls(ctx.inputs_list[0], values)
+    raw.update({"loss": loss, "optimizer": optimizer, "sweep.x": x, "sweep.y": y, "sweep.measure": measure})
+    checked = check_state(raw)
+    errors = dict(checked.errors)
+    if checked.ok:
+        try:
+            build_sweep(checked.state)
+        except InvalidSpec as err:
+            errors[err.field or "sweep"] = err.message
+    keys = [control_key(item["id"]) for item in ctx.outputs_list[0]]
+    messages = [errors.get(key, "") for key in keys]
+    if errors:
+        elsewhere = [html.Div(f"{k}: {m}", className="invalid") for k, m in errors.items() if k not in keys]
+        return messages, [html.Div("Fix the settings marked in red to run the sweep.", className="invalid"),
+                          *elsewhere], no_update
+    return messages, [], _request(checked.state)
+
+
+@callback(
+    Output(SweepID.FIGURE, "figure"),
+    Output(SweepID.PROGRESS_TEXT, "children", allow_duplicate=True),
+    Input(SweepID.STORE, "data"),
+    Input(SweepID.RUN, "n_clicks"),
+    background=True,
+    progress=[Output(SweepID.PROGRESS, "value"), Output(SweepID.PROGRESS, "max"),
+              Output(SweepID.PROGRESS_TEXT, "children")],
+    running=[(Output(SweepID.RUN, "disabled"), True, False), (Output(SweepID.CANCEL, "disabled"), False, True)],
+    cancel=[Input(SweepID.CANCEL, "n_clicks")],
+    interval=250,
+    prevent_initial_call="initial_duplicate",
+)
+def sweep(set_progress, request, _clicks):
+    """Run the requested sweep on the batched engine, with progress; cached on its spec."""
+    checked = check_state(request.get("state", {})) if isinstance(request, dict) else None
+    if checked is None or not checked.ok:
+        return no_update, "No sweep: the settings need fixing."
+    try:
+        spec = build_sweep(checked.state)
+    except InvalidSpec as err:
+        return no_update, f"No sweep: {err.message}"
+    set_progress(("0", str(spec.run.steps), f"{spec.runs:,} runs × {spec.run.steps} steps"))
+
+    def report(done: int, total: int) -> None:
+        set_progress((str(done), str(total), f"{spec.runs:,} runs × {spec.run.steps} steps: step {done}"))
+
+    result = cached(run_sweep, spec, progress=report)
+    state = checked.state
+    figure = make_sweep_figure(result, spec.x.name, spec.y.name, spec.x.log, spec.y.log,
+                               state["sweep.log_colour"])
+    diverged = int((result.diverged_at >= 0).sum())
+    return figure, f"{spec.runs:,} runs × {spec.run.steps} steps done; {diverged:,} diverged."
+
+
+@callback(
+    Output(SweepID.NAV, "href"),
+    Input(SweepID.FIGURE, "clickData"),
+    State(SweepID.STORE, "data"),
+    prevent_initial_call=True,
+)
+def open_run(click, request):
+    """Clicking a cell opens that exact run in the toy lab."""
+    try:
+        point = click["points"][0]
+        state = dict(request["state"])
+        x, y = float(point["x"]), float(point["y"])
+    except (TypeError, KeyError, IndexError, ValueError):
+        return no_update
+    optimizer = state.get("optimizer")
+    state.update({f"{optimizer}.{state.get('sweep.x')}": x, f"{optimizer}.{state.get('sweep.y')}": y,
+                  "tab": "single", "step": None})
+    checked = check_state(state)
+    if not checked.ok:
+        return no_update
+    return "/" + to_query(checked.state)
+
+
+clientside_callback(URL_SYNC_JS, Output(SweepID.LINK, "value"), Input(SweepID.STORE, "data"))
