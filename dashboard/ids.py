@@ -73,6 +73,7 @@ class SweepID(StrEnum):
     STATUS = "sweep-status"
     STORE = "sweep-store"
     NAV = "sweep-nav"
+    NAV_SINK = "sweep-nav-sink"
     LINK = "sweep-link"
     QUERY_NOTE = "sweep-query-note"
 

@@ -98,7 +98,8 @@ def layout(**query: Any) -> html.Div:
             dcc.Graph(id=SweepID.FIGURE, style={"height": "680px"},
                       config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}),
             dcc.Store(id=SweepID.STORE, data=request),
-            dcc.Location(id=SweepID.NAV, refresh=True),
+            dcc.Store(id=SweepID.NAV),
+            html.Div(id=SweepID.NAV_SINK, hidden=True),
         ],
         className="view",
     )
@@ -209,7 +210,7 @@ def sweep(set_progress, request, _clicks):
 
 
 @callback(
-    Output(SweepID.NAV, "href"),
+    Output(SweepID.NAV, "data"),
     Input(SweepID.FIGURE, "clickData"),
     State(SweepID.STORE, "data"),
     prevent_initial_call=True,
@@ -232,3 +233,12 @@ def open_run(click, request):
 
 
 clientside_callback(URL_SYNC_JS, Output(SweepID.LINK, "value"), Input(SweepID.STORE, "data"))
+clientside_callback(  # a full page load of the toy lab, whose layout reads the run from the URL
+    """function(href) {
+        if (typeof href === "string" && href.startsWith("/?")) { window.location.assign(href); }
+        return window.dash_clientside.no_update;
+    }""",
+    Output(SweepID.NAV_SINK, "title"),
+    Input(SweepID.NAV, "data"),
+    prevent_initial_call=True,
+)

@@ -1,0 +1,102 @@
+"""The sweep page's callbacks as plain functions."""
+
+import importlib
+from urllib.parse import parse_qsl, urlparse
+
+import numpy as np
+import pytest
+from dash import no_update
+
+from compute import OPTIMIZERS
+from compute.sweep import run_sweep
+from dashboard.callback_requests import control_values
+from dashboard.controls import CHECKED
+from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id
+from dashboard.state import FIELDS, build_sweep, default_state
+
+from .conftest import call_callback
+
+sweep_page = importlib.import_module("dashboard.pages.sweep")
+SWEEP_FIELDS = [f for f in FIELDS if f.group == "sweep"]
+
+
+def check(overrides=None, loss="mse", optimizer="sgd", x="lr", y="momentum", measure="final_loss"):
+    values = control_values(overrides)
+    inputs_list = [[{"id": param_id(f.group, f.param.name, SWEEP), "property": "value", "value": v}
+                    for f, v in zip(FIELDS, values)]]
+    outputs_list = [[{"id": param_msg_id(f.group, f.param.name, SWEEP), "property": "children"} for f in FIELDS]]
+    return call_callback(sweep_page.check_sweep, values, loss, optimizer, x, y, measure,
+                         inputs_list=inputs_list, outputs_list=outputs_list)
+
+
+def test_valid_settings_become_a_request():
+    messages, status, request = check({"sweep.x_points": 20})
+    assert all(m == "" for m in messages) and status == []
+    assert request["state"]["sweep.x_points"] == 20 and "sweep.x_points=20" in request["query"]
+
+
+@pytest.mark.parametrize(("overrides", "kwargs", "fragment"), [
+    ({"sweep.x_points": 5000}, {}, "points must be"),
+    ({"sweep.x_lo": 0.0}, {}, "log axis needs lo > 0"),
+    ({"sweep.x_lo": "abc"}, {}, "needs a number"),
+    ({}, {"y": "lr"}, "different hyperparameters"),
+    ({}, {"x": "beta1"}, "no numeric hyperparameter"),
+    ({"run.epochs": 2000, "sweep.x_points": 300, "sweep.y_points": 300}, {}, "run-steps"),
+    ({"sgd.nesterov": True, "sgd.momentum": 0.5}, {}, "nesterov needs momentum > 0"),
+])
+def test_bad_sweeps_say_why_and_run_nothing(overrides, kwargs, fragment):
+    messages, status, request = check(overrides, **kwargs)
+    assert fragment in " ".join(map(str, messages)) + str(status)
+    assert request is no_update
+
+
+def test_sweep_runs_the_request_with_progress(server_context):
+    _, _, request = check({"sweep.x_points": 12, "sweep.y_points": 5, "run.epochs": 30})
+    reports = []
+    figure, text = call_callback(sweep_page.sweep, reports.append, request, 0)
+    expected = run_sweep(build_sweep(request["state"]))
+    z = np.frombuffer(__import__("base64").b64decode(figure["data"][1]["z"]["bdata"]), dtype=np.float32)
+    assert (np.isfinite(z) == (expected.diverged_at.ravel() >= 0)).all()
+    assert "60 runs × 30 steps done" in text
+    assert reports[0][0] == "0" and reports[-1][0] == reports[-1][1] == "30"
+
+
+@pytest.mark.parametrize("request_", [None, "x", {"state": {"sgd.lr": "bad"}}, {"state": {"sweep.x_lo": 0}}])
+def test_sweep_refuses_a_bad_request(server_context, request_):
+    figure, text = call_callback(sweep_page.sweep, lambda _: None, request_, 1)
+    assert figure is no_update and text.startswith("No sweep")
+
+
+def test_clicking_a_cell_opens_that_run():
+    state = {**default_state(), "sweep.y": "momentum"}
+    href = sweep_page.open_run({"points": [{"x": 0.0316, "y": 0.45}]}, {"state": state, "query": ""})
+    query = dict(parse_qsl(urlparse(href).query))
+    assert urlparse(href).path == "/" and query["sgd.lr"] == "0.0316" and query["sgd.momentum"] == "0.45"
+    for junk in (None, {}, {"points": [{"x": "a", "y": 1}]}):
+        assert sweep_page.open_run(junk, {"state": state}) is no_update
+    assert sweep_page.open_run({"points": [{"x": 1e9, "y": 0.4}]}, {"state": state}) is no_update
+
+
+def test_choosing_an_optimizer_offers_its_axes():
+    outputs_list = [None, None, None, None,
+                    [{"id": param_id("sweep", f.param.name, SWEEP), "property": "value"} for f in SWEEP_FIELDS]]
+    out = call_callback(sweep_page.choose_axes, "adam", "lr", "momentum", outputs_list=outputs_list,
+                        triggered=[(SweepID.OPTIMIZER, "value")])
+    x_options, x, _, y, values = out
+    assert [o["value"] for o in x_options] == [p.name for p in OPTIMIZERS["adam"].params if p.kind is not bool]
+    assert (x, y) == ("lr", "beta1")
+    new = {f.param.name: v for f, v in zip(SWEEP_FIELDS, values) if v is not no_update}
+    assert new == {"y_lo": 0.0, "y_hi": 0.99, "y_log": []}
+
+
+def test_choosing_a_log_axis_sets_its_span():
+    outputs_list = [None, None, None, None,
+                    [{"id": param_id("sweep", f.param.name, SWEEP), "property": "value"} for f in SWEEP_FIELDS]]
+    out = call_callback(sweep_page.choose_axes, "sgd", "lr", "weight_decay", outputs_list=outputs_list,
+                        triggered=[(SweepID.Y, "value")])
+    new = {f.param.name: v for f, v in zip(SWEEP_FIELDS, out[4]) if v is not no_update}
+    assert new == {"y_lo": 0.0, "y_hi": 2.0, "y_log": []}
+    out = call_callback(sweep_page.choose_axes, "sgd", "momentum", "lr", outputs_list=outputs_list,
+                        triggered=[(SweepID.Y, "value")])
+    new = {f.param.name: v for f, v in zip(SWEEP_FIELDS, out[4]) if v is not no_update}
+    assert new == {"y_lo": 0.001, "y_hi": 1.0, "y_log": [CHECKED]}
