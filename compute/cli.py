@@ -43,8 +43,9 @@ class _Parser(argparse.ArgumentParser):
 def _add(group: argparse._ArgumentGroup, p: Param, default: Any, defaults: str | None = None) -> None:
     """One option for a Param; values are checked by the specs, not by argparse."""
     shown = defaults or f"default {p.default}"
-    if p.kind is bool:
-        group.add_argument(p.cli_flag, dest=p.name, action="store_true", default=default, help=p.help)
+    if p.kind is bool:  # --flag / --no-flag
+        group.add_argument(p.cli_flag, dest=p.name, action=argparse.BooleanOptionalAction,
+                           default=default, help=p.help)
     else:
         group.add_argument(p.cli_flag, dest=p.name, default=default, metavar=p.name.upper(),
                            help=f"{p.help} ({p.range_text()}; {shown})")

@@ -30,6 +30,7 @@ class ID(StrEnum):
     COPY = "copy-link"
     URL_SYNC = "url-sync"
     ERROR = "global-error"
+    CODE = "code"
 
 
 # The toy lab's figures, in the order the render and playback callbacks return them.

@@ -71,7 +71,7 @@ FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": tuple(LOSSES),
     "optimizer": tuple(OPTIMIZERS),
-    "tab": ("single", "all"),
+    "tab": ("single", "all", "code"),
     "sweep.x": AXIS_NAMES,
     "sweep.y": AXIS_NAMES,
     "sweep.measure": tuple(MEASURES),

@@ -31,6 +31,7 @@ from compute import (
     toy_data,
 )
 from compute.data import DataSpec
+from compute.script import torch_script
 from dashboard.cache import cached
 from dashboard.controls import CHECKED, control_key, group_controls, settings_from_controls
 from dashboard.figures import (
@@ -55,6 +56,7 @@ from dashboard.panels import (
 from dashboard.state import (
     FIELD_BY_KEY,
     Checked,
+    build_specs,
     check_state,
     check_value,
     from_query,
@@ -74,6 +76,7 @@ def _graph(id_: str, height: str = "420px") -> dcc.Graph:
 def layout(**query: Any) -> html.Div:
     """The page, with its controls set from the URL's query string."""
     state, notes = from_query(query)
+    steps = build_specs(state, state["loss"])[0].steps  # a valid state: from_query checked it
     controls = html.Aside(
         [
             section("Presets", [
@@ -96,8 +99,8 @@ def layout(**query: Any) -> html.Div:
     playback = html.Div(
         [
             html.Button("▶ play", id=ID.PLAY, n_clicks=0, className="play"),
-            html.Div(dcc.Slider(id=ID.STEP, min=0, max=max(state["run.epochs"], 1), step=1,
-                                value=state["step"] if state["step"] is not None else state["run.epochs"],
+            html.Div(dcc.Slider(id=ID.STEP, min=0, max=max(steps, 1), step=1,
+                                value=min(state["step"], steps) if state["step"] is not None else steps,
                                 marks=None, updatemode="drag",
                                 tooltip={"placement": "bottom", "always_visible": False}),
                      className="step-slider"),
@@ -122,6 +125,14 @@ def layout(**query: Any) -> html.Div:
         _graph(ID.ALL_MAPS, "760px"),
         html.Div([_graph(ID.ALL_CURVES, "340px"), _graph(ID.ALL_FITS, "340px")], className="row"),
     ]))
+    code = dcc.Tab(label="Code", value="code", children=html.Div([
+        html.P(["The plain torch script behind the run of the ", html.I("One loss"), " view, every knob "
+                "in use. It prints the same step,weight,bias,loss rows as the page and ",
+                html.Code("python -m compute run"), ". ",
+                dcc.Clipboard(target_id=ID.CODE, title="copy the script", className="copy")],
+               className="hint"),
+        dcc.Markdown(id=ID.CODE, className="code"),
+    ]))
     return html.Div(
         [
             controls,
@@ -132,7 +143,7 @@ def layout(**query: Any) -> html.Div:
                     share,
                     html.Div(id=ID.STATUS, className="status"),
                     playback,
-                    dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side]),
+                    dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side, code]),
                                 delay_show=300),
                     dcc.Store(id=ID.VIEW_STORE),
                     html.Div(id=ID.URL_SYNC, hidden=True),
@@ -201,6 +212,7 @@ def _status(runs: dict, state: dict[str, Any]) -> list:
     Output(ID.STEP, "max"),
     Output(ID.STEP, "value"),
     Output(ID.VIEW_STORE, "data"),
+    Output(ID.CODE, "children"),
     Input(param_id(ALL, ALL), "value"),
     Input(ID.LOSS, "value"),
     Input(ID.OPTIMIZER, "value"),
@@ -217,7 +229,7 @@ def render(values, loss, optimizer, tab, log, step):
         elsewhere = [f"{k}: {m}" for k, m in checked.errors.items() if k not in msg_keys]
         status = [html.Div("Nothing was recomputed: fix the settings marked in red.", className="invalid"),
                   *[html.Div(line, className="invalid") for line in elsewhere]]
-        return messages, status, *([no_update] * 10)
+        return messages, status, *([no_update] * 11)
     state = checked.state
     runs, grids = _runs(checked)
     last = max(traj.finite_steps for traj in runs.values()) - 1
@@ -230,11 +242,12 @@ def render(values, loss, optimizer, tab, log, step):
         figures[:4] = [make_map_figure(grid, traj, title, shown_step, state["log"]),
                        make_surface_figure(grid, traj, title, shown_step, state["log"]),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
-    else:
+    elif state["tab"] == "all":
         figures[4:] = [make_all_maps_figure(grids, runs, shown_step, state["log"]),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
     view = {"state": state, "query": to_query({**state, "step": None})}
-    return messages, _status(runs, state), *figures, max(last, 1), shown_step, view
+    code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```"
+    return messages, _status(runs, state), *figures, max(last, 1), shown_step, view, code
 
 
 @callback(

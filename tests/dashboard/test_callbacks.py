@@ -25,7 +25,8 @@ def render(overrides=None, loss="mse", tab="single", log=(), step=None, triggere
 
 def test_render_default_view(server_context):
     messages, status, map_fig, _surface, curve, _fit, all_maps, *rest = render()
-    step_max, step, view = rest[-3:]
+    step_max, step, view, code = rest[-4:]
+    assert code.startswith("```python\nimport numpy as np") and "torch.optim.SGD(model.parameters(), lr=0.1)" in code
     assert messages == [""] * len(FIELDS) and status == []
     assert map_fig["layout"]["title"]["text"] == "MSELoss"
     assert all_maps is no_update  # the hidden tab is not computed
@@ -73,7 +74,7 @@ def test_divergence_is_shown_not_raised(server_context):
     status = str(out[1])
     traj = run_trajectory(RunSpec(optimizer=__import__("compute").OptimizerSpec("sgd", (("lr", 3.0),))))
     assert f"diverged at step {traj.diverged_at}" in status
-    assert out[-2] == traj.diverged_at - 1
+    assert out[-3] == traj.diverged_at - 1
 
 
 def test_display_only_changes_recompute_nothing(server_context, monkeypatch):
@@ -97,13 +98,13 @@ def test_display_only_changes_recompute_nothing(server_context, monkeypatch):
 
 def test_url_step_is_kept_on_first_load(server_context):
     out = render(step=40, triggered=())
-    assert out[-2] == 40
+    assert out[-3] == 40
     out = render(step=40)  # a later change resets playback to the end
-    assert out[-2] == 100
+    assert out[-3] == 100
 
 
 def test_play_step_patches_the_current_markers(server_context):
-    view = render()[-1]
+    view = render()[-2]
     out = call_callback(toy.play_step, 12, view)
     traj = run_trajectory(RunSpec())
     ops = out[0].to_plotly_json()["operations"]
@@ -147,3 +148,11 @@ def test_only_the_chosen_optimizer_shows_its_controls():
     outputs_list = [{"id": optimizer_group_id(k), "property": "style"} for k in OPTIMIZERS]
     styles = call_callback(toy.show_optimizer, "adam", outputs_list=outputs_list)
     assert [s == {} for s in styles] == [k == "adam" for k in OPTIMIZERS]
+
+
+def test_code_tab_shows_the_script_of_the_current_run(server_context):
+    out = render({"sgd.momentum": 0.9, "run.clip_grad_norm": True, "run.max_norm": 2.0}, loss="huber", tab="code")
+    code = out[-1]
+    assert "torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)" in code
+    assert "torch.nn.HuberLoss(delta=1.0)" in code and "clip_grad_norm_(model.parameters(), max_norm=2.0)" in code
+    assert all(figure is no_update for figure in out[2:9])

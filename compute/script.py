@@ -1,0 +1,82 @@
+"""The plain torch script that reproduces a run: data, model, optimizer, and the loop with every
+knob in use, printing ``step,weight,bias,loss`` exactly as ``python -m compute run`` does."""
+
+from __future__ import annotations
+
+from compute.losses import LOSSES
+from compute.optimizers import OPTIMIZERS
+from compute.specs import RunSpec
+
+
+def _kwargs(values: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
+
+
+def torch_script(spec: RunSpec) -> str:
+    """Python source, runnable as is, that trains the spec's run and prints its trajectory.
+
+    Rows as the toy lab's: row k is the weight and bias after k optimizer steps and the loss
+    on the whole data set at those parameters.
+    """
+    data = spec.data
+    loss_row = LOSSES[spec.loss.name]
+    opt_row = OPTIMIZERS[spec.optimizer.name]
+    opt_kwargs = opt_row.torch_kwargs(spec.optimizer.values)
+    defaults = opt_row.torch_kwargs({p.name: p.default for p in opt_row.params})
+    shown = {k: v for k, v in opt_kwargs.items() if k == "lr" or defaults[k] != v}  # torch's defaults unsaid
+    full_batch = spec.batch >= data.n
+    lines = [
+        "import numpy as np",
+        "import torch",
+        "",
+        f"# data: y = 0.75x² + x + 2 + {data.noise!r}·noise, drawn as the classic experiment draws it",
+        f"np.random.seed({data.seed})",
+        f"x = np.array(np.random.randn({data.n}), dtype=np.float32)",
+        f"y = np.array(0.75 * x**2 + 1.0 * x + 2.0 + {data.noise!r} * np.random.randn({data.n}), dtype=np.float32)",
+        "X = torch.tensor(x).reshape(-1, 1)",
+        "Y = torch.tensor(y).reshape(-1, 1)",
+        "",
+        "model = torch.nn.Linear(1, 1)",
+        "with torch.no_grad():",
+        f"    model.weight.fill_({spec.init_weight!r})",
+        f"    model.bias.fill_({spec.init_bias!r})",
+        f"loss_fn = torch.nn.{loss_row.title}({_kwargs(spec.loss.values)})",
+        f"optimizer = torch.optim.{opt_row.title}(model.parameters(), {_kwargs(shown)})",
+        "",
+        "",
+        "def row(step, loss):",
+        '    print(f"{step},{model.weight.item()!r},{model.bias.item()!r},{loss!r}")',
+        "",
+        "",
+        'print("step,weight,bias,loss")',
+    ]
+    if full_batch:
+        lines += [f"for step in range({spec.epochs}):", "    xb, yb = X, Y"]
+        indent = "    "
+    else:
+        lines += [
+            f"generator = torch.Generator().manual_seed({spec.batch_seed})",
+            "step = 0",
+            f"for epoch in range({spec.epochs}):",
+            f"    order = torch.randperm({data.n}, generator=generator)",
+            f"    for start in range(0, {data.n}, {spec.batch}):",
+            f"        index = order[start:start + {spec.batch}]",
+            "        xb, yb = X[index], Y[index]",
+        ]
+        indent = "        "
+    body = ["optimizer.zero_grad()" if spec.zero_grad
+            else "# no optimizer.zero_grad(): .grad keeps the sum of every gradient so far",
+            "loss = loss_fn(model(xb), yb)"]
+    if full_batch:
+        body.append("row(step, loss.item())")
+    else:
+        body += ["with torch.no_grad():", "    row(step, loss_fn(model(X), Y).item())"]
+    body.append("loss.backward()")
+    if spec.clip_grad_norm:
+        body.append(f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={spec.max_norm!r})")
+    body.append("optimizer.step()")
+    if not full_batch:
+        body.append("step += 1")
+    lines += [indent + line for line in body]
+    lines += ["with torch.no_grad():", f"    row({spec.steps}, loss_fn(model(X), Y).item())", ""]
+    return "\n".join(lines)

@@ -1,0 +1,48 @@
+"""The "show the code" script prints the same trajectory as the dashboard's run."""
+
+import subprocess
+import sys
+
+import pytest
+
+from compute import DataSpec, LossSpec, OptimizerSpec, RunSpec
+from compute.cli import main
+from compute.script import torch_script
+
+CASES = [
+    RunSpec(),
+    RunSpec(loss=LossSpec("huber", (("delta", 0.5),)), optimizer=OptimizerSpec(
+        "sgd", (("lr", 0.05), ("momentum", 0.9), ("nesterov", True), ("weight_decay", 0.1))), epochs=40),
+    RunSpec(optimizer=OptimizerSpec("adam", (("lr", 0.2), ("beta1", 0.5), ("amsgrad", True))), epochs=30,
+            batch_size=8, batch_seed=5, clip_grad_norm=True, max_norm=2.0),
+    RunSpec(loss=LossSpec("smoothl1", (("beta", 0.3),)), optimizer=OptimizerSpec("rmsprop", (("centered", True),)),
+            epochs=25, zero_grad=False, data=DataSpec(n=30, noise=1.0, seed=9), init_weight=-2.0, init_bias=4.0),
+    RunSpec(loss=LossSpec("l1"), optimizer=OptimizerSpec("adagrad", (("lr", 0.5), ("lr_decay", 0.1))), epochs=20),
+    RunSpec(optimizer=OptimizerSpec("adamw", (("lr", 0.1), ("weight_decay", 0.5))), epochs=20, batch_size=16),
+]
+
+
+def cli_args(spec: RunSpec) -> list[str]:
+    args = ["run", "--loss", spec.loss.name, "--optimizer", spec.optimizer.name]
+    for name, value in (*spec.loss.params, *spec.optimizer.params, *[(p.name, getattr(spec, p.name))
+                                                                    for p in spec.PARAMS],
+                        *[(p.name, getattr(spec.data, p.name)) for p in spec.data.PARAMS]):
+        flag = "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            args.append(flag if value else "--no-" + flag[2:])
+        else:
+            args += [flag, repr(value)]
+    return args
+
+
+@pytest.mark.parametrize("spec", CASES, ids=lambda s: f"{s.optimizer.name}-{s.loss.name}-b{s.batch_size}")
+def test_script_prints_the_dashboards_trajectory(spec, capsys, tmp_path):
+    source = torch_script(spec)
+    path = tmp_path / "run.py"
+    path.write_text(source)
+    done = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True)
+    assert main(cli_args(spec)) == 0
+    expected = capsys.readouterr().out
+    assert done.stdout == expected
+    assert "optimizer.zero_grad()" in source if spec.zero_grad else "no optimizer.zero_grad()" in source
+    assert ("clip_grad_norm_" in source) == spec.clip_grad_norm
