@@ -12,11 +12,11 @@ import time
 import numpy as np
 import torch
 
-from compute import LOSSES, DataSpec, GridSpec, LossSpec, grid_axes, loss_grid, toy_data
+from compute import LOSSES, DataSpec, GridSpec, LossSpec, grid_axes, loss_data, loss_grid
 
 
 def naive_grid(spec: GridSpec) -> np.ndarray:
-    x, y = toy_data(spec.data)
+    x, y = loss_data(spec.data, spec.loss.name)
     xs, ys = torch.tensor(x), torch.tensor(y)
     biases, weights = grid_axes(spec)
     loss_fn = LOSSES[spec.loss.name].module(spec.loss.values)

@@ -2,7 +2,7 @@
 
 from compute.data import DATA_PARAMS, DataSpec, toy_data
 from compute.errors import InvalidSpec
-from compute.losses import LOSSES, LossInfo
+from compute.losses import LOSSES, REGRESSION_LOSSES, LossInfo, loss_data
 from compute.optimizers import OPTIMIZERS, OptimizerInfo
 from compute.params import Param
 from compute.presets import PRESETS, Preset
@@ -18,8 +18,29 @@ from compute.specs import (
 from compute.toy import LossGrid, Trajectory, grid_axes, loss_grid, run_trajectory
 
 __all__ = [
-    "COMPUTE_VERSION", "DATA_PARAMS", "GRID_PARAMS", "LOSSES", "OPTIMIZERS", "PRESETS",
-    "RUN_PARAMS", "DataSpec", "GridSpec", "InvalidSpec", "LossGrid", "LossInfo", "LossSpec",
-    "OptimizerInfo", "OptimizerSpec", "Param", "Preset", "RunSpec", "Trajectory", "grid_axes",
-    "loss_grid", "run_trajectory", "toy_data",
+    "COMPUTE_VERSION",
+    "DATA_PARAMS",
+    "GRID_PARAMS",
+    "LOSSES",
+    "OPTIMIZERS",
+    "PRESETS",
+    "REGRESSION_LOSSES",
+    "RUN_PARAMS",
+    "DataSpec",
+    "GridSpec",
+    "InvalidSpec",
+    "LossGrid",
+    "LossInfo",
+    "LossSpec",
+    "OptimizerInfo",
+    "OptimizerSpec",
+    "Param",
+    "Preset",
+    "RunSpec",
+    "Trajectory",
+    "grid_axes",
+    "loss_data",
+    "loss_grid",
+    "run_trajectory",
+    "toy_data",
 ]

@@ -17,8 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from compute.data import toy_data
-from compute.losses import LOSSES
+from compute.losses import LOSSES, loss_data
 from compute.optimizers import OPTIMIZERS
 from compute.specs import RunSpec
 from compute.toy import batch_order
@@ -220,7 +219,7 @@ def run_batched(
     """
     runs = len(next(iter(overrides.values()))) if overrides else 1
     hp, on = _hyperparameters(base, overrides, runs, dtype)
-    x, y = toy_data(base.data)
+    x, y = loss_data(base.data, base.loss.name)
     xs, ys = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
     loss_row = LOSSES[base.loss.name]
     elementwise = loss_row.module(base.loss.values, reduction="none")
@@ -243,7 +242,7 @@ def run_batched(
             xb, yb = next(batches)
             pred, batch_loss = forward(params, xb, yb)
             losses[step] = (batch_loss if full_batch else forward(params, xs, ys)[1]).numpy()
-            slope = loss_row.derivative(pred - yb, base.loss.values) / len(xb)
+            slope = loss_row.derivative(pred, yb, base.loss.values) / len(xb)
             grad = torch.stack((slope @ xb, slope.sum(dim=-1)))
             accumulated = grad if base.zero_grad else accumulated + grad
             if base.clip_grad_norm:

@@ -31,14 +31,19 @@ class DataSpec:
 
 
 @lru_cache(maxsize=64)
-def toy_data(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
+def toy_data(spec: DataSpec, problem: str = "regression") -> tuple[np.ndarray, np.ndarray]:
     """Return float32 arrays (x, y), bit for bit what the classic script draws.
 
-    The classic script::
+    Regression (the classic script)::
 
         np.random.seed(seed)
         x = np.array(np.random.randn(n), dtype=np.float32)
         y = np.array(0.75*x**2 + 1.0*x + 2.0 + noise*np.random.randn(n), dtype=np.float32)
+
+    Classification (two classes for the logistic neuron of BCEWithLogitsLoss), the same x and
+    labels from the same stream::
+
+        y = np.array(x + 0.5 + noise*np.random.randn(n) > 0, dtype=np.float32)
 
     A private ``RandomState(seed)`` yields the same stream without touching numpy's global state.
     The arrays are memoized per spec (seeding costs more than the grid's arithmetic), so they
@@ -46,7 +51,10 @@ def toy_data(spec: DataSpec) -> tuple[np.ndarray, np.ndarray]:
     """
     rng = np.random.RandomState(spec.seed)
     x = np.array(rng.randn(spec.n), dtype=np.float32)
-    y = np.array(0.75 * x**2 + 1.0 * x + 2.0 + spec.noise * rng.randn(spec.n), dtype=np.float32)
+    if problem == "classification":
+        y = np.array(x + 0.5 + spec.noise * rng.randn(spec.n) > 0, dtype=np.float32)
+    else:
+        y = np.array(0.75 * x**2 + 1.0 * x + 2.0 + spec.noise * rng.randn(spec.n), dtype=np.float32)
     x.flags.writeable = False
     y.flags.writeable = False
     return x, y

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from compute.data import toy_data
 from compute.params import Param
 
 
@@ -20,15 +21,17 @@ class LossInfo:
     torch_cls: type[torch.nn.Module]
     params: tuple[Param, ...]
     help: str
-    # dℓ/dŷ of the elementwise loss at residual r = ŷ − y, as torch's backward computes it
-    derivative: Callable[[torch.Tensor, dict[str, Any]], torch.Tensor]
+    # dℓ/dŷ of the elementwise loss at prediction ŷ and target y, as torch's backward computes it
+    derivative: Callable[[torch.Tensor, torch.Tensor, dict[str, Any]], torch.Tensor]
+    problem: str = "regression"  # which toy data set: "regression" or "classification"
 
     def module(self, values: dict[str, Any], reduction: str = "mean") -> torch.nn.Module:
         """The torch.nn loss module with these hyperparameters."""
         return self.torch_cls(reduction=reduction, **values)
 
 
-def _smooth_l1_derivative(r: torch.Tensor, v: dict[str, Any]) -> torch.Tensor:
+def _smooth_l1_derivative(pred: torch.Tensor, target: torch.Tensor, v: dict[str, Any]) -> torch.Tensor:
+    r = pred - target
     if v["beta"] == 0:
         return r.sign()
     return torch.where(r.abs() < v["beta"], r / v["beta"], r.sign())
@@ -37,8 +40,8 @@ def _smooth_l1_derivative(r: torch.Tensor, v: dict[str, Any]) -> torch.Tensor:
 LOSSES: dict[str, LossInfo] = {
     row.key: row
     for row in (
-        LossInfo("mse", "MSELoss", torch.nn.MSELoss, (), "mean of (ŷ − y)²", lambda r, v: 2 * r),
-        LossInfo("l1", "L1Loss", torch.nn.L1Loss, (), "mean of |ŷ − y|", lambda r, v: r.sign()),
+        LossInfo("mse", "MSELoss", torch.nn.MSELoss, (), "mean of (ŷ − y)²", lambda p, t, v: 2 * (p - t)),
+        LossInfo("l1", "L1Loss", torch.nn.L1Loss, (), "mean of |ŷ − y|", lambda p, t, v: (p - t).sign()),
         LossInfo(
             "huber",
             "HuberLoss",
@@ -46,7 +49,7 @@ LOSSES: dict[str, LossInfo] = {
             (Param("delta", float, 1.0, 0.0, 100.0, lo_open=True,
                    help="where the loss turns from quadratic to linear"),),
             "½(ŷ − y)² if |ŷ − y| < delta, else delta·(|ŷ − y| − ½delta)",
-            lambda r, v: r.clamp(-v["delta"], v["delta"]),
+            lambda p, t, v: (p - t).clamp(-v["delta"], v["delta"]),
         ),
         LossInfo(
             "smoothl1",
@@ -57,5 +60,20 @@ LOSSES: dict[str, LossInfo] = {
             "½(ŷ − y)²/beta if |ŷ − y| < beta, else |ŷ − y| − ½beta",
             _smooth_l1_derivative,
         ),
+        LossInfo(
+            "bce",
+            "BCEWithLogitsLoss",
+            torch.nn.BCEWithLogitsLoss,
+            (),
+            "−[y·log σ(z) + (1 − y)·log(1 − σ(z))], z = w·x + b the logit; on its own two-class data",
+            lambda p, t, v: torch.sigmoid(p) - t,
+            "classification",
+        ),
     )
 }
+REGRESSION_LOSSES: tuple[str, ...] = tuple(k for k, row in LOSSES.items() if row.problem == "regression")
+
+
+def loss_data(data: Any, loss: str) -> tuple[Any, Any]:
+    """The toy data set a loss is fit to: the parabola, or two classes for BCEWithLogitsLoss."""
+    return toy_data(data, LOSSES[loss].problem)

@@ -25,14 +25,22 @@ def torch_script(spec: RunSpec) -> str:
     defaults = opt_row.torch_kwargs({p.name: p.default for p in opt_row.params})
     shown = {k: v for k, v in opt_kwargs.items() if k == "lr" or defaults[k] != v}  # torch's defaults unsaid
     full_batch = spec.batch >= data.n
+    if loss_row.problem == "classification":
+        draw = [f"# data: two classes, y = 1 where x + 0.5 + {data.noise!r}·noise > 0",
+                f"np.random.seed({data.seed})",
+                f"x = np.array(np.random.randn({data.n}), dtype=np.float32)",
+                f"y = np.array(x + 0.5 + {data.noise!r} * np.random.randn({data.n}) > 0, dtype=np.float32)"]
+    else:
+        draw = [f"# data: y = 0.75x² + x + 2 + {data.noise!r}·noise, drawn as the classic experiment draws it",
+                f"np.random.seed({data.seed})",
+                f"x = np.array(np.random.randn({data.n}), dtype=np.float32)",
+                f"y = np.array(0.75 * x**2 + 1.0 * x + 2.0 + {data.noise!r} * np.random.randn({data.n}), "
+                "dtype=np.float32)"]
     lines = [
         "import numpy as np",
         "import torch",
         "",
-        f"# data: y = 0.75x² + x + 2 + {data.noise!r}·noise, drawn as the classic experiment draws it",
-        f"np.random.seed({data.seed})",
-        f"x = np.array(np.random.randn({data.n}), dtype=np.float32)",
-        f"y = np.array(0.75 * x**2 + 1.0 * x + 2.0 + {data.noise!r} * np.random.randn({data.n}), dtype=np.float32)",
+        *draw,
         "X = torch.tensor(x).reshape(-1, 1)",
         "Y = torch.tensor(y).reshape(-1, 1)",
         "",

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from compute.data import toy_data
-from compute.losses import LOSSES
+from compute.losses import LOSSES, loss_data
 from compute.optimizers import OPTIMIZERS
 from compute.specs import GridSpec, RunSpec
 
@@ -74,7 +73,7 @@ def run_trajectory(spec: RunSpec) -> Trajectory:
     Args:
         spec: data, loss, optimizer, loop knobs, epochs and start point.
     """
-    x, y = toy_data(spec.data)
+    x, y = loss_data(spec.data, spec.loss.name)
     inputs = torch.tensor(x).unsqueeze(1)
     targets = torch.tensor(y).unsqueeze(1)
     model = torch.nn.utils.skip_init(torch.nn.Linear, 1, 1)
@@ -161,7 +160,7 @@ def loss_grid(spec: GridSpec) -> LossGrid:
     Args:
         spec: data, loss, extent and resolution.
     """
-    x, y = toy_data(spec.data)
+    x, y = loss_data(spec.data, spec.loss.name)
     xs, ys = torch.tensor(x), torch.tensor(y)
     biases, weights = grid_axes(spec)
     b = torch.from_numpy(biases)

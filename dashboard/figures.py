@@ -206,37 +206,44 @@ def make_curve_figure(runs: Mapping[str, Trajectory], step: int | None = None) -
     }
 
 
-def fit_span(x: np.ndarray) -> np.ndarray:
-    """The two x values a fitted line is drawn between."""
-    return np.array([x.min(), x.max()], dtype=np.float32)
+def fit_span(x: np.ndarray, problem: str = "regression") -> np.ndarray:
+    """The x values a fitted line (two) or a fitted sigmoid (sixty) is drawn through."""
+    return np.linspace(x.min(), x.max(), 60 if problem == "classification" else 2, dtype=np.float32)
 
 
-def fitted_line(span: np.ndarray, traj: Trajectory, k: int) -> list[float]:
-    return (traj.weight[k] * span + traj.bias[k]).tolist()
+def fitted_line(span: np.ndarray, traj: Trajectory, k: int, problem: str = "regression") -> list[float]:
+    """w·x + b at row k, or σ(w·x + b), the predicted probability, for the logistic neuron."""
+    z = traj.weight[k] * span + traj.bias[k]
+    return (1 / (1 + np.exp(-z.astype(np.float64))) if problem == "classification" else z).tolist()
 
 
 def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory],
-                    step: int | None = None) -> Figure:
-    """The data, the true curve and each run's fitted line w·x + b at the playback step."""
-    span = fit_span(x)
-    smooth = np.linspace(float(x.min()), float(x.max()), 100)
-    data = [
-        _marker_trace("scatter", typed_array(x), typed_array(y), "data", {"color": "#444", "size": 6}),
-        {"type": "scatter", "x": typed_array(smooth), "y": typed_array(0.75 * smooth**2 + smooth + 2.0),
-         "mode": "lines", "name": "0.75x² + x + 2", "line": {"color": "#999", "dash": "dot"}},
-    ]
+                    step: int | None = None, problem: str = "regression") -> Figure:
+    """The data, the true curve and each run's fitted line w·x + b (or σ(w·x + b)) at the step."""
+    span = fit_span(x, problem)
+    data = [_marker_trace("scatter", typed_array(x), typed_array(y), "data", {"color": "#444", "size": 6})]
+    if problem == "classification":
+        title, y_range = "fitted probability σ(w·x + b) of class 1", [-0.1, 1.1]
+        data.append({"type": "scatter", "x": [-0.5, -0.5], "y": [-0.1, 1.1], "mode": "lines",
+                     "name": "x = −0.5 (noise-free boundary)", "line": {"color": "#999", "dash": "dot"}})
+    else:
+        smooth = np.linspace(float(x.min()), float(x.max()), 100)
+        pad = 0.15 * float(y.max() - y.min()) + 1e-6
+        title, y_range = "fitted line y = w·x + b", [float(y.min()) - pad, float(y.max()) + pad]
+        data.append({"type": "scatter", "x": typed_array(smooth), "y": typed_array(0.75 * smooth**2 + smooth + 2.0),
+                     "mode": "lines", "name": "0.75x² + x + 2", "line": {"color": "#999", "dash": "dot"}})
     for i, (label, traj) in enumerate(runs.items()):
-        data.append({"type": "scatter", "x": span.tolist(), "y": fitted_line(span, traj, clamp_step(step, traj)),
+        data.append({"type": "scatter", "x": span.tolist(),
+                     "y": fitted_line(span, traj, clamp_step(step, traj), problem),
                      "mode": "lines", "name": label,
                      "line": {"color": RUN_COLOURS[i % len(RUN_COLOURS)], "width": 3}})
-    pad = 0.15 * float(y.max() - y.min()) + 1e-6
     return {
         "data": data,
         "layout": {
-            "title": _title("fitted line y = w·x + b"), "margin": {"l": 50, "r": 10, "t": 50, "b": 40},
-            "xaxis": {"title": {"text": "x"}},
-            "yaxis": {"title": {"text": "y"}, "range": [float(y.min()) - pad, float(y.max()) + pad]},
-            "legend": INSIDE_LEGEND | {"x": 0.01, "xanchor": "left"}, "uirevision": "fit",
+            "title": _title(title), "margin": {"l": 50, "r": 10, "t": 50, "b": 40},
+            "xaxis": {"title": {"text": "x"}}, "yaxis": {"title": {"text": "y"}, "range": y_range},
+            "legend": INSIDE_LEGEND | ({"x": 0.99, "xanchor": "right", "y": 0.4} if problem == "classification"
+                                       else {"x": 0.01, "xanchor": "left"}), "uirevision": "fit",
         },
     }
 
@@ -264,12 +271,12 @@ def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Traje
 
 
 def step_patches(runs: Mapping[str, Trajectory], x: np.ndarray, step: int,
-                 log: bool, panels: bool) -> dict[str, Patch]:
+                 log: bool, panels: bool, problem: str = "regression") -> dict[str, Patch]:
     """Patches that move every "current step" trace to ``step``, keyed by figure role.
 
     ``panels``: the maps figure has one panel per run (the 2 × 2 view) rather than one map.
     """
-    span = fit_span(x)
+    span = fit_span(x, problem)
     maps, curves, fits, surface = Patch(), Patch(), Patch(), Patch()
     for i, traj in enumerate(runs.values()):
         k = clamp_step(step, traj)
@@ -281,7 +288,7 @@ def step_patches(runs: Mapping[str, Trajectory], x: np.ndarray, step: int,
         maps["data"][current - MAP_CURRENT + MAP_ARROW]["y"] = arrow["y"]
         curves["data"][2 * i + 1]["x"] = [k]
         curves["data"][2 * i + 1]["y"] = [float(traj.loss[k])]
-        fits["data"][FIT_FIRST_LINE + i]["y"] = fitted_line(span, traj, k)
+        fits["data"][FIT_FIRST_LINE + i]["y"] = fitted_line(span, traj, k, problem)
         surface["data"][SURFACE_CURRENT]["x"] = [float(traj.bias[k])]
         surface["data"][SURFACE_CURRENT]["y"] = [float(traj.weight[k])]
         surface["data"][SURFACE_CURRENT]["z"] = [float(_shown(traj.loss[k : k + 1], log)[0])]

@@ -55,7 +55,8 @@ def training_section(state: dict[str, Any], page: str, hint: str | None = None) 
 
 def data_section(state: dict[str, Any], page: str) -> html.Details:
     return section("Data", group_controls("data", state, page=page),
-                   "y = 0.75x² + x + 2 + noise·ε, drawn with numpy's seed.")
+                   "y = 0.75x² + x + 2 + noise·ε, drawn with numpy's seed; for BCEWithLogitsLoss, "
+                   "two classes: y = 1 where x + 0.5 + noise·ε > 0.")
 
 
 def register_optimizer_switch(page: str, dropdown_id: str) -> None:

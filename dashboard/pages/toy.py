@@ -24,8 +24,10 @@ from compute import (
     LOSSES,
     OPTIMIZERS,
     PRESETS,
+    REGRESSION_LOSSES,
     RUN_PARAMS,
     InvalidSpec,
+    loss_data,
     loss_grid,
     run_trajectory,
     toy_data,
@@ -169,7 +171,7 @@ def _raw_state(values: list, loss: Any, optimizer: Any, tab: Any, log: Any, step
 def _runs(checked: Checked) -> tuple[dict, dict]:
     """Cached trajectories and loss maps of the losses the tab shows, keyed by torch name."""
     state = checked.state
-    losses = list(LOSSES) if state["tab"] == "all" else [state["loss"]]
+    losses = list(REGRESSION_LOSSES) if state["tab"] == "all" else [state["loss"]]
     runs, grids = {}, {}
     for loss in losses:
         run, grid = checked.specs[loss]
@@ -235,13 +237,15 @@ def render(values, loss, optimizer, tab, log, step):
     last = max(traj.finite_steps for traj in runs.values()) - 1
     first_load = ctx.triggered_id is None
     shown_step = min(state["step"], last) if first_load and state["step"] is not None else last
-    x, y = toy_data(DataSpec(**group_values(state, "data")))
+    fitted = state["loss"] if state["tab"] != "all" else REGRESSION_LOSSES[0]  # whose data the fit shows
+    problem = LOSSES[fitted].problem
+    x, y = loss_data(DataSpec(**group_values(state, "data")), fitted)
     figures: list[Any] = [no_update] * 7
     if state["tab"] == "single":
         (title, traj), grid = next(iter(runs.items())), next(iter(grids.values()))
         figures[:4] = [make_map_figure(grid, traj, title, shown_step, state["log"]),
                        make_surface_figure(grid, traj, title, shown_step, state["log"]),
-                       make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
+                       make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step, problem)]
     elif state["tab"] == "all":
         figures[4:] = [make_all_maps_figure(grids, runs, shown_step, state["log"]),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
@@ -266,8 +270,9 @@ def play_step(step, view):
         return (no_update,) * 8
     state = checked.state
     runs, _ = _runs(checked)
-    x, _y = toy_data(DataSpec(**group_values(state, "data")))
-    patches = step_patches(runs, x, state["step"], state["log"], panels=state["tab"] == "all")
+    problem = LOSSES[state["loss"]].problem if state["tab"] != "all" else "regression"
+    x, _y = toy_data(DataSpec(**group_values(state, "data")))  # x is the same for both problems
+    patches = step_patches(runs, x, state["step"], state["log"], panels=state["tab"] == "all", problem=problem)
     row = OPTIMIZERS[state["optimizer"]]
     text = []
     for title, traj in runs.items():

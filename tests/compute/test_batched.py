@@ -17,7 +17,17 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compute import LOSSES, OPTIMIZERS, DataSpec, LossSpec, OptimizerSpec, RunSpec, run_trajectory, toy_data
+from compute import (
+    LOSSES,
+    OPTIMIZERS,
+    DataSpec,
+    LossSpec,
+    OptimizerSpec,
+    RunSpec,
+    loss_data,
+    run_trajectory,
+    toy_data,
+)
 from compute.batched import BATCHED_UPDATES, run_batched
 
 STEPS = 40
@@ -26,12 +36,12 @@ RANGES = {  # sensible ranges for random configurations (inside the registry's)
     "beta1": (0.0, 0.95), "beta2": (0.5, 0.999), "eps": (1e-8, 0.1), "alpha": (0.5, 0.99),
     "lr_decay": (0.0, 0.5), "initial_accumulator_value": (0.0, 1.0),
 }
-LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.8}, "smoothl1": {"beta": 0.6}}
+LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.8}, "smoothl1": {"beta": 0.6}, "bce": {}}
 
 
 def reference(spec: RunSpec, dtype=torch.float64) -> np.ndarray:
     """The plain torch.optim loop in ``dtype``: rows of (weight, bias, loss)."""
-    x, y = toy_data(spec.data)
+    x, y = loss_data(spec.data, spec.loss.name)
     X, Y = torch.tensor(x, dtype=dtype).reshape(-1, 1), torch.tensor(y, dtype=dtype).reshape(-1, 1)
     model = torch.nn.Linear(1, 1).to(dtype)
     with torch.no_grad():
@@ -143,9 +153,10 @@ def test_loss_derivatives_equal_autograd(loss):
     row = LOSSES[loss]
     values = dict(LossSpec(loss, tuple(LOSS_PARAMS[loss].items())).params)
     pred = torch.linspace(-3, 3, 601, dtype=torch.float64, requires_grad=True)
-    target = torch.zeros(601, dtype=torch.float64)
+    target = (torch.arange(601) % 2).to(torch.float64) if row.problem == "classification" else \
+        torch.linspace(-1, 2, 601, dtype=torch.float64)
     (auto,) = torch.autograd.grad(row.module(values, reduction="sum")(pred, target), pred)
-    np.testing.assert_allclose(row.derivative(pred.detach(), values).numpy(), auto.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(row.derivative(pred.detach(), target, values).numpy(), auto.numpy(), rtol=1e-12)
 
 
 def test_every_optimizer_has_a_batched_update():

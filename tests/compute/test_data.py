@@ -29,3 +29,13 @@ def test_toy_data_leaves_numpy_global_state_alone():
     before = np.random.get_state()[1].copy()
     toy_data(DataSpec())
     np.testing.assert_array_equal(np.random.get_state()[1], before)
+
+
+def test_classification_labels_come_from_the_same_stream():
+    x, labels = toy_data(DataSpec(), "classification")
+    np.random.seed(20240215)
+    expected_x = np.array(np.random.randn(50), dtype=np.float32)
+    expected = np.array(expected_x + 0.5 + 0.3 * np.random.randn(50) > 0, dtype=np.float32)
+    np.testing.assert_array_equal(x, expected_x)
+    np.testing.assert_array_equal(labels, expected)
+    assert set(labels.tolist()) == {0.0, 1.0}

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from compute import LOSSES, DataSpec, GridSpec, LossSpec, grid_axes, loss_grid, toy_data
+from compute import LOSSES, DataSpec, GridSpec, LossSpec, grid_axes, loss_data, loss_grid, toy_data
 
-LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.5}, "smoothl1": {"beta": 2.0}}
+LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.5}, "smoothl1": {"beta": 2.0}, "bce": {}}
 
 
 def point_loss(loss_fn, x, y, w, b, dtype=torch.float32):
@@ -22,7 +22,7 @@ def test_grid_equals_pointwise_torch_loss(loss):
     spec = GridSpec(data=data, loss=LossSpec(loss, tuple(params.items())), b_min=-4, b_max=6,
                     w_min=-3, w_max=7, resolution=37)
     grid = loss_grid(spec)
-    x, y = toy_data(data)
+    x, y = loss_data(data, loss)
     loss_fn = LOSSES[loss].torch_cls(**params)
     assert grid.loss.shape == (37, 37) and grid.loss.dtype == np.float32
     rng = np.random.default_rng(0)

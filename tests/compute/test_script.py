@@ -19,6 +19,7 @@ CASES = [
             epochs=25, zero_grad=False, data=DataSpec(n=30, noise=1.0, seed=9), init_weight=-2.0, init_bias=4.0),
     RunSpec(loss=LossSpec("l1"), optimizer=OptimizerSpec("adagrad", (("lr", 0.5), ("lr_decay", 0.1))), epochs=20),
     RunSpec(optimizer=OptimizerSpec("adamw", (("lr", 0.1), ("weight_decay", 0.5))), epochs=20, batch_size=16),
+    RunSpec(loss=LossSpec("bce"), optimizer=OptimizerSpec("sgd", (("lr", 1.0), ("momentum", 0.5))), epochs=30),
 ]
 
 

@@ -25,12 +25,12 @@ SETTINGS = [
     {"lr": 0.05, "maximize": True},
     {"lr": 0.3, "momentum": 0.5, "weight_decay": 0.1},
 ]
-LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.7}, "smoothl1": {"beta": 0.4}}
+LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.7}, "smoothl1": {"beta": 0.4}, "bce": {}}
 
 
-def reference_loop(loss_fn, opt_kwargs, epochs, w0=6.0, b0=-3.0, optimizer=torch.optim.SGD):
+def reference_loop(loss_fn, opt_kwargs, epochs, w0=6.0, b0=-3.0, optimizer=torch.optim.SGD, problem="regression"):
     """The usual training loop, written out as a person would write it."""
-    x, y = toy_data(DataSpec())
+    x, y = toy_data(DataSpec(), problem)
     X = torch.tensor(x).reshape(-1, 1)
     Y = torch.tensor(y).reshape(-1, 1)
     model = torch.nn.Linear(1, 1)
@@ -68,7 +68,7 @@ def test_every_loss_and_setting_matches_the_reference_loop(loss, settings):
                    init_weight=-2.5, init_bias=4.0)
     traj = run_trajectory(spec)
     loss_fn = LOSSES[loss].torch_cls(**params)
-    expected = reference_loop(loss_fn, settings, 60, -2.5, 4.0)
+    expected = reference_loop(loss_fn, settings, 60, -2.5, 4.0, problem=LOSSES[loss].problem)
     n = traj.finite_steps
     np.testing.assert_array_equal(np.c_[traj.weight, traj.bias, traj.loss][:n], expected[:n])
 
@@ -132,7 +132,7 @@ def test_every_optimizer_matches_the_reference_loop(loss, optimizer, settings):
                    optimizer=OptimizerSpec(optimizer, _registry_values(settings)))
     traj = run_trajectory(spec)
     expected = reference_loop(LOSSES[loss].torch_cls(**params), settings, 40,
-                              optimizer=OPTIMIZERS[optimizer].torch_cls)
+                              optimizer=OPTIMIZERS[optimizer].torch_cls, problem=LOSSES[loss].problem)
     n = traj.finite_steps
     np.testing.assert_array_equal(np.c_[traj.weight, traj.bias, traj.loss][:n], expected[:n])
 

@@ -156,3 +156,14 @@ def test_code_tab_shows_the_script_of_the_current_run(server_context):
     assert "torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)" in code
     assert "torch.nn.HuberLoss(delta=1.0)" in code and "clip_grad_norm_(model.parameters(), max_norm=2.0)" in code
     assert all(figure is no_update for figure in out[2:9])
+
+
+def test_bce_shows_its_own_map_and_a_sigmoid_fit(server_context):
+    out = render({"sgd.lr": 1.0}, loss="bce")
+    map_fig, fit = out[2], out[5]
+    assert map_fig["layout"]["title"]["text"] == "BCEWithLogitsLoss"
+    assert "σ(w·x + b)" in fit["layout"]["title"]["text"]
+    probabilities = fit["data"][2]["y"]
+    assert len(probabilities) == 60 and all(0 < p < 1 for p in probabilities)
+    all_tab = render(loss="bce", tab="all")
+    assert "BCEWithLogitsLoss" not in str(all_tab[6]["layout"]["annotations"])
