@@ -9,6 +9,7 @@ URL query strings.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -67,7 +68,12 @@ def _fields() -> tuple[Field, ...]:
 
 
 FIELDS: tuple[Field, ...] = _fields()
-FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in FIELDS}
+MAX_RUNS = 4
+# The compare page's runs: run i's optimizer settings live under r{i}.{optimizer}.{name}.
+RUN_FIELDS: tuple[Field, ...] = tuple(
+    Field(f"r{i}.{key}", p) for i in range(MAX_RUNS) for key, row in OPTIMIZERS.items() for p in row.params)
+COUNT = Field("compare", Param("runs", int, 2, 1, MAX_RUNS, help="runs compared (up to four)"))
+FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in (*FIELDS, *RUN_FIELDS, COUNT)}
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": tuple(LOSSES),
     "optimizer": tuple(OPTIMIZERS),
@@ -76,23 +82,36 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "sweep.y": AXIS_NAMES,
     "sweep.measure": tuple(MEASURES),
 }
+CHOICES.update({f"r{i}.optimizer": tuple(OPTIMIZERS) for i in range(MAX_RUNS)})
 CHOICE_DEFAULTS = {"sweep.x": "lr", "sweep.y": "momentum"}
+# The compare page opens on two runs worth comparing: SGD with momentum against Adam.
+COMPARE_DEFAULTS = {"r0.optimizer": "sgd", "r0.sgd.momentum": 0.9, "r1.optimizer": "adam", "r1.adam.lr": 0.1,
+                    "r2.optimizer": "rmsprop", "r2.rmsprop.lr": 0.05, "r3.optimizer": "adagrad",
+                    "r3.adagrad.lr": 0.5}
+PAGES = ("toy", "compare")
 DISPLAY: dict[str, Param] = {
     "log": Param("log", bool, False, help="colour the maps by log10(loss)"),
     "step": Param("step", int, 0, 0, RUN_PARAMS[0].hi, help="playback step"),
 }
 
 
-def default_state() -> dict[str, Any]:
+def default_state(page: str = "toy") -> dict[str, Any]:
+    """Every setting of a page at its default (the compare page adds its runs)."""
     state: dict[str, Any] = {f.key: f.param.default for f in FIELDS}
-    state.update({key: CHOICE_DEFAULTS.get(key, options[0]) for key, options in CHOICES.items()})
+    state.update({key: CHOICE_DEFAULTS.get(key, options[0]) for key, options in CHOICES.items()
+                  if not key.startswith("r")})
     state["log"] = False
     state["step"] = None  # None: the last step
+    if page == "compare":
+        state.update({f.key: f.param.default for f in RUN_FIELDS})
+        state.update({key: "sgd" for key in CHOICES if key.startswith("r")})
+        state[COUNT.key] = COUNT.param.default
+        state.update(COMPARE_DEFAULTS)
     return state
 
 
 def group_values(state: Mapping[str, Any], group: str) -> dict[str, Any]:
-    return {f.param.name: state[f.key] for f in FIELDS if f.group == group}
+    return {f.param.name: state[f.key] for f in FIELD_BY_KEY.values() if f.group == group}
 
 
 def check_value(key: str, value: Any) -> Any:
@@ -145,14 +164,28 @@ class Checked:
         return not self.errors
 
 
-def check_state(raw: Mapping[str, Any]) -> Checked:
+def compare_runs(state: Mapping[str, Any]) -> list[RunSpec]:
+    """The compare page's runs: the shared settings with each run's optimizer."""
+    base, _ = build_specs(state, state["loss"])
+    runs = []
+    for i in range(state[COUNT.key]):
+        optimizer = state[f"r{i}.optimizer"]
+        try:
+            spec = OptimizerSpec(optimizer, tuple(group_values(state, f"r{i}.{optimizer}").items()))
+        except InvalidSpec as err:
+            raise InvalidSpec(err.message, f"r{i}.{err.field}" if err.field else f"r{i}.optimizer") from None
+        runs.append(dataclasses.replace(base, optimizer=spec))
+    return runs
+
+
+def check_state(raw: Mapping[str, Any], page: str = "toy") -> Checked:
     """Check every setting and every combination; never raises.
 
     Settings missing from ``raw`` take their defaults. Each bad value gets a message under
     its key; combinations (nesterov without momentum, b_min ≥ b_max) are checked by
-    building the specs of every loss.
+    building the specs of every loss, and on the compare page of every run.
     """
-    state = default_state()
+    state = default_state(page)
     errors: dict[str, str] = {}
     specs: dict[str, tuple[RunSpec, GridSpec]] = {}
     for key, value in raw.items():
@@ -166,6 +199,11 @@ def check_state(raw: Mapping[str, Any]) -> Checked:
                 specs[loss] = build_specs(state, loss)
             except InvalidSpec as err:
                 errors.setdefault(err.field or "run", err.message)
+    if not errors and page == "compare":
+        try:
+            compare_runs(state)
+        except InvalidSpec as err:
+            errors[err.field or "compare"] = err.message
     return Checked(state, errors, specs if not errors else {})
 
 
@@ -181,21 +219,21 @@ def to_query(state: Mapping[str, Any]) -> str:
     return "?" + urlencode(pairs)
 
 
-def from_query(query: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def from_query(query: Mapping[str, Any], page: str = "toy") -> tuple[dict[str, Any], list[str]]:
     """The state a URL's query describes, and a note for each part that was ignored.
 
     Unknown keys and bad values are dropped (the default stands) and named in the notes;
     if the remaining values clash (b_min ≥ b_max), the defaults stand for the whole view.
     """
-    state = default_state()
+    state = default_state(page)
     notes = []
     for key, value in query.items():
         try:
             state[key] = check_value(str(key), value)
         except InvalidSpec as err:
             notes.append(f"{key!s:.40}: {err.message}")
-    checked = check_state(state)
+    checked = check_state(state, page)
     if not checked.ok:
         notes.extend(f"{key}: {message}" for key, message in checked.errors.items())
-        state = default_state()
+        state = default_state(page)
     return state, notes
