@@ -13,11 +13,11 @@ from dashboard.state import FIELD_BY_KEY, FIELDS
 CHECKED = "on"
 
 
-def param_control(group: str, param: Param, value: Any, page: str = TOY) -> html.Div:
+def param_control(group: str, param: Param, value: Any, page: str = TOY, run: int | None = None) -> html.Div:
     """A control named by the torch argument, with its help as a tooltip and a message slot."""
     if param.kind is bool:
         control: Any = dcc.Checklist(
-            id=param_id(group, param.name, page),
+            id=param_id(group, param.name, page, run),
             options=[{"label": param.shown, "value": CHECKED}],
             value=[CHECKED] if value else [],
             className="param-check",
@@ -28,13 +28,13 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY) -> html
         # the server checks the range and says what it is.
         step = 1 if param.kind is int else "any"
         control = dcc.Input(
-            id=param_id(group, param.name, page), type="number", value=value, debounce=True,
+            id=param_id(group, param.name, page, run), type="number", value=value, debounce=True,
             step=step, className="param-input",
             persistence=False,
         )
         label = html.Label(param.shown, className="param-label")
     return html.Div(
-        [label, control, html.Div(id=param_msg_id(group, param.name, page), className="param-msg")],
+        [label, control, html.Div(id=param_msg_id(group, param.name, page, run), className="param-msg")],
         className="param", title=f"{param.help} ({param.range_text()})",
     )
 
@@ -53,9 +53,10 @@ def control_value(param: Param, value: Any) -> Any:
 
 
 def control_key(component_id: Any) -> str:
-    """The setting key (``group.name``) of a control's pattern-matched ID."""
+    """The setting key of a control's pattern-matched ID: ``group.name``, or ``r{run}.group.name``."""
     if isinstance(component_id, dict):
-        return f"{component_id.get('group')}.{component_id.get('name')}"
+        key = f"{component_id.get('group')}.{component_id.get('name')}"
+        return f"r{component_id['run']}.{key}" if "run" in component_id else key
     return str(component_id)
 
 

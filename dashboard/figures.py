@@ -325,3 +325,53 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
         "margin": {"l": 70, "r": 10, "t": 50, "b": 50}, "uirevision": "sweep",
     }
     return {"data": data, "layout": layout}
+
+
+def make_compare_map_figure(grid: LossGrid, runs: Mapping[str, Trajectory], title: str,
+                            log: bool = False) -> Figure:
+    """One loss map with every compared run's path in its colour (start ○, end ✕)."""
+    label = "log10 loss" if log else "loss"
+    data = [{"type": "contour", "x": typed_array(grid.biases), "y": typed_array(grid.weights),
+             "z": typed_array(_shown(grid.loss, log)), "colorscale": TERRAIN, "ncontours": 25,
+             "contours": {"coloring": "heatmap"}, "line": {"color": "rgba(0,0,0,0.3)", "width": 1},
+             "colorbar": {"title": {"text": label}, "len": 0.9}, "showlegend": False,
+             "hovertemplate": f"bias %{{x:.3f}}<br>weight %{{y:.3f}}<br>{label} %{{z:.5g}}<extra></extra>"}]
+    for i, (name, traj) in enumerate(runs.items()):
+        b, w, loss = _path(traj)
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        data.append({"type": "scatter", "x": typed_array(b), "y": typed_array(w), "mode": "lines+markers",
+                     "name": name, "legendgroup": name, "line": {"color": colour, "width": 2},
+                     "marker": {"size": 4, "color": colour}, "text": typed_array(loss),
+                     "hovertemplate": f"{name}<br>bias %{{x:.4f}}<br>weight %{{y:.4f}}<br>loss %{{text:.5g}}"
+                                      "<extra></extra>"})
+        data.append(_marker_trace("scatter", [float(b[-1])], [float(w[-1])], f"{name} end",
+                                  {"size": 12, "color": colour, "symbol": "x"}, legendgroup=name,
+                                  showlegend=False))
+    if runs:
+        first = next(iter(runs.values()))
+        data.append(_marker_trace("scatter", [float(first.bias[0])], [float(first.weight[0])], "start",
+                                  {"size": 12, "color": "white", "line": {"color": "black", "width": 2}}))
+    xr, yr = _axis_ranges(grid)
+    return {"data": data, "layout": {
+        "title": _title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
+        "xaxis": {"title": {"text": "bias b"}, "range": xr}, "yaxis": {"title": {"text": "weight w"}, "range": yr},
+        "legend": {"orientation": "h", "y": -0.18}, "uirevision": "compare-map"}}
+
+
+def make_compare_surface_figure(grid: LossGrid, runs: Mapping[str, Trajectory], title: str,
+                                log: bool = False) -> Figure:
+    """The loss surface with every compared run's path lying on it."""
+    data = [{"type": "surface", "x": typed_array(grid.biases), "y": typed_array(grid.weights),
+             "z": typed_array(_shown(grid.loss, log)), "colorscale": TERRAIN, "showscale": False,
+             "opacity": 0.9}]
+    for i, (name, traj) in enumerate(runs.items()):
+        b, w, loss = _path(traj)
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        data.append({"type": "scatter3d", "x": typed_array(b), "y": typed_array(w),
+                     "z": typed_array(_shown(loss, log)), "mode": "lines+markers", "name": name,
+                     "line": {"color": colour, "width": 5}, "marker": {"size": 2.5, "color": colour}})
+    return {"data": data, "layout": {
+        "title": _title(title), "margin": {"l": 0, "r": 0, "t": 50, "b": 0}, "showlegend": False,
+        "scene": {"xaxis": {"title": {"text": "bias b"}}, "yaxis": {"title": {"text": "weight w"}},
+                  "zaxis": {"title": {"text": "log10 loss" if log else "loss"}}},
+        "uirevision": "compare-surface"}}

@@ -43,21 +43,45 @@ PRESET = "preset"
 
 TOY = "toy"
 SWEEP = "sweep"
+COMPARE = "compare"
 
 
-def param_id(group: str, name: Any, page: str = TOY) -> dict[str, Any]:
-    """The control of one setting on one page; ``group``/``name`` may be patterns (dash.ALL)."""
-    return {"type": PARAM, "page": page, "group": group, "name": name}
+def _with_run(component_id: dict[str, Any], run: Any) -> dict[str, Any]:
+    return component_id if run is None else {**component_id, "run": run}
 
 
-def param_msg_id(group: str, name: Any, page: str = TOY) -> dict[str, Any]:
+def param_id(group: str, name: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:
+    """The control of one setting on one page (of one compared run); parts may be patterns."""
+    return _with_run({"type": PARAM, "page": page, "group": group, "name": name}, run)
+
+
+def param_msg_id(group: str, name: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:
     """The message shown by one setting's control."""
-    return {"type": PARAM_MSG, "page": page, "group": group, "name": name}
+    return _with_run({"type": PARAM_MSG, "page": page, "group": group, "name": name}, run)
 
 
-def optimizer_group_id(key: Any, page: str = TOY) -> dict[str, Any]:
+def optimizer_group_id(key: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:
     """The box holding one optimizer's controls (shown when that optimizer is chosen)."""
-    return {"type": "optimizer-group", "page": page, "key": key}
+    return _with_run({"type": "optimizer-group", "page": page, "key": key}, run)
+
+
+def run_part_id(part: str, run: Any) -> dict[str, Any]:
+    """A part of a compared run's card: "card", "optimizer", "duplicate" or "remove"."""
+    return {"type": f"run-{part}", "run": run}
+
+
+class CompareID(StrEnum):
+    LOSS = "compare-loss"
+    LOG = "compare-log"
+    MAP = "compare-map"
+    SURFACE = "compare-surface"
+    CURVE = "compare-curve"
+    FIT = "compare-fit"
+    STATUS = "compare-status"
+    STORE = "compare-store"
+    COUNT = "compare-count"
+    LINK = "compare-link"
+    QUERY_NOTE = "compare-query-note"
 
 
 class SweepID(StrEnum):

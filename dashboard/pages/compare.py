@@ -1,0 +1,226 @@
+"""Compare: up to four runs (any optimizer, any settings) over one loss map and one loss curve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from compute import LOSSES, OPTIMIZERS, loss_data, loss_grid, run_trajectory
+from compute.data import DataSpec
+from dashboard.cache import cached
+from dashboard.controls import CHECKED, control_key, group_controls, param_control, settings_from_controls
+from dashboard.figures import (
+    RUN_COLOURS,
+    make_compare_map_figure,
+    make_compare_surface_figure,
+    make_curve_figure,
+    make_fit_figure,
+)
+from dashboard.ids import COMPARE, CompareID, optimizer_group_id, param_id, param_msg_id, run_part_id
+from dashboard.panels import URL_SYNC_JS, data_section, loss_section, section, shown_if, training_section
+from dashboard.state import (
+    COUNT,
+    MAX_RUNS,
+    check_state,
+    compare_runs,
+    from_query,
+    group_values,
+    to_query,
+)
+
+dash.register_page(__name__, path="/compare", name="Compare", title="Descent Lab · compare")
+GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def run_label(i: int, state: dict[str, Any]) -> str:
+    """"1 · SGD lr=0.1 momentum=0.9": the run's optimizer and what differs from torch's defaults."""
+    key = state[f"r{i}.optimizer"]
+    row = OPTIMIZERS[key]
+    changed = [f"{p.shown}={state[f'r{i}.{key}.{p.name}']:g}" if p.kind is not bool else p.name
+               for p in row.params
+               if p.name == "lr" or state[f"r{i}.{key}.{p.name}"] != p.default]
+    return f"{i + 1} · {row.title} " + " ".join(changed)
+
+
+def _run_card(i: int, state: dict[str, Any]) -> html.Div:
+    chosen = state[f"r{i}.optimizer"]
+    groups = [html.Div([param_control(key, p, state[f"r{i}.{key}.{p.name}"], COMPARE, i) for p in row.params],
+                       id=optimizer_group_id(key, COMPARE, i), style=shown_if(key == chosen))
+              for key, row in OPTIMIZERS.items()]
+    return html.Div(
+        [
+            html.Div([html.Span(f"run {i + 1}", className="run-name",
+                                style={"borderLeft": f"6px solid {RUN_COLOURS[i]}"}),
+                      html.Button("duplicate", id=run_part_id("duplicate", i), n_clicks=0, className="small"),
+                      html.Button("remove", id=run_part_id("remove", i), n_clicks=0, className="small")],
+                     className="run-head"),
+            dcc.Dropdown(id=run_part_id("optimizer", i), value=chosen, clearable=False,
+                         options=[{"label": row.title, "value": key} for key, row in OPTIMIZERS.items()]),
+            *groups,
+        ],
+        id=run_part_id("card", i), className="run-card", style=shown_if(i < state[COUNT.key]),
+    )
+
+
+def _query(state: dict[str, Any]) -> str:
+    """The link: shared settings and each active run's chosen optimizer (no unused runs)."""
+    count = state[COUNT.key]
+    kept = {k: v for k, v in state.items() if not k.startswith("r") or (k.split(".")[0] in
+            {f"r{i}" for i in range(count)} and (k.endswith(".optimizer") or
+                                                 k.split(".")[1] == state[f"{k.split('.')[0]}.optimizer"]))}
+    return to_query({**kept, "step": None})
+
+
+def layout(**query: Any) -> html.Div:
+    """The page, with its runs and settings from the URL's query string."""
+    state, notes = from_query(query, COMPARE)
+    controls = html.Aside(
+        [
+            section("Runs", [*[_run_card(i, state) for i in range(MAX_RUNS)],
+                             dcc.Store(id=CompareID.COUNT, data=state[COUNT.key])],
+                    "Up to four runs share the loss, data, start and loop; each has its own optimizer. "
+                    "Duplicate a run, then tweak the copy."),
+            loss_section(state, COMPARE, CompareID.LOSS),
+            training_section(state, COMPARE),
+            data_section(state, COMPARE),
+            section("Loss map", [
+                *group_controls("grid", state, page=COMPARE),
+                dcc.Checklist(id=CompareID.LOG, options=[{"label": "log colour scale", "value": CHECKED}],
+                              value=[CHECKED] if state["log"] else []),
+            ]),
+        ],
+        className="controls",
+    )
+    main = html.Main(
+        [
+            html.Div("Ignored from the link: " + "; ".join(notes) if notes else "",
+                     id=CompareID.QUERY_NOTE, className="query-note" if notes else ""),
+            html.Div([html.Span("Link to this view", className="share-label"),
+                      dcc.Input(id=CompareID.LINK, type="text", readOnly=True, className="share-link"),
+                      dcc.Clipboard(target_id=CompareID.LINK, title="copy link", className="copy")],
+                     className="share"),
+            html.Div(id=CompareID.STATUS, className="status"),
+            html.Div([dcc.Graph(id=CompareID.MAP, config=GRAPH_CONFIG, style={"height": "460px"}),
+                      dcc.Graph(id=CompareID.SURFACE, config=GRAPH_CONFIG, style={"height": "460px"})],
+                     className="row"),
+            html.Div([dcc.Graph(id=CompareID.CURVE, config=GRAPH_CONFIG, style={"height": "340px"}),
+                      dcc.Graph(id=CompareID.FIT, config=GRAPH_CONFIG, style={"height": "340px"})],
+                     className="row"),
+            dcc.Store(id=CompareID.STORE),
+        ],
+        className="view",
+    )
+    return html.Div([controls, main], className="toy-lab")
+
+
+@callback(
+    Output(optimizer_group_id(ALL, COMPARE, MATCH), "style"),
+    Input(run_part_id("optimizer", MATCH), "value"),
+)
+def show_run_optimizer(optimizer):
+    """Each run card shows its chosen optimizer's controls only."""
+    return [shown_if(item["id"]["key"] == optimizer) for item in ctx.outputs_list]
+
+
+@callback(Output(run_part_id("card", ALL), "style"), Input(CompareID.COUNT, "data"))
+def show_cards(count):
+    count = count if isinstance(count, int) and 1 <= count <= MAX_RUNS else COUNT.param.default
+    return [shown_if(item["id"]["run"] < count) for item in ctx.outputs_list]
+
+
+@callback(
+    Output(param_id(ALL, ALL, COMPARE, ALL), "value"),
+    Output(run_part_id("optimizer", ALL), "value"),
+    Output(CompareID.COUNT, "data"),
+    Input(run_part_id("duplicate", ALL), "n_clicks"),
+    Input(run_part_id("remove", ALL), "n_clicks"),
+    State(param_id(ALL, ALL, COMPARE, ALL), "value"),
+    State(run_part_id("optimizer", ALL), "value"),
+    State(CompareID.COUNT, "data"),
+    prevent_initial_call=True,
+)
+def edit_runs(_dup, _remove, values, optimizers, count):
+    """Duplicate a run into the next free slot, or remove one and move the later ones up."""
+    trigger = ctx.triggered_id if isinstance(ctx.triggered_id, dict) else {}
+    run, part = trigger.get("run"), trigger.get("type")
+    items = ctx.states_list[0]
+    if not isinstance(count, int) or not isinstance(run, int) or not 0 <= run < MAX_RUNS:
+        return [no_update] * len(items), [no_update] * MAX_RUNS, no_update
+    settings = settings_from_controls(items, values)
+    runs = [({k.split(".", 1)[1]: v for k, v in settings.items() if k.startswith(f"r{i}.")},
+             optimizers[i] if i < len(optimizers) else "sgd") for i in range(MAX_RUNS)]
+    if part == "run-duplicate" and count < MAX_RUNS:
+        runs[count] = runs[run]
+        count += 1
+    elif part == "run-remove" and count > 1 and run < count:
+        del runs[run]
+        runs.append(({}, "sgd"))
+        count -= 1
+    else:
+        return [no_update] * len(items), [no_update] * MAX_RUNS, no_update
+    new_values = []
+    for item in items:
+        cid = item["id"]
+        value, field = runs[cid["run"]][0].get(f"{cid['group']}.{cid['name']}"), None
+        if value is None:
+            field = next(p for p in OPTIMIZERS[cid["group"]].params if p.name == cid["name"])
+            value = field.default
+            value = ([CHECKED] if value else []) if field.kind is bool else value
+        elif isinstance(value, bool):
+            value = [CHECKED] if value else []
+        new_values.append(value)
+    return new_values, [optimizer for _, optimizer in runs], count
+
+
+@callback(
+    Output(param_msg_id(ALL, ALL, COMPARE), "children"),
+    Output(param_msg_id(ALL, ALL, COMPARE, ALL), "children"),
+    Output(CompareID.STATUS, "children"),
+    Output(CompareID.MAP, "figure"),
+    Output(CompareID.SURFACE, "figure"),
+    Output(CompareID.CURVE, "figure"),
+    Output(CompareID.FIT, "figure"),
+    Output(CompareID.STORE, "data"),
+    Input(param_id(ALL, ALL, COMPARE), "value"),
+    Input(param_id(ALL, ALL, COMPARE, ALL), "value"),
+    Input(run_part_id("optimizer", ALL), "value"),
+    Input(CompareID.COUNT, "data"),
+    Input(CompareID.LOSS, "value"),
+    Input(CompareID.LOG, "value"),
+)
+def render(shared, per_run, optimizers, count, loss, log):
+    """Check every setting, run each compared run (cached), draw them on one map."""
+    raw = settings_from_controls(ctx.inputs_list[0], shared)
+    raw.update(settings_from_controls(ctx.inputs_list[1], per_run))
+    for item, optimizer in zip(ctx.inputs_list[2], optimizers if isinstance(optimizers, list) else []):
+        raw[f"r{item['id']['run']}.optimizer"] = optimizer
+    raw.update({COUNT.key: count, "loss": loss, "log": isinstance(log, list) and CHECKED in log})
+    checked = check_state(raw, COMPARE)
+    shared_keys = [control_key(item["id"]) for item in ctx.outputs_list[0]]
+    run_keys = [control_key(item["id"]) for item in ctx.outputs_list[1]]
+    shared_msgs = [checked.errors.get(k, "") for k in shared_keys]
+    run_msgs = [checked.errors.get(k, "") for k in run_keys]
+    if not checked.ok:
+        elsewhere = [html.Div(f"{k}: {m}", className="invalid") for k, m in checked.errors.items()
+                     if k not in shared_keys and k not in run_keys]
+        status = [html.Div("Nothing was recomputed: fix the settings marked in red.", className="invalid"),
+                  *elsewhere]
+        return shared_msgs, run_msgs, status, *([no_update] * 5)
+    state = checked.state
+    specs = compare_runs(state)
+    runs = {run_label(i, state): cached(run_trajectory, spec) for i, spec in enumerate(specs)}
+    grid = cached(loss_grid, checked.specs[state["loss"]][1])
+    title = LOSSES[state["loss"]].title
+    x, y = loss_data(DataSpec(**group_values(state, "data")), state["loss"])
+    status = [html.Div(f"{name}: diverged at step {traj.diverged_at}; its path stops at step "
+                       f"{traj.diverged_at - 1}.", className="diverged")
+              for name, traj in runs.items() if traj.diverged_at is not None]
+    return (shared_msgs, run_msgs, status, make_compare_map_figure(grid, runs, title, state["log"]),
+            make_compare_surface_figure(grid, runs, title, state["log"]), make_curve_figure(runs),
+            make_fit_figure(x, y, runs, None, LOSSES[state["loss"]].problem),
+            {"state": state, "query": _query(state)})
+
+
+clientside_callback(URL_SYNC_JS, Output(CompareID.LINK, "value"), Input(CompareID.STORE, "data"))
