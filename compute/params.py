@@ -71,7 +71,7 @@ class Param:
         field = field or self.name
         if self.kind is bool:
             return _to_bool(value, field, self.name)
-        number = _to_number(value, field, self.name, self.range_text())
+        number = _to_number(value, field, self)
         if self.kind is int:
             if number != math.floor(number):
                 raise InvalidSpec(f"{self.name} must be a whole number (got {value!r})", field)
@@ -95,23 +95,25 @@ def _to_bool(value: Any, field: str, name: str) -> bool:
     raise InvalidSpec(f"{name} must be true or false (got {_short(value)})", field)
 
 
-def _to_number(value: Any, field: str, name: str, range_text: str) -> float:
-    needs = f"{name} needs a number, {range_text}"
+def _to_number(value: Any, field: str, param: Param) -> float:
+    def needs(got: str = "") -> InvalidSpec:
+        return InvalidSpec(f"{param.name} needs a number, {param.range_text()}{got}", field)
+
     if value is None or value == "":
-        raise InvalidSpec(needs, field)
+        raise needs()
     if isinstance(value, bool):
-        raise InvalidSpec(f"{needs} (got {_short(value)})", field)
+        raise needs(f" (got {_short(value)})")
     if isinstance(value, (int, float)):
         number = float(value) if not isinstance(value, int) or abs(value) < 2**63 else math.inf
     elif isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
-            raise InvalidSpec(f"{needs} (got {_short(value)})", field) from None
+            raise needs(f" (got {_short(value)})") from None
     else:
-        raise InvalidSpec(f"{needs} (got {_short(value)})", field)
+        raise needs(f" (got {_short(value)})")
     if not math.isfinite(number):
-        raise InvalidSpec(f"{name} must be a finite number (got {_short(value)})", field)
+        raise InvalidSpec(f"{param.name} must be a finite number (got {_short(value)})", field)
     return number
 
 

@@ -110,8 +110,13 @@ def default_state(page: str = "toy") -> dict[str, Any]:
     return state
 
 
+GROUP_FIELDS: dict[str, list[Field]] = {}
+for _field in FIELD_BY_KEY.values():
+    GROUP_FIELDS.setdefault(_field.group, []).append(_field)
+
+
 def group_values(state: Mapping[str, Any], group: str) -> dict[str, Any]:
-    return {f.param.name: state[f.key] for f in FIELD_BY_KEY.values() if f.group == group}
+    return {f.param.name: state[f.key] for f in GROUP_FIELDS.get(group, ())}
 
 
 def check_value(key: str, value: Any) -> Any:

@@ -285,6 +285,8 @@ def play_step(step, view):
         text.append(html.Span(line, className="step-line"))
     if state["tab"] == "all":
         return (no_update,) * 4 + (patches["maps"], patches["curves"], patches["fits"], text)
+    if state["tab"] == "code":  # the figures are not drawn: nothing to move
+        return (no_update,) * 7 + (text,)
     return patches["maps"], patches["surface"], patches["curves"], patches["fits"], *(no_update,) * 3, text
 
 

@@ -14,7 +14,7 @@ TIMEOUT = 20_000
 
 def open_lab(page, query: str = ""):
     page.goto(page.base_url + "/" + query)
-    page.wait_for_selector("#map-figure .main-svg, #all-maps-figure .main-svg", timeout=TIMEOUT)
+    page.wait_for_selector("#map-figure .main-svg, #all-maps-figure .main-svg, #code pre", timeout=TIMEOUT)
     expect(page.locator("#step-text")).to_contain_text("step", timeout=TIMEOUT)
 
 
@@ -144,3 +144,22 @@ def test_clicking_the_map_moves_the_start(page):
     thumb.press("Home")  # step 0 is the new start
     expect(page.locator("#step-text")).to_contain_text(f"step 0: w = {float(weight.input_value()):.5g}",
                                                        timeout=TIMEOUT)
+
+
+def test_loop_knobs_mark_clipped_steps_and_explain_accumulation(page):
+    open_lab(page, "?sgd.momentum=0.9&run.epochs=40")
+    page.locator(param_selector("run", "clip_grad_norm")).get_by_text("clip_grad_norm").click()
+    expect(page.locator("#run-status")).to_contain_text("clip_grad_norm_ (max_norm 1) clipped", timeout=TIMEOUT)
+    assert page.locator("#map-figure .scatterlayer .trace").count() >= 6  # the clipped-step circles
+    page.locator(param_selector("run", "zero_grad")).get_by_text("zero_grad").click()
+    expect(page.locator("#run-status")).to_contain_text("zero_grad is off", timeout=TIMEOUT)
+    set_number(page, "run", "batch_size", "10")
+    expect(page.locator("#run-status")).to_contain_text("Mini-batches of 10", timeout=TIMEOUT)
+    expect(page.locator("#curve-figure .legend")).to_contain_text("batch loss", timeout=TIMEOUT)
+    shot(page, "toy-lab-loop-knobs")
+
+
+def test_code_tab_shows_the_script(page):
+    open_lab(page, "?optimizer=adam&adam.lr=0.1&tab=code")
+    expect(page.locator("#code")).to_contain_text("torch.optim.Adam(model.parameters(), lr=0.1)", timeout=TIMEOUT)
+    expect(page.locator("#code")).to_contain_text("optimizer.zero_grad()")

@@ -41,13 +41,13 @@ def _stringify(component_id: Any) -> str:
     return json.dumps(component_id, sort_keys=True, separators=(",", ":")) if isinstance(component_id, dict) else component_id
 
 
-def call_callback(fn, *args, inputs_list=None, outputs_list=None, triggered=None):
+def call_callback(fn, *args, inputs_list=None, outputs_list=None, triggered=None, states_list=None):
     """Run a callback function with Dash's callback context set, as the server would."""
     prop_ids = [{"prop_id": f"{_stringify(cid)}.{prop}", "value": None} for cid, prop in (triggered or [])]
 
     def run():
         context_value.set(AttributeDict(
-            inputs_list=inputs_list or [], outputs_list=outputs_list or [],
+            inputs_list=inputs_list or [], outputs_list=outputs_list or [], states_list=states_list or [],
             triggered_inputs=prop_ids, updated_props={}))
         return fn(*args)
 

@@ -1,0 +1,46 @@
+"""The compare page in a real browser: two runs overlaid, duplicate and tweak, link restores."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import expect
+
+from .conftest import _selector, shot
+
+TIMEOUT = 20_000
+
+
+def run_param(run: int, group: str, name: str) -> str:
+    return _selector({"group": group, "name": name, "page": "compare", "run": run, "type": "param"})
+
+
+def test_duplicate_then_tweak_then_share(page):
+    page.goto(page.base_url + "/compare")
+    legend = page.locator("#compare-map .legend")
+    expect(legend).to_contain_text("1 · SGD lr=0.1 momentum=0.9", timeout=TIMEOUT)
+    expect(legend).to_contain_text("2 · Adam lr=0.1")
+    page.get_by_role("button", name="duplicate").nth(1).click()  # run 2 → run 3
+    box = page.locator(run_param(2, "adam", "lr"))
+    expect(box).to_be_visible(timeout=TIMEOUT)
+    box.fill("0.3")
+    box.press("Enter")
+    expect(legend).to_contain_text("3 · Adam lr=0.3", timeout=TIMEOUT)
+    page.wait_for_url("**r2.adam.lr=0.3**", timeout=TIMEOUT)
+    query = parse_qs(urlparse(page.url).query)
+    assert query["compare.runs"] == ["3"] and query["r2.optimizer"] == ["adam"]
+    shot(page, "compare-three-runs")
+    other = page.context.new_page()
+    other.goto(page.url)
+    expect(other.locator("#compare-map .legend")).to_contain_text("3 · Adam lr=0.3", timeout=TIMEOUT)
+
+
+def test_switching_a_runs_optimizer(page):
+    page.goto(page.base_url + "/compare?compare.runs=1")
+    legend = page.locator("#compare-map .legend")
+    expect(legend).to_contain_text("1 · SGD", timeout=TIMEOUT)
+    page.locator(_selector({"run": 0, "type": "run-optimizer"})).click()
+    page.get_by_role("option", name="RMSprop").click()
+    expect(legend).to_contain_text("1 · RMSprop lr=0.01", timeout=TIMEOUT)
+    expect(page.locator(run_param(0, "rmsprop", "alpha"))).to_be_visible()
+    expect(page.locator(run_param(0, "sgd", "momentum"))).to_be_hidden()

@@ -1,0 +1,103 @@
+"""The compare page's callbacks as plain functions, and its state in links."""
+
+import importlib
+from urllib.parse import parse_qsl
+
+from dash import no_update
+
+from compute import OPTIMIZERS, OptimizerSpec, RunSpec, run_trajectory
+from dashboard.controls import CHECKED
+from dashboard.ids import COMPARE, param_id, param_msg_id, run_part_id
+from dashboard.state import COUNT, FIELDS, MAX_RUNS, default_state, from_query
+
+from .conftest import call_callback
+
+compare = importlib.import_module("dashboard.pages.compare")
+SHARED = list(FIELDS)
+RUN_CONTROLS = [(i, key, p) for i in range(MAX_RUNS) for key, row in OPTIMIZERS.items() for p in row.params]
+
+
+def _control(value, kind):
+    return ([CHECKED] if value else []) if kind is bool else value
+
+
+def render(overrides=None, count=2, loss="mse"):
+    state = {**default_state(COMPARE), **(overrides or {})}
+    shared = [_control(state[f.key], f.param.kind) for f in SHARED]
+    per_run = [_control(state[f"r{i}.{key}.{p.name}"], p.kind) for i, key, p in RUN_CONTROLS]
+    optimizers = [state[f"r{i}.optimizer"] for i in range(MAX_RUNS)]
+    inputs_list = [
+        [{"id": param_id(f.group, f.param.name, COMPARE), "property": "value"} for f in SHARED],
+        [{"id": param_id(key, p.name, COMPARE, i), "property": "value"} for i, key, p in RUN_CONTROLS],
+        [{"id": run_part_id("optimizer", i), "property": "value"} for i in range(MAX_RUNS)],
+    ]
+    outputs_list = [
+        [{"id": param_msg_id(f.group, f.param.name, COMPARE), "property": "children"} for f in SHARED],
+        [{"id": param_msg_id(key, p.name, COMPARE, i), "property": "children"} for i, key, p in RUN_CONTROLS],
+    ]
+    return call_callback(compare.render, shared, per_run, optimizers, count, loss, [],
+                         inputs_list=inputs_list, outputs_list=outputs_list)
+
+
+def test_default_comparison_draws_both_runs(server_context):
+    _, run_msgs, status, map_fig, _surface, curve, _fit, store = render()
+    names = [t["name"] for t in map_fig["data"] if t.get("mode") == "lines+markers"]
+    assert names == ["1 · SGD lr=0.1 momentum=0.9", "2 · Adam lr=0.1"]
+    assert [t["name"] for t in curve["data"][::2]] == names
+    sgd = run_trajectory(RunSpec(optimizer=OptimizerSpec("sgd", (("momentum", 0.9),))))
+    assert curve["data"][1]["y"] == [float(sgd.loss[-1])]
+    query = dict(parse_qsl(store["query"][1:]))
+    assert query["compare.runs"] == "2" and query["r1.adam.lr"] == "0.1" and "r2.optimizer" not in query
+    assert "r0.adam.lr" not in query  # only each run's chosen optimizer travels
+    assert all(m == "" for m in run_msgs) and status == []
+
+
+def test_a_bad_value_in_one_run_is_marked_by_its_control(server_context):
+    _, run_msgs, _status, map_fig, *_ = render({"r1.adam.beta1": 1.5})
+    marked = [(i, key, p.name) for (i, key, p), m in zip(RUN_CONTROLS, run_msgs) if m]
+    assert marked == [(1, "adam", "beta1")] and map_fig is no_update
+    _, run_msgs, *_ = render({"r0.sgd.nesterov": True, "r0.sgd.momentum": 0.0})
+    assert any("nesterov needs momentum > 0" in m for m in run_msgs)
+
+
+def test_four_runs_of_any_optimizer(server_context):
+    out = render(count=4)
+    names = [t["name"] for t in out[3]["data"] if t.get("mode") == "lines+markers"]
+    assert [n.split(" ")[2] for n in names] == ["SGD", "Adam", "RMSprop", "Adagrad"]
+
+
+def _edit(trigger, count=2, optimizers=("sgd", "adam", "sgd", "sgd"), changes=None):
+    items = [{"id": param_id(key, p.name, COMPARE, i), "property": "value"} for i, key, p in RUN_CONTROLS]
+    state = {**default_state(COMPARE), **(changes or {})}
+    values = [_control(state[f"r{i}.{key}.{p.name}"], p.kind) for i, key, p in RUN_CONTROLS]
+    return call_callback(compare.edit_runs, [0] * 4, [0] * 4, values, list(optimizers), count,
+                         inputs_list=[], outputs_list=[], triggered=[(trigger, "n_clicks")],
+                         states_list=[items])
+
+
+def test_duplicate_copies_a_run_into_the_next_slot():
+    values, optimizers, count = _edit(run_part_id("duplicate", 1), changes={"r1.adam.lr": 0.25})
+    got = {(i, key, p.name): v for (i, key, p), v in zip(RUN_CONTROLS, values)}
+    assert count == 3 and optimizers[2] == "adam" and got[(2, "adam", "lr")] == 0.25
+    assert got[(1, "adam", "lr")] == 0.25
+
+
+def test_remove_moves_the_later_runs_up():
+    values, optimizers, count = _edit(run_part_id("remove", 0), changes={"r1.adam.lr": 0.25})
+    got = {(i, key, p.name): v for (i, key, p), v in zip(RUN_CONTROLS, values)}
+    assert count == 1 and optimizers[0] == "adam" and got[(0, "adam", "lr")] == 0.25
+
+
+def test_edits_past_the_limits_change_nothing():
+    _values, _optimizers, count = _edit(run_part_id("duplicate", 0), count=MAX_RUNS)
+    assert count is no_update
+    _values, _optimizers, count = _edit(run_part_id("remove", 0), count=1)
+    assert count is no_update
+
+
+def test_links_keep_the_runs():
+    state, notes = from_query({"compare.runs": "3", "r2.optimizer": "rmsprop", "r2.rmsprop.centered": "true",
+                               "r1.adam.lr": "0.02"}, COMPARE)
+    assert notes == [] and state[COUNT.key] == 3 and state["r2.rmsprop.centered"] is True
+    state, notes = from_query({"compare.runs": "9", "r1.adam.beta1": "2"}, COMPARE)
+    assert len(notes) == 2 and state[COUNT.key] == 2
