@@ -15,10 +15,13 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import numpy as np
+from tqdm import tqdm
 
 from compute.data import DATA_PARAMS, DataSpec
 from compute.errors import InvalidSpec
+from compute.landscape import BIAS_MODES, LANDSCAPE_PARAMS, MODES, LandscapeSpec, landscape
 from compute.losses import LOSSES
+from compute.nets import DATA_SPLIT_PARAMS, DATASETS, MODELS, TRAIN_PARAMS, DatasetSpec, TrainSpec, train
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param
 from compute.specs import (
@@ -134,7 +137,59 @@ def build_parser() -> argparse.ArgumentParser:
     for p in GRID_PARAMS:
         _add(extent, p, p.default)
     grid.add_argument("--out", help="write the (weight × bias) array to this .npy file instead")
+    land = sub.add_parser("landscape", help="train a network on the digits and write its loss landscape (.npz)")
+    net = land.add_argument_group("network")
+    net.add_argument("--model", choices=list(MODELS), default="cnn", help="the network")
+    net.add_argument("--dataset", choices=list(DATASETS), default="digits", help="the data set (ships offline)")
+    for p in DATA_SPLIT_PARAMS:
+        _add(net, p, p.default)
+    net.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="torch.optim class")
+    _add_registry_options(net, OPTIMIZERS)
+    for p in TRAIN_PARAMS:
+        flag = "--train-seed" if p.name == "seed" else p.cli_flag
+        net.add_argument(flag, dest=f"train_{p.name}", default=p.default, metavar=p.name.upper(),
+                         help=f"{p.help} ({p.range_text()}; default {p.default})")
+    view = land.add_argument_group("landscape")
+    view.add_argument("--mode", choices=list(MODES), default="plane",
+                      help="; ".join(f"{k}: {v}" for k, v in MODES.items()))
+    view.add_argument("--resolution", default=LANDSCAPE_PARAMS[0].default, metavar="RESOLUTION",
+                      help=f"points per axis ({LANDSCAPE_PARAMS[0].range_text()})")
+    view.add_argument("--range", nargs=2, default=None, metavar=("LO", "HI"),
+                      help="coordinates along each direction (default -1 1; line: -0.5 1.5)")
+    view.add_argument("--seed", default=0, metavar="SEED", help="seed of the random directions")
+    view.add_argument("--bias", choices=list(BIAS_MODES), default="ignore",
+                      help="; ".join(f"{k}: {v}" for k, v in BIAS_MODES.items()))
+    view.add_argument("--out", required=True, help="the .npz file to write")
     return parser
+
+
+def _landscape(args: argparse.Namespace) -> None:
+    row = OPTIMIZERS[args.optimizer]
+    given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
+    if args.optimizer == "sgd":
+        given = {"lr": 0.1, "momentum": 0.9, **given}
+    train_spec = TrainSpec(
+        model=args.model,
+        dataset=DatasetSpec(args.dataset, args.split_seed, args.test_fraction),
+        optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
+        **{p.name: getattr(args, f"train_{p.name}") for p in TRAIN_PARAMS},
+    )
+    lo, hi = args.range or ((-0.5, 1.5) if args.mode == "line" else (-1.0, 1.0))
+    spec = LandscapeSpec(train=train_spec, mode=args.mode, resolution=args.resolution, lo=lo, hi=hi,
+                         seed=args.seed, bias=args.bias)
+    with tqdm(total=train_spec.epochs, desc="training", unit="epoch", file=sys.stderr) as bar:
+        trained = train(train_spec, lambda done, total: bar.update(done - bar.n))
+    with tqdm(desc=f"{spec.mode} landscape", unit="point", file=sys.stderr) as bar:
+        def report(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        result = landscape(spec, trained, report)
+    arrays = {name: getattr(result, name) for name in
+              ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
+              if getattr(result, name) is not None}
+    np.savez(args.out, mode=np.array(result.mode), description=np.array(result.description),
+             spec=np.array(json.dumps(spec.to_dict())), **arrays)
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -197,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        {"run": _run, "grid": _grid, "sweep": _sweep}[args.command](args)
+        {"run": _run, "grid": _grid, "sweep": _sweep, "landscape": _landscape}[args.command](args)
     except InvalidSpec as err:
         sys.stderr.write(f"{parser.prog} {args.command}: error: {err}\n")
         return 2

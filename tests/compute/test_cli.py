@@ -123,3 +123,22 @@ def test_bad_sweeps_exit_2(capsys, args):
     assert stop.value.code == 2
     _, err = capsys.readouterr()
     assert len(err.strip().splitlines()) == 1
+
+
+def test_landscape_writes_the_grid_axes_and_description(capsys, tmp_path):
+    target = tmp_path / "plane.npz"
+    code = main(["landscape", "--model", "mlp", "--mode", "plane", "--resolution", "5", "--epochs", "2",
+                 "--range", "-0.5", "0.5", "--seed", "3", "--out", str(target)])
+    assert code == 0
+    with np.load(target) as saved:  # arrays and strings only: no pickle
+        assert saved["train_loss"].shape == (5, 5) and saved["coords"][0] == -0.5
+        assert "filter-normalized" in str(saved["description"]) and '"seed": 3' in str(saved["spec"])
+    assert "training" in capsys.readouterr().err  # the progress bars
+
+
+@pytest.mark.parametrize("args", [["landscape", "--epochs", "0", "--out", "x.npz"],
+                                  ["landscape", "--resolution", "1000", "--out", "x.npz"],
+                                  ["landscape", "--range", "1", "-1", "--epochs", "1", "--out", "x.npz"]])
+def test_bad_landscapes_exit_2(capsys, args):
+    assert main(args) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

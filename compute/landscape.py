@@ -1,0 +1,196 @@
+"""Loss landscapes of trained networks along chosen directions.
+
+1D (Goodfellow et al. 2015): θ(α) = θ₀ + α·(θ₁ − θ₀) from the initial to the trained weights.
+2D (Li et al. 2018): θ(a, b) = θ* + a·d₁ + b·d₂ around the trained weights θ*, d₁ and d₂
+seeded Gaussian directions, filter-normalized: each filter of a direction is rescaled to the
+norm of the same filter of θ*. PCA: d₁, d₂ the top principal directions of the training path
+(the parameters after each epoch minus the final ones), as Li et al. draw trajectories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import torch
+from torch.func import functional_call
+
+from compute.errors import InvalidSpec
+from compute.nets import MODELS, Trained, TrainSpec, build_model, load_split, param_shapes, unflatten
+from compute.params import Param, check_fields
+from compute.specs import _Keyed
+
+MODES = {"line": "initial → trained", "plane": "random filter-normalized plane", "pca": "PCA of the path"}
+BIAS_MODES = {"ignore": "directions are 0 on biases", "keep": "directions equal the weights on biases"}
+LANDSCAPE_PARAMS: tuple[Param, ...] = (
+    Param("resolution", int, 31, 3, 101, help="points per axis (capped at 101)"),
+    Param("lo", float, -1.0, -100.0, 100.0, help="first coordinate along each direction"),
+    Param("hi", float, 1.0, -100.0, 100.0, help="last coordinate along each direction"),
+    Param("seed", int, 0, 0, 2**32 - 1, help="seed of the random directions"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LandscapeSpec(_Keyed):
+    """Which trained model, which directions, over which range and resolution."""
+
+    train: TrainSpec = field(default_factory=TrainSpec)
+    mode: str = "plane"
+    resolution: int = 31
+    lo: float = -1.0
+    hi: float = 1.0
+    seed: int = 0
+    bias: str = "ignore"
+    PARAMS: ClassVar[tuple[Param, ...]] = LANDSCAPE_PARAMS
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise InvalidSpec(f"mode must be one of {', '.join(MODES)} (got {self.mode!r:.40})", "landscape.mode")
+        if self.bias not in BIAS_MODES:
+            raise InvalidSpec(f"bias must be one of {', '.join(BIAS_MODES)}", "landscape.bias")
+        check_fields(self, LANDSCAPE_PARAMS, "landscape")
+        if self.lo >= self.hi:
+            raise InvalidSpec("lo must be below hi", "landscape.hi")
+
+
+def filter_normalized(direction: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
+                      bias: str = "ignore") -> dict[str, torch.Tensor]:
+    """Li et al.'s filter normalization, on new tensors.
+
+    For a weight of two or more dimensions, each filter d[i] (slice along the first dimension)
+    becomes d[i]·‖w[i]‖/‖d[i]‖. One-dimensional parameters (biases) get 0 ("ignore") or the
+    weights themselves ("keep"), as the paper's code does.
+    """
+    out = {}
+    for name, d in direction.items():
+        w = weights[name]
+        if d.dim() <= 1:
+            out[name] = torch.zeros_like(w) if bias == "ignore" else w.clone()
+            continue
+        d_norms = d.reshape(len(d), -1).norm(dim=1)
+        w_norms = w.reshape(len(w), -1).norm(dim=1)
+        scale = (w_norms / (d_norms + 1e-10)).reshape(-1, *([1] * (d.dim() - 1)))
+        out[name] = d * scale
+    return out
+
+
+def random_direction(shapes: list[tuple[str, torch.Size]], generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """A Gaussian direction with one entry per parameter, drawn in parameter order."""
+    return {name: torch.randn(shape, generator=generator) for name, shape in shapes}
+
+
+def _flat(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors.values()])
+
+
+@dataclass(frozen=True, slots=True)
+class Landscape:
+    """Loss (and accuracy) over the chosen directions.
+
+    Line: ``coords`` is α, ``train_loss``… have shape (R,). Plane and PCA: ``coords`` is each
+    axis's values, the grids have shape (R, R) indexed [b, a]; ``path`` holds the training path's
+    coordinates in the plane (PCA) and ``explained`` each PCA direction's share of the variance.
+    """
+
+    mode: str
+    coords: np.ndarray
+    train_loss: np.ndarray
+    train_acc: np.ndarray
+    test_loss: np.ndarray | None
+    test_acc: np.ndarray | None
+    path: np.ndarray | None = None
+    explained: np.ndarray | None = None
+    description: str = ""
+
+
+def evaluate_points(train_spec: TrainSpec, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-entropy and accuracy of the model at each row of ``points`` (flat parameters).
+
+    Each point's parameters are handed to ``torch.func.functional_call`` on a model built
+    once; no model is modified.
+    """
+    model = build_model(train_spec.model, 0)
+    shapes = param_shapes(model)
+    losses, accs = np.empty(len(points)), np.empty(len(points))
+    with torch.inference_mode():
+        for i, vector in enumerate(points):
+            logits = functional_call(model, unflatten(vector, shapes), (x,))
+            losses[i] = torch.nn.functional.cross_entropy(logits, y).item()
+            accs[i] = (logits.argmax(1) == y).float().mean().item()
+            if progress is not None and i % 16 == 0:
+                progress(i, len(points))
+    if progress is not None:
+        progress(len(points), len(points))
+    return losses, accs
+
+
+def directions(spec: LandscapeSpec, trained: Trained) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
+    """The plane's two flat directions (and PCA's explained-variance ratios)."""
+    model = build_model(spec.train.model, 0)
+    shapes = param_shapes(model)
+    final = torch.from_numpy(trained.final)
+    if spec.mode == "pca":
+        deltas = torch.from_numpy(trained.path) - final
+        _, s, vh = torch.linalg.svd(deltas.double(), full_matrices=False)
+        explained = (s**2 / (s**2).sum()).numpy()
+        return vh[0].float(), vh[1].float(), explained[:2]
+    weights = unflatten(final, shapes)
+    generator = torch.Generator().manual_seed(spec.seed)
+    d1 = filter_normalized(random_direction(shapes, generator), weights, spec.bias)
+    d2 = filter_normalized(random_direction(shapes, generator), weights, spec.bias)
+    return _flat(d1), _flat(d2), None
+
+
+def landscape(spec: LandscapeSpec, trained: Trained,
+              progress: Callable[[int, int], None] | None = None) -> Landscape:
+    """Evaluate the loss over the spec's line or plane around ``trained`` (see the module's note)."""
+    split = load_split(spec.train.dataset)
+    r = spec.resolution
+    if spec.mode == "line":
+        alphas = torch.linspace(spec.lo, spec.hi, r)
+        start, end = torch.from_numpy(trained.initial), torch.from_numpy(trained.final)
+        points = start + alphas[:, None] * (end - start)
+        n = len(points)
+
+        def both(i: int, _total: int) -> None:
+            if progress is not None:
+                progress(i, 2 * n)
+
+        train_loss, train_acc = evaluate_points(spec.train, points, split.x_train, split.y_train, both)
+        test_loss, test_acc = evaluate_points(spec.train, points, split.x_test, split.y_test,
+                                              lambda i, t: progress(n + i, 2 * n) if progress else None)
+        return Landscape("line", alphas.numpy(), train_loss, train_acc, test_loss, test_acc,
+                         description="θ(α) = θ₀ + α(θ₁ − θ₀), θ₀ initial, θ₁ trained")
+    d1, d2, explained = directions(spec, trained)
+    final = torch.from_numpy(trained.final)
+    path = None
+    lo, hi = spec.lo, spec.hi
+    if spec.mode == "pca":
+        path = ((torch.from_numpy(trained.path) - final) @ torch.stack((d1, d2)).T).numpy()
+        reach = float(np.abs(path).max()) * 1.25 + 1e-6
+        lo, hi = -reach, reach
+    coords = torch.linspace(lo, hi, r)
+    b, a = torch.meshgrid(coords, coords, indexing="ij")
+    points = final + a.reshape(-1, 1) * d1 + b.reshape(-1, 1) * d2
+    loss, acc = evaluate_points(spec.train, points, split.x_train, split.y_train, progress)
+    what = ("PCA of the training path" if spec.mode == "pca"
+            else f"seeded Gaussian directions (seed {spec.seed}), filter-normalized, biases {spec.bias}")
+    return Landscape(spec.mode, coords.numpy(), loss.reshape(r, r), acc.reshape(r, r), None, None,
+                     path=path, explained=explained, description=f"θ* + a·d₁ + b·d₂: {what}")
+
+
+__all__ = [
+    "BIAS_MODES",
+    "MODELS",
+    "MODES",
+    "Landscape",
+    "LandscapeSpec",
+    "directions",
+    "evaluate_points",
+    "filter_normalized",
+    "landscape",
+    "random_direction",
+]

@@ -1,0 +1,143 @@
+"""Trained models and their landscapes: exact grid values, filter normalization, seeds."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from compute.landscape import LandscapeSpec, directions, filter_normalized, landscape, random_direction
+from compute.nets import (
+    MODELS,
+    DatasetSpec,
+    SmallCNN,
+    TrainSpec,
+    build_model,
+    evaluate,
+    load_split,
+    param_shapes,
+    train,
+    unflatten,
+)
+from compute.specs import OptimizerSpec
+
+SMALL = TrainSpec(model="cnn", epochs=3, batch_size=128)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return train(SMALL)
+
+
+def test_digits_ship_offline_and_split_by_seed():
+    split = load_split(DatasetSpec())
+    assert split.x_train.shape[1:] == (1, 8, 8) and len(split.y_train) + len(split.y_test) == 1797
+    assert float(split.x_train.max()) <= 1.0 and set(split.y_test.tolist()) == set(range(10))
+    other = load_split(DatasetSpec(split_seed=1))
+    assert not torch.equal(split.y_test, other.y_test)
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_training_is_reproducible_and_leaves_global_rng_alone(model):
+    state = torch.random.get_rng_state()
+    spec = TrainSpec(model=model, epochs=2, batch_size=256)
+    first, second = train(spec), train(spec)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    np.testing.assert_array_equal(first.path, second.path)
+    assert first.train_loss[-1] < first.train_loss[0]
+    assert not np.array_equal(train(TrainSpec(model=model, epochs=2, batch_size=256, seed=1)).path, first.path)
+
+
+def test_filter_normalization_on_several_kinds_of_layer():
+    model = torch.nn.Sequential(torch.nn.Conv2d(2, 5, 3), torch.nn.BatchNorm2d(5), torch.nn.Flatten(),
+                                torch.nn.Linear(20, 7))
+    weights = {n: p.detach() for n, p in model.named_parameters()}
+    raw = random_direction(param_shapes(model), torch.Generator().manual_seed(3))
+    for bias in ("ignore", "keep"):
+        d = filter_normalized(raw, weights, bias)
+        for name, w in weights.items():
+            if w.dim() > 1:
+                np.testing.assert_allclose(d[name].reshape(len(w), -1).norm(dim=1).numpy(),
+                                           w.reshape(len(w), -1).norm(dim=1).numpy(), rtol=1e-5)
+            elif bias == "ignore":
+                assert torch.count_nonzero(d[name]) == 0
+            else:
+                assert torch.equal(d[name], w)
+
+
+def _loss_by_loading(spec: TrainSpec, vector: np.ndarray, dtype=torch.float32) -> tuple[float, float]:
+    """The plain way: load the parameters into a fresh model and run the training set through it."""
+    model = build_model(spec.model, 123).to(dtype)
+    shapes = param_shapes(model)
+    model.load_state_dict({k: v.to(dtype) for k, v in unflatten(torch.from_numpy(vector), shapes).items()})
+    split = load_split(spec.dataset)
+    return evaluate(model, split.x_train.to(dtype), split.y_train)
+
+
+@pytest.mark.parametrize("mode", ["plane", "pca"])
+def test_grid_values_equal_loading_the_parameters(trained, mode):
+    spec = LandscapeSpec(train=SMALL, mode=mode, resolution=7)
+    result = landscape(spec, trained)
+    d1, d2, _ = directions(spec, trained)
+    rng = np.random.default_rng(0)
+    for i, j in rng.integers(0, 7, size=(5, 2)):
+        a, b = float(result.coords[j]), float(result.coords[i])
+        vector = (torch.from_numpy(trained.final) + a * d1 + b * d2).numpy()
+        loss, acc = _loss_by_loading(SMALL, vector)
+        assert result.train_loss[i, j] == pytest.approx(loss, rel=1e-5)
+        assert result.train_acc[i, j] == pytest.approx(acc)
+        loss64, _ = _loss_by_loading(SMALL, vector.astype(np.float64), torch.float64)
+        assert result.train_loss[i, j] == pytest.approx(loss64, rel=1e-4)
+
+
+def test_line_runs_from_the_initial_to_the_trained_weights(trained):
+    result = landscape(LandscapeSpec(train=SMALL, mode="line", resolution=5, lo=0.0, hi=1.0), trained)
+    assert result.train_loss[0] == pytest.approx(trained.train_loss[0], rel=1e-5)
+    assert result.train_loss[-1] == pytest.approx(trained.train_loss[-1], rel=1e-5)
+    assert result.test_acc[-1] == pytest.approx(trained.test_acc[-1])
+
+
+def test_same_seed_same_surface_and_nothing_is_modified(trained):
+    before = copy.deepcopy(trained.path)
+    spec = LandscapeSpec(train=SMALL, resolution=5, seed=7)
+    first, second = landscape(spec, trained), landscape(spec, trained)
+    np.testing.assert_array_equal(first.train_loss, second.train_loss)
+    np.testing.assert_array_equal(trained.path, before)
+    other = landscape(LandscapeSpec(train=SMALL, resolution=5, seed=8), trained)
+    assert not np.array_equal(first.train_loss, other.train_loss)
+    assert first.train_loss[2, 2] == pytest.approx(trained.train_loss[-1], rel=1e-5)  # the centre is θ*
+
+
+def test_pca_directions_explain_the_path(trained):
+    result = landscape(LandscapeSpec(train=SMALL, mode="pca", resolution=5), trained)
+    assert result.explained[0] >= result.explained[1] > 0 and result.explained.sum() <= 1 + 1e-9
+    np.testing.assert_allclose(result.path[-1], [0.0, 0.0], atol=1e-5)
+    assert np.abs(result.path).max() < result.coords[-1]
+
+
+def test_skip_connection_changes_only_the_forward():
+    plain, skip = SmallCNN(skip=False), SmallCNN(skip=True)
+    assert [s for _, s in param_shapes(plain)] == [s for _, s in param_shapes(skip)]
+
+
+@pytest.mark.parametrize(("kwargs", "fragment"), [
+    ({"mode": "cube"}, "mode must be"), ({"resolution": 500}, "resolution must be"),
+    ({"lo": 1.0, "hi": -1.0}, "lo must be below hi"), ({"bias": "maybe"}, "bias must be"),
+])
+def test_bad_landscapes_are_rejected(kwargs, fragment):
+    from compute import InvalidSpec
+
+    with pytest.raises(InvalidSpec, match=fragment):
+        LandscapeSpec(**kwargs)
+
+
+def test_bad_training_is_rejected():
+    from compute import InvalidSpec
+
+    with pytest.raises(InvalidSpec, match="unknown model"):
+        TrainSpec(model="resnet")
+    with pytest.raises(InvalidSpec, match="epochs must be"):
+        TrainSpec(epochs=10_000)
+    TrainSpec(optimizer=OptimizerSpec("adam", (("lr", 0.01),)))
