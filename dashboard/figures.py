@@ -18,6 +18,8 @@ import numpy as np
 from dash import Patch
 
 from compute import LossGrid, Trajectory
+from compute.landscape import Landscape
+from compute.nets import Trained
 from compute.sweep import MEASURES, SweepResult
 
 Figure = dict[str, Any]
@@ -375,3 +377,91 @@ def make_compare_surface_figure(grid: LossGrid, runs: Mapping[str, Trajectory], 
         "scene": {"xaxis": {"title": {"text": "bias b"}}, "yaxis": {"title": {"text": "weight w"}},
                   "zaxis": {"title": {"text": "log10 loss" if log else "loss"}}},
         "uirevision": "compare-surface"}}
+
+
+def make_line_figure(result: Landscape, log: bool = False) -> Figure:
+    """Loss (left axis) and accuracy (right axis), train and test, along θ₀ + α(θ₁ − θ₀)."""
+    alphas = typed_array(result.coords)
+    data = []
+    for name, values, dash, axis in (("train loss", result.train_loss, "solid", "y"),
+                                     ("test loss", result.test_loss, "dash", "y"),
+                                     ("train accuracy", result.train_acc, "solid", "y2"),
+                                     ("test accuracy", result.test_acc, "dash", "y2")):
+        colour = RUN_COLOURS[0] if axis == "y" else RUN_COLOURS[1]
+        data.append({"type": "scatter", "x": alphas, "y": typed_array(np.asarray(values, dtype=np.float32)),
+                     "mode": "lines", "name": name, "yaxis": axis, "line": {"color": colour, "dash": dash}})
+    marks = [{"type": "line", "x0": a, "x1": a, "yref": "paper", "y0": 0, "y1": 1,
+              "line": {"color": "#888", "dash": "dot", "width": 1}} for a in (0.0, 1.0)]
+    return {"data": data, "layout": {
+        "title": _title("1D: from the initial (α = 0) to the trained weights (α = 1)"),
+        "xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "cross-entropy"},
+                                                      "type": "log" if log else "linear"},
+        "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1.02]},
+        "shapes": marks, "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 60, "r": 60, "t": 50, "b": 40}, "uirevision": "line"}}
+
+
+def _plane_axes(result: Landscape) -> tuple[str, str]:
+    if result.explained is not None:
+        return (f"PC1 ({100 * result.explained[0]:.1f}% of the path's variance)",
+                f"PC2 ({100 * result.explained[1]:.1f}%)")
+    return "a (direction d₁)", "b (direction d₂)"
+
+
+def make_plane_figure(result: Landscape, log: bool = False) -> Figure:
+    """Contours of the training loss over the plane; the trained weights at (0, 0); the path (PCA)."""
+    x_title, y_title = _plane_axes(result)
+    label = "log10 loss" if log else "loss"
+    coords = typed_array(result.coords)
+    data = [{"type": "contour", "x": coords, "y": coords, "z": typed_array(_shown(result.train_loss, log)
+                                                                           .astype(np.float32)),
+             "colorscale": TERRAIN, "ncontours": 30, "contours": {"coloring": "heatmap"},
+             "line": {"color": "rgba(0,0,0,0.3)", "width": 1}, "colorbar": {"title": {"text": label}},
+             "customdata": typed_array(result.train_acc.astype(np.float32)),
+             "hovertemplate": f"a %{{x:.3f}}<br>b %{{y:.3f}}<br>{label} %{{z:.4g}}<br>train accuracy "
+                              "%{customdata:.3f}<extra></extra>"},
+            _marker_trace("scatter", [0.0], [0.0], "trained θ*", {"size": 12, "color": "black", "symbol": "x"})]
+    if result.path is not None:
+        epochs = np.arange(len(result.path))
+        data.append({"type": "scatter", "x": typed_array(result.path[:, 0].astype(np.float32)),
+                     "y": typed_array(result.path[:, 1].astype(np.float32)), "mode": "lines+markers",
+                     "name": "training path", "line": {"color": PATH_COLOUR, "width": 2},
+                     "marker": {"size": 6, "color": PATH_COLOUR}, "text": [f"epoch {e}" for e in epochs],
+                     "hovertemplate": "%{text}<extra></extra>"})
+    return {"data": data, "layout": {
+        "title": _title("2D: " + result.description), "xaxis": {"title": {"text": x_title}},
+        "yaxis": {"title": {"text": y_title}, "scaleanchor": "x"}, "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 60, "r": 10, "t": 50, "b": 40}, "uirevision": "plane"}}
+
+
+def make_landscape_surface(result: Landscape, log: bool = False) -> Figure:
+    """The same plane as a 3D surface."""
+    x_title, y_title = _plane_axes(result)
+    coords = typed_array(result.coords)
+    data = [{"type": "surface", "x": coords, "y": coords,
+             "z": typed_array(_shown(result.train_loss, log).astype(np.float32)), "colorscale": TERRAIN,
+             "showscale": False}]
+    return {"data": data, "layout": {
+        "title": _title("the plane as a surface"), "margin": {"l": 0, "r": 0, "t": 50, "b": 0},
+        "scene": {"xaxis": {"title": {"text": x_title}}, "yaxis": {"title": {"text": y_title}},
+                  "zaxis": {"title": {"text": "log10 loss" if log else "loss"}}}, "uirevision": "surface3d"}}
+
+
+def make_training_figure(trained: Trained) -> Figure:
+    """Train and test loss and accuracy after each epoch."""
+    epochs = typed_array(np.arange(len(trained.train_loss)))
+    data = []
+    for name, values, dash, axis in (("train loss", trained.train_loss, "solid", "y"),
+                                     ("test loss", trained.test_loss, "dash", "y"),
+                                     ("train accuracy", trained.train_acc, "solid", "y2"),
+                                     ("test accuracy", trained.test_acc, "dash", "y2")):
+        colour = RUN_COLOURS[0] if axis == "y" else RUN_COLOURS[1]
+        data.append({"type": "scatter", "x": epochs, "y": typed_array(values.astype(np.float32)),
+                     "mode": "lines+markers", "name": name, "yaxis": axis,
+                     "line": {"color": colour, "dash": dash}, "marker": {"size": 4}})
+    return {"data": data, "layout": {
+        "title": _title("training"), "xaxis": {"title": {"text": "epoch"}},
+        "yaxis": {"title": {"text": "cross-entropy"}, "type": "log"},
+        "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1.02]},
+        "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},
+        "uirevision": "training"}}

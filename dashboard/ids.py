@@ -105,3 +105,25 @@ class SweepID(StrEnum):
 
 def preset_id(key: Any) -> dict[str, Any]:
     return {"type": PRESET, "key": key}
+
+
+LANDSCAPE = "landscape"
+
+
+class LandscapeID(StrEnum):
+    MODEL = "ls-model"
+    OPTIMIZER = "ls-optimizer"
+    MODE = "ls-mode"
+    BIAS = "ls-bias"
+    LOG = "ls-log"
+    RUN = "ls-run"
+    CANCEL = "ls-cancel"
+    PROGRESS = "ls-progress"
+    PROGRESS_TEXT = "ls-progress-text"
+    MAIN = "ls-main"
+    SURFACE = "ls-surface"
+    TRAINING = "ls-training"
+    STATUS = "ls-status"
+    STORE = "ls-store"
+    LINK = "ls-link"
+    QUERY_NOTE = "ls-query-note"

@@ -1,0 +1,230 @@
+"""Loss landscapes of trained networks: 1D interpolation, filter-normalized planes, PCA of the path."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+import dash
+from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+
+from compute import OPTIMIZERS, InvalidSpec, OptimizerSpec, Param
+from compute.landscape import BIAS_MODES, LANDSCAPE_PARAMS, MODES, LandscapeSpec, landscape
+from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_PARAMS, DatasetSpec, TrainSpec
+from dashboard.controls import CHECKED, control_key, param_control, settings_from_controls
+from dashboard.figures import (
+    make_landscape_surface,
+    make_line_figure,
+    make_plane_figure,
+    make_training_figure,
+)
+from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id
+from dashboard.panels import URL_SYNC_JS, register_optimizer_switch, section, shown_if
+from dashboard.weights import trained_model
+
+dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
+
+GROUPS = {"net": TRAIN_PARAMS, "split": DATA_SPLIT_PARAMS, "landscape": LANDSCAPE_PARAMS,
+          **{key: row.params for key, row in OPTIMIZERS.items()}}
+PARAMS = {f"{group}.{p.name}": p for group, params in GROUPS.items() for p in params}
+CHOICES = {"model": tuple(MODELS), "mode": tuple(MODES), "bias": tuple(BIAS_MODES), "optimizer": tuple(OPTIMIZERS)}
+# The page opens on the MLP (it trains in a second) with SGD lr 0.1, momentum 0.9.
+DEFAULTS = {"model": "mlp", "mode": "plane", "bias": "ignore", "optimizer": "sgd", "log": False,
+            "sgd.lr": 0.1, "sgd.momentum": 0.9}
+LOG = Param("log", bool, False, help="show the loss in log scale")
+RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0)}
+GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def default_state() -> dict[str, Any]:
+    return {**{key: p.default for key, p in PARAMS.items()}, **DEFAULTS}
+
+
+def check(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], LandscapeSpec | None]:
+    """The page's settings checked and turned into a LandscapeSpec (or messages by key)."""
+    state, errors = default_state(), {}
+    for key, value in raw.items():
+        try:
+            if key in CHOICES:
+                if value not in CHOICES[key]:
+                    raise InvalidSpec(f"{key} must be one of {', '.join(CHOICES[key])}", key)
+                state[key] = value
+            elif key == "log":
+                state[key] = PARAMS.get(key) or (bool(value) is True and value in (True, "true"))
+            elif key in PARAMS:
+                state[key] = PARAMS[key].coerce(value, key)
+            else:
+                raise InvalidSpec(f"unknown setting {key!r:.40}", key)
+        except InvalidSpec as err:
+            errors[key] = err.message
+    if errors:
+        return state, errors, None
+    try:
+        optimizer = state["optimizer"]
+        train_spec = TrainSpec(
+            model=state["model"],
+            dataset=DatasetSpec("digits", state["split.split_seed"], state["split.test_fraction"]),
+            optimizer=OptimizerSpec(optimizer, tuple((p.name, state[f"{optimizer}.{p.name}"])
+                                                     for p in OPTIMIZERS[optimizer].params)),
+            **{p.name: state[f"net.{p.name}"] for p in TRAIN_PARAMS})
+        spec = LandscapeSpec(train=train_spec, mode=state["mode"], bias=state["bias"],
+                             **{p.name: state[f"landscape.{p.name}"] for p in LANDSCAPE_PARAMS})
+    except InvalidSpec as err:  # the specs name fields train.*, dataset.*: the page calls them net.*, split.*
+        field = err.field or "landscape"
+        for spec_prefix, page_prefix in (("train.", "net."), ("dataset.", "split.")):
+            field = page_prefix + field[len(spec_prefix):] if field.startswith(spec_prefix) else field
+        errors[field] = err.message
+        return state, errors, None
+    return state, {}, spec
+
+
+def _query(state: dict[str, Any]) -> str:
+    optimizer = state["optimizer"]
+    kept = {k: v for k, v in state.items() if k.split(".")[0] not in OPTIMIZERS or k.startswith(optimizer + ".")}
+    return "?" + urlencode([(k, str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, float) else v)
+                            for k, v in kept.items()])
+
+
+def _request(state: dict[str, Any]) -> dict[str, Any]:
+    return {"state": state, "query": _query(state)}
+
+
+def _controls(group: str, state: dict[str, Any]) -> list:
+    return [param_control(group, p, state[f"{group}.{p.name}"], LANDSCAPE) for p in GROUPS[group]]
+
+
+def _dropdown(id_: str, value: str, options: dict[str, str] | list[tuple[str, str]], label: str) -> html.Div:
+    items = options.items() if isinstance(options, dict) else options
+    return html.Div([html.Label(label, className="param-label"),
+                     dcc.Dropdown(id=id_, value=value, clearable=False,
+                                  options=[{"label": text, "value": key} for key, text in items])],
+                    className="param")
+
+
+def layout(**query: Any) -> html.Div:
+    """The page, its settings (and its first landscape) from the URL's query string."""
+    state, errors, spec = check(dict(query))
+    notes = [f"{k}: {m}" for k, m in errors.items()]
+    if spec is None:
+        state, _, spec = check({})
+    controls = html.Aside([
+        section("Network", [
+            _dropdown(LandscapeID.MODEL, state["model"], {k: r.title for k, r in MODELS.items()}, "model"),
+            *_controls("net", state), *_controls("split", state),
+        ], "Scikit-learn's handwritten digits (1,797 images, 8 × 8), split with a seed."),
+        section("Optimizer (torch.optim)", [
+            dcc.Dropdown(id=LandscapeID.OPTIMIZER, value=state["optimizer"], clearable=False,
+                         options=[{"label": r.title, "value": k} for k, r in OPTIMIZERS.items()]),
+            *[html.Div(_controls(key, state), id={"type": "optimizer-group", "page": LANDSCAPE, "key": key},
+                       style=shown_if(key == state["optimizer"])) for key in OPTIMIZERS],
+        ]),
+        section("Landscape", [
+            _dropdown(LandscapeID.MODE, state["mode"], MODES, "view"),
+            *_controls("landscape", state),
+            _dropdown(LandscapeID.BIAS, state["bias"], BIAS_MODES, "biases"),
+            dcc.Checklist(id=LandscapeID.LOG, options=[{"label": "log scale", "value": CHECKED}],
+                          value=[CHECKED] if state["log"] else []),
+            html.Div([html.Button("Train & draw", id=LandscapeID.RUN, n_clicks=0),
+                      html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True)],
+                     className="sweep-buttons"),
+        ], "Trained weights are kept on disk per setting: changing only the view retrains nothing."),
+    ], className="controls")
+    main = html.Main([
+        html.Div("Ignored from the link: " + "; ".join(notes) if notes else "",
+                 id=LandscapeID.QUERY_NOTE, className="query-note" if notes else ""),
+        html.Div([html.Span("Link to this view", className="share-label"),
+                  dcc.Input(id=LandscapeID.LINK, type="text", readOnly=True, className="share-link"),
+                  dcc.Clipboard(target_id=LandscapeID.LINK, title="copy link", className="copy")], className="share"),
+        html.Div(id=LandscapeID.STATUS, className="status"),
+        html.Div([html.Progress(id=LandscapeID.PROGRESS, value="0", max="1"),
+                  html.Span(id=LandscapeID.PROGRESS_TEXT, className="progress-text")], className="progress-row"),
+        html.Div([dcc.Graph(id=LandscapeID.MAIN, config=GRAPH_CONFIG, style={"height": "520px"}),
+                  dcc.Graph(id=LandscapeID.SURFACE, config=GRAPH_CONFIG, style={"height": "520px"})],
+                 className="row"),
+        dcc.Graph(id=LandscapeID.TRAINING, config=GRAPH_CONFIG, style={"height": "320px"}),
+        dcc.Store(id=LandscapeID.STORE, data=_request(state)),
+    ], className="view")
+    return html.Div([controls, main], className="toy-lab")
+
+
+register_optimizer_switch(LANDSCAPE, LandscapeID.OPTIMIZER)
+
+
+@callback(
+    Output(param_id("landscape", "lo", LANDSCAPE), "value"),
+    Output(param_id("landscape", "hi", LANDSCAPE), "value"),
+    Input(LandscapeID.MODE, "value"),
+    prevent_initial_call=True,
+)
+def mode_range(mode):
+    """Each view starts on its natural range: α from −0.5 to 1.5, planes from −1 to 1."""
+    return RANGES.get(mode, (no_update, no_update))
+
+
+@callback(
+    Output(param_msg_id(ALL, ALL, LANDSCAPE), "children"),
+    Output(LandscapeID.STATUS, "children"),
+    Output(LandscapeID.STORE, "data"),
+    Input(param_id(ALL, ALL, LANDSCAPE), "value"),
+    Input(LandscapeID.MODEL, "value"),
+    Input(LandscapeID.OPTIMIZER, "value"),
+    Input(LandscapeID.MODE, "value"),
+    Input(LandscapeID.BIAS, "value"),
+    Input(LandscapeID.LOG, "value"),
+    prevent_initial_call=True,
+)
+def check_settings(values, model, optimizer, mode, bias, log):
+    """Check every setting; valid ones become the request that Train & draw runs."""
+    raw = settings_from_controls(ctx.inputs_list[0], values)
+    raw.update({"model": model, "optimizer": optimizer, "mode": mode, "bias": bias,
+                "log": isinstance(log, list) and CHECKED in log})
+    state, errors, _ = check(raw)
+    keys = [control_key(item["id"]) for item in ctx.outputs_list[0]]
+    messages = [errors.get(key, "") for key in keys]
+    if errors:
+        others = [html.Div(f"{k}: {m}", className="invalid") for k, m in errors.items() if k not in keys]
+        return messages, [html.Div("Fix the settings marked in red.", className="invalid"), *others], no_update
+    return messages, [], _request(state)
+
+
+@callback(
+    Output(LandscapeID.MAIN, "figure"),
+    Output(LandscapeID.SURFACE, "figure"),
+    Output(LandscapeID.TRAINING, "figure"),
+    Output(LandscapeID.PROGRESS_TEXT, "children", allow_duplicate=True),
+    Input(LandscapeID.RUN, "n_clicks"),
+    State(LandscapeID.STORE, "data"),
+    background=True,
+    progress=[Output(LandscapeID.PROGRESS, "value"), Output(LandscapeID.PROGRESS, "max"),
+              Output(LandscapeID.PROGRESS_TEXT, "children")],
+    running=[(Output(LandscapeID.RUN, "disabled"), True, False),
+             (Output(LandscapeID.CANCEL, "disabled"), False, True)],
+    cancel=[Input(LandscapeID.CANCEL, "n_clicks")],
+    interval=250,
+    prevent_initial_call="initial_duplicate",
+)
+def draw(set_progress, _clicks, request):
+    """Train (or load) the network, then evaluate the landscape, with progress."""
+    state = request.get("state") if isinstance(request, dict) else None
+    _, errors, spec = check(state if isinstance(state, dict) else {"model": None})
+    if spec is None:
+        return no_update, no_update, no_update, "Nothing drawn: " + "; ".join(errors.values())
+    epochs = spec.train.epochs
+    trained = trained_model(spec.train, lambda done, total: set_progress(
+        (str(done), str(total), f"training {MODELS[spec.train.model].title}: epoch {done} of {total}")))
+    result = landscape(spec, trained, lambda done, total: set_progress(
+        (str(done), str(total), f"{MODES[spec.mode]}: {done} of {total} points")))
+    log = bool(state.get("log"))
+    if spec.mode == "line":
+        main, surface = make_line_figure(result, log), {"data": [], "layout": {
+            "title": {"text": "(the 1D view has no surface)"}, "xaxis": {"visible": False},
+            "yaxis": {"visible": False}}}
+    else:
+        main, surface = make_plane_figure(result, log), make_landscape_surface(result, log)
+    done = (f"{MODELS[spec.train.model].title}, {epochs} epochs: test accuracy "
+            f"{trained.test_acc[-1]:.3f}; {spec.resolution if spec.mode == 'line' else spec.resolution ** 2} "
+            f"points evaluated.")
+    return main, surface, make_training_figure(trained), done
+
+
+clientside_callback(URL_SYNC_JS, Output(LandscapeID.LINK, "value"), Input(LandscapeID.STORE, "data"))
