@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from compute.nets import Trained, TrainSpec, train
@@ -34,7 +35,7 @@ def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None =
             if progress is not None:
                 progress(spec.epochs, spec.epochs)
             return Trained(*(tensors[name].numpy() for name in FIELDS))
-        except (OSError, KeyError, RuntimeError, ValueError):
+        except (OSError, KeyError, RuntimeError, ValueError, SafetensorError):
             target.unlink(missing_ok=True)  # a damaged file is trained again
     result = train(spec, progress)
     target.parent.mkdir(parents=True, exist_ok=True)

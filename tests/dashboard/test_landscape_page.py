@@ -1,0 +1,65 @@
+"""The landscapes page's checks, the background job as a plain function, and the weights store."""
+
+import importlib
+
+import numpy as np
+import pytest
+from dash import no_update
+
+from compute.nets import TrainSpec, train
+from dashboard import weights
+
+from .conftest import call_callback
+
+page = importlib.import_module("dashboard.pages.landscape")
+
+
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("WEIGHTS_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_defaults_make_a_spec():
+    _state, errors, spec = page.check({})
+    assert errors == {} and spec.train.model == "mlp" and spec.mode == "plane"
+    assert dict(spec.train.optimizer.params)["momentum"] == 0.9
+
+
+@pytest.mark.parametrize(("raw", "key"), [
+    ({"net.epochs": 10_000}, "net.epochs"), ({"landscape.resolution": "many"}, "landscape.resolution"),
+    ({"model": "resnet"}, "model"), ({"landscape.lo": 2.0}, "landscape.hi"),
+    ({"sgd.nesterov": True, "sgd.momentum": 0.0}, "sgd.nesterov"), ({"bogus": 1}, "bogus"),
+    ({"split.test_fraction": 0.9}, "split.test_fraction"),
+])
+def test_bad_settings_are_named(raw, key):
+    _, errors, spec = page.check(raw)
+    assert spec is None and key in errors
+
+
+def test_the_job_draws_what_it_was_asked(weights_dir):
+    state, _, _ = page.check({"net.epochs": 3, "landscape.resolution": 5, "mode": "pca"})
+    reports = []
+    main, surface, training, text = call_callback(page.draw, reports.append, 1, {"state": state})
+    assert "PC1" in main["layout"]["xaxis"]["title"]["text"] and surface["data"][0]["type"] == "surface"
+    assert len(training["data"]) == 4 and "test accuracy" in text
+    assert any("training MLP" in r[2] for r in reports) and any("points" in r[2] for r in reports)
+    assert list(weights_dir.glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("request_", [None, "x", {"state": {"net.epochs": -1}}])
+def test_the_job_refuses_bad_requests(request_):
+    out = call_callback(page.draw, lambda _: None, 1, request_)
+    assert out[:3] == (no_update,) * 3 and out[3].startswith("Nothing drawn")
+
+
+def test_weights_are_kept_and_read_back_without_pickle(weights_dir):
+    spec = TrainSpec(model="mlp", epochs=2)
+    first = weights.trained_model(spec)
+    files = list(weights_dir.glob("*.safetensors"))
+    assert len(files) == 1 and files[0].read_bytes()[:8] != b"\x80\x04\x95"  # not a pickle
+    again = weights.trained_model(spec)
+    np.testing.assert_array_equal(first.path, again.path)
+    np.testing.assert_array_equal(first.test_acc, train(spec).test_acc)
+    files[0].write_bytes(b"damaged")
+    np.testing.assert_array_equal(weights.trained_model(spec).path, first.path)  # retrained, not crashed
