@@ -379,17 +379,22 @@ def make_compare_surface_figure(grid: LossGrid, runs: Mapping[str, Trajectory], 
         "uirevision": "compare-surface"}}
 
 
+def _loss_and_accuracy(x: Any, train_loss: np.ndarray, test_loss: np.ndarray, train_acc: np.ndarray,
+                       test_acc: np.ndarray, mode: str) -> list[dict]:
+    """Loss on the left axis, accuracy on the right; train solid, test dashed."""
+    return [{"type": "scatter", "x": x, "y": typed_array(np.asarray(values, dtype=np.float32)), "mode": mode,
+             "name": name, "yaxis": axis, "marker": {"size": 4},
+             "line": {"color": RUN_COLOURS[0] if axis == "y" else RUN_COLOURS[1], "dash": dash}}
+            for name, values, dash, axis in (("train loss", train_loss, "solid", "y"),
+                                             ("test loss", test_loss, "dash", "y"),
+                                             ("train accuracy", train_acc, "solid", "y2"),
+                                             ("test accuracy", test_acc, "dash", "y2"))]
+
+
 def make_line_figure(result: Landscape, log: bool = False) -> Figure:
     """Loss (left axis) and accuracy (right axis), train and test, along θ₀ + α(θ₁ − θ₀)."""
-    alphas = typed_array(result.coords)
-    data = []
-    for name, values, dash, axis in (("train loss", result.train_loss, "solid", "y"),
-                                     ("test loss", result.test_loss, "dash", "y"),
-                                     ("train accuracy", result.train_acc, "solid", "y2"),
-                                     ("test accuracy", result.test_acc, "dash", "y2")):
-        colour = RUN_COLOURS[0] if axis == "y" else RUN_COLOURS[1]
-        data.append({"type": "scatter", "x": alphas, "y": typed_array(np.asarray(values, dtype=np.float32)),
-                     "mode": "lines", "name": name, "yaxis": axis, "line": {"color": colour, "dash": dash}})
+    data = _loss_and_accuracy(typed_array(result.coords), result.train_loss, result.test_loss,
+                              result.train_acc, result.test_acc, "lines")
     marks = [{"type": "line", "x0": a, "x1": a, "yref": "paper", "y0": 0, "y1": 1,
               "line": {"color": "#888", "dash": "dot", "width": 1}} for a in (0.0, 1.0)]
     return {"data": data, "layout": {
@@ -449,16 +454,8 @@ def make_landscape_surface(result: Landscape, log: bool = False) -> Figure:
 
 def make_training_figure(trained: Trained) -> Figure:
     """Train and test loss and accuracy after each epoch."""
-    epochs = typed_array(np.arange(len(trained.train_loss)))
-    data = []
-    for name, values, dash, axis in (("train loss", trained.train_loss, "solid", "y"),
-                                     ("test loss", trained.test_loss, "dash", "y"),
-                                     ("train accuracy", trained.train_acc, "solid", "y2"),
-                                     ("test accuracy", trained.test_acc, "dash", "y2")):
-        colour = RUN_COLOURS[0] if axis == "y" else RUN_COLOURS[1]
-        data.append({"type": "scatter", "x": epochs, "y": typed_array(values.astype(np.float32)),
-                     "mode": "lines+markers", "name": name, "yaxis": axis,
-                     "line": {"color": colour, "dash": dash}, "marker": {"size": 4}})
+    data = _loss_and_accuracy(typed_array(np.arange(len(trained.train_loss))), trained.train_loss,
+                              trained.test_loss, trained.train_acc, trained.test_acc, "lines+markers")
     return {"data": data, "layout": {
         "title": _title("training"), "xaxis": {"title": {"text": "epoch"}},
         "yaxis": {"title": {"text": "cross-entropy"}, "type": "log"},

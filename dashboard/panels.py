@@ -67,3 +67,21 @@ def register_optimizer_switch(page: str, dropdown_id: str) -> None:
         return [shown_if(item["id"]["key"] == optimizer) for item in ctx.outputs_list]
 
     return show_optimizer
+
+
+def view_header(notes: list[str], note_id: str, link_id: str, status_id: str) -> list:
+    """What tops every page's view: what the link could not use, the link itself, the status line."""
+    return [
+        html.Div("Ignored from the link: " + "; ".join(notes) if notes else "", id=note_id,
+                 className="query-note" if notes else ""),
+        html.Div([html.Span("Link to this view", className="share-label"),
+                  dcc.Input(id=link_id, type="text", readOnly=True, className="share-link"),
+                  dcc.Clipboard(target_id=link_id, title="copy link", className="copy")], className="share"),
+        html.Div(id=status_id, className="status"),
+    ]
+
+
+def progress_row(bar_id: str, text_id: str) -> html.Div:
+    """A progress bar and its line of text, fed by a background callback's ``progress``."""
+    return html.Div([html.Progress(id=bar_id, value="0", max="1"), html.Span(id=text_id, className="progress-text")],
+                    className="progress-row")

@@ -19,7 +19,15 @@ from dashboard.figures import (
     make_fit_figure,
 )
 from dashboard.ids import COMPARE, CompareID, optimizer_group_id, param_id, param_msg_id, run_part_id
-from dashboard.panels import URL_SYNC_JS, data_section, loss_section, section, shown_if, training_section
+from dashboard.panels import (
+    URL_SYNC_JS,
+    data_section,
+    loss_section,
+    section,
+    shown_if,
+    training_section,
+    view_header,
+)
 from dashboard.state import (
     COUNT,
     MAX_RUNS,
@@ -95,13 +103,7 @@ def layout(**query: Any) -> html.Div:
     )
     main = html.Main(
         [
-            html.Div("Ignored from the link: " + "; ".join(notes) if notes else "",
-                     id=CompareID.QUERY_NOTE, className="query-note" if notes else ""),
-            html.Div([html.Span("Link to this view", className="share-label"),
-                      dcc.Input(id=CompareID.LINK, type="text", readOnly=True, className="share-link"),
-                      dcc.Clipboard(target_id=CompareID.LINK, title="copy link", className="copy")],
-                     className="share"),
-            html.Div(id=CompareID.STATUS, className="status"),
+            *view_header(notes, CompareID.QUERY_NOTE, CompareID.LINK, CompareID.STATUS),
             html.Div([dcc.Graph(id=CompareID.MAP, config=GRAPH_CONFIG, style={"height": "460px"}),
                       dcc.Graph(id=CompareID.SURFACE, config=GRAPH_CONFIG, style={"height": "460px"})],
                      className="row"),

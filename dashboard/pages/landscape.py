@@ -19,7 +19,14 @@ from dashboard.figures import (
     make_training_figure,
 )
 from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id
-from dashboard.panels import URL_SYNC_JS, register_optimizer_switch, section, shown_if
+from dashboard.panels import (
+    URL_SYNC_JS,
+    progress_row,
+    register_optimizer_switch,
+    section,
+    shown_if,
+    view_header,
+)
 from dashboard.weights import trained_model
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
@@ -130,14 +137,8 @@ def layout(**query: Any) -> html.Div:
         ], "Trained weights are kept on disk per setting: changing only the view retrains nothing."),
     ], className="controls")
     main = html.Main([
-        html.Div("Ignored from the link: " + "; ".join(notes) if notes else "",
-                 id=LandscapeID.QUERY_NOTE, className="query-note" if notes else ""),
-        html.Div([html.Span("Link to this view", className="share-label"),
-                  dcc.Input(id=LandscapeID.LINK, type="text", readOnly=True, className="share-link"),
-                  dcc.Clipboard(target_id=LandscapeID.LINK, title="copy link", className="copy")], className="share"),
-        html.Div(id=LandscapeID.STATUS, className="status"),
-        html.Div([html.Progress(id=LandscapeID.PROGRESS, value="0", max="1"),
-                  html.Span(id=LandscapeID.PROGRESS_TEXT, className="progress-text")], className="progress-row"),
+        *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS),
+        progress_row(LandscapeID.PROGRESS, LandscapeID.PROGRESS_TEXT),
         html.Div([dcc.Graph(id=LandscapeID.MAIN, config=GRAPH_CONFIG, style={"height": "520px"}),
                   dcc.Graph(id=LandscapeID.SURFACE, config=GRAPH_CONFIG, style={"height": "520px"})],
                  className="row"),

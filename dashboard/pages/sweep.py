@@ -18,9 +18,11 @@ from dashboard.panels import (
     data_section,
     loss_section,
     optimizer_section,
+    progress_row,
     register_optimizer_switch,
     section,
     training_section,
+    view_header,
 )
 from dashboard.state import FIELD_BY_KEY, build_sweep, check_state, from_query, to_query
 
@@ -86,15 +88,8 @@ def layout(**query: Any) -> html.Div:
     )
     main = html.Main(
         [
-            html.Div("Ignored from the link: " + "; ".join(notes) if notes else "",
-                     id=SweepID.QUERY_NOTE, className="query-note" if notes else ""),
-            html.Div([html.Span("Link to this view", className="share-label"),
-                      dcc.Input(id=SweepID.LINK, type="text", readOnly=True, className="share-link"),
-                      dcc.Clipboard(target_id=SweepID.LINK, title="copy link", className="copy")],
-                     className="share"),
-            html.Div(id=SweepID.STATUS, className="status"),
-            html.Div([html.Progress(id=SweepID.PROGRESS, value="0", max="1"),
-                      html.Span(id=SweepID.PROGRESS_TEXT, className="progress-text")], className="progress-row"),
+            *view_header(notes, SweepID.QUERY_NOTE, SweepID.LINK, SweepID.STATUS),
+            progress_row(SweepID.PROGRESS, SweepID.PROGRESS_TEXT),
             dcc.Graph(id=SweepID.FIGURE, style={"height": "680px"},
                       config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}),
             dcc.Store(id=SweepID.STORE, data=request),

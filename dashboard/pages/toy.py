@@ -54,6 +54,7 @@ from dashboard.panels import (
     register_optimizer_switch,
     section,
     training_section,
+    view_header,
 )
 from dashboard.state import (
     FIELD_BY_KEY,
@@ -111,14 +112,6 @@ def layout(**query: Any) -> html.Div:
         ],
         className="playback",
     )
-    share = html.Div(
-        [
-            html.Span("Link to this view", className="share-label"),
-            dcc.Input(id=ID.LINK, type="text", readOnly=True, className="share-link"),
-            dcc.Clipboard(target_id=ID.LINK, id=ID.COPY, title="copy link", className="copy"),
-        ],
-        className="share",
-    )
     single = dcc.Tab(label="One loss", value="single", children=html.Div([
         html.Div([_graph(ID.MAP), _graph(ID.SURFACE)], className="row"),
         html.Div([_graph(ID.CURVE, "320px"), _graph(ID.FIT, "320px")], className="row"),
@@ -140,10 +133,7 @@ def layout(**query: Any) -> html.Div:
             controls,
             html.Main(
                 [
-                    html.Div("Ignored from the link: " + "; ".join(notes) if notes else "",
-                             id=ID.QUERY_NOTE, className="query-note" if notes else ""),
-                    share,
-                    html.Div(id=ID.STATUS, className="status"),
+                    *view_header(notes, ID.QUERY_NOTE, ID.LINK, ID.STATUS),
                     playback,
                     dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side, code]),
                                 delay_show=300),
