@@ -87,3 +87,24 @@ def test_playback_indices_point_at_step_traces():
 def test_step_is_clamped_to_the_run():
     assert F.clamp_step(None, TRAJ) == 30 and F.clamp_step(999, TRAJ) == 30 and F.clamp_step(-4, TRAJ) == 0
     assert F.clamp_step(None, DIVERGED) == DIVERGED.diverged_at - 1
+
+
+def test_page_builders_validate_as_plotly_figures():
+    from compute.landscape import LandscapeSpec, landscape
+    from compute.nets import TrainSpec, train
+    from compute.sweep import SweepAxis, SweepSpec, run_sweep
+
+    spec = TrainSpec(model="mlp", epochs=2)
+    trained = train(spec)
+    for mode in ("line", "plane", "pca"):
+        result = landscape(LandscapeSpec(train=spec, mode=mode, resolution=5), trained)
+        figures = [F.make_line_figure(result, True)] if mode == "line" else [
+            F.make_plane_figure(result, True), F.make_landscape_surface(result)]
+        for fig in figures:
+            go.Figure(fig)
+    go.Figure(F.make_training_figure(trained))
+    sweep = run_sweep(SweepSpec(x=SweepAxis("lr", 0.01, 3, 6, True), y=SweepAxis("momentum", 0, 0.9, 4)))
+    go.Figure(F.make_sweep_figure(sweep, "lr", "momentum", True, False, True))
+    runs = {"1 · SGD": TRAJ, "2 · diverged": DIVERGED}
+    go.Figure(F.make_compare_map_figure(GRID, runs, "MSELoss", True))
+    go.Figure(F.make_compare_surface_figure(GRID, runs, "MSELoss"))
