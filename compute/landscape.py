@@ -144,26 +144,31 @@ def directions(spec: LandscapeSpec, trained: Trained) -> tuple[torch.Tensor, tor
     return _flat(d1), _flat(d2), None
 
 
+def line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, description: str,
+         progress: Callable[[int, int], None] | None = None) -> Landscape:
+    """Loss and accuracy, train and test, along start + α(end − start), α over the spec's range."""
+    split = load_split(spec.train.dataset)
+    alphas = torch.linspace(spec.lo, spec.hi, spec.resolution)
+    first, last = torch.from_numpy(start), torch.from_numpy(end)
+    points = first + alphas[:, None] * (last - first)
+    n = len(points)
+
+    def report(offset: int) -> Callable[[int, int], None]:
+        return lambda i, _total: progress(offset + i, 2 * n) if progress is not None else None
+
+    train_loss, train_acc = evaluate_points(spec.train, points, split.x_train, split.y_train, report(0))
+    test_loss, test_acc = evaluate_points(spec.train, points, split.x_test, split.y_test, report(n))
+    return Landscape("line", alphas.numpy(), train_loss, train_acc, test_loss, test_acc, description=description)
+
+
 def landscape(spec: LandscapeSpec, trained: Trained,
               progress: Callable[[int, int], None] | None = None) -> Landscape:
     """Evaluate the loss over the spec's line or plane around ``trained`` (see the module's note)."""
     split = load_split(spec.train.dataset)
     r = spec.resolution
     if spec.mode == "line":
-        alphas = torch.linspace(spec.lo, spec.hi, r)
-        start, end = torch.from_numpy(trained.initial), torch.from_numpy(trained.final)
-        points = start + alphas[:, None] * (end - start)
-        n = len(points)
-
-        def both(i: int, _total: int) -> None:
-            if progress is not None:
-                progress(i, 2 * n)
-
-        train_loss, train_acc = evaluate_points(spec.train, points, split.x_train, split.y_train, both)
-        test_loss, test_acc = evaluate_points(spec.train, points, split.x_test, split.y_test,
-                                              lambda i, t: progress(n + i, 2 * n) if progress else None)
-        return Landscape("line", alphas.numpy(), train_loss, train_acc, test_loss, test_acc,
-                         description="θ(α) = θ₀ + α(θ₁ − θ₀), θ₀ initial, θ₁ trained")
+        return line(spec, trained.initial, trained.final,
+                    "θ(α) = θ₀ + α(θ₁ − θ₀), θ₀ initial, θ₁ trained", progress)
     d1, d2, explained = directions(spec, trained)
     final = torch.from_numpy(trained.final)
     path = None
@@ -182,15 +187,24 @@ def landscape(spec: LandscapeSpec, trained: Trained,
                      path=path, explained=explained, description=f"θ* + a·d₁ + b·d₂: {what}")
 
 
+def between(spec: LandscapeSpec, first: Trained, second: Trained,
+            progress: Callable[[int, int], None] | None = None) -> Landscape:
+    """The 1D interpolation from one trained model (α = 0) to another (α = 1), Keskar et al.'s
+    sharpness picture: a sharp minimum rises fast as α leaves it, a flat one slowly."""
+    return line(spec, first.final, second.final, "θ(α) = θ_A + α(θ_B − θ_A), A and B trained", progress)
+
+
 __all__ = [
     "BIAS_MODES",
     "MODELS",
     "MODES",
     "Landscape",
     "LandscapeSpec",
+    "between",
     "directions",
     "evaluate_points",
     "filter_normalized",
     "landscape",
+    "line",
     "random_direction",
 ]

@@ -391,14 +391,15 @@ def _loss_and_accuracy(x: Any, train_loss: np.ndarray, test_loss: np.ndarray, tr
                                              ("test accuracy", test_acc, "dash", "y2"))]
 
 
-def make_line_figure(result: Landscape, log: bool = False) -> Figure:
-    """Loss (left axis) and accuracy (right axis), train and test, along θ₀ + α(θ₁ − θ₀)."""
+def make_line_figure(result: Landscape, log: bool = False,
+                     title: str = "1D: from the initial (α = 0) to the trained weights (α = 1)") -> Figure:
+    """Loss (left axis) and accuracy (right axis), train and test, along a line of weights."""
     data = _loss_and_accuracy(typed_array(result.coords), result.train_loss, result.test_loss,
                               result.train_acc, result.test_acc, "lines")
     marks = [{"type": "line", "x0": a, "x1": a, "yref": "paper", "y0": 0, "y1": 1,
               "line": {"color": "#888", "dash": "dot", "width": 1}} for a in (0.0, 1.0)]
     return {"data": data, "layout": {
-        "title": _title("1D: from the initial (α = 0) to the trained weights (α = 1)"),
+        "title": _title(title),
         "xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "cross-entropy"},
                                                       "type": "log" if log else "linear"},
         "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1.02]},
@@ -462,3 +463,27 @@ def make_training_figure(trained: Trained) -> Figure:
         "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1.02]},
         "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},
         "uirevision": "training"}}
+
+
+def make_plane_pair_figure(first: Landscape, second: Landscape, names: tuple[str, str],
+                           log: bool = False) -> Figure:
+    """Two planes side by side on one colour scale: the same normalization, so flatness compares."""
+    shown = [_shown(r.train_loss, log).astype(np.float32) for r in (first, second)]
+    low, high = float(min(z.min() for z in shown)), float(max(z.max() for z in shown))
+    label = "log10 loss" if log else "loss"
+    data, layout = [], {"annotations": [], "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
+                        "uirevision": "pair", "showlegend": False}
+    for i, (result, z, name) in enumerate(zip((first, second), shown, names)):
+        axes = "" if i == 0 else "2"
+        coords = typed_array(result.coords)
+        data.append({"type": "contour", "x": coords, "y": coords, "z": typed_array(z), "zmin": low, "zmax": high,
+                     "colorscale": TERRAIN, "ncontours": 30, "contours": {"coloring": "heatmap"},
+                     "line": {"color": "rgba(0,0,0,0.3)", "width": 1}, "showscale": i == 1,
+                     "colorbar": {"title": {"text": label}}, "xaxis": "x" + axes, "yaxis": "y" + axes,
+                     "hovertemplate": f"{name}<br>a %{{x:.3f}}<br>b %{{y:.3f}}<br>{label} %{{z:.4g}}<extra></extra>"})
+        x0 = 0.0 if i == 0 else 0.52
+        layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.44], "anchor": f"y{axes}", "title": {"text": "a"}}
+        layout[f"yaxis{axes}"] = {"anchor": f"x{axes}", "title": {"text": "b" if i == 0 else ""}}
+        layout["annotations"].append({"text": f"<b>{name}</b>", "x": x0 + 0.22, "y": 1.0, "xref": "paper",
+                                      "yref": "paper", "showarrow": False, "yanchor": "bottom"})
+    return {"data": data, "layout": layout}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -9,13 +11,14 @@ import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from compute import OPTIMIZERS, InvalidSpec, OptimizerSpec, Param
-from compute.landscape import BIAS_MODES, LANDSCAPE_PARAMS, MODES, LandscapeSpec, landscape
-from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_PARAMS, DatasetSpec, TrainSpec
+from compute.landscape import BIAS_MODES, LANDSCAPE_PARAMS, MODES, LandscapeSpec, between, landscape
+from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_PARAMS, DatasetSpec, Trained, TrainSpec
 from dashboard.controls import CHECKED, control_key, param_control, settings_from_controls
 from dashboard.figures import (
     make_landscape_surface,
     make_line_figure,
     make_plane_figure,
+    make_plane_pair_figure,
     make_training_figure,
 )
 from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id
@@ -31,15 +34,19 @@ from dashboard.weights import trained_model
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
 
-GROUPS = {"net": TRAIN_PARAMS, "split": DATA_SPLIT_PARAMS, "landscape": LANDSCAPE_PARAMS,
+PAIR_PARAMS = (Param("batch_size", int, 256, 1, 1347, help="batch_size of model B, trained otherwise alike",
+                     label="B batch_size"),)
+VIEWS = {**MODES, "sharpness": "A vs B: between them, and both planes"}
+GROUPS = {"net": TRAIN_PARAMS, "split": DATA_SPLIT_PARAMS, "landscape": LANDSCAPE_PARAMS, "pair": PAIR_PARAMS,
           **{key: row.params for key, row in OPTIMIZERS.items()}}
 PARAMS = {f"{group}.{p.name}": p for group, params in GROUPS.items() for p in params}
-CHOICES = {"model": tuple(MODELS), "mode": tuple(MODES), "bias": tuple(BIAS_MODES), "optimizer": tuple(OPTIMIZERS)}
+CHOICES = {"model": tuple(MODELS), "mode": tuple(VIEWS), "bias": tuple(BIAS_MODES), "optimizer": tuple(OPTIMIZERS)}
 # The page opens on the MLP (it trains in a second) with SGD lr 0.1, momentum 0.9.
 DEFAULTS = {"model": "mlp", "mode": "plane", "bias": "ignore", "optimizer": "sgd", "log": False,
             "sgd.lr": 0.1, "sgd.momentum": 0.9}
 LOG = Param("log", bool, False, help="show the loss in log scale")
-RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0)}
+RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0), "sharpness": (-1.0, 1.0)}
+BETWEEN = (-0.5, 1.5)  # the sharpness view's line from A to B
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
@@ -74,7 +81,8 @@ def check(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], Landscap
             optimizer=OptimizerSpec(optimizer, tuple((p.name, state[f"{optimizer}.{p.name}"])
                                                      for p in OPTIMIZERS[optimizer].params)),
             **{p.name: state[f"net.{p.name}"] for p in TRAIN_PARAMS})
-        spec = LandscapeSpec(train=train_spec, mode=state["mode"], bias=state["bias"],
+        mode = "plane" if state["mode"] == "sharpness" else state["mode"]  # sharpness draws A's and B's planes
+        spec = LandscapeSpec(train=train_spec, mode=mode, bias=state["bias"],
                              **{p.name: state[f"landscape.{p.name}"] for p in LANDSCAPE_PARAMS})
     except InvalidSpec as err:  # the specs name fields train.*, dataset.*: the page calls them net.*, split.*
         field = err.field or "landscape"
@@ -126,8 +134,9 @@ def layout(**query: Any) -> html.Div:
                        style=shown_if(key == state["optimizer"])) for key in OPTIMIZERS],
         ]),
         section("Landscape", [
-            _dropdown(LandscapeID.MODE, state["mode"], MODES, "view"),
+            _dropdown(LandscapeID.MODE, state["mode"], VIEWS, "view"),
             *_controls("landscape", state),
+            *_controls("pair", state),
             _dropdown(LandscapeID.BIAS, state["bias"], BIAS_MODES, "biases"),
             dcc.Checklist(id=LandscapeID.LOG, options=[{"label": "log scale", "value": CHECKED}],
                           value=[CHECKED] if state["log"] else []),
@@ -205,27 +214,49 @@ def check_settings(values, model, optimizer, mode, bias, log):
     prevent_initial_call="initial_duplicate",
 )
 def draw(set_progress, _clicks, request):
-    """Train (or load) the network, then evaluate the landscape, with progress."""
+    """Train (or load) the network(s), then evaluate the landscape, with progress."""
     state = request.get("state") if isinstance(request, dict) else None
     _, errors, spec = check(state if isinstance(state, dict) else {"model": None})
     if spec is None:
         return no_update, no_update, no_update, "Nothing drawn: " + "; ".join(errors.values())
-    epochs = spec.train.epochs
-    trained = trained_model(spec.train, lambda done, total: set_progress(
-        (str(done), str(total), f"training {MODELS[spec.train.model].title}: epoch {done} of {total}")))
-    result = landscape(spec, trained, lambda done, total: set_progress(
-        (str(done), str(total), f"{MODES[spec.mode]}: {done} of {total} points")))
+    def report(what: str) -> Callable[[int, int], None]:
+        return lambda done, total: set_progress((str(done), str(total), f"{what}: {done} of {total}"))
+
+    title = MODELS[spec.train.model].title
+    trained = trained_model(spec.train, report(f"training {title} (epochs)"))
     log = bool(state.get("log"))
+    if state.get("mode") == "sharpness":
+        return _sharpness(spec, trained, state, report, log)
+    result = landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"))
     if spec.mode == "line":
-        main, surface = make_line_figure(result, log), {"data": [], "layout": {
-            "title": {"text": "(the 1D view has no surface)"}, "xaxis": {"visible": False},
-            "yaxis": {"visible": False}}}
+        main, surface = make_line_figure(result, log), NO_SURFACE
     else:
         main, surface = make_plane_figure(result, log), make_landscape_surface(result, log)
-    done = (f"{MODELS[spec.train.model].title}, {epochs} epochs: test accuracy "
-            f"{trained.test_acc[-1]:.3f}; {spec.resolution if spec.mode == 'line' else spec.resolution ** 2} "
-            f"points evaluated.")
+    points = spec.resolution if spec.mode == "line" else spec.resolution**2
+    done = (f"{title}, {spec.train.epochs} epochs: test accuracy {trained.test_acc[-1]:.3f}; "
+            f"{points} points evaluated.")
     return main, surface, make_training_figure(trained), done
+
+
+NO_SURFACE = {"data": [], "layout": {"title": {"text": "(a line has no surface)"}, "xaxis": {"visible": False},
+                                     "yaxis": {"visible": False}}}
+
+
+def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
+               report: Callable[[str], Callable[[int, int], None]], log: bool) -> tuple:
+    """A and B trained alike but for the batch size: the line between them, both planes."""
+    batch_b = state["pair.batch_size"]
+    spec_b = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=batch_b))
+    second = trained_model(spec_b.train, report(f"training B (batch {batch_b}, epochs)"))
+    names = (f"A: batch {spec.train.batch_size}", f"B: batch {batch_b}")
+    line_spec = dataclasses.replace(spec, mode="line", lo=BETWEEN[0], hi=BETWEEN[1])
+    path = between(line_spec, first, second, report("A → B (points)"))
+    plane_a = landscape(spec, first, report("plane of A (points)"))
+    plane_b = landscape(spec_b, second, report("plane of B (points)"))
+    main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
+    done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
+            "both planes use the same seeded, filter-normalized directions' recipe.")
+    return main, make_plane_pair_figure(plane_a, plane_b, names, log), make_training_figure(first), done
 
 
 clientside_callback(URL_SYNC_JS, Output(LandscapeID.LINK, "value"), Input(LandscapeID.STORE, "data"))

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from compute.landscape import LandscapeSpec, directions, filter_normalized, landscape, random_direction
+from compute.landscape import (
+    LandscapeSpec,
+    between,
+    directions,
+    filter_normalized,
+    landscape,
+    random_direction,
+)
 from compute.nets import (
     MODELS,
     DatasetSpec,
@@ -141,3 +148,13 @@ def test_bad_training_is_rejected():
     with pytest.raises(InvalidSpec, match="epochs must be"):
         TrainSpec(epochs=10_000)
     TrainSpec(optimizer=OptimizerSpec("adam", (("lr", 0.01),)))
+
+
+def test_between_two_models_runs_from_one_to_the_other(trained):
+    other_spec = TrainSpec(model="cnn", epochs=3, batch_size=256)
+    other = train(other_spec)
+    result = between(
+        LandscapeSpec(train=SMALL, mode="line", resolution=5, lo=0.0, hi=1.0), trained, other)
+    assert result.train_loss[0] == pytest.approx(trained.train_loss[-1], rel=1e-5)
+    assert result.train_loss[-1] == pytest.approx(other.train_loss[-1], rel=1e-5)
+    assert result.test_acc[-1] == pytest.approx(other.test_acc[-1])

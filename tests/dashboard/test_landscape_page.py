@@ -63,3 +63,16 @@ def test_weights_are_kept_and_read_back_without_pickle(weights_dir):
     np.testing.assert_array_equal(first.test_acc, train(spec).test_acc)
     files[0].write_bytes(b"damaged")
     np.testing.assert_array_equal(weights.trained_model(spec).path, first.path)  # retrained, not crashed
+
+
+def test_sharpness_trains_a_and_b_and_draws_both_planes(weights_dir):
+    state, errors, spec = page.check({"mode": "sharpness", "net.epochs": 2, "landscape.resolution": 5,
+                                      "pair.batch_size": 256})
+    assert errors == {} and spec.mode == "plane"
+    reports = []
+    main, pair, _training, text = call_callback(page.draw, reports.append, 1, {"state": state})
+    assert "from A: batch 64 (α = 0) to B: batch 256 (α = 1)" in main["layout"]["title"]["text"]
+    assert [a["text"] for a in pair["layout"]["annotations"]] == ["<b>A: batch 64</b>", "<b>B: batch 256</b>"]
+    assert pair["data"][0]["zmax"] == pair["data"][1]["zmax"]  # one colour scale for both
+    assert len(list(weights_dir.glob("*.safetensors"))) == 2
+    assert any("training B" in r[2] for r in reports) and "test accuracy A" in text
