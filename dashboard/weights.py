@@ -1,8 +1,9 @@
-"""Trained networks kept on disk, keyed by their full TrainSpec (seeds included).
+"""Trained networks and their landscapes kept on disk, keyed by their full specs (seeds included).
 
-Files are safetensors (tensors and a little metadata, never pickle), so any process (the web
-server, a background job, a Celery worker on the same volume) finds what another one trained.
-WEIGHTS_DIR (default cache-dir/weights) says where.
+Weights are safetensors files and landscapes .npz files of plain arrays, read back with
+``allow_pickle=False``: nothing here unpickles. Any process (the web server, a background job, a
+Celery worker on the same volume) finds what another one computed. WEIGHTS_DIR (default
+cache-dir/weights) says where.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from compute.landscape import Landscape, LandscapeSpec
 from compute.nets import Trained, TrainSpec, train
 
 FIELDS = ("path", "train_loss", "train_acc", "test_loss", "test_acc")
@@ -24,6 +28,43 @@ FIELDS = ("path", "train_loss", "train_acc", "test_loss", "test_acc")
 def weights_dir() -> Path:
     default = Path(__file__).resolve().parent.parent / "cache-dir" / "weights"
     return Path(os.environ.get("WEIGHTS_DIR", default))
+
+
+def _write_atomically(target: Path, write: Callable[[str], None], suffix: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=suffix)
+    os.close(handle)
+    write(temporary)
+    os.replace(temporary, target)  # atomic: readers see the old file or the whole new one
+
+
+LANDSCAPE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
+
+
+def stored_landscape(key: str, compute: Callable[[], Landscape]) -> Landscape:
+    """The landscape stored under ``key`` (a spec's cache key), or ``compute()`` stored there."""
+    target = weights_dir() / f"landscape-{key}.npz"
+    if target.exists():
+        try:
+            with np.load(target, allow_pickle=False) as saved:
+                arrays = {name: saved[name] if name in saved.files else None for name in LANDSCAPE_ARRAYS}
+                return Landscape(mode=str(saved["mode"]), description=str(saved["description"]), **arrays)
+        except (OSError, KeyError, ValueError):
+            target.unlink(missing_ok=True)
+    result = compute()
+    arrays = {name: getattr(result, name) for name in LANDSCAPE_ARRAYS if getattr(result, name) is not None}
+
+    def write(path: str) -> None:
+        with open(path, "wb") as out:
+            np.savez(out, mode=np.array(result.mode), description=np.array(result.description), **arrays)
+
+    _write_atomically(target, write, ".npz.tmp")
+    return result
+
+
+def landscape_key(spec: LandscapeSpec, *more: Any) -> str:
+    """A key for a landscape of ``spec`` (and anything else it depends on, as cache-keyed specs)."""
+    return "-".join([spec.cache_key(), *(m.cache_key() if hasattr(m, "cache_key") else str(m) for m in more)])[:200]
 
 
 def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None = None) -> Trained:
@@ -38,10 +79,6 @@ def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None =
         except (OSError, KeyError, RuntimeError, ValueError, SafetensorError):
             target.unlink(missing_ok=True)  # a damaged file is trained again
     result = train(spec, progress)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-    os.close(handle)
-    save_file({name: torch.from_numpy(getattr(result, name)).contiguous() for name in FIELDS}, temporary,
-              metadata={"model": spec.model, "epochs": str(spec.epochs)})
-    os.replace(temporary, target)  # atomic: readers see the old file or the whole new one
+    tensors = {name: torch.from_numpy(getattr(result, name)).contiguous() for name in FIELDS}
+    _write_atomically(target, lambda path: save_file(tensors, path, metadata={"model": spec.model}), ".tmp")
     return result

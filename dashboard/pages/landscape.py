@@ -30,7 +30,7 @@ from dashboard.panels import (
     shown_if,
     view_header,
 )
-from dashboard.weights import trained_model
+from dashboard.weights import landscape_key, stored_landscape, trained_model
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
 
@@ -227,7 +227,7 @@ def draw(set_progress, _clicks, request):
     log = bool(state.get("log"))
     if state.get("mode") == "sharpness":
         return _sharpness(spec, trained, state, report, log)
-    result = landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"))
+    result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)")))
     if spec.mode == "line":
         main, surface = make_line_figure(result, log), NO_SURFACE
     else:
@@ -250,9 +250,11 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
     second = trained_model(spec_b.train, report(f"training B (batch {batch_b}, epochs)"))
     names = (f"A: batch {spec.train.batch_size}", f"B: batch {batch_b}")
     line_spec = dataclasses.replace(spec, mode="line", lo=BETWEEN[0], hi=BETWEEN[1])
-    path = between(line_spec, first, second, report("A → B (points)"))
-    plane_a = landscape(spec, first, report("plane of A (points)"))
-    plane_b = landscape(spec_b, second, report("plane of B (points)"))
+    path = stored_landscape(landscape_key(line_spec, spec_b.train),
+                            lambda: between(line_spec, first, second, report("A → B (points)")))
+    plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)")))
+    plane_b = stored_landscape(landscape_key(spec_b),
+                               lambda: landscape(spec_b, second, report("plane of B (points)")))
     main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
             "both planes use the same seeded, filter-normalized directions' recipe.")

@@ -76,3 +76,20 @@ def test_sharpness_trains_a_and_b_and_draws_both_planes(weights_dir):
     assert pair["data"][0]["zmax"] == pair["data"][1]["zmax"]  # one colour scale for both
     assert len(list(weights_dir.glob("*.safetensors"))) == 2
     assert any("training B" in r[2] for r in reports) and "test accuracy A" in text
+
+
+def test_landscapes_are_stored_and_redrawn_without_computing(weights_dir, monkeypatch):
+    state, _, _ = page.check({"net.epochs": 2, "landscape.resolution": 5, "mode": "pca"})
+    first = call_callback(page.draw, lambda _: None, 1, {"state": state})
+    stored = list(weights_dir.glob("landscape-*.npz"))
+    assert len(stored) == 1
+    with np.load(stored[0], allow_pickle=False) as saved:  # plain arrays and strings
+        assert saved["train_loss"].shape == (5, 5) and "PCA" in str(saved["description"])
+
+    def fail(*args, **kwargs):
+        raise AssertionError("recomputed a stored landscape")
+
+    monkeypatch.setattr(page, "landscape", fail)
+    monkeypatch.setattr(page, "train", fail, raising=False)
+    again = call_callback(page.draw, lambda _: None, 1, {"state": state})
+    assert again[0] == first[0]
