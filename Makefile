@@ -7,7 +7,7 @@ PIP_FLAGS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 HOST ?= 127.0.0.1
 PORT ?= 8050
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench bench-landscape clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,5 +32,14 @@ bench: install
 	$(BIN)/python -m bench latency
 	$(BIN)/python -m bench sweep
 
+# the loss-landscapes package is a reference for the benchmark only: it lives in its own venv
+.venv-bench/.installed: requirements.txt
+	$(PY) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet $(PIP_FLAGS) -r requirements.txt loss-landscapes==3.0.6
+	touch $@
+
+bench-landscape: .venv-bench/.installed
+	.venv-bench/bin/python -m bench landscape
+
 clean:
-	rm -rf $(VENV) artifacts cache-dir
+	rm -rf $(VENV) .venv-bench artifacts cache-dir

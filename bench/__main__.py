@@ -1,11 +1,11 @@
-"""``python -m bench {grid,latency,sweep}``: speed as ratios measured in one run."""
+"""``python -m bench {grid,latency,sweep,landscape}``: speed as ratios measured in one run."""
 
 import argparse
 import sys
 
-from bench import grid, latency, sweep
+from bench import grid, landscape, latency, sweep
 
-COMMANDS = {"grid": grid.main, "latency": latency.main, "sweep": sweep.main}
+COMMANDS = {"grid": grid.main, "latency": latency.main, "sweep": sweep.main, "landscape": landscape.main}
 
 
 def main() -> int:
