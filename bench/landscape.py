@@ -3,7 +3,7 @@
 (a) a naive loop: copy each point's weights into one model and run all 1,797 images through it;
 (b) the ``loss-landscapes`` package's ``random_plane`` with filter normalization (installed only
 in the benchmark's own environment: ``make bench-landscape`` makes .venv-bench); (c) ours,
-``compute.landscape.evaluate_points``. Achieved GFLOP/s come from torch's FlopCounterMode on one
+``compute.landscape.evaluate_affine``. Achieved GFLOP/s come from torch's FlopCounterMode on one
 forward pass, against this machine's float32 matmul rate measured in the same run.
 """
 
@@ -14,7 +14,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from compute.landscape import LandscapeSpec, directions, evaluate_points
+from compute.landscape import LandscapeSpec, directions, evaluate_affine
 from compute.nets import TrainSpec, build_model, load_split, param_shapes, train, unflatten
 
 RESOLUTION = 31
@@ -74,7 +74,7 @@ def main(repeat: int | None = None) -> None:
     naive = _naive(spec, points, x, y)
     reference = _loss_landscapes(spec, final, x, y)
     start = time.perf_counter()
-    evaluate_points(spec, points, x, y)
+    evaluate_affine(spec, final, d1, d2, a.reshape(-1), b.reshape(-1), x, y)
     ours = time.perf_counter() - start
     print(f"bench landscape: {spec.model}, {RESOLUTION} x {RESOLUTION} plane, {len(y)} images, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")

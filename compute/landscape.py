@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.func import functional_call
 
 from compute.errors import InvalidSpec
@@ -127,6 +128,59 @@ def evaluate_points(train_spec: TrainSpec, points: torch.Tensor, x: torch.Tensor
     return losses, accs
 
 
+def _cnn_affine(skip: bool) -> Callable:
+    """SmallCNN over points base + a·d₁ + b·d₂, in channels_last (max-pool there is 6× faster).
+
+    conv1 is linear in its weights and its input is shared, so conv(x, W₀ + a·D₁ + b·D₂) is
+    conv(x, W₀) + a·conv(x, D₁) + b·conv(x, D₂): three convolutions for the whole plane. Pooling
+    before the ReLU gives the same values (ReLU is monotone) on a quarter of the elements.
+    """
+
+    def evaluate(weights: list[dict[str, torch.Tensor]], a: torch.Tensor, b: torch.Tensor, x: torch.Tensor,
+                 y: torch.Tensor, progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray]:
+        base, d1, d2 = weights
+        cl = torch.channels_last
+        xs = x.contiguous(memory_format=cl)
+        first = [F.conv2d(xs, w["conv1.weight"], padding=1).contiguous(memory_format=cl) for w in weights]
+        losses, accs = np.empty(len(a)), np.empty(len(a))
+        for i, (ai, bi) in enumerate(zip(a.tolist(), b.tolist())):
+            def w(name: str, ai: float = ai, bi: float = bi) -> torch.Tensor:
+                return base[name] + ai * d1[name] + bi * d2[name]
+
+            h = torch.add(first[0], first[1], alpha=ai).add_(first[2], alpha=bi)
+            h = h.add_(w("conv1.bias").view(1, -1, 1, 1)).relu_()
+            z = F.conv2d(h, w("conv2.weight"), w("conv2.bias"), padding=1)
+            if skip:
+                z = z.add_(h)
+            logits = F.linear(F.max_pool2d(z, 2).relu_().flatten(1), w("fc.weight"), w("fc.bias"))
+            losses[i] = F.cross_entropy(logits, y).item()
+            accs[i] = (logits.argmax(1) == y).float().mean().item()
+            if progress is not None and i % 16 == 0:
+                progress(i, len(a))
+        return losses, accs
+
+    return evaluate
+
+
+# Model-specific evaluators of a plane; models without one fall back to evaluate_points.
+AFFINE_EVALUATORS: dict[str, Callable] = {"cnn": _cnn_affine(False), "cnn-skip": _cnn_affine(True)}
+
+
+def evaluate_affine(train_spec: TrainSpec, base: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,
+                    a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Loss and accuracy at base + a[i]·d₁ + b[i]·d₂ for every i (a line is the case d₂ = 0)."""
+    evaluator = AFFINE_EVALUATORS.get(train_spec.model)
+    if evaluator is None:
+        return evaluate_points(train_spec, base + a[:, None] * d1 + b[:, None] * d2, x, y, progress)
+    shapes = param_shapes(build_model(train_spec.model, 0))
+    with torch.inference_mode():
+        losses, accs = evaluator([unflatten(v, shapes) for v in (base, d1, d2)], a, b, x, y, progress)
+    if progress is not None:
+        progress(len(a), len(a))
+    return losses, accs
+
+
 def directions(spec: LandscapeSpec, trained: Trained) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
     """The plane's two flat directions (and PCA's explained-variance ratios)."""
     model = build_model(spec.train.model, 0)
@@ -150,14 +204,14 @@ def line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, description: s
     split = load_split(spec.train.dataset)
     alphas = torch.linspace(spec.lo, spec.hi, spec.resolution)
     first, last = torch.from_numpy(start), torch.from_numpy(end)
-    points = first + alphas[:, None] * (last - first)
-    n = len(points)
+    zeros, n = torch.zeros_like(alphas), len(alphas)
 
     def report(offset: int) -> Callable[[int, int], None]:
         return lambda i, _total: progress(offset + i, 2 * n) if progress is not None else None
 
-    train_loss, train_acc = evaluate_points(spec.train, points, split.x_train, split.y_train, report(0))
-    test_loss, test_acc = evaluate_points(spec.train, points, split.x_test, split.y_test, report(n))
+    along = (spec.train, first, last - first, torch.zeros_like(first), alphas, zeros)
+    train_loss, train_acc = evaluate_affine(*along, split.x_train, split.y_train, report(0))
+    test_loss, test_acc = evaluate_affine(*along, split.x_test, split.y_test, report(n))
     return Landscape("line", alphas.numpy(), train_loss, train_acc, test_loss, test_acc, description=description)
 
 
@@ -179,8 +233,8 @@ def landscape(spec: LandscapeSpec, trained: Trained,
         lo, hi = -reach, reach
     coords = torch.linspace(lo, hi, r)
     b, a = torch.meshgrid(coords, coords, indexing="ij")
-    points = final + a.reshape(-1, 1) * d1 + b.reshape(-1, 1) * d2
-    loss, acc = evaluate_points(spec.train, points, split.x_train, split.y_train, progress)
+    loss, acc = evaluate_affine(spec.train, final, d1, d2, a.reshape(-1), b.reshape(-1), split.x_train,
+                                split.y_train, progress)
     what = ("PCA of the training path" if spec.mode == "pca"
             else f"seeded Gaussian directions (seed {spec.seed}), filter-normalized, biases {spec.bias}")
     return Landscape(spec.mode, coords.numpy(), loss.reshape(r, r), acc.reshape(r, r), None, None,
@@ -202,6 +256,7 @@ __all__ = [
     "LandscapeSpec",
     "between",
     "directions",
+    "evaluate_affine",
     "evaluate_points",
     "filter_normalized",
     "landscape",

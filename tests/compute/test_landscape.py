@@ -158,3 +158,19 @@ def test_between_two_models_runs_from_one_to_the_other(trained):
     assert result.train_loss[0] == pytest.approx(trained.train_loss[-1], rel=1e-5)
     assert result.train_loss[-1] == pytest.approx(other.train_loss[-1], rel=1e-5)
     assert result.test_acc[-1] == pytest.approx(other.test_acc[-1])
+
+
+@pytest.mark.parametrize("model", ["cnn", "cnn-skip", "mlp"])
+def test_the_fast_plane_equals_one_model_per_point(model):
+    from compute.landscape import evaluate_affine, evaluate_points
+
+    spec = TrainSpec(model=model, epochs=1, batch_size=256)
+    trained = train(spec)
+    d1, d2, _ = directions(LandscapeSpec(train=spec), trained)
+    base = torch.from_numpy(trained.final)
+    a, b = torch.tensor([-1.0, 0.0, 0.3, 0.9]), torch.tensor([0.5, 0.0, -0.7, 0.9])
+    split = load_split(spec.dataset)
+    fast = evaluate_affine(spec, base, d1, d2, a, b, split.x_test, split.y_test)
+    slow = evaluate_points(spec, base + a[:, None] * d1 + b[:, None] * d2, split.x_test, split.y_test)
+    np.testing.assert_allclose(fast[0], slow[0], rtol=1e-5)
+    np.testing.assert_allclose(fast[1], slow[1], atol=1e-3)
