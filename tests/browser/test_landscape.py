@@ -27,7 +27,7 @@ def test_train_and_see_the_plane_then_the_line(page):
 def test_training_shows_progress_and_can_be_cancelled(page):
     page.goto(page.base_url + "/landscape?model=cnn&net.epochs=150&net.batch_size=16")
     text = page.locator("#ls-progress-text")
-    expect(text).to_contain_text("training CNN: epoch", timeout=TIMEOUT)
+    expect(text).to_contain_text("training CNN (epochs): ", timeout=TIMEOUT)
     shot(page, "landscape-training-progress")
     page.click("#ls-cancel")
     expect(page.locator("#ls-cancel")).to_be_disabled(timeout=TIMEOUT)
