@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.controls import CHECKED
+from dashboard.controls import as_control
 from dashboard.ids import FIGURES, ID, param_id, param_msg_id
 from dashboard.state import FIELDS, default_state
 
@@ -16,8 +16,7 @@ from dashboard.state import FIELDS, default_state
 def control_values(overrides: dict[str, Any] | None = None) -> list[Any]:
     """Every param control's value as the browser sends it (checklists as lists)."""
     state = {**default_state(), **(overrides or {})}
-    return [([CHECKED] if state[f.key] else []) if f.param.kind is bool and isinstance(state[f.key], bool)
-            else state[f.key] for f in FIELDS]
+    return [as_control(f.param, state[f.key]) for f in FIELDS]
 
 
 def render_lists(values: list[Any]) -> tuple[list, list]:

@@ -52,6 +52,25 @@ def control_value(param: Param, value: Any) -> Any:
     return value
 
 
+def as_control(param: Param, value: Any) -> Any:
+    """A setting's value as its control holds it (a bool becomes a checklist's list): the
+    inverse of ``control_value``."""
+    return ([CHECKED] if value else []) if param.kind is bool and isinstance(value, bool) else value
+
+
+def log_checklist(component_id: str, on: bool, label: str = "log colour scale") -> dcc.Checklist:
+    return dcc.Checklist(id=component_id, options=[{"label": label, "value": CHECKED}], value=[CHECKED] if on else [])
+
+
+def clicked_point(click: Any) -> tuple[float, float] | None:
+    """(x, y) of a figure's clickData, or None for anything else a request may send."""
+    try:
+        point = click["points"][0]
+        return float(point["x"]), float(point["y"])
+    except (TypeError, KeyError, IndexError, ValueError):
+        return None
+
+
 def control_key(component_id: Any) -> str:
     """The setting key of a control's pattern-matched ID: ``group.name``, or ``r{run}.group.name``."""
     if isinstance(component_id, dict):

@@ -28,7 +28,6 @@ class ID(StrEnum):
     VIEW_STORE = "view-store"
     LINK = "share-link"
     COPY = "copy-link"
-    URL_SYNC = "url-sync"
     ERROR = "global-error"
     CODE = "code"
 

@@ -27,6 +27,14 @@ def section(title: str, children: list, hint: str | None = None) -> html.Details
     return html.Details(body, open=True, className="panel")
 
 
+def labelled_dropdown(component_id: str, value: str, options: dict[str, str], label: str) -> html.Div:
+    """A dropdown with its label on the left, laid out like a parameter's control."""
+    return html.Div([html.Label(label, className="param-label"),
+                     dcc.Dropdown(id=component_id, value=value, clearable=False,
+                                  options=[{"label": text, "value": key} for key, text in options.items()])],
+                    className="param")
+
+
 def shown_if(visible: bool) -> dict[str, str]:
     return {} if visible else {"display": "none"}
 

@@ -10,7 +10,15 @@ from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback
 from compute import LOSSES, OPTIMIZERS, loss_data, loss_grid, run_trajectory
 from compute.data import DataSpec
 from dashboard.cache import cached
-from dashboard.controls import CHECKED, control_key, group_controls, param_control, settings_from_controls
+from dashboard.controls import (
+    CHECKED,
+    as_control,
+    control_key,
+    group_controls,
+    log_checklist,
+    param_control,
+    settings_from_controls,
+)
 from dashboard.figures import (
     RUN_COLOURS,
     make_compare_map_figure,
@@ -30,6 +38,7 @@ from dashboard.panels import (
 )
 from dashboard.state import (
     COUNT,
+    FIELD_BY_KEY,
     MAX_RUNS,
     check_state,
     compare_runs,
@@ -38,6 +47,7 @@ from dashboard.state import (
     to_query,
 )
 
+RUN_PREFIXES = {f"r{i}" for i in range(MAX_RUNS)}
 dash.register_page(__name__, path="/compare", name="Compare", title="Descent Lab · compare")
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -74,11 +84,15 @@ def _run_card(i: int, state: dict[str, Any]) -> html.Div:
 
 def _query(state: dict[str, Any]) -> str:
     """The link: shared settings and each active run's chosen optimizer (no unused runs)."""
-    count = state[COUNT.key]
-    kept = {k: v for k, v in state.items() if not k.startswith("r") or (k.split(".")[0] in
-            {f"r{i}" for i in range(count)} and (k.endswith(".optimizer") or
-                                                 k.split(".")[1] == state[f"{k.split('.')[0]}.optimizer"]))}
-    return to_query({**kept, "step": None})
+    active = {f"r{i}": state[f"r{i}.optimizer"] for i in range(state[COUNT.key])}
+
+    def travels(key: str) -> bool:
+        run, _, rest = key.partition(".")
+        if run not in RUN_PREFIXES:
+            return True  # a shared setting
+        return run in active and (rest == "optimizer" or rest.split(".")[0] == active[run])
+
+    return to_query({**{k: v for k, v in state.items() if travels(k)}, "step": None})
 
 
 def layout(**query: Any) -> html.Div:
@@ -95,8 +109,7 @@ def layout(**query: Any) -> html.Div:
             data_section(state, COMPARE),
             section("Loss map", [
                 *group_controls("grid", state, page=COMPARE),
-                dcc.Checklist(id=CompareID.LOG, options=[{"label": "log colour scale", "value": CHECKED}],
-                              value=[CHECKED] if state["log"] else []),
+                log_checklist(CompareID.LOG, state["log"]),
             ]),
         ],
         className="controls",
@@ -165,14 +178,8 @@ def edit_runs(_dup, _remove, values, optimizers, count):
     new_values = []
     for item in items:
         cid = item["id"]
-        value, field = runs[cid["run"]][0].get(f"{cid['group']}.{cid['name']}"), None
-        if value is None:
-            field = next(p for p in OPTIMIZERS[cid["group"]].params if p.name == cid["name"])
-            value = field.default
-            value = ([CHECKED] if value else []) if field.kind is bool else value
-        elif isinstance(value, bool):
-            value = [CHECKED] if value else []
-        new_values.append(value)
+        param = FIELD_BY_KEY[control_key(cid)].param
+        new_values.append(as_control(param, runs[cid["run"]][0].get(f"{cid['group']}.{cid['name']}", param.default)))
     return new_values, [optimizer for _, optimizer in runs], count
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode
 
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
@@ -13,7 +12,7 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from compute import OPTIMIZERS, InvalidSpec, OptimizerSpec, Param
 from compute.landscape import BIAS_MODES, LANDSCAPE_PARAMS, MODES, LandscapeSpec, between, landscape
 from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_PARAMS, DatasetSpec, Trained, TrainSpec
-from dashboard.controls import CHECKED, control_key, param_control, settings_from_controls
+from dashboard.controls import CHECKED, control_key, log_checklist, param_control, settings_from_controls
 from dashboard.figures import (
     make_landscape_surface,
     make_line_figure,
@@ -24,12 +23,14 @@ from dashboard.figures import (
 from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id
 from dashboard.panels import (
     URL_SYNC_JS,
+    labelled_dropdown,
+    optimizer_section,
     progress_row,
     register_optimizer_switch,
     section,
-    shown_if,
     view_header,
 )
+from dashboard.state import to_query
 from dashboard.weights import landscape_key, stored_landscape, trained_model
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
@@ -73,6 +74,8 @@ def check(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], Landscap
             errors[key] = err.message
     if errors:
         return state, errors, None
+    if "landscape.lo" not in raw and "landscape.hi" not in raw:  # a view opens on its natural range
+        state["landscape.lo"], state["landscape.hi"] = RANGES[state["mode"]]
     try:
         optimizer = state["optimizer"]
         train_spec = TrainSpec(
@@ -93,27 +96,14 @@ def check(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], Landscap
     return state, {}, spec
 
 
-def _query(state: dict[str, Any]) -> str:
-    optimizer = state["optimizer"]
-    kept = {k: v for k, v in state.items() if k.split(".")[0] not in OPTIMIZERS or k.startswith(optimizer + ".")}
-    return "?" + urlencode([(k, str(v).lower() if isinstance(v, bool) else repr(v) if isinstance(v, float) else v)
-                            for k, v in kept.items()])
-
-
 def _request(state: dict[str, Any]) -> dict[str, Any]:
-    return {"state": state, "query": _query(state)}
+    optimizer = state["optimizer"]  # only the chosen optimizer's settings travel in the link
+    kept = {k: v for k, v in state.items() if k.split(".")[0] not in OPTIMIZERS or k.startswith(optimizer + ".")}
+    return {"state": state, "query": to_query(kept)}
 
 
 def _controls(group: str, state: dict[str, Any]) -> list:
     return [param_control(group, p, state[f"{group}.{p.name}"], LANDSCAPE) for p in GROUPS[group]]
-
-
-def _dropdown(id_: str, value: str, options: dict[str, str] | list[tuple[str, str]], label: str) -> html.Div:
-    items = options.items() if isinstance(options, dict) else options
-    return html.Div([html.Label(label, className="param-label"),
-                     dcc.Dropdown(id=id_, value=value, clearable=False,
-                                  options=[{"label": text, "value": key} for key, text in items])],
-                    className="param")
 
 
 def layout(**query: Any) -> html.Div:
@@ -124,22 +114,16 @@ def layout(**query: Any) -> html.Div:
         state, _, spec = check({})
     controls = html.Aside([
         section("Network", [
-            _dropdown(LandscapeID.MODEL, state["model"], {k: r.title for k, r in MODELS.items()}, "model"),
+            labelled_dropdown(LandscapeID.MODEL, state["model"], {k: r.title for k, r in MODELS.items()}, "model"),
             *_controls("net", state), *_controls("split", state),
         ], "Scikit-learn's handwritten digits (1,797 images, 8 × 8), split with a seed."),
-        section("Optimizer (torch.optim)", [
-            dcc.Dropdown(id=LandscapeID.OPTIMIZER, value=state["optimizer"], clearable=False,
-                         options=[{"label": r.title, "value": k} for k, r in OPTIMIZERS.items()]),
-            *[html.Div(_controls(key, state), id={"type": "optimizer-group", "page": LANDSCAPE, "key": key},
-                       style=shown_if(key == state["optimizer"])) for key in OPTIMIZERS],
-        ]),
+        optimizer_section(state, LANDSCAPE, LandscapeID.OPTIMIZER),
         section("Landscape", [
-            _dropdown(LandscapeID.MODE, state["mode"], VIEWS, "view"),
+            labelled_dropdown(LandscapeID.MODE, state["mode"], VIEWS, "view"),
             *_controls("landscape", state),
             *_controls("pair", state),
-            _dropdown(LandscapeID.BIAS, state["bias"], BIAS_MODES, "biases"),
-            dcc.Checklist(id=LandscapeID.LOG, options=[{"label": "log scale", "value": CHECKED}],
-                          value=[CHECKED] if state["log"] else []),
+            labelled_dropdown(LandscapeID.BIAS, state["bias"], BIAS_MODES, "biases"),
+            log_checklist(LandscapeID.LOG, state["log"], "log scale"),
             html.Div([html.Button("Train & draw", id=LandscapeID.RUN, n_clicks=0),
                       html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True)],
                      className="sweep-buttons"),

@@ -10,12 +10,13 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from compute import OPTIMIZERS, InvalidSpec
 from compute.sweep import MEASURES, run_sweep
 from dashboard.cache import cached
-from dashboard.controls import CHECKED, control_key, param_control, settings_from_controls
+from dashboard.controls import as_control, clicked_point, control_key, param_control, settings_from_controls
 from dashboard.figures import make_sweep_figure
 from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id
 from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
+    labelled_dropdown,
     loss_section,
     optimizer_section,
     progress_row,
@@ -31,9 +32,9 @@ dash.register_page(__name__, path="/sweep", name="Sweep", title="Descent Lab · 
 AXIS_FIELDS = ("lo", "hi", "points", "log")
 
 
-def axis_options(optimizer: str) -> list[dict[str, str]]:
-    """The numeric hyperparameters of an optimizer, as dropdown options."""
-    return [{"label": p.shown, "value": p.name} for p in OPTIMIZERS[optimizer].params if p.kind is not bool]
+def axis_options(optimizer: str) -> dict[str, str]:
+    """The numeric hyperparameters of an optimizer: name → label."""
+    return {p.name: p.shown for p in OPTIMIZERS[optimizer].params if p.kind is not bool}
 
 
 def _field(state: dict[str, Any], name: str) -> html.Div:
@@ -42,9 +43,7 @@ def _field(state: dict[str, Any], name: str) -> html.Div:
 
 def _axis(state: dict[str, Any], which: str, dropdown_id: str) -> list:
     return [
-        html.Div([html.Label(f"{which} axis", className="param-label"),
-                  dcc.Dropdown(id=dropdown_id, value=state[f"sweep.{which}"], clearable=False,
-                               options=axis_options(state["optimizer"]))], className="param"),
+        labelled_dropdown(dropdown_id, state[f"sweep.{which}"], axis_options(state["optimizer"]), f"{which} axis"),
         *[_field(state, f"{which}_{name}") for name in AXIS_FIELDS],
     ]
 
@@ -67,10 +66,7 @@ def layout(**query: Any) -> html.Div:
             section("Sweep", [
                 *_axis(state, "x", SweepID.X),
                 *_axis(state, "y", SweepID.Y),
-                html.Div([html.Label("measure", className="param-label"),
-                          dcc.Dropdown(id=SweepID.MEASURE, value=state["sweep.measure"], clearable=False,
-                                       options=[{"label": v, "value": k} for k, v in MEASURES.items()])],
-                         className="param"),
+                labelled_dropdown(SweepID.MEASURE, state["sweep.measure"], MEASURES, "measure"),
                 _field(state, "tolerance"),
                 _field(state, "log_colour"),
                 html.Div([html.Button("Run sweep", id=SweepID.RUN, n_clicks=0),
@@ -131,9 +127,9 @@ def choose_axes(optimizer, x, y):
         if axis_id in changed:
             lo, hi = params[name].sweep_range
             new.update({f"{which}_lo": lo, f"{which}_hi": hi,
-                        f"{which}_log": [CHECKED] if params[name].log else []})
+                        f"{which}_log": as_control(FIELD_BY_KEY[f"sweep.{which}_log"].param, params[name].log)})
     values = [new.get(item["id"]["name"], no_update) for item in ctx.outputs_list[4]]
-    options = axis_options(optimizer)
+    options = [{"label": label, "value": name} for name, label in axis_options(optimizer).items()]
     return options, x, options, y, values
 
 
@@ -212,12 +208,10 @@ def sweep(set_progress, request, _clicks):
 )
 def open_run(click, request):
     """Clicking a cell opens that exact run in the toy lab."""
-    try:
-        point = click["points"][0]
-        state = dict(request["state"])
-        x, y = float(point["x"]), float(point["y"])
-    except (TypeError, KeyError, IndexError, ValueError):
+    point = clicked_point(click)
+    if point is None or not isinstance(request, dict) or not isinstance(request.get("state"), dict):
         return no_update
+    state, (x, y) = dict(request["state"]), point
     optimizer = state.get("optimizer")
     state.update({f"{optimizer}.{state.get('sweep.x')}": x, f"{optimizer}.{state.get('sweep.y')}": y,
                   "tab": "single", "step": None})

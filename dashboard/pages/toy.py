@@ -35,7 +35,15 @@ from compute import (
 from compute.data import DataSpec
 from compute.script import torch_script
 from dashboard.cache import cached
-from dashboard.controls import CHECKED, control_key, group_controls, settings_from_controls
+from dashboard.controls import (
+    CHECKED,
+    as_control,
+    clicked_point,
+    control_key,
+    group_controls,
+    log_checklist,
+    settings_from_controls,
+)
 from dashboard.figures import (
     clamp_step,
     make_all_maps_figure,
@@ -93,8 +101,7 @@ def layout(**query: Any) -> html.Div:
             data_section(state, TOY),
             section("Loss map", [
                 *group_controls("grid", state),
-                dcc.Checklist(id=ID.LOG, options=[{"label": "log colour scale", "value": CHECKED}],
-                              value=[CHECKED] if state["log"] else []),
+                log_checklist(ID.LOG, state["log"]),
             ]),
         ],
         className="controls",
@@ -138,7 +145,6 @@ def layout(**query: Any) -> html.Div:
                     dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side, code]),
                                 delay_show=300),
                     dcc.Store(id=ID.VIEW_STORE),
-                    html.Div(id=ID.URL_SYNC, hidden=True),
                 ],
                 className="view",
             ),
@@ -288,13 +294,13 @@ def play_step(step, view):
 )
 def click_start(click):
     """Clicking the loss map moves the start point there."""
+    point = clicked_point(click)
     try:
-        point = click["points"][0]
-        weight = RUN_PARAMS[1].coerce(round(float(point["y"]), 3))
-        bias = RUN_PARAMS[2].coerce(round(float(point["x"]), 3))
-    except (TypeError, KeyError, IndexError, ValueError):
+        if point is None:
+            raise InvalidSpec("no point")
+        return RUN_PARAMS[1].coerce(round(point[1], 3)), RUN_PARAMS[2].coerce(round(point[0], 3))
+    except InvalidSpec:  # outside the start point's range
         return no_update, no_update
-    return weight, bias
 
 
 @callback(
@@ -322,8 +328,7 @@ def apply_preset(_clicks):
         elif field.group == "run":
             values.append(no_update)
         else:
-            value = given.get(field.param.name, field.param.default)
-            values.append(([CHECKED] if value else []) if field.param.kind is bool else value)
+            values.append(as_control(field.param, given.get(field.param.name, field.param.default)))
     return values, preset.optimizer, f"{preset.label}: {preset.caption}"
 
 

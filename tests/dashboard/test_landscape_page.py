@@ -93,3 +93,10 @@ def test_landscapes_are_stored_and_redrawn_without_computing(weights_dir, monkey
     monkeypatch.setattr(page, "train", fail, raising=False)
     again = call_callback(page.draw, lambda _: None, 1, {"state": state})
     assert again[0] == first[0]
+
+
+def test_a_view_opens_on_its_natural_range():
+    state, _, spec = page.check({"mode": "line"})
+    assert (spec.lo, spec.hi) == (-0.5, 1.5) == (state["landscape.lo"], state["landscape.hi"])
+    _, _, spec = page.check({"mode": "line", "landscape.lo": 0.0, "landscape.hi": 1.0})
+    assert (spec.lo, spec.hi) == (0.0, 1.0)
