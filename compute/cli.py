@@ -19,7 +19,15 @@ from tqdm import tqdm
 
 from compute.data import DATA_PARAMS, DataSpec
 from compute.errors import InvalidSpec
-from compute.landscape import BIAS_MODES, LANDSCAPE_PARAMS, MODES, LandscapeSpec, landscape
+from compute.landscape import (
+    BIAS_MODES,
+    DEVICES,
+    LANDSCAPE_PARAMS,
+    MODES,
+    LandscapeSpec,
+    landscape,
+    resolve_device,
+)
 from compute.losses import LOSSES
 from compute.nets import DATA_SPLIT_PARAMS, DATASETS, MODELS, TRAIN_PARAMS, DatasetSpec, TrainSpec, train
 from compute.optimizers import OPTIMIZERS
@@ -159,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--seed", default=0, metavar="SEED", help="seed of the random directions")
     view.add_argument("--bias", choices=list(BIAS_MODES), default="ignore",
                       help="; ".join(f"{k}: {v}" for k, v in BIAS_MODES.items()))
+    view.add_argument("--device", choices=DEVICES, default="auto",
+                      help="where the points are evaluated: auto is the GPU when torch sees one, else the CPU")
     view.add_argument("--out", required=True, help="the .npz file to write")
     return parser
 
@@ -174,6 +184,7 @@ def _landscape(args: argparse.Namespace) -> None:
         optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
         **{p.name: getattr(args, f"train_{p.name}") for p in TRAIN_PARAMS},
     )
+    resolve_device(args.device)  # a missing GPU is reported before any training
     lo, hi = args.range or ((-0.5, 1.5) if args.mode == "line" else (-1.0, 1.0))
     spec = LandscapeSpec(train=train_spec, mode=args.mode, resolution=args.resolution, lo=lo, hi=hi,
                          seed=args.seed, bias=args.bias)
@@ -184,7 +195,7 @@ def _landscape(args: argparse.Namespace) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        result = landscape(spec, trained, report)
+        result = landscape(spec, trained, report, args.device)
     arrays = {name: getattr(result, name) for name in
               ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
               if getattr(result, name) is not None}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,15 @@ import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from compute import OPTIMIZERS, InvalidSpec, OptimizerSpec, Param
-from compute.landscape import BIAS_MODES, LANDSCAPE_PARAMS, MODES, LandscapeSpec, between, landscape
+from compute.landscape import (
+    BIAS_MODES,
+    LANDSCAPE_PARAMS,
+    MODES,
+    LandscapeSpec,
+    between,
+    landscape,
+    resolve_device,
+)
 from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_PARAMS, DatasetSpec, Trained, TrainSpec
 from dashboard.controls import CHECKED, control_key, log_checklist, param_control, settings_from_controls
 from dashboard.figures import (
@@ -37,6 +46,8 @@ dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descen
 
 PAIR_PARAMS = (Param("batch_size", int, 256, 1, 1347, help="batch_size of model B, trained otherwise alike",
                      label="B batch_size"),)
+# Where the points are evaluated: "auto" (the GPU when torch sees one), "cpu" or "cuda".
+DEVICE = os.environ.get("LANDSCAPE_DEVICE", "auto")
 VIEWS = {**MODES, "sharpness": "A vs B: between them, and both planes"}
 GROUPS = {"net": TRAIN_PARAMS, "split": DATA_SPLIT_PARAMS, "landscape": LANDSCAPE_PARAMS, "pair": PAIR_PARAMS,
           **{key: row.params for key, row in OPTIMIZERS.items()}}
@@ -206,12 +217,16 @@ def draw(set_progress, _clicks, request):
     def report(what: str) -> Callable[[int, int], None]:
         return lambda done, total: set_progress((str(done), str(total), f"{what}: {done} of {total}"))
 
+    try:
+        resolve_device(DEVICE)
+    except InvalidSpec as err:
+        return no_update, no_update, no_update, f"Nothing drawn: LANDSCAPE_DEVICE: {err}"
     title = MODELS[spec.train.model].title
     trained = trained_model(spec.train, report(f"training {title} (epochs)"))
     log = bool(state.get("log"))
     if state.get("mode") == "sharpness":
         return _sharpness(spec, trained, state, report, log)
-    result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)")))
+    result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE))
     if spec.mode == "line":
         main, surface = make_line_figure(result, log), NO_SURFACE
     else:
@@ -235,10 +250,10 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
     names = (f"A: batch {spec.train.batch_size}", f"B: batch {batch_b}")
     line_spec = dataclasses.replace(spec, mode="line", lo=BETWEEN[0], hi=BETWEEN[1])
     path = stored_landscape(landscape_key(line_spec, spec_b.train),
-                            lambda: between(line_spec, first, second, report("A → B (points)")))
-    plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)")))
+                            lambda: between(line_spec, first, second, report("A → B (points)"), DEVICE))
+    plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)"), DEVICE))
     plane_b = stored_landscape(landscape_key(spec_b),
-                               lambda: landscape(spec_b, second, report("plane of B (points)")))
+                               lambda: landscape(spec_b, second, report("plane of B (points)"), DEVICE))
     main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
             "both planes use the same seeded, filter-normalized directions' recipe.")

@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from compute import (
     GridSpec,
@@ -142,3 +143,10 @@ def test_landscape_writes_the_grid_axes_and_description(capsys, tmp_path):
 def test_bad_landscapes_exit_2(capsys, args):
     assert main(args) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
+def test_landscape_on_a_missing_gpu_exits_2_before_training(capsys, tmp_path):
+    assert main(["landscape", "--device", "cuda", "--out", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA GPU" in err and "training" not in err

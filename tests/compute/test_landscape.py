@@ -161,9 +161,12 @@ def test_between_two_models_runs_from_one_to_the_other(trained):
 
 
 @pytest.mark.parametrize("model", ["cnn", "cnn-skip", "mlp"])
-def test_the_fast_plane_equals_one_model_per_point(model):
+@pytest.mark.parametrize("chunk", [512, 100])
+def test_the_fast_plane_equals_one_model_per_point(model, chunk, monkeypatch):
+    from compute import landscape as module
     from compute.landscape import evaluate_affine, evaluate_points
 
+    monkeypatch.setattr(module, "IMAGE_CHUNK", chunk)  # 360 test images: one chunk, or four uneven ones
     spec = TrainSpec(model=model, epochs=1, batch_size=256)
     trained = train(spec)
     d1, d2, _ = directions(LandscapeSpec(train=spec), trained)
@@ -174,3 +177,34 @@ def test_the_fast_plane_equals_one_model_per_point(model):
     slow = evaluate_points(spec, base + a[:, None] * d1 + b[:, None] * d2, split.x_test, split.y_test)
     np.testing.assert_allclose(fast[0], slow[0], rtol=1e-5)
     np.testing.assert_allclose(fast[1], slow[1], atol=1e-3)
+
+
+def test_devices_resolve_and_a_missing_gpu_is_a_clear_error():
+    from compute.errors import InvalidSpec
+    from compute.landscape import resolve_device
+
+    has_gpu = torch.cuda.is_available()
+    assert resolve_device("auto").type == ("cuda" if has_gpu else "cpu")
+    assert resolve_device("cpu").type == "cpu"
+    with pytest.raises(InvalidSpec, match="device must be one of"):
+        resolve_device("tpu")
+    if not has_gpu:
+        with pytest.raises(InvalidSpec, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("model", ["cnn", "mlp"])
+def test_the_gpu_plane_equals_the_cpu_plane(model):
+    from compute.landscape import evaluate_affine
+
+    spec = TrainSpec(model=model, epochs=1, batch_size=256)
+    trained = train(spec)
+    d1, d2, _ = directions(LandscapeSpec(train=spec), trained)
+    base = torch.from_numpy(trained.final)
+    a, b = torch.tensor([-1.0, 0.0, 0.3]), torch.tensor([0.5, 0.0, -0.7])
+    split = load_split(spec.dataset)
+    cpu = evaluate_affine(spec, base, d1, d2, a, b, split.x_train, split.y_train, device="cpu")
+    gpu = evaluate_affine(spec, base, d1, d2, a, b, split.x_train, split.y_train, device="cuda")
+    np.testing.assert_allclose(gpu[0], cpu[0], rtol=1e-4)
+    np.testing.assert_allclose(gpu[1], cpu[1], atol=2e-3)

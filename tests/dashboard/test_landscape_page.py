@@ -4,6 +4,7 @@ import importlib
 
 import numpy as np
 import pytest
+import torch
 from dash import no_update
 
 from compute.nets import TrainSpec, train
@@ -51,6 +52,14 @@ def test_the_job_draws_what_it_was_asked(weights_dir):
 def test_the_job_refuses_bad_requests(request_):
     out = call_callback(page.draw, lambda _: None, 1, request_)
     assert out[:3] == (no_update,) * 3 and out[3].startswith("Nothing drawn")
+
+
+@pytest.mark.parametrize("device", ["tpu"] + ([] if torch.cuda.is_available() else ["cuda"]))
+def test_a_bad_landscape_device_setting_is_a_message(monkeypatch, device):
+    monkeypatch.setattr(page, "DEVICE", device)
+    state, _, _ = page.check({"net.epochs": 1, "landscape.resolution": 5})
+    out = call_callback(page.draw, lambda _: None, 1, {"state": state})
+    assert out[:3] == (no_update,) * 3 and "LANDSCAPE_DEVICE" in out[3]
 
 
 def test_weights_are_kept_and_read_back_without_pickle(weights_dir):
