@@ -11,24 +11,18 @@ import os
 from pathlib import Path
 
 import dash
-import diskcache
-from dash import Dash, DiskcacheManager, dcc, html
+from dash import Dash, dcc, html
 
 from dashboard import cache as compute_cache
 from dashboard.errors import install_request_errors, show_callback_error
+from dashboard.hosting import background_manager, install_healthz
 from dashboard.ids import ID
 
 HERE = Path(__file__).parent
 log = logging.getLogger("descent_lab")
-
-
-def background_manager() -> DiskcacheManager:
-    """Where background callbacks (sweeps) run: processes on this machine, state in diskcache.
-
-    BACKGROUND_CACHE_DIR (default cache-dir/background) holds the jobs' progress and results.
-    """
-    directory = os.environ.get("BACKGROUND_CACHE_DIR", str(HERE / "cache-dir" / "background"))
-    return DiskcacheManager(diskcache.Cache(directory), expire=600)
+# Background jobs: diskcache on this machine, or Celery workers when REDIS_URL is set
+# (``celery -A app:celery_app worker``, which is ``make worker``).
+manager, celery_app = background_manager()
 
 
 def create_app() -> Dash:
@@ -39,7 +33,7 @@ def create_app() -> Dash:
         assets_folder=str(HERE / "assets"),
         title="Descent Lab",
         on_error=show_callback_error,
-        background_callback_manager=background_manager(),
+        background_callback_manager=manager,
         suppress_callback_exceptions=True,
     )
     server = app.server
@@ -47,6 +41,7 @@ def create_app() -> Dash:
     server.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("MAX_CONTENT_LENGTH", str(1 << 20)))
     compute_cache.configure(server)
     install_request_errors(server)
+    install_healthz(server, celery_app)
     app.layout = html.Div(
         [
             html.Header(

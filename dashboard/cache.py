@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from flask import Flask
 from flask_caching import Cache
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 cache = Cache()
 T = TypeVar("T")
+# This process's cache traffic, shown by /healthz: a hit was served from the cache, a miss was
+# computed and stored, an error was computed without the cache (backend unreachable).
+STATS = Counter(hits=0, misses=0, errors=0)
+REDIS_TIMEOUT_S = 0.5  # a Redis that does not answer within this is treated as down
 
 
 def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
@@ -38,11 +45,28 @@ def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
         config["CACHE_DIR"] = env.get("CACHE_DIR", "cache-dir")
     if kind == "RedisCache":
         config["CACHE_REDIS_URL"] = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        # one try, no back-off: while Redis is down each request computes at once instead of waiting
+        config["CACHE_OPTIONS"] = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S,
+                                   "retry": Retry(NoBackoff(), 0)}
     return config
 
 
+def cache_health() -> dict[str, Any]:
+    """The backend's name, whether it answers (a write and a read), and this process's counts."""
+    backend = type(cache.cache).__name__
+    try:
+        cache.set("healthz", os.getpid(), timeout=60)
+        reachable = cache.get("healthz") is not None
+    except Exception:
+        reachable = False
+    return {"backend": backend, "reachable": reachable, **STATS}
+
+
 def configure(server: Flask, env: Mapping[str, str] = os.environ) -> None:
+    """Bind the cache to ``server``; it is also the cache's app outside any request, as in
+    background jobs (a diskcache process or a Celery worker), which have no app context."""
     cache.init_app(server, config=cache_config(env))
+    cache.app = server
 
 
 def cached(fn: Callable[..., T], spec: Any, **extra: Any) -> T:
@@ -51,14 +75,18 @@ def cached(fn: Callable[..., T], spec: Any, **extra: Any) -> T:
     key = f"{fn.__module__}.{fn.__qualname__}:{spec.cache_key()}"
     try:
         value = cache.get(key)
-    except Exception:  # a cache backend that is down must not take the page down
-        log.warning("cache get failed; computing without the cache", exc_info=True)
+    except Exception as err:  # a cache backend that is down must not take the page down
+        log.warning("cache get failed (%s); computing without the cache", err)
+        STATS["errors"] += 1
         return fn(spec, **extra)
     if value is not None:
+        STATS["hits"] += 1
         return value
     value = fn(spec, **extra)
     try:
         cache.set(key, value)
-    except Exception:
-        log.warning("cache set failed; serving an uncached result", exc_info=True)
+        STATS["misses"] += 1
+    except Exception as err:
+        log.warning("cache set failed (%s); serving an uncached result", err)
+        STATS["errors"] += 1
     return value

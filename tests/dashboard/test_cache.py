@@ -59,3 +59,29 @@ def test_a_failing_backend_means_computing_without_it(monkeypatch):
     monkeypatch.setattr(cache_module, "cache", Broken())
     traj = cached(run_trajectory, RunSpec(epochs=5))
     assert len(traj.loss) == 6
+
+
+def test_background_jobs_use_the_cache_outside_any_request(monkeypatch):
+    """A diskcache process or a Celery worker has no app context: the configured server serves."""
+    server = Flask("t")
+    fresh = cache_module.Cache()
+    monkeypatch.setattr(cache_module, "cache", fresh)
+    cache_module.configure(server, {"CACHE_TYPE": "SimpleCache"})
+    before = dict(cache_module.STATS)
+    first = cached(run_trajectory, RunSpec(epochs=9))
+    again = cached(run_trajectory, RunSpec(epochs=9))
+    assert first is again or np.array_equal(first.loss, again.loss)
+    assert cache_module.STATS["misses"] == before["misses"] + 1
+    assert cache_module.STATS["hits"] == before["hits"] + 1
+
+
+def test_an_unreachable_redis_means_computing_without_the_cache(monkeypatch):
+    server = Flask("t")
+    fresh = cache_module.Cache()
+    monkeypatch.setattr(cache_module, "cache", fresh)
+    cache_module.configure(server, {"REDIS_URL": "redis://127.0.0.1:9/0"})  # nothing listens on port 9
+    errors = cache_module.STATS["errors"]
+    assert cached(run_trajectory, RunSpec(epochs=9)).loss.shape == (10,)
+    assert cache_module.STATS["errors"] == errors + 1
+    health = cache_module.cache_health()
+    assert health["backend"] == "RedisCache" and health["reachable"] is False

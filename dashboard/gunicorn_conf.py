@@ -1,0 +1,18 @@
+"""gunicorn settings for `make serve` and the Docker image: `gunicorn --config python:dashboard.gunicorn_conf`
+(command-line flags override them)."""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"
+workers = int(os.environ.get("WORKERS", "2"))
+threads = int(os.environ.get("THREADS", "4"))
+worker_class = "gthread"
+# A request is answered within the app's work caps (epochs, grid, sweep size) in seconds; a worker
+# silent for longer than this is restarted rather than left hung.
+timeout = 60
+graceful_timeout = 30
+# recycle workers now and then, so a slow leak cannot grow without bound
+max_requests = 5000
+max_requests_jitter = 500
+accesslog = "-"
+reuse_port = True  # the kernel spreads new connections over the workers

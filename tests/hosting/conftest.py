@@ -1,0 +1,135 @@
+"""The scale-out deployment with its real parts: redis-server on a free loopback port, gunicorn
+with two workers (REDIS_URL set: RedisCache and CeleryManager) and a Celery worker."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+LOGS = ROOT / "artifacts"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "hosting" in str(item.fspath):
+            item.add_marker(pytest.mark.hosting)
+
+
+def get_json(url: str, timeout: float = 5) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def post_json(url: str, body: dict, timeout: float = 30) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, json.loads(response.read() or b"{}")
+
+
+class Redis:
+    """A throwaway redis-server (no persistence) that a test can stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
+            pytest.fail("redis-server is missing: install Debian's redis-server (see .ci/run)")
+        self.port = free_port()
+        self.pidfile = directory / "redis.pid"
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        subprocess.run([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--daemonize", "yes",
+                        "--save", "", "--appendonly", "no", "--pidfile", str(self.pidfile)], check=True)
+        self.wait(lambda: self.client().ping())
+
+    def stop(self) -> None:
+        pid = int(self.pidfile.read_text())
+        os.kill(pid, 15)
+        self.wait(lambda: not Path(f"/proc/{pid}").exists())
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url, socket_timeout=2)
+
+    @staticmethod
+    def wait(ready, seconds: float = 15) -> None:
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                if ready():
+                    return
+            except Exception:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("redis-server did not reach the expected state")
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory) -> Iterator[Redis]:
+    server = Redis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    with contextlib.suppress(OSError, ValueError):
+        server.stop()
+
+
+def _spawn(args: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
+    LOGS.mkdir(exist_ok=True)
+    with (LOGS / log_name).open("w") as out:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def workshop(redis_server, tmp_path_factory) -> Iterator[str]:
+    """gunicorn with two workers and a Celery worker on ``redis_server``; yields the app's URL."""
+    scratch = tmp_path_factory.mktemp("workshop")
+    env = {**os.environ, "REDIS_URL": redis_server.url, "SECRET_KEY": "test-secret",
+           "WEIGHTS_DIR": str(scratch / "weights"), "BACKGROUND_CACHE_DIR": str(scratch / "jobs")}
+    port = free_port()
+    web = _spawn([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
+                  "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:server"],
+                 env, "hosting-gunicorn.log")
+    worker = _spawn([sys.executable, "-m", "celery", "-A", "app:celery_app", "worker", "--loglevel=INFO",
+                     "--concurrency", "1"], env, "hosting-celery.log")
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            health = get_json(url + "/healthz", timeout=2)
+            if health["background"]["reachable"]:
+                break
+        except OSError:
+            pass
+        if web.poll() is not None or worker.poll() is not None or time.monotonic() > deadline:
+            _stop(web)
+            _stop(worker)
+            pytest.fail("gunicorn or the Celery worker did not start; see artifacts/hosting-*.log")
+        time.sleep(0.3)
+    yield url
+    _stop(web)
+    _stop(worker)
