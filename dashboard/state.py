@@ -193,6 +193,9 @@ def check_state(raw: Mapping[str, Any], page: str = "toy") -> Checked:
     state = default_state(page)
     errors: dict[str, str] = {}
     specs: dict[str, tuple[RunSpec, GridSpec]] = {}
+    if not isinstance(raw, Mapping):
+        return Checked(state, {"settings": f"settings must be a mapping of names to values "
+                                           f"(got {type(raw).__name__})"}, {})
     for key, value in raw.items():
         try:
             state[key] = check_value(key, value)

@@ -163,7 +163,7 @@ register_optimizer_switch(LANDSCAPE, LandscapeID.OPTIMIZER)
 )
 def mode_range(mode):
     """Each view starts on its natural range: α from −0.5 to 1.5, planes from −1 to 1."""
-    return RANGES.get(mode, (no_update, no_update))
+    return RANGES.get(mode, (no_update, no_update)) if isinstance(mode, str) else (no_update, no_update)
 
 
 @callback(

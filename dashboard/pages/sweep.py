@@ -113,14 +113,14 @@ register_optimizer_switch(SWEEP, SweepID.OPTIMIZER)
 )
 def choose_axes(optimizer, x, y):
     """Offer the chosen optimizer's hyperparameters; a newly chosen axis starts at its span."""
-    if optimizer not in OPTIMIZERS:
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         return no_update, no_update, no_update, no_update, [no_update] * len(ctx.outputs_list[4])
     params = {p.name: p for p in OPTIMIZERS[optimizer].params if p.kind is not bool}
     names = list(params)
     changed = {ctx.triggered_id} if ctx.triggered_id in (SweepID.X, SweepID.Y) else set()
-    if x not in params:
+    if not isinstance(x, str) or x not in params:
         x, changed = "lr", changed | {SweepID.X}
-    if y not in params or y == x:
+    if not isinstance(y, str) or y not in params or y == x:
         y, changed = next(n for n in names if n != x), changed | {SweepID.Y}
     new = {}
     for which, name, axis_id in (("x", x, SweepID.X), ("y", y, SweepID.Y)):
