@@ -56,6 +56,10 @@ def create_app() -> Dash:
             dash.page_container,
         ]
     )
+    # Dash finishes its set-up (callback map, page router) on the first request, without a lock:
+    # concurrent first requests to a fresh gunicorn worker found callbacks missing (HTTP 400 in
+    # bench load). That first request is made here, before the worker serves anyone.
+    app.server.test_client().get("/_dash-dependencies")
     return app
 
 

@@ -1,11 +1,12 @@
-"""``python -m bench {grid,latency,sweep,landscape}``: speed as ratios measured in one run."""
+"""``python -m bench {grid,latency,sweep,landscape,load}``: speed as ratios measured in one run."""
 
 import argparse
 import sys
 
-from bench import grid, landscape, latency, sweep
+from bench import grid, landscape, latency, load, sweep
 
-COMMANDS = {"grid": grid.main, "latency": latency.main, "sweep": sweep.main, "landscape": landscape.main}
+COMMANDS = {"grid": grid.main, "latency": latency.main, "sweep": sweep.main, "landscape": landscape.main,
+            "load": load.main}
 
 
 def main() -> int:

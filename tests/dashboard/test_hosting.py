@@ -22,3 +22,9 @@ def test_healthz_on_one_machine(client):
     assert health["status"] == "ok" and health["version"] == VERSION
     assert health["cache"]["backend"] == "SimpleCache" and health["cache"]["reachable"] is True
     assert health["background"] == {"manager": "diskcache", "reachable": True}
+
+
+def test_dash_is_set_up_before_the_first_request(dash_app):
+    """Concurrent first requests to a fresh worker must find every callback (bench load found a race)."""
+    assert dash_app._got_first_request["setup_server"] is True
+    assert any("run-status.children" in output for output in dash_app.callback_map)
