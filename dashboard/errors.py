@@ -8,8 +8,10 @@ becomes a banner (never a traceback), and a malformed request to Dash's endpoint
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
-from dash import set_props
+from dash import no_update, set_props
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -24,6 +26,23 @@ def show_callback_error(err: Exception) -> None:
     log.exception("callback failed", exc_info=err)
     set_props(ID.ERROR, {"children": f"Something went wrong while updating the view "
                                      f"({type(err).__name__}); the last good view is kept."})
+
+
+class JobQueueDown(RuntimeError):
+    """The background jobs' queue (Redis, for Celery) cannot take a job right now."""
+
+
+def job_error(outputs: int) -> Callable[[Exception], list[Any]]:
+    """``on_error`` of a background callback whose last output is its status line: the reason
+    goes there (a job that could not start shows why), the other outputs keep their values."""
+
+    def handle(err: Exception) -> list[Any]:
+        log.exception("background job failed", exc_info=err)
+        text = (str(err) if isinstance(err, JobQueueDown)
+                else f"The job failed ({type(err).__name__}); the last good view is kept.")
+        return [no_update] * (outputs - 1) + [text]
+
+    return handle
 
 
 def install_request_errors(server: Flask) -> None:

@@ -19,6 +19,7 @@ from dash import CeleryManager, DiskcacheManager
 from flask import Flask, jsonify
 
 from dashboard.cache import REDIS_TIMEOUT_S, cache_health
+from dashboard.errors import JobQueueDown
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -37,7 +38,7 @@ def make_celery(redis_url: str) -> Any:
     timeouts = {"socket_timeout": 5, "socket_connect_timeout": REDIS_TIMEOUT_S * 4}
     celery.conf.update(
         broker_transport_options={**timeouts, "max_retries": 1},
-        result_backend_transport_options=timeouts,
+        result_backend_transport_options={**timeouts, "retry_policy": {"max_retries": 0}},
         redis_socket_timeout=5,
         redis_socket_connect_timeout=REDIS_TIMEOUT_S * 4,
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
@@ -49,6 +50,17 @@ def make_celery(redis_url: str) -> Any:
     return celery
 
 
+class QueueManager(CeleryManager):
+    """CeleryManager that says so when the queue is unreachable, instead of a bare traceback."""
+
+    def call_job_fn(self, key, job_fn, args, context):
+        try:
+            return super().call_job_fn(key, job_fn, args, context)
+        except Exception as err:
+            raise JobQueueDown("Not started: the job queue (Redis) is unreachable just now. The other "
+                               "views still work; try again in a moment.") from err
+
+
 def background_manager(env: Mapping[str, str] = os.environ) -> tuple[Any, Any]:
     """(manager, celery app or None) from the environment.
 
@@ -58,7 +70,7 @@ def background_manager(env: Mapping[str, str] = os.environ) -> tuple[Any, Any]:
     redis_url = env.get("REDIS_URL")
     if redis_url and env.get("BACKGROUND_MANAGER", "celery") == "celery":
         celery = make_celery(redis_url)
-        return CeleryManager(celery, expire=JOB_EXPIRE_S), celery
+        return QueueManager(celery, expire=JOB_EXPIRE_S), celery
     directory = env.get("BACKGROUND_CACHE_DIR", str(ROOT / "cache-dir" / "background"))
     return DiskcacheManager(diskcache.Cache(directory), expire=JOB_EXPIRE_S), None
 

@@ -22,6 +22,7 @@ from compute.landscape import (
 )
 from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_PARAMS, DatasetSpec, Trained, TrainSpec
 from dashboard.controls import CHECKED, control_key, log_checklist, param_control, settings_from_controls
+from dashboard.errors import job_error
 from dashboard.figures import (
     make_landscape_surface,
     make_line_figure,
@@ -206,6 +207,7 @@ def check_settings(values, model, optimizer, mode, bias, log):
              (Output(LandscapeID.CANCEL, "disabled"), False, True)],
     cancel=[Input(LandscapeID.CANCEL, "n_clicks")],
     interval=250,
+    on_error=job_error(4),
     prevent_initial_call="initial_duplicate",
 )
 def draw(set_progress, _clicks, request):

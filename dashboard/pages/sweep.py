@@ -11,6 +11,7 @@ from compute import OPTIMIZERS, InvalidSpec
 from compute.sweep import MEASURES, run_sweep
 from dashboard.cache import cached
 from dashboard.controls import as_control, clicked_point, control_key, param_control, settings_from_controls
+from dashboard.errors import job_error
 from dashboard.figures import make_sweep_figure
 from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id
 from dashboard.panels import (
@@ -176,6 +177,7 @@ def check_sweep(values, loss, optimizer, x, y, measure):
     running=[(Output(SweepID.RUN, "disabled"), True, False), (Output(SweepID.CANCEL, "disabled"), False, True)],
     cancel=[Input(SweepID.CANCEL, "n_clicks")],
     interval=250,
+    on_error=job_error(2),
     prevent_initial_call="initial_duplicate",
 )
 def sweep(set_progress, request, _clicks):

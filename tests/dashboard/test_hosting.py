@@ -28,3 +28,14 @@ def test_dash_is_set_up_before_the_first_request(dash_app):
     """Concurrent first requests to a fresh worker must find every callback (bench load found a race)."""
     assert dash_app._got_first_request["setup_server"] is True
     assert any("run-status.children" in output for output in dash_app.callback_map)
+
+
+def test_a_job_that_cannot_start_says_why_in_its_status_line():
+    from dash import no_update
+
+    from dashboard.errors import JobQueueDown, job_error
+
+    handle = job_error(4)
+    assert handle(JobQueueDown("Not started: the job queue (Redis) is unreachable")) == [
+        no_update, no_update, no_update, "Not started: the job queue (Redis) is unreachable"]
+    assert handle(ValueError("x"))[-1].startswith("The job failed (ValueError)")

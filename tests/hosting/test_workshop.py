@@ -84,9 +84,15 @@ def test_a_background_job_runs_on_the_celery_worker_with_progress(workshop, brow
     assert "background_callback_" in log and "succeeded" in log
 
 
-def test_the_app_outlives_redis_and_recovers(workshop, redis_server):
+@pytest.mark.browser
+def test_the_app_outlives_redis_and_recovers(workshop, redis_server, browser):
+    page = browser.new_page()
+    sweep = workshop + "/sweep?sweep.x_points=20&sweep.y_points=20&run.epochs=30"
     redis_server.stop()
     try:
+        page.goto(sweep)  # a background job cannot be queued: the page says so
+        expect(page.locator("#sweep-progress-text")).to_contain_text("job queue (Redis) is unreachable",
+                                                                     timeout=60_000)
         health = get_json(workshop + "/healthz")
         assert health["status"] == "degraded"
         assert health["cache"]["reachable"] is False and health["background"]["reachable"] is False
@@ -102,3 +108,6 @@ def test_the_app_outlives_redis_and_recovers(workshop, redis_server):
         time.sleep(0.2)
     _render(workshop, {"sgd.lr": 0.0321})
     assert redis_server.client().keys("descent-lab:compute.*"), "results are cached again"
+    page.goto(sweep)  # and jobs run again on the Celery worker
+    expect(page.locator("#sweep-progress-text")).to_contain_text("400 runs × 30 steps done", timeout=60_000)
+    page.close()
