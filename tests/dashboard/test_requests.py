@@ -72,3 +72,17 @@ def test_bad_query_string_opens_the_default_view_with_a_note(client):
     layout = json.dumps(importlib.import_module("dashboard.pages.toy").layout(**{"sgd.lr": "abc"}).to_plotly_json(),
                         default=str)
     assert "Ignored from the link" in layout and "sgd.lr" in layout
+
+
+@pytest.mark.parametrize(("page", "query"), [
+    ("toy", {"sgd.lr": "abc", "bogus": "1"}),
+    ("compare", {"r1.sgd.lr": "-5", "bogus": "1"}),
+    ("sweep", {"sweep.x_points": "1e9", "bogus": "1"}),
+    ("landscape", {"net.epochs": "many", "bogus": "1"}),
+])
+def test_every_page_opens_a_bad_link_on_defaults_with_a_note(client, page, query):
+    path = {"toy": "/"}.get(page, f"/{page}")
+    assert client.get(path, query_string=query).status_code == 200
+    layout = json.dumps(importlib.import_module(f"dashboard.pages.{page}").layout(**query).to_plotly_json(),
+                        default=lambda o: o.to_plotly_json() if hasattr(o, "to_plotly_json") else str(o))
+    assert "Ignored from the link" in layout and "bogus" in layout
