@@ -30,7 +30,7 @@ run: install
 # production: gunicorn (no debug mode), WORKERS processes of THREADS threads each; with REDIS_URL
 # set, the workers share the Redis cache and send long jobs to `make worker`
 serve: install
-	$(BIN)/gunicorn --config python:dashboard.gunicorn_conf --bind $(HOST):$(PORT) --workers $(WORKERS) --threads $(THREADS) app:server
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) $(BIN)/gunicorn --config python:dashboard.gunicorn_conf app:server
 
 # a Celery worker for the background jobs (sweeps, landscapes); needs REDIS_URL
 worker: install

@@ -13,12 +13,11 @@ import os
 import random
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 from dashboard.callback_requests import render_body
-from tests.conftest import free_port
+from tests.conftest import answers, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts"
@@ -71,16 +70,10 @@ def main(repeat: int | None = None) -> None:
                                    "--access-logfile", "/dev/null", "app:server"],
                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_dash-dependencies", timeout=2) as response:
-                    dependencies = json.loads(response.read())
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    sys.exit("bench load: gunicorn did not start; see artifacts/load-gunicorn.log")
-                time.sleep(0.3)
+        if not wait_for(lambda: answers(url + "/healthz"), [server]):
+            sys.exit("bench load: gunicorn did not start; see artifacts/load-gunicorn.log")
+        with urllib.request.urlopen(url + "/_dash-dependencies", timeout=10) as response:
+            dependencies = json.loads(response.read())
         bodies = OUT / "load-bodies.json"
         bodies.write_text(json.dumps(_bodies(dependencies)))
         workers = _children(server.pid)

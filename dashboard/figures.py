@@ -129,6 +129,12 @@ def _title(text: str) -> dict:
     return {"text": text, "x": 0.5}
 
 
+# The right-hand accuracy axis over a loss axis. Its own ticks ("auto"): an overlaying axis
+# otherwise syncs its ticks to the loss axis's, and a log loss axis left it unreadable.
+ACCURACY_AXIS = {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1.02],
+                 "tickmode": "auto", "showgrid": False}
+
+
 def make_map_figure(grid: LossGrid, traj: Trajectory, title: str, step: int | None = None,
                     log: bool = False) -> Figure:
     """Heatmap-coloured contours of the loss over (bias, weight) with the optimizer's path."""
@@ -402,7 +408,7 @@ def make_line_figure(result: Landscape, log: bool = False,
         "title": _title(title),
         "xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "cross-entropy"},
                                                       "type": "log" if log else "linear"},
-        "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1.02]},
+        "yaxis2": ACCURACY_AXIS,
         "shapes": marks, "legend": {"orientation": "h", "y": -0.2},
         "margin": {"l": 60, "r": 60, "t": 50, "b": 40}, "uirevision": "line"}}
 
@@ -435,9 +441,10 @@ def make_plane_figure(result: Landscape, log: bool = False) -> Figure:
                      "marker": {"size": 6, "color": PATH_COLOUR}, "text": [f"epoch {e}" for e in epochs],
                      "hovertemplate": "%{text}<extra></extra>"})
     return {"data": data, "layout": {
-        "title": _title("2D: " + result.description), "xaxis": {"title": {"text": x_title}},
+        "title": _title("2D: " + result.description.replace(": ", "<br><sup>", 1) + "</sup>"),
+        "xaxis": {"title": {"text": x_title}},
         "yaxis": {"title": {"text": y_title}, "scaleanchor": "x"}, "legend": {"orientation": "h", "y": -0.2},
-        "margin": {"l": 60, "r": 10, "t": 50, "b": 40}, "uirevision": "plane"}}
+        "margin": {"l": 60, "r": 10, "t": 70, "b": 40}, "uirevision": "plane"}}
 
 
 def make_landscape_surface(result: Landscape, log: bool = False) -> Figure:
@@ -460,7 +467,7 @@ def make_training_figure(trained: Trained) -> Figure:
     return {"data": data, "layout": {
         "title": _title("training"), "xaxis": {"title": {"text": "epoch"}},
         "yaxis": {"title": {"text": "cross-entropy"}, "type": "log"},
-        "yaxis2": {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1.02]},
+        "yaxis2": ACCURACY_AXIS,
         "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},
         "uirevision": "training"}}
 

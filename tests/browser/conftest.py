@@ -6,12 +6,11 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import answers, wait_for
 from tests.conftest import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,16 +34,9 @@ def server_url(tmp_path_factory):
         proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
                                 stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/", timeout=2):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"server did not start; see {log}")
-            time.sleep(0.3)
+    if not wait_for(lambda: answers(url + "/"), [proc]):
+        proc.kill()
+        pytest.fail(f"server did not start; see {log}")
     yield url
     proc.terminate()
     proc.wait(timeout=10)

@@ -9,14 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "artifacts"
@@ -54,30 +53,19 @@ class Redis:
     def start(self) -> None:
         subprocess.run([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--daemonize", "yes",
                         "--save", "", "--appendonly", "no", "--pidfile", str(self.pidfile)], check=True)
-        self.wait(lambda: self.client().ping())
+        if not wait_for(lambda: self.client().ping(), seconds=15):
+            pytest.fail("redis-server did not start")
 
     def stop(self) -> None:
         pid = int(self.pidfile.read_text())
         os.kill(pid, 15)
-        self.wait(lambda: not Path(f"/proc/{pid}").exists())
+        if not wait_for(lambda: not Path(f"/proc/{pid}").exists(), seconds=15):
+            pytest.fail("redis-server did not stop")
 
     def client(self):
         import redis
 
         return redis.Redis.from_url(self.url, socket_timeout=2)
-
-    @staticmethod
-    def wait(ready, seconds: float = 15) -> None:
-        deadline = time.monotonic() + seconds
-        while True:
-            try:
-                if ready():
-                    return
-            except Exception:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("redis-server did not reach the expected state")
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
@@ -117,19 +105,10 @@ def workshop(redis_server, tmp_path_factory) -> Iterator[str]:
     worker = _spawn([sys.executable, "-m", "celery", "-A", "app:celery_app", "worker", "--loglevel=INFO",
                      "--concurrency", "1"], env, "hosting-celery.log")
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            health = get_json(url + "/healthz", timeout=2)
-            if health["background"]["reachable"]:
-                break
-        except OSError:
-            pass
-        if web.poll() is not None or worker.poll() is not None or time.monotonic() > deadline:
-            _stop(web)
-            _stop(worker)
-            pytest.fail("gunicorn or the Celery worker did not start; see artifacts/hosting-*.log")
-        time.sleep(0.3)
+    if not wait_for(lambda: get_json(url + "/healthz", timeout=2)["background"]["reachable"], [web, worker], 90):
+        _stop(web)
+        _stop(worker)
+        pytest.fail("gunicorn or the Celery worker did not start; see artifacts/hosting-*.log")
     yield url
     _stop(web)
     _stop(worker)
