@@ -15,13 +15,13 @@ from dash import Dash, dcc, html
 
 from dashboard import cache as compute_cache
 from dashboard.errors import install_request_errors, show_callback_error
-from dashboard.hosting import background_manager, install_healthz
+from dashboard.hosting import background_manager, install_healthz, install_session, secret_key
 from dashboard.ids import ID
 
 HERE = Path(__file__).parent
 log = logging.getLogger("descent_lab")
-# Background jobs: diskcache on this machine, or Celery workers when REDIS_URL is set
-# (``celery -A app:celery_app worker``, which is ``make worker``).
+# Background jobs: processes from a forkserver on this machine, or Celery workers when REDIS_URL
+# is set (``celery -A app:celery_app worker``, which is ``make worker``); see dashboard/jobs.py.
 manager, celery_app = background_manager()
 
 
@@ -37,11 +37,12 @@ def create_app() -> Dash:
         suppress_callback_exceptions=True,
     )
     server = app.server
-    server.config["SECRET_KEY"] = os.environ.get("SECRET_KEY") or os.urandom(32).hex()
+    server.config["SECRET_KEY"] = secret_key()  # one key for every worker (see README, Hosting)
     server.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("MAX_CONTENT_LENGTH", str(1 << 20)))
     compute_cache.configure(server)
     install_request_errors(server)
     install_healthz(server, celery_app)
+    install_session(server)
     app.layout = html.Div(
         [
             html.Header(

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from dash import no_update, set_props
+from dash.exceptions import BackgroundCallbackError, DependencyException
 from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from dashboard.ids import ID
+from dashboard.jobs import JobRefused
 
 log = logging.getLogger(__name__)
 UPDATE_ROUTE = "/_dash-update-component"
@@ -28,8 +30,20 @@ def show_callback_error(err: Exception) -> None:
                                      f"({type(err).__name__}); the last good view is kept."})
 
 
-class JobQueueDown(RuntimeError):
-    """The background jobs' queue (Redis, for Celery) cannot take a job right now."""
+BACKGROUND_PREFIX = "An error occurred inside a background callback: "
+
+
+def job_message(err: Exception) -> str:
+    """What the page says about a job that could not start or did not finish.
+
+    A refused job says why (queue full, session at its cap, queue unreachable); a job that ended
+    without a result (cancelled, lost, stopped, failed) carries its sentence from ``dashboard.jobs``.
+    """
+    if isinstance(err, JobRefused):
+        return str(err)
+    if isinstance(err, BackgroundCallbackError) and str(err).startswith(BACKGROUND_PREFIX):
+        return str(err)[len(BACKGROUND_PREFIX):].split("\n", 1)[0]
+    return f"The job failed ({type(err).__name__}); the last good view is kept."
 
 
 def job_error(outputs: int) -> Callable[[Exception], list[Any]]:
@@ -37,21 +51,29 @@ def job_error(outputs: int) -> Callable[[Exception], list[Any]]:
     goes there (a job that could not start shows why), the other outputs keep their values."""
 
     def handle(err: Exception) -> list[Any]:
-        log.exception("background job failed", exc_info=err)
-        text = (str(err) if isinstance(err, JobQueueDown)
-                else f"The job failed ({type(err).__name__}); the last good view is kept.")
-        return [no_update] * (outputs - 1) + [text]
+        if isinstance(err, JobRefused | BackgroundCallbackError):
+            log.warning("background job: %s", job_message(err))
+        else:
+            log.exception("background job failed", exc_info=err)
+        return [no_update] * (outputs - 1) + [job_message(err)]
 
     return handle
 
 
+SUITES_ROUTE = "/_dash-component-suites/"
+
+
 def install_request_errors(server: Flask) -> None:
-    """Answer malformed requests to Dash's endpoint with 400 instead of a 500."""
+    """Answer malformed requests to Dash's endpoint with 400 and unknown component-suite files with
+    404, never a 500 or a traceback in the log."""
 
     @server.errorhandler(Exception)
     def _handle(err: Exception):
         if isinstance(err, HTTPException):
             return err
+        if SUITES_ROUTE in request.path and isinstance(err, DependencyException | KeyError | OSError):
+            log.info("no such component-suite file: %.200s", request.path)
+            return NotFound()
         log.exception("request failed", exc_info=err)
         if request.path.endswith(UPDATE_ROUTE):
             return jsonify(error="malformed callback request"), 400

@@ -16,3 +16,11 @@ max_requests = 5000
 max_requests_jitter = 500
 accesslog = "-"
 reuse_port = True  # the kernel spreads new connections over the workers
+
+
+def post_worker_init(worker) -> None:
+    """Start this worker's job forkserver (one machine) before it serves, not on the first job."""
+    from app import manager
+
+    if hasattr(manager, "warm"):
+        manager.warm()

@@ -1,29 +1,34 @@
-"""How the app is hosted: which background-callback manager runs the long jobs, and /healthz.
+"""How the app is hosted: which background-job manager runs the long jobs, who is who, and /healthz.
 
-One machine (the default): background jobs (sweeps, landscapes) run in processes on the web
-machine, their progress and results in a diskcache folder. Scale-out (REDIS_URL set): Dash's
-CeleryManager sends the jobs to Celery workers (``make worker``) through the same Redis that
-holds the compute cache, so web and worker machines can be added independently.
+One machine (the default): background jobs (sweeps, landscapes) run in processes made by a
+forkserver on the web machine, their book and results in a diskcache folder. Scale-out (REDIS_URL
+set): the jobs go to Celery workers (``make worker``) through the same Redis that holds the compute
+cache, so web and worker machines can be added independently. Both keep the caps, queue and
+deadlines of ``dashboard.jobs``.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import time
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import diskcache
-from dash import CeleryManager, DiskcacheManager
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 from dashboard.cache import REDIS_TIMEOUT_S, cache_health
-from dashboard.errors import JobQueueDown
+from dashboard.jobs import JobLimits, LocalJobs, QueuedJobs
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-JOB_EXPIRE_S = 600  # a finished job's result is kept this long for the page to collect
+SESSION_COOKIE = "descent_session"
+JOB_LIMITS = JobLimits.from_env()
+# An unacknowledged job (its worker died) is delivered again after this; the book runs it only if
+# its page still waits and no live run of it beats (see JobBook), so a long job never runs twice.
+VISIBILITY_TIMEOUT_S = 900
 
 
 def make_celery(redis_url: str) -> Any:
@@ -37,42 +42,99 @@ def make_celery(redis_url: str) -> Any:
     celery = Celery("descent_lab", broker=redis_url, backend=redis_url)
     timeouts = {"socket_timeout": 5, "socket_connect_timeout": REDIS_TIMEOUT_S * 4}
     celery.conf.update(
-        broker_transport_options={**timeouts, "max_retries": 1},
+        broker_transport_options={**timeouts, "max_retries": 1, "visibility_timeout": VISIBILITY_TIMEOUT_S},
         result_backend_transport_options={**timeouts, "retry_policy": {"max_retries": 0}},
         redis_socket_timeout=5,
         redis_socket_connect_timeout=REDIS_TIMEOUT_S * 4,
         task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
         broker_connection_retry_on_startup=True,
-        result_expires=JOB_EXPIRE_S,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,  # a worker waits for Redis to come back, however long
+        result_expires=JOB_LIMITS.JOBS_EXPIRE_S,
         worker_prefetch_multiplier=1,  # long jobs: a worker takes one at a time
+        # a job is acknowledged when it ends; one whose worker died goes back to the queue (and runs
+        # only if the page still waits for it: see JobBook), one that outlives the visibility timeout
+        # is not run twice (its heartbeat is fresh)
         task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        # JSON only: a message or a result in Redis can never run code in a worker
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        result_accept_content=["json"],
     )
     return celery
 
 
-class QueueManager(CeleryManager):
-    """CeleryManager that says so when the queue is unreachable, instead of a bare traceback."""
+def queued_progress(text: str) -> list[str]:
+    """What a waiting job's progress row shows (value, max, text), as every page's progress row."""
+    return ["0", "1", text]
 
-    def call_job_fn(self, key, job_fn, args, context):
-        try:
-            return super().call_job_fn(key, job_fn, args, context)
-        except Exception as err:
-            raise JobQueueDown("Not started: the job queue (Redis) is unreachable just now. The other "
-                               "views still work; try again in a moment.") from err
+
+def session_id() -> str:
+    """Who asks: the browser's session cookie (set on its first page), else its address."""
+    try:
+        return request.cookies.get(SESSION_COOKIE) or f"addr:{request.remote_addr}"
+    except RuntimeError:  # outside a request
+        return "none"
+
+
+def install_session(server: Flask) -> None:
+    """Give every browser a random session id in a cookie: the caps per person count by it."""
+
+    @server.after_request
+    def _set_cookie(response):
+        if SESSION_COOKIE not in request.cookies:
+            response.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(16), httponly=True, samesite="Lax")
+        return response
 
 
 def background_manager(env: Mapping[str, str] = os.environ) -> tuple[Any, Any]:
     """(manager, celery app or None) from the environment.
 
-    REDIS_URL set (and BACKGROUND_MANAGER not "diskcache"): CeleryManager on that Redis.
-    Otherwise DiskcacheManager in BACKGROUND_CACHE_DIR (default cache-dir/background).
+    REDIS_URL set (and BACKGROUND_MANAGER not "diskcache"): Celery workers on that Redis.
+    Otherwise job processes on this machine, their store in BACKGROUND_CACHE_DIR
+    (default cache-dir/background).
     """
     redis_url = env.get("REDIS_URL")
     if redis_url and env.get("BACKGROUND_MANAGER", "celery") == "celery":
         celery = make_celery(redis_url)
-        return QueueManager(celery, expire=JOB_EXPIRE_S), celery
+        return QueuedJobs(celery, redis_url, JOB_LIMITS, session_id, queued_progress), celery
     directory = env.get("BACKGROUND_CACHE_DIR", str(ROOT / "cache-dir" / "background"))
-    return DiskcacheManager(diskcache.Cache(directory), expire=JOB_EXPIRE_S), None
+    return LocalJobs(directory, JOB_LIMITS, session_id, queued_progress), None
+
+
+class SecretKeyMissing(SystemExit):
+    """Serving across machines (REDIS_URL) without SECRET_KEY: refuse to start, saying how."""
+
+
+def secret_key(env: Mapping[str, str] = os.environ) -> str:
+    """The key that signs job handles and cookies, the same in every web worker.
+
+    SECRET_KEY when set. Otherwise, on one machine, a key made once and kept in
+    cache-dir/secret_key (SECRET_KEY_FILE) that every worker reads; with REDIS_URL (web workers
+    on several machines) there is no shared folder, so serving refuses to start without one.
+    """
+    if env.get("SECRET_KEY"):
+        return env["SECRET_KEY"]
+    if env.get("REDIS_URL"):
+        raise SecretKeyMissing("SECRET_KEY is not set: with REDIS_URL every web worker must sign with the "
+                               "same key. Set it, e.g. export SECRET_KEY=$(python3 -c "
+                               "'import secrets; print(secrets.token_hex(32))')")
+    path = Path(env.get("SECRET_KEY_FILE", str(ROOT / "cache-dir" / "secret_key")))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the first worker to get here writes it; O_EXCL makes every other one read that one
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # the writer may not have written yet
+            if key := path.read_text().strip():
+                return key
+            time.sleep(0.02)
+        raise SecretKeyMissing(f"{path} is empty: delete it, or set SECRET_KEY") from None
+    key = secrets.token_hex(32)
+    with os.fdopen(handle, "w") as out:
+        out.write(key)
+    return key
 
 
 def background_health(celery: Any) -> dict[str, Any]:

@@ -1,0 +1,625 @@
+"""Background jobs that always end visibly: caps, a queue, heartbeats, and no fork after torch.
+
+Dash's background callbacks hand a job to a *manager*. Ours keeps a small ledger (the "book") in a
+store every web worker shares: a diskcache folder on one machine, Redis when REDIS_URL is set.
+Everything in it is JSON text, so nothing read back can run code.
+
+- **Admission.** At most ``JOBS_MAX`` jobs run at once on the server and a browser session holds
+  at most ``JOBS_PER_SESSION`` (running or queued); the rest wait in one FIFO queue of at most
+  ``JOBS_QUEUE`` entries, and the page shows its position. A full queue is a clear message.
+- **Liveness.** A running job writes a heartbeat every second (its pid, and when it last reported
+  progress). A poll that finds the heartbeat older than ``JOBS_LOST_S`` reports the job as lost,
+  one that finds no progress for ``JOBS_STALL_S`` stops it and says so: the page never polls forever.
+- **Abandoned jobs stop.** Each poll is recorded; a job nobody has polled for ``JOBS_ABANDON_S``
+  stops itself (at its next progress report, or by exiting after a grace period).
+- **No fork after torch.** On one machine each job is a process made by a *forkserver*, which is
+  started by exec (not fork) and preloads the app without running any torch work, so no job
+  inherits a web worker's OpenMP threads (a forked child would wait forever in libgomp's barrier).
+  With REDIS_URL the jobs run on Celery workers, whose pool children never fork after torch either.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import diskcache
+from _plotly_utils.utils import PlotlyJSONEncoder
+from dash import CeleryManager, DiskcacheManager
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
+from dash.background_callback._proxy_set_props import ProxySetProps
+from dash.exceptions import PreventUpdate
+
+log = logging.getLogger(__name__)
+PREFIX = "descent-lab:job:"
+
+
+@dataclass(frozen=True, slots=True)
+class JobLimits:
+    """The caps and deadlines of background jobs (environment variables of the same names)."""
+
+    JOBS_MAX: int = 2  # jobs running at once on the server (one machine: its cores)
+    JOBS_PER_SESSION: int = 2  # jobs one browser session may hold, running or queued
+    JOBS_QUEUE: int = 30  # jobs waiting at most; a job beyond is refused with a message
+    JOBS_ABANDON_S: float = 30.0  # a job nobody polled for this long stops
+    JOBS_LOST_S: float = 8.0  # a running job whose heartbeat is older than this is lost
+    JOBS_START_S: float = 60.0  # time allowed from admission to the first heartbeat
+    JOBS_STALL_S: float = 180.0  # a job that reports no progress for this long is stopped
+    JOBS_EXPIRE_S: float = 600.0  # a finished job's result waits this long to be collected
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> JobLimits:
+        values = {}
+        for name, field in cls.__dataclass_fields__.items():
+            if name in env:
+                kind = type(field.default)
+                try:
+                    values[name] = kind(env[name])
+                except ValueError as err:
+                    raise SystemExit(f"{name}={env[name]!r}: expected a number") from err
+        return cls(**values)
+
+
+HEARTBEAT_S = 1.0
+GRACE_S = 10.0  # a stopped job that does not reach its next progress report exits after this
+
+
+class JobRefused(RuntimeError):
+    """A job that cannot be queued (queue full, session at its cap, store unreachable): say why."""
+
+
+class JobStopped(Exception):
+    """Raised inside a job at a progress report once it was cancelled or abandoned."""
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a callback value (figures, NoUpdate, numpy scalars) as Dash's Celery path writes it."""
+    return json.dumps(value, cls=PlotlyJSONEncoder)
+
+
+class SafeDisk(diskcache.Disk):
+    """diskcache's Disk that stores only text, bytes and numbers and never unpickles a value or key:
+    an entry in pickle mode (written by anyone else) reads as missing."""
+
+    def store(self, value, read, key=diskcache.UNKNOWN):
+        if not isinstance(value, str | bytes | int | float) or isinstance(value, bool):
+            raise TypeError(f"the job store keeps text, not {type(value).__name__}")
+        return super().store(value, read, key)
+
+    def fetch(self, mode, filename, value, read):
+        if mode == diskcache.core.MODE_PICKLE:
+            raise KeyError("pickled entry refused")
+        return super().fetch(mode, filename, value, read)
+
+    def get(self, key, raw):
+        if not raw:
+            raise KeyError("pickled key refused")
+        return super().get(key, raw)
+
+
+class DiskStore:
+    """The job store on one machine: a diskcache folder shared by the web workers and the jobs."""
+
+    def __init__(self, directory: str) -> None:
+        self.cache = diskcache.Cache(directory, disk=SafeDisk, eviction_policy="none")
+
+    def get(self, key: str) -> str | None:
+        try:
+            value = self.cache.get(PREFIX + key)
+        except KeyError:
+            return None
+        return value if isinstance(value, str) else None
+
+    def set(self, key: str, value: str, expire: float) -> None:
+        self.cache.set(PREFIX + key, value, expire=expire)
+
+    def delete(self, *keys: str) -> None:
+        for key in keys:
+            self.cache.delete(PREFIX + key)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        with self.cache.transact():  # sqlite's write lock: one read-modify-write at a time
+            yield
+
+
+class RedisStore:
+    """The job store with REDIS_URL: shared by every web worker and Celery worker."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+
+    def get(self, key: str) -> str | None:
+        value = self.client.get(PREFIX + key)
+        return value.decode() if value is not None else None
+
+    def set(self, key: str, value: str, expire: float) -> None:
+        self.client.set(PREFIX + key, value, ex=max(1, int(expire)))
+
+    def delete(self, *keys: str) -> None:
+        if keys:
+            self.client.delete(*(PREFIX + k for k in keys))
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        with self.client.lock(PREFIX + "lock", timeout=10, blocking_timeout=10):
+            yield
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """What a poll learns: ``state`` is queued, running, done, or ended (with ``message``)."""
+
+    state: str
+    ahead: int = 0
+    message: str = ""
+
+
+class JobBook:
+    """The shared ledger: who runs, who waits (in order), and how each job ended.
+
+    Keys: ``book`` (``{"running": [...], "queued": [...]}``, entries ``{id, session, at}``),
+    ``payload:ID`` (what to run), ``beat:ID`` (heartbeat), ``poll:ID`` (last poll),
+    ``end:ID`` (why a job ended without a result), ``stop:ID`` (a request to stop).
+    """
+
+    def __init__(self, store: Any, limits: JobLimits, clock: Callable[[], float] = time.time) -> None:
+        self.store, self.limits, self.clock = store, limits, clock
+
+    # --- the ledger ---
+    def _book(self) -> dict[str, list[dict[str, Any]]]:
+        try:
+            book = json.loads(self.store.get("book") or "{}")
+        except ValueError:
+            book = {}
+        return {"running": list(book.get("running", [])), "queued": list(book.get("queued", []))}
+
+    def _save(self, book: dict[str, list[dict[str, Any]]]) -> None:
+        self.store.set("book", json.dumps(book), expire=24 * 3600)
+
+    def _get_json(self, key: str) -> dict[str, Any] | None:
+        try:
+            value = json.loads(self.store.get(key) or "null")
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+    def submit(self, job: str, session: str, payload: dict[str, Any]) -> list[str]:
+        """Queue ``job`` for ``session``; returns the jobs to start now (admitted in order: it may be
+        this one, or others that were waiting). Raises JobRefused when the session or the queue is full."""
+        now = self.clock()
+        self.store.set(f"payload:{job}", dumps(payload), expire=self.limits.JOBS_EXPIRE_S)
+        self.store.set(f"poll:{job}", str(now), expire=self.limits.JOBS_EXPIRE_S)
+        with self.store.locked():
+            book = self._book()
+            self._drop_abandoned(book, now)
+            mine = sum(e["session"] == session for e in book["running"] + book["queued"])
+            if mine >= self.limits.JOBS_PER_SESSION:
+                raise JobRefused(f"Not started: you already have {mine} jobs running or waiting "
+                                 f"(at most {self.limits.JOBS_PER_SESSION} a person); cancel one or "
+                                 "wait for it to finish.")
+            if len(book["queued"]) >= self.limits.JOBS_QUEUE:
+                raise JobRefused(f"Not started: the server is busy ({len(book['running'])} jobs running, "
+                                 f"{len(book['queued'])} waiting); try again in a minute.")
+            book["queued"].append({"id": job, "session": session, "at": now})
+            started = self._admit(book, now)
+            self._save(book)
+        return started
+
+    def _admit(self, book: dict[str, list[dict[str, Any]]], now: float) -> list[str]:
+        started = []
+        while book["queued"] and len(book["running"]) < self.limits.JOBS_MAX:
+            entry = book["queued"].pop(0)
+            entry["at"] = now
+            book["running"].append(entry)
+            started.append(entry["id"])
+        return started
+
+    def _drop_abandoned(self, book: dict[str, list[dict[str, Any]]], now: float) -> None:
+        """Queued jobs nobody polls any more leave the queue (running ones stop themselves), and
+        running ones whose process is gone free their slot, even when nobody polls them."""
+        kept = []
+        for entry in book["queued"]:
+            if now - self.last_poll(entry["id"]) > self.limits.JOBS_ABANDON_S:
+                self._end(entry["id"], "abandoned", ABANDONED)
+            else:
+                kept.append(entry)
+        book["queued"] = kept
+        alive = []
+        for entry in book["running"]:
+            why = self._dead(entry, now)
+            if why:
+                self._end(entry["id"], "lost", why)
+            else:
+                alive.append(entry)
+        book["running"] = alive
+
+    def _dead(self, entry: dict[str, Any], now: float) -> str | None:
+        """Why a running entry is dead (no heartbeat since its start, or an old one), or None."""
+        beat = self.heartbeat(entry["id"])
+        if beat is None:
+            return NEVER_STARTED if now - entry["at"] > self.limits.JOBS_START_S else None
+        return LOST if now - beat.get("at", 0.0) > self.limits.JOBS_LOST_S else None
+
+    def admit(self) -> list[str]:
+        """Move waiting jobs into free slots; returns the ones to start now."""
+        book, now = self._book(), self.clock()
+        if not book["queued"] or (len(book["running"]) >= self.limits.JOBS_MAX
+                                  and not any(self._dead(e, now) for e in book["running"])):
+            return []
+        with self.store.locked():
+            book = self._book()
+            self._drop_abandoned(book, now)
+            started = self._admit(book, now)
+            self._save(book)
+        return started
+
+    def release(self, job: str) -> None:
+        """Take ``job`` off the book (it ended). The slot goes to a waiting job at the next ``admit``."""
+        with self.store.locked():
+            book = self._book()
+            self._save({part: [e for e in entries if e["id"] != job] for part, entries in book.items()})
+
+    # --- one job ---
+    def payload(self, job: str) -> dict[str, Any] | None:
+        return self._get_json(f"payload:{job}")
+
+    def polled(self, job: str) -> None:
+        self.store.set(f"poll:{job}", str(self.clock()), expire=self.limits.JOBS_EXPIRE_S)
+
+    def last_poll(self, job: str) -> float:
+        try:
+            return float(self.store.get(f"poll:{job}") or 0.0)
+        except ValueError:
+            return 0.0
+
+    def beat(self, job: str, progress_at: float) -> None:
+        self.store.set(f"beat:{job}", json.dumps({"at": self.clock(), "pid": os.getpid(),
+                                                   "progress_at": progress_at}),
+                       expire=self.limits.JOBS_EXPIRE_S)
+
+    def heartbeat(self, job: str) -> dict[str, Any] | None:
+        return self._get_json(f"beat:{job}")
+
+    def _end(self, job: str, state: str, message: str) -> None:
+        self.store.set(f"end:{job}", json.dumps({"state": state, "message": message}),
+                       expire=self.limits.JOBS_EXPIRE_S)
+
+    def end(self, job: str, state: str, message: str) -> None:
+        """Record why ``job`` ended without a result and take it off the book."""
+        self._end(job, state, message)
+        self.release(job)
+
+    def ending(self, job: str) -> dict[str, Any] | None:
+        return self._get_json(f"end:{job}")
+
+    def ask_to_stop(self, job: str, why: str) -> None:
+        self.store.set(f"stop:{job}", why, expire=self.limits.JOBS_EXPIRE_S)
+
+    def stop_reason(self, job: str) -> str | None:
+        return self.store.get(f"stop:{job}")
+
+    def state(self, job: str) -> JobState:
+        """Where ``job`` stands; a running job past its deadlines is ended here (lost or stalled)."""
+        ended = self.ending(job)
+        if ended is not None:
+            return JobState("ended", message=ended.get("message", "The job ended."))
+        book = self._book()
+        queued = [e["id"] for e in book["queued"]]
+        if job in queued:
+            return JobState("queued", ahead=queued.index(job))
+        running = next((e for e in book["running"] if e["id"] == job), None)
+        if running is None:
+            return JobState("done")  # finished (its result is in the store) or never known
+        now = self.clock()
+        why = self._dead(running, now)
+        if why:
+            return self._lost(job, why)
+        beat = self.heartbeat(job) or {}
+        if now - beat.get("progress_at", now) > self.limits.JOBS_STALL_S:
+            self.ask_to_stop(job, "stalled")
+            return self._lost(job, f"Stopped: the job made no progress for {self.limits.JOBS_STALL_S:.0f} s.")
+        return JobState("running")
+
+    def _lost(self, job: str, message: str) -> JobState:
+        self.end(job, "lost", message)
+        return JobState("ended", message=message)
+
+    def forget(self, job: str) -> None:
+        self.store.delete(*(f"{part}:{job}" for part in ("payload", "beat", "poll", "end", "stop")))
+
+
+ABANDONED = "Stopped: nobody was watching this job."
+LOST = "Lost: the process running this job stopped. Run it again."
+NEVER_STARTED = "Lost: the job never started (its worker is gone or busy). Run it again."
+
+
+def queued_text(ahead: int) -> str:
+    return ("Waiting: yours is next." if ahead == 0
+            else f"Waiting: {ahead} job{'s' if ahead > 1 else ''} ahead of yours.")
+
+
+class _Guarded:
+    """The parts of a Dash background-callback manager that both of ours share: every value is
+    JSON text in ``self.store``, every job goes through ``self.book``. Subclasses say how a job
+    starts (``launch``) and how a running one is stopped at once (``kill``)."""
+
+    store: Any
+    book: JobBook
+    session: Callable[[], str]
+    queued_progress: Callable[[str], list[Any]]
+
+    def _setup(self, store: Any, limits: JobLimits, session: Callable[[], str],
+               queued_progress: Callable[[str], list[Any]]) -> None:
+        self.store, self.book, self.session = store, JobBook(store, limits), session
+        self.queued_progress = queued_progress
+
+    # Dash's manager API ---------------------------------------------------------------
+    def build_cache_key(self, fn, args, cache_args_to_ignore, triggered):
+        return uuid.uuid4().hex  # one key per job: two people asking the same never share a result
+
+    def make_job_fn(self, fn, progress, key=None):
+        return {"key": key, "fn": fn, "progress": bool(progress)}
+
+    def call_job_fn(self, key, job_fn, args, context):
+        context = {k: v for k, v in dict(context).items() if k != "updated_props"}
+        payload = {"callback": job_fn["key"], "args": args, "context": context}
+        try:
+            started = self.book.submit(key, self.session(), payload)
+        except JobRefused:
+            raise
+        except Exception as err:
+            raise JobRefused("Not started: the job queue is unreachable just now. The other views "
+                             "still work; try again in a moment.") from err
+        self._start(started)
+        return key
+
+    def _start(self, jobs: list[str]) -> None:
+        for job in jobs:
+            try:
+                self.launch(job)
+            except Exception as err:
+                log.exception("job %s could not be started", job)
+                self.book.end(job, "failed", f"Not started: {type(err).__name__}: {err}")
+
+    def get_progress(self, key):
+        self.book.polled(key)
+        self._start(self.book.admit())
+        state = self.book.state(key)
+        if state.state == "queued":
+            return self.queued_progress(queued_text(state.ahead))
+        value = self.store.get(self._make_progress_key(key))
+        if value is None:
+            return None
+        self.store.delete(self._make_progress_key(key))
+        return json.loads(value)
+
+    def result_ready(self, key):
+        return self.store.get(key) is not None
+
+    def get_result(self, key, job):
+        self.book.polled(key)
+        value = self.store.get(key)
+        if value is not None:
+            self.store.delete(key, self._make_progress_key(key))
+            self.book.release(key)  # (the job releases itself too; this is idempotent)
+            self.book.forget(key)
+            self._start(self.book.admit())
+            try:
+                return json.loads(value)
+            except ValueError:
+                return {"background_callback_error": {"msg": "The job's result could not be read.", "tb": ""}}
+        state = self.book.state(key)
+        if state.state == "ended":
+            self.book.forget(key)
+            return {"background_callback_error": {"msg": state.message, "tb": ""}}
+        return self.UNDEFINED
+
+    def job_running(self, job):
+        if job is None or self.store.get(job) is not None:
+            return False  # a stored result means it has finished, even if its process is exiting
+        return self.book.state(job).state in ("queued", "running")
+
+    def terminate_job(self, job):
+        if job is None:
+            return
+        self.book.ask_to_stop(job, "cancelled")
+        self.book.end(job, "cancelled", "Cancelled.")
+        beat = self.book.heartbeat(job)
+        if beat is not None:
+            self.kill(job, beat.get("pid"))
+        self._start(self.book.admit())
+
+    def terminate_unhealthy_job(self, job):
+        return False
+
+    def get_updated_props(self, key):
+        value = self.store.get(self._make_set_props_key(key))
+        if value is None:
+            return {}
+        self.store.delete(self._make_set_props_key(key))
+        return json.loads(value)
+
+    def clear_cache_entry(self, key):
+        self.store.delete(key)
+
+    def get_or_create_signing_secret(self, generate):
+        raise NotImplementedError  # the app always sets SECRET_KEY (see dashboard.hosting.secret_key)
+
+    # the job's side -------------------------------------------------------------------
+    def launch(self, job: str) -> None:
+        raise NotImplementedError
+
+    def kill(self, job: str, pid: Any) -> None:
+        """Stop a running job at once where possible; otherwise it stops at its next progress report."""
+
+    def execute(self, job: str) -> None:
+        """Run ``job`` here (a job process or a Celery worker): heartbeat, progress, result."""
+        book, limits = self.book, self.book.limits
+        payload = book.payload(job)
+        if payload is None or book.ending(job) is not None or book.stop_reason(job):
+            return  # cancelled, abandoned or lost before it started: a late delivery does nothing
+        beat = book.heartbeat(job)
+        if beat is not None and time.time() - beat.get("at", 0.0) < limits.JOBS_LOST_S:
+            return  # delivered twice (a broker's redelivery) while the first run is alive
+        entry = self.func_registry.get(payload["callback"])
+        if entry is None:
+            book.end(job, "failed", "The job's callback is unknown to this worker (another version?).")
+            return
+        watch = _Watch(self, job)
+
+        def set_progress(value: Any) -> None:
+            watch.progressed()
+            self.store.set(self._make_progress_key(job), dumps(list(value) if isinstance(value, list | tuple)
+                                                               else [value]), expire=limits.JOBS_EXPIRE_S)
+
+        def set_props(component_id, props):
+            self.store.set(self._make_set_props_key(job), dumps({component_id: props}),
+                           expire=limits.JOBS_EXPIRE_S)
+
+        context = AttributeDict(**payload["context"])
+        context.ignore_register_page = False
+        context.updated_props = ProxySetProps(set_props)
+        context_value.set(context)
+        args = payload["args"]
+        progress = [set_progress] if entry["progress"] else []
+        result: str | None = None
+        reason = None
+        try:
+            output = (entry["fn"](*progress, **args) if isinstance(args, dict)
+                      else entry["fn"](*progress, *args))
+            result = dumps(output)
+        except PreventUpdate:
+            result = dumps({"_dash_no_update": "_dash_no_update"})
+        except JobStopped as why:
+            reason = str(why)
+        except Exception as err:
+            log.exception("job %s failed", job)
+            result = dumps({"background_callback_error": {
+                "msg": f"The job failed ({type(err).__name__}); the last good view is kept.", "tb": ""}})
+        finally:
+            watch.done.set()
+        self._finish(job, result, reason)
+
+    def _finish(self, job: str, result: str | None, reason: str | None) -> None:
+        """Store the result (or why there is none) and free the slot; the pages' polls, in the web
+        workers, start whoever waits (a job process never starts another)."""
+        if result is not None:
+            self.store.set(job, result, expire=self.book.limits.JOBS_EXPIRE_S)
+            self.book.release(job)
+        elif self.book.ending(job) is None:
+            self.book.end(job, reason or "stopped", ABANDONED if reason == "abandoned" else "Cancelled.")
+        else:
+            self.book.release(job)
+
+
+class _Watch:
+    """A running job's heartbeat thread: it beats every second, notices a request to stop (cancel,
+    stall) or that nobody polls any more, and makes the job's next progress report raise JobStopped;
+    a job that reaches no progress report within GRACE_S after that exits."""
+
+    def __init__(self, manager: _Guarded, job: str) -> None:
+        self.manager, self.job = manager, job
+        self.stop, self.done = threading.Event(), threading.Event()
+        self.last_progress = time.time()
+        manager.book.beat(job, self.last_progress)
+        threading.Thread(target=self._run, daemon=True, name=f"job-{job[:8]}-watch").start()
+
+    def progressed(self) -> None:
+        if self.stop.is_set():
+            raise JobStopped(self.manager.book.stop_reason(self.job) or "stopped")
+        self.last_progress = time.time()
+
+    def _run(self) -> None:
+        book, job, stopped_at = self.manager.book, self.job, None
+        while not self.done.wait(HEARTBEAT_S):
+            book.beat(job, self.last_progress)
+            reason = book.stop_reason(job)
+            if reason is None and time.time() - book.last_poll(job) > book.limits.JOBS_ABANDON_S:
+                reason = "abandoned"
+                book.ask_to_stop(job, reason)
+            if reason is not None and not self.stop.is_set():
+                self.stop.set()
+                stopped_at = time.time()
+            if stopped_at is not None and time.time() - stopped_at > GRACE_S:
+                log.warning("job %s (%s) did not reach a progress report: exiting", job, reason)
+                self.manager._finish(job, None, reason)
+                os._exit(3)
+
+
+_FORKSERVER = multiprocessing.get_context("forkserver")
+_FORKSERVER.set_forkserver_preload(["app"])
+
+
+def run_job(job: str) -> None:
+    """A job process's entry point: the app (preloaded by the forkserver) runs ``job``."""
+    import app
+
+    store = getattr(app.manager.store, "cache", None)
+    if store is not None:
+        store.close()  # a connection made before the fork is not this process's to use
+    app.manager.execute(job)
+
+
+class LocalJobs(_Guarded, DiskcacheManager):
+    """One machine: jobs are processes made by a forkserver; the book and the values in diskcache."""
+
+    def __init__(self, directory: str, limits: JobLimits, session: Callable[[], str],
+                 queued_progress: Callable[[str], list[Any]]) -> None:
+        self._setup(DiskStore(directory), limits, session, queued_progress)
+        DiskcacheManager.__init__(self, self.store.cache, expire=limits.JOBS_EXPIRE_S)
+
+    @staticmethod
+    def warm() -> None:
+        """Start the forkserver now, off the request path: it imports the app once (seconds), and
+        every job after that starts in milliseconds."""
+        threading.Thread(target=multiprocessing.forkserver.ensure_running, daemon=True,
+                         name="forkserver-start").start()
+
+    def launch(self, job: str) -> None:
+        process = _FORKSERVER.Process(target=run_job, args=(job,), name=f"job-{job[:8]}")
+        process.start()
+        # The job outlives this web worker if it must (a restart): it is not this process's child to
+        # join at exit, and its heartbeat, not this object, says whether it runs.
+        multiprocessing.process._children.discard(process)
+
+    def kill(self, job: str, pid: Any) -> None:
+        import psutil
+
+        with contextlib.suppress(psutil.Error, TypeError, ValueError):
+            process = psutil.Process(int(pid))
+            parent = process.parent()  # only a forkserver's child is ours to kill (the pid came from a store)
+            if parent is not None and any("forkserver" in part for part in parent.cmdline()):
+                process.kill()
+
+
+class QueuedJobs(_Guarded, CeleryManager):
+    """REDIS_URL: jobs are Celery tasks on ``make worker``; the book and the values in Redis."""
+
+    def __init__(self, celery: Any, redis_url: str, limits: JobLimits, session: Callable[[], str],
+                 queued_progress: Callable[[str], list[Any]]) -> None:
+        self._setup(RedisStore(redis_url), limits, session, queued_progress)
+        CeleryManager.__init__(self, celery, expire=limits.JOBS_EXPIRE_S)
+        manager = self
+
+        @celery.task(name="descent_lab.run_job", acks_late=True, reject_on_worker_lost=True)
+        def run(job: str) -> None:
+            manager.execute(job)
+
+        self.task = run
+
+    def launch(self, job: str) -> None:
+        self.task.delay(job)

@@ -1,0 +1,154 @@
+"""The job book: caps, the queue and its positions, deadlines, and a store that never unpickles.
+
+The book runs on a real DiskStore (diskcache in a temporary folder) with a clock the test moves;
+the processes and Celery workers around it are tested in tests/hosting.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+
+import pytest
+
+from dashboard.jobs import ABANDONED, LOST, NEVER_STARTED, DiskStore, JobBook, JobLimits, JobRefused
+
+LIMITS = JobLimits(JOBS_MAX=2, JOBS_PER_SESSION=2, JOBS_QUEUE=3, JOBS_ABANDON_S=30, JOBS_LOST_S=8,
+                   JOBS_START_S=60, JOBS_STALL_S=180)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def book(tmp_path, clock):
+    return JobBook(DiskStore(str(tmp_path)), LIMITS, clock)
+
+
+def submit(book: JobBook, job: str, session: str) -> list[str]:
+    return book.submit(job, session, {"callback": "k", "args": [1], "context": {}})
+
+
+def test_jobs_run_up_to_the_cap_and_the_rest_wait_in_order(book):
+    assert submit(book, "a", "s1") == ["a"]
+    assert submit(book, "b", "s2") == ["b"]
+    assert submit(book, "c", "s3") == []
+    assert submit(book, "d", "s4") == []
+    assert [book.state(j).state for j in "abcd"] == ["running", "running", "queued", "queued"]
+    assert [book.state(j).ahead for j in "cd"] == [0, 1]
+    book.beat("a", 0)
+    book.release("a")
+    assert book.admit() == ["c"], "a freed slot goes to the first in line"
+    assert book.state("d").ahead == 0
+    assert book.payload("c") == {"callback": "k", "args": [1], "context": {}}
+
+
+def test_a_session_holds_at_most_its_share_and_a_full_queue_refuses(book):
+    submit(book, "a", "s1")
+    submit(book, "b", "s1")
+    with pytest.raises(JobRefused, match="you already have 2 jobs"):
+        submit(book, "c", "s1")
+    for job, session in (("c", "s2"), ("d", "s3"), ("e", "s4")):
+        submit(book, job, session)
+    with pytest.raises(JobRefused, match="the server is busy"):
+        submit(book, "f", "s5")
+    assert book.state("f").state == "done", "a refused job is not on the book"
+
+
+def test_a_job_whose_heartbeat_stops_is_lost_and_frees_its_slot(book, clock):
+    submit(book, "a", "s1")
+    submit(book, "b", "s2")
+    submit(book, "c", "s3")
+    book.beat("a", clock.now)
+    book.beat("b", clock.now)
+    clock.now += LIMITS.JOBS_LOST_S - 1
+    book.beat("b", clock.now)
+    assert book.state("a").state == "running"
+    clock.now += 2  # a's last beat is now older than JOBS_LOST_S, b's is fresh
+    assert book.state("a") == book.state("a") and book.state("a").message == LOST
+    assert book.state("b").state == "running"
+    assert book.admit() == ["c"]
+
+
+def test_dead_running_jobs_free_their_slots_even_when_nobody_polls_them(book, clock):
+    submit(book, "a", "s1")
+    submit(book, "b", "s2")
+    submit(book, "c", "s3")
+    book.beat("a", clock.now)
+    clock.now += LIMITS.JOBS_LOST_S + 1
+    book.beat("b", clock.now)
+    book.polled("c")
+    assert book.admit() == ["c"], "a's slot is taken back although nobody asked about a"
+    assert book.ending("a")["message"] == LOST
+
+
+def test_a_job_that_never_starts_is_reported(book, clock):
+    submit(book, "a", "s1")
+    clock.now += LIMITS.JOBS_START_S - 1
+    assert book.state("a").state == "running", "start-up time is allowed"
+    clock.now += 2
+    assert book.state("a").message == NEVER_STARTED
+
+
+def test_a_job_without_progress_is_asked_to_stop(book, clock):
+    submit(book, "a", "s1")
+    started = clock.now
+    for _ in range(int(LIMITS.JOBS_STALL_S) // 5 + 1):
+        clock.now += 5
+        book.beat("a", started)  # alive, but its progress never moves
+    state = book.state("a")
+    assert state.state == "ended" and "no progress" in state.message
+    assert book.stop_reason("a") == "stalled"
+
+
+def test_queued_jobs_nobody_polls_leave_the_queue(book, clock):
+    submit(book, "a", "s1")
+    submit(book, "b", "s2")
+    submit(book, "c", "s3")
+    submit(book, "d", "s4")
+    book.beat("a", clock.now)
+    book.beat("b", clock.now)
+    clock.now += LIMITS.JOBS_ABANDON_S + 1
+    book.beat("a", clock.now)
+    book.beat("b", clock.now)
+    book.polled("d")
+    book.release("a")
+    assert book.admit() == ["d"], "c was abandoned while it waited"
+    assert book.ending("c")["message"] == ABANDONED
+
+
+def test_the_store_never_unpickles(tmp_path):
+    store = DiskStore(str(tmp_path))
+    store.set("x", "text", expire=60)
+    assert store.get("x") == "text"
+    with pytest.raises(TypeError):
+        store.set("y", {"a": 1}, expire=60)  # type: ignore[arg-type]
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, ("import pathlib; pathlib.Path('%s').write_text('ran')" % (tmp_path / "ran"),))
+
+    # a pickle written into the store's database by someone else (mode 4 is diskcache's pickle mode)
+    with sqlite3.connect(tmp_path / "cache.db") as db:
+        changed = db.execute("UPDATE Cache SET mode = 4, value = ? WHERE key = ?",
+                             (pickle.dumps(Boom()), "descent-lab:job:x")).rowcount
+    assert changed == 1
+    assert store.get("x") is None
+    assert not (tmp_path / "ran").exists()
+
+
+def test_a_broken_book_entry_reads_as_empty(book):
+    book.store.set("book", "{not json", expire=60)
+    assert submit(book, "a", "s1") == ["a"]
+    book.store.set("beat:a", "[1, 2", expire=60)
+    assert book.heartbeat("a") is None
