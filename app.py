@@ -41,7 +41,7 @@ def create_app() -> Dash:
     server.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("MAX_CONTENT_LENGTH", str(1 << 20)))
     compute_cache.configure(server)
     install_request_errors(server)
-    install_healthz(server, celery_app)
+    install_healthz(server, manager, celery_app)
     install_session(server)
     app.layout = html.Div(
         [

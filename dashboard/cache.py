@@ -3,20 +3,34 @@
 One ``Cache`` object, bound to the Flask server by ``configure``; callbacks import
 ``cached`` and never touch the cache directly. Arrays are cached, never Plotly figures.
 When the cache backend fails (Redis gone), the value is computed and served uncached.
+
+Values are stored in a format that cannot run code, in every backend: compute results (frozen
+dataclasses of arrays and plain values, from an allow-list) as ``.npz`` bytes read back with
+``allow_pickle=False``, anything else as JSON. An entry that does not decode reads as a miss, so
+it is computed again and overwritten; nothing in it runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
+import numpy as np
 from flask import Flask
 from flask_caching import Cache
+from flask_caching.backends import filesystemcache, rediscache, simplecache
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from compute.sweep import SweepResult
+from compute.toy import LossGrid, Trajectory
+from dashboard.disk import megabytes, prune_lru, touch
 
 log = logging.getLogger(__name__)
 cache = Cache()
@@ -27,6 +41,93 @@ STATS = Counter(hits=0, misses=0, errors=0)
 REDIS_TIMEOUT_S = 0.5  # a Redis that does not answer within this is treated as down
 
 
+# the compute results that may be cached, by name: decoding builds nothing else
+CACHEABLE = {cls.__name__: cls for cls in (Trajectory, LossGrid, SweepResult)}
+ARRAYS, PLAIN = b"DLnpz1", b"DLjsn1"
+
+
+def encode(value: Any) -> bytes:
+    """Bytes of a cacheable result (npz: its arrays, and a JSON header of its other fields) or of
+    plain JSON data. Raises TypeError for anything else."""
+    if type(value).__name__ in CACHEABLE and type(value) is CACHEABLE[type(value).__name__]:
+        arrays, fields = {}, {}
+        for field in dataclasses.fields(value):
+            item = getattr(value, field.name)
+            if isinstance(item, np.ndarray):
+                arrays[field.name] = item
+            else:
+                fields[field.name] = item.item() if isinstance(item, np.generic) else item
+        out = io.BytesIO()
+        header = json.dumps({"type": type(value).__name__, "fields": fields})
+        np.savez(out, __header__=np.array(header), **arrays)
+        return ARRAYS + out.getvalue()
+    return PLAIN + json.dumps(value, allow_nan=True).encode()
+
+
+def decode(data: bytes | None) -> Any:
+    """The value ``encode`` wrote, or None for anything that does not decode (never runs code)."""
+    if not data:
+        return None
+    try:
+        if data.startswith(PLAIN):
+            return json.loads(data[len(PLAIN):])
+        if data.startswith(ARRAYS):
+            with np.load(io.BytesIO(data[len(ARRAYS):]), allow_pickle=False) as saved:
+                header = json.loads(str(saved["__header__"]))
+                cls = CACHEABLE[header["type"]]
+                arrays = {name: saved[name] for name in saved.files if name != "__header__"}
+                return cls(**header["fields"], **arrays)
+    except Exception as err:  # a damaged or foreign entry: a miss
+        log.warning("cache entry dropped: %s", type(err).__name__)
+    return None
+
+
+class SafeSerializer:
+    """cachelib's serializer interface (bytes for Redis and the in-process cache, a stream for the
+    file cache) over ``encode``/``decode``: no pickle either way."""
+
+    def dumps(self, value: Any) -> bytes:
+        return encode(value)
+
+    def loads(self, data: bytes | None) -> Any:
+        return decode(data)
+
+    def dump(self, value: Any, out: IO[bytes]) -> None:
+        out.write(encode(value))
+
+    def load(self, stream: IO[bytes]) -> Any:
+        return decode(stream.read())
+
+
+class SimpleCache(simplecache.SimpleCache):
+    serializer = SafeSerializer()
+
+
+class FileSystemCache(filesystemcache.FileSystemCache):
+    """The file cache, in the safe format, within CACHE_DIR_MAX_MB (least recently used out first)."""
+
+    serializer = SafeSerializer()
+
+    def get(self, key: str) -> Any:
+        value = super().get(key)
+        if value is not None:
+            touch(self._get_filename(key))
+        return value
+
+    def set(self, key: str, value: Any, timeout: Any = None, mgmt_element: bool = False) -> bool:
+        stored = super().set(key, value, timeout, mgmt_element)
+        if stored and not mgmt_element:
+            prune_lru(self._path, megabytes("CACHE_DIR_MAX_MB", 500), keep=self._get_filename(key))
+        return stored
+
+
+class RedisCache(rediscache.RedisCache):
+    serializer = SafeSerializer()
+
+
+BACKENDS = {cls.__name__: f"{__name__}.{cls.__name__}" for cls in (SimpleCache, FileSystemCache, RedisCache)}
+
+
 def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
     """flask-caching settings from the environment.
 
@@ -35,8 +136,10 @@ def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
     CACHE_THRESHOLD: most entries kept by SimpleCache/FileSystemCache (default 500).
     """
     kind = env.get("CACHE_TYPE") or ("RedisCache" if env.get("REDIS_URL") else "SimpleCache")
+    if kind not in BACKENDS:
+        raise SystemExit(f"CACHE_TYPE={kind!r}: expected one of {', '.join(BACKENDS)}")
     config: dict[str, Any] = {
-        "CACHE_TYPE": kind,
+        "CACHE_TYPE": BACKENDS[kind],
         "CACHE_DEFAULT_TIMEOUT": int(env.get("CACHE_DEFAULT_TIMEOUT", "3600")),
         "CACHE_THRESHOLD": int(env.get("CACHE_THRESHOLD", "500")),
         "CACHE_KEY_PREFIX": "descent-lab:",

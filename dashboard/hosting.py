@@ -137,20 +137,23 @@ def secret_key(env: Mapping[str, str] = os.environ) -> str:
     return key
 
 
-def background_health(celery: Any) -> dict[str, Any]:
-    """The background manager's kind and, for Celery, whether its broker answers."""
-    if celery is None:
-        return {"manager": "diskcache", "reachable": True}
+def background_health(manager: Any, celery: Any) -> dict[str, Any]:
+    """The background manager's kind, whether its queue answers, and the jobs running and waiting."""
+    reachable = True
+    if celery is not None:
+        try:
+            with celery.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=0, timeout=REDIS_TIMEOUT_S)
+        except Exception:
+            reachable = False
     try:
-        with celery.connection_for_write() as connection:
-            connection.ensure_connection(max_retries=0, timeout=REDIS_TIMEOUT_S)
-        reachable = True
+        jobs = manager.book.counts()
     except Exception:
-        reachable = False
-    return {"manager": "celery", "reachable": reachable}
+        jobs, reachable = None, False
+    return {"manager": "diskcache" if celery is None else "celery", "reachable": reachable, "jobs": jobs}
 
 
-def install_healthz(server: Flask, celery: Any) -> None:
+def install_healthz(server: Flask, manager: Any, celery: Any) -> None:
     """GET /healthz: 200 with the version, this worker's pid, the cache and the job queue.
 
     It answers 200 while the app serves, even with Redis gone (the pages then compute without
@@ -160,6 +163,6 @@ def install_healthz(server: Flask, celery: Any) -> None:
     @server.get("/healthz")
     def healthz():
         cache = cache_health()
-        background = background_health(celery)
+        background = background_health(manager, celery)
         status = "ok" if cache["reachable"] and background["reachable"] else "degraded"
         return jsonify(status=status, version=VERSION, pid=os.getpid(), cache=cache, background=background)

@@ -273,6 +273,11 @@ class JobBook:
             book = self._book()
             self._save({part: [e for e in entries if e["id"] != job] for part, entries in book.items()})
 
+    def counts(self) -> dict[str, int]:
+        """How many jobs run and wait now, and the cap (for /healthz)."""
+        book = self._book()
+        return {"running": len(book["running"]), "queued": len(book["queued"]), "max": self.limits.JOBS_MAX}
+
     # --- one job ---
     def payload(self, job: str) -> dict[str, Any] | None:
         return self._get_json(f"payload:{job}")

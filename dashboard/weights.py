@@ -3,13 +3,13 @@
 Weights are safetensors files and landscapes .npz files of plain arrays, read back with
 ``allow_pickle=False``: nothing here unpickles. Any process (the web server, a background job, a
 Celery worker on the same volume) finds what another one computed. WEIGHTS_DIR (default
-cache-dir/weights) says where.
+cache-dir/weights) says where; WEIGHTS_MAX_MB (default 500) caps its size, the least recently used
+files going first.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 
 from compute.landscape import Landscape, LandscapeSpec
 from compute.nets import Trained, TrainSpec, train
+from dashboard.disk import megabytes, prune_lru, touch, write_atomically
 
 FIELDS = ("path", "train_loss", "train_acc", "test_loss", "test_acc")
 
@@ -30,12 +31,10 @@ def weights_dir() -> Path:
     return Path(os.environ.get("WEIGHTS_DIR", default))
 
 
-def _write_atomically(target: Path, write: Callable[[str], None], suffix: str) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, suffix=suffix)
-    os.close(handle)
-    write(temporary)
-    os.replace(temporary, target)  # atomic: readers see the old file or the whole new one
+def _store(target: Path, write: Callable[[str], None], suffix: str) -> None:
+    """Write ``target`` atomically, then keep the folder within WEIGHTS_MAX_MB."""
+    write_atomically(target, write, suffix)
+    prune_lru(target.parent, megabytes("WEIGHTS_MAX_MB", 500), keep=target)
 
 
 LANDSCAPE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
@@ -48,6 +47,7 @@ def stored_landscape(key: str, compute: Callable[[], Landscape]) -> Landscape:
         try:
             with np.load(target, allow_pickle=False) as saved:
                 arrays = {name: saved[name] if name in saved.files else None for name in LANDSCAPE_ARRAYS}
+                touch(target)
                 return Landscape(mode=str(saved["mode"]), description=str(saved["description"]), **arrays)
         except (OSError, KeyError, ValueError):
             target.unlink(missing_ok=True)
@@ -58,7 +58,7 @@ def stored_landscape(key: str, compute: Callable[[], Landscape]) -> Landscape:
         with open(path, "wb") as out:
             np.savez(out, mode=np.array(result.mode), description=np.array(result.description), **arrays)
 
-    _write_atomically(target, write, ".npz.tmp")
+    _store(target, write, ".npz.tmp")
     return result
 
 
@@ -73,6 +73,7 @@ def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None =
     if target.exists():
         try:
             tensors = load_file(str(target))
+            touch(target)
             if progress is not None:
                 progress(spec.epochs, spec.epochs)
             return Trained(*(tensors[name].numpy() for name in FIELDS))
@@ -80,5 +81,5 @@ def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None =
             target.unlink(missing_ok=True)  # a damaged file is trained again
     result = train(spec, progress)
     tensors = {name: torch.from_numpy(getattr(result, name)).contiguous() for name in FIELDS}
-    _write_atomically(target, lambda path: save_file(tensors, path, metadata={"model": spec.model}), ".tmp")
+    _store(target, lambda path: save_file(tensors, path, metadata={"model": spec.model}), ".tmp")
     return result

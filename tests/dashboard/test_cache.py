@@ -16,7 +16,7 @@ from dashboard.cache import cache_config, cached
 ])
 def test_backend_comes_from_the_environment(env, kind):
     config = cache_config(env)
-    assert config["CACHE_TYPE"] == kind
+    assert config["CACHE_TYPE"] == f"dashboard.cache.{kind}"
     if kind == "FileSystemCache":
         assert config["CACHE_DIR"] == "/tmp/x"
     if kind == "RedisCache":
@@ -85,3 +85,53 @@ def test_an_unreachable_redis_means_computing_without_the_cache(monkeypatch):
     assert cache_module.STATS["errors"] == errors + 1
     health = cache_module.cache_health()
     assert health["backend"] == "RedisCache" and health["reachable"] is False
+
+
+class Boom:
+    """A pickle that would leave a file behind if anything unpickled it."""
+
+    def __init__(self, path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').write('ran')",))
+
+
+@pytest.mark.parametrize("make", [lambda: run_trajectory(RunSpec(epochs=7, batch_size=10)),
+                                  lambda: loss_grid(GridSpec(resolution=9))])
+def test_cached_values_round_trip_exactly_without_pickle(make):
+    value = make()
+    data = cache_module.encode(value)
+    assert b"\x80\x04" not in data[:8] and data.startswith(cache_module.ARRAYS)
+    again = cache_module.decode(data)
+    assert type(again) is type(value)
+    for field in value.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(again, field), getattr(value, field))
+    assert cache_module.decode(cache_module.encode({"a": [1, 2.5, None]})) == {"a": [1, 2.5, None]}
+    with pytest.raises(TypeError):
+        cache_module.encode(object())
+
+
+def test_a_poisoned_file_cache_entry_is_never_run_and_is_recomputed(file_cache, tmp_path):
+    import pickle
+    import struct
+
+    spec = RunSpec(epochs=6)
+    expected = cached(run_trajectory, spec)
+    key = f"compute.toy.run_trajectory:{spec.cache_key()}"
+    backend = file_cache.cache
+    path = backend._get_filename(key)
+    marker = tmp_path / "ran"
+    with open(path, "wb") as out:  # what an attacker with the folder would write: a pickle
+        out.write(struct.pack("I", 0) + pickle.dumps(Boom(marker)))
+    value = cached(run_trajectory, spec)
+    assert not marker.exists()
+    np.testing.assert_array_equal(value.loss, expected.loss)
+    with open(path, "rb") as saved:
+        assert saved.read()[4:].startswith(cache_module.ARRAYS), "the entry was rewritten in the safe format"
+
+
+@pytest.mark.parametrize("data", [b"", b"garbage", cache_module.ARRAYS + b"not a zip", cache_module.PLAIN + b"{",
+                                  cache_module.ARRAYS + b"PK\x03\x04"])
+def test_entries_that_do_not_decode_are_misses(data):
+    assert cache_module.decode(data) is None

@@ -53,7 +53,9 @@ def test_healthz_on_one_machine(client):
     health = response.get_json()
     assert health["status"] == "ok" and health["version"] == VERSION
     assert health["cache"]["backend"] == "SimpleCache" and health["cache"]["reachable"] is True
-    assert health["background"] == {"manager": "diskcache", "reachable": True}
+    background = health["background"]
+    assert background["manager"] == "diskcache" and background["reachable"] is True
+    assert set(background["jobs"]) == {"running", "queued", "max"} and background["jobs"]["max"] == 2
 
 
 def test_dash_is_set_up_before_the_first_request(dash_app):

@@ -1,5 +1,6 @@
-"""The scale-out deployment with its real parts: redis-server on a free loopback port, gunicorn
-with two workers (REDIS_URL set: RedisCache and CeleryManager) and a Celery worker."""
+"""The deployments with their real parts: ``make serve`` on one machine (gunicorn, two gthread
+workers, job processes from a forkserver) and scale-out (redis-server on a free loopback port,
+gunicorn with two workers on REDIS_URL, and a Celery worker)."""
 
 from __future__ import annotations
 
@@ -90,6 +91,53 @@ def _stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def job_processes(server: subprocess.Popen) -> list:
+    """The job processes under a gunicorn master: the children of its workers' forkservers."""
+    import psutil
+
+    found = []
+    for proc in psutil.Process(server.pid).children(recursive=True):
+        try:
+            if any("forkserver" in part for part in proc.parent().cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
+
+
+class Served:
+    """A running gunicorn: its URL and its process."""
+
+    def __init__(self, url: str, proc: subprocess.Popen) -> None:
+        self.url, self.proc = url, proc
+
+    def jobs(self) -> dict:
+        return get_json(self.url + "/healthz")["background"]["jobs"]
+
+
+# one machine, as `make serve`: no REDIS_URL, no SECRET_KEY (the workers share a key file);
+# a short abandon time so a closed tab's job stops within the test
+ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "6", "JOBS_ABANDON_S": "8"}
+
+
+@pytest.fixture(scope="module")
+def one_machine(tmp_path_factory) -> Iterator[Served]:
+    scratch = tmp_path_factory.mktemp("one-machine")
+    env = {**{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "CACHE_TYPE")},
+           **ONE_MACHINE_ENV, "WEIGHTS_DIR": str(scratch / "weights"),
+           "BACKGROUND_CACHE_DIR": str(scratch / "jobs"), "SECRET_KEY_FILE": str(scratch / "secret_key")}
+    port = free_port()
+    web = _spawn([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
+                  "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:server"],
+                 env, "hosting-one-machine.log")
+    url = f"http://127.0.0.1:{port}"
+    if not wait_for(lambda: get_json(url + "/healthz", timeout=2), [web], 90):
+        _stop(web)
+        pytest.fail("gunicorn did not start; see artifacts/hosting-one-machine.log")
+    yield Served(url, web)
+    _stop(web)
 
 
 @pytest.fixture(scope="session")

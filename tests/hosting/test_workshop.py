@@ -44,7 +44,8 @@ def test_healthz_names_the_version_cache_and_job_queue(workshop):
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert health["status"] == "ok" and health["version"] == version
     assert health["cache"]["backend"] == "RedisCache" and health["cache"]["reachable"] is True
-    assert health["background"] == {"manager": "celery", "reachable": True}
+    assert health["background"]["manager"] == "celery" and health["background"]["reachable"] is True
+    assert health["background"]["jobs"]["max"] >= 1
 
 
 def test_two_workers_share_one_cache(workshop, redis_server):
@@ -111,3 +112,27 @@ def test_the_app_outlives_redis_and_recovers(workshop, redis_server, browser):
     page.goto(sweep)  # and jobs run again on the Celery worker
     expect(page.locator("#sweep-progress-text")).to_contain_text("400 runs × 30 steps done", timeout=60_000)
     page.close()
+
+
+def test_a_poisoned_redis_entry_is_never_run_and_is_recomputed(workshop, redis_server, tmp_path):
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Boom:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').write('ran')",))
+
+    client = redis_server.client()
+    overrides = {"sgd.lr": 0.0456, "run.epochs": 33}  # a spec no other test computes
+    before = set(client.keys("descent-lab:compute.*"))
+    first = _render(workshop, overrides)
+    written = set(client.keys("descent-lab:compute.*")) - before
+    assert written, "the render stored its arrays"
+    for key in written:  # what someone with access to Redis could write: pickles
+        assert not client.get(key).startswith(b"!\x80"), "stored values are not pickles"
+        client.set(key, b"!" + pickle.dumps(Boom()))
+    for _ in range(4):  # both workers read the poisoned entries (or their recomputed ones)
+        again = _render(workshop, overrides)
+        assert again[ID.MAP]["figure"] == first[ID.MAP]["figure"]
+    assert not marker.exists(), "a cached value ran code in a web worker"

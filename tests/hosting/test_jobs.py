@@ -1,0 +1,137 @@
+"""Background jobs under `make serve` on one machine, with faults injected by process id.
+
+gunicorn runs two gthread workers (no REDIS_URL, no SECRET_KEY); jobs are forkserver children.
+Each test ends with every job finished, stopped or reported: no page polls forever.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from dashboard.callback_requests import render_body
+from dashboard.jobs import LOST
+
+from .conftest import ONE_MACHINE_ENV, get_json, job_processes, post_json
+
+pytestmark = pytest.mark.browser
+SWEEP_TEXT = "#sweep-progress-text"
+LANDSCAPE_TEXT = "#ls-progress-text"
+FINISHED = ("done;", "test accuracy")
+
+
+def _texts(pages: list) -> list[str]:
+    return [page.locator(selector).inner_text() for page, selector in pages]
+
+
+def _wait_until(pages: list, done, seconds: float) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while not done(texts := _texts(pages)):
+        assert time.monotonic() < deadline, f"jobs did not end: {texts}"
+        time.sleep(0.5)
+    return texts
+
+
+def _open(browser, url: str, selector: str) -> tuple:
+    page = browser.new_context().new_page()  # a context of its own: a browser session of its own
+    page.goto(url)
+    return page, selector
+
+
+def _idle(served, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while (jobs := served.jobs())["running"] or jobs["queued"] or job_processes(served.proc):
+        assert time.monotonic() < deadline, f"jobs left behind: {jobs}, {job_processes(served.proc)}"
+        time.sleep(0.5)
+
+
+def test_jobs_after_toy_lab_traffic_all_finish(one_machine, browser):
+    """The deadlock of issue 9: torch work in the request threads first, then jobs. A job forked
+    from such a thread waited forever in libgomp's barrier; every one must finish now."""
+    deps = get_json(one_machine.url + "/_dash-dependencies")
+
+    def render(i: int) -> int:
+        status, _ = post_json(one_machine.url + "/_dash-update-component",
+                              render_body(deps, {"sgd.lr": 0.01 + i / 1000, "run.epochs": 300}), timeout=60)
+        return status
+
+    with ThreadPoolExecutor(8) as pool:  # in both workers' threads: torch and OpenMP have run there
+        assert set(pool.map(render, range(40))) == {200}
+    pages = []
+    for i in range(4):
+        pages.append(_open(browser, one_machine.url + f"/sweep?sweep.x_points=60&sweep.y_points=40"
+                                                      f"&run.epochs={100 + i}", SWEEP_TEXT))
+        pages.append(_open(browser, one_machine.url + f"/landscape?net.epochs={3 + i}&landscape.resolution=7",
+                           LANDSCAPE_TEXT))
+    seen: set[str] = set()
+
+    def finished(texts: list[str]) -> bool:
+        seen.update(texts)
+        return all(any(word in text for word in FINISHED) for text in texts)
+
+    _wait_until(pages, finished, 240)
+    assert any("ahead of yours" in text for text in seen), "8 jobs over 2 slots: some waited, and said so"
+    for page, _ in pages:
+        page.context.close()
+    _idle(one_machine)
+
+
+def test_a_killed_job_is_reported_lost(one_machine, browser):
+    page, selector = _open(browser, one_machine.url + "/landscape?model=cnn&net.epochs=150&net.batch_size=16",
+                           LANDSCAPE_TEXT)
+    _wait_until([(page, selector)], lambda texts: "training CNN" in texts[0], 60)
+    [job] = job_processes(one_machine.proc)
+    job.kill()
+    killed = time.monotonic()
+    _wait_until([(page, selector)], lambda texts: texts[0] == LOST, 20)
+    assert time.monotonic() - killed < 12, "the page says so within 10 s or so of the cause"
+    assert page.locator("#ls-run").is_enabled()
+    page.context.close()
+    _idle(one_machine)
+
+
+def test_a_closed_tab_stops_its_job(one_machine, browser):
+    page, selector = _open(browser, one_machine.url + "/landscape?model=cnn&net.epochs=150&net.batch_size=16",
+                           LANDSCAPE_TEXT)
+    _wait_until([(page, selector)], lambda texts: "training CNN" in texts[0], 60)
+    [job] = job_processes(one_machine.proc)
+    page.context.close()
+    abandon = float(ONE_MACHINE_ENV["JOBS_ABANDON_S"])
+    job.wait(timeout=abandon + 15)  # raises if the job runs on
+    _idle(one_machine)
+
+
+def test_a_flood_of_jobs_keeps_the_cap_and_the_queue_drains(one_machine, browser):
+    """Ten people start a sweep at once: two run, six wait (the queue's size), two are told the
+    server is busy; the number of job processes never exceeds the cap; everything ends."""
+    pages = [_open(browser, one_machine.url + f"/sweep?sweep.x_points=100&sweep.y_points=80&run.epochs={200 + i}",
+                   SWEEP_TEXT) for i in range(10)]
+    most = 0
+
+    def ended(texts: list[str]) -> bool:
+        nonlocal most
+        most = max(most, len(job_processes(one_machine.proc)))
+        return all("done;" in text or "server is busy" in text for text in texts)
+
+    texts = _wait_until(pages, ended, 240)
+    assert sum("server is busy" in text for text in texts) == 2, texts
+    assert 1 <= most <= int(ONE_MACHINE_ENV["JOBS_MAX"])
+    for page, _ in pages:
+        page.context.close()
+    _idle(one_machine)
+
+
+def test_one_session_holds_at_most_its_share(one_machine, browser):
+    context = browser.new_context()  # one browser: its tabs share the session cookie
+    pages = []
+    for i in range(3):
+        page = context.new_page()
+        page.goto(one_machine.url + f"/landscape?model=cnn&net.epochs={140 + i}&net.batch_size=16")
+        pages.append((page, LANDSCAPE_TEXT))
+        time.sleep(1)
+    _wait_until(pages, lambda t: "you already have 2 jobs" in t[2] and "training" in t[0]
+                and ("training" in t[1] or "Waiting" in t[1]), 60)
+    context.close()
+    _idle(one_machine, 60)
