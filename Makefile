@@ -32,10 +32,11 @@ run: install
 serve: install
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) THREADS=$(THREADS) $(BIN)/gunicorn --config python:dashboard.gunicorn_conf app:server
 
-# a Celery worker for the background jobs (sweeps, landscapes); needs REDIS_URL
+# a Celery worker for the background jobs (sweeps, landscapes); needs REDIS_URL. It is supervised:
+# started again if it dies (see dashboard/worker.py). Set JOBS_MAX to the workers' total CONCURRENCY.
 worker: install
 	@test -n "$$REDIS_URL" || { echo "make worker: set REDIS_URL (e.g. redis://127.0.0.1:6379/0)"; exit 2; }
-	$(BIN)/celery -A app:celery_app worker --loglevel=INFO --concurrency $(CONCURRENCY)
+	$(BIN)/python -m dashboard.worker --loglevel=INFO --concurrency $(CONCURRENCY)
 
 lint: install
 	$(BIN)/ruff check .

@@ -76,7 +76,8 @@ GRACE_S = 10.0  # a stopped job that does not reach its next progress report exi
 
 
 class JobRefused(RuntimeError):
-    """A job that cannot be queued (queue full, session at its cap, store unreachable): say why."""
+    """A job that cannot be queued (queue full, session at its cap) or followed (its store is
+    unreachable): the message says why, to the person waiting."""
 
 
 class JobStopped(Exception):
@@ -111,6 +112,8 @@ class SafeDisk(diskcache.Disk):
 class DiskStore:
     """The job store on one machine: a diskcache folder shared by the web workers and the jobs."""
 
+    name = "the job store (a folder)"
+
     def __init__(self, directory: str) -> None:
         self.cache = diskcache.Cache(directory, disk=SafeDisk, eviction_policy="none")
 
@@ -121,7 +124,7 @@ class DiskStore:
             return None
         return value if isinstance(value, str) else None
 
-    def set(self, key: str, value: str, expire: float) -> None:
+    def set(self, key: str, value: str, expire: float | None) -> None:
         self.cache.set(PREFIX + key, value, expire=expire)
 
     def delete(self, *keys: str) -> None:
@@ -137,6 +140,8 @@ class DiskStore:
 class RedisStore:
     """The job store with REDIS_URL: shared by every web worker and Celery worker."""
 
+    name = "the job queue (Redis)"
+
     def __init__(self, url: str) -> None:
         import redis
 
@@ -146,8 +151,8 @@ class RedisStore:
         value = self.client.get(PREFIX + key)
         return value.decode() if value is not None else None
 
-    def set(self, key: str, value: str, expire: float) -> None:
-        self.client.set(PREFIX + key, value, ex=max(1, int(expire)))
+    def set(self, key: str, value: str, expire: float | None) -> None:
+        self.client.set(PREFIX + key, value, ex=None if expire is None else max(1, int(expire)))
 
     def delete(self, *keys: str) -> None:
         if keys:
@@ -188,7 +193,7 @@ class JobBook:
         return {"running": list(book.get("running", [])), "queued": list(book.get("queued", []))}
 
     def _save(self, book: dict[str, list[dict[str, Any]]]) -> None:
-        self.store.set("book", json.dumps(book), expire=24 * 3600)
+        self.store.set("book", json.dumps(book), expire=None)  # no time to live: Redis never evicts it
 
     def _get_json(self, key: str) -> dict[str, Any] | None:
         try:
@@ -387,7 +392,7 @@ class _Guarded:
         except JobRefused:
             raise
         except Exception as err:
-            raise JobRefused("Not started: the job queue is unreachable just now. The other views "
+            raise JobRefused(f"Not started: {self.store.name} is unreachable just now. The other views "
                              "still work; try again in a moment.") from err
         self._start(started)
         return key
@@ -400,7 +405,23 @@ class _Guarded:
                 log.exception("job %s could not be started", job)
                 self.book.end(job, "failed", f"Not started: {type(err).__name__}: {err}")
 
+    @contextlib.contextmanager
+    def _followed(self) -> Iterator[None]:
+        """A poll that cannot reach the store says so (the job cannot report there either)."""
+        try:
+            yield
+        except JobRefused:
+            raise
+        except Exception as err:
+            log.warning("job store unreachable during a poll: %s", err)
+            raise JobRefused(f"Lost: {self.store.name} became unreachable while this job ran. "
+                             "Run it again when it is back.") from err
+
     def get_progress(self, key):
+        with self._followed():
+            return self._progress(key)
+
+    def _progress(self, key):
         self.book.polled(key)
         self._start(self.book.admit())
         state = self.book.state(key)
@@ -416,6 +437,10 @@ class _Guarded:
         return self.store.get(key) is not None
 
     def get_result(self, key, job):
+        with self._followed():
+            return self._result(key)
+
+    def _result(self, key):
         self.book.polled(key)
         value = self.store.get(key)
         if value is not None:
@@ -434,9 +459,10 @@ class _Guarded:
         return self.UNDEFINED
 
     def job_running(self, job):
-        if job is None or self.store.get(job) is not None:
-            return False  # a stored result means it has finished, even if its process is exiting
-        return self.book.state(job).state in ("queued", "running")
+        with self._followed():
+            if job is None or self.store.get(job) is not None:
+                return False  # a stored result means it has finished, even if its process is exiting
+            return self.book.state(job).state in ("queued", "running")
 
     def terminate_job(self, job):
         if job is None:

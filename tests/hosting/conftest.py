@@ -160,3 +160,51 @@ def workshop(redis_server, tmp_path_factory) -> Iterator[str]:
     yield url
     _stop(web)
     _stop(worker)
+
+
+class ScaleOut(Served):
+    """gunicorn on REDIS_URL with a supervised Celery worker (``python -m dashboard.worker``)."""
+
+    def __init__(self, url: str, proc: subprocess.Popen, supervisor: subprocess.Popen, redis: Redis) -> None:
+        super().__init__(url, proc)
+        self.supervisor, self.redis = supervisor, redis
+
+    def celery(self):
+        """The Celery worker's main process (the supervisor's child), once it runs."""
+        import psutil
+
+        children = psutil.Process(self.supervisor.pid).children()
+        return children[0] if children else None
+
+    def pool_children(self) -> list:
+        main = self.celery()
+        return main.children() if main is not None else []
+
+
+@pytest.fixture(scope="module")
+def scale_out(tmp_path_factory) -> Iterator[ScaleOut]:
+    """Its own Redis, gunicorn (two workers) and a supervised worker of one pool child: the tests
+    kill them by pid."""
+    scratch = tmp_path_factory.mktemp("scale-out")
+    redis = Redis(scratch)
+    redis.start()
+    env = {**os.environ, "REDIS_URL": redis.url, "SECRET_KEY": "test-secret", "JOBS_MAX": "1",
+           "WEIGHTS_DIR": str(scratch / "weights")}
+    port = free_port()
+    web = _spawn([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
+                  "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:server"],
+                 env, "hosting-scale-out-gunicorn.log")
+    supervisor = _spawn([sys.executable, "-m", "dashboard.worker", "--loglevel=INFO", "--concurrency", "1"],
+                        env, "hosting-scale-out-celery.log")
+    url = f"http://127.0.0.1:{port}"
+    served = ScaleOut(url, web, supervisor, redis)
+    if not wait_for(lambda: get_json(url + "/healthz", timeout=2)["background"]["reachable"] and served.pool_children(),
+                    [web, supervisor], 90):
+        _stop(web)
+        _stop(supervisor)
+        pytest.fail("gunicorn or the Celery worker did not start; see artifacts/hosting-scale-out-*.log")
+    yield served
+    _stop(web)
+    _stop(supervisor)
+    with contextlib.suppress(OSError, ValueError):
+        redis.stop()

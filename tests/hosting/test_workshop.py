@@ -82,7 +82,7 @@ def test_a_background_job_runs_on_the_celery_worker_with_progress(workshop, brow
     expect(page.locator("#sweep-figure .gtitle")).to_contain_text("final loss over lr × momentum")
     page.close()
     log = (ROOT / "artifacts" / "hosting-celery.log").read_text()
-    assert "background_callback_" in log and "succeeded" in log
+    assert "descent_lab.run_job" in log and "succeeded" in log
 
 
 @pytest.mark.browser
