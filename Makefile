@@ -15,14 +15,20 @@ export MALLOC_TRIM_THRESHOLD_ ?= 1073741824
 
 .PHONY: install run serve worker test lint bench bench-landscape bench-load clean
 
+# the venv is up to date when it was installed from these very requirements (by content, not by
+# date: a fresh clone beside an existing venv does not reinstall)
+REQUIREMENTS := $(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(REQUIREMENTS)
+
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+$(STAMP): | $(BIN)/python
 	$(BIN)/pip install --quiet $(PIP_FLAGS) -r requirements-dev.txt
+	rm -f $(VENV)/.installed*
 	touch $@
 
-install: $(VENV)/.installed
+install: $(STAMP)
 
 run: install
 	$(BIN)/python app.py --host $(HOST) --port $(PORT)

@@ -14,8 +14,9 @@ import dash
 from dash import Dash, dcc, html
 
 from dashboard import cache as compute_cache
+from dashboard import share
 from dashboard.errors import install_request_errors, show_callback_error
-from dashboard.hosting import background_manager, install_healthz, install_session, secret_key
+from dashboard.hosting import background_manager, install_healthz, install_session, secret_key, session_id
 from dashboard.ids import ID
 
 HERE = Path(__file__).parent
@@ -43,6 +44,7 @@ def create_app() -> Dash:
     install_request_errors(server)
     install_healthz(server, manager, celery_app)
     install_session(server)
+    share.install(server, share.Gate(manager.store), session_id)
     app.layout = html.Div(
         [
             html.Header(

@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from dashboard.callback_requests import render_body
-from tests.conftest import answers, free_port, wait_for
+from tests.serving import answers, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts"

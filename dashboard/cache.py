@@ -30,6 +30,7 @@ from redis.retry import Retry
 
 from compute.sweep import SweepResult
 from compute.toy import LossGrid, Trajectory
+from dashboard import share
 from dashboard.disk import megabytes, prune_lru, touch
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,7 @@ def cached(fn: Callable[..., T], spec: Any, **extra: Any) -> T:
     if value is not None:
         STATS["hits"] += 1
         return value
+    share.before_heavy_work()  # one computation per browser session at a time
     value = fn(spec, **extra)
     try:
         cache.set(key, value)

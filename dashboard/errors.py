@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from dashboard.ids import ID
 from dashboard.jobs import JobRefused
+from dashboard.share import Busy
 
 log = logging.getLogger(__name__)
 UPDATE_ROUTE = "/_dash-update-component"
@@ -25,6 +26,10 @@ UPDATE_ROUTE = "/_dash-update-component"
 
 def show_callback_error(err: Exception) -> None:
     """Dash's ``on_error``: log the exception, show a short banner, update nothing else."""
+    if isinstance(err, Busy):
+        log.info("busy: %s", err)
+        set_props(ID.ERROR, {"children": str(err)})
+        return
     log.exception("callback failed", exc_info=err)
     set_props(ID.ERROR, {"children": f"Something went wrong while updating the view "
                                      f"({type(err).__name__}); the last good view is kept."})

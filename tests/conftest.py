@@ -5,11 +5,6 @@ Debian's Chromium driven by Playwright (used by tests/browser and tests/hosting)
 """
 
 import os
-import socket
-import subprocess
-import time
-import urllib.request
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,35 +18,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    """Whether ``url`` answers a GET (any error status raises, which ``wait_for`` reads as not yet)."""
-    with urllib.request.urlopen(url, timeout=2):
-        return True
-
-
-def wait_for(ready: Callable[[], object], procs: Sequence[subprocess.Popen] = (), seconds: float = 60) -> bool:
-    """Poll ``ready()`` until it returns something true (an exception counts as not yet).
-
-    False when one of ``procs`` exits first or ``seconds`` run out: the caller says what failed.
-    """
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            if ready():
-                return True
-        except Exception:
-            pass
-        if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import answers, wait_for
-from tests.conftest import free_port as _free_port
+from tests.serving import answers, wait_for
+from tests.serving import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "artifacts" / "screenshots"

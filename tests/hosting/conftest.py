@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_for
+from tests.serving import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "artifacts"

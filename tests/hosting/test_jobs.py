@@ -6,7 +6,9 @@ Each test ends with every job finished, stopped or reported: no page polls forev
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -135,3 +137,31 @@ def test_one_session_holds_at_most_its_share(one_machine, browser):
                 and ("training" in t[1] or "Waiting" in t[1]), 60)
     context.close()
     _idle(one_machine, 60)
+
+
+def _post_as(url: str, body: dict, session: str) -> int:
+    request = urllib.request.Request(url + "/_dash-update-component", data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json",
+                                                             "Cookie": f"descent_session={session}"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        if response.status == 200:
+            assert "response" in json.loads(response.read())
+        return response.status
+
+
+def test_one_session_flooding_heavy_requests_leaves_threads_for_the_rest(one_machine):
+    """Twelve concurrent 2×2 renders of 5,000 steps from one browser session: it computes one at a
+    time and its stale waiting requests give up at once (204), so a second session still gets every
+    answer (their times are in bench load, not here)."""
+    deps = get_json(one_machine.url + "/_dash-dependencies")
+    heavy = [render_body(deps, {"sgd.lr": 0.001 + i / 10_000, "run.epochs": 1000, "run.batch_size": 10},
+                         tab="all") for i in range(12)]
+    with ThreadPoolExecutor(12) as flood:
+        flooding = [flood.submit(_post_as, one_machine.url, body, "flooder") for body in heavy]
+        time.sleep(1)
+        others = [_post_as(one_machine.url, render_body(deps, {"sgd.lr": 0.02 + i / 1000}), "someone-else")
+                  for i in range(6)]
+        statuses = [f.result() for f in flooding]
+    assert others == [200] * 6
+    assert set(statuses) <= {200, 204}
+    assert statuses.count(204) >= 6, f"stale requests of the flooding session gave up: {statuses}"

@@ -1,0 +1,42 @@
+"""Helpers to start and wait for servers, shared by the tests and bench load (no pytest here, so
+the benches import it in a venv without the test tools)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT_DIR = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    """Whether ``url`` answers a GET (any error status raises, which ``wait_for`` reads as not yet)."""
+    with urllib.request.urlopen(url, timeout=2):
+        return True
+
+
+def wait_for(ready: Callable[[], object], procs: Sequence[subprocess.Popen] = (), seconds: float = 60) -> bool:
+    """Poll ``ready()`` until it returns something true (an exception counts as not yet).
+
+    False when one of ``procs`` exits first or ``seconds`` run out: the caller says what failed.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if ready():
+                return True
+        except Exception:
+            pass
+        if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
