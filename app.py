@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8050")))
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
     args = parser.parse_args()
+    if hasattr(manager, "warm"):
+        manager.warm()  # the job forkserver imports the app now, not on the first job
     app.run(host=args.host, port=args.port, debug=args.debug)
 
 

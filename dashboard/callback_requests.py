@@ -57,3 +57,22 @@ def play_body(dependencies: list[dict], step: Any, view: Any) -> dict[str, Any]:
             "inputs": [{"id": ID.STEP, "property": "value", "value": step}],
             "changedPropIds": [f"{ID.STEP}.value"],
             "state": [{"id": ID.VIEW_STORE, "property": "data", "value": view}]}
+
+
+def split_outputs(output: str) -> list[dict[str, str]]:
+    """The ``outputs`` entries of a callback whose ``output`` string is ``..a.x...b.y@hash..``."""
+    parts = output[2:-2].split("...") if output.startswith("..") else [output]
+    return [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1]} for part in parts]
+
+
+def callback_body(dependencies: list[dict], marker: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A POST body for the callback whose outputs include ``marker``, as the renderer builds it:
+    ``values`` maps ``"id.property"`` of its inputs and states to what the page holds."""
+    dep = next(d for d in dependencies if marker in d["output"])
+
+    def entries(kind: str) -> list[dict[str, Any]]:
+        return [{**item, "value": values.get(f"{item['id']}.{item['property']}")} for item in dep[kind]]
+
+    inputs = entries("inputs")
+    return {"output": dep["output"], "outputs": split_outputs(dep["output"]), "inputs": inputs,
+            "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"], "state": entries("state")}

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from flask import Flask
 
-from compute import GridSpec, RunSpec, loss_grid, run_trajectory
+from compute import GridSpec, OptimizerSpec, RunSpec, loss_grid, run_trajectory
 from dashboard import cache as cache_module
 from dashboard.cache import cache_config, cached
 
@@ -97,8 +97,19 @@ class Boom:
         return (exec, (f"open({self.path!r}, 'w').write('ran')",))
 
 
-@pytest.mark.parametrize("make", [lambda: run_trajectory(RunSpec(epochs=7, batch_size=10)),
-                                  lambda: loss_grid(GridSpec(resolution=9))])
+def _sweep():
+    from compute.sweep import run_sweep
+    from dashboard.state import build_sweep, from_query
+
+    return run_sweep(build_sweep(from_query({"sweep.x_points": "7", "sweep.y_points": "5"})[0]))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: run_trajectory(RunSpec(epochs=7, batch_size=10)),
+    lambda: run_trajectory(RunSpec(epochs=50, optimizer=OptimizerSpec("sgd", (("lr", 3.0),)))),  # diverges
+    lambda: loss_grid(GridSpec(resolution=9)),
+    _sweep,
+])
 def test_cached_values_round_trip_exactly_without_pickle(make):
     value = make()
     data = cache_module.encode(value)
@@ -106,7 +117,7 @@ def test_cached_values_round_trip_exactly_without_pickle(make):
     again = cache_module.decode(data)
     assert type(again) is type(value)
     for field in value.__dataclass_fields__:
-        np.testing.assert_array_equal(getattr(again, field), getattr(value, field))
+        np.testing.assert_array_equal(getattr(again, field), getattr(value, field))  # NaN == NaN here
     assert cache_module.decode(cache_module.encode({"a": [1, 2.5, None]})) == {"a": [1, 2.5, None]}
     with pytest.raises(TypeError):
         cache_module.encode(object())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+import time
 
 import pytest
 
@@ -152,3 +153,20 @@ def test_a_broken_book_entry_reads_as_empty(book):
     assert submit(book, "a", "s1") == ["a"]
     book.store.set("beat:a", "[1, 2", expire=60)
     assert book.heartbeat("a") is None
+
+
+def test_a_result_stored_between_two_reads_of_a_poll_is_collected_by_the_next(tmp_path):
+    """Dash polls with get_result, then job_running: a result stored in between must keep the job
+    'running' (else Dash answers 204 and the page never shows it), and a collected one must not."""
+    from dashboard.hosting import queued_progress
+    from dashboard.jobs import LocalJobs
+
+    manager = LocalJobs(str(tmp_path), LIMITS, lambda: "s1", queued_progress)
+    job = manager.book.submit("j", "s1", {"callback": "k", "args": [], "context": {}})[0]
+    manager.book.beat(job, time.time())
+    assert manager.get_result(job, job) is manager.UNDEFINED
+    manager._finish(job, '{"done": 1}', None)  # the job finishes between the two reads
+    assert manager.job_running(job), "not collected yet: keep polling"
+    assert manager.get_result(job, job) == {"done": 1}
+    assert not manager.job_running(job), "collected: over (and not cancelled)"
+    assert manager.book.ending(job) is None

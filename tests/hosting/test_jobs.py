@@ -85,6 +85,8 @@ def test_a_killed_job_is_reported_lost(one_machine, browser):
                            LANDSCAPE_TEXT)
     _wait_until([(page, selector)], lambda texts: "training CNN" in texts[0], 60)
     [job] = job_processes(one_machine.proc)
+    listening = [c for c in job.net_connections(kind="tcp") if c.status == "LISTEN"]
+    assert listening == [], "a job must not hold gunicorn's socket (a hung one kept the port busy)"
     job.kill()
     killed = time.monotonic()
     _wait_until([(page, selector)], lambda texts: texts[0] == LOST, 20)
