@@ -80,28 +80,38 @@ def test_jobs_after_toy_lab_traffic_all_finish(one_machine, browser):
     _idle(one_machine)
 
 
+LONG_JOB = "/landscape?model=cnn&net.epochs=150&net.batch_size=16"
+
+
+def long_job_started(served, browser) -> tuple:
+    """A landscape page whose job trains for minutes, once its progress shows."""
+    page = _open(browser, served.url + LONG_JOB, LANDSCAPE_TEXT)
+    _wait_until([page], lambda texts: "training CNN" in texts[0], 90)
+    return page
+
+
+def reported(page: tuple, expected: str) -> None:
+    """The page says ``expected`` and offers Run again. (How soon: the deadlines are tested with a
+    clock in tests/dashboard/test_jobs.py; here only that it comes, well within a minute.)"""
+    _wait_until([page], lambda texts: expected in texts[0], 60)
+    assert page[0].locator("#ls-run").is_enabled()
+
+
 def test_a_killed_job_is_reported_lost(one_machine, browser):
-    page, selector = _open(browser, one_machine.url + "/landscape?model=cnn&net.epochs=150&net.batch_size=16",
-                           LANDSCAPE_TEXT)
-    _wait_until([(page, selector)], lambda texts: "training CNN" in texts[0], 60)
+    page = long_job_started(one_machine, browser)
     [job] = job_processes(one_machine.proc)
     listening = [c for c in job.net_connections(kind="tcp") if c.status == "LISTEN"]
     assert listening == [], "a job must not hold gunicorn's socket (a hung one kept the port busy)"
     job.kill()
-    killed = time.monotonic()
-    _wait_until([(page, selector)], lambda texts: texts[0] == LOST, 20)
-    assert time.monotonic() - killed < 12, "the page says so within 10 s or so of the cause"
-    assert page.locator("#ls-run").is_enabled()
-    page.context.close()
+    reported(page, LOST)
+    page[0].context.close()
     _idle(one_machine)
 
 
 def test_a_closed_tab_stops_its_job(one_machine, browser):
-    page, selector = _open(browser, one_machine.url + "/landscape?model=cnn&net.epochs=150&net.batch_size=16",
-                           LANDSCAPE_TEXT)
-    _wait_until([(page, selector)], lambda texts: "training CNN" in texts[0], 60)
+    page = long_job_started(one_machine, browser)
     [job] = job_processes(one_machine.proc)
-    page.context.close()
+    page[0].context.close()
     abandon = float(ONE_MACHINE_ENV["JOBS_ABANDON_S"])
     job.wait(timeout=abandon + 15)  # raises if the job runs on
     _idle(one_machine)
