@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -60,8 +61,16 @@ class JobLimits:
     JOBS_EXPIRE_S: float = 600.0  # a finished job's result waits this long to be collected
     JOBS_THREADS: int = 1  # torch threads of a job process (JOBS_MAX jobs share the cores)
 
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):  # NaN fails "> 0" too
+                raise SystemExit(f"{name}={value!r}: must be a positive finite number")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> JobLimits:
+        """The limits, with any JOBS_* variable of ``env`` in place of its default; a bad one stops
+        the server at start with a one-line message."""
         values = {}
         for name, field in cls.__dataclass_fields__.items():
             if name in env:

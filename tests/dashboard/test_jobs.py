@@ -170,3 +170,15 @@ def test_a_result_stored_between_two_reads_of_a_poll_is_collected_by_the_next(tm
     assert manager.get_result(job, job) == {"done": 1}
     assert not manager.job_running(job), "collected: over (and not cancelled)"
     assert manager.book.ending(job) is None
+
+
+@pytest.mark.parametrize("env", [{"JOBS_MAX": "0"}, {"JOBS_QUEUE": "-1"}, {"JOBS_LOST_S": "nan"},
+                                 {"JOBS_ABANDON_S": "inf"}, {"JOBS_MAX": "two"}, {"JOBS_THREADS": "1.5"}])
+def test_bad_limits_stop_the_server_with_one_line(env):
+    with pytest.raises(SystemExit, match=next(iter(env))):
+        JobLimits.from_env(env)
+
+
+def test_limits_come_from_the_environment():
+    limits = JobLimits.from_env({"JOBS_MAX": "6", "JOBS_ABANDON_S": "12.5", "PATH": "/bin"})
+    assert (limits.JOBS_MAX, limits.JOBS_ABANDON_S, limits.JOBS_QUEUE) == (6, 12.5, JobLimits().JOBS_QUEUE)
