@@ -54,7 +54,9 @@ class JobLimits:
     JOBS_MAX: int = 2  # jobs running at once on the server (one machine: its cores)
     JOBS_PER_SESSION: int = 2  # jobs one browser session may hold, running or queued
     JOBS_QUEUE: int = 30  # jobs waiting at most; a job beyond is refused with a message
-    JOBS_ABANDON_S: float = 30.0  # a job nobody polled for this long stops
+    # a job nobody polled for this long stops. Not less than a minute: Chrome wakes the timers of a
+    # tab hidden for over 5 minutes once a minute, so a page in a background tab polls that seldom
+    JOBS_ABANDON_S: float = 75.0
     JOBS_LOST_S: float = 8.0  # a running job whose heartbeat is older than this is lost
     JOBS_START_S: float = 60.0  # time allowed from admission to the first heartbeat
     JOBS_STALL_S: float = 180.0  # a job that reports no progress for this long is stopped
@@ -192,8 +194,11 @@ class JobBook:
     ``end:ID`` (why a job ended without a result), ``stop:ID`` (a request to stop).
     """
 
-    def __init__(self, store: Any, limits: JobLimits, clock: Callable[[], float] = time.time) -> None:
-        self.store, self.limits, self.clock = store, limits, clock
+    def __init__(self, store: Any, limits: JobLimits, clock: Callable[[], float] = time.time,
+                 alive: Callable[[dict[str, Any]], bool | None] | None = None) -> None:
+        """``alive(heartbeat)``, where jobs run on this machine: whether the process that wrote the
+        heartbeat still runs (None: cannot tell). Without it, only the heartbeat's age speaks."""
+        self.store, self.limits, self.clock, self.alive = store, limits, clock, alive
 
     # --- the ledger ---
     def _book(self) -> dict[str, list[dict[str, Any]]]:
@@ -264,10 +269,15 @@ class JobBook:
         book["running"] = alive
 
     def _dead(self, entry: dict[str, Any], now: float) -> str | None:
-        """Why a running entry is dead (no heartbeat since its start, or an old one), or None."""
+        """Why a running entry is dead (no heartbeat since its start; its process gone; or, where
+        the process cannot be seen, an old heartbeat), or None. A live process whose heartbeat is
+        late (a loaded machine) is not lost; one that makes no progress meets JOBS_STALL_S."""
         beat = self.heartbeat(entry["id"])
         if beat is None:
             return NEVER_STARTED if now - entry["at"] > self.limits.JOBS_START_S else None
+        alive = self.alive(beat) if self.alive is not None else None
+        if alive is not None:
+            return None if alive else LOST
         return LOST if now - beat.get("at", 0.0) > self.limits.JOBS_LOST_S else None
 
     def admit(self) -> list[str]:
@@ -384,8 +394,9 @@ class _Guarded:
     queued_progress: Callable[[str], list[Any]]
 
     def _setup(self, store: Any, limits: JobLimits, session: Callable[[], str],
-               queued_progress: Callable[[str], list[Any]]) -> None:
-        self.store, self.book, self.session = store, JobBook(store, limits), session
+               queued_progress: Callable[[str], list[Any]],
+               alive: Callable[[dict[str, Any]], bool | None] | None = None) -> None:
+        self.store, self.book, self.session = store, JobBook(store, limits, alive=alive), session
         self.queued_progress = queued_progress
 
     # Dash's manager API ---------------------------------------------------------------
@@ -625,12 +636,36 @@ def run_job(job: str) -> None:
     app.manager.execute(job)
 
 
+def _forkserver_child(pid: Any) -> Any:
+    """The job process ``pid`` (a forkserver's child, so a reused pid is not taken for it), or None."""
+    import psutil
+
+    process = psutil.Process(int(pid))
+    parent = process.parent()
+    if parent is None or not any("forkserver" in part for part in parent.cmdline()):
+        return None
+    return process
+
+
+def _forkserver_child_alive(beat: dict[str, Any]) -> bool | None:
+    """Whether the job process that wrote ``beat`` runs (one machine: its pid is here to see)."""
+    import psutil
+
+    try:
+        process = _forkserver_child(beat.get("pid"))
+        return process is not None and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+    except (psutil.Error, TypeError, ValueError):
+        return None
+
+
 class LocalJobs(_Guarded, DiskcacheManager):
     """One machine: jobs are processes made by a forkserver; the book and the values in diskcache."""
 
     def __init__(self, directory: str, limits: JobLimits, session: Callable[[], str],
                  queued_progress: Callable[[str], list[Any]]) -> None:
-        self._setup(DiskStore(directory), limits, session, queued_progress)
+        self._setup(DiskStore(directory), limits, session, queued_progress, alive=_forkserver_child_alive)
         DiskcacheManager.__init__(self, self.store.cache, expire=limits.JOBS_EXPIRE_S)
 
     @staticmethod
@@ -651,9 +686,8 @@ class LocalJobs(_Guarded, DiskcacheManager):
         import psutil
 
         with contextlib.suppress(psutil.Error, TypeError, ValueError):
-            process = psutil.Process(int(pid))
-            parent = process.parent()  # only a forkserver's child is ours to kill (the pid came from a store)
-            if parent is not None and any("forkserver" in part for part in parent.cmdline()):
+            process = _forkserver_child(pid)  # only a forkserver's child is ours to kill (the pid came from a store)
+            if process is not None:
                 process.kill()
 
 

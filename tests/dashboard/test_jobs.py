@@ -162,6 +162,7 @@ def test_a_result_stored_between_two_reads_of_a_poll_is_collected_by_the_next(tm
     from dashboard.jobs import LocalJobs
 
     manager = LocalJobs(str(tmp_path), LIMITS, lambda: "s1", queued_progress)
+    manager.book.alive = None  # the job "runs" in this test process, no forkserver's child: go by heartbeats
     job = manager.book.submit("j", "s1", {"callback": "k", "args": [], "context": {}})[0]
     manager.book.beat(job, time.time())
     assert manager.get_result(job, job) is manager.UNDEFINED
@@ -182,3 +183,32 @@ def test_bad_limits_stop_the_server_with_one_line(env):
 def test_limits_come_from_the_environment():
     limits = JobLimits.from_env({"JOBS_MAX": "6", "JOBS_ABANDON_S": "12.5", "PATH": "/bin"})
     assert (limits.JOBS_MAX, limits.JOBS_ABANDON_S, limits.JOBS_QUEUE) == (6, 12.5, JobLimits().JOBS_QUEUE)
+
+
+def test_where_the_process_can_be_seen_it_decides_not_the_heartbeat(tmp_path, clock):
+    """One machine: a live job with a late heartbeat (a loaded machine) is not lost; a job whose
+    process is gone is lost at once, however fresh its last heartbeat."""
+    processes = {"a": True, "b": False}
+    book = JobBook(DiskStore(str(tmp_path)), LIMITS, clock, alive=lambda beat: processes[beat["name"]])
+    submit(book, "a", "s1")
+    submit(book, "b", "s2")
+    for job in "ab":
+        book.store.set(f"beat:{job}", f'{{"at": {clock.now}, "pid": 1, "name": "{job}", "progress_at": {clock.now}}}',
+                       expire=60)
+    assert book.state("b").message == LOST, "gone: lost without waiting for JOBS_LOST_S"
+    clock.now += LIMITS.JOBS_LOST_S * 3
+    assert book.state("a").state == "running", "alive, only late"
+
+
+def test_a_real_dead_pid_is_seen_as_dead():
+    import subprocess
+    import sys
+
+    from dashboard.jobs import _forkserver_child_alive
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True)
+    assert _forkserver_child_alive({"pid": int(done.stdout)}) is False
+    import os
+
+    assert _forkserver_child_alive({"pid": os.getpid()}) is False, "not a forkserver's child: not ours"
