@@ -12,7 +12,7 @@ import json
 import re
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from dashboard.callback_requests import callback_body
@@ -28,7 +28,6 @@ class JobOutcome:
     text: str
     queued_s: float  # from the start until it left the queue
     total_s: float
-    errors: list[str] = field(default_factory=list)
 
 
 class Participant:

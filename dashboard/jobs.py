@@ -226,7 +226,7 @@ class JobBook:
         self.store.set(f"poll:{job}", str(now), expire=self.limits.JOBS_EXPIRE_S)
         with self.store.locked():
             book = self._book()
-            self._drop_abandoned(book, now)
+            self._drop_gone(book, now)
             mine = sum(e["session"] == session for e in book["running"] + book["queued"])
             if mine >= self.limits.JOBS_PER_SESSION:
                 raise JobRefused(f"Not started: you already have {mine} jobs running or waiting "
@@ -249,9 +249,9 @@ class JobBook:
             started.append(entry["id"])
         return started
 
-    def _drop_abandoned(self, book: dict[str, list[dict[str, Any]]], now: float) -> None:
-        """Queued jobs nobody polls any more leave the queue (running ones stop themselves), and
-        running ones whose process is gone free their slot, even when nobody polls them."""
+    def _drop_gone(self, book: dict[str, list[dict[str, Any]]], now: float) -> None:
+        """Take off the book what is gone: queued jobs nobody polls any more (running ones stop
+        themselves), and running jobs whose process is gone, even when nobody polls them."""
         kept = []
         for entry in book["queued"]:
             if now - self.last_poll(entry["id"]) > self.limits.JOBS_ABANDON_S:
@@ -288,7 +288,7 @@ class JobBook:
             return []
         with self.store.locked():
             book = self._book()
-            self._drop_abandoned(book, now)
+            self._drop_gone(book, now)
             started = self._admit(book, now)
             self._save(book)
         return started
@@ -603,20 +603,27 @@ class _Watch:
         self.last_progress = time.time()
 
     def _run(self) -> None:
-        book, job, stopped_at = self.manager.book, self.job, None
+        stopped_at: list[float | None] = [None]
         while not self.done.wait(HEARTBEAT_S):
-            book.beat(job, self.last_progress)
-            reason = book.stop_reason(job)
-            if reason is None and time.time() - book.last_poll(job) > book.limits.JOBS_ABANDON_S:
-                reason = "abandoned"
-                book.ask_to_stop(job, reason)
-            if reason is not None and not self.stop.is_set():
-                self.stop.set()
-                stopped_at = time.time()
-            if stopped_at is not None and time.time() - stopped_at > GRACE_S:
-                log.warning("job %s (%s) did not reach a progress report: exiting", job, reason)
-                self.manager._finish(job, None, reason)
-                os._exit(3)
+            try:
+                self._beat(stopped_at)
+            except Exception as err:  # a store that blinks must not end the heartbeat for good
+                log.warning("job %s: heartbeat not written (%s); trying again", self.job[:8], err)
+
+    def _beat(self, stopped_at: list[float | None]) -> None:
+        book, job = self.manager.book, self.job
+        book.beat(job, self.last_progress)
+        reason = book.stop_reason(job)
+        if reason is None and time.time() - book.last_poll(job) > book.limits.JOBS_ABANDON_S:
+            reason = "abandoned"
+            book.ask_to_stop(job, reason)
+        if reason is not None and not self.stop.is_set():
+            self.stop.set()
+            stopped_at[0] = time.time()
+        if stopped_at[0] is not None and time.time() - stopped_at[0] > GRACE_S:
+            log.warning("job %s (%s) did not reach a progress report: exiting", job, reason)
+            self.manager._finish(job, None, reason)
+            os._exit(3)
 
 
 _FORKSERVER = multiprocessing.get_context("forkserver")

@@ -212,3 +212,29 @@ def test_a_real_dead_pid_is_seen_as_dead():
     import os
 
     assert _forkserver_child_alive({"pid": os.getpid()}) is False, "not a forkserver's child: not ours"
+
+
+def test_the_heartbeat_outlives_a_store_that_blinks(tmp_path):
+    """One failed write (Redis restarting, a locked database) must not end the heartbeats for good:
+    where only the heartbeat speaks (Celery), a live job would then be reported lost."""
+    from dashboard.hosting import queued_progress
+    from dashboard.jobs import HEARTBEAT_S, LocalJobs, _Watch
+
+    manager = LocalJobs(str(tmp_path), LIMITS, lambda: "s1", queued_progress)
+    job = manager.book.submit("j", "s1", {"callback": "k", "args": [], "context": {}})[0]
+    manager.book.polled(job)
+    real_beat, failures = manager.book.beat, [1]
+
+    def blinking(*args):
+        if failures:
+            failures.pop()
+            raise ConnectionError("store restarting")
+        real_beat(*args)
+
+    watch = _Watch(manager, job)  # its first beat is written before the thread starts
+    manager.book.beat = blinking
+    first = manager.book.heartbeat(job)["at"]
+    time.sleep(HEARTBEAT_S * 3.5)
+    watch.done.set()
+    assert not failures, "the failing write was tried"
+    assert manager.book.heartbeat(job)["at"] > first, "and the beats went on after it"
