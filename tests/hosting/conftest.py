@@ -120,7 +120,7 @@ class Served:
 # one machine, as `make serve`: no REDIS_URL, no SECRET_KEY (the workers share a key file);
 # a shorter abandon time so a closed tab's job stops within the test (wide enough for ten pages
 # polling from one loaded 2-core machine)
-ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "6", "JOBS_ABANDON_S": "15"}
+ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "6", "JOBS_ABANDON_S": "30"}
 
 
 @pytest.fixture(scope="module")
