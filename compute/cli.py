@@ -29,7 +29,16 @@ from compute.landscape import (
     resolve_device,
 )
 from compute.losses import LOSSES
-from compute.nets import DATA_SPLIT_PARAMS, DATASETS, MODELS, TRAIN_PARAMS, DatasetSpec, TrainSpec, train
+from compute.nets import (
+    DATA_SPLIT_PARAMS,
+    DATASETS,
+    MODELS,
+    TRAIN_OPTIMIZER,
+    TRAIN_PARAMS,
+    DatasetSpec,
+    TrainSpec,
+    train,
+)
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param
 from compute.specs import (
@@ -62,14 +71,17 @@ def _add(group: argparse._ArgumentGroup, p: Param, default: Any, defaults: str |
                            help=f"{p.help} ({p.range_text()}; {shown})")
 
 
-def _add_registry_options(group: argparse._ArgumentGroup, registry: dict) -> None:
-    """One option per hyperparameter name across a registry's rows, with each row's default."""
+def _add_registry_options(group: argparse._ArgumentGroup, registry: dict,
+                          given: OptimizerSpec | None = None) -> None:
+    """One option per hyperparameter name across a registry's rows, with each row's default
+    (``given``: the values a command uses for one row where they differ from the registry's)."""
     rows: dict[str, list[tuple[str, Param]]] = {}
     for key, row in registry.items():
         for p in row.params:
             rows.setdefault(p.name, []).append((key, p))
+    instead = {(given.name, name): value for name, value in given.params} if given else {}
     for owners in rows.values():
-        defaults = "default " + ", ".join(f"{key} {p.default}" for key, p in owners)
+        defaults = "default " + ", ".join(f"{key} {instead.get((key, p.name), p.default)}" for key, p in owners)
         _add(group, owners[0][1], None, defaults)
 
 
@@ -151,8 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
     net.add_argument("--dataset", choices=list(DATASETS), default="digits", help="the data set (ships offline)")
     for p in DATA_SPLIT_PARAMS:
         _add(net, p, p.default)
-    net.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="torch.optim class")
-    _add_registry_options(net, OPTIMIZERS)
+    net.add_argument("--optimizer", choices=list(OPTIMIZERS), default=TRAIN_OPTIMIZER.name,
+                     help="torch.optim class")
+    _add_registry_options(net, OPTIMIZERS, TRAIN_OPTIMIZER)
     for p in TRAIN_PARAMS:
         flag = "--train-seed" if p.name == "seed" else p.cli_flag
         net.add_argument(flag, dest=f"train_{p.name}", default=p.default, metavar=p.name.upper(),
@@ -176,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _landscape(args: argparse.Namespace) -> None:
     row = OPTIMIZERS[args.optimizer]
     given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
-    if args.optimizer == "sgd":
-        given = {"lr": 0.1, "momentum": 0.9, **given}
+    if args.optimizer == TRAIN_OPTIMIZER.name:
+        given = {**TRAIN_OPTIMIZER.values, **given}
     train_spec = TrainSpec(
         model=args.model,
         dataset=DatasetSpec(args.dataset, args.split_seed, args.test_fraction),

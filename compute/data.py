@@ -8,22 +8,24 @@ from typing import ClassVar
 
 import numpy as np
 
-from compute.params import Param, check_fields
+from compute.params import Param, check_fields, defaults
 
 DATA_PARAMS: tuple[Param, ...] = (
-    Param("n", int, 50, 2, 1000, help="number of data points"),
-    Param("noise", float, 0.3, 0.0, 10.0, help="standard deviation of the Gaussian noise on y"),
-    Param("seed", int, 20240215, 0, 2**32 - 1, help="numpy seed of the data"),
+    Param("n", int, 50, 2, 1000, log=True, help="number of data points"),
+    Param("noise", float, 0.3, 0.0, 10.0, log=True, help="standard deviation of the Gaussian noise on y",
+          span=(0.01, 10.0)),
+    Param("seed", int, 20240215, 0, 2**32 - 1, help="numpy seed of the data", slider=False),
 )
+_DEFAULT = defaults(DATA_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
 class DataSpec:
     """The toy data: ``n`` points of y = 0.75 x² + x + 2 + noise·ε with x, ε ~ N(0, 1)."""
 
-    n: int = 50
-    noise: float = 0.3
-    seed: int = 20240215
+    n: int = _DEFAULT["n"]
+    noise: float = _DEFAULT["noise"]
+    seed: int = _DEFAULT["seed"]
     PARAMS: ClassVar[tuple[Param, ...]] = DATA_PARAMS
 
     def __post_init__(self) -> None:

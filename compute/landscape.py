@@ -22,17 +22,18 @@ from torch.func import functional_call
 
 from compute.errors import InvalidSpec
 from compute.nets import MODELS, Trained, TrainSpec, build_model, load_split, param_shapes, unflatten
-from compute.params import Param, check_fields
+from compute.params import Param, check_fields, defaults
 from compute.specs import _Keyed
 
 MODES = {"line": "initial → trained", "plane": "random filter-normalized plane", "pca": "PCA of the path"}
 BIAS_MODES = {"ignore": "directions are 0 on biases", "keep": "directions equal the weights on biases"}
 LANDSCAPE_PARAMS: tuple[Param, ...] = (
-    Param("resolution", int, 31, 3, 101, help="points per axis (capped at 101)"),
-    Param("lo", float, -1.0, -100.0, 100.0, help="first coordinate along each direction"),
-    Param("hi", float, 1.0, -100.0, 100.0, help="last coordinate along each direction"),
-    Param("seed", int, 0, 0, 2**32 - 1, help="seed of the random directions"),
+    Param("resolution", int, 31, 3, 101, help="points per axis"),
+    Param("lo", float, -1.0, -100.0, 100.0, help="first coordinate along each direction", span=(-25.0, 25.0)),
+    Param("hi", float, 1.0, -100.0, 100.0, help="last coordinate along each direction", span=(-25.0, 25.0)),
+    Param("seed", int, 0, 0, 2**32 - 1, help="seed of the random directions", slider=False),
 )
+_DEFAULT = defaults(LANDSCAPE_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +42,10 @@ class LandscapeSpec(_Keyed):
 
     train: TrainSpec = field(default_factory=TrainSpec)
     mode: str = "plane"
-    resolution: int = 31
-    lo: float = -1.0
-    hi: float = 1.0
-    seed: int = 0
+    resolution: int = _DEFAULT["resolution"]
+    lo: float = _DEFAULT["lo"]
+    hi: float = _DEFAULT["hi"]
+    seed: int = _DEFAULT["seed"]
     bias: str = "ignore"
     PARAMS: ClassVar[tuple[Param, ...]] = LANDSCAPE_PARAMS
 

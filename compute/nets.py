@@ -18,7 +18,7 @@ from torch import nn
 
 from compute.errors import InvalidSpec
 from compute.optimizers import OPTIMIZERS
-from compute.params import Param, check_fields
+from compute.params import Param, check_fields, defaults
 from compute.specs import OptimizerSpec, _Keyed
 
 # ---- data --------------------------------------------------------------------------------
@@ -33,9 +33,10 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 
 DATASETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {"digits": _digits}
 DATA_SPLIT_PARAMS: tuple[Param, ...] = (
-    Param("split_seed", int, 0, 0, 2**32 - 1, help="seed of the train/test split"),
+    Param("split_seed", int, 0, 0, 2**32 - 1, help="seed of the train/test split", slider=False),
     Param("test_fraction", float, 0.25, 0.05, 0.5, help="share of the images held out for testing"),
 )
+_SPLIT = defaults(DATA_SPLIT_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +44,8 @@ class DatasetSpec(_Keyed):
     """A data set from the registry, split into train and test with a seed."""
 
     name: str = "digits"
-    split_seed: int = 0
-    test_fraction: float = 0.25
+    split_seed: int = _SPLIT["split_seed"]
+    test_fraction: float = _SPLIT["test_fraction"]
     PARAMS: ClassVar[tuple[Param, ...]] = DATA_SPLIT_PARAMS
 
     def __post_init__(self) -> None:
@@ -158,10 +159,13 @@ def unflatten(vector: torch.Tensor, shapes: list[tuple[str, torch.Size]]) -> dic
 # ---- training ----------------------------------------------------------------------------
 
 TRAIN_PARAMS: tuple[Param, ...] = (
-    Param("epochs", int, 20, 1, 200, help="passes over the training set (capped at 200)"),
-    Param("batch_size", int, 64, 1, 1347, help="images per optimizer step"),
-    Param("seed", int, 0, 0, 2**32 - 1, help="seed of the initial weights and the batch order"),
+    Param("epochs", int, 20, 1, 200, log=True, help="passes over the training set"),
+    Param("batch_size", int, 64, 1, 1347, log=True, help="images per optimizer step"),
+    Param("seed", int, 0, 0, 2**32 - 1, help="seed of the initial weights and the batch order", slider=False),
 )
+_TRAIN = defaults(TRAIN_PARAMS)
+# Networks train by default with SGD, lr 0.1 and momentum 0.9 (the registry's SGD has momentum 0).
+TRAIN_OPTIMIZER = OptimizerSpec("sgd", (("lr", 0.1), ("momentum", 0.9)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,10 +174,10 @@ class TrainSpec(_Keyed):
 
     model: str = "cnn"
     dataset: DatasetSpec = field(default_factory=DatasetSpec)
-    optimizer: OptimizerSpec = field(default_factory=lambda: OptimizerSpec("sgd", (("lr", 0.1), ("momentum", 0.9))))
-    epochs: int = 20
-    batch_size: int = 64
-    seed: int = 0
+    optimizer: OptimizerSpec = field(default_factory=lambda: TRAIN_OPTIMIZER)
+    epochs: int = _TRAIN["epochs"]
+    batch_size: int = _TRAIN["batch_size"]
+    seed: int = _TRAIN["seed"]
     PARAMS: ClassVar[tuple[Param, ...]] = TRAIN_PARAMS
 
     def __post_init__(self) -> None:

@@ -119,8 +119,8 @@ def _torch_rejects(key: str, values: tuple[tuple[str, Any], ...]) -> str | None:
 
 
 _MAXIMIZE = Param("maximize", bool, False, help="ascend the loss instead of descending it")
-_WEIGHT_DECAY = Param("weight_decay", float, 0.0, 0.0, 100.0, help="adds weight_decay·θ to the gradient (L2)",
-                      span=(0.0, 2.0))
+_WEIGHT_DECAY = Param("weight_decay", float, 0.0, 0.0, 100.0, log=True,
+                      help="adds weight_decay·θ to the gradient (L2)", span=(1e-4, 2.0))
 _NESTEROV = "Nesterov momentum requires a momentum and zero dampening"
 
 SGD = OptimizerInfo(
@@ -156,7 +156,7 @@ _BETAS = (
     Param("beta1", float, 0.9, 0.0, 1.0, hi_open=True, help="decay of the first moment (mean of g)",
           label="betas[0]", span=(0.0, 0.99)),
     Param("beta2", float, 0.999, 0.0, 1.0, hi_open=True, help="decay of the second moment (mean of g²)",
-          label="betas[1]", span=(0.5, 0.9999)),
+          label="betas[1]", span=(0.9, 0.9999)),
 )
 def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, decay_help: str) -> OptimizerInfo:
     return OptimizerInfo(
@@ -168,7 +168,7 @@ def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, 
             *_BETAS,
             Param("eps", float, 1e-8, 0.0, 1.0, log=True, help="added to √v̂ in the denominator",
                   span=(1e-10, 1.0)),
-            Param("weight_decay", float, decay, 0.0, 100.0, help=decay_help, span=(0.0, 2.0)),
+            Param("weight_decay", float, decay, 0.0, 100.0, log=True, help=decay_help, span=(1e-4, 2.0)),
             Param("amsgrad", bool, False, help="divide by the running maximum of v̂"),
             _MAXIMIZE,
         ),
@@ -207,7 +207,8 @@ ADAGRAD = OptimizerInfo(
     torch_cls=torch.optim.Adagrad,
     params=(
         _lr(1e-2),
-        Param("lr_decay", float, 0.0, 0.0, 100.0, help="lr / (1 + (step − 1)·lr_decay)", span=(0.0, 1.0)),
+        Param("lr_decay", float, 0.0, 0.0, 100.0, log=True, help="lr / (1 + (step − 1)·lr_decay)",
+              span=(1e-4, 1.0)),
         _WEIGHT_DECAY,
         Param("initial_accumulator_value", float, 0.0, 0.0, 100.0, help="starting sum of g²", span=(0.0, 10.0)),
         Param("eps", float, 1e-10, 0.0, 1.0, log=True, help="added to √(sum of g²)", span=(1e-10, 1.0)),

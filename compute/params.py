@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from compute.errors import InvalidSpec
@@ -28,7 +29,9 @@ class Param:
         log: whether the natural scale of the value is logarithmic (controls and sweeps).
         help: one line saying what the value does.
         label: the name controls show, where it differs (``betas[0]`` for ``beta1``).
-        span: the range a sweep of this value starts with, where (lo, hi) is too wide.
+        span: the range worth exploring, where (lo, hi) is too wide: a sweep's first range and
+            the span of the value's slider.
+        slider: whether a slider suits the value (not for seeds: they are labels, not amounts).
     """
 
     name: str
@@ -42,6 +45,7 @@ class Param:
     help: str = ""
     label: str | None = None  # how controls show the name when it is not the torch argument's
     span: tuple[float, float] | None = None  # a range worth sweeping, when not (lo, hi)
+    slider: bool = True
 
     @property
     def cli_flag(self) -> str:
@@ -54,6 +58,11 @@ class Param:
     @property
     def sweep_range(self) -> tuple[float, float]:
         return self.span or (float(self.lo or 0.0), float(self.hi if self.hi is not None else 1.0))
+
+    @property
+    def stops(self) -> tuple[float, ...]:
+        """The values this setting's slider can take, in increasing order (empty: no slider)."""
+        return slider_stops(self)
 
     def range_text(self) -> str:
         if self.kind is bool:
@@ -83,6 +92,70 @@ class Param:
         if too_low or too_high:
             raise InvalidSpec(f"{self.name} must be {self.range_text()} (got {value!r})", field)
         return number
+
+
+# The E24 series of preferred numbers: 24 steps per decade, even in log scale, each a round value.
+E24 = (1.0, 1.1, 1.2, 1.3, 1.5, 1.6, 1.8, 2.0, 2.2, 2.4, 2.7, 3.0, 3.3, 3.6, 3.9, 4.3, 4.7, 5.1, 5.6, 6.2,
+       6.8, 7.5, 8.2, 9.1)
+LINEAR_STOPS = 100  # about this many steps across a linear slider's span
+
+
+def allows(param: Param, value: float) -> bool:
+    """Whether ``value`` is in the param's range."""
+    try:
+        param.coerce(value)
+    except InvalidSpec:
+        return False
+    return True
+
+
+@cache
+def slider_stops(param: Param) -> tuple[float, ...]:
+    """A slider's stops across ``param.sweep_range``, evenly in the param's scale, each a round value.
+
+    Log scale: the E24 values (24 per decade) in the span, the span's ends, and 0 first where the
+    range allows 0 (weight_decay, noise). Linear: multiples of a round step (1, 2 or 5 × 10^k) giving
+    about LINEAR_STOPS steps, and the span's ends. The default is always a stop. Whole-number
+    settings keep their distinct rounded stops. No stops for switches and for values that are not
+    amounts (seeds).
+    """
+    if param.kind is bool or not param.slider:
+        return ()
+    lo, hi = param.sweep_range
+    if param.log:
+        values = [lo, hi] + [m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+                             for m in E24]
+        values = [float(f"{v:.3g}") for v in values if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
+        if allows(param, 0.0):
+            values.append(0.0)
+    else:
+        raw = (hi - lo) / LINEAR_STOPS
+        step = min(m * 10.0 ** math.floor(math.log10(raw)) for m in (1, 2, 5, 10)
+                   if m * 10.0 ** math.floor(math.log10(raw)) >= raw * (1 - 1e-9))
+        digits = max(0, -math.floor(math.log10(step)) + 1)
+        first = math.ceil(lo / step - 1e-9)
+        values = [lo, hi] + [round(k * step, digits) for k in range(first, math.floor(hi / step + 1e-9) + 1)]
+    if lo <= param.default <= hi:
+        values.append(param.default)  # a page opens with its slider on a stop
+    if param.kind is int:
+        values = [round(v) for v in values]
+    return tuple(sorted({v for v in values if allows(param, v)}))
+
+
+def nearest_stop(stops: tuple[float, ...], value: float, log: bool) -> int:
+    """The index of the stop nearest ``value`` in the slider's scale.
+
+    Log scale compares log10 of the values; 0 (and anything below the first positive stop's
+    decade) sits one decade below the first positive stop.
+    """
+    def position(v: float) -> float:
+        if not log:
+            return v
+        floor = math.log10(min(s for s in stops if s > 0)) - 1
+        return max(math.log10(v), floor) if v > 0 else floor
+
+    target = position(value)
+    return min(range(len(stops)), key=lambda i: abs(position(stops[i]) - target))
 
 
 def _to_bool(value: Any, field: str, name: str) -> bool:
@@ -120,6 +193,11 @@ def _to_number(value: Any, field: str, param: Param) -> float:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def defaults(params: tuple[Param, ...]) -> dict[str, Any]:
+    """Each param's default by name: what a spec's fields default to (written once, in the table)."""
+    return {p.name: p.default for p in params}
 
 
 def check_fields(obj: Any, params: tuple[Param, ...], prefix: str) -> None:

@@ -17,7 +17,7 @@ from compute.data import DataSpec
 from compute.errors import InvalidSpec
 from compute.losses import LOSSES
 from compute.optimizers import OPTIMIZERS
-from compute.params import Param, check_fields
+from compute.params import Param, check_fields, defaults
 
 COMPUTE_VERSION = "1"
 
@@ -95,15 +95,18 @@ class OptimizerSpec(_Keyed):
 
 MAX_STEPS = 5000
 RUN_PARAMS: tuple[Param, ...] = (
-    Param("epochs", int, 100, 0, 2000, help="passes over the data (capped at 2000)"),
-    Param("init_weight", float, 6.0, -1000.0, 1000.0, help="starting weight w₀"),
-    Param("init_bias", float, -3.0, -1000.0, 1000.0, help="starting bias b₀"),
+    Param("epochs", int, 100, 0, 2000, log=True, help="passes over the data", span=(1, 2000)),
+    Param("init_weight", float, 6.0, -1000.0, 1000.0, help="starting weight w₀", span=(-10.0, 10.0)),
+    Param("init_bias", float, -3.0, -1000.0, 1000.0, help="starting bias b₀", span=(-10.0, 10.0)),
     Param("zero_grad", bool, True, help="call optimizer.zero_grad() before each step; off, gradients accumulate"),
     Param("clip_grad_norm", bool, False, help="clip the gradient with torch.nn.utils.clip_grad_norm_"),
-    Param("max_norm", float, 1.0, 0.0, 1e6, lo_open=True, help="max_norm of clip_grad_norm_"),
-    Param("batch_size", int, 0, 0, 1000, help="points per optimizer step; 0: the whole data set"),
-    Param("batch_seed", int, 0, 0, 2**32 - 1, help="seed of the shuffled mini-batch order"),
+    Param("max_norm", float, 1.0, 0.0, 1e6, lo_open=True, log=True, help="max_norm of clip_grad_norm_",
+          span=(0.01, 100.0)),
+    Param("batch_size", int, 0, 0, 1000, log=True, help="points per optimizer step; 0: the whole data set",
+          span=(1, 1000)),
+    Param("batch_seed", int, 0, 0, 2**32 - 1, help="seed of the shuffled mini-batch order", slider=False),
 )
+_RUN = defaults(RUN_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +116,14 @@ class RunSpec(_Keyed):
     data: DataSpec = field(default_factory=DataSpec)
     loss: LossSpec = field(default_factory=LossSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
-    epochs: int = 100
-    init_weight: float = 6.0
-    init_bias: float = -3.0
-    zero_grad: bool = True
-    clip_grad_norm: bool = False
-    max_norm: float = 1.0
-    batch_size: int = 0
-    batch_seed: int = 0
+    epochs: int = _RUN["epochs"]
+    init_weight: float = _RUN["init_weight"]
+    init_bias: float = _RUN["init_bias"]
+    zero_grad: bool = _RUN["zero_grad"]
+    clip_grad_norm: bool = _RUN["clip_grad_norm"]
+    max_norm: float = _RUN["max_norm"]
+    batch_size: int = _RUN["batch_size"]
+    batch_seed: int = _RUN["batch_seed"]
     PARAMS: ClassVar[tuple[Param, ...]] = RUN_PARAMS
 
     def __post_init__(self) -> None:
@@ -145,12 +148,13 @@ class RunSpec(_Keyed):
 
 
 GRID_PARAMS: tuple[Param, ...] = (
-    Param("b_min", float, -5.0, -1000.0, 1000.0, help="left edge of the bias axis"),
-    Param("b_max", float, 8.0, -1000.0, 1000.0, help="right edge of the bias axis"),
-    Param("w_min", float, -5.0, -1000.0, 1000.0, help="bottom edge of the weight axis"),
-    Param("w_max", float, 8.0, -1000.0, 1000.0, help="top edge of the weight axis"),
-    Param("resolution", int, 101, 3, 301, help="grid points per axis (capped at 301)"),
+    Param("b_min", float, -5.0, -1000.0, 1000.0, help="left edge of the bias axis", span=(-20.0, 20.0)),
+    Param("b_max", float, 8.0, -1000.0, 1000.0, help="right edge of the bias axis", span=(-20.0, 20.0)),
+    Param("w_min", float, -5.0, -1000.0, 1000.0, help="bottom edge of the weight axis", span=(-20.0, 20.0)),
+    Param("w_max", float, 8.0, -1000.0, 1000.0, help="top edge of the weight axis", span=(-20.0, 20.0)),
+    Param("resolution", int, 101, 3, 301, help="grid points per axis"),
 )
+_GRID = defaults(GRID_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,11 +163,11 @@ class GridSpec(_Keyed):
 
     data: DataSpec = field(default_factory=DataSpec)
     loss: LossSpec = field(default_factory=LossSpec)
-    b_min: float = -5.0
-    b_max: float = 8.0
-    w_min: float = -5.0
-    w_max: float = 8.0
-    resolution: int = 101
+    b_min: float = _GRID["b_min"]
+    b_max: float = _GRID["b_max"]
+    w_min: float = _GRID["w_min"]
+    w_max: float = _GRID["w_max"]
+    resolution: int = _GRID["resolution"]
     PARAMS: ClassVar[tuple[Param, ...]] = GRID_PARAMS
 
     def __post_init__(self) -> None:

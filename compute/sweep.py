@@ -12,7 +12,7 @@ import numpy as np
 from compute.batched import run_batched
 from compute.errors import InvalidSpec
 from compute.optimizers import OPTIMIZERS
-from compute.params import Param, check_fields
+from compute.params import Param, check_fields, defaults
 from compute.specs import RunSpec, _Keyed
 
 MEASURES: dict[str, str] = {
@@ -24,12 +24,14 @@ MEASURES: dict[str, str] = {
 MAX_SWEEP_RUN_STEPS = 10_000_000  # runs × optimizer steps in one sweep
 
 AXIS_PARAMS: tuple[Param, ...] = (
-    Param("points", int, 100, 2, 300, help="values along the axis (capped at 300)"),
+    Param("points", int, 100, 2, 300, help="values along the axis"),
     Param("log", bool, False, help="space the values evenly in log scale"),
 )
 SWEEP_PARAMS: tuple[Param, ...] = (
-    Param("tolerance", float, 0.6, 0.0, 1e12, help="loss to reach, for the steps_to_tol measure"),
+    Param("tolerance", float, 0.6, 0.0, 1e12, log=True, help="loss to reach, for the steps_to_tol measure",
+          span=(1e-6, 1e3)),
 )
+_AXIS = defaults(AXIS_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +41,8 @@ class SweepAxis:
     name: str
     lo: float
     hi: float
-    points: int = 100
-    log: bool = False
+    points: int = _AXIS["points"]
+    log: bool = _AXIS["log"]
     PARAMS: ClassVar[tuple[Param, ...]] = AXIS_PARAMS
 
     def values(self) -> np.ndarray:
@@ -73,7 +75,7 @@ class SweepSpec(_Keyed):
     x: SweepAxis = field(default_factory=lambda: SweepAxis("lr", 0.001, 1.0, 100, True))
     y: SweepAxis = field(default_factory=lambda: SweepAxis("momentum", 0.0, 0.99, 100, False))
     measure: str = "final_loss"
-    tolerance: float = 0.6
+    tolerance: float = defaults(SWEEP_PARAMS)["tolerance"]
     PARAMS: ClassVar[tuple[Param, ...]] = SWEEP_PARAMS
 
     def __post_init__(self) -> None:

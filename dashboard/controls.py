@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from compute import Param
 from dashboard.ids import TOY, param_id, param_msg_id
-from dashboard.state import FIELD_BY_KEY, FIELDS
+from dashboard.state import FIELD_BY_KEY, PAGES, Checked
 
 CHECKED = "on"
 
@@ -40,8 +40,9 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY, run: in
 
 
 def group_controls(group: str, state: dict[str, Any], title: str | None = None, page: str = TOY) -> list[Any]:
-    """The controls of every field of a group, in table order, under an optional title."""
-    controls = [param_control(f.group, f.param, state[f.key], page) for f in FIELDS if f.group == group]
+    """The controls of every field of a group of the page's settings, in table order, under an
+    optional title."""
+    controls = [param_control(f.group, f.param, state[f.key], page) for f in PAGES[page].groups.get(group, ())]
     return ([html.Div(title, className="group-title")] if title and controls else []) + controls
 
 
@@ -79,6 +80,28 @@ def control_key(component_id: Any) -> str:
     return str(component_id)
 
 
+def error_messages(checked: Checked, *message_outputs: list, blocked: str) -> tuple[list, ...]:
+    """What every control's message slot shows and the status lines: the one translation of a
+    checked state's errors into the page.
+
+    ``message_outputs``: the ``ctx.outputs_list`` entries of message slots (pattern-matched IDs).
+    Returns one list of messages per entry, then the status: when the view is blocked, ``blocked``
+    and the errors that no slot shows; else nothing (a bad value the view does not use is shown
+    by its control only).
+    """
+    shown = set()
+    messages = []
+    for outputs in message_outputs:
+        keys = [control_key(item["id"]) for item in outputs]
+        shown.update(keys)
+        messages.append([checked.errors.get(key, "") for key in keys])
+    if checked.ok:
+        return (*messages, [])
+    elsewhere = [html.Div(f"{key}: {message}", className="invalid")
+                 for key, message in checked.errors.items() if key not in shown]
+    return (*messages, [html.Div(blocked, className="invalid"), *elsewhere])
+
+
 def settings_from_controls(items: Any, values: Any) -> dict[str, Any]:
     """Settings keyed ``group.name`` from a pattern-matched input's entries and values.
 
@@ -88,7 +111,9 @@ def settings_from_controls(items: Any, values: Any) -> dict[str, Any]:
     if not isinstance(items, list) or not isinstance(values, list):
         return settings
     for item, value in zip(items, values):
-        key = control_key(item.get("id") if isinstance(item, dict) else item)
-        field = FIELD_BY_KEY.get(key)
+        component = item.get("id") if isinstance(item, dict) else item
+        key = control_key(component)
+        page = PAGES.get(component.get("page")) if isinstance(component, dict) else None
+        field = (page.by_key if page else FIELD_BY_KEY).get(key)
         settings[key] = control_value(field.param, value) if field else value
     return settings

@@ -1,17 +1,20 @@
-"""The toy lab's state: every setting by its qualified key, checked, turned into specs and URLs.
+"""The settings layer of every page: each setting by its qualified key, checked, defaulted,
+turned into specs and into URLs and back.
 
 A key is ``group.name``: ``data.n``, ``run.epochs``, ``grid.resolution``, ``huber.delta``,
-``sgd.lr``; the fields come from compute's parameter tables and registries, so a new
-registry row is a new set of keys. Choices (``loss``, ``optimizer``, ``tab``) and display
-settings (``log``, ``step``) sit beside them. The same table checks callback inputs and
+``sgd.lr``, ``net.epochs``; the fields come from compute's parameter tables and registries, so
+a new registry row is a new set of keys. Choices (``loss``, ``optimizer``, ``tab``) and display
+settings (``log``, ``step``) sit beside them. Each page is one ``Page`` row: its fields, choices,
+defaults, the specs it builds and which keys its current view uses (a bad value of a key the view
+does not use is shown by its control but blocks nothing). The same rows check callback inputs and
 URL query strings.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,6 +23,7 @@ from compute import (
     GRID_PARAMS,
     LOSSES,
     OPTIMIZERS,
+    REGRESSION_LOSSES,
     RUN_PARAMS,
     DataSpec,
     GridSpec,
@@ -29,6 +33,9 @@ from compute import (
     Param,
     RunSpec,
 )
+from compute.landscape import BIAS_MODES, LANDSCAPE_PARAMS, MODES, LandscapeSpec
+from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_OPTIMIZER, TRAIN_PARAMS, DatasetSpec, TrainSpec
+from compute.specs import MAX_STEPS
 from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
 
 AXIS_POINTS = (AXIS_PARAMS[0].lo, AXIS_PARAMS[0].hi)
@@ -44,17 +51,23 @@ class Field:
         return f"{self.group}.{self.param.name}"
 
 
+_DEFAULT_SWEEP = SweepSpec()
 AXIS_NAMES: tuple[str, ...] = tuple(sorted(
     {p.name for row in OPTIMIZERS.values() for p in row.params if p.kind is not bool}))
 SWEEP_FIELDS: tuple[Param, ...] = (
-    Param("x_lo", float, 1e-3, -1e6, 1e6, help="first value of the x axis", label="lo"),
-    Param("x_hi", float, 1.0, -1e6, 1e6, help="last value of the x axis", label="hi"),
-    Param("x_points", int, 100, *AXIS_POINTS, help="values along the x axis (capped at 300)", label="points"),
-    Param("x_log", bool, True, help="space the x values evenly in log scale", label="log spacing"),
-    Param("y_lo", float, 0.0, -1e6, 1e6, help="first value of the y axis", label="lo"),
-    Param("y_hi", float, 0.99, -1e6, 1e6, help="last value of the y axis", label="hi"),
-    Param("y_points", int, 100, *AXIS_POINTS, help="values along the y axis (capped at 300)", label="points"),
-    Param("y_log", bool, False, help="space the y values evenly in log scale", label="log spacing"),
+    # an axis's range depends on the hyperparameter it sweeps: number boxes, no slider
+    Param("x_lo", float, _DEFAULT_SWEEP.x.lo, -1e6, 1e6, help="first value of the x axis", label="lo",
+          slider=False),
+    Param("x_hi", float, _DEFAULT_SWEEP.x.hi, -1e6, 1e6, help="last value of the x axis", label="hi",
+          slider=False),
+    Param("x_points", int, _DEFAULT_SWEEP.x.points, *AXIS_POINTS, help="values along the x axis", label="points"),
+    Param("x_log", bool, _DEFAULT_SWEEP.x.log, help="space the x values evenly in log scale", label="log spacing"),
+    Param("y_lo", float, _DEFAULT_SWEEP.y.lo, -1e6, 1e6, help="first value of the y axis", label="lo",
+          slider=False),
+    Param("y_hi", float, _DEFAULT_SWEEP.y.hi, -1e6, 1e6, help="last value of the y axis", label="hi",
+          slider=False),
+    Param("y_points", int, _DEFAULT_SWEEP.y.points, *AXIS_POINTS, help="values along the y axis", label="points"),
+    Param("y_log", bool, _DEFAULT_SWEEP.y.log, help="space the y values evenly in log scale", label="log spacing"),
     *SWEEP_PARAMS,
     Param("log_colour", bool, True, help="colour loss measures by log10", label="log colour scale"),
 )
@@ -67,7 +80,7 @@ def _fields() -> tuple[Field, ...]:
     return tuple(Field(group, p) for group, params in tables for p in params)
 
 
-FIELDS: tuple[Field, ...] = _fields()
+FIELDS: tuple[Field, ...] = _fields()  # the toy lab's, the compare page's and the sweep's
 MAX_RUNS = 4
 # The compare page's runs: run i's optimizer settings live under r{i}.{optimizer}.{name}.
 RUN_FIELDS: tuple[Field, ...] = tuple(
@@ -83,54 +96,190 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "sweep.measure": tuple(MEASURES),
 }
 CHOICES.update({f"r{i}.optimizer": tuple(OPTIMIZERS) for i in range(MAX_RUNS)})
-CHOICE_DEFAULTS = {"sweep.x": "lr", "sweep.y": "momentum"}
+CHOICE_DEFAULTS = {"sweep.x": _DEFAULT_SWEEP.x.name, "sweep.y": _DEFAULT_SWEEP.y.name,
+                   "sweep.measure": _DEFAULT_SWEEP.measure}
 # The compare page opens on two runs worth comparing: SGD with momentum against Adam.
 COMPARE_DEFAULTS = {"r0.optimizer": "sgd", "r0.sgd.momentum": 0.9, "r1.optimizer": "adam", "r1.adam.lr": 0.1,
                     "r2.optimizer": "rmsprop", "r2.rmsprop.lr": 0.05, "r3.optimizer": "adagrad",
                     "r3.adagrad.lr": 0.5}
-PAGES = ("toy", "compare")
 DISPLAY: dict[str, Param] = {
     "log": Param("log", bool, False, help="colour the maps by log10(loss)"),
-    "step": Param("step", int, 0, 0, RUN_PARAMS[0].hi, help="playback step"),
+    "step": Param("step", int, 0, 0, MAX_STEPS, help="playback step"),
+}
+
+# ---- the landscapes page ----------------------------------------------------------------------------------
+
+PAIR_PARAMS = (Param("batch_size", int, 256, TRAIN_PARAMS[1].lo, TRAIN_PARAMS[1].hi, log=True,
+                     help="batch_size of model B, trained otherwise alike", label="B batch_size"),)
+LANDSCAPE_VIEWS = {**MODES, "sharpness": "A vs B: between them, and both planes"}
+LANDSCAPE_FIELDS: tuple[Field, ...] = tuple(
+    Field(group, p) for group, params in (("net", TRAIN_PARAMS), ("split", DATA_SPLIT_PARAMS),
+                                          ("landscape", LANDSCAPE_PARAMS), ("pair", PAIR_PARAMS),
+                                          *((key, row.params) for key, row in OPTIMIZERS.items()))
+    for p in params)
+# Each view opens on its natural range: α from −0.5 to 1.5 along a line, −1 to 1 on planes.
+VIEW_RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0), "sharpness": (-1.0, 1.0)}
+
+
+def _landscape_defaults() -> dict[str, Any]:
+    """The page opens on the MLP (it trains in a second), trained with compute's TRAIN_OPTIMIZER."""
+    train = TrainSpec()
+    return {"model": "mlp", "mode": LandscapeSpec().mode, "bias": LandscapeSpec().bias,
+            "optimizer": train.optimizer.name,
+            **{f"{train.optimizer.name}.{name}": value for name, value in TRAIN_OPTIMIZER.params}}
+
+
+# ---- pages ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page's settings: its fields and choices, their defaults, the specs a valid state builds
+    (``build`` raises InvalidSpec naming the key) and which keys the current view uses."""
+
+    name: str
+    fields: tuple[Field, ...]
+    choices: Mapping[str, tuple[str, ...]]
+    defaults: Mapping[str, Any]
+    display: Mapping[str, Param]
+    build: Callable[[dict[str, Any]], dict[str, Any]]
+    uses: Callable[[str, Mapping[str, Any]], bool]
+    fill: Callable[[dict[str, Any], Mapping[str, Any]], None] = lambda state, raw: None
+    by_key: dict[str, Field] = field(init=False, repr=False)
+    groups: dict[str, tuple[Field, ...]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_key", {f.key: f for f in self.fields})
+        groups: dict[str, tuple[Field, ...]] = {}
+        for f in self.fields:
+            groups[f.group] = (*groups.get(f.group, ()), f)
+        object.__setattr__(self, "groups", groups)
+
+    def default_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {f.key: f.param.default for f in self.fields}
+        state.update({key: options[0] for key, options in self.choices.items()})
+        state.update({key: p.default for key, p in self.display.items()})
+        state.update(self.defaults)
+        return state
+
+    def check_value(self, key: str, value: Any) -> Any:
+        """One setting, coerced to its type, or InvalidSpec naming the key."""
+        if key in self.choices:
+            if value not in self.choices[key]:
+                raise InvalidSpec(f"{key} must be one of {', '.join(self.choices[key])} (got {value!r:.40})", key)
+            return value
+        if key == "step" and value in (None, ""):
+            return None
+        param = self.by_key[key].param if key in self.by_key else self.display.get(key)
+        if param is None:
+            raise InvalidSpec(f"unknown setting {key!r:.40}", key)
+        return param.coerce(value, key)
+
+
+def _group(key: str) -> str:
+    return key.split(".", maxsplit=1)[0]
+
+
+def _toy_uses(key: str, state: Mapping[str, Any]) -> bool:
+    group = _group(key)
+    if group in LOSSES:
+        return group in (REGRESSION_LOSSES if state["tab"] == "all" else (state["loss"],))
+    if group in OPTIMIZERS:
+        return group == state["optimizer"]
+    return group != "sweep"
+
+
+def _compare_uses(key: str, state: Mapping[str, Any]) -> bool:
+    group = _group(key)
+    if group in LOSSES:
+        return group == state["loss"]
+    if group in OPTIMIZERS or group == "sweep":
+        return False
+    if group.startswith("r") and group[1:].isdigit():
+        run, rest = int(group[1:]), key.split(".", 1)[1]
+        return run < state[COUNT.key] and (rest == "optimizer" or _group(rest) == state[f"{group}.optimizer"])
+    return True
+
+
+def _sweep_uses(key: str, state: Mapping[str, Any]) -> bool:
+    group = _group(key)
+    if group in LOSSES:
+        return group == state["loss"]
+    if group in OPTIMIZERS:
+        return group == state["optimizer"]
+    return True
+
+
+def _landscape_uses(key: str, state: Mapping[str, Any]) -> bool:
+    group = _group(key)
+    if group in OPTIMIZERS:
+        return group == state["optimizer"]
+    return group != "pair" or state["mode"] == "sharpness"
+
+
+def _every_loss(state: dict[str, Any]) -> dict[str, Any]:
+    return {loss: build_specs(state, loss) for loss in LOSSES}
+
+
+def _compare_specs(state: dict[str, Any]) -> dict[str, Any]:
+    return {**_every_loss(state), "runs": compare_runs(state)}
+
+
+def _sweep_specs(state: dict[str, Any]) -> dict[str, Any]:
+    return {**_every_loss(state), "sweep": build_sweep(state)}
+
+
+def _landscape_range(state: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    if "landscape.lo" not in raw and "landscape.hi" not in raw:
+        state["landscape.lo"], state["landscape.hi"] = VIEW_RANGES[state["mode"]]
+
+
+def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
+    """The landscape the state describes (sharpness: model A's plane; B differs by pair.batch_size)."""
+    optimizer = state["optimizer"]
+    try:
+        train = TrainSpec(
+            model=state["model"],
+            dataset=DatasetSpec("digits", state["split.split_seed"], state["split.test_fraction"]),
+            optimizer=OptimizerSpec(optimizer, tuple(group_values(state, optimizer, LANDSCAPE).items())),
+            **group_values(state, "net", LANDSCAPE))
+        mode = "plane" if state["mode"] == "sharpness" else state["mode"]
+        return LandscapeSpec(train=train, mode=mode, bias=state["bias"], **group_values(state, "landscape", LANDSCAPE))
+    except InvalidSpec as err:  # the specs name fields train.*, dataset.*: the page calls them net.*, split.*
+        name = err.field or "landscape"
+        for spec_prefix, page_prefix in (("train.", "net."), ("dataset.", "split.")):
+            name = page_prefix + name[len(spec_prefix):] if name.startswith(spec_prefix) else name
+        raise InvalidSpec(err.message, name) from None
+
+
+_TOY_CHOICES = {k: v for k, v in CHOICES.items() if not k.startswith("r")}
+TOY, COMPARE, SWEEP, LANDSCAPE = "toy", "compare", "sweep", "landscape"
+PAGES: dict[str, Page] = {
+    TOY: Page(TOY, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _every_loss, _toy_uses),
+    COMPARE: Page(COMPARE, (*FIELDS, *RUN_FIELDS, COUNT), CHOICES,
+                  CHOICE_DEFAULTS | {"step": None} | COMPARE_DEFAULTS, DISPLAY, _compare_specs, _compare_uses),
+    SWEEP: Page(SWEEP, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _sweep_specs, _sweep_uses),
+    LANDSCAPE: Page(LANDSCAPE, LANDSCAPE_FIELDS,
+                    {"model": tuple(MODELS), "mode": tuple(LANDSCAPE_VIEWS), "bias": tuple(BIAS_MODES),
+                     "optimizer": tuple(OPTIMIZERS)},
+                    _landscape_defaults(), {"log": Param("log", bool, False, help="show the loss in log scale")},
+                    lambda state: {"landscape": build_landscape(state)}, _landscape_uses, _landscape_range),
 }
 
 
-def default_state(page: str = "toy") -> dict[str, Any]:
-    """Every setting of a page at its default (the compare page adds its runs)."""
-    state: dict[str, Any] = {f.key: f.param.default for f in FIELDS}
-    state.update({key: CHOICE_DEFAULTS.get(key, options[0]) for key, options in CHOICES.items()
-                  if not key.startswith("r")})
-    state["log"] = False
-    state["step"] = None  # None: the last step
-    if page == "compare":
-        state.update({f.key: f.param.default for f in RUN_FIELDS})
-        state.update({key: "sgd" for key in CHOICES if key.startswith("r")})
-        state[COUNT.key] = COUNT.param.default
-        state.update(COMPARE_DEFAULTS)
-    return state
+def default_state(page: str = TOY) -> dict[str, Any]:
+    """Every setting of a page at its default."""
+    return PAGES[page].default_state()
 
 
-GROUP_FIELDS: dict[str, list[Field]] = {}
-for _field in FIELD_BY_KEY.values():
-    GROUP_FIELDS.setdefault(_field.group, []).append(_field)
+def group_values(state: Mapping[str, Any], group: str, page: str = COMPARE) -> dict[str, Any]:
+    """The values of a group's fields by name (``sgd`` → {"lr": 0.1, ...})."""
+    return {f.param.name: state[f.key] for f in PAGES[page].groups.get(group, ())}
 
 
-def group_values(state: Mapping[str, Any], group: str) -> dict[str, Any]:
-    return {f.param.name: state[f.key] for f in GROUP_FIELDS.get(group, ())}
-
-
-def check_value(key: str, value: Any) -> Any:
+def check_value(key: str, value: Any, page: str = COMPARE) -> Any:
     """One setting, coerced to its type, or InvalidSpec naming the key."""
-    if key in CHOICES:
-        if value not in CHOICES[key]:
-            raise InvalidSpec(f"{key} must be one of {', '.join(CHOICES[key])} (got {value!r:.40})", key)
-        return value
-    if key == "step" and value in (None, ""):
-        return None
-    param = FIELD_BY_KEY[key].param if key in FIELD_BY_KEY else DISPLAY.get(key)
-    if param is None:
-        raise InvalidSpec(f"unknown setting {key!r:.40}", key)
-    return param.coerce(value, key)
+    return PAGES[page].check_value(key, value)
 
 
 def build_specs(state: Mapping[str, Any], loss: str) -> tuple[RunSpec, GridSpec]:
@@ -153,22 +302,6 @@ def build_sweep(state: Mapping[str, Any]) -> SweepSpec:
                      tolerance=state["sweep.tolerance"])
 
 
-@dataclass(frozen=True, slots=True)
-class Checked:
-    """A checked state: ``errors`` maps keys to messages; ``ok`` when there are none.
-
-    ``specs`` holds the (run, grid) specs of every loss when the state is ok.
-    """
-
-    state: dict[str, Any]
-    errors: dict[str, str]
-    specs: dict[str, tuple[RunSpec, GridSpec]]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
 def compare_runs(state: Mapping[str, Any]) -> list[RunSpec]:
     """The compare page's runs: the shared settings with each run's optimizer."""
     base, _ = build_specs(state, state["loss"])
@@ -183,36 +316,52 @@ def compare_runs(state: Mapping[str, Any]) -> list[RunSpec]:
     return runs
 
 
-def check_state(raw: Mapping[str, Any], page: str = "toy") -> Checked:
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A checked state.
+
+    ``errors`` maps every bad key to its message (each control shows its own); ``blocking`` holds
+    those the current view uses: the view is ``ok`` when there are none. ``specs`` holds what the
+    page's ``build`` made (toy lab: (run, grid) of every loss) when the state is ok.
+    """
+
+    state: dict[str, Any]
+    errors: dict[str, str]
+    specs: dict[str, Any]
+    blocking: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.blocking
+
+
+def check_state(raw: Mapping[str, Any], page: str = TOY) -> Checked:
     """Check every setting and every combination; never raises.
 
-    Settings missing from ``raw`` take their defaults. Each bad value gets a message under
-    its key; combinations (nesterov without momentum, b_min ≥ b_max) are checked by
-    building the specs of every loss, and on the compare page of every run.
+    Settings missing from ``raw`` take their defaults, and so do bad ones (so that the specs of
+    what the view shows can still be built); each bad value gets a message under its key.
+    Combinations (nesterov without momentum, b_min ≥ b_max) are checked by the page's ``build``.
+    Only errors of keys the view uses block it.
     """
-    state = default_state(page)
+    row = PAGES[page]
+    state = row.default_state()
     errors: dict[str, str] = {}
-    specs: dict[str, tuple[RunSpec, GridSpec]] = {}
     if not isinstance(raw, Mapping):
-        return Checked(state, {"settings": f"settings must be a mapping of names to values "
-                                           f"(got {type(raw).__name__})"}, {})
+        message = f"settings must be a mapping of names to values (got {type(raw).__name__})"
+        return Checked(state, {"settings": message}, {}, {"settings": message})
     for key, value in raw.items():
         try:
-            state[key] = check_value(key, value)
+            state[key] = row.check_value(key, value)
         except InvalidSpec as err:
             errors[key] = err.message
-    if not errors:
-        for loss in LOSSES:
-            try:
-                specs[loss] = build_specs(state, loss)
-            except InvalidSpec as err:
-                errors.setdefault(err.field or "run", err.message)
-    if not errors and page == "compare":
-        try:
-            compare_runs(state)
-        except InvalidSpec as err:
-            errors[err.field or "compare"] = err.message
-    return Checked(state, errors, specs if not errors else {})
+    row.fill(state, raw)
+    specs: dict[str, Any] = {}
+    try:
+        specs = row.build(state)
+    except InvalidSpec as err:
+        errors.setdefault(err.field or page, err.message)
+    blocking = {key: message for key, message in errors.items() if key not in row.by_key or row.uses(key, state)}
+    return Checked(state, errors, specs if not blocking else {}, blocking)
 
 
 def _query_text(value: Any) -> str:
@@ -227,21 +376,22 @@ def to_query(state: Mapping[str, Any]) -> str:
     return "?" + urlencode(pairs)
 
 
-def from_query(query: Mapping[str, Any], page: str = "toy") -> tuple[dict[str, Any], list[str]]:
+def from_query(query: Mapping[str, Any], page: str = TOY) -> tuple[dict[str, Any], list[str]]:
     """The state a URL's query describes, and a note for each part that was ignored.
 
     Unknown keys and bad values are dropped (the default stands) and named in the notes;
     if the remaining values clash (b_min ≥ b_max), the defaults stand for the whole view.
     """
-    state = default_state(page)
+    row = PAGES[page]
     notes = []
+    raw: dict[str, Any] = {}
     for key, value in query.items():
         try:
-            state[key] = check_value(str(key), value)
+            raw[str(key)] = row.check_value(str(key), value)
         except InvalidSpec as err:
             notes.append(f"{key!s:.40}: {err.message}")
-    checked = check_state(state, page)
-    if not checked.ok:
+    checked = check_state(raw, page)
+    if checked.errors:
         notes.extend(f"{key}: {message}" for key, message in checked.errors.items())
-        state = default_state(page)
-    return state, notes
+        checked = check_state({}, page)
+    return checked.state, notes

@@ -14,6 +14,7 @@ from dashboard.controls import (
     CHECKED,
     as_control,
     control_key,
+    error_messages,
     group_controls,
     log_checklist,
     param_control,
@@ -41,7 +42,6 @@ from dashboard.state import (
     FIELD_BY_KEY,
     MAX_RUNS,
     check_state,
-    compare_runs,
     from_query,
     group_values,
     to_query,
@@ -207,18 +207,12 @@ def render(shared, per_run, optimizers, count, loss, log):
         raw[f"r{item['id']['run']}.optimizer"] = optimizer
     raw.update({COUNT.key: count, "loss": loss, "log": isinstance(log, list) and CHECKED in log})
     checked = check_state(raw, COMPARE)
-    shared_keys = [control_key(item["id"]) for item in ctx.outputs_list[0]]
-    run_keys = [control_key(item["id"]) for item in ctx.outputs_list[1]]
-    shared_msgs = [checked.errors.get(k, "") for k in shared_keys]
-    run_msgs = [checked.errors.get(k, "") for k in run_keys]
+    shared_msgs, run_msgs, status = error_messages(checked, ctx.outputs_list[0], ctx.outputs_list[1],
+                                                   blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
-        elsewhere = [html.Div(f"{k}: {m}", className="invalid") for k, m in checked.errors.items()
-                     if k not in shared_keys and k not in run_keys]
-        status = [html.Div("Nothing was recomputed: fix the settings marked in red.", className="invalid"),
-                  *elsewhere]
         return shared_msgs, run_msgs, status, *([no_update] * 5)
     state = checked.state
-    specs = compare_runs(state)
+    specs = checked.specs["runs"]
     runs = {run_label(i, state): cached(run_trajectory, spec) for i, spec in enumerate(specs)}
     grid = cached(loss_grid, checked.specs[state["loss"]][1])
     title = LOSSES[state["loss"]].title

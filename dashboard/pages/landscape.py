@@ -10,18 +10,10 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from compute import OPTIMIZERS, InvalidSpec, OptimizerSpec, Param
-from compute.landscape import (
-    BIAS_MODES,
-    LANDSCAPE_PARAMS,
-    MODES,
-    LandscapeSpec,
-    between,
-    landscape,
-    resolve_device,
-)
-from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_PARAMS, DatasetSpec, Trained, TrainSpec
-from dashboard.controls import CHECKED, control_key, log_checklist, param_control, settings_from_controls
+from compute import OPTIMIZERS, InvalidSpec
+from compute.landscape import BIAS_MODES, MODES, LandscapeSpec, between, landscape, resolve_device
+from compute.nets import MODELS, Trained
+from dashboard.controls import CHECKED, error_messages, group_controls, log_checklist, settings_from_controls
 from dashboard.errors import job_error
 from dashboard.figures import (
     make_landscape_surface,
@@ -40,72 +32,21 @@ from dashboard.panels import (
     section,
     view_header,
 )
-from dashboard.state import to_query
+from dashboard.state import LANDSCAPE as LANDSCAPE_PAGE
+from dashboard.state import LANDSCAPE_VIEWS, VIEW_RANGES, Checked, check_state, from_query, to_query
 from dashboard.weights import landscape_key, stored_landscape, trained_model
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
 
-PAIR_PARAMS = (Param("batch_size", int, 256, 1, 1347, help="batch_size of model B, trained otherwise alike",
-                     label="B batch_size"),)
 # Where the points are evaluated: "auto" (the GPU when torch sees one), "cpu" or "cuda".
 DEVICE = os.environ.get("LANDSCAPE_DEVICE", "auto")
-VIEWS = {**MODES, "sharpness": "A vs B: between them, and both planes"}
-GROUPS = {"net": TRAIN_PARAMS, "split": DATA_SPLIT_PARAMS, "landscape": LANDSCAPE_PARAMS, "pair": PAIR_PARAMS,
-          **{key: row.params for key, row in OPTIMIZERS.items()}}
-PARAMS = {f"{group}.{p.name}": p for group, params in GROUPS.items() for p in params}
-CHOICES = {"model": tuple(MODELS), "mode": tuple(VIEWS), "bias": tuple(BIAS_MODES), "optimizer": tuple(OPTIMIZERS)}
-# The page opens on the MLP (it trains in a second) with SGD lr 0.1, momentum 0.9.
-DEFAULTS = {"model": "mlp", "mode": "plane", "bias": "ignore", "optimizer": "sgd", "log": False,
-            "sgd.lr": 0.1, "sgd.momentum": 0.9}
-LOG = Param("log", bool, False, help="show the loss in log scale")
-RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0), "sharpness": (-1.0, 1.0)}
 BETWEEN = (-0.5, 1.5)  # the sharpness view's line from A to B
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
-def default_state() -> dict[str, Any]:
-    return {**{key: p.default for key, p in PARAMS.items()}, **DEFAULTS}
-
-
-def check(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str], LandscapeSpec | None]:
-    """The page's settings checked and turned into a LandscapeSpec (or messages by key)."""
-    state, errors = default_state(), {}
-    for key, value in raw.items():
-        try:
-            if key in CHOICES:
-                if value not in CHOICES[key]:
-                    raise InvalidSpec(f"{key} must be one of {', '.join(CHOICES[key])}", key)
-                state[key] = value
-            elif key == "log":
-                state[key] = PARAMS.get(key) or (bool(value) is True and value in (True, "true"))
-            elif key in PARAMS:
-                state[key] = PARAMS[key].coerce(value, key)
-            else:
-                raise InvalidSpec(f"unknown setting {key!r:.40}", key)
-        except InvalidSpec as err:
-            errors[key] = err.message
-    if errors:
-        return state, errors, None
-    if "landscape.lo" not in raw and "landscape.hi" not in raw:  # a view opens on its natural range
-        state["landscape.lo"], state["landscape.hi"] = RANGES[state["mode"]]
-    try:
-        optimizer = state["optimizer"]
-        train_spec = TrainSpec(
-            model=state["model"],
-            dataset=DatasetSpec("digits", state["split.split_seed"], state["split.test_fraction"]),
-            optimizer=OptimizerSpec(optimizer, tuple((p.name, state[f"{optimizer}.{p.name}"])
-                                                     for p in OPTIMIZERS[optimizer].params)),
-            **{p.name: state[f"net.{p.name}"] for p in TRAIN_PARAMS})
-        mode = "plane" if state["mode"] == "sharpness" else state["mode"]  # sharpness draws A's and B's planes
-        spec = LandscapeSpec(train=train_spec, mode=mode, bias=state["bias"],
-                             **{p.name: state[f"landscape.{p.name}"] for p in LANDSCAPE_PARAMS})
-    except InvalidSpec as err:  # the specs name fields train.*, dataset.*: the page calls them net.*, split.*
-        field = err.field or "landscape"
-        for spec_prefix, page_prefix in (("train.", "net."), ("dataset.", "split.")):
-            field = page_prefix + field[len(spec_prefix):] if field.startswith(spec_prefix) else field
-        errors[field] = err.message
-        return state, errors, None
-    return state, {}, spec
+def check(raw: Any) -> Checked:
+    """The page's settings checked; a valid state's LandscapeSpec is ``specs["landscape"]``."""
+    return check_state(raw, LANDSCAPE_PAGE)
 
 
 def _request(state: dict[str, Any]) -> dict[str, Any]:
@@ -115,15 +56,12 @@ def _request(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _controls(group: str, state: dict[str, Any]) -> list:
-    return [param_control(group, p, state[f"{group}.{p.name}"], LANDSCAPE) for p in GROUPS[group]]
+    return group_controls(group, state, page=LANDSCAPE)
 
 
 def layout(**query: Any) -> html.Div:
     """The page, its settings (and its first landscape) from the URL's query string."""
-    state, errors, spec = check(dict(query))
-    notes = [f"{k}: {m}" for k, m in errors.items()]
-    if spec is None:
-        state, _, spec = check({})
+    state, notes = from_query(query, LANDSCAPE_PAGE)
     controls = html.Aside([
         section("Network", [
             labelled_dropdown(LandscapeID.MODEL, state["model"], {k: r.title for k, r in MODELS.items()}, "model"),
@@ -131,7 +69,7 @@ def layout(**query: Any) -> html.Div:
         ], "Scikit-learn's handwritten digits (1,797 images, 8 × 8), split with a seed."),
         optimizer_section(state, LANDSCAPE, LandscapeID.OPTIMIZER),
         section("Landscape", [
-            labelled_dropdown(LandscapeID.MODE, state["mode"], VIEWS, "view"),
+            labelled_dropdown(LandscapeID.MODE, state["mode"], LANDSCAPE_VIEWS, "view"),
             *_controls("landscape", state),
             *_controls("pair", state),
             labelled_dropdown(LandscapeID.BIAS, state["bias"], BIAS_MODES, "biases"),
@@ -164,7 +102,7 @@ register_optimizer_switch(LANDSCAPE, LandscapeID.OPTIMIZER)
 )
 def mode_range(mode):
     """Each view starts on its natural range: α from −0.5 to 1.5, planes from −1 to 1."""
-    return RANGES.get(mode, (no_update, no_update)) if isinstance(mode, str) else (no_update, no_update)
+    return VIEW_RANGES.get(mode, (no_update, no_update)) if isinstance(mode, str) else (no_update, no_update)
 
 
 @callback(
@@ -184,13 +122,11 @@ def check_settings(values, model, optimizer, mode, bias, log):
     raw = settings_from_controls(ctx.inputs_list[0], values)
     raw.update({"model": model, "optimizer": optimizer, "mode": mode, "bias": bias,
                 "log": isinstance(log, list) and CHECKED in log})
-    state, errors, _ = check(raw)
-    keys = [control_key(item["id"]) for item in ctx.outputs_list[0]]
-    messages = [errors.get(key, "") for key in keys]
-    if errors:
-        others = [html.Div(f"{k}: {m}", className="invalid") for k, m in errors.items() if k not in keys]
-        return messages, [html.Div("Fix the settings marked in red.", className="invalid"), *others], no_update
-    return messages, [], _request(state)
+    checked = check(raw)
+    messages, status = error_messages(checked, ctx.outputs_list[0], blocked="Fix the settings marked in red.")
+    if not checked.ok:
+        return messages, status, no_update
+    return messages, status, _request(checked.state)
 
 
 @callback(
@@ -213,9 +149,10 @@ def check_settings(values, model, optimizer, mode, bias, log):
 def draw(set_progress, _clicks, request):
     """Train (or load) the network(s), then evaluate the landscape, with progress."""
     state = request.get("state") if isinstance(request, dict) else None
-    _, errors, spec = check(state if isinstance(state, dict) else {"model": None})
-    if spec is None:
-        return no_update, no_update, no_update, "Nothing drawn: " + "; ".join(errors.values())
+    checked = check(state if isinstance(state, dict) else {"model": None})
+    if not checked.ok:
+        return no_update, no_update, no_update, "Nothing drawn: " + "; ".join(checked.blocking.values())
+    state, spec = checked.state, checked.specs["landscape"]
     def report(what: str) -> Callable[[int, int], None]:
         return lambda done, total: set_progress((str(done), str(total), f"{what}: {done} of {total}"))
 

@@ -7,10 +7,16 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from compute import OPTIMIZERS, InvalidSpec
+from compute import OPTIMIZERS
 from compute.sweep import MEASURES, run_sweep
 from dashboard.cache import cached
-from dashboard.controls import as_control, clicked_point, control_key, param_control, settings_from_controls
+from dashboard.controls import (
+    as_control,
+    clicked_point,
+    error_messages,
+    param_control,
+    settings_from_controls,
+)
 from dashboard.errors import job_error
 from dashboard.figures import make_sweep_figure
 from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id
@@ -26,7 +32,8 @@ from dashboard.panels import (
     training_section,
     view_header,
 )
-from dashboard.state import FIELD_BY_KEY, build_sweep, check_state, from_query, to_query
+from dashboard.state import FIELD_BY_KEY, check_state, from_query, to_query
+from dashboard.state import SWEEP as SWEEP_PAGE
 
 dash.register_page(__name__, path="/sweep", name="Sweep", title="Descent Lab · sweep")
 
@@ -55,13 +62,8 @@ def _request(state: dict[str, Any]) -> dict[str, Any]:
 
 def layout(**query: Any) -> html.Div:
     """The page, with its controls (and its first sweep) set from the URL's query string."""
-    state, notes = from_query(query)
-    try:
-        build_sweep(state)
-        request = _request(state)
-    except InvalidSpec as err:
-        notes.append(f"{err.field}: {err.message}")
-        request = None
+    state, notes = from_query(query, SWEEP_PAGE)  # a valid sweep: from_query checked it
+    request = _request(state)
     controls = html.Aside(
         [
             section("Sweep", [
@@ -150,20 +152,12 @@ def check_sweep(values, loss, optimizer, x, y, measure):
     """Check every setting; a valid sweep becomes the request the runner picks up."""
     raw = settings_from_controls(ctx.inputs_list[0], values)
     raw.update({"loss": loss, "optimizer": optimizer, "sweep.x": x, "sweep.y": y, "sweep.measure": measure})
-    checked = check_state(raw)
-    errors = dict(checked.errors)
-    if checked.ok:
-        try:
-            build_sweep(checked.state)
-        except InvalidSpec as err:
-            errors[err.field or "sweep"] = err.message
-    keys = [control_key(item["id"]) for item in ctx.outputs_list[0]]
-    messages = [errors.get(key, "") for key in keys]
-    if errors:
-        elsewhere = [html.Div(f"{k}: {m}", className="invalid") for k, m in errors.items() if k not in keys]
-        return messages, [html.Div("Fix the settings marked in red to run the sweep.", className="invalid"),
-                          *elsewhere], no_update
-    return messages, [], _request(checked.state)
+    checked = check_state(raw, SWEEP_PAGE)
+    messages, status = error_messages(checked, ctx.outputs_list[0],
+                                      blocked="Fix the settings marked in red to run the sweep.")
+    if not checked.ok:
+        return messages, status, no_update
+    return messages, status, _request(checked.state)
 
 
 @callback(
@@ -182,13 +176,10 @@ def check_sweep(values, loss, optimizer, x, y, measure):
 )
 def sweep(set_progress, request, _clicks):
     """Run the requested sweep on the batched engine, with progress; cached on its spec."""
-    checked = check_state(request.get("state", {})) if isinstance(request, dict) else None
+    checked = check_state(request.get("state", {}), SWEEP_PAGE) if isinstance(request, dict) else None
     if checked is None or not checked.ok:
-        return no_update, "No sweep: the settings need fixing."
-    try:
-        spec = build_sweep(checked.state)
-    except InvalidSpec as err:
-        return no_update, f"No sweep: {err.message}"
+        return no_update, "No sweep: " + ("; ".join(checked.blocking.values()) if checked else "the settings need fixing.")
+    spec = checked.specs["sweep"]
     set_progress(("0", str(spec.run.steps), f"{spec.runs:,} runs × {spec.run.steps} steps"))
 
     def report(done: int, total: int) -> None:
@@ -217,7 +208,7 @@ def open_run(click, request):
     optimizer = state.get("optimizer")
     state.update({f"{optimizer}.{state.get('sweep.x')}": x, f"{optimizer}.{state.get('sweep.y')}": y,
                   "tab": "single", "step": None})
-    checked = check_state(state)
+    checked = check_state(state, SWEEP_PAGE)
     if not checked.ok:
         return no_update
     return "/" + to_query(checked.state)

@@ -40,6 +40,7 @@ from dashboard.controls import (
     as_control,
     clicked_point,
     control_key,
+    error_messages,
     group_controls,
     log_checklist,
     settings_from_controls,
@@ -221,12 +222,9 @@ def _status(runs: dict, state: dict[str, Any]) -> list:
 def render(values, loss, optimizer, tab, log, step):
     """Check every setting, run (or fetch) what the visible tab shows, build its figures."""
     checked = check_state(_raw_state(values, loss, optimizer, tab, log, step))
-    msg_keys = [control_key(item["id"]) for item in ctx.outputs_list[0]]
-    messages = [checked.errors.get(key, "") for key in msg_keys]
+    messages, status = error_messages(checked, ctx.outputs_list[0],
+                                      blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
-        elsewhere = [f"{k}: {m}" for k, m in checked.errors.items() if k not in msg_keys]
-        status = [html.Div("Nothing was recomputed: fix the settings marked in red.", className="invalid"),
-                  *[html.Div(line, className="invalid") for line in elsewhere]]
         return messages, status, *([no_update] * 11)
     state = checked.state
     runs, grids = _runs(checked)

@@ -150,3 +150,14 @@ def test_landscape_on_a_missing_gpu_exits_2_before_training(capsys, tmp_path):
     assert main(["landscape", "--device", "cuda", "--out", str(tmp_path / "x.npz")]) == 2
     err = capsys.readouterr().err
     assert "no CUDA GPU" in err and "training" not in err
+
+
+def test_landscape_help_states_the_defaults_the_command_uses(capsys):
+    """The networks' SGD has momentum 0.9 (TRAIN_OPTIMIZER), not the registry's 0: help says so."""
+    with pytest.raises(SystemExit):
+        main(["landscape", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default sgd 0.9, rmsprop 0.0" in text and "default sgd 0.1," in text
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    assert "default sgd 0.0, rmsprop 0.0" in " ".join(capsys.readouterr().out.split())

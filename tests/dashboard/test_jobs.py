@@ -238,3 +238,17 @@ def test_the_heartbeat_outlives_a_store_that_blinks(tmp_path):
     watch.done.set()
     assert not failures, "the failing write was tried"
     assert manager.book.heartbeat(job)["at"] > first, "and the beats went on after it"
+
+
+def test_a_waiting_job_shows_its_place_in_line(tmp_path):
+    """The page's progress row of a queued job says how many are ahead (the hosting tests cannot
+    count on catching this state: it lasts as long as the jobs ahead of it)."""
+    from dashboard.hosting import queued_progress
+    from dashboard.jobs import LocalJobs
+
+    manager = LocalJobs(str(tmp_path), LIMITS, lambda: "s1", queued_progress)
+    manager._start = lambda admitted: None  # nothing launches: the first two only hold the slots
+    for job, session in (("a", "s1"), ("b", "s2"), ("c", "s3"), ("d", "s4")):
+        manager.book.submit(job, session, {"callback": "k", "args": [], "context": {}})
+    assert manager.get_progress("c") == ["0", "1", "Waiting: yours is next."]
+    assert manager.get_progress("d") == ["0", "1", "Waiting: 1 job ahead of yours."]

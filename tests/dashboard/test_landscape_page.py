@@ -22,8 +22,9 @@ def weights_dir(tmp_path, monkeypatch):
 
 
 def test_defaults_make_a_spec():
-    _state, errors, spec = page.check({})
-    assert errors == {} and spec.train.model == "mlp" and spec.mode == "plane"
+    checked = page.check({})
+    spec = checked.specs["landscape"]
+    assert checked.errors == {} and spec.train.model == "mlp" and spec.mode == "plane"
     assert dict(spec.train.optimizer.params)["momentum"] == 0.9
 
 
@@ -34,12 +35,12 @@ def test_defaults_make_a_spec():
     ({"split.test_fraction": 0.9}, "split.test_fraction"),
 ])
 def test_bad_settings_are_named(raw, key):
-    _, errors, spec = page.check(raw)
-    assert spec is None and key in errors
+    checked = page.check(raw)
+    assert not checked.ok and not checked.specs and key in checked.errors
 
 
 def test_the_job_draws_what_it_was_asked(weights_dir):
-    state, _, _ = page.check({"net.epochs": 3, "landscape.resolution": 5, "mode": "pca"})
+    state = page.check({"net.epochs": 3, "landscape.resolution": 5, "mode": "pca"}).state
     reports = []
     main, surface, training, text = call_callback(page.draw, reports.append, 1, {"state": state})
     assert "PC1" in main["layout"]["xaxis"]["title"]["text"] and surface["data"][0]["type"] == "surface"
@@ -57,7 +58,7 @@ def test_the_job_refuses_bad_requests(request_):
 @pytest.mark.parametrize("device", ["tpu"] + ([] if torch.cuda.is_available() else ["cuda"]))
 def test_a_bad_landscape_device_setting_is_a_message(monkeypatch, device):
     monkeypatch.setattr(page, "DEVICE", device)
-    state, _, _ = page.check({"net.epochs": 1, "landscape.resolution": 5})
+    state = page.check({"net.epochs": 1, "landscape.resolution": 5}).state
     out = call_callback(page.draw, lambda _: None, 1, {"state": state})
     assert out[:3] == (no_update,) * 3 and "LANDSCAPE_DEVICE" in out[3]
 
@@ -75,9 +76,10 @@ def test_weights_are_kept_and_read_back_without_pickle(weights_dir):
 
 
 def test_sharpness_trains_a_and_b_and_draws_both_planes(weights_dir):
-    state, errors, spec = page.check({"mode": "sharpness", "net.epochs": 2, "landscape.resolution": 5,
-                                      "pair.batch_size": 256})
-    assert errors == {} and spec.mode == "plane"
+    checked = page.check({"mode": "sharpness", "net.epochs": 2, "landscape.resolution": 5,
+                          "pair.batch_size": 256})
+    state, spec = checked.state, checked.specs["landscape"]
+    assert checked.errors == {} and spec.mode == "plane"
     reports = []
     main, pair, _training, text = call_callback(page.draw, reports.append, 1, {"state": state})
     assert "from A: batch 64 (α = 0) to B: batch 256 (α = 1)" in main["layout"]["title"]["text"]
@@ -88,7 +90,7 @@ def test_sharpness_trains_a_and_b_and_draws_both_planes(weights_dir):
 
 
 def test_landscapes_are_stored_and_redrawn_without_computing(weights_dir, monkeypatch):
-    state, _, _ = page.check({"net.epochs": 2, "landscape.resolution": 5, "mode": "pca"})
+    state = page.check({"net.epochs": 2, "landscape.resolution": 5, "mode": "pca"}).state
     first = call_callback(page.draw, lambda _: None, 1, {"state": state})
     stored = list(weights_dir.glob("landscape-*.npz"))
     assert len(stored) == 1
@@ -105,7 +107,8 @@ def test_landscapes_are_stored_and_redrawn_without_computing(weights_dir, monkey
 
 
 def test_a_view_opens_on_its_natural_range():
-    state, _, spec = page.check({"mode": "line"})
+    checked = page.check({"mode": "line"})
+    state, spec = checked.state, checked.specs["landscape"]
     assert (spec.lo, spec.hi) == (-0.5, 1.5) == (state["landscape.lo"], state["landscape.hi"])
-    _, _, spec = page.check({"mode": "line", "landscape.lo": 0.0, "landscape.hi": 1.0})
+    spec = page.check({"mode": "line", "landscape.lo": 0.0, "landscape.hi": 1.0}).specs["landscape"]
     assert (spec.lo, spec.hi) == (0.0, 1.0)

@@ -95,7 +95,7 @@ def test_choosing_a_log_axis_sets_its_span():
     out = call_callback(sweep_page.choose_axes, "sgd", "lr", "weight_decay", outputs_list=outputs_list,
                         triggered=[(SweepID.Y, "value")])
     new = {f.param.name: v for f, v in zip(SWEEP_FIELDS, out[4]) if v is not no_update}
-    assert new == {"y_lo": 0.0, "y_hi": 2.0, "y_log": []}
+    assert new == {"y_lo": 1e-4, "y_hi": 2.0, "y_log": ["on"]}  # weight_decay lives in decades
     out = call_callback(sweep_page.choose_axes, "sgd", "momentum", "lr", outputs_list=outputs_list,
                         triggered=[(SweepID.Y, "value")])
     new = {f.param.name: v for f, v in zip(SWEEP_FIELDS, out[4]) if v is not no_update}

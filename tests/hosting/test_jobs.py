@@ -76,14 +76,17 @@ def test_jobs_after_toy_lab_traffic_all_finish(one_machine, browser):
                                                       f"&run.epochs={100 + i}", SWEEP_TEXT))
         pages.append(_open(browser, one_machine.url + f"/landscape?net.epochs={3 + i}&landscape.resolution=7",
                            LANDSCAPE_TEXT))
-    seen: set[str] = set()
+    most = 0
 
     def finished(texts: list[str]) -> bool:
-        seen.update(texts)
+        nonlocal most
+        most = max(most, len(job_processes(one_machine.proc)))
         return all(any(word in text for word in FINISHED) for text in texts)
 
     _wait_until(pages, finished, 240)
-    assert any("ahead of yours" in text for text in seen), "8 jobs over 2 slots: some waited, and said so"
+    # 8 jobs over 2 slots: the rest waited (whether a page shows "Waiting" depends on how fast the
+    # first jobs end; the message itself is tested in tests/dashboard/test_jobs.py)
+    assert 1 <= most <= int(ONE_MACHINE_ENV["JOBS_MAX"])
     for page, _ in pages:
         page.context.close()
     _idle(one_machine)
