@@ -37,6 +37,9 @@ FIGURES = (ID.MAP, ID.SURFACE, ID.CURVE, ID.FIT, ID.ALL_MAPS, ID.ALL_CURVES, ID.
 
 PARAM = "param"
 PARAM_MSG = "param-msg"
+PARAM_SLIDER = "param-slider"
+PARAM_DOWN = "param-down"
+PARAM_UP = "param-up"
 PRESET = "preset"
 
 
@@ -52,6 +55,16 @@ def _with_run(component_id: dict[str, Any], run: Any) -> dict[str, Any]:
 def param_id(group: str, name: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:
     """The control of one setting on one page (of one compared run); parts may be patterns."""
     return _with_run({"type": PARAM, "page": page, "group": group, "name": name}, run)
+
+
+def param_part_id(part: str, group: Any, name: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:
+    """A part of one setting's control beside its number box: PARAM_SLIDER, PARAM_DOWN or PARAM_UP."""
+    return _with_run({"type": part, "page": page, "group": group, "name": name}, run)
+
+
+def stops_id(page: str) -> str:
+    """The page's table of slider stops (key "group.name" → stops and scale)."""
+    return f"{page}-slider-stops"
 
 
 def param_msg_id(group: str, name: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:

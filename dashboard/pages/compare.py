@@ -18,7 +18,9 @@ from dashboard.controls import (
     group_controls,
     log_checklist,
     param_control,
+    register_sliders,
     settings_from_controls,
+    slider_table,
 )
 from dashboard.figures import (
     RUN_COLOURS,
@@ -27,7 +29,15 @@ from dashboard.figures import (
     make_curve_figure,
     make_fit_figure,
 )
-from dashboard.ids import COMPARE, CompareID, optimizer_group_id, param_id, param_msg_id, run_part_id
+from dashboard.ids import (
+    COMPARE,
+    CompareID,
+    optimizer_group_id,
+    param_id,
+    param_msg_id,
+    run_part_id,
+    stops_id,
+)
 from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
@@ -49,6 +59,9 @@ from dashboard.state import (
 
 RUN_PREFIXES = {f"r{i}" for i in range(MAX_RUNS)}
 dash.register_page(__name__, path="/compare", name="Compare", title="Descent Lab · compare")
+
+register_sliders(COMPARE)
+register_sliders(COMPARE, runs=True)
 GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
@@ -111,6 +124,7 @@ def layout(**query: Any) -> html.Div:
                 *group_controls("grid", state, page=COMPARE),
                 log_checklist(CompareID.LOG, state["log"]),
             ]),
+        dcc.Store(id=stops_id(COMPARE), data=slider_table(COMPARE)),
         ],
         className="controls",
     )

@@ -13,7 +13,15 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from compute import OPTIMIZERS, InvalidSpec
 from compute.landscape import BIAS_MODES, MODES, LandscapeSpec, between, landscape, resolve_device
 from compute.nets import MODELS, Trained
-from dashboard.controls import CHECKED, error_messages, group_controls, log_checklist, settings_from_controls
+from dashboard.controls import (
+    CHECKED,
+    error_messages,
+    group_controls,
+    log_checklist,
+    register_sliders,
+    settings_from_controls,
+    slider_table,
+)
 from dashboard.errors import job_error
 from dashboard.figures import (
     make_landscape_surface,
@@ -22,7 +30,7 @@ from dashboard.figures import (
     make_plane_pair_figure,
     make_training_figure,
 )
-from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id
+from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id, stops_id
 from dashboard.panels import (
     URL_SYNC_JS,
     labelled_dropdown,
@@ -37,6 +45,8 @@ from dashboard.state import LANDSCAPE_VIEWS, VIEW_RANGES, Checked, check_state, 
 from dashboard.weights import landscape_key, stored_landscape, trained_model
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
+
+register_sliders(LANDSCAPE)
 
 # Where the points are evaluated: "auto" (the GPU when torch sees one), "cpu" or "cuda".
 DEVICE = os.environ.get("LANDSCAPE_DEVICE", "auto")
@@ -78,6 +88,7 @@ def layout(**query: Any) -> html.Div:
                       html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True)],
                      className="sweep-buttons"),
         ], "Trained weights are kept on disk per setting: changing only the view retrains nothing."),
+        dcc.Store(id=stops_id(LANDSCAPE), data=slider_table(LANDSCAPE)),
     ], className="controls")
     main = html.Main([
         *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS),

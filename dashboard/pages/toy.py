@@ -43,7 +43,9 @@ from dashboard.controls import (
     error_messages,
     group_controls,
     log_checklist,
+    register_sliders,
     settings_from_controls,
+    slider_table,
 )
 from dashboard.figures import (
     clamp_step,
@@ -54,7 +56,7 @@ from dashboard.figures import (
     make_surface_figure,
     step_patches,
 )
-from dashboard.ids import FIGURES, ID, TOY, param_id, param_msg_id, preset_id
+from dashboard.ids import FIGURES, ID, TOY, param_id, param_msg_id, preset_id, stops_id
 from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
@@ -77,6 +79,8 @@ from dashboard.state import (
 )
 
 dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
+
+register_sliders(TOY)
 
 FIGURE_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -104,6 +108,7 @@ def layout(**query: Any) -> html.Div:
                 *group_controls("grid", state),
                 log_checklist(ID.LOG, state["log"]),
             ]),
+        dcc.Store(id=stops_id(TOY), data=slider_table(TOY)),
         ],
         className="controls",
     )

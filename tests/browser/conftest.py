@@ -68,5 +68,10 @@ def param_selector(group: str, name: str, page: str = "toy") -> str:
     return _selector({"group": group, "name": name, "page": page, "type": "param"})
 
 
+def part_selector(part: str, group: str, name: str, page: str = "toy") -> str:
+    """A part of a setting's control: "param-slider", "param-down" or "param-up"."""
+    return _selector({"group": group, "name": name, "page": page, "type": part})
+
+
 def msg_selector(group: str, name: str, page: str = "toy") -> str:
     return _selector({"group": group, "name": name, "page": page, "type": "param-msg"})
