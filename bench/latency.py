@@ -15,7 +15,7 @@ import time
 import torch
 
 from dashboard.cache import cache
-from dashboard.callback_requests import play_body, render_body
+from dashboard.callback_requests import render_body
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -54,14 +54,17 @@ def main(repeat: int | None = None) -> None:
     first = client.post("/_dash-update-component", data=json.dumps(render_body(deps)),
                         content_type="application/json").get_json()
     view = first["response"]["view-store"]["data"]
+    view_all = client.post("/_dash-update-component", data=json.dumps(render_body(deps, tab="all")),
+                           content_type="application/json").get_json()["response"]["view-store"]["data"]
     scenarios = [
         ("one loss, uncached", lambda i: render_body(deps, lr(i)), clear),
         ("one loss, new run", lambda i: render_body(deps, lr(i)), None),
+        ("one loss, run over its map", lambda i: render_body(deps, lr(i + 500), drawn=view), None),
         ("one loss, cached", lambda i: render_body(deps), None),
         ("2x2 view, uncached", lambda i: render_body(deps, lr(i), tab="all"), clear),
         ("2x2 view, new runs", lambda i: render_body(deps, lr(i + 1000), tab="all"), None),
         ("2x2 view, cached", lambda i: render_body(deps, tab="all"), None),
-        ("playback step, cached", lambda i: play_body(deps, i % 100, view), None),
+        ("2x2, runs over their maps", lambda i: render_body(deps, lr(i + 1500), tab="all", drawn=view_all), None),
     ]
     with app.server.app_context():
         backend = type(cache.cache).__name__

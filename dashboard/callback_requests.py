@@ -34,8 +34,9 @@ def output_spec(dependencies: list[dict], marker: str) -> str:
 
 def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = None, loss: Any = "mse",
                 optimizer: Any = "sgd", tab: Any = "single", log: Any = None,
-                changed: str = "loss.value", step: Any = None) -> dict[str, Any]:
-    """A POST body for the render callback (``dependencies``: the JSON of /_dash-dependencies)."""
+                changed: str = "loss.value", step: Any = None, drawn: Any = None) -> dict[str, Any]:
+    """A POST body for the render callback (``dependencies``: the JSON of /_dash-dependencies);
+    ``drawn``: the view store of the figures on screen (a new run over the same maps sends none)."""
     inputs_list, outputs_list = render_lists(control_values(overrides))
     outputs = [outputs_list[0], {"id": ID.STATUS, "property": "children"},
                *[{"id": f, "property": "figure"} for f in FIGURES],
@@ -47,16 +48,8 @@ def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = Non
               {"id": ID.LOG, "property": "value", "value": [] if log is None else log}]
     return {"output": output_spec(dependencies, f"{ID.STATUS}.children"), "outputs": outputs,
             "inputs": inputs, "changedPropIds": [changed],
-            "state": [{"id": ID.STEP, "property": "value", "value": step}]}
-
-
-def play_body(dependencies: list[dict], step: Any, view: Any) -> dict[str, Any]:
-    """A POST body for the playback callback."""
-    outputs = [*[{"id": f, "property": "figure"} for f in FIGURES], {"id": ID.STEP_TEXT, "property": "children"}]
-    return {"output": output_spec(dependencies, f"{ID.STEP_TEXT}.children"), "outputs": outputs,
-            "inputs": [{"id": ID.STEP, "property": "value", "value": step}],
-            "changedPropIds": [f"{ID.STEP}.value"],
-            "state": [{"id": ID.VIEW_STORE, "property": "data", "value": view}]}
+            "state": [{"id": ID.STEP, "property": "value", "value": step},
+                      {"id": ID.VIEW_STORE, "property": "data", "value": drawn}]}
 
 
 def split_outputs(output: str) -> list[dict[str, str]]:

@@ -11,7 +11,7 @@ that playback patches only those.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -278,29 +278,46 @@ def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Traje
     return {"data": data, "layout": layout}
 
 
-def step_patches(runs: Mapping[str, Trajectory], x: np.ndarray, step: int,
-                 log: bool, panels: bool, problem: str = "regression") -> dict[str, Patch]:
-    """Patches that move every "current step" trace to ``step``, keyed by figure role.
+def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log: bool, panels: bool,
+                  figures: Mapping[str, str], problem: str = "regression", arrow: str | None = None,
+                  sizes: bool = False) -> dict[str, Any]:
+    """What the browser needs to move every "current step" trace and to say where each run is:
+    each run's finite rows (weight, bias, loss, the moment arrow's end, the effective step sizes)
+    as typed arrays, the figures (by role: map, surface, curve, fit) and traces to move, and the
+    step the figures were drawn at.
 
-    ``panels``: the maps figure has one panel per run (the 2 × 2 view) rather than one map.
+    The browser (``assets/descent.js``, ``playStep``) moves the marker, the arrow, the surface's
+    point, the curve's marker and the fitted line as ``step_traces`` would, without a request.
     """
     span = fit_span(x, problem)
-    maps, curves, fits, surface = Patch(), Patch(), Patch(), Patch()
-    for i, traj in enumerate(runs.values()):
-        k = clamp_step(step, traj)
-        current = i * MAP_TRACES_PER_PANEL + MAP_CURRENT if panels else MAP_CURRENT
-        maps["data"][current]["x"] = [float(traj.bias[k])]
-        maps["data"][current]["y"] = [float(traj.weight[k])]
-        arrow = arrow_xy(traj, k)
-        maps["data"][current - MAP_CURRENT + MAP_ARROW]["x"] = arrow["x"]
-        maps["data"][current - MAP_CURRENT + MAP_ARROW]["y"] = arrow["y"]
-        curves["data"][2 * i + 1]["x"] = [k]
-        curves["data"][2 * i + 1]["y"] = [float(traj.loss[k])]
-        fits["data"][FIT_FIRST_LINE + i]["y"] = fitted_line(span, traj, k, problem)
-        surface["data"][SURFACE_CURRENT]["x"] = [float(traj.bias[k])]
-        surface["data"][SURFACE_CURRENT]["y"] = [float(traj.weight[k])]
-        surface["data"][SURFACE_CURRENT]["z"] = [float(_shown(traj.loss[k : k + 1], log)[0])]
-    return {"maps": maps, "curves": curves, "fits": fits, "surface": surface}
+    rows = []
+    for title, traj in runs.items():
+        n = traj.finite_steps
+        ends = np.stack([traj.bias[:n] + traj.arrow[:n, 0], traj.weight[:n] + traj.arrow[:n, 1]], axis=1)
+        rows.append({"title": title, "w": typed_array(traj.weight[:n].astype(np.float32)),
+                     "b": typed_array(traj.bias[:n].astype(np.float32)),
+                     "loss": typed_array(traj.loss[:n].astype(np.float32)),
+                     "arrow": typed_array(ends.astype(np.float32).reshape(-1)),
+                     "size": typed_array(traj.step_size[:n].astype(np.float32).reshape(-1))})
+    return {"runs": rows, "step": step, "figures": dict(figures), "log": log, "logFloor": _LOG_FLOOR, "span": span.tolist(),
+            "sigmoid": problem == "classification", "arrowLabel": arrow, "sizes": sizes,
+            "traces": {"perPanel": MAP_TRACES_PER_PANEL if panels else 0, "current": MAP_CURRENT,
+                       "arrow": MAP_ARROW, "surface": SURFACE_CURRENT, "fitFirst": FIT_FIRST_LINE}}
+
+
+def traces_only(figure: Figure, keep: Callable[[int, dict], bool]) -> Patch:
+    """A patch that replaces the traces ``keep`` picks (by index and trace) and leaves the others,
+    and the layout, as the browser has them: a new path over the same loss map sends no map."""
+    patch = Patch()
+    for index, trace in enumerate(figure["data"]):
+        if keep(index, trace):
+            patch["data"][index] = trace
+    return patch
+
+
+def not_a_map(_index: int, trace: dict) -> bool:
+    """Every trace but the loss maps and surfaces (contour, surface): what a new run changes."""
+    return trace["type"] not in ("contour", "surface", "heatmap")
 
 
 def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bool, y_log: bool,

@@ -660,8 +660,15 @@ def _forkserver_child_alive(beat: dict[str, Any]) -> bool | None:
 
     try:
         process = _forkserver_child(beat.get("pid"))
-        return process is not None and process.status() != psutil.STATUS_ZOMBIE
+        if process is None:  # a pid that is not a job process's: say nothing, the heartbeat's age decides
+            log.warning("job heartbeat pid %s is not a forkserver's child", beat.get("pid"))
+            return None
+        if process.status() == psutil.STATUS_ZOMBIE:
+            log.warning("job process %s has exited", beat.get("pid"))
+            return False
+        return True
     except psutil.NoSuchProcess:
+        log.warning("job process %s is gone", beat.get("pid"))
         return False
     except (psutil.Error, TypeError, ValueError):
         return None

@@ -6,9 +6,9 @@ import math
 from typing import Any
 
 import dash
-import numpy as np
 from dash import (
     ALL,
+    ClientsideFunction,
     Input,
     Output,
     State,
@@ -30,7 +30,6 @@ from compute import (
     loss_data,
     loss_grid,
     run_trajectory,
-    toy_data,
 )
 from compute.data import DataSpec
 from compute.script import torch_script
@@ -48,13 +47,14 @@ from dashboard.controls import (
     slider_table,
 )
 from dashboard.figures import (
-    clamp_step,
     make_all_maps_figure,
     make_curve_figure,
     make_fit_figure,
     make_map_figure,
     make_surface_figure,
-    step_patches,
+    not_a_map,
+    playback_data,
+    traces_only,
 )
 from dashboard.ids import FIGURES, ID, TOY, param_id, param_msg_id, preset_id, stops_id
 from dashboard.panels import (
@@ -223,9 +223,14 @@ def _status(runs: dict, state: dict[str, Any]) -> list:
     Input(ID.TABS, "value"),
     Input(ID.LOG, "value"),
     State(ID.STEP, "value"),
+    State(ID.VIEW_STORE, "data"),
 )
-def render(values, loss, optimizer, tab, log, step):
-    """Check every setting, run (or fetch) what the visible tab shows, build its figures."""
+def render(values, loss, optimizer, tab, log, step, drawn):
+    """Check every setting, run (or fetch) what the visible tab shows, build its figures.
+
+    When the maps on screen are the ones this view needs (``drawn``: the view store), only the
+    runs' traces are sent (the maps are not sent again); the browser moves the step markers.
+    """
     checked = check_state(_raw_state(values, loss, optimizer, tab, log, step))
     messages, status = error_messages(checked, ctx.outputs_list[0],
                                       blocked="Nothing was recomputed: fix the settings marked in red.")
@@ -240,53 +245,42 @@ def render(values, loss, optimizer, tab, log, step):
     problem = LOSSES[fitted].problem
     x, y = loss_data(DataSpec(**group_values(state, "data")), fitted)
     figures: list[Any] = [no_update] * 7
+    maps = _maps_key(checked)
+    same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
+
+    def sent(figure: dict) -> Any:  # the maps the browser holds stay; the rest is replaced
+        return traces_only(figure, not_a_map) if same_maps else figure
+
     if state["tab"] == "single":
         (title, traj), grid = next(iter(runs.items())), next(iter(grids.values()))
-        figures[:4] = [make_map_figure(grid, traj, title, shown_step, state["log"]),
-                       make_surface_figure(grid, traj, title, shown_step, state["log"]),
+        figures[:4] = [sent(make_map_figure(grid, traj, title, shown_step, state["log"])),
+                       sent(make_surface_figure(grid, traj, title, shown_step, state["log"])),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step, problem)]
     elif state["tab"] == "all":
-        figures[4:] = [make_all_maps_figure(grids, runs, shown_step, state["log"]),
+        figures[4:] = [sent(make_all_maps_figure(grids, runs, shown_step, state["log"])),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
-    view = {"state": state, "query": to_query({**state, "step": None})}
+    roles = {"single": dict(zip(("map", "surface", "curve", "fit"), FIGURES[:4])),
+             "all": dict(zip(("map", "curve", "fit"), FIGURES[4:]))}.get(state["tab"], {})
+    play = playback_data(runs, x, shown_step, state["log"], state["tab"] == "all", roles, problem,
+                         OPTIMIZERS[state["optimizer"]].arrow, state["optimizer"] != "sgd")
+    view = {"state": state, "query": to_query({**state, "step": None}), "maps": maps, "play": play}
     code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```"
     return messages, _status(runs, state), *figures, max(last, 1), shown_step, view, code
 
 
-@callback(
-    *[Output(figure, "figure", allow_duplicate=True) for figure in FIGURES],
+def _maps_key(checked: Checked) -> str:
+    """Which maps a view draws: the tab, the colour scale and each map's spec."""
+    state = checked.state
+    losses = list(REGRESSION_LOSSES) if state["tab"] == "all" else [state["loss"]]
+    return "|".join([state["tab"], str(state["log"]), *(checked.specs[loss][1].cache_key() for loss in losses)])
+
+
+clientside_callback(  # playback moves the markers in the browser: no request, no redraw of the maps
+    ClientsideFunction("descent", "playStep"),
     Output(ID.STEP_TEXT, "children"),
     Input(ID.STEP, "value"),
-    State(ID.VIEW_STORE, "data"),
-    prevent_initial_call=True,
+    Input(ID.VIEW_STORE, "data"),
 )
-def play_step(step, view):
-    """Move the "current step" markers and fitted lines; recomputes nothing."""
-    if not isinstance(view, dict) or not isinstance(view.get("state"), dict):
-        return (no_update,) * 8
-    checked = check_state({**view["state"], "step": step})
-    if not checked.ok or checked.state["step"] is None:
-        return (no_update,) * 8
-    state = checked.state
-    runs, _ = _runs(checked)
-    problem = LOSSES[state["loss"]].problem if state["tab"] != "all" else "regression"
-    x, _y = toy_data(DataSpec(**group_values(state, "data")))  # x is the same for both problems
-    patches = step_patches(runs, x, state["step"], state["log"], panels=state["tab"] == "all", problem=problem)
-    row = OPTIMIZERS[state["optimizer"]]
-    text = []
-    for title, traj in runs.items():
-        k = clamp_step(state["step"], traj)
-        line = f"{title} · step {k}: w = {traj.weight[k]:.5g}, b = {traj.bias[k]:.5g}, loss = {traj.loss[k]:.6g}"
-        if state["optimizer"] != "sgd" and np.isfinite(traj.step_size[k]).all():
-            line += f" · effective step size: w {traj.step_size[k, 1]:.3g}, b {traj.step_size[k, 0]:.3g}"
-        if row.arrow and np.isfinite(traj.arrow[k]).all():
-            line += f" · arrow: {row.arrow}"
-        text.append(html.Span(line, className="step-line"))
-    if state["tab"] == "all":
-        return (no_update,) * 4 + (patches["maps"], patches["curves"], patches["fits"], text)
-    if state["tab"] == "code":  # the figures are not drawn: nothing to move
-        return (no_update,) * 7 + (text,)
-    return patches["maps"], patches["surface"], patches["curves"], patches["fits"], *(no_update,) * 3, text
 
 
 @callback(

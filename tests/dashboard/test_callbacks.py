@@ -3,23 +3,27 @@
 import functools
 import importlib
 
+import numpy as np
 import pytest
 from dash import no_update
 
-from compute import PRESETS, RunSpec, run_trajectory
+from compute import PRESETS, OptimizerSpec, RunSpec, run_trajectory
+from dashboard import figures as F
 from dashboard.controls import CHECKED
 from dashboard.ids import ID, param_id, preset_id
 from dashboard.state import FIELDS
 
 from .conftest import call_callback, control_values, render_lists
+from .test_figures import _decode
 
 toy = importlib.import_module("dashboard.pages.toy")  # the module Dash pages loaded
 
 
-def render(overrides=None, loss="mse", tab="single", log=(), step=None, triggered=((ID.LOSS, "value"),)):
+def render(overrides=None, loss="mse", tab="single", log=(), step=None, triggered=((ID.LOSS, "value"),),
+           drawn=None):
     values = control_values(overrides)
     inputs_list, outputs_list = render_lists(values)
-    return call_callback(toy.render, values, loss, "sgd", tab, list(log), step,
+    return call_callback(toy.render, values, loss, "sgd", tab, list(log), step, drawn,
                          inputs_list=inputs_list, outputs_list=outputs_list, triggered=list(triggered))
 
 
@@ -103,18 +107,32 @@ def test_url_step_is_kept_on_first_load(server_context):
     assert out[-3] == 100
 
 
-def test_play_step_patches_the_current_markers(server_context):
+def test_a_new_run_over_the_maps_on_screen_sends_no_map(server_context):
+    """Only the run changed: the map and the surface come as patches of their path traces; the maps
+    (contour, surface) stay as the browser has them. Anything else that changes the maps sends them."""
     view = render()[-2]
-    out = call_callback(toy.play_step, 12, view)
-    traj = run_trajectory(RunSpec())
-    ops = out[0].to_plotly_json()["operations"]
-    assert ops[0]["params"]["value"] == [float(traj.bias[12])]
-    assert "step 12" in str(out[-1]) and f"{traj.loss[12]:.6g}" in str(out[-1])
+    out = render({"sgd.lr": 0.2}, drawn=view)
+    map_patch, surface_patch = out[2].to_plotly_json()["operations"], out[3].to_plotly_json()["operations"]
+    assert {op["location"][1] for op in map_patch} == set(range(1, F.MAP_TRACES_PER_PANEL))
+    assert {op["location"][1] for op in surface_patch} == {1, 2, 3, 4}
+    path = next(op["params"]["value"] for op in map_patch if op["location"] == ["data", 1])
+    assert _decode(path["x"])[1] == pytest.approx(run_trajectory(RunSpec(
+        optimizer=OptimizerSpec("sgd", (("lr", 0.2),)))).bias[1])
+    assert isinstance(render({"grid.resolution": 51}, drawn=view)[2], dict), "a new map is sent whole"
+    assert isinstance(render(log=[CHECKED], drawn=view)[2], dict)
+    assert isinstance(render(drawn=view, triggered=())[2], dict), "a page load draws everything"
+    all_view = render(tab="all")[-2]
+    patch = render({"sgd.lr": 0.2}, tab="all", drawn=all_view)[6].to_plotly_json()["operations"]
+    contours = {i * F.MAP_TRACES_PER_PANEL for i in range(4)}
+    assert {op["location"][1] for op in patch}.isdisjoint(contours) and len(patch) == 4 * 6
 
 
-@pytest.mark.parametrize("view", [None, "junk", {"state": "x"}, {"state": {"sgd.lr": "bad"}}])
-def test_play_step_ignores_a_tampered_store(server_context, view):
-    assert call_callback(toy.play_step, 3, view) == (no_update,) * 8
+def test_the_view_carries_what_playback_moves(server_context):
+    view = render()[-2]
+    play, traj = view["play"], run_trajectory(RunSpec())
+    assert play["step"] == 100 and play["figures"]["map"] == ID.MAP and play["traces"]["current"] == F.MAP_CURRENT
+    np.testing.assert_array_equal(_decode(play["runs"][0]["w"]), traj.weight)
+    np.testing.assert_array_equal(_decode(play["runs"][0]["loss"]), traj.loss)
 
 
 def test_click_moves_the_start_point():

@@ -3,7 +3,6 @@
 import numpy as np
 import plotly.graph_objects as go
 import pytest
-from dash import Patch
 
 from compute import (
     DataSpec,
@@ -65,21 +64,11 @@ def test_log_colour_changes_only_the_colouring():
     assert plain["data"][1] == logged["data"][1]
 
 
-def test_step_patches_move_the_current_traces():
-    patches = F.step_patches({"a": TRAJ}, X, 3, False, panels=False)
-    assert all(isinstance(p, Patch) for p in patches.values())
-    ops = patches["maps"].to_plotly_json()["operations"]
-    assert {"operation": "Assign", "location": ["data", F.MAP_CURRENT, "x"],
-            "params": {"value": [float(TRAJ.bias[3])]}} in ops
-    fit_ops = patches["fits"].to_plotly_json()["operations"]
-    expected = (TRAJ.weight[3] * F.fit_span(X) + TRAJ.bias[3]).tolist()
-    assert fit_ops[0]["location"] == ["data", F.FIT_FIRST_LINE, "y"] and fit_ops[0]["params"]["value"] == expected
-
-
 def test_playback_indices_point_at_step_traces():
     fig = F.make_all_maps_figure(dict.fromkeys("abcd", GRID), dict.fromkeys("abcd", TRAJ))
     for i in range(4):
         assert fig["data"][i * F.MAP_TRACES_PER_PANEL + F.MAP_CURRENT]["name"] == "step"
+        assert fig["data"][i * F.MAP_TRACES_PER_PANEL + F.MAP_ARROW]["name"] == "moment"
     assert F.make_surface_figure(GRID, TRAJ, "t")["data"][F.SURFACE_CURRENT]["name"] == "step"
     assert F.make_fit_figure(X, Y, {"a": TRAJ})["data"][F.FIT_FIRST_LINE]["name"] == "a"
 
