@@ -189,7 +189,25 @@ def _hyperparameters(base: RunSpec, overrides: dict[str, np.ndarray], runs: int,
     return hp, on
 
 
-def _clip(grad: Tensor, max_norm: float) -> Tensor:
+# The run's own settings a batch may vary beside the optimizer's hyperparameters.
+RUN_OVERRIDES = ("init_weight", "init_bias", "max_norm")
+
+
+def previewable(base: RunSpec) -> tuple[str, ...]:
+    """The settings whose values the batched engine can vary run by run for ``base``: the
+    optimizer's numeric hyperparameters, the start point, and max_norm when clipping is on."""
+    numeric = tuple(p.name for p in OPTIMIZERS[base.optimizer.name].params if p.kind is not bool)
+    return numeric + RUN_OVERRIDES[:2] + (("max_norm",) if base.clip_grad_norm else ())
+
+
+def _run_values(base: RunSpec, overrides: dict[str, np.ndarray], name: str, runs: int,
+                dtype: torch.dtype) -> Tensor:
+    """One of the run's own settings as a (runs,) tensor: the overrides' values or the base's."""
+    values = overrides.get(name, np.full(runs, getattr(base, name)))
+    return torch.as_tensor(np.asarray(values, dtype=np.float64), dtype=dtype)
+
+
+def _clip(grad: Tensor, max_norm: float | Tensor) -> Tensor:
     """clip_grad_norm_ per run: scale (dL/dw, dL/db) by min(1, max_norm/(‖g‖ + 1e-6))."""
     norm = torch.sqrt(grad[0] ** 2 + grad[1] ** 2)
     return grad * torch.clamp(max_norm / (norm + 1e-6), max=1.0)
@@ -211,8 +229,8 @@ def run_batched(
 
     Args:
         base: the run every configuration starts from (data, loss, optimizer, knobs, start).
-        overrides: optimizer hyperparameter name → one value per run (equal lengths); the
-            values are taken as valid (``SweepSpec`` checks them).
+        overrides: optimizer hyperparameter name (or init_weight, init_bias, max_norm) → one
+            value per run (equal lengths); the values are taken as valid (the specs check them).
         dtype: float32 (what the toy lab runs) or float64 (for tight comparisons).
         keep_params: also return every row's weight and bias.
         progress: called as progress(steps done, steps in all) every few steps.
@@ -223,7 +241,9 @@ def run_batched(
     xs, ys = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
     loss_row = LOSSES[base.loss.name]
     elementwise = loss_row.module(base.loss.values, reduction="none")
-    params = torch.tensor([[base.init_weight], [base.init_bias]], dtype=dtype).repeat(1, runs)
+    params = torch.stack([_run_values(base, overrides, "init_weight", runs, dtype),
+                          _run_values(base, overrides, "init_bias", runs, dtype)])
+    max_norm = _run_values(base, overrides, "max_norm", runs, dtype)
     update = BATCHED_UPDATES[base.optimizer.name](hp, on, params)
     batches = batch_order(base, xs, ys)
     full_batch = base.batch >= base.data.n
@@ -246,7 +266,7 @@ def run_batched(
             grad = torch.stack((slope @ xb, slope.sum(dim=-1)))
             accumulated = grad if base.zero_grad else accumulated + grad
             if base.clip_grad_norm:
-                accumulated = _clip(accumulated, base.max_norm)  # clip_grad_norm_ clips .grad in place
+                accumulated = _clip(accumulated, max_norm)  # clip_grad_norm_ clips .grad in place
             params = update(params, accumulated)
             if progress is not None and step % 10 == 0:
                 progress(step, base.steps)

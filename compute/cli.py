@@ -41,6 +41,7 @@ from compute.nets import (
 )
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param
+from compute.preview import PreviewSpec, run_preview
 from compute.specs import (
     GRID_PARAMS,
     RUN_PARAMS,
@@ -150,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     for p in SWEEP_PARAMS:
         _add(axes, p, p.default)
     sweep.add_argument("--out", help="write the CSV to this file instead of standard output")
+
+    preview = sub.add_parser("preview", help="print a slider's preview: value,step,weight,bias,loss "
+                                                "(the run at every stop, on the batched engine)")
+    _add_run_options(preview)
+    preview.add_argument("--name", required=True, metavar="SETTING",
+                         help="the slider: an optimizer hyperparameter, init_weight, init_bias or max_norm")
 
     grid = sub.add_parser("grid", help="print a loss map: bias,weight,loss (or --out FILE.npy)")
     _add_problem_options(grid)
@@ -272,11 +279,22 @@ def _sweep(args: argparse.Namespace) -> None:
             out.close()
 
 
+def _preview(args: argparse.Namespace) -> None:
+    result = run_preview(PreviewSpec(_run_spec(args), args.name))
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(("value", "step", "weight", "bias", "loss"))
+    for i, value in enumerate(result.values.tolist()):
+        for r, step in enumerate(result.steps.tolist()):
+            writer.writerow((repr(value), step, *(repr(float(a[r, i])) for a in (result.weight, result.bias,
+                                                                                  result.loss))))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        {"run": _run, "grid": _grid, "sweep": _sweep, "landscape": _landscape}[args.command](args)
+        {"run": _run, "grid": _grid, "sweep": _sweep, "landscape": _landscape,
+         "preview": _preview}[args.command](args)
     except InvalidSpec as err:
         sys.stderr.write(f"{parser.prog} {args.command}: error: {err}\n")
         return 2

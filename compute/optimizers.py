@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import torch
 
 from compute.errors import InvalidSpec
@@ -24,6 +25,14 @@ def _value(state: dict, name: str) -> float:
     return float(state[name].reshape(-1)[0])
 
 
+def _div(a: float, b: float) -> float:
+    """a / b as torch's tensors divide (eps may be 0): ±inf, or nan for 0 / 0, never an exception."""
+    if b != 0:
+        return a / b
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(a) / np.float64(b))
+
+
 def _sgd_view(states: list[dict], v: dict[str, Any]) -> StateView:
     if v["momentum"] == 0 or "momentum_buffer" not in states[0]:
         return None, [v["lr"]] * len(states)
@@ -35,7 +44,7 @@ def _adam_view(states: list[dict], v: dict[str, Any]) -> StateView:
     for s in states:  # effective step size lr/(√v̂ + eps); the moment's step −size·m̂
         step = _value(s, "step")
         second = _value(s, "max_exp_avg_sq" if v["amsgrad"] else "exp_avg_sq")
-        size = v["lr"] / (second**0.5 / (1 - v["beta2"] ** step) ** 0.5 + v["eps"])
+        size = _div(v["lr"], second**0.5 / (1 - v["beta2"] ** step) ** 0.5 + v["eps"])
         sizes.append(size)
         arrow.append(-size * _value(s, "exp_avg") / (1 - v["beta1"] ** step))
     return arrow, sizes
@@ -45,7 +54,7 @@ def _rmsprop_view(states: list[dict], v: dict[str, Any]) -> StateView:
     sizes = []
     for s in states:
         mean_square = _value(s, "square_avg") - (_value(s, "grad_avg") ** 2 if v["centered"] else 0.0)
-        sizes.append(v["lr"] / (max(mean_square, 0.0) ** 0.5 + v["eps"]))
+        sizes.append(_div(v["lr"], max(mean_square, 0.0) ** 0.5 + v["eps"]))
     if v["momentum"] > 0:
         return [-v["lr"] * _value(s, "momentum_buffer") for s in states], sizes
     return None, sizes
@@ -55,7 +64,7 @@ def _adagrad_view(states: list[dict], v: dict[str, Any]) -> StateView:
     sizes = []
     for s in states:
         clr = v["lr"] / (1 + (_value(s, "step") - 1) * v["lr_decay"])
-        sizes.append(clr / (_value(s, "sum") ** 0.5 + v["eps"]))
+        sizes.append(_div(clr, _value(s, "sum") ** 0.5 + v["eps"]))
     return None, sizes
 
 

@@ -161,3 +161,16 @@ def test_landscape_help_states_the_defaults_the_command_uses(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     assert "default sgd 0.0, rmsprop 0.0" in " ".join(capsys.readouterr().out.split())
+
+
+def test_preview_prints_the_batched_run_at_every_stop(capsys):
+    from compute.preview import PreviewSpec, run_preview
+
+    code, out, _ = run_cli(capsys, "preview", "--name", "momentum", "--epochs", "5")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    expected = run_preview(PreviewSpec(RunSpec(epochs=5), "momentum"))
+    assert code == 0 and len(rows) == len(expected.values) * len(expected.steps)
+    last = rows[-1]
+    assert float(last["value"]) == expected.values[-1] and float(last["weight"]) == float(expected.weight[-1, -1])
+    code, _, err = run_cli(capsys, "preview", "--name", "noise")
+    assert code == 2 and "cannot be previewed" in err

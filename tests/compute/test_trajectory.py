@@ -215,3 +215,12 @@ def test_step_cap_counts_batches():
     with pytest.raises(InvalidSpec, match="at most 5000 optimizer steps"):
         RunSpec(epochs=2000, batch_size=1)
     assert RunSpec(epochs=100, batch_size=10).steps == 500
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "adagrad"])
+def test_eps_zero_runs_as_torch_does_without_an_exception(optimizer):
+    """eps is a slider stop at 0: where the denominator becomes 0 torch divides to inf or nan, and
+    so does the effective step size shown beside it (it raised ZeroDivisionError)."""
+    spec = RunSpec(optimizer=OptimizerSpec(optimizer, (("eps", 0.0), ("lr", 0.05))), epochs=30)
+    traj = run_trajectory(spec)
+    assert traj.weight.shape == (31,)
