@@ -42,6 +42,21 @@
         return gd && gd.data ? gd : null;
     }
 
+    // Scatter traces move without a full redraw (Plotly's animation path, no transition): 15-25 ms a
+    // figure here against 50-120 ms for Plotly.restyle, which redraws the contour map too.
+    function fast(gd, traces, data) {
+        return Plotly.animate(gd, {data: data, traces: traces},
+                              {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: "immediate"});
+    }
+
+    // The 3D surface cannot take that path (WebGL, software-rendered on a server without a GPU):
+    // it follows once the hand rests for a moment.
+    const later = {};
+    function settle(id, fn) {
+        clearTimeout(later[id]);
+        later[id] = setTimeout(fn, 150);
+    }
+
     function shown(play, loss) {
         return play.log ? Math.log10(Math.max(loss, play.logFloor)) : loss;
     }
@@ -64,25 +79,24 @@
         const map = graph(figures.map), surface = graph(figures.surface);
         const curve = graph(figures.curve), fit = graph(figures.fit);
         if (map) {
-            const xs = [], ys = [], idx = [];
+            const data = [], idx = [];
             runs.forEach((run, i) => {
                 const base = t.perPanel * i, k = ks[i], [ax, ay] = arrowXY(run, k);
-                xs.push([run.b[k]], ax); ys.push([run.w[k]], ay); idx.push(base + t.current, base + t.arrow);
+                data.push({x: [run.b[k]], y: [run.w[k]]}, {x: ax, y: ay});
+                idx.push(base + t.current, base + t.arrow);
             });
-            Plotly.restyle(map, {x: xs, y: ys}, idx);
+            fast(map, idx, data);
         }
         if (surface && runs.length) {
             const run = runs[0], k = ks[0];
-            Plotly.restyle(surface, {x: [[run.b[k]]], y: [[run.w[k]]], z: [[shown(play, run.loss[k])]]},
-                           [t.surface]);
+            settle(figures.surface, () => Plotly.restyle(
+                surface, {x: [[run.b[k]]], y: [[run.w[k]]], z: [[shown(play, run.loss[k])]]}, [t.surface]));
         }
         if (curve) {
-            Plotly.restyle(curve, {x: runs.map((r, i) => [ks[i]]), y: runs.map((r, i) => [r.loss[ks[i]]])},
-                           runs.map((r, i) => 2 * i + 1));
+            fast(curve, runs.map((r, i) => 2 * i + 1), runs.map((r, i) => ({x: [ks[i]], y: [r.loss[ks[i]]]})));
         }
         if (fit) {
-            Plotly.restyle(fit, {y: runs.map((r, i) => fitted(play, r, ks[i]))},
-                           runs.map((r, i) => t.fitFirst + i));
+            fast(fit, runs.map((r, i) => t.fitFirst + i), runs.map((r, i) => ({y: fitted(play, r, ks[i])})));
         }
     }
 
@@ -101,9 +115,204 @@
 
     const drawnAt = new WeakMap();  // the step each view's figures show
 
+    function decodeInt(spec) {
+        const bin = atob(spec.bdata);
+        const bytes = new Uint8Array(bin.length);
+        for (let i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+        return new Int32Array(bytes.buffer);
+    }
+
+    const previews = new WeakMap();
+
+    function previewRuns(data) {  // per run: steps, and (rows × stops) weight, bias, loss
+        let runs = previews.get(data);
+        if (!runs) {
+            runs = data.runs.map(r => ({title: r.title, steps: decodeInt(r.steps), w: decode(r.w),
+                                        b: decode(r.b), loss: decode(r.loss)}));
+            previews.set(data, runs);
+        }
+        return runs;
+    }
+
+    function column(run, stops, i) {  // the finite rows of stop i: the path up to a divergence
+        const steps = [], w = [], b = [], loss = [];
+        for (let r = 0; r < run.steps.length; r++) {
+            const k = r * stops + i;
+            if (!Number.isFinite(run.w[k]) || !Number.isFinite(run.b[k]) || !Number.isFinite(run.loss[k])) { break; }
+            steps.push(run.steps[r]); w.push(run.w[k]); b.push(run.b[k]); loss.push(run.loss[k]);
+        }
+        return {steps, w, b, loss};
+    }
+
+    // The figures a preview draws over (by element id), to put back from their data when the slider
+    // returns to the value on screen: the preview never touches a figure's data.
+    function touched(play) {
+        return ["map", "curve", "fit"].map(role => play.figures[role]).filter(Boolean);
+    }
+
+    function redrawExact(play) {
+        unhide(play);
+        touched(play).forEach(id => { const gd = graph(id); if (gd) { Plotly.redraw(gd); } });
+    }
+
+    // While a slider moves, the preview redraws only SVG: each trace's line and its points are put
+    // where Plotly's own axes (c2p) place them. Plotly.restyle redrew whole figures (the contour map:
+    // 120 ms); Plotly.animate managed 24 frames a second for three figures; this keeps up with the
+    // hand. The exact view that follows on release is drawn by Plotly from the data.
+    function axes(gd, trace) {
+        const full = gd._fullData[trace], layout = gd._fullLayout;
+        const name = a => (a.length > 1 ? a[0] + "axis" + a.slice(1) : a + "axis");
+        return [layout[name(full.xaxis)], layout[name(full.yaxis)]];
+    }
+
+    function group(gd, trace) {
+        const uid = gd._fullData[trace] && gd._fullData[trace].uid;
+        return uid ? gd.querySelector(".scatterlayer .trace" + CSS.escape(uid)) : null;
+    }
+
+    function place(gd, trace, xs, ys) {  // a scatter trace's line and points at (xs, ys)
+        const g = group(gd, trace);
+        if (!g) { return; }
+        const [xa, ya] = axes(gd, trace);
+        const px = xs.map(v => xa.c2p(v)), py = ys.map(v => ya.c2p(v));
+        const line = g.querySelector("path.js-line");
+        if (line) {
+            line.setAttribute("d", px.length ? "M" + px.map((x, k) => x.toFixed(2) + "," + py[k].toFixed(2)).join("L") : "M0,0Z");
+        }
+        const points = g.querySelectorAll("path.point");
+        if (points.length === 1) {  // a marker: moved, or hidden where the preview has no point
+            points[0].style.display = px.length === 1 ? "" : "none";
+            if (px.length === 1) { points[0].setAttribute("transform", `translate(${px[0]},${py[0]})`); }
+        } else {  // a path's points: hidden while its line follows the hand
+            points.forEach(pt => { pt.style.display = "none"; });
+        }
+    }
+
+    function unhide(play) {  // the points a preview hid
+        touched(play).forEach(id => {
+            const gd = graph(id);
+            if (gd) { gd.querySelectorAll(".scatterlayer path.point").forEach(pt => { pt.style.display = ""; }); }
+        });
+    }
+
+    function drawPreview(play, data, i) {
+        const t = play.traces, runs = previewRuns(data), stops = data.values.length;
+        const cols = runs.map(run => column(run, stops, i));
+        const last = c => c.steps.length - 1;
+        const at = (arr, c) => (last(c) >= 0 ? [arr[last(c)]] : []);
+        const map = graph(play.figures.map);
+        if (map) {
+            cols.forEach((c, p) => {
+                const base = t.perPanel * p;
+                place(map, base + 1, c.b, c.w);  // the path (its points hidden: the line follows)
+                place(map, base + 2, c.b.slice(0, 1), c.w.slice(0, 1));  // the start
+                place(map, base + t.current - 1, at(c.b, c), at(c.w, c));  // the end
+                place(map, base + t.current, at(c.b, c), at(c.w, c));  // the step
+                place(map, base + t.arrow, [], []);
+            });
+        }
+        // The 3D surface (WebGL) keeps torch's run on screen and follows on release.
+        const curve = graph(play.figures.curve);
+        if (curve) {
+            cols.forEach((c, p) => { place(curve, 2 * p, c.steps, c.loss); place(curve, 2 * p + 1, at(c.steps, c), at(c.loss, c)); });
+        }
+        const fit = graph(play.figures.fit);
+        if (fit) {
+            cols.forEach((c, p) => place(fit, t.fitFirst + p, last(c) >= 0 ? play.span : [], last(c) >= 0 ? play.span.map(x => {
+                const z = c.w[last(c)] * x + c.b[last(c)];
+                return play.sigmoid ? 1 / (1 + Math.exp(-z)) : z;
+            }) : []));
+        }
+        const ends = cols.map(c => c.steps.length ? c.steps[last(c)] : -1);
+        const total = runs[0].steps[runs[0].steps.length - 1];
+        return ends.some(e => e < total) ? " · a run diverges: its path ends where it did" : "";
+    }
+
+    // A drag is followed outside Dash's callbacks: an input on every slider of a page (a pattern
+    // that Dash resolves over the whole layout) cost ~70 ms a move here. The page's view and the
+    // preview data come from the callbacks below; the slider's position from its aria-valuenow.
+    const live = {view: null, data: null, dragging: null, frame: 0, wanted: null};
+    const stats = {previewDraws: 0, previewMs: []};  // read by the browser tests and bench browser
+    const EXACT = "Exact: torch.optim's run at the values in the boxes.";
+
+    function badge(text) {  // the text node Dash rendered, rewritten in place (a Dash update costs a frame)
+        const el = document.getElementById("engine-badge");
+        if (el && el.firstChild && el.firstChild.nodeType === Node.TEXT_NODE) { el.firstChild.nodeValue = text; }
+        else { window.dash_clientside.set_props("engine-badge", {children: text}); }
+    }
+
+    function sliderKey(element) {
+        const host = element && element.closest(".param-slider");
+        if (!host || !host.id) { return null; }
+        try {
+            const id = JSON.parse(host.id);
+            return id.page === "toy" ? {key: id.group + "." + id.name, host: host} : null;
+        } catch (err) { return null; }
+    }
+
+    function drawLive() {
+        live.frame = 0;
+        const d = live.dragging, view = live.view, data = live.data;
+        if (!d || !view || !view.play) { return; }
+        if (!data || data.key !== d.key || data.query !== view.query) {
+            if (!live.wanted || live.wanted.key !== d.key || live.wanted.query !== view.query) {
+                live.wanted = {key: d.key, query: view.query};
+                window.dash_clientside.set_props("preview-want", {data: live.wanted});
+                badge(`Preview: running ${d.key} at every stop…`);
+            }
+            return;
+        }
+        if (data.note) { badge(`${d.key}: ${data.note}.`); return; }
+        const onScreen = data.values.indexOf(view.state[d.key]);
+        if (d.index === d.drawn) { return; }
+        d.drawn = d.index;
+        if (d.index === onScreen) { redrawExact(view.play); badge(EXACT); return; }
+        const started = performance.now();
+        const note = drawPreview(view.play, data, d.index);
+        stats.previewDraws += 1;
+        stats.previewMs.push(performance.now() - started);
+        badge(`Preview (batched engine): ${d.key} = ${format(data.values[d.index], 4)}${note}` +
+              " · release for torch.optim's exact run.");
+    }
+
+    function follow(index) {
+        if (!live.dragging || !Number.isFinite(index)) { return; }
+        live.dragging.index = index;
+        if (!live.frame) { live.frame = requestAnimationFrame(drawLive); }
+    }
+
+    document.addEventListener("pointerdown", event => {
+        const found = sliderKey(event.target);
+        if (!found) { return; }
+        live.dragging = {key: found.key, host: found.host, index: null, drawn: null};
+    }, true);
+    document.addEventListener("pointerup", () => { live.dragging = null; }, true);
+    new MutationObserver(records => {
+        const d = live.dragging;
+        if (!d) { return; }
+        for (const record of records) {
+            if (d.host.contains(record.target)) {
+                follow(Number(record.target.getAttribute("aria-valuenow")));
+            }
+        }
+    }).observe(document, {subtree: true, attributes: true, attributeFilter: ["aria-valuenow"]});
+
     window.dash_clientside = Object.assign({}, window.dash_clientside, {
         descent: {
             format: format,
+            stats: stats,
+            previewArrived: function (view, data) {  // a new exact view, or a slider's preview data
+                const trigger = window.dash_clientside.callback_context.triggered_id;
+                if (trigger === "preview-store") {
+                    live.data = data;
+                    if (live.dragging) { live.dragging.drawn = null; drawLive(); }
+                    return window.dash_clientside.no_update;
+                }
+                if (live.view && live.view.play) { unhide(live.view.play); }
+                live.view = view;
+                badge(EXACT);  // the badge's text node may hold a preview's words that Dash does not know of
+                return EXACT;
+            },
             playStep: function (step, view) {
                 const nu = window.dash_clientside.no_update;
                 const play = view && view.play;

@@ -30,6 +30,7 @@ from redis.retry import Retry
 from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
 
+from compute.preview import Preview
 from compute.sweep import SweepResult
 from compute.toy import LossGrid, Trajectory
 from dashboard import share
@@ -45,7 +46,7 @@ REDIS_TIMEOUT_S = 0.5  # a Redis that does not answer within this is treated as 
 
 
 # the compute results that may be cached, by name: decoding builds nothing else
-CACHEABLE = {cls.__name__: cls for cls in (Trajectory, LossGrid, SweepResult)}
+CACHEABLE = {cls.__name__: cls for cls in (Trajectory, LossGrid, SweepResult, Preview)}
 ARRAYS, PLAIN = b"DLsft1", b"DLjsn1"
 
 

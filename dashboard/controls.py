@@ -59,7 +59,8 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY, run: in
         ], className="param-box")
         parts.append(dcc.Slider(id=param_part_id(PARAM_SLIDER, group, param.name, page, run), min=0,
                                 max=len(param.stops) - 1, step=1, value=at, marks=slider_marks(param),
-                                included=False, updatemode="mouseup", className="param-slider"))
+                                included=False, updatemode="mouseup", allow_direct_input=False,
+                                className="param-slider"))
     parts.append(html.Div(id=param_msg_id(group, param.name, page, run), className="param-msg"))
     return html.Div(parts, className="param", title=tip)
 

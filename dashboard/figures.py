@@ -20,6 +20,7 @@ from dash import Patch
 from compute import LossGrid, Trajectory
 from compute.landscape import Landscape
 from compute.nets import Trained
+from compute.preview import Preview
 from compute.sweep import MEASURES, SweepResult
 
 Figure = dict[str, Any]
@@ -303,6 +304,16 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
             "sigmoid": problem == "classification", "arrowLabel": arrow, "sizes": sizes,
             "traces": {"perPanel": MAP_TRACES_PER_PANEL if panels else 0, "current": MAP_CURRENT,
                        "arrow": MAP_ARROW, "surface": SURFACE_CURRENT, "fitFirst": FIT_FIRST_LINE}}
+
+
+def preview_data(key: str, query: str, previews: Mapping[str, Preview]) -> dict[str, Any]:
+    """A slider's preview for the browser: the stops, and per run (the view's losses) the rows'
+    steps and weight, bias and loss at every stop (rows × stops, float32 typed arrays)."""
+    first = next(iter(previews.values()))
+    return {"key": key, "query": query, "values": first.values.tolist(),
+            "runs": [{"title": title, "steps": typed_array(p.steps.astype(np.int32)),
+                      "w": typed_array(p.weight), "b": typed_array(p.bias), "loss": typed_array(p.loss)}
+                     for title, p in previews.items()]}
 
 
 def traces_only(figure: Figure, keep: Callable[[int, dict], bool]) -> Patch:

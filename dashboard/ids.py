@@ -30,6 +30,9 @@ class ID(StrEnum):
     COPY = "copy-link"
     ERROR = "global-error"
     CODE = "code"
+    ENGINE = "engine-badge"
+    PREVIEW_WANT = "preview-want"
+    PREVIEW = "preview-store"
 
 
 # The toy lab's figures, in the order the render and playback callbacks return them.

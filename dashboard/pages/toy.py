@@ -32,6 +32,7 @@ from compute import (
     run_trajectory,
 )
 from compute.data import DataSpec
+from compute.preview import PreviewSpec, run_preview
 from compute.script import torch_script
 from dashboard.cache import cached
 from dashboard.controls import (
@@ -54,9 +55,18 @@ from dashboard.figures import (
     make_surface_figure,
     not_a_map,
     playback_data,
+    preview_data,
     traces_only,
 )
-from dashboard.ids import FIGURES, ID, TOY, param_id, param_msg_id, preset_id, stops_id
+from dashboard.ids import (
+    FIGURES,
+    ID,
+    TOY,
+    param_id,
+    param_msg_id,
+    preset_id,
+    stops_id,
+)
 from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
@@ -121,6 +131,9 @@ def layout(**query: Any) -> html.Div:
                                 tooltip={"placement": "bottom", "always_visible": False}),
                      className="step-slider"),
             html.Div(id=ID.STEP_TEXT, className="step-text"),
+            html.Div(id=ID.ENGINE, className="engine"),
+            dcc.Store(id=ID.PREVIEW_WANT),
+            dcc.Store(id=ID.PREVIEW),
             dcc.Interval(id=ID.TICKER, interval=200, disabled=True),
         ],
         className="playback",
@@ -273,6 +286,42 @@ def _maps_key(checked: Checked) -> str:
     state = checked.state
     losses = list(REGRESSION_LOSSES) if state["tab"] == "all" else [state["loss"]]
     return "|".join([state["tab"], str(state["log"]), *(checked.specs[loss][1].cache_key() for loss in losses)])
+
+
+@callback(
+    Output(ID.PREVIEW, "data"),
+    Input(ID.PREVIEW_WANT, "data"),
+    State(ID.VIEW_STORE, "data"),
+    prevent_initial_call=True,
+)
+def preview(want, view):
+    """The grabbed slider's stops run on the batched engine (one call per loss shown), for the
+    browser to pick from while the slider is dragged; torch's exact run follows on release."""
+    key = want.get("key") if isinstance(want, dict) else None
+    if not isinstance(key, str) or not isinstance(view, dict) or not isinstance(view.get("state"), dict):
+        return no_update
+    checked = check_state(view["state"])
+    group, _, name = key.partition(".")
+    state = checked.state
+    if not checked.ok or group not in (state["optimizer"], "run"):
+        return {"key": key, "query": view.get("query"), "note": "no preview for this slider: release it"}
+    losses = list(REGRESSION_LOSSES) if state["tab"] == "all" else [state["loss"]]
+    try:
+        previews = {LOSSES[loss].title: cached(run_preview, PreviewSpec(checked.specs[loss][0], name))
+                    for loss in losses}
+    except InvalidSpec as err:
+        return {"key": key, "query": view.get("query"), "note": f"no preview: {err.message}; release it"}
+    return preview_data(key, view.get("query"), previews)
+
+
+# Dragging a slider draws its preview (assets/descent.js follows the hand and asks for the
+# preview through PREVIEW_WANT); a new view is torch's exact run.
+clientside_callback(
+    ClientsideFunction("descent", "previewArrived"),
+    Output(ID.ENGINE, "children"),
+    Input(ID.VIEW_STORE, "data"),
+    Input(ID.PREVIEW, "data"),
+)
 
 
 clientside_callback(  # playback moves the markers in the browser: no request, no redraw of the maps
