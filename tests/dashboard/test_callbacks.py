@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from dash import no_update
 
-from compute import PRESETS, OptimizerSpec, RunSpec, run_trajectory
+from compute import OPTIMIZERS, PRESETS, OptimizerSpec, RunSpec, run_trajectory
 from dashboard import figures as F
 from dashboard.controls import CHECKED
 from dashboard.ids import ID, param_id, preset_id
@@ -185,3 +185,27 @@ def test_bce_shows_its_own_map_and_a_sigmoid_fit(server_context):
     assert len(probabilities) == 60 and all(0 < p < 1 for p in probabilities)
     all_tab = render(loss="bce", tab="all")
     assert "BCEWithLogitsLoss" not in str(all_tab[6]["layout"]["annotations"])
+
+
+def test_a_grabbed_slider_gets_every_stop_on_the_batched_engine(server_context):
+    from compute.preview import PreviewSpec, run_preview
+
+    view = render()[-2]
+    data = call_callback(toy.preview, {"key": "sgd.lr"}, view)
+    expected = run_preview(PreviewSpec(RunSpec(), "lr"))
+    assert data["key"] == "sgd.lr" and data["query"] == view["query"]
+    assert data["values"] == list(OPTIMIZERS["sgd"].params[0].stops)
+    np.testing.assert_array_equal(_decode(data["runs"][0]["w"]), expected.weight.reshape(-1))
+    all_view = render(tab="all")[-2]
+    assert len(call_callback(toy.preview, {"key": "sgd.momentum"}, all_view)["runs"]) == 4
+
+
+@pytest.mark.parametrize("key", ["grid.resolution", "data.noise", "adam.lr", "run.max_norm", "huber.delta"])
+def test_sliders_without_a_preview_say_so(server_context, key):
+    data = call_callback(toy.preview, {"key": key}, render()[-2])
+    assert "release" in data["note"]
+
+
+@pytest.mark.parametrize(("want", "view"), [(None, None), ({"key": 3}, {}), ({"key": "sgd.lr"}, {"state": "x"})])
+def test_a_tampered_preview_request_is_ignored(server_context, want, view):
+    assert call_callback(toy.preview, want, view) is no_update
