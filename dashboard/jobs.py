@@ -357,8 +357,10 @@ class JobBook:
             return JobState("done")  # finished (its result is in the store) or never known
         now = self.clock()
         why = self._dead(running, now)
-        if why:
+        if why and any(e["id"] == job for e in self._book()["running"]):
             return self._lost(job, why)
+        if why:  # it ended between the two reads of the book: its result is stored, not lost
+            return JobState("done")
         beat = self.heartbeat(job) or {}
         if now - beat.get("progress_at", now) > self.limits.JOBS_STALL_S:
             self.ask_to_stop(job, "stalled")

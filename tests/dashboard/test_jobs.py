@@ -252,3 +252,20 @@ def test_a_waiting_job_shows_its_place_in_line(tmp_path):
         manager.book.submit(job, session, {"callback": "k", "args": [], "context": {}})
     assert manager.get_progress("c") == ["0", "1", "Waiting: yours is next."]
     assert manager.get_progress("d") == ["0", "1", "Waiting: 1 job ahead of yours."]
+
+
+def test_a_job_that_finishes_while_a_poll_looks_at_it_is_not_called_lost(tmp_path, clock):
+    """A poll read the book (the job running), then the job stored its result, left the book and
+    exited, then the poll asked whether its process runs: it does not, yet nothing was lost."""
+    book = JobBook(DiskStore(str(tmp_path)), LIMITS, clock, alive=lambda beat: False)
+    submit(book, "a", "s1")
+    book.store.set("beat:a", f'{{"at": {clock.now}, "pid": 1, "progress_at": {clock.now}}}', expire=60)
+    real = book._dead
+
+    def finishes_meanwhile(entry, now):
+        book.release("a")  # the job's _finish, between the poll's read of the book and its check
+        return real(entry, now)
+
+    book._dead = finishes_meanwhile
+    assert book.state("a").state == "done"
+    assert book.ending("a") is None, "no 'Lost' message is recorded"

@@ -1,0 +1,160 @@
+"""bench browser: the toy lab as a participant feels it, in Debian's Chromium driven by Playwright.
+
+For the one-loss and the 2 × 2 views: change-to-paint (from the change to the first figure drawn
+with it, median and p95) for a typed value, a −/+ click and a slider released after a drag; the
+draws each figure makes per change; and, while a slider is dragged, the previews drawn per second
+and the time one preview draw takes in the page. The reference, measured in the same run and page,
+is one Plotly.react of the page's own map figure (the cost of drawing the view once): a ratio of
+about 1 means a change costs one draw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from tests.serving import ROOT_DIR, answers, free_port, wait_for
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+# Counts each figure's draws (Plotly's afterplot) and stamps the first after a mark.
+WATCH = """() => {
+    window.__bench = {mark: 0, first: null, draws: {}};
+    document.querySelectorAll('.js-plotly-plot').forEach(gd => {
+        const id = gd.closest('[id]').id;
+        if (gd.__benched) { return; }
+        gd.__benched = true;
+        gd.on('plotly_afterplot', () => {
+            const b = window.__bench;
+            b.draws[id] = (b.draws[id] || 0) + 1;
+            if (b.first === null && b.mark) { b.first = performance.now() - b.mark; }
+        });
+    });
+}"""
+MARK = "() => { window.__bench.mark = performance.now(); window.__bench.first = null; window.__bench.draws = {}; }"
+REFERENCE = """async (id) => {
+    const gd = document.querySelector('#' + id + ' .js-plotly-plot');
+    const times = [];
+    for (let k = 0; k < 8; k++) {
+        const data = gd.data.map(t => Object.assign({}, t)), layout = Object.assign({}, gd.layout);
+        layout.datarevision = k + 1;
+        const t0 = performance.now();
+        await Plotly.react(gd, data, layout);
+        times.push(performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    return times[Math.floor(times.length / 2)];
+}"""
+
+
+def _selector(kind: str, group: str, name: str) -> str:
+    return "[id='" + json.dumps({"group": group, "name": name, "page": "toy", "type": kind},
+                                separators=(",", ":"), sort_keys=True) + "']"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _change(page, act, figure: str) -> tuple[float, dict]:
+    page.evaluate(MARK)
+    act()
+    deadline = time.perf_counter() + 15
+    while page.evaluate("window.__bench.first") is None:
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"bench browser: no draw of {figure} within 15 s")
+        time.sleep(0.005)
+    first = page.evaluate("window.__bench.first")
+    time.sleep(1.0)  # a second draw of the same change would come within this
+    return first, page.evaluate("window.__bench.draws")
+
+
+def _view(page, url: str, tab: str, repeat: int) -> dict:
+    page.goto(url + ("/?tab=all" if tab == "all" else "/"))
+    figure = "all-maps-figure" if tab == "all" else "map-figure"
+    page.wait_for_selector(f"#{figure} .main-svg", timeout=60_000)
+    time.sleep(2)
+    page.evaluate(WATCH)
+    reference = page.evaluate(REFERENCE, figure)
+    box = page.locator(_selector("param", "sgd", "lr"))
+    rows: dict[str, list[float]] = {"typed": [], "plus/minus": [], "release": []}
+    draws: list[int] = []
+    for i in range(repeat):
+        def typed(value=f"{0.05 + 0.0007 * i:.4f}"):
+            box.fill(value)
+            box.press("Enter")
+        ms, counts = _change(page, typed, figure)
+        rows["typed"].append(ms)
+        draws.append(max(counts.values()))
+        ms, counts = _change(page, lambda i=i: page.click(_selector("param-up" if i % 2 else "param-down",
+                                                                   "sgd", "lr")), figure)
+        rows["plus/minus"].append(ms)
+        draws.append(max(counts.values()))
+    thumb = page.locator(_selector("param-slider", "sgd", "momentum") + " [role=slider]")
+    thumb.scroll_into_view_if_needed()
+    per_second: list[float] = []
+    for _ in range(max(3, repeat // 3)):
+        bb = thumb.bounding_box()
+        x, y = bb["x"] + bb["width"] / 2, bb["y"] + bb["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 6, y, steps=2)
+        time.sleep(0.8)  # the preview arrives
+        before = page.evaluate("window.dash_clientside.descent.stats.previewDraws")
+        t0 = time.perf_counter()
+        for k in range(40):
+            page.mouse.move(x + 6 + (k % 20) * 4 if (k // 20) % 2 == 0 else x + 86 - (k % 20) * 4, y)
+        seconds = time.perf_counter() - t0
+        per_second.append((page.evaluate("window.dash_clientside.descent.stats.previewDraws") - before) / seconds)
+        ms, counts = _change(page, page.mouse.up, figure)
+        rows["release"].append(ms)
+        draws.append(max(counts.values()))
+        page.click(_selector("param-down", "sgd", "momentum"))  # a new value for the next round
+        time.sleep(1)
+    previews = page.evaluate("window.dash_clientside.descent.stats.previewMs")
+    return {"rows": rows, "draws": draws, "reference": reference, "drag": per_second, "preview_ms": previews}
+
+
+def main(repeat: int | None = None) -> None:
+    from playwright.sync_api import sync_playwright
+
+    repeat = repeat or 12
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = ROOT_DIR / "artifacts" / "bench-browser-server.log"
+    log.parent.mkdir(exist_ok=True)
+    with log.open("w") as out:
+        server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT_DIR,
+                                  stdout=out, stderr=subprocess.STDOUT)
+    try:
+        if not wait_for(lambda: answers(url + "/"), [server]):
+            raise SystemExit(f"bench browser: the server did not start; see {log}")
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            print(f"bench browser: Chromium {browser.version}, 1440×900, {repeat} changes per row; "
+                  "reference: one Plotly.react of the view's map figure")
+            print(f"{'view':<9}{'change':<12}{'median ms':>10}{'p95 ms':>9}{'× reference':>13}")
+            for tab in ("single", "all"):
+                result = _view(page, url, tab, repeat)
+                for name, values in result["rows"].items():
+                    median = statistics.median(values)
+                    print(f"{tab:<9}{name:<12}{median:>10.0f}{_percentile(values, 0.95):>9.0f}"
+                          f"{median / result['reference']:>13.2f}")
+                print(f"{tab:<9}reference: Plotly.react of the map {result['reference']:.0f} ms; "
+                      f"draws per change (most of any figure): max {max(result['draws'])}")
+                ms = result["preview_ms"]
+                print(f"{tab:<9}drag: {statistics.median(result['drag']):.1f} previews drawn per second "
+                      f"(bounded by Playwright's mouse moves); one preview draw median "
+                      f"{statistics.median(ms):.1f} ms, p95 {_percentile(ms, 0.95):.1f} ms")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    print("goals: a typed change on screen within 150 ms median with one draw; 30 or more redraws a "
+          "second while dragging")
