@@ -47,6 +47,10 @@ SURFACE_CURRENT = 4  # surface, path, start, end, current
 FIT_FIRST_LINE = 2  # data, true curve, then one fitted line per run
 INSIDE_LEGEND = {"y": 0.99, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)"}
 _LOG_FLOOR = 1e-12
+# A log axis labels every tick in full ("~g"): Plotly's default labels 2 and 5 between decades by
+# their first digit alone, so 50 and 0.5 both read "5".
+LOG_AXIS = {"type": "log", "tickformat": "~g"}
+LINEAR_AXIS = {"type": "linear"}
 _DTYPES = {"float32": "f4", "float64": "f8", "int32": "i4", "int64": "i4"}
 
 
@@ -209,7 +213,7 @@ def make_curve_figure(runs: Mapping[str, Trajectory], step: int | None = None) -
         "data": data,
         "layout": {
             "title": _title("loss per step"), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
-            "xaxis": {"title": {"text": "step"}}, "yaxis": {"title": {"text": "loss"}, "type": "log"},
+            "xaxis": {"title": {"text": "step"}}, "yaxis": {"title": {"text": "loss"}, **LOG_AXIS},
             "legend": INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"}, "uirevision": "curve",
         },
     }
@@ -259,7 +263,7 @@ def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory]
 
 def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Trajectory],
                          step: int | None = None, log: bool = False) -> Figure:
-    """A 2 × 2 panel of loss maps, one per loss, each with its own path."""
+    """A 2 × 2 panel of loss maps, one per loss, each with its own path and colour bar."""
     data: list[dict] = []
     layout: dict[str, Any] = {"annotations": [], "showlegend": False, "uirevision": "all-maps",
                               "margin": {"l": 60, "r": 10, "t": 30, "b": 40}}
@@ -267,13 +271,20 @@ def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Traje
         axes = "" if i == 0 else str(i + 1)
         row, col = divmod(i, 2)
         x0, top = (0.0 if col == 0 else 0.53), (1.0 if row == 0 else 0.46)
-        data += _map_panel(grids[label], runs[label], step, log, axes, False)
+        panel = _map_panel(grids[label], runs[label], step, log, axes, True)
+        # each map its own colour bar (the losses differ by orders of magnitude), beside it
+        panel[0]["colorbar"] = {**panel[0]["colorbar"], "x": x0 + 0.43, "xanchor": "left", "y": top - 0.22,
+                                "yanchor": "middle", "len": 0.4, "thickness": 10,
+                                "title": {"text": "log10" if log else ""}}
+        data += panel
         xr, yr = _axis_ranges(grids[label])
-        layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.47], "anchor": f"y{axes}", "range": xr,
-                                  "title": {"text": "bias b" if row == 1 else ""}}
+        layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.42], "anchor": f"y{axes}", "range": xr,
+                                  "constrain": "domain", "title": {"text": "bias b" if row == 1 else ""}}
+        # one unit of bias is as long as one unit of weight: the maps keep their aspect
         layout[f"yaxis{axes}"] = {"domain": [top - 0.44, top], "anchor": f"x{axes}", "range": yr,
+                                  "scaleanchor": f"x{axes}", "constrain": "domain",
                                   "title": {"text": "weight w" if col == 0 else ""}}
-        layout["annotations"].append({"text": f"<b>{label}</b>", "x": x0 + 0.235, "y": top,
+        layout["annotations"].append({"text": f"<b>{label}</b>", "x": x0 + 0.21, "y": top,
                                       "xref": "paper", "yref": "paper", "showarrow": False,
                                       "yanchor": "bottom"})
     return {"data": data, "layout": layout}
@@ -300,7 +311,8 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
                      "loss": typed_array(traj.loss[:n].astype(np.float32)),
                      "arrow": typed_array(ends.astype(np.float32).reshape(-1)),
                      "size": typed_array(traj.step_size[:n].astype(np.float32).reshape(-1))})
-    return {"runs": rows, "step": step, "figures": dict(figures), "log": log, "logFloor": _LOG_FLOOR, "span": span.tolist(),
+    return {"runs": rows, "step": step, "figures": dict(figures), "log": log, "logFloor": _LOG_FLOOR,
+            "span": span.tolist(),
             "sigmoid": problem == "classification", "arrowLabel": arrow, "sizes": sizes,
             "traces": {"perPanel": MAP_TRACES_PER_PANEL if panels else 0, "current": MAP_CURRENT,
                        "arrow": MAP_ARROW, "surface": SURFACE_CURRENT, "fitFirst": FIT_FIRST_LINE}}
@@ -331,6 +343,14 @@ def not_a_map(_index: int, trace: dict) -> bool:
     return trace["type"] not in ("contour", "surface", "heatmap")
 
 
+SWEEP_DIGITS = 4  # significant digits of a sweep cell's values, in its hover and in the run it opens
+
+
+def shown_value(value: float) -> float:
+    """A sweep cell's value as its hover shows it (and as the toy lab then runs it)."""
+    return float(f"{value:.{SWEEP_DIGITS}g}")
+
+
 def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bool, y_log: bool,
                       log_colour: bool = False) -> Figure:
     """The measure over the two hyperparameters as a heatmap; diverged runs in their own colour."""
@@ -340,7 +360,8 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
     if log_colour and result.measure in ("final_loss", "best_loss"):
         shown = np.log10(np.maximum(result.value, _LOG_FLOOR))
         measure = f"log10 {measure}"
-    hover = (f"{x_label} %{{x:.4g}}<br>{y_label} %{{y:.4g}}<br>{MEASURES[result.measure]} "
+    cell = f"{x_label} %{{x:.{SWEEP_DIGITS}g}}<br>{y_label} %{{y:.{SWEEP_DIGITS}g}}"
+    hover = (f"{cell}<br>{MEASURES[result.measure]} "
              "%{customdata:.6g}<extra></extra>")
     data = [
         {"type": "heatmap", "x": typed_array(result.x), "y": typed_array(result.y),
@@ -351,13 +372,13 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
          "z": typed_array(np.where(diverged, 1.0, np.nan).astype(np.float32)),
          "customdata": typed_array(result.diverged_at.astype(np.int32)),
          "colorscale": [[0, "#c0392b"], [1, "#c0392b"]], "showscale": False, "name": "diverged",
-         "hovertemplate": f"{x_label} %{{x:.4g}}<br>{y_label} %{{y:.4g}}<br>diverged at step "
+         "hovertemplate": f"{cell}<br>diverged at step "
                           "%{customdata}<extra></extra>"},
     ]
     layout = {
         "title": _title(f"{measure} over {x_label} × {y_label} (red: diverged)"),
-        "xaxis": {"title": {"text": x_label}, "type": "log" if x_log else "linear"},
-        "yaxis": {"title": {"text": y_label}, "type": "log" if y_log else "linear"},
+        "xaxis": {"title": {"text": x_label}, **(LOG_AXIS if x_log else LINEAR_AXIS)},
+        "yaxis": {"title": {"text": y_label}, **(LOG_AXIS if y_log else LINEAR_AXIS)},
         "margin": {"l": 70, "r": 10, "t": 50, "b": 50}, "uirevision": "sweep",
     }
     return {"data": data, "layout": layout}
@@ -435,7 +456,7 @@ def make_line_figure(result: Landscape, log: bool = False,
     return {"data": data, "layout": {
         "title": _title(title),
         "xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "cross-entropy"},
-                                                      "type": "log" if log else "linear"},
+                                                      **(LOG_AXIS if log else LINEAR_AXIS)},
         "yaxis2": ACCURACY_AXIS,
         "shapes": marks, "legend": {"orientation": "h", "y": -0.2},
         "margin": {"l": 60, "r": 60, "t": 50, "b": 40}, "uirevision": "line"}}
@@ -494,7 +515,7 @@ def make_training_figure(trained: Trained) -> Figure:
                               trained.test_loss, trained.train_acc, trained.test_acc, "lines+markers")
     return {"data": data, "layout": {
         "title": _title("training"), "xaxis": {"title": {"text": "epoch"}},
-        "yaxis": {"title": {"text": "cross-entropy"}, "type": "log"},
+        "yaxis": {"title": {"text": "cross-entropy"}, **LOG_AXIS},
         "yaxis2": ACCURACY_AXIS,
         "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},
         "uirevision": "training"}}

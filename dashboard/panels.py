@@ -22,6 +22,18 @@ function(view, step) {
 """  # keeps the address bar equal to the view's settings, without reloading the page
 
 
+# Every figure's modebar: PNG at twice the size, no Plotly logo, no "Share chart" (an upload to
+# Plotly's cloud), no box or lasso select (nothing on these pages uses a selection).
+GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChartStudio": False,
+                "modeBarButtonsToRemove": ["sendDataToCloud", "select2d", "lasso2d"],
+                "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def graph(component_id: str, height: str) -> dcc.Graph:
+    """A figure of a page, with the one modebar configuration."""
+    return dcc.Graph(id=component_id, config=GRAPH_CONFIG, style={"height": height})
+
+
 def section(title: str, children: list, hint: str | None = None) -> html.Details:
     body = [html.Summary(title)] + ([html.P(hint, className="hint")] if hint else []) + children
     return html.Details(body, open=True, className="panel")

@@ -41,6 +41,7 @@ from dashboard.ids import (
 from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
+    graph,
     loss_section,
     section,
     shown_if,
@@ -62,7 +63,6 @@ dash.register_page(__name__, path="/compare", name="Compare", title="Descent Lab
 
 register_sliders(COMPARE)
 register_sliders(COMPARE, runs=True)
-GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
 def run_label(i: int, state: dict[str, Any]) -> str:
@@ -131,11 +131,11 @@ def layout(**query: Any) -> html.Div:
     main = html.Main(
         [
             *view_header(notes, CompareID.QUERY_NOTE, CompareID.LINK, CompareID.STATUS),
-            html.Div([dcc.Graph(id=CompareID.MAP, config=GRAPH_CONFIG, style={"height": "460px"}),
-                      dcc.Graph(id=CompareID.SURFACE, config=GRAPH_CONFIG, style={"height": "460px"})],
+            html.Div([graph(CompareID.MAP, "460px"),
+                      graph(CompareID.SURFACE, "460px")],
                      className="row"),
-            html.Div([dcc.Graph(id=CompareID.CURVE, config=GRAPH_CONFIG, style={"height": "340px"}),
-                      dcc.Graph(id=CompareID.FIT, config=GRAPH_CONFIG, style={"height": "340px"})],
+            html.Div([graph(CompareID.CURVE, "340px"),
+                      graph(CompareID.FIT, "340px")],
                      className="row"),
             dcc.Store(id=CompareID.STORE),
         ],

@@ -33,6 +33,7 @@ from dashboard.figures import (
 from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id, stops_id
 from dashboard.panels import (
     URL_SYNC_JS,
+    graph,
     labelled_dropdown,
     optimizer_section,
     progress_row,
@@ -51,7 +52,6 @@ register_sliders(LANDSCAPE)
 # Where the points are evaluated: "auto" (the GPU when torch sees one), "cpu" or "cuda".
 DEVICE = os.environ.get("LANDSCAPE_DEVICE", "auto")
 BETWEEN = (-0.5, 1.5)  # the sharpness view's line from A to B
-GRAPH_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
 def check(raw: Any) -> Checked:
@@ -93,10 +93,10 @@ def layout(**query: Any) -> html.Div:
     main = html.Main([
         *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS),
         progress_row(LandscapeID.PROGRESS, LandscapeID.PROGRESS_TEXT),
-        html.Div([dcc.Graph(id=LandscapeID.MAIN, config=GRAPH_CONFIG, style={"height": "520px"}),
-                  dcc.Graph(id=LandscapeID.SURFACE, config=GRAPH_CONFIG, style={"height": "520px"})],
+        html.Div([graph(LandscapeID.MAIN, "520px"),
+                  graph(LandscapeID.SURFACE, "520px")],
                  className="row"),
-        dcc.Graph(id=LandscapeID.TRAINING, config=GRAPH_CONFIG, style={"height": "320px"}),
+        graph(LandscapeID.TRAINING, "320px"),
         dcc.Store(id=LandscapeID.STORE, data=_request(state)),
     ], className="view")
     return html.Div([controls, main], className="toy-lab")

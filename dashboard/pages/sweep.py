@@ -20,11 +20,12 @@ from dashboard.controls import (
     slider_table,
 )
 from dashboard.errors import job_error
-from dashboard.figures import make_sweep_figure
+from dashboard.figures import make_sweep_figure, shown_value
 from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id, stops_id
 from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
+    graph,
     labelled_dropdown,
     loss_section,
     optimizer_section,
@@ -94,8 +95,7 @@ def layout(**query: Any) -> html.Div:
         [
             *view_header(notes, SweepID.QUERY_NOTE, SweepID.LINK, SweepID.STATUS),
             progress_row(SweepID.PROGRESS, SweepID.PROGRESS_TEXT),
-            dcc.Graph(id=SweepID.FIGURE, style={"height": "680px"},
-                      config={"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}),
+            graph(SweepID.FIGURE, "680px"),
             dcc.Store(id=SweepID.STORE, data=request),
             dcc.Store(id=SweepID.NAV),
             html.Div(id=SweepID.NAV_SINK, hidden=True),
@@ -205,11 +205,11 @@ def sweep(set_progress, request, _clicks):
     prevent_initial_call=True,
 )
 def open_run(click, request):
-    """Clicking a cell opens that exact run in the toy lab."""
+    """Clicking a cell opens its run in the toy lab, at the values the cell's hover shows."""
     point = clicked_point(click)
     if point is None or not isinstance(request, dict) or not isinstance(request.get("state"), dict):
         return no_update
-    state, (x, y) = dict(request["state"]), point
+    state, (x, y) = dict(request["state"]), (shown_value(v) for v in point)
     optimizer = state.get("optimizer")
     state.update({f"{optimizer}.{state.get('sweep.x')}": x, f"{optimizer}.{state.get('sweep.y')}": y,
                   "tab": "single", "step": None})

@@ -70,6 +70,7 @@ from dashboard.ids import (
 from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
+    graph,
     loss_section,
     optimizer_section,
     register_optimizer_switch,
@@ -92,11 +93,10 @@ dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy
 
 register_sliders(TOY)
 
-FIGURE_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
 def _graph(id_: str, height: str = "420px") -> dcc.Graph:
-    return dcc.Graph(id=id_, config=FIGURE_CONFIG, style={"height": height})
+    return graph(id_, height)
 
 
 def layout(**query: Any) -> html.Div:
@@ -125,10 +125,10 @@ def layout(**query: Any) -> html.Div:
     playback = html.Div(
         [
             html.Button("▶ play", id=ID.PLAY, n_clicks=0, className="play"),
+            # no tooltip: it covered the step's line; the box beside the slider shows the step
             html.Div(dcc.Slider(id=ID.STEP, min=0, max=max(steps, 1), step=1,
                                 value=min(state["step"], steps) if state["step"] is not None else steps,
-                                marks=None, updatemode="drag",
-                                tooltip={"placement": "bottom", "always_visible": False}),
+                                marks=None, updatemode="drag"),
                      className="step-slider"),
             html.Div(id=ID.STEP_TEXT, className="step-text"),
             html.Div(id=ID.ENGINE, className="engine"),

@@ -97,3 +97,25 @@ def test_page_builders_validate_as_plotly_figures():
     runs = {"1 · SGD": TRAJ, "2 · diverged": DIVERGED}
     go.Figure(F.make_compare_map_figure(GRID, runs, "MSELoss", True))
     go.Figure(F.make_compare_surface_figure(GRID, runs, "MSELoss"))
+
+
+@pytest.mark.parametrize("module", ["toy", "compare", "sweep", "landscape"])
+def test_no_figure_offers_to_upload_itself(module):
+    """Plotly's "Share chart" button sends the figure to Plotly's cloud: no page shows it."""
+    import importlib
+
+    from dash import dcc
+
+    page = importlib.import_module(f"dashboard.pages.{module}")
+
+    def graphs(component):
+        if isinstance(component, dcc.Graph):
+            yield component
+        children = getattr(component, "children", None)
+        for child in children if isinstance(children, list) else [children] if children is not None else []:
+            yield from graphs(child)
+
+    found = list(graphs(page.layout()))
+    assert found
+    for g in found:
+        assert g.config["showSendToCloud"] is False and "sendDataToCloud" in g.config["modeBarButtonsToRemove"]

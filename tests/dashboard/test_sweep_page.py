@@ -77,6 +77,15 @@ def test_clicking_a_cell_opens_that_run():
     assert sweep_page.open_run({"points": [{"x": 1e9, "y": 0.4}]}, {"state": state}) is no_update
 
 
+def test_a_cell_opens_at_the_values_its_hover_shows():
+    """A log axis's cells sit at values like 0.031622776601683794; the hover shows 0.03162."""
+    state = {**default_state(), "sweep.y": "momentum"}
+    href = sweep_page.open_run({"points": [{"x": 0.031622776601683794, "y": 0.45454545454545453}]},
+                               {"state": state, "query": ""})
+    query = dict(parse_qsl(urlparse(href).query))
+    assert query["sgd.lr"] == "0.03162" and query["sgd.momentum"] == "0.4545"
+
+
 def test_choosing_an_optimizer_offers_its_axes():
     outputs_list = [None, None, None, None,
                     [{"id": param_id("sweep", f.param.name, SWEEP), "property": "value"} for f in SWEEP_FIELDS]]
