@@ -28,6 +28,8 @@ from dashboard.figures import (
     make_compare_surface_figure,
     make_curve_figure,
     make_fit_figure,
+    not_a_map,
+    traces_only,
 )
 from dashboard.ids import (
     COMPARE,
@@ -212,9 +214,13 @@ def edit_runs(_dup, _remove, values, optimizers, count):
     Input(CompareID.COUNT, "data"),
     Input(CompareID.LOSS, "value"),
     Input(CompareID.LOG, "value"),
+    State(CompareID.STORE, "data"),
 )
-def render(shared, per_run, optimizers, count, loss, log):
-    """Check every setting, run each compared run (cached), draw them on one map."""
+def render(shared, per_run, optimizers, count, loss, log, drawn):
+    """Check every setting, run each compared run (cached), draw them on one map.
+
+    When the map on screen is the one this view needs (``drawn``) and the runs are as many, only
+    the runs' traces are sent."""
     raw = settings_from_controls(ctx.inputs_list[0], shared)
     raw.update(settings_from_controls(ctx.inputs_list[1], per_run))
     for item, optimizer in zip(ctx.inputs_list[2], optimizers if isinstance(optimizers, list) else []):
@@ -234,10 +240,16 @@ def render(shared, per_run, optimizers, count, loss, log):
     status = [html.Div(f"{name}: diverged at step {traj.diverged_at}; its path stops at step "
                        f"{traj.diverged_at - 1}.", className="diverged")
               for name, traj in runs.items() if traj.diverged_at is not None]
-    return (shared_msgs, run_msgs, status, make_compare_map_figure(grid, runs, title, state["log"]),
-            make_compare_surface_figure(grid, runs, title, state["log"]), make_curve_figure(runs),
+    maps = "|".join([checked.specs[state["loss"]][1].cache_key(), str(state["log"]), str(len(runs))])
+    same_maps = ctx.triggered_id is not None and isinstance(drawn, dict) and drawn.get("maps") == maps
+
+    def sent(figure: dict) -> Any:
+        return traces_only(figure, not_a_map) if same_maps else figure
+
+    return (shared_msgs, run_msgs, status, sent(make_compare_map_figure(grid, runs, title, state["log"])),
+            sent(make_compare_surface_figure(grid, runs, title, state["log"])), make_curve_figure(runs),
             make_fit_figure(x, y, runs, None, LOSSES[state["loss"]].problem),
-            {"state": state, "query": _query(state)})
+            {"state": state, "query": _query(state), "maps": maps})
 
 
 clientside_callback(URL_SYNC_JS, Output(CompareID.LINK, "value"), Input(CompareID.STORE, "data"))

@@ -64,3 +64,20 @@ def test_the_two_by_two_view_draws_once_per_change(page):
     draws = _draws_after(page, lambda: set_number(page, "sgd", "lr", "0.05"))
     assert {k: v for k, v in draws.items() if k.startswith("all-")} == {
         "all-maps-figure": 1, "all-curves-figure": 1, "all-fits-figure": 1}, draws
+
+
+def test_the_compare_page_draws_once_per_change(page):
+    import json
+
+    page.goto(page.base_url + "/compare")
+    page.wait_for_selector("#compare-map .main-svg", timeout=TIMEOUT)
+    time.sleep(2)
+    box = page.locator("[id='" + json.dumps({"group": "adam", "name": "lr", "page": "compare", "run": 1,
+                                             "type": "param"}, separators=(",", ":"), sort_keys=True) + "']")
+
+    def change():
+        box.fill("0.05")
+        box.press("Enter")
+
+    draws = _draws_after(page, change)
+    assert draws == {"compare-map": 1, "compare-surface": 1, "compare-curve": 1, "compare-fit": 1}, draws

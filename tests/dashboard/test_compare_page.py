@@ -21,7 +21,7 @@ def _control(value, kind):
     return ([CHECKED] if value else []) if kind is bool else value
 
 
-def render(overrides=None, count=2, loss="mse"):
+def render(overrides=None, count=2, loss="mse", drawn=None, triggered=None):
     state = {**default_state(COMPARE), **(overrides or {})}
     shared = [_control(state[f.key], f.param.kind) for f in SHARED]
     per_run = [_control(state[f"r{i}.{key}.{p.name}"], p.kind) for i, key, p in RUN_CONTROLS]
@@ -35,8 +35,8 @@ def render(overrides=None, count=2, loss="mse"):
         [{"id": param_msg_id(f.group, f.param.name, COMPARE), "property": "children"} for f in SHARED],
         [{"id": param_msg_id(key, p.name, COMPARE, i), "property": "children"} for i, key, p in RUN_CONTROLS],
     ]
-    return call_callback(compare.render, shared, per_run, optimizers, count, loss, [],
-                         inputs_list=inputs_list, outputs_list=outputs_list)
+    return call_callback(compare.render, shared, per_run, optimizers, count, loss, [], drawn,
+                         inputs_list=inputs_list, outputs_list=outputs_list, triggered=triggered)
 
 
 def test_default_comparison_draws_both_runs(server_context):
@@ -64,6 +64,15 @@ def test_four_runs_of_any_optimizer(server_context):
     out = render(count=4)
     names = [t["name"] for t in out[3]["data"] if t.get("mode") == "lines+markers"]
     assert [n.split(" ")[2] for n in names] == ["SGD", "Adam", "RMSprop", "Adagrad"]
+
+
+def test_a_run_change_over_the_map_on_screen_sends_no_map(server_context):
+    changed = [(param_id("adam", "lr", COMPARE, 1), "value")]
+    store = render()[-1]
+    map_patch = render({"r1.adam.lr": 0.05}, drawn=store, triggered=changed)[3].to_plotly_json()["operations"]
+    assert 0 not in {op["location"][1] for op in map_patch}, "the contour (trace 0) stays as drawn"
+    assert isinstance(render(count=3, drawn=store, triggered=changed)[3], dict), "a new run: all sent"
+    assert isinstance(render({"grid.resolution": 51}, drawn=store, triggered=changed)[3], dict)
 
 
 def _edit(trigger, count=2, optimizers=("sgd", "adam", "sgd", "sgd"), changes=None):
