@@ -301,6 +301,9 @@
         descent: {
             format: format,
             stats: stats,
+            afterPaint: function (value) {  // value, once the browser has painted what came with it
+                return new Promise(resolve => requestAnimationFrame(() => setTimeout(() => resolve(value), 0)));
+            },
             previewArrived: function (view, data) {  // a new exact view, or a slider's preview data
                 const trigger = window.dash_clientside.callback_context.triggered_id;
                 if (trigger === "preview-store") {

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.controls import as_control
-from dashboard.ids import FIGURES, ID, param_id, param_msg_id
+from dashboard.ids import ID, RENDERED, param_id, param_msg_id
 from dashboard.state import FIELDS, default_state
 
 
@@ -39,7 +39,7 @@ def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = Non
     ``drawn``: the view store of the figures on screen (a new run over the same maps sends none)."""
     inputs_list, outputs_list = render_lists(control_values(overrides))
     outputs = [outputs_list[0], {"id": ID.STATUS, "property": "children"},
-               *[{"id": f, "property": "figure"} for f in FIGURES],
+               *[{"id": f, "property": prop} for f, prop in RENDERED],
                {"id": ID.STEP, "property": "max"}, {"id": ID.STEP, "property": "value"},
                {"id": ID.VIEW_STORE, "property": "data"}, {"id": ID.CODE, "property": "children"}]
     inputs = [inputs_list[0], {"id": ID.LOSS, "property": "value", "value": loss},

@@ -33,10 +33,14 @@ class ID(StrEnum):
     ENGINE = "engine-badge"
     PREVIEW_WANT = "preview-want"
     PREVIEW = "preview-store"
+    SURFACE_NEXT = "surface-next"
 
 
 # The toy lab's figures, in the order the render and playback callbacks return them.
 FIGURES = (ID.MAP, ID.SURFACE, ID.CURVE, ID.FIT, ID.ALL_MAPS, ID.ALL_CURVES, ID.ALL_FITS)
+# Where the render callback writes each figure: the 3D surface (WebGL, slow without a GPU) goes
+# through a store and is drawn after the 2D figures are on screen.
+RENDERED = tuple((ID.SURFACE_NEXT, "data") if f == ID.SURFACE else (f, "figure") for f in FIGURES)
 
 PARAM = "param"
 PARAM_MSG = "param-msg"

@@ -61,6 +61,7 @@ from dashboard.figures import (
 from dashboard.ids import (
     FIGURES,
     ID,
+    RENDERED,
     TOY,
     param_id,
     param_msg_id,
@@ -134,6 +135,7 @@ def layout(**query: Any) -> html.Div:
             html.Div(id=ID.ENGINE, className="engine"),
             dcc.Store(id=ID.PREVIEW_WANT),
             dcc.Store(id=ID.PREVIEW),
+            dcc.Store(id=ID.SURFACE_NEXT),
             dcc.Interval(id=ID.TICKER, interval=200, disabled=True),
         ],
         className="playback",
@@ -225,7 +227,7 @@ def _status(runs: dict, state: dict[str, Any]) -> list:
 @callback(
     Output(param_msg_id(ALL, ALL), "children"),
     Output(ID.STATUS, "children"),
-    *[Output(figure, "figure") for figure in FIGURES],
+    *[Output(figure, prop) for figure, prop in RENDERED],
     Output(ID.STEP, "max"),
     Output(ID.STEP, "value"),
     Output(ID.VIEW_STORE, "data"),
@@ -277,7 +279,9 @@ def render(values, loss, optimizer, tab, log, step, drawn):
     play = playback_data(runs, x, shown_step, state["log"], state["tab"] == "all", roles, problem,
                          OPTIMIZERS[state["optimizer"]].arrow, state["optimizer"] != "sgd")
     view = {"state": state, "query": to_query({**state, "step": None}), "maps": maps, "play": play}
-    code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```"
+    # the script is written when its tab is open (choosing the tab renders): a hidden Markdown block
+    # would be re-highlighted on every change
+    code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```" if state["tab"] == "code" else no_update
     return messages, _status(runs, state), *figures, max(last, 1), shown_step, view, code
 
 
@@ -321,6 +325,14 @@ clientside_callback(
     Output(ID.ENGINE, "children"),
     Input(ID.VIEW_STORE, "data"),
     Input(ID.PREVIEW, "data"),
+)
+
+
+clientside_callback(  # the 3D surface is drawn once the 2D figures are on screen
+    ClientsideFunction("descent", "afterPaint"),
+    Output(ID.SURFACE, "figure"),
+    Input(ID.SURFACE_NEXT, "data"),
+    prevent_initial_call=True,
 )
 
 

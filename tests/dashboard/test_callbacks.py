@@ -30,6 +30,8 @@ def render(overrides=None, loss="mse", tab="single", log=(), step=None, triggere
 def test_render_default_view(server_context):
     messages, status, map_fig, _surface, curve, _fit, all_maps, *rest = render()
     step_max, step, view, code = rest[-4:]
+    assert code is no_update, "the script is written when its tab is open"
+    code = render(tab="code")[-1]
     assert code.startswith("```python\nimport numpy as np") and "torch.optim.SGD(model.parameters(), lr=0.1)" in code
     assert messages == [""] * len(FIELDS) and status == []
     assert map_fig["layout"]["title"]["text"] == "MSELoss"
