@@ -123,9 +123,8 @@ def slider_stops(param: Param) -> tuple[float, ...]:
         return ()
     lo, hi = param.sweep_range
     if param.log:
-        values = [lo, hi] + [m * 10.0**e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
-                             for m in E24]
-        values = [float(f"{v:.3g}") for v in values if lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)]
+        decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+        values = [lo, hi] + [v for v in (float(f"{m * 10.0**e:.3g}") for e in decades for m in E24) if lo <= v <= hi]
         if allows(param, 0.0):
             values.append(0.0)
     else:
