@@ -25,13 +25,15 @@ from dashboard.state import FIELD_BY_KEY, PAGES, Checked
 CHECKED = "on"
 
 
-def param_control(group: str, param: Param, value: Any, page: str = TOY, run: int | None = None) -> html.Div:
+def param_control(group: str, param: Param, value: Any, page: str = TOY, run: int | None = None,
+                  slider: bool = True) -> html.Div:
     """A control named by the torch argument, with its help as a tooltip and a message slot.
 
     Switches are checkboxes. Amounts get a number box for exact values, −/+ buttons that step to
     the next slider stop in the setting's own scale, and a slider over its stops (``Param.stops``);
-    seeds and ranges that depend on another setting get the number box only. The box is the
-    setting's value (what callbacks read); the slider and the buttons only write into it.
+    seeds and ranges that depend on another setting get the number box only, and so does
+    ``slider=False``. The box is the setting's value (what callbacks read); the slider and the
+    buttons only write into it.
     """
     tip = f"{param.help} ({param.range_text()})"
     if param.kind is bool:
@@ -48,7 +50,7 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY, run: in
     box = dcc.Input(id=param_id(group, param.name, page, run), type="text", inputMode="decimal", value=value,
                     debounce=True, className="param-input", persistence=False, autoComplete="off")
     parts: list[Any] = [html.Label(param.shown, className="param-label"), box]
-    if param.stops:
+    if param.stops and slider:
         at = nearest_stop(param.stops, float(value), param.log) if isinstance(value, (int, float)) else 0
         parts[1] = html.Div([
             html.Button("−", id=param_part_id(PARAM_DOWN, group, param.name, page, run), n_clicks=0,
@@ -119,17 +121,16 @@ function(at, box, down, up, table) {
 """.replace("__SLIDER__", PARAM_SLIDER).replace("__UP__", PARAM_UP).replace("__DOWN__", PARAM_DOWN)
 
 
-def register_sliders(page: str, runs: bool = False) -> None:
-    """Keep every slider of ``page`` (of each compared run: ``runs``) in step with its number box."""
-    run = MATCH if runs else None
+def register_sliders(page: str) -> None:
+    """Keep every slider of ``page`` in step with its number box."""
     clientside_callback(
         SLIDER_SYNC_JS,
-        Output(param_part_id(PARAM_SLIDER, MATCH, MATCH, page, run), "value"),
-        Output(param_id(MATCH, MATCH, page, run), "value", allow_duplicate=True),
-        Input(param_part_id(PARAM_SLIDER, MATCH, MATCH, page, run), "value"),
-        Input(param_id(MATCH, MATCH, page, run), "value"),
-        Input(param_part_id(PARAM_DOWN, MATCH, MATCH, page, run), "n_clicks"),
-        Input(param_part_id(PARAM_UP, MATCH, MATCH, page, run), "n_clicks"),
+        Output(param_part_id(PARAM_SLIDER, MATCH, MATCH, page), "value"),
+        Output(param_id(MATCH, MATCH, page), "value", allow_duplicate=True),
+        Input(param_part_id(PARAM_SLIDER, MATCH, MATCH, page), "value"),
+        Input(param_id(MATCH, MATCH, page), "value"),
+        Input(param_part_id(PARAM_DOWN, MATCH, MATCH, page), "n_clicks"),
+        Input(param_part_id(PARAM_UP, MATCH, MATCH, page), "n_clicks"),
         State(stops_id(page), "data"),
         prevent_initial_call=True,
     )

@@ -64,7 +64,6 @@ RUN_PREFIXES = {f"r{i}" for i in range(MAX_RUNS)}
 dash.register_page(__name__, path="/compare", name="Compare", title="Descent Lab · compare")
 
 register_sliders(COMPARE)
-register_sliders(COMPARE, runs=True)
 
 
 def run_label(i: int, state: dict[str, Any]) -> str:
@@ -79,7 +78,10 @@ def run_label(i: int, state: dict[str, Any]) -> str:
 
 def _run_card(i: int, state: dict[str, Any]) -> html.Div:
     chosen = state[f"r{i}.optimizer"]
-    groups = [html.Div([param_control(key, p, state[f"r{i}.{key}.{p.name}"], COMPARE, i) for p in row.params],
+    # A compared run's settings have number boxes only: their sliders' sync (a callback matching
+    # the run too) stalled Dash's callback chain when a run was duplicated (every box changes).
+    groups = [html.Div([param_control(key, p, state[f"r{i}.{key}.{p.name}"], COMPARE, i, slider=False)
+                        for p in row.params],
                        id=optimizer_group_id(key, COMPARE, i), style=shown_if(key == chosen))
               for key, row in OPTIMIZERS.items()]
     return html.Div(
