@@ -10,18 +10,36 @@ from playwright.sync_api import expect
 from .conftest import param_selector
 from .test_toy_lab import TIMEOUT, open_lab, set_number
 
-# Counts Plotly's afterplot events per figure from now on (one listener per figure, ever).
+# Counts each figure's draws from now on (one listener per figure, ever): Plotly's afterplot (a
+# redraw) and animated (playback moves traces on Plotly's animation path, without a redraw).
 COUNT = """() => {
     window.__draws = {};
     document.querySelectorAll('.js-plotly-plot').forEach(gd => {
         const id = gd.closest('[id]').id;
         window.__draws[id] = 0;
-        if (!gd.__counted) { gd.__counted = true; gd.on('plotly_afterplot', () => { window.__draws[id] += 1; }); }
+        if (!gd.__counted) {
+            gd.__counted = true;
+            gd.on('plotly_afterplot', () => { window.__draws[id] += 1; });
+            gd.on('plotly_animated', () => { window.__draws[id] += 1; });
+        }
     });
 }"""
 
 
+def _settled(page) -> None:
+    """Wait for the page to stop drawing: the sliders' code loads after the first figures, and the
+    sidebar's new height can resize (and so redraw) them; that is the page loading, not a change."""
+    page.wait_for_selector(".param-slider [role=slider]", timeout=TIMEOUT)
+    for _ in range(20):
+        page.evaluate(COUNT)
+        time.sleep(0.8)
+        if not any(page.evaluate("window.__draws").values()):
+            return
+    raise AssertionError("the page kept drawing with nothing changed")
+
+
 def _draws_after(page, change) -> dict[str, int]:
+    _settled(page)
     page.evaluate(COUNT)
     change()
     time.sleep(2.0)  # a second, late draw (the old double redraw came ~350 ms after the first) would show
