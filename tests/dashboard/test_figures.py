@@ -119,3 +119,16 @@ def test_no_figure_offers_to_upload_itself(module):
     assert found
     for g in found:
         assert g.config["showSendToCloud"] is False and "sendDataToCloud" in g.config["modeBarButtonsToRemove"]
+
+
+def test_the_browser_code_names_the_components_as_dashboard_ids_does():
+    """assets/descent.js addresses a few components by their IDs: they must be the ones ids.py types."""
+    import re
+    from pathlib import Path
+
+    from dashboard.ids import ID, TOY
+
+    script = (Path(__file__).resolve().parents[2] / "assets" / "descent.js").read_text()
+    named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "step-line"}
+    assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW}
+    assert f'id.page === "{TOY}"' in script
