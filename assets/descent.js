@@ -4,11 +4,11 @@
 (function () {
     "use strict";
 
-    function decode(spec) {  // a Plotly typed array {bdata, dtype: "f4"} as a Float32Array
+    function decode(spec, Type = Float32Array) {  // a Plotly typed array {bdata, dtype} ("f4", "i4")
         const bin = atob(spec.bdata);
         const bytes = new Uint8Array(bin.length);
         for (let i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
-        return new Float32Array(bytes.buffer);
+        return new Type(bytes.buffer);
     }
 
     function format(x, p) {  // Python's format(x, f".{p}g")
@@ -115,19 +115,12 @@
 
     const drawnAt = new WeakMap();  // the step each view's figures show
 
-    function decodeInt(spec) {
-        const bin = atob(spec.bdata);
-        const bytes = new Uint8Array(bin.length);
-        for (let i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
-        return new Int32Array(bytes.buffer);
-    }
-
     const previews = new WeakMap();
 
     function previewRuns(data) {  // per run: steps, and (rows × stops) weight, bias, loss
         let runs = previews.get(data);
         if (!runs) {
-            runs = data.runs.map(r => ({title: r.title, steps: decodeInt(r.steps), w: decode(r.w),
+            runs = data.runs.map(r => ({title: r.title, steps: decode(r.steps, Int32Array), w: decode(r.w),
                                         b: decode(r.b), loss: decode(r.loss)}));
             previews.set(data, runs);
         }
@@ -271,6 +264,7 @@
         const note = drawPreview(view.play, data, d.index);
         stats.previewDraws += 1;
         stats.previewMs.push(performance.now() - started);
+        if (stats.previewMs.length > 2000) { stats.previewMs.splice(0, 1000); }  // a long session
         badge(`Preview (batched engine): ${d.key} = ${format(data.values[d.index], 4)}${note}` +
               " · release for torch.optim's exact run.");
     }

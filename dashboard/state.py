@@ -54,20 +54,24 @@ class Field:
 _DEFAULT_SWEEP = SweepSpec()
 AXIS_NAMES: tuple[str, ...] = tuple(sorted(
     {p.name for row in OPTIMIZERS.values() for p in row.params if p.kind is not bool}))
+def _axis_fields(which: str, axis: SweepAxis) -> tuple[Param, ...]:
+    """An axis's settings, defaulting to SweepSpec's axis. Its range depends on the hyperparameter
+    it sweeps: number boxes, no slider."""
+    return (
+        Param(f"{which}_lo", float, axis.lo, -1e6, 1e6, help=f"first value of the {which} axis", label="lo",
+              slider=False),
+        Param(f"{which}_hi", float, axis.hi, -1e6, 1e6, help=f"last value of the {which} axis", label="hi",
+              slider=False),
+        Param(f"{which}_points", int, axis.points, *AXIS_POINTS, help=f"values along the {which} axis",
+              label="points"),
+        Param(f"{which}_log", bool, axis.log, help=f"space the {which} values evenly in log scale",
+              label="log spacing"),
+    )
+
+
 SWEEP_FIELDS: tuple[Param, ...] = (
-    # an axis's range depends on the hyperparameter it sweeps: number boxes, no slider
-    Param("x_lo", float, _DEFAULT_SWEEP.x.lo, -1e6, 1e6, help="first value of the x axis", label="lo",
-          slider=False),
-    Param("x_hi", float, _DEFAULT_SWEEP.x.hi, -1e6, 1e6, help="last value of the x axis", label="hi",
-          slider=False),
-    Param("x_points", int, _DEFAULT_SWEEP.x.points, *AXIS_POINTS, help="values along the x axis", label="points"),
-    Param("x_log", bool, _DEFAULT_SWEEP.x.log, help="space the x values evenly in log scale", label="log spacing"),
-    Param("y_lo", float, _DEFAULT_SWEEP.y.lo, -1e6, 1e6, help="first value of the y axis", label="lo",
-          slider=False),
-    Param("y_hi", float, _DEFAULT_SWEEP.y.hi, -1e6, 1e6, help="last value of the y axis", label="hi",
-          slider=False),
-    Param("y_points", int, _DEFAULT_SWEEP.y.points, *AXIS_POINTS, help="values along the y axis", label="points"),
-    Param("y_log", bool, _DEFAULT_SWEEP.y.log, help="space the y values evenly in log scale", label="log spacing"),
+    *_axis_fields("x", _DEFAULT_SWEEP.x),
+    *_axis_fields("y", _DEFAULT_SWEEP.y),
     *SWEEP_PARAMS,
     Param("log_colour", bool, True, help="colour loss measures by log10", label="log colour scale"),
 )
