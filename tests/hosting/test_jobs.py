@@ -6,11 +6,15 @@ Each test ends with every job finished, stopped or reported: no page polls forev
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import psutil
 import pytest
 
 from dashboard.callback_requests import render_body
@@ -59,10 +63,30 @@ def _post_as(url: str, body: dict, session: str) -> int:
         return response.status
 
 
-def _count(served, most: list[int]) -> None:
-    """The most jobs the book ran at once, and the most job processes alive at once."""
-    most[0] = max(most[0], served.jobs()["running"])
-    most[1] = max(most[1], len(job_processes(served.proc)))
+@contextlib.contextmanager
+def _sampled(served) -> Iterator[list[int]]:
+    """The most jobs the book ran at once, and the most job processes alive at once, sampled every
+    0.1 s from a thread while the block runs: from before the first page opens (a fast machine can
+    finish every job before the pages are all open; CI once did)."""
+    most = [0, 0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            try:  # a /healthz slow under load, or a process gone while listed: the next sample counts
+                most[0] = max(most[0], served.jobs()["running"])
+                most[1] = max(most[1], len(job_processes(served.proc)))
+            except (OSError, psutil.Error):
+                pass
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield most
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def _within_the_cap(most: list[int]) -> None:
@@ -84,18 +108,13 @@ def test_jobs_after_toy_lab_traffic_all_finish(one_machine, browser):
     with ThreadPoolExecutor(8) as pool:  # in both workers' threads: torch and OpenMP have run there
         assert set(pool.map(render, range(40))) == {200}
     pages = []
-    for i in range(4):
-        pages.append(_open(browser, one_machine.url + f"/sweep?sweep.x_points=60&sweep.y_points=40"
-                                                      f"&run.epochs={100 + i}", SWEEP_TEXT))
-        pages.append(_open(browser, one_machine.url + f"/landscape?net.epochs={3 + i}&landscape.resolution=7",
-                           LANDSCAPE_TEXT))
-    most = [0, 0]
-
-    def finished(texts: list[str]) -> bool:
-        _count(one_machine, most)
-        return all(any(word in text for word in FINISHED) for text in texts)
-
-    _wait_until(pages, finished, 240)
+    with _sampled(one_machine) as most:
+        for i in range(4):
+            pages.append(_open(browser, one_machine.url + f"/sweep?sweep.x_points=60&sweep.y_points=40"
+                                                          f"&run.epochs={100 + i}", SWEEP_TEXT))
+            pages.append(_open(browser, one_machine.url + f"/landscape?net.epochs={3 + i}&landscape.resolution=7",
+                               LANDSCAPE_TEXT))
+        _wait_until(pages, lambda texts: all(any(word in text for word in FINISHED) for text in texts), 240)
     # 8 jobs over 2 slots: the rest waited (whether a page shows "Waiting" depends on how fast the
     # first jobs end; the message itself is tested in tests/dashboard/test_jobs.py)
     _within_the_cap(most)
@@ -147,17 +166,14 @@ def test_a_flood_of_jobs_keeps_the_cap_and_the_queue_drains(one_machine, browser
     fast the first jobs end: the message itself is tested in tests/dashboard/test_jobs.py); the
     number of job processes never exceeds the cap; every page ends."""
     pages = []
-    for i in range(10):  # all opened at once: each job takes seconds, so the queue fills
-        page = browser.new_context().new_page()
-        page.goto(one_machine.url + f"/landscape?net.epochs={30 + i}&landscape.resolution=25", wait_until="commit")
-        pages.append((page, LANDSCAPE_TEXT))
-    most = [0, 0]
-
-    def ended(texts: list[str]) -> bool:
-        _count(one_machine, most)
-        return all("test accuracy" in text or "server is busy" in text for text in texts)
-
-    texts = _wait_until(pages, ended, 300)
+    with _sampled(one_machine) as most:
+        for i in range(10):  # all opened at once: each job takes seconds, so the queue fills
+            page = browser.new_context().new_page()
+            page.goto(one_machine.url + f"/landscape?net.epochs={30 + i}&landscape.resolution=25",
+                      wait_until="commit")
+            pages.append((page, LANDSCAPE_TEXT))
+        texts = _wait_until(pages, lambda texts: all("test accuracy" in text or "server is busy" in text
+                                                     for text in texts), 300)
     finished = sum("test accuracy" in text for text in texts)
     assert finished >= int(ONE_MACHINE_ENV["JOBS_MAX"]) + int(ONE_MACHINE_ENV["JOBS_QUEUE"]), texts
     _within_the_cap(most)
