@@ -11,6 +11,22 @@
         return new Type(bytes.buffer);
     }
 
+    const TYPES = {f4: Float32Array, f8: Float64Array, i1: Int8Array, u1: Uint8Array, i2: Int16Array,
+                   u2: Uint16Array, i4: Int32Array, u4: Uint32Array};
+
+    function decoded1d(value) {  // a trace with its 1-D typed-array specs decoded, at any depth
+        if (Array.isArray(value)) { return value.map(decoded1d); }
+        if (value && typeof value === "object") {
+            if (typeof value.bdata === "string" && TYPES[value.dtype] && !value.shape) {
+                return decode(value, TYPES[value.dtype]);
+            }
+            const out = {};
+            Object.keys(value).forEach(k => { out[k] = decoded1d(value[k]); });
+            return out;
+        }
+        return value;
+    }
+
     function format(x, p) {  // Python's format(x, f".{p}g")
         if (Number.isNaN(x)) { return "nan"; }
         if (!Number.isFinite(x)) { return x > 0 ? "inf" : "-inf"; }
@@ -234,14 +250,108 @@
         else { window.dash_clientside.set_props("engine-badge", {children: text}); }
     }
 
-    function sliderKey(element) {
+    function sliderKey(element) {  // the toy lab's setting whose slider ``element`` is part of
         const host = element && element.closest(".param-slider");
-        if (!host || !host.id) { return null; }
-        try {
-            const id = JSON.parse(host.id);
-            return id.page === "toy" ? {key: id.group + "." + id.name, host: host} : null;
-        } catch (err) { return null; }
+        const root = host && host.closest(".param[data-stops]");
+        return root && root.dataset.page === "toy" ? {key: root.dataset.key, host: host} : null;
     }
+
+    // A setting's number box, −/+ buttons and slider (dashboard/controls.py param_control) kept in
+    // step in the browser: the slider moves to the stop nearest a typed value (nearest in its
+    // scale: log10 on a log slider, 0 one decade below the first positive stop, as
+    // compute.params.nearest_stop); −/+ write the next stop below/above the box's value; a released
+    // slider writes its stop. Only the box is read by the page's callbacks.
+    const BOX = "input[id^='{']";  // the number box: its ID is the setting's (a dict, as JSON)
+
+    function control(element) {
+        const root = element && element.closest && element.closest(".param[data-stops]");
+        const box = root && root.querySelector(BOX);
+        if (!box) { return null; }
+        let id;
+        try { id = JSON.parse(box.id); } catch (err) { return null; }
+        // the slider's ID as dashboard/ids.py param_part_id writes it (its element may not be drawn
+        // yet: a slider in a hidden card is drawn when the card shows)
+        const sliderId = ["param-slider", id.page, id.group, id.name].join("-") + (id.run === undefined ? "" : "-r" + id.run);
+        return {stops: JSON.parse(root.dataset.stops), log: root.dataset.log === "1", box: box, boxId: id,
+                sliderId: sliderId, slider: root.querySelector(".param-slider")};
+    }
+
+    function nearest(c, value) {
+        const positive = c.stops.filter(s => s > 0);
+        const floor = positive.length ? Math.log10(positive[0]) - 1 : 0;
+        const pos = v => (c.log ? (v > 0 ? Math.max(Math.log10(v), floor) : floor) : v);
+        let best = 0;
+        c.stops.forEach((s, k) => { if (Math.abs(pos(s) - pos(value)) < Math.abs(pos(c.stops[best]) - pos(value))) { best = k; } });
+        return best;
+    }
+
+    function step(c, value, up) {  // the index of the next stop above (below) value
+        const eps = 1e-9 * Math.max(Math.abs(value), 1e-300);
+        if (up) {
+            const i = c.stops.findIndex(s => s > value + eps);
+            return i < 0 ? c.stops.length - 1 : i;
+        }
+        let i = 0;
+        c.stops.forEach((s, k) => { if (s < value - eps) { i = k; } });
+        return i;
+    }
+
+    function numberIn(box) {
+        const value = parseFloat(String(box.value).trim());
+        return Number.isFinite(value) ? value : null;
+    }
+
+    function sliderAt(c) {
+        const thumb = c.slider && c.slider.querySelector("[role=slider]");
+        return thumb ? Number(thumb.getAttribute("aria-valuenow")) : NaN;
+    }
+
+    const sync = {
+        toSlider: function (c, value) {
+            const i = nearest(c, value);
+            if (i !== sliderAt(c)) { window.dash_clientside.set_props(c.sliderId, {value: i}); }
+        },
+        toBox: function (c, i) {
+            if (!(i >= 0 && i < c.stops.length)) { return; }
+            if (numberIn(c.box) !== c.stops[i]) { window.dash_clientside.set_props(c.boxId, {value: c.stops[i]}); }
+        },
+    };
+
+    document.addEventListener("click", event => {
+        const button = event.target.closest && event.target.closest(".nudge");
+        const c = button && control(button);
+        if (!c) { return; }
+        const value = numberIn(c.box);
+        if (value === null) { return; }
+        const i = step(c, value, button.classList.contains("nudge-up"));
+        window.dash_clientside.set_props(c.sliderId, {value: i});
+        sync.toBox(c, i);
+    });
+    // the slider follows the box: a typed value (Dash takes it on Enter or blur), or one a callback
+    // wrote (a preset, a click on the map, a duplicated run). React writes a box's value attribute
+    // with its value; typing alone does not.
+    new MutationObserver(records => {
+        records.forEach(record => {
+            const box = record.target;
+            const c = box.matches(BOX) && control(box);
+            const value = c && numberIn(box);
+            if (c && value !== null) { sync.toSlider(c, value); }
+        });
+    }).observe(document, {subtree: true, attributes: true, attributeFilter: ["value"]});
+    let grabbed = null;  // the slider a pointer holds: released anywhere, it writes its stop
+    document.addEventListener("pointerdown", event => {
+        grabbed = control(event.target.closest && event.target.closest(".param-slider"));
+    }, true);
+    document.addEventListener("pointerup", () => {
+        const c = grabbed;
+        grabbed = null;
+        if (c) { requestAnimationFrame(() => sync.toBox(c, sliderAt(c))); }
+    }, true);
+    function released(event) {
+        const c = control(event.target.closest && event.target.closest(".param-slider"));
+        if (c) { requestAnimationFrame(() => sync.toBox(c, sliderAt(c))); }
+    }
+    document.addEventListener("keyup", event => { if (event.key.startsWith("Arrow") || event.key === "Home" || event.key === "End" || event.key.startsWith("Page")) { released(event); } }, true);
 
     function drawLive() {
         live.frame = 0;
@@ -295,6 +405,23 @@
         descent: {
             format: format,
             stats: stats,
+            // A new run over the maps on screen (dashboard/figures.py trace_update): its traces
+            // replace the old ones in the figure's data and are drawn without a redraw of the maps.
+            newPaths: function (update) {
+                const nu = window.dash_clientside.no_update;
+                const gd = update && graph(update.figure);
+                if (!gd || !Array.isArray(update.traces)) { return nu; }
+                const data = update.data.map(decoded1d);
+                // a renamed trace (a compared run's new settings) needs its legend drawn: Plotly.react
+                // with the new traces (the map is drawn again, as any other change of that figure)
+                if (update.traces.some((index, i) => (gd.data[index] || {}).name !== data[i].name)) {
+                    const all = gd.data.slice();
+                    update.traces.forEach((index, i) => { all[index] = data[i]; });
+                    return Plotly.react(gd, all, gd.layout).then(() => update.traces.length);
+                }
+                update.traces.forEach((index, i) => { gd.data[index] = data[i]; });
+                return fast(gd, update.traces, data).then(() => update.traces.length);
+            },
             afterPaint: function (value) {  // value, once the browser has painted what came with it
                 return new Promise(resolve => requestAnimationFrame(() => setTimeout(() => resolve(value), 0)));
             },

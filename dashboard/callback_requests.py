@@ -41,7 +41,8 @@ def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = Non
     outputs = [outputs_list[0], {"id": ID.STATUS, "property": "children"},
                *[{"id": f, "property": prop} for f, prop in RENDERED],
                {"id": ID.STEP, "property": "max"}, {"id": ID.STEP, "property": "value"},
-               {"id": ID.VIEW_STORE, "property": "data"}, {"id": ID.CODE, "property": "children"}]
+               {"id": ID.VIEW_STORE, "property": "data"}, {"id": ID.CODE, "property": "children"},
+               {"id": ID.TRACES, "property": "data"}]
     inputs = [inputs_list[0], {"id": ID.LOSS, "property": "value", "value": loss},
               {"id": ID.OPTIMIZER, "property": "value", "value": optimizer},
               {"id": ID.TABS, "property": "value", "value": tab},

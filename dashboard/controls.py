@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
-import re
 from typing import Any
 
-from dash import MATCH, Input, Output, State, clientside_callback, dcc, html
+from dash import dcc, html
 
 from compute import Param
 from compute.params import nearest_stop
@@ -18,7 +18,6 @@ from dashboard.ids import (
     param_id,
     param_msg_id,
     param_part_id,
-    stops_id,
 )
 from dashboard.state import FIELD_BY_KEY, PAGES, Checked
 
@@ -33,7 +32,8 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY, run: in
     the next slider stop in the setting's own scale, and a slider over its stops (``Param.stops``);
     seeds and ranges that depend on another setting get the number box only, and so does
     ``slider=False``. The box is the setting's value (what callbacks read); the slider and the
-    buttons only write into it.
+    buttons only write into it, in the browser (assets/descent.js ``sync``), from the stops and
+    scale the control carries (``data-stops``, ``data-log``).
     """
     tip = f"{param.help} ({param.range_text()})"
     if param.kind is bool:
@@ -50,21 +50,24 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY, run: in
     box = dcc.Input(id=param_id(group, param.name, page, run), type="text", inputMode="decimal", value=value,
                     debounce=True, className="param-input", persistence=False, autoComplete="off")
     parts: list[Any] = [html.Label(param.shown, className="param-label"), box]
+    data: dict[str, str] = {}
     if param.stops and slider:
+        data = {"data-stops": json.dumps(list(param.stops)), "data-log": "1" if param.log else "0",
+                "data-key": f"{group}.{param.name}", "data-page": page}
         at = nearest_stop(param.stops, float(value), param.log) if isinstance(value, (int, float)) else 0
         parts[1] = html.Div([
             html.Button("−", id=param_part_id(PARAM_DOWN, group, param.name, page, run), n_clicks=0,
-                        className="nudge", title="the next stop down"),
+                        className="nudge nudge-down", title="the next stop down"),
             box,
             html.Button("+", id=param_part_id(PARAM_UP, group, param.name, page, run), n_clicks=0,
-                        className="nudge", title="the next stop up"),
+                        className="nudge nudge-up", title="the next stop up"),
         ], className="param-box")
         parts.append(dcc.Slider(id=param_part_id(PARAM_SLIDER, group, param.name, page, run), min=0,
                                 max=len(param.stops) - 1, step=1, value=at, marks=slider_marks(param),
                                 included=False, updatemode="mouseup", allow_direct_input=False,
                                 className="param-slider"))
     parts.append(html.Div(id=param_msg_id(group, param.name, page, run), className="param-msg"))
-    return html.Div(parts, className="param", title=tip)
+    return html.Div(parts, className="param", title=tip, **data)
 
 
 def slider_marks(param: Param) -> dict[int, str]:
@@ -78,62 +81,6 @@ def slider_marks(param: Param) -> dict[int, str]:
         every = max(1, math.ceil(len(inner) / 4))
         marks.update({i: f"{stops[i]:g}" for i in inner[::every]})
     return marks
-
-
-def slider_table(page: str) -> dict[str, dict[str, Any]]:
-    """Every slider's stops and scale on a page, by "group.name" (the browser's −/+ and sync read it)."""
-    return {f.key: {"stops": list(f.param.stops), "log": f.param.log}
-            for f in PAGES[page].fields if f.param.stops and not RUN_GROUP.match(f.group)}
-
-
-RUN_GROUP = re.compile(r"r\d+\.")  # a compared run's copy of an optimizer's settings: r0.sgd
-# Keeps a setting's number box, slider and −/+ buttons in step, in the browser. The slider moves to
-# the stop nearest a typed value (nearest in the slider's scale: log10 on a log slider, with 0 one
-# decade below the first positive stop, as compute.params.nearest_stop); −/+ go to the next stop
-# below/above the box's value; a released slider writes its stop into the box, which the page's
-# callbacks read.
-SLIDER_SYNC_JS = """
-function(at, box, down, up, table) {
-    const C = window.dash_clientside, nu = C.no_update;
-    const id = C.callback_context.triggered_id;
-    const entry = id && table ? table[id.group + "." + id.name] : null;
-    if (!entry) { return [nu, nu]; }
-    const stops = entry.stops, last = stops.length - 1;
-    const value = (typeof box === "number") ? box : parseFloat(String(box).trim());
-    if (id.type === "__SLIDER__") {
-        return (at >= 0 && at <= last && stops[at] !== value) ? [nu, stops[at]] : [nu, nu];
-    }
-    if (!isFinite(value)) { return [nu, nu]; }
-    if (id.type === "__UP__" || id.type === "__DOWN__") {
-        const eps = 1e-9 * Math.max(Math.abs(value), 1e-300);
-        let i = id.type === "__UP__" ? stops.findIndex(s => s > value + eps) : -1;
-        if (id.type === "__UP__" && i < 0) { i = last; }
-        if (id.type === "__DOWN__") { stops.forEach((s, k) => { if (s < value - eps) { i = k; } }); i = Math.max(i, 0); }
-        return [i, stops[i]];
-    }
-    const positive = stops.filter(s => s > 0);
-    const floor = positive.length ? Math.log10(positive[0]) - 1 : 0;
-    const pos = v => entry.log ? (v > 0 ? Math.max(Math.log10(v), floor) : floor) : v;
-    let best = 0;
-    stops.forEach((s, k) => { if (Math.abs(pos(s) - pos(value)) < Math.abs(pos(stops[best]) - pos(value))) { best = k; } });
-    return [best === at ? nu : best, nu];
-}
-""".replace("__SLIDER__", PARAM_SLIDER).replace("__UP__", PARAM_UP).replace("__DOWN__", PARAM_DOWN)
-
-
-def register_sliders(page: str) -> None:
-    """Keep every slider of ``page`` in step with its number box."""
-    clientside_callback(
-        SLIDER_SYNC_JS,
-        Output(param_part_id(PARAM_SLIDER, MATCH, MATCH, page), "value"),
-        Output(param_id(MATCH, MATCH, page), "value", allow_duplicate=True),
-        Input(param_part_id(PARAM_SLIDER, MATCH, MATCH, page), "value"),
-        Input(param_id(MATCH, MATCH, page), "value"),
-        Input(param_part_id(PARAM_DOWN, MATCH, MATCH, page), "n_clicks"),
-        Input(param_part_id(PARAM_UP, MATCH, MATCH, page), "n_clicks"),
-        State(stops_id(page), "data"),
-        prevent_initial_call=True,
-    )
 
 
 def group_controls(group: str, state: dict[str, Any], title: str | None = None, page: str = TOY) -> list[Any]:

@@ -338,6 +338,14 @@ def traces_only(figure: Figure, keep: Callable[[int, dict], bool]) -> Patch:
     return patch
 
 
+def trace_update(figure: Figure, keep: Callable[[int, dict], bool]) -> dict[str, list]:
+    """The traces ``keep`` picks (by index and trace), for the browser to move in place
+    (assets/descent.js ``moveTraces``: Plotly.animate without a redraw, so the loss map under them is
+    neither sent nor drawn again). A new path over the same map: one draw of the paths only."""
+    picked = [(index, trace) for index, trace in enumerate(figure["data"]) if keep(index, trace)]
+    return {"traces": [index for index, _ in picked], "data": [trace for _, trace in picked]}
+
+
 def not_a_map(_index: int, trace: dict) -> bool:
     """Every trace but the loss maps and surfaces (contour, surface): what a new run changes."""
     return trace["type"] not in ("contour", "surface", "heatmap")

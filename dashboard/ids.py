@@ -34,6 +34,8 @@ class ID(StrEnum):
     PREVIEW_WANT = "preview-want"
     PREVIEW = "preview-store"
     SURFACE_NEXT = "surface-next"
+    TRACES = "trace-update"  # a new path over the maps on screen: moved in place, the maps not sent
+    TRACES_DRAWN = "trace-update-drawn"
 
 
 # The toy lab's figures, in the order the render and playback callbacks return them.
@@ -64,14 +66,11 @@ def param_id(group: str, name: Any, page: str = TOY, run: Any = None) -> dict[st
     return _with_run({"type": PARAM, "page": page, "group": group, "name": name}, run)
 
 
-def param_part_id(part: str, group: Any, name: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:
-    """A part of one setting's control beside its number box: PARAM_SLIDER, PARAM_DOWN or PARAM_UP."""
-    return _with_run({"type": part, "page": page, "group": group, "name": name}, run)
-
-
-def stops_id(page: str) -> str:
-    """The page's table of slider stops (key "group.name" → stops and scale)."""
-    return f"{page}-slider-stops"
+def param_part_id(part: str, group: str, name: str, page: str = TOY, run: int | None = None) -> str:
+    """A part of one setting's control beside its number box: PARAM_SLIDER, PARAM_DOWN or PARAM_UP.
+    A plain string: no callback matches these parts (assets/descent.js keeps them in step with the
+    box), and Dash finds a dict ID by a linear search over every ID of its shape on each change."""
+    return f"{part}-{page}-{group}-{name}" + ("" if run is None else f"-r{run}")
 
 
 def param_msg_id(group: str, name: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:
@@ -101,6 +100,8 @@ class CompareID(StrEnum):
     COUNT = "compare-count"
     LINK = "compare-link"
     QUERY_NOTE = "compare-query-note"
+    TRACES = "compare-trace-update"
+    TRACES_DRAWN = "compare-trace-update-drawn"
 
 
 class SweepID(StrEnum):

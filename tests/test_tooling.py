@@ -8,7 +8,8 @@ from tests.serving import ROOT_DIR
 
 def test_bench_modules_import_without_pytest_or_hypothesis():
     blocked = "import sys; sys.modules.update(pytest=None, hypothesis=None, _pytest=None); "
-    for module in ("bench.__main__", "bench.load", "bench.grid", "bench.sweep", "bench.latency", "bench.landscape"):
-        done = subprocess.run([sys.executable, "-c", blocked + f"import {module}"], check=False, cwd=ROOT_DIR,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, f"{module}: {done.stderr[-500:]}"
+    modules = ("bench.__main__", "bench.load", "bench.grid", "bench.sweep", "bench.latency", "bench.landscape",
+               "bench.browser", "bench.jobs")
+    done = subprocess.run([sys.executable, "-c", blocked + "; ".join(f"import {m}" for m in modules)], check=False,
+                          cwd=ROOT_DIR, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-800:]

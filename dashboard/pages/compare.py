@@ -5,7 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import ALL, MATCH, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import (
+    ALL,
+    MATCH,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 
 from compute import LOSSES, OPTIMIZERS, loss_data, loss_grid, run_trajectory
 from compute.data import DataSpec
@@ -18,9 +31,7 @@ from dashboard.controls import (
     group_controls,
     log_checklist,
     param_control,
-    register_sliders,
     settings_from_controls,
-    slider_table,
 )
 from dashboard.figures import (
     RUN_COLOURS,
@@ -29,6 +40,7 @@ from dashboard.figures import (
     make_curve_figure,
     make_fit_figure,
     not_a_map,
+    trace_update,
     traces_only,
 )
 from dashboard.ids import (
@@ -38,7 +50,6 @@ from dashboard.ids import (
     param_id,
     param_msg_id,
     run_part_id,
-    stops_id,
 )
 from dashboard.panels import (
     URL_SYNC_JS,
@@ -63,7 +74,6 @@ from dashboard.state import (
 RUN_PREFIXES = {f"r{i}" for i in range(MAX_RUNS)}
 dash.register_page(__name__, path="/compare", name="Compare", title="Descent Lab · compare")
 
-register_sliders(COMPARE)
 
 
 def run_label(i: int, state: dict[str, Any]) -> str:
@@ -78,9 +88,7 @@ def run_label(i: int, state: dict[str, Any]) -> str:
 
 def _run_card(i: int, state: dict[str, Any]) -> html.Div:
     chosen = state[f"r{i}.optimizer"]
-    # A compared run's settings have number boxes only: their sliders' sync (a callback matching
-    # the run too) stalled Dash's callback chain when a run was duplicated (every box changes).
-    groups = [html.Div([param_control(key, p, state[f"r{i}.{key}.{p.name}"], COMPARE, i, slider=False)
+    groups = [html.Div([param_control(key, p, state[f"r{i}.{key}.{p.name}"], COMPARE, i)
                         for p in row.params],
                        id=optimizer_group_id(key, COMPARE, i), style=shown_if(key == chosen))
               for key, row in OPTIMIZERS.items()]
@@ -128,7 +136,6 @@ def layout(**query: Any) -> html.Div:
                 *group_controls("grid", state, page=COMPARE),
                 log_checklist(CompareID.LOG, state["log"]),
             ]),
-        dcc.Store(id=stops_id(COMPARE), data=slider_table(COMPARE)),
         ],
         className="controls",
     )
@@ -142,6 +149,8 @@ def layout(**query: Any) -> html.Div:
                       graph(CompareID.FIT, "340px")],
                      className="row"),
             dcc.Store(id=CompareID.STORE),
+            dcc.Store(id=CompareID.TRACES),
+            dcc.Store(id=CompareID.TRACES_DRAWN),
         ],
         className="view",
     )
@@ -210,6 +219,7 @@ def edit_runs(_dup, _remove, values, optimizers, count):
     Output(CompareID.CURVE, "figure"),
     Output(CompareID.FIT, "figure"),
     Output(CompareID.STORE, "data"),
+    Output(CompareID.TRACES, "data"),
     Input(param_id(ALL, ALL, COMPARE), "value"),
     Input(param_id(ALL, ALL, COMPARE, ALL), "value"),
     Input(run_part_id("optimizer", ALL), "value"),
@@ -222,7 +232,7 @@ def render(shared, per_run, optimizers, count, loss, log, drawn):
     """Check every setting, run each compared run (cached), draw them on one map.
 
     When the map on screen is the one this view needs (``drawn``) and the runs are as many, only
-    the runs' traces are sent."""
+    the runs' traces are sent: moved in place on the map (the trace store), patched on the surface."""
     raw = settings_from_controls(ctx.inputs_list[0], shared)
     raw.update(settings_from_controls(ctx.inputs_list[1], per_run))
     for item, optimizer in zip(ctx.inputs_list[2], optimizers if isinstance(optimizers, list) else []):
@@ -232,7 +242,7 @@ def render(shared, per_run, optimizers, count, loss, log, drawn):
     shared_msgs, run_msgs, status = error_messages(checked, ctx.outputs_list[0], ctx.outputs_list[1],
                                                    blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
-        return shared_msgs, run_msgs, status, *([no_update] * 5)
+        return shared_msgs, run_msgs, status, *([no_update] * 6)
     state = checked.state
     specs = checked.specs["runs"]
     runs = {run_label(i, state): cached(run_trajectory, spec) for i, spec in enumerate(specs)}
@@ -245,13 +255,21 @@ def render(shared, per_run, optimizers, count, loss, log, drawn):
     maps = "|".join([checked.specs[state["loss"]][1].cache_key(), str(state["log"]), str(len(runs))])
     same_maps = ctx.triggered_id is not None and isinstance(drawn, dict) and drawn.get("maps") == maps
 
-    def sent(figure: dict) -> Any:
-        return traces_only(figure, not_a_map) if same_maps else figure
-
-    return (shared_msgs, run_msgs, status, sent(make_compare_map_figure(grid, runs, title, state["log"])),
-            sent(make_compare_surface_figure(grid, runs, title, state["log"])), make_curve_figure(runs),
+    map_figure = make_compare_map_figure(grid, runs, title, state["log"])
+    surface = make_compare_surface_figure(grid, runs, title, state["log"])
+    moved = {"figure": CompareID.MAP, **trace_update(map_figure, not_a_map)} if same_maps else no_update
+    return (shared_msgs, run_msgs, status, no_update if same_maps else map_figure,
+            traces_only(surface, not_a_map) if same_maps else surface, make_curve_figure(runs),
             make_fit_figure(x, y, runs, None, LOSSES[state["loss"]].problem),
-            {"state": state, "query": _query(state), "maps": maps})
+            {"state": state, "query": _query(state), "maps": maps}, moved)
+
+
+clientside_callback(  # a new path over the map on screen is moved in place: the map is not drawn again
+    ClientsideFunction("descent", "newPaths"),
+    Output(CompareID.TRACES_DRAWN, "data"),
+    Input(CompareID.TRACES, "data"),
+    prevent_initial_call=True,
+)
 
 
 clientside_callback(URL_SYNC_JS, Output(CompareID.LINK, "value"), Input(CompareID.STORE, "data"))

@@ -18,9 +18,7 @@ from dashboard.controls import (
     error_messages,
     group_controls,
     log_checklist,
-    register_sliders,
     settings_from_controls,
-    slider_table,
 )
 from dashboard.errors import job_error
 from dashboard.figures import (
@@ -30,7 +28,7 @@ from dashboard.figures import (
     make_plane_pair_figure,
     make_training_figure,
 )
-from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id, stops_id
+from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id
 from dashboard.panels import (
     URL_SYNC_JS,
     graph,
@@ -47,7 +45,6 @@ from dashboard.weights import landscape_key, stored_landscape, trained_model
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
 
-register_sliders(LANDSCAPE)
 
 # Where the points are evaluated: "auto" (the GPU when torch sees one), "cpu" or "cuda".
 DEVICE = os.environ.get("LANDSCAPE_DEVICE", "auto")
@@ -88,7 +85,6 @@ def layout(**query: Any) -> html.Div:
                       html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True)],
                      className="sweep-buttons"),
         ], "Trained weights are kept on disk per setting: changing only the view retrains nothing."),
-        dcc.Store(id=stops_id(LANDSCAPE), data=slider_table(LANDSCAPE)),
     ], className="controls")
     main = html.Main([
         *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS),

@@ -15,13 +15,11 @@ from dashboard.controls import (
     clicked_point,
     error_messages,
     param_control,
-    register_sliders,
     settings_from_controls,
-    slider_table,
 )
 from dashboard.errors import job_error
 from dashboard.figures import make_sweep_figure, shown_value
-from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id, stops_id
+from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id
 from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
@@ -40,7 +38,6 @@ from dashboard.state import SWEEP as SWEEP_PAGE
 
 dash.register_page(__name__, path="/sweep", name="Sweep", title="Descent Lab · sweep")
 
-register_sliders(SWEEP)
 
 AXIS_FIELDS = ("lo", "hi", "points", "log")
 
@@ -87,7 +84,6 @@ def layout(**query: Any) -> html.Div:
                                                                "the others stay as set here."),
             training_section(state, SWEEP),
             data_section(state, SWEEP),
-        dcc.Store(id=stops_id(SWEEP), data=slider_table(SWEEP)),
         ],
         className="controls",
     )

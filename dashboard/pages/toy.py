@@ -43,9 +43,7 @@ from dashboard.controls import (
     error_messages,
     group_controls,
     log_checklist,
-    register_sliders,
     settings_from_controls,
-    slider_table,
 )
 from dashboard.figures import (
     make_all_maps_figure,
@@ -56,6 +54,7 @@ from dashboard.figures import (
     not_a_map,
     playback_data,
     preview_data,
+    trace_update,
     traces_only,
 )
 from dashboard.ids import (
@@ -66,7 +65,6 @@ from dashboard.ids import (
     param_id,
     param_msg_id,
     preset_id,
-    stops_id,
 )
 from dashboard.panels import (
     URL_SYNC_JS,
@@ -92,7 +90,6 @@ from dashboard.state import (
 
 dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
 
-register_sliders(TOY)
 
 
 
@@ -119,7 +116,6 @@ def layout(**query: Any) -> html.Div:
                 *group_controls("grid", state),
                 log_checklist(ID.LOG, state["log"]),
             ]),
-        dcc.Store(id=stops_id(TOY), data=slider_table(TOY)),
         ],
         className="controls",
     )
@@ -136,6 +132,8 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id=ID.PREVIEW_WANT),
             dcc.Store(id=ID.PREVIEW),
             dcc.Store(id=ID.SURFACE_NEXT),
+            dcc.Store(id=ID.TRACES),
+            dcc.Store(id=ID.TRACES_DRAWN),
             dcc.Interval(id=ID.TICKER, interval=200, disabled=True),
         ],
         className="playback",
@@ -232,6 +230,7 @@ def _status(runs: dict, state: dict[str, Any]) -> list:
     Output(ID.STEP, "value"),
     Output(ID.VIEW_STORE, "data"),
     Output(ID.CODE, "children"),
+    Output(ID.TRACES, "data"),
     Input(param_id(ALL, ALL), "value"),
     Input(ID.LOSS, "value"),
     Input(ID.OPTIMIZER, "value"),
@@ -244,13 +243,14 @@ def render(values, loss, optimizer, tab, log, step, drawn):
     """Check every setting, run (or fetch) what the visible tab shows, build its figures.
 
     When the maps on screen are the ones this view needs (``drawn``: the view store), only the
-    runs' traces are sent (the maps are not sent again); the browser moves the step markers.
+    runs' traces are sent (the maps are not sent again) and the browser moves them in place (the
+    trace store) without drawing the maps again; the browser moves the step markers too.
     """
     checked = check_state(_raw_state(values, loss, optimizer, tab, log, step))
     messages, status = error_messages(checked, ctx.outputs_list[0],
                                       blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
-        return messages, status, *([no_update] * 11)
+        return messages, status, *([no_update] * 12)
     state = checked.state
     runs, grids = _runs(checked)
     last = max(traj.finite_steps for traj in runs.values()) - 1
@@ -263,16 +263,24 @@ def render(values, loss, optimizer, tab, log, step, drawn):
     maps = _maps_key(checked)
     same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
 
-    def sent(figure: dict) -> Any:  # the maps the browser holds stay; the rest is replaced
-        return traces_only(figure, not_a_map) if same_maps else figure
+    moved: Any = no_update
+
+    def sent(figure: dict, moves: str | None = None) -> Any:  # the maps the browser holds stay
+        nonlocal moved
+        if not same_maps:
+            return figure
+        if moves is None:
+            return traces_only(figure, not_a_map)
+        moved = {"figure": moves, **trace_update(figure, not_a_map)}
+        return no_update
 
     if state["tab"] == "single":
         (title, traj), grid = next(iter(runs.items())), next(iter(grids.values()))
-        figures[:4] = [sent(make_map_figure(grid, traj, title, shown_step, state["log"])),
+        figures[:4] = [sent(make_map_figure(grid, traj, title, shown_step, state["log"]), ID.MAP),
                        sent(make_surface_figure(grid, traj, title, shown_step, state["log"])),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step, problem)]
     elif state["tab"] == "all":
-        figures[4:] = [sent(make_all_maps_figure(grids, runs, shown_step, state["log"])),
+        figures[4:] = [sent(make_all_maps_figure(grids, runs, shown_step, state["log"]), ID.ALL_MAPS),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
     roles = {"single": dict(zip(("map", "surface", "curve", "fit"), FIGURES[:4])),
              "all": dict(zip(("map", "curve", "fit"), FIGURES[4:]))}.get(state["tab"], {})
@@ -282,7 +290,7 @@ def render(values, loss, optimizer, tab, log, step, drawn):
     # the script is written when its tab is open (choosing the tab renders): a hidden Markdown block
     # would be re-highlighted on every change
     code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```" if state["tab"] == "code" else no_update
-    return messages, _status(runs, state), *figures, max(last, 1), shown_step, view, code
+    return messages, _status(runs, state), *figures, max(last, 1), shown_step, view, code, moved
 
 
 def _maps_key(checked: Checked) -> str:
@@ -325,6 +333,14 @@ clientside_callback(
     Output(ID.ENGINE, "children"),
     Input(ID.VIEW_STORE, "data"),
     Input(ID.PREVIEW, "data"),
+)
+
+
+clientside_callback(  # a new path over the maps on screen is moved in place: the maps are not drawn again
+    ClientsideFunction("descent", "newPaths"),
+    Output(ID.TRACES_DRAWN, "data"),
+    Input(ID.TRACES, "data"),
+    prevent_initial_call=True,
 )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboard.ids import param_part_id
 from tests.serving import answers, wait_for
 from tests.serving import free_port as _free_port
 
@@ -68,9 +69,9 @@ def param_selector(group: str, name: str, page: str = "toy") -> str:
     return _selector({"group": group, "name": name, "page": page, "type": "param"})
 
 
-def part_selector(part: str, group: str, name: str, page: str = "toy") -> str:
+def part_selector(part: str, group: str, name: str, page: str = "toy", run: int | None = None) -> str:
     """A part of a setting's control: "param-slider", "param-down" or "param-up"."""
-    return _selector({"group": group, "name": name, "page": page, "type": part})
+    return "#" + param_part_id(part, group, name, page, run)
 
 
 def msg_selector(group: str, name: str, page: str = "toy") -> str:

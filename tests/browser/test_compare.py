@@ -6,9 +6,12 @@ from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
 
-from .conftest import _selector, shot
+from compute import OPTIMIZERS
+
+from .conftest import _selector, part_selector, shot
 
 TIMEOUT = 20_000
+ADAM_LR = OPTIMIZERS["adam"].params[0]
 
 
 def run_param(run: int, group: str, name: str) -> str:
@@ -25,6 +28,16 @@ def test_duplicate_then_tweak_then_share(page):
     expect(box).to_be_visible(timeout=TIMEOUT)
     box.fill("0.3")
     box.press("Enter")
+    expect(legend).to_contain_text("3 · Adam lr=0.3", timeout=TIMEOUT)
+    page.wait_for_url("**r2.adam.lr=0.3**", timeout=TIMEOUT)
+    # a compared run's own sliders: in step with its box (the duplicate's slider followed the copy)
+    # and −/+ in the slider's scale
+    thumb = page.locator(part_selector("param-slider", "adam", "lr", "compare", 2) + " [role=slider]")
+    expect(thumb).to_have_attribute("aria-valuenow", str(ADAM_LR.stops.index(0.3)), timeout=TIMEOUT)
+    page.click(part_selector("param-up", "adam", "lr", "compare", 2))
+    expect(box).to_have_value("0.33", timeout=TIMEOUT)
+    expect(legend).to_contain_text("3 · Adam lr=0.33", timeout=TIMEOUT)
+    page.click(part_selector("param-down", "adam", "lr", "compare", 2))
     expect(legend).to_contain_text("3 · Adam lr=0.3", timeout=TIMEOUT)
     page.wait_for_url("**r2.adam.lr=0.3**", timeout=TIMEOUT)
     query = parse_qs(urlparse(page.url).query)

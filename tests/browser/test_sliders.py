@@ -7,8 +7,9 @@ from playwright.sync_api import expect
 
 from compute import OPTIMIZERS
 from compute.params import nearest_stop
+from dashboard.ids import preset_id
 
-from .conftest import param_selector, part_selector, shot
+from .conftest import _selector, param_selector, part_selector, shot
 from .test_toy_lab import TIMEOUT, open_lab, set_number
 
 LR = OPTIMIZERS["sgd"].params[0]
@@ -52,6 +53,13 @@ def test_a_typed_value_moves_the_slider_to_its_nearest_stop(page):
     set_number(page, "sgd", "momentum", "0.904")
     _expect_slider(page, "sgd", "momentum", nearest_stop(MOMENTUM.stops, 0.904, log=False))
     expect(page.locator(param_selector("sgd", "lr"))).to_have_value("0.0475")  # the exact value stays
+
+
+def test_a_value_a_callback_writes_moves_the_slider(page):
+    open_lab(page)
+    page.click(_selector(preset_id("momentum")))  # the preset writes momentum 0.9 into the box
+    expect(page.locator(param_selector("sgd", "momentum"))).to_have_value("0.9", timeout=TIMEOUT)
+    _expect_slider(page, "sgd", "momentum", MOMENTUM.stops.index(0.9))
 
 
 def test_a_released_slider_writes_its_stop_into_the_box_and_recomputes(page):

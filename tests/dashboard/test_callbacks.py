@@ -29,9 +29,9 @@ def render(overrides=None, loss="mse", tab="single", log=(), step=None, triggere
 
 def test_render_default_view(server_context):
     messages, status, map_fig, _surface, curve, _fit, all_maps, *rest = render()
-    step_max, step, view, code = rest[-4:]
+    step_max, step, view, code = rest[-5:-1]
     assert code is no_update, "the script is written when its tab is open"
-    code = render(tab="code")[-1]
+    code = render(tab="code")[-2]
     assert code.startswith("```python\nimport numpy as np") and "torch.optim.SGD(model.parameters(), lr=0.1)" in code
     assert messages == [""] * len(FIELDS) and status == []
     assert map_fig["layout"]["title"]["text"] == "MSELoss"
@@ -80,7 +80,7 @@ def test_divergence_is_shown_not_raised(server_context):
     status = str(out[1])
     traj = run_trajectory(RunSpec(optimizer=__import__("compute").OptimizerSpec("sgd", (("lr", 3.0),))))
     assert f"diverged at step {traj.diverged_at}" in status
-    assert out[-3] == traj.diverged_at - 1
+    assert out[-4] == traj.diverged_at - 1
 
 
 def test_display_only_changes_recompute_nothing(server_context, monkeypatch):
@@ -104,33 +104,36 @@ def test_display_only_changes_recompute_nothing(server_context, monkeypatch):
 
 def test_url_step_is_kept_on_first_load(server_context):
     out = render(step=40, triggered=())
-    assert out[-3] == 40
+    assert out[-4] == 40
     out = render(step=40)  # a later change resets playback to the end
-    assert out[-3] == 100
+    assert out[-4] == 100
 
 
 def test_a_new_run_over_the_maps_on_screen_sends_no_map(server_context):
-    """Only the run changed: the map and the surface come as patches of their path traces; the maps
+    """Only the run changed: the map's path traces come in the trace store (moved in place in the
+    browser, the map not drawn again) and the surface as a patch of its path traces; the maps
     (contour, surface) stay as the browser has them. Anything else that changes the maps sends them."""
-    view = render()[-2]
+    view = render()[-3]
     out = render({"sgd.lr": 0.2}, drawn=view)
-    map_patch, surface_patch = out[2].to_plotly_json()["operations"], out[3].to_plotly_json()["operations"]
-    assert {op["location"][1] for op in map_patch} == set(range(1, F.MAP_TRACES_PER_PANEL))
+    assert out[2] is no_update and out[-1]["figure"] == ID.MAP
+    moved, surface_patch = out[-1], out[3].to_plotly_json()["operations"]
+    assert moved["traces"] == list(range(1, F.MAP_TRACES_PER_PANEL)) and len(moved["data"]) == len(moved["traces"])
     assert {op["location"][1] for op in surface_patch} == {1, 2, 3, 4}
-    path = next(op["params"]["value"] for op in map_patch if op["location"] == ["data", 1])
-    assert _decode(path["x"])[1] == pytest.approx(run_trajectory(RunSpec(
+    path = moved["data"][0]
+    assert path["name"] == "path" and _decode(path["x"])[1] == pytest.approx(run_trajectory(RunSpec(
         optimizer=OptimizerSpec("sgd", (("lr", 0.2),)))).bias[1])
-    assert isinstance(render({"grid.resolution": 51}, drawn=view)[2], dict), "a new map is sent whole"
-    assert isinstance(render(log=[CHECKED], drawn=view)[2], dict)
-    assert isinstance(render(drawn=view, triggered=())[2], dict), "a page load draws everything"
-    all_view = render(tab="all")[-2]
-    patch = render({"sgd.lr": 0.2}, tab="all", drawn=all_view)[6].to_plotly_json()["operations"]
+    for out in (render({"grid.resolution": 51}, drawn=view), render(log=[CHECKED], drawn=view),
+                render(drawn=view, triggered=())):  # a new map, a new colour scale, a page load
+        assert isinstance(out[2], dict) and out[-1] is no_update, "a new map is sent whole"
+    all_view = render(tab="all")[-3]
+    out = render({"sgd.lr": 0.2}, tab="all", drawn=all_view)
     contours = {i * F.MAP_TRACES_PER_PANEL for i in range(4)}
-    assert {op["location"][1] for op in patch}.isdisjoint(contours) and len(patch) == 4 * 6
+    assert out[6] is no_update and out[-1]["figure"] == ID.ALL_MAPS
+    assert set(out[-1]["traces"]).isdisjoint(contours) and len(out[-1]["traces"]) == 4 * 6
 
 
 def test_the_view_carries_what_playback_moves(server_context):
-    view = render()[-2]
+    view = render()[-3]
     play, traj = view["play"], run_trajectory(RunSpec())
     assert play["step"] == 100 and play["figures"]["map"] == ID.MAP and play["traces"]["current"] == F.MAP_CURRENT
     np.testing.assert_array_equal(_decode(play["runs"][0]["w"]), traj.weight)
@@ -172,7 +175,7 @@ def test_only_the_chosen_optimizer_shows_its_controls():
 
 def test_code_tab_shows_the_script_of_the_current_run(server_context):
     out = render({"sgd.momentum": 0.9, "run.clip_grad_norm": True, "run.max_norm": 2.0}, loss="huber", tab="code")
-    code = out[-1]
+    code = out[-2]
     assert "torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)" in code
     assert "torch.nn.HuberLoss(delta=1.0)" in code and "clip_grad_norm_(model.parameters(), max_norm=2.0)" in code
     assert all(figure is no_update for figure in out[2:9])
@@ -192,19 +195,19 @@ def test_bce_shows_its_own_map_and_a_sigmoid_fit(server_context):
 def test_a_grabbed_slider_gets_every_stop_on_the_batched_engine(server_context):
     from compute.preview import PreviewSpec, run_preview
 
-    view = render()[-2]
+    view = render()[-3]
     data = call_callback(toy.preview, {"key": "sgd.lr"}, view)
     expected = run_preview(PreviewSpec(RunSpec(), "lr"))
     assert data["key"] == "sgd.lr" and data["query"] == view["query"]
     assert data["values"] == list(OPTIMIZERS["sgd"].params[0].stops)
     np.testing.assert_array_equal(_decode(data["runs"][0]["w"]), expected.weight.reshape(-1))
-    all_view = render(tab="all")[-2]
+    all_view = render(tab="all")[-3]
     assert len(call_callback(toy.preview, {"key": "sgd.momentum"}, all_view)["runs"]) == 4
 
 
 @pytest.mark.parametrize("key", ["grid.resolution", "data.noise", "adam.lr", "run.max_norm", "huber.delta"])
 def test_sliders_without_a_preview_say_so(server_context, key):
-    data = call_callback(toy.preview, {"key": key}, render()[-2])
+    data = call_callback(toy.preview, {"key": key}, render()[-3])
     assert "release" in data["note"]
 
 

@@ -7,7 +7,7 @@ from dash import no_update
 
 from compute import OPTIMIZERS, OptimizerSpec, RunSpec, run_trajectory
 from dashboard.controls import CHECKED
-from dashboard.ids import COMPARE, param_id, param_msg_id, run_part_id
+from dashboard.ids import COMPARE, CompareID, param_id, param_msg_id, run_part_id
 from dashboard.state import COUNT, FIELDS, MAX_RUNS, default_state, from_query
 
 from .conftest import call_callback
@@ -40,7 +40,7 @@ def render(overrides=None, count=2, loss="mse", drawn=None, triggered=None):
 
 
 def test_default_comparison_draws_both_runs(server_context):
-    _, run_msgs, status, map_fig, _surface, curve, _fit, store = render()
+    _, run_msgs, status, map_fig, _surface, curve, _fit, store, _moved = render()
     names = [t["name"] for t in map_fig["data"] if t.get("mode") == "lines+markers"]
     assert names == ["1 · SGD lr=0.1 momentum=0.9", "2 · Adam lr=0.1"]
     assert [t["name"] for t in curve["data"][::2]] == names
@@ -68,11 +68,13 @@ def test_four_runs_of_any_optimizer(server_context):
 
 def test_a_run_change_over_the_map_on_screen_sends_no_map(server_context):
     changed = [(param_id("adam", "lr", COMPARE, 1), "value")]
-    store = render()[-1]
-    map_patch = render({"r1.adam.lr": 0.05}, drawn=store, triggered=changed)[3].to_plotly_json()["operations"]
-    assert 0 not in {op["location"][1] for op in map_patch}, "the contour (trace 0) stays as drawn"
-    assert isinstance(render(count=3, drawn=store, triggered=changed)[3], dict), "a new run: all sent"
-    assert isinstance(render({"grid.resolution": 51}, drawn=store, triggered=changed)[3], dict)
+    store = render()[-2]
+    out = render({"r1.adam.lr": 0.05}, drawn=store, triggered=changed)
+    assert out[3] is no_update and out[-1]["figure"] == CompareID.MAP
+    assert 0 not in out[-1]["traces"], "the contour (trace 0) stays as drawn"
+    for out in (render(count=3, drawn=store, triggered=changed), render({"grid.resolution": 51}, drawn=store,
+                                                                           triggered=changed)):
+        assert isinstance(out[3], dict) and out[-1] is no_update, "a new run or a new map: all sent"
 
 
 def _edit(trigger, count=2, optimizers=("sgd", "adam", "sgd", "sgd"), changes=None):

@@ -126,9 +126,20 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
     import re
     from pathlib import Path
 
-    from dashboard.ids import ID, TOY
+    from dashboard.controls import param_control
+    from dashboard.ids import ID, PARAM_SLIDER, TOY, param_part_id
 
     script = (Path(__file__).resolve().parents[2] / "assets" / "descent.js").read_text()
     named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "step-line"}
-    assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW}
-    assert f'id.page === "{TOY}"' in script
+    assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW, PARAM_SLIDER, "nudge-up"}
+    assert f'dataset.page === "{TOY}"' in script
+    # the slider's ID as the script builds it from the box's, and the classes it reads
+    assert '["param-slider", id.page, id.group, id.name].join("-") + (id.run === undefined ? "" : "-r" + id.run)' in script
+    assert param_part_id(PARAM_SLIDER, "adam", "lr", "compare", 2) == "param-slider-compare-adam-lr-r2"
+    assert param_part_id(PARAM_SLIDER, "sgd", "lr") == "param-slider-toy-sgd-lr"
+    from compute import OPTIMIZERS
+
+    control = param_control("sgd", OPTIMIZERS["sgd"].params[0], 0.1)
+    up = control.children[1].children[2]
+    assert up.className.split() == ["nudge", "nudge-up"] and control.children[1].children[0].className == "nudge nudge-down"
+    assert getattr(control, "data-key") == "sgd.lr" and getattr(control, "data-page") == TOY

@@ -169,7 +169,7 @@ def test_a_flood_of_jobs_keeps_the_cap_and_the_queue_drains(one_machine, browser
     with _sampled(one_machine) as most:
         for i in range(10):  # all opened at once: each job takes seconds, so the queue fills
             page = browser.new_context().new_page()
-            page.goto(one_machine.url + f"/landscape?net.epochs={30 + i}&landscape.resolution=25",
+            page.goto(one_machine.url + f"/landscape?net.epochs={12 + i}&landscape.resolution=15",
                       wait_until="commit")
             pages.append((page, LANDSCAPE_TEXT))
         texts = _wait_until(pages, lambda texts: all("test accuracy" in text or "server is busy" in text
