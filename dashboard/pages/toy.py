@@ -263,25 +263,21 @@ def render(values, loss, optimizer, tab, log, step, drawn):
     maps = _maps_key(checked)
     same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
 
-    moved: Any = no_update
-
-    def sent(figure: dict, moves: str | None = None) -> Any:  # the maps the browser holds stay
-        nonlocal moved
-        if not same_maps:
-            return figure
-        if moves is None:
-            return traces_only(figure, not_a_map)
-        moved = {"figure": moves, **trace_update(figure, not_a_map)}
-        return no_update
-
     if state["tab"] == "single":
         (title, traj), grid = next(iter(runs.items())), next(iter(grids.values()))
-        figures[:4] = [sent(make_map_figure(grid, traj, title, shown_step, state["log"]), ID.MAP),
-                       sent(make_surface_figure(grid, traj, title, shown_step, state["log"])),
+        figures[:4] = [make_map_figure(grid, traj, title, shown_step, state["log"]),
+                       make_surface_figure(grid, traj, title, shown_step, state["log"]),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step, problem)]
     elif state["tab"] == "all":
-        figures[4:] = [sent(make_all_maps_figure(grids, runs, shown_step, state["log"]), ID.ALL_MAPS),
+        figures[4:] = [make_all_maps_figure(grids, runs, shown_step, state["log"]),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
+    moved: Any = no_update
+    if same_maps and state["tab"] in ("single", "all"):  # the browser holds the maps: only the paths go
+        at = FIGURES.index(ID.MAP if state["tab"] == "single" else ID.ALL_MAPS)
+        moved = {"figure": FIGURES[at], **trace_update(figures[at], not_a_map)}
+        figures[at] = no_update
+        if state["tab"] == "single":  # the 3D surface: a patch of its path traces
+            figures[1] = traces_only(figures[1], not_a_map)
     roles = {"single": dict(zip(("map", "surface", "curve", "fit"), FIGURES[:4])),
              "all": dict(zip(("map", "curve", "fit"), FIGURES[4:]))}.get(state["tab"], {})
     play = playback_data(runs, x, shown_step, state["log"], state["tab"] == "all", roles, problem,
