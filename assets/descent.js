@@ -11,22 +11,6 @@
         return new Type(bytes.buffer);
     }
 
-    const TYPES = {f4: Float32Array, f8: Float64Array, i1: Int8Array, u1: Uint8Array, i2: Int16Array,
-                   u2: Uint16Array, i4: Int32Array, u4: Uint32Array};
-
-    function decoded1d(value) {  // a trace with its 1-D typed-array specs decoded, at any depth
-        if (Array.isArray(value)) { return value.map(decoded1d); }
-        if (value && typeof value === "object") {
-            if (typeof value.bdata === "string" && TYPES[value.dtype] && !value.shape) {
-                return decode(value, TYPES[value.dtype]);
-            }
-            const out = {};
-            Object.keys(value).forEach(k => { out[k] = decoded1d(value[k]); });
-            return out;
-        }
-        return value;
-    }
-
     function format(x, p) {  // Python's format(x, f".{p}g")
         if (Number.isNaN(x)) { return "nan"; }
         if (!Number.isFinite(x)) { return x > 0 ? "inf" : "-inf"; }
@@ -58,9 +42,17 @@
         return gd && gd.data ? gd : null;
     }
 
-    // Scatter traces move without a full redraw (Plotly's animation path, no transition): 15-25 ms a
-    // figure here against 50-120 ms for Plotly.restyle, which redraws the contour map too.
+    // New data for some traces of a figure (whole traces, or a few attributes of each). Scatter
+    // traces move without a full redraw (Plotly's animation path, no transition): 15-25 ms a figure
+    // here. Plotly.animate wipes a figure's contour or heatmap layer, though, so a figure holding a
+    // loss map is drawn again with the new traces (Plotly.react: 75-135 ms for one map).
+    const MAPS = new Set(["contour", "heatmap"]);
     function fast(gd, traces, data) {
+        if (gd._fullData.some(t => MAPS.has(t.type))) {
+            const all = gd.data.slice();
+            traces.forEach((index, i) => { all[index] = Object.assign({}, gd.data[index], data[i]); });
+            return Plotly.react(gd, all, gd.layout);
+        }
         return Plotly.animate(gd, {data: data, traces: traces},
                               {transition: {duration: 0}, frame: {duration: 0, redraw: false}, mode: "immediate"});
     }
@@ -323,9 +315,7 @@
         if (!c) { return; }
         const value = numberIn(c.box);
         if (value === null) { return; }
-        const i = step(c, value, button.classList.contains("nudge-up"));
-        window.dash_clientside.set_props(c.sliderId, {value: i});
-        sync.toBox(c, i);
+        sync.toBox(c, step(c, value, button.classList.contains("nudge-up")));  // the slider follows the box
     });
     // the slider follows the box: a typed value (Dash takes it on Enter or blur), or one a callback
     // wrote (a preset, a click on the map, a duplicated run). React writes a box's value attribute
@@ -338,20 +328,18 @@
             if (c && value !== null) { sync.toSlider(c, value); }
         });
     }).observe(document, {subtree: true, attributes: true, attributeFilter: ["value"]});
+    function writeStop(c) {  // a released slider's stop into its box, once the slider has moved
+        if (c) { requestAnimationFrame(() => sync.toBox(c, sliderAt(c))); }
+    }
     let grabbed = null;  // the slider a pointer holds: released anywhere, it writes its stop
     document.addEventListener("pointerdown", event => {
         grabbed = control(event.target.closest && event.target.closest(".param-slider"));
     }, true);
-    document.addEventListener("pointerup", () => {
-        const c = grabbed;
-        grabbed = null;
-        if (c) { requestAnimationFrame(() => sync.toBox(c, sliderAt(c))); }
+    document.addEventListener("pointerup", () => { writeStop(grabbed); grabbed = null; }, true);
+    const KEYS = /^(Arrow|Page)|^(Home|End)$/;  // the keys that move a focused slider
+    document.addEventListener("keyup", event => {
+        if (KEYS.test(event.key)) { writeStop(control(event.target.closest && event.target.closest(".param-slider"))); }
     }, true);
-    function released(event) {
-        const c = control(event.target.closest && event.target.closest(".param-slider"));
-        if (c) { requestAnimationFrame(() => sync.toBox(c, sliderAt(c))); }
-    }
-    document.addEventListener("keyup", event => { if (event.key.startsWith("Arrow") || event.key === "Home" || event.key === "End" || event.key.startsWith("Page")) { released(event); } }, true);
 
     function drawLive() {
         live.frame = 0;
@@ -406,21 +394,11 @@
             format: format,
             stats: stats,
             // A new run over the maps on screen (dashboard/figures.py trace_update): its traces
-            // replace the old ones in the figure's data and are drawn without a redraw of the maps.
+            // replace the old ones; the maps are not sent again.
             newPaths: function (update) {
-                const nu = window.dash_clientside.no_update;
                 const gd = update && graph(update.figure);
-                if (!gd || !Array.isArray(update.traces)) { return nu; }
-                const data = update.data.map(decoded1d);
-                // a renamed trace (a compared run's new settings) needs its legend drawn: Plotly.react
-                // with the new traces (the map is drawn again, as any other change of that figure)
-                if (update.traces.some((index, i) => (gd.data[index] || {}).name !== data[i].name)) {
-                    const all = gd.data.slice();
-                    update.traces.forEach((index, i) => { all[index] = data[i]; });
-                    return Plotly.react(gd, all, gd.layout).then(() => update.traces.length);
-                }
-                update.traces.forEach((index, i) => { gd.data[index] = data[i]; });
-                return fast(gd, update.traces, data).then(() => update.traces.length);
+                if (!gd || !Array.isArray(update.traces)) { return window.dash_clientside.no_update; }
+                return fast(gd, update.traces, update.data).then(() => update.traces.length);
             },
             afterPaint: function (value) {  // value, once the browser has painted what came with it
                 return new Promise(resolve => requestAnimationFrame(() => setTimeout(() => resolve(value), 0)));

@@ -34,7 +34,7 @@ class ID(StrEnum):
     PREVIEW_WANT = "preview-want"
     PREVIEW = "preview-store"
     SURFACE_NEXT = "surface-next"
-    TRACES = "trace-update"  # a new path over the maps on screen: moved in place, the maps not sent
+    TRACES = "trace-update"  # a new path over the maps on screen: its traces only, the maps not sent
     TRACES_DRAWN = "trace-update-drawn"
 
 

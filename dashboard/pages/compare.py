@@ -75,7 +75,6 @@ RUN_PREFIXES = {f"r{i}" for i in range(MAX_RUNS)}
 dash.register_page(__name__, path="/compare", name="Compare", title="Descent Lab · compare")
 
 
-
 def run_label(i: int, state: dict[str, Any]) -> str:
     """"1 · SGD lr=0.1 momentum=0.9": the run's optimizer and what differs from torch's defaults."""
     key = state[f"r{i}.optimizer"]
@@ -232,7 +231,7 @@ def render(shared, per_run, optimizers, count, loss, log, drawn):
     """Check every setting, run each compared run (cached), draw them on one map.
 
     When the map on screen is the one this view needs (``drawn``) and the runs are as many, only
-    the runs' traces are sent: moved in place on the map (the trace store), patched on the surface."""
+    the runs' traces are sent: into the map on screen (the trace store), as a patch of the surface."""
     raw = settings_from_controls(ctx.inputs_list[0], shared)
     raw.update(settings_from_controls(ctx.inputs_list[1], per_run))
     for item, optimizer in zip(ctx.inputs_list[2], optimizers if isinstance(optimizers, list) else []):
@@ -264,7 +263,7 @@ def render(shared, per_run, optimizers, count, loss, log, drawn):
             {"state": state, "query": _query(state), "maps": maps}, moved)
 
 
-clientside_callback(  # a new path over the map on screen is moved in place: the map is not drawn again
+clientside_callback(  # a new path over the map on screen: the map is not sent again
     ClientsideFunction("descent", "newPaths"),
     Output(CompareID.TRACES_DRAWN, "data"),
     Input(CompareID.TRACES, "data"),

@@ -91,8 +91,6 @@ from dashboard.state import (
 dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
 
 
-
-
 def _graph(id_: str, height: str = "420px") -> dcc.Graph:
     return graph(id_, height)
 
@@ -243,8 +241,8 @@ def render(values, loss, optimizer, tab, log, step, drawn):
     """Check every setting, run (or fetch) what the visible tab shows, build its figures.
 
     When the maps on screen are the ones this view needs (``drawn``: the view store), only the
-    runs' traces are sent (the maps are not sent again) and the browser moves them in place (the
-    trace store) without drawing the maps again; the browser moves the step markers too.
+    runs' traces are sent (the maps are not sent again): the browser puts them into the figures on
+    screen (the trace store), and moves the step markers too.
     """
     checked = check_state(_raw_state(values, loss, optimizer, tab, log, step))
     messages, status = error_messages(checked, ctx.outputs_list[0],
@@ -332,7 +330,7 @@ clientside_callback(
 )
 
 
-clientside_callback(  # a new path over the maps on screen is moved in place: the maps are not drawn again
+clientside_callback(  # a new path over the maps on screen: the maps are not sent again
     ClientsideFunction("descent", "newPaths"),
     Output(ID.TRACES_DRAWN, "data"),
     Input(ID.TRACES, "data"),

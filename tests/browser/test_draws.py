@@ -46,6 +46,13 @@ def _draws_after(page, change) -> dict[str, int]:
     return page.evaluate("window.__draws")
 
 
+def _map_on_screen(page, figure: str) -> None:
+    """The loss map (contour lines and colours) is still drawn under the paths: moving traces on
+    Plotly's animation path wiped a figure's contour layer."""
+    contours = page.locator(f"#{figure} .contourlayer path").count()
+    assert contours > 10, f"{figure}: the loss map is gone ({contours} contour paths)"
+
+
 def test_a_typed_value_draws_each_figure_once(page):
     open_lab(page)
     responses = []
@@ -53,6 +60,7 @@ def test_a_typed_value_draws_each_figure_once(page):
     draws = _draws_after(page, lambda: set_number(page, "sgd", "lr", "0.05"))
     expect(page.locator("#step-text")).to_contain_text("w = 0.93013", timeout=TIMEOUT)  # CLI: --lr 0.05
     assert draws == {"map-figure": 1, "surface-figure": 1, "curve-figure": 1, "fit-figure": 1}, draws
+    _map_on_screen(page, "map-figure")
     body = next(r for r in responses if b"map-figure" in r.body()).body().replace(b" ", b"")
     assert b'"type":"contour"' not in body and b'"type":"surface"' not in body, "the maps were sent again"
 
@@ -66,6 +74,7 @@ def test_a_playback_step_draws_each_figure_once_without_a_request(page):
     draws = _draws_after(page, lambda: thumb.press("Home"))
     expect(page.locator("#step-text")).to_contain_text("step 0: w = 6, b = -3, loss = 53.0783")
     assert draws == {"map-figure": 1, "surface-figure": 1, "curve-figure": 1, "fit-figure": 1}, draws
+    _map_on_screen(page, "map-figure")
     assert not [url for url in requests if "step" in url], requests
 
 
@@ -82,6 +91,7 @@ def test_the_two_by_two_view_draws_once_per_change(page):
     draws = _draws_after(page, lambda: set_number(page, "sgd", "lr", "0.05"))
     assert {k: v for k, v in draws.items() if k.startswith("all-")} == {
         "all-maps-figure": 1, "all-curves-figure": 1, "all-fits-figure": 1}, draws
+    _map_on_screen(page, "all-maps-figure")
 
 
 def test_the_compare_page_draws_once_per_change(page):
@@ -99,3 +109,4 @@ def test_the_compare_page_draws_once_per_change(page):
 
     draws = _draws_after(page, change)
     assert draws == {"compare-map": 1, "compare-surface": 1, "compare-curve": 1, "compare-fit": 1}, draws
+    _map_on_screen(page, "compare-map")

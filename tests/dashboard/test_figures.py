@@ -126,6 +126,7 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
     import re
     from pathlib import Path
 
+    from compute import OPTIMIZERS
     from dashboard.controls import param_control
     from dashboard.ids import ID, PARAM_SLIDER, TOY, param_part_id
 
@@ -137,8 +138,6 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
     assert '["param-slider", id.page, id.group, id.name].join("-") + (id.run === undefined ? "" : "-r" + id.run)' in script
     assert param_part_id(PARAM_SLIDER, "adam", "lr", "compare", 2) == "param-slider-compare-adam-lr-r2"
     assert param_part_id(PARAM_SLIDER, "sgd", "lr") == "param-slider-toy-sgd-lr"
-    from compute import OPTIMIZERS
-
     control = param_control("sgd", OPTIMIZERS["sgd"].params[0], 0.1)
     up = control.children[1].children[2]
     assert up.className.split() == ["nudge", "nudge-up"] and control.children[1].children[0].className == "nudge nudge-down"
