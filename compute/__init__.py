@@ -15,7 +15,7 @@ from compute.specs import (
     OptimizerSpec,
     RunSpec,
 )
-from compute.toy import LossGrid, Trajectory, grid_axes, loss_grid, run_trajectory
+from compute.toy import LossGrid, Trajectory, grid_axes, loss_grid, run_trajectories, run_trajectory
 
 __all__ = [
     "COMPUTE_VERSION",
@@ -41,6 +41,7 @@ __all__ = [
     "grid_axes",
     "loss_data",
     "loss_grid",
+    "run_trajectories",
     "run_trajectory",
     "toy_data",
 ]

@@ -81,12 +81,14 @@ class OptimizerInfo:
     view: Callable[[list[dict], dict[str, Any]], StateView]
     arrow: str | None  # what the arrow shows, in torch's state names
 
-    def state_view(self, optimizer: torch.optim.Optimizer, values: dict[str, Any]) -> StateView:
-        """The moment's displacement and the effective step sizes after the last step.
+    def state_view(self, optimizer: torch.optim.Optimizer, values: dict[str, Any],
+                   params: list[torch.Tensor] | None = None) -> StateView:
+        """The moment's displacement and the effective step sizes after the last step, for
+        ``params`` (default: the optimizer's first parameter group).
 
         Empty state (before the first step) gives (None, None-like lr sizes).
         """
-        params = optimizer.param_groups[0]["params"]
+        params = optimizer.param_groups[0]["params"] if params is None else params
         states = [optimizer.state.get(p, {}) for p in params]
         if not all(states):
             return None, [float("nan")] * len(params)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -73,61 +74,127 @@ def run_trajectory(spec: RunSpec) -> Trajectory:
     Args:
         spec: data, loss, optimizer, loop knobs, epochs and start point.
     """
-    x, y = loss_data(spec.data, spec.loss.name)
-    inputs = torch.tensor(x).unsqueeze(1)
-    targets = torch.tensor(y).unsqueeze(1)
-    model = torch.nn.utils.skip_init(torch.nn.Linear, 1, 1)
-    with torch.no_grad():
-        model.weight.fill_(spec.init_weight)
-        model.bias.fill_(spec.init_bias)
-    row = OPTIMIZERS[spec.optimizer.name]
-    values = spec.optimizer.values
-    optimizer = row.build(model.parameters(), values)
-    loss_fn = LOSSES[spec.loss.name].module(spec.loss.values)
-    full_batch = spec.batch >= spec.data.n
-    batches = batch_order(spec, inputs, targets)
+    return run_trajectories([spec])[0]
 
-    def full_loss() -> float:
+
+class _Run:
+    """One run of a joint loop: its model, loss, batches and the rows recorded so far."""
+
+    def __init__(self, spec: RunSpec) -> None:
+        x, y = loss_data(spec.data, spec.loss.name)
+        self.spec = spec
+        self.inputs = torch.tensor(x).unsqueeze(1)
+        self.targets = torch.tensor(y).unsqueeze(1)
+        self.model = torch.nn.utils.skip_init(torch.nn.Linear, 1, 1)
         with torch.no_grad():
-            return loss_fn(model(inputs), targets).item()
+            self.model.weight.fill_(spec.init_weight)
+            self.model.bias.fill_(spec.init_bias)
+        self.params = list(self.model.parameters())  # weight, bias
+        self.loss_fn = LOSSES[spec.loss.name].module(spec.loss.values)
+        self.full_batch = spec.batch >= spec.data.n
+        self.batches = batch_order(spec, self.inputs, self.targets)
+        self.rows: list[tuple] = []
+        self.diverged_at: int | None = None
+        self.clipped = False
+        self.done = False
 
-    rows: list[tuple] = []
-    diverged_at = None
-    clipped = False
-    for step in range(spec.steps + 1):
-        weight, bias = model.weight.item(), model.bias.item()
-        arrow, sizes = row.state_view(optimizer, values)  # per parameter: weight, bias
-        if step == spec.steps:
-            loss_value, batch_value = full_loss(), math.nan
-        else:
-            xb, yb = next(batches)
-            if spec.zero_grad:
-                optimizer.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            batch_value = loss.item()
-            loss_value = batch_value if full_batch else full_loss()
-        arrow = arrow or [math.nan, math.nan]
-        rows.append((weight, bias, loss_value, batch_value, clipped, arrow[1], arrow[0], sizes[1], sizes[0]))
-        if not (math.isfinite(weight) and math.isfinite(bias) and math.isfinite(loss_value)):
-            diverged_at = step
-            break
-        if step == spec.steps:
-            break
-        loss.backward()
-        if spec.clip_grad_norm:
-            total = torch.nn.utils.clip_grad_norm_(model.parameters(), spec.max_norm)
-            clipped = spec.max_norm / (float(total) + 1e-6) < 1.0
-        else:
-            clipped = False
-        optimizer.step()
-    table = np.array(rows, dtype=np.float64)
-    as32 = table.astype(np.float32)
-    return Trajectory(
-        weight=as32[:, 0].copy(), bias=as32[:, 1].copy(), loss=as32[:, 2].copy(),
-        diverged_at=diverged_at, batch_loss=as32[:, 3].copy(), clipped=table[:, 4] > 0,
-        arrow=as32[:, 5:7].copy(), step_size=as32[:, 7:9].copy(),
-        steps_per_epoch=spec.batches_per_epoch,
-    )
+    def full_loss(self) -> float:
+        with torch.no_grad():
+            return self.loss_fn(self.model(self.inputs), self.targets).item()
+
+    def trajectory(self) -> Trajectory:
+        table = np.array(self.rows, dtype=np.float64)
+        as32 = table.astype(np.float32)
+        return Trajectory(
+            weight=as32[:, 0].copy(), bias=as32[:, 1].copy(), loss=as32[:, 2].copy(),
+            diverged_at=self.diverged_at, batch_loss=as32[:, 3].copy(), clipped=table[:, 4] > 0,
+            arrow=as32[:, 5:7].copy(), step_size=as32[:, 7:9].copy(),
+            steps_per_epoch=self.spec.batches_per_epoch,
+        )
+
+
+def run_trajectories(specs: Sequence[RunSpec]) -> list[Trajectory]:
+    """``[run_trajectory(s) for s in specs]``, bit for bit, in one loop (the 2×2 view's four losses).
+
+    Runs with the same optimizer spec and zero_grad share one torch.optim optimizer over all their
+    parameters (one parameter pair per run); every step runs each live run's forward pass, one
+    ``torch.autograd.backward`` over their losses, ``clip_grad_norm_`` on each run's own
+    parameters, and one ``optimizer.step()`` per optimizer. torch.optim's CPU updates go parameter
+    by parameter (its single-tensor code: foreach kernels are for accelerators), with per-parameter
+    state, and the runs' graphs share no tensor, so each run's numbers are exactly those of its own
+    loop: one backward and one step call instead of one per run is what makes it faster (tested
+    equal). A run stops recording at its last step or at divergence; the others go on.
+    """
+    runs = [_Run(spec) for spec in specs]
+    members: dict[tuple, list[_Run]] = {}
+    for run in runs:
+        members.setdefault((run.spec.optimizer, run.spec.zero_grad), []).append(run)
+    groups = [_Group(group) for group in members.values()]
+    step = 0
+    while not all(run.done for run in runs):
+        losses = [loss for group in groups for loss in group.forward(step)]
+        if losses:
+            torch.autograd.backward(losses)
+        for group in groups:
+            group.step()
+        step += 1
+    return [run.trajectory() for run in runs]
+
+
+class _Group:
+    """Runs sharing one optimizer (the same optimizer spec and zero_grad)."""
+
+    def __init__(self, runs: list[_Run]) -> None:
+        spec = runs[0].spec
+        self.runs = runs
+        self.row = OPTIMIZERS[spec.optimizer.name]
+        self.values = spec.optimizer.values
+        self.zero_grad = spec.zero_grad
+        self.optimizer = self.row.build([p for run in runs for p in run.params], self.values)
+        self.stepping: list[_Run] = []
+
+    def forward(self, step: int) -> list[torch.Tensor]:
+        """Record each live run's row at ``step``; the losses of the runs that step on."""
+        live = [run for run in self.runs if not run.done]
+        if self.zero_grad and any(step < run.spec.steps for run in live):
+            self.optimizer.zero_grad()
+        losses = [(run, _record(run, step, self.row, self.values, self.optimizer)) for run in live]
+        self.stepping = [run for run, loss in losses if loss is not None]
+        return [loss for _, loss in losses if loss is not None]
+
+    def step(self) -> None:
+        """clip_grad_norm_ on each stepping run's parameters (when on), then optimizer.step()."""
+        for run in self.stepping:
+            if run.spec.clip_grad_norm:
+                total = torch.nn.utils.clip_grad_norm_(run.params, run.spec.max_norm)
+                run.clipped = run.spec.max_norm / (float(total) + 1e-6) < 1.0
+        if self.stepping:
+            self.optimizer.step()
+
+
+def _record(run: _Run, step: int, row: Any, values: dict[str, Any], optimizer: torch.optim.Optimizer) -> Any:
+    """Record the run's row at ``step`` and return the loss to backpropagate (None: it stops here)."""
+    spec = run.spec
+    weight, bias = run.model.weight.item(), run.model.bias.item()
+    arrow, sizes = row.state_view(optimizer, values, run.params)  # per parameter: weight, bias
+    loss = None
+    if step == spec.steps:
+        loss_value, batch_value = run.full_loss(), math.nan
+    else:
+        xb, yb = next(run.batches)
+        loss = run.loss_fn(run.model(xb), yb)
+        batch_value = loss.item()
+        loss_value = batch_value if run.full_batch else run.full_loss()
+    arrow = arrow or [math.nan, math.nan]
+    run.rows.append((weight, bias, loss_value, batch_value, run.clipped, arrow[1], arrow[0], sizes[1], sizes[0]))
+    if not (math.isfinite(weight) and math.isfinite(bias) and math.isfinite(loss_value)):
+        run.diverged_at = step
+        run.done = True
+        return None
+    if step == spec.steps:
+        run.done = True
+        return None
+    return loss
 
 
 def batch_order(spec: RunSpec, inputs: torch.Tensor, targets: torch.Tensor) -> Iterator[tuple]:

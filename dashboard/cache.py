@@ -174,25 +174,52 @@ def configure(server: Flask, env: Mapping[str, str] = os.environ) -> None:
     cache.app = server
 
 
-def cached(fn: Callable[..., T], spec: Any, **extra: Any) -> T:
-    """``fn(spec, **extra)``, memoized under the spec's cache key (``extra`` such as a progress
-    callback must not change the result)."""
-    key = f"{fn.__module__}.{fn.__qualname__}:{spec.cache_key()}"
+def _key(fn: Callable[..., Any], spec: Any) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}:{spec.cache_key()}"
+
+
+_DOWN = object()  # the backend failed: compute, and do not try to store
+
+
+def _get(key: str) -> Any:
+    """The cached value, None on a miss, or _DOWN when the backend fails (logged, counted)."""
     try:
-        value = cache.get(key)
+        return cache.get(key)
     except Exception as err:  # a cache backend that is down must not take the page down
         log.warning("cache get failed (%s); computing without the cache", err)
         STATS["errors"] += 1
-        return fn(spec, **extra)
-    if value is not None:
-        STATS["hits"] += 1
-        return value
-    share.before_heavy_work()  # one computation per browser session at a time
-    value = fn(spec, **extra)
+        return _DOWN
+
+
+def _set(key: str, value: Any) -> None:
     try:
         cache.set(key, value)
         STATS["misses"] += 1
     except Exception as err:
         log.warning("cache set failed (%s); serving an uncached result", err)
         STATS["errors"] += 1
-    return value
+
+
+def cached(fn: Callable[..., T], spec: Any, **extra: Any) -> T:
+    """``fn(spec, **extra)``, memoized under the spec's cache key (``extra`` such as a progress
+    callback must not change the result)."""
+    return cached_each(fn, lambda specs: [fn(s, **extra) for s in specs], [spec])[0]
+
+
+def cached_each(fn: Callable[..., T], together: Callable[[list], list[T]], specs: list) -> list[T]:
+    """``[fn(s) for s in specs]``, each memoized under ``fn``'s key; the
+    misses are computed in one call of ``together`` (which must equal ``fn`` on each, as
+    ``run_trajectories`` does for ``run_trajectory``)."""
+    keys = [_key(fn, spec) for spec in specs]
+    values = [_get(k) for k in keys]
+    missing = [i for i, value in enumerate(values) if value is None or value is _DOWN]
+    if missing:
+        share.before_heavy_work()  # one computation per browser session at a time
+        for i, value in zip(missing, together([specs[i] for i in missing]), strict=True):
+            if values[i] is None:
+                _set(keys[i], value)
+            values[i] = value
+        STATS["hits"] += len(specs) - len(missing)
+    else:
+        STATS["hits"] += len(specs)
+    return values

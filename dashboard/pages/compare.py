@@ -20,9 +20,9 @@ from dash import (
     no_update,
 )
 
-from compute import LOSSES, OPTIMIZERS, loss_data, loss_grid, run_trajectory
+from compute import LOSSES, OPTIMIZERS, loss_data, loss_grid, run_trajectories, run_trajectory
 from compute.data import DataSpec
-from dashboard.cache import cached
+from dashboard.cache import cached, cached_each
 from dashboard.controls import (
     CHECKED,
     as_control,
@@ -244,7 +244,8 @@ def render(shared, per_run, optimizers, count, loss, log, drawn):
         return shared_msgs, run_msgs, status, *([no_update] * 6)
     state = checked.state
     specs = checked.specs["runs"]
-    runs = {run_label(i, state): cached(run_trajectory, spec) for i, spec in enumerate(specs)}
+    runs = {run_label(i, state): traj
+            for i, traj in enumerate(cached_each(run_trajectory, run_trajectories, list(specs)))}
     grid = cached(loss_grid, checked.specs[state["loss"]][1])
     title = LOSSES[state["loss"]].title
     x, y = loss_data(DataSpec(**group_values(state, "data")), state["loss"])

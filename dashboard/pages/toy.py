@@ -29,12 +29,13 @@ from compute import (
     InvalidSpec,
     loss_data,
     loss_grid,
+    run_trajectories,
     run_trajectory,
 )
 from compute.data import DataSpec
 from compute.preview import PreviewSpec, run_preview
 from compute.script import torch_script
-from dashboard.cache import cached
+from dashboard.cache import cached, cached_each
 from dashboard.controls import (
     CHECKED,
     as_control,
@@ -185,13 +186,10 @@ def _runs(checked: Checked) -> tuple[dict, dict]:
     """Cached trajectories and loss maps of the losses the tab shows, keyed by torch name."""
     state = checked.state
     losses = list(REGRESSION_LOSSES) if state["tab"] == "all" else [state["loss"]]
-    runs, grids = {}, {}
-    for loss in losses:
-        run, grid = checked.specs[loss]
-        title = LOSSES[loss].title
-        runs[title] = cached(run_trajectory, run)
-        grids[title] = cached(loss_grid, grid)
-    return runs, grids
+    titles = [LOSSES[loss].title for loss in losses]
+    trajectories = cached_each(run_trajectory, run_trajectories, [checked.specs[loss][0] for loss in losses])
+    grids = {title: cached(loss_grid, checked.specs[loss][1]) for title, loss in zip(titles, losses, strict=True)}
+    return dict(zip(titles, trajectories, strict=True)), grids
 
 
 def _status(runs: dict, state: dict[str, Any]) -> list:

@@ -224,3 +224,46 @@ def test_eps_zero_runs_as_torch_does_without_an_exception(optimizer):
     spec = RunSpec(optimizer=OptimizerSpec(optimizer, (("eps", 0.0), ("lr", 0.05))), epochs=30)
     traj = run_trajectory(spec)
     assert traj.weight.shape == (31,)
+
+
+def _same(a, b) -> None:
+    for field in ("weight", "bias", "loss", "batch_loss", "clipped", "arrow", "step_size"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+    assert a.diverged_at == b.diverged_at and a.steps_per_epoch == b.steps_per_epoch
+
+
+JOINT = {
+    "2x2 default": [RunSpec(loss=LossSpec(name)) for name in ("mse", "l1", "huber", "smoothl1")],
+    "adam, clipped mini-batches": [
+        RunSpec(loss=LossSpec(name), optimizer=OptimizerSpec("adam", (("lr", 0.3), ("amsgrad", True))),
+                epochs=7, batch_size=8, batch_seed=3, clip_grad_norm=True, max_norm=0.5)
+        for name in ("mse", "l1", "huber", "smoothl1")],
+    "one diverges, the rest go on": [
+        RunSpec(loss=LossSpec(name), optimizer=OptimizerSpec("sgd", (("lr", 3.0),)), epochs=200)
+        for name in ("mse", "l1", "huber", "smoothl1")],
+    "mixed optimizers, lengths, zero_grad and bce": [
+        RunSpec(optimizer=OptimizerSpec("rmsprop", (("lr", 0.05), ("centered", True), ("momentum", 0.3)))),
+        RunSpec(optimizer=OptimizerSpec("adagrad", (("lr", 0.5),)), epochs=13, zero_grad=False),
+        RunSpec(loss=LossSpec("bce"), optimizer=OptimizerSpec("adamw", (("lr", 0.2),)), epochs=0),
+        RunSpec(loss=LossSpec("bce"), optimizer=OptimizerSpec("sgd", (("lr", 2.0), ("nesterov", True),
+                                                                          ("momentum", 0.9))), epochs=40),
+        RunSpec(optimizer=OptimizerSpec("rmsprop", (("lr", 0.05), ("centered", True), ("momentum", 0.3))),
+                epochs=31, init_weight=-2.0),  # shares the first run's optimizer, stops earlier
+        RunSpec(loss=LossSpec("l1"), optimizer=OptimizerSpec("adagrad", (("lr", 0.5),)), epochs=20, zero_grad=False),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", JOINT)
+def test_runs_in_one_loop_equal_their_own_loops_bit_for_bit(name):
+    """The 2×2 view trains its four losses in one loop (one backward, one optimizer.step per step);
+    every number equals the run's own loop, which the reference loops above check against torch."""
+    from compute.toy import run_trajectories
+
+    specs = JOINT[name]
+    joint = run_trajectories(specs)
+    alone = [run_trajectory(spec) for spec in specs]
+    for a, b in zip(joint, alone, strict=True):
+        _same(a, b)
+    if name == "one diverges, the rest go on":
+        assert any(t.diverged_at is not None for t in joint) and any(t.diverged_at is None for t in joint)

@@ -94,7 +94,13 @@ def test_display_only_changes_recompute_nothing(server_context, monkeypatch):
             return fn(spec)
         return counted
 
-    monkeypatch.setattr(toy, "run_trajectory", spy(toy.run_trajectory))
+    def spy_together(fn):
+        def counted(specs):
+            calls.extend(specs)
+            return fn(specs)
+        return counted
+
+    monkeypatch.setattr(toy, "run_trajectories", spy_together(toy.run_trajectories))
     monkeypatch.setattr(toy, "loss_grid", spy(toy.loss_grid))
     out = render(log=[CHECKED], triggered=[(ID.LOG, "value")])
     assert calls == [] and out[2]["layout"]["title"]["text"] == "MSELoss"
