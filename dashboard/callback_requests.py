@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.controls import as_control
-from dashboard.ids import ID, RENDERED, param_id, param_msg_id
+from dashboard.ids import ID, RENDERED, TOY, param_id, param_msg_id, shown_messages_id
 from dashboard.state import FIELDS, default_state
 
 
@@ -34,15 +34,17 @@ def output_spec(dependencies: list[dict], marker: str) -> str:
 
 def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = None, loss: Any = "mse",
                 optimizer: Any = "sgd", tab: Any = "single", log: Any = None,
-                changed: str = "loss.value", step: Any = None, drawn: Any = None) -> dict[str, Any]:
+                changed: str = "loss.value", step: Any = None, drawn: Any = None,
+                shown: Any = None) -> dict[str, Any]:
     """A POST body for the render callback (``dependencies``: the JSON of /_dash-dependencies);
-    ``drawn``: the view store of the figures on screen (a new run over the same maps sends none)."""
+    ``drawn``: the view store of the figures on screen (a new run over the same maps sends none);
+    ``shown``: the settings whose message slots show a message."""
     inputs_list, outputs_list = render_lists(control_values(overrides))
     outputs = [outputs_list[0], {"id": ID.STATUS, "property": "children"},
                *[{"id": f, "property": prop} for f, prop in RENDERED],
                {"id": ID.STEP, "property": "max"}, {"id": ID.STEP, "property": "value"},
                {"id": ID.VIEW_STORE, "property": "data"}, {"id": ID.CODE, "property": "children"},
-               {"id": ID.TRACES, "property": "data"}]
+               {"id": ID.TRACES, "property": "data"}, {"id": shown_messages_id(TOY), "property": "data"}]
     inputs = [inputs_list[0], {"id": ID.LOSS, "property": "value", "value": loss},
               {"id": ID.OPTIMIZER, "property": "value", "value": optimizer},
               {"id": ID.TABS, "property": "value", "value": tab},
@@ -50,7 +52,8 @@ def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = Non
     return {"output": output_spec(dependencies, f"{ID.STATUS}.children"), "outputs": outputs,
             "inputs": inputs, "changedPropIds": [changed],
             "state": [{"id": ID.STEP, "property": "value", "value": step},
-                      {"id": ID.VIEW_STORE, "property": "data", "value": drawn}]}
+                      {"id": ID.VIEW_STORE, "property": "data", "value": drawn},
+                      {"id": shown_messages_id(TOY), "property": "data", "value": [] if shown is None else shown}]}
 
 
 def split_outputs(output: str) -> list[dict[str, str]]:

@@ -78,6 +78,11 @@ def param_msg_id(group: str, name: Any, page: str = TOY, run: Any = None) -> dic
     return _with_run({"type": PARAM_MSG, "page": page, "group": group, "name": name}, run)
 
 
+def shown_messages_id(page: str) -> str:
+    """The store of which settings' message slots show a message now (the others stay untouched)."""
+    return f"{page}-shown-messages"
+
+
 def optimizer_group_id(key: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:
     """The box holding one optimizer's controls (shown when that optimizer is chosen)."""
     return _with_run({"type": "optimizer-group", "page": page, "key": key}, run)

@@ -50,6 +50,7 @@ from dashboard.ids import (
     param_id,
     param_msg_id,
     run_part_id,
+    shown_messages_id,
 )
 from dashboard.panels import (
     URL_SYNC_JS,
@@ -150,6 +151,7 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id=CompareID.STORE),
             dcc.Store(id=CompareID.TRACES),
             dcc.Store(id=CompareID.TRACES_DRAWN),
+            dcc.Store(id=shown_messages_id(COMPARE), data=[]),
         ],
         className="view",
     )
@@ -219,6 +221,7 @@ def edit_runs(_dup, _remove, values, optimizers, count):
     Output(CompareID.FIT, "figure"),
     Output(CompareID.STORE, "data"),
     Output(CompareID.TRACES, "data"),
+    Output(shown_messages_id(COMPARE), "data"),
     Input(param_id(ALL, ALL, COMPARE), "value"),
     Input(param_id(ALL, ALL, COMPARE, ALL), "value"),
     Input(run_part_id("optimizer", ALL), "value"),
@@ -226,8 +229,9 @@ def edit_runs(_dup, _remove, values, optimizers, count):
     Input(CompareID.LOSS, "value"),
     Input(CompareID.LOG, "value"),
     State(CompareID.STORE, "data"),
+    State(shown_messages_id(COMPARE), "data"),
 )
-def render(shared, per_run, optimizers, count, loss, log, drawn):
+def render(shared, per_run, optimizers, count, loss, log, drawn, shown):
     """Check every setting, run each compared run (cached), draw them on one map.
 
     When the map on screen is the one this view needs (``drawn``) and the runs are as many, only
@@ -238,10 +242,11 @@ def render(shared, per_run, optimizers, count, loss, log, drawn):
         raw[f"r{item['id']['run']}.optimizer"] = optimizer
     raw.update({COUNT.key: count, "loss": loss, "log": isinstance(log, list) and CHECKED in log})
     checked = check_state(raw, COMPARE)
-    shared_msgs, run_msgs, status = error_messages(checked, ctx.outputs_list[0], ctx.outputs_list[1],
-                                                   blocked="Nothing was recomputed: fix the settings marked in red.")
+    shared_msgs, run_msgs, status, now_shown = error_messages(
+        checked, ctx.outputs_list[0], ctx.outputs_list[1], shown=shown,
+        blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
-        return shared_msgs, run_msgs, status, *([no_update] * 6)
+        return shared_msgs, run_msgs, status, *([no_update] * 6), now_shown
     state = checked.state
     specs = checked.specs["runs"]
     runs = {run_label(i, state): traj
@@ -261,7 +266,7 @@ def render(shared, per_run, optimizers, count, loss, log, drawn):
     return (shared_msgs, run_msgs, status, no_update if same_maps else map_figure,
             traces_only(surface, not_a_map) if same_maps else surface, make_curve_figure(runs),
             make_fit_figure(x, y, runs, None, LOSSES[state["loss"]].problem),
-            {"state": state, "query": _query(state), "maps": maps}, moved)
+            {"state": state, "query": _query(state), "maps": maps}, moved, now_shown)
 
 
 clientside_callback(  # a new path over the map on screen: the map is not sent again

@@ -28,7 +28,7 @@ from dashboard.figures import (
     make_plane_pair_figure,
     make_training_figure,
 )
-from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id
+from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id, shown_messages_id
 from dashboard.panels import (
     URL_SYNC_JS,
     graph,
@@ -94,6 +94,7 @@ def layout(**query: Any) -> html.Div:
                  className="row"),
         graph(LandscapeID.TRAINING, "320px"),
         dcc.Store(id=LandscapeID.STORE, data=_request(state)),
+        dcc.Store(id=shown_messages_id(LANDSCAPE), data=[]),
     ], className="view")
     return html.Div([controls, main], className="toy-lab")
 
@@ -116,24 +117,27 @@ def mode_range(mode):
     Output(param_msg_id(ALL, ALL, LANDSCAPE), "children"),
     Output(LandscapeID.STATUS, "children"),
     Output(LandscapeID.STORE, "data"),
+    Output(shown_messages_id(LANDSCAPE), "data"),
     Input(param_id(ALL, ALL, LANDSCAPE), "value"),
     Input(LandscapeID.MODEL, "value"),
     Input(LandscapeID.OPTIMIZER, "value"),
     Input(LandscapeID.MODE, "value"),
     Input(LandscapeID.BIAS, "value"),
     Input(LandscapeID.LOG, "value"),
+    State(shown_messages_id(LANDSCAPE), "data"),
     prevent_initial_call=True,
 )
-def check_settings(values, model, optimizer, mode, bias, log):
+def check_settings(values, model, optimizer, mode, bias, log, shown):
     """Check every setting; valid ones become the request that Train & draw runs."""
     raw = settings_from_controls(ctx.inputs_list[0], values)
     raw.update({"model": model, "optimizer": optimizer, "mode": mode, "bias": bias,
                 "log": isinstance(log, list) and CHECKED in log})
     checked = check(raw)
-    messages, status = error_messages(checked, ctx.outputs_list[0], blocked="Fix the settings marked in red.")
+    messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=shown,
+                                                 blocked="Fix the settings marked in red.")
     if not checked.ok:
-        return messages, status, no_update
-    return messages, status, _request(checked.state)
+        return messages, status, no_update, now_shown
+    return messages, status, _request(checked.state), now_shown
 
 
 @callback(

@@ -19,7 +19,7 @@ from dashboard.controls import (
 )
 from dashboard.errors import job_error
 from dashboard.figures import make_sweep_figure, shown_value
-from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id
+from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id, shown_messages_id
 from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
@@ -94,6 +94,7 @@ def layout(**query: Any) -> html.Div:
             graph(SweepID.FIGURE, "680px"),
             dcc.Store(id=SweepID.STORE, data=request),
             dcc.Store(id=SweepID.NAV),
+            dcc.Store(id=shown_messages_id(SWEEP), data=[]),
             html.Div(id=SweepID.NAV_SINK, hidden=True),
         ],
         className="view",
@@ -141,24 +142,26 @@ def choose_axes(optimizer, x, y):
     Output(param_msg_id(ALL, ALL, SWEEP), "children"),
     Output(SweepID.STATUS, "children"),
     Output(SweepID.STORE, "data"),
+    Output(shown_messages_id(SWEEP), "data"),
     Input(param_id(ALL, ALL, SWEEP), "value"),
     Input(SweepID.LOSS, "value"),
     Input(SweepID.OPTIMIZER, "value"),
     Input(SweepID.X, "value"),
     Input(SweepID.Y, "value"),
     Input(SweepID.MEASURE, "value"),
+    State(shown_messages_id(SWEEP), "data"),
     prevent_initial_call=True,
 )
-def check_sweep(values, loss, optimizer, x, y, measure):
+def check_sweep(values, loss, optimizer, x, y, measure, shown):
     """Check every setting; a valid sweep becomes the request the runner picks up."""
     raw = settings_from_controls(ctx.inputs_list[0], values)
     raw.update({"loss": loss, "optimizer": optimizer, "sweep.x": x, "sweep.y": y, "sweep.measure": measure})
     checked = check_state(raw, SWEEP_PAGE)
-    messages, status = error_messages(checked, ctx.outputs_list[0],
-                                      blocked="Fix the settings marked in red to run the sweep.")
+    messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=shown,
+                                                 blocked="Fix the settings marked in red to run the sweep.")
     if not checked.ok:
-        return messages, status, no_update
-    return messages, status, _request(checked.state)
+        return messages, status, no_update, now_shown
+    return messages, status, _request(checked.state), now_shown
 
 
 @callback(

@@ -66,6 +66,7 @@ from dashboard.ids import (
     param_id,
     param_msg_id,
     preset_id,
+    shown_messages_id,
 )
 from dashboard.panels import (
     URL_SYNC_JS,
@@ -133,6 +134,7 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id=ID.SURFACE_NEXT),
             dcc.Store(id=ID.TRACES),
             dcc.Store(id=ID.TRACES_DRAWN),
+            dcc.Store(id=shown_messages_id(TOY), data=[]),
             dcc.Interval(id=ID.TICKER, interval=200, disabled=True),
         ],
         className="playback",
@@ -227,6 +229,7 @@ def _status(runs: dict, state: dict[str, Any]) -> list:
     Output(ID.VIEW_STORE, "data"),
     Output(ID.CODE, "children"),
     Output(ID.TRACES, "data"),
+    Output(shown_messages_id(TOY), "data"),
     Input(param_id(ALL, ALL), "value"),
     Input(ID.LOSS, "value"),
     Input(ID.OPTIMIZER, "value"),
@@ -234,8 +237,9 @@ def _status(runs: dict, state: dict[str, Any]) -> list:
     Input(ID.LOG, "value"),
     State(ID.STEP, "value"),
     State(ID.VIEW_STORE, "data"),
+    State(shown_messages_id(TOY), "data"),
 )
-def render(values, loss, optimizer, tab, log, step, drawn):
+def render(values, loss, optimizer, tab, log, step, drawn, shown):
     """Check every setting, run (or fetch) what the visible tab shows, build its figures.
 
     When the maps on screen are the ones this view needs (``drawn``: the view store), only the
@@ -243,10 +247,10 @@ def render(values, loss, optimizer, tab, log, step, drawn):
     screen (the trace store), and moves the step markers too.
     """
     checked = check_state(_raw_state(values, loss, optimizer, tab, log, step))
-    messages, status = error_messages(checked, ctx.outputs_list[0],
-                                      blocked="Nothing was recomputed: fix the settings marked in red.")
+    messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=shown,
+                                                 blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
-        return messages, status, *([no_update] * 12)
+        return messages, status, *([no_update] * 12), now_shown
     state = checked.state
     runs, grids = _runs(checked)
     last = max(traj.finite_steps for traj in runs.values()) - 1
@@ -282,7 +286,7 @@ def render(values, loss, optimizer, tab, log, step, drawn):
     # the script is written when its tab is open (choosing the tab renders): a hidden Markdown block
     # would be re-highlighted on every change
     code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```" if state["tab"] == "code" else no_update
-    return messages, _status(runs, state), *figures, max(last, 1), shown_step, view, code, moved
+    return messages, _status(runs, state), *figures, max(last, 1), shown_step, view, code, moved, now_shown
 
 
 def _maps_key(checked: Checked) -> str:

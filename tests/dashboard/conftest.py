@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from dash._callback_context import context_value
+from dash._no_update import NoUpdate
 from dash._utils import AttributeDict
 
 import app as _app  # noqa: F401 - builds the app, so page modules can register
@@ -41,6 +42,11 @@ def _stringify(component_id: Any) -> str:
     return json.dumps(component_id, sort_keys=True, separators=(",", ":")) if isinstance(component_id, dict) else component_id
 
 
+def blank(message) -> bool:
+    """A message slot left empty: "" (cleared) or no_update (empty before and after)."""
+    return message == "" or NoUpdate.is_no_update(message)
+
+
 def call_callback(fn, *args, inputs_list=None, outputs_list=None, triggered=None, states_list=None):
     """Run a callback function with Dash's callback context set, as the server would."""
     prop_ids = [{"prop_id": f"{_stringify(cid)}.{prop}", "value": None} for cid, prop in (triggered or [])]
@@ -62,4 +68,4 @@ def render_body(dash_app, overrides=None, **kwargs):
     return build_render_body(deps, overrides, **kwargs)
 
 
-__all__ = ["call_callback", "control_values", "render_body", "render_lists"]
+__all__ = ["blank", "call_callback", "control_values", "render_body", "render_lists"]

@@ -14,24 +14,24 @@ from dashboard.controls import CHECKED
 from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id
 from dashboard.state import FIELDS, build_sweep, default_state
 
-from .conftest import call_callback
+from .conftest import blank, call_callback
 
 sweep_page = importlib.import_module("dashboard.pages.sweep")
 SWEEP_FIELDS = [f for f in FIELDS if f.group == "sweep"]
 
 
-def check(overrides=None, loss="mse", optimizer="sgd", x="lr", y="momentum", measure="final_loss"):
+def check(overrides=None, loss="mse", optimizer="sgd", x="lr", y="momentum", measure="final_loss", shown=()):
     values = control_values(overrides)
     inputs_list = [[{"id": param_id(f.group, f.param.name, SWEEP), "property": "value", "value": v}
                     for f, v in zip(FIELDS, values)]]
     outputs_list = [[{"id": param_msg_id(f.group, f.param.name, SWEEP), "property": "children"} for f in FIELDS]]
-    return call_callback(sweep_page.check_sweep, values, loss, optimizer, x, y, measure,
-                         inputs_list=inputs_list, outputs_list=outputs_list)
+    return call_callback(sweep_page.check_sweep, values, loss, optimizer, x, y, measure, list(shown),
+                         inputs_list=inputs_list, outputs_list=outputs_list)[:-1]
 
 
 def test_valid_settings_become_a_request():
     messages, status, request = check({"sweep.x_points": 20})
-    assert all(m == "" for m in messages) and status == []
+    assert all(blank(m) for m in messages) and status == []
     assert request["state"]["sweep.x_points"] == 20 and "sweep.x_points=20" in request["query"]
 
 
