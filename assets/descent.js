@@ -135,10 +135,13 @@
         return runs;
     }
 
-    function column(run, stops, i) {  // the finite rows of stop i: the path up to a divergence
+    // The finite rows of stop i: the path up to a divergence. A prefix preview (epochs: ``ends``)
+    // holds one column, the longest run; stop i is its rows up to step ends[i].
+    function column(run, stops, i, ends) {
         const steps = [], w = [], b = [], loss = [];
         for (let r = 0; r < run.steps.length; r++) {
-            const k = r * stops + i;
+            if (ends && run.steps[r] > ends[i]) { break; }
+            const k = ends ? r : r * stops + i;
             if (!Number.isFinite(run.w[k]) || !Number.isFinite(run.b[k]) || !Number.isFinite(run.loss[k])) { break; }
             steps.push(run.steps[r]); w.push(run.w[k]); b.push(run.b[k]); loss.push(run.loss[k]);
         }
@@ -198,7 +201,7 @@
 
     function drawPreview(play, data, i) {
         const t = play.traces, runs = previewRuns(data), stops = data.values.length;
-        const cols = runs.map(run => column(run, stops, i));
+        const cols = runs.map(run => column(run, stops, i, data.ends));
         const last = c => c.steps.length - 1;
         const at = (arr, c) => (last(c) >= 0 ? [arr[last(c)]] : []);
         const map = graph(play.figures.map);
@@ -224,9 +227,10 @@
                 return play.sigmoid ? 1 / (1 + Math.exp(-z)) : z;
             }) : []));
         }
-        const ends = cols.map(c => c.steps.length ? c.steps[last(c)] : -1);
-        const total = runs[0].steps[runs[0].steps.length - 1];
-        return ends.some(e => e < total) ? " · a run diverges: its path ends where it did" : "";
+        const reached = cols.map(c => c.steps.length ? c.steps[last(c)] : -1);
+        const total = data.ends ? data.ends[i] : runs[0].steps[runs[0].steps.length - 1];
+        if (total < 0) { return " · past the cap of optimizer steps"; }
+        return reached.some(e => e < total) ? " · a run diverges: its path ends where it did" : "";
     }
 
     // A drag is followed outside Dash's callbacks: an input on every slider of a page (a pattern

@@ -284,9 +284,9 @@ def _preview(args: argparse.Namespace) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(("value", "step", "weight", "bias", "loss"))
     for i, value in enumerate(result.values.tolist()):
-        for r, step in enumerate(result.steps.tolist()):
-            writer.writerow((repr(value), step, *(repr(float(a[r, i])) for a in (result.weight, result.bias,
-                                                                                  result.loss))))
+        steps, *columns = result.path(i)
+        for r, step in enumerate(steps.tolist()):
+            writer.writerow((repr(value), step, *(repr(float(a[r])) for a in columns)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,7 @@ tests/compute/test_preview.py for previews), while runs that explode amplify rou
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,9 +18,12 @@ from compute.batched import previewable, run_batched
 from compute.errors import InvalidSpec
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param
-from compute.specs import RUN_PARAMS, OptimizerSpec, RunSpec, _Keyed
+from compute.specs import MAX_STEPS, RUN_PARAMS, OptimizerSpec, RunSpec, _Keyed
 
 PREVIEW_ROWS = 301  # rows kept per run (the exact run on release draws every step)
+# Settings whose every stop is a prefix of one run: the run at fewer epochs is the first steps of
+# the longest (the same start, updates and mini-batch order), so one run previews every stop.
+PREFIX = ("epochs",)
 
 
 def preview_param(run: RunSpec, name: str) -> Param:
@@ -39,9 +43,9 @@ class PreviewSpec(_Keyed):
     PARAMS: ClassVar[tuple[Param, ...]] = ()
 
     def __post_init__(self) -> None:
-        if self.name not in previewable(self.run):
+        if self.name not in (*previewable(self.run), *PREFIX):
             raise InvalidSpec(f"{self.name!r:.40} cannot be previewed on the batched engine; "
-                              f"these can: {', '.join(previewable(self.run))}", "preview")
+                              f"these can: {', '.join((*previewable(self.run), *PREFIX))}", "preview")
 
     @property
     def values(self) -> tuple[float, ...]:
@@ -52,13 +56,25 @@ class PreviewSpec(_Keyed):
 class Preview:
     """``weight[r, i]``, ``bias[r, i]``, ``loss[r, i]`` (full-data loss) at step ``steps[r]`` of the
     run at ``values[i]``; NaN from where a run diverged, and all NaN where torch would refuse the
-    value in these settings (nesterov with momentum 0)."""
+    value in these settings (nesterov with momentum 0).
+
+    A prefix preview (``ends`` set: epochs) holds one column, the longest run at every step; the
+    run at ``values[i]`` is its rows up to step ``ends[i]`` (−1: a stop past the step cap, no run).
+    """
 
     values: np.ndarray
     steps: np.ndarray
     weight: np.ndarray
     bias: np.ndarray
     loss: np.ndarray
+    ends: np.ndarray | None = None
+
+    def path(self, i: int) -> tuple[np.ndarray, ...]:
+        """(steps, weight, bias, loss) of the run at ``values[i]``, NaN rows included."""
+        if self.ends is None:
+            return self.steps, self.weight[:, i], self.bias[:, i], self.loss[:, i]
+        rows = self.steps <= self.ends[i]
+        return self.steps[rows], self.weight[rows, 0], self.bias[rows, 0], self.loss[rows, 0]
 
 
 def _refused(run: RunSpec, name: str, values: tuple[float, ...]) -> np.ndarray:
@@ -83,12 +99,31 @@ def run_preview(spec: PreviewSpec) -> Preview:
     where the run diverged, as the exact view draws it).
     """
     values = spec.values
+    if spec.name in PREFIX:
+        return _prefix_preview(spec.run, values)
     runs = run_batched(spec.run, {spec.name: np.array(values, dtype=np.float64)}, keep_params=True)
     steps = np.unique(np.linspace(0, spec.run.steps, min(spec.run.steps + 1, PREVIEW_ROWS)).round().astype(int))
-    weight, bias, loss = runs.weight[steps], runs.bias[steps], runs.loss[steps]
+    return _preview(values, steps, runs.weight[steps], runs.bias[steps], runs.loss[steps],
+                    _refused(spec.run, spec.name, values))
+
+
+def _preview(values: tuple[float, ...], steps: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+             loss: np.ndarray, refused: np.ndarray, ends: np.ndarray | None = None) -> Preview:
+    """The rows as float32, NaN from a run's first non-finite row on and in refused columns."""
     bad = ~(np.isfinite(weight) & np.isfinite(bias) & np.isfinite(loss))
-    bad = np.maximum.accumulate(bad, axis=0) | _refused(spec.run, spec.name, values)[None, :]
+    bad = np.maximum.accumulate(bad, axis=0) | refused[None, :]
     return Preview(values=np.array(values, dtype=np.float64), steps=steps,
                    weight=np.where(bad, np.nan, weight).astype(np.float32),
                    bias=np.where(bad, np.nan, bias).astype(np.float32),
-                   loss=np.where(bad, np.nan, loss).astype(np.float32))
+                   loss=np.where(bad, np.nan, loss).astype(np.float32), ends=ends)
+
+
+def _prefix_preview(run: RunSpec, values: tuple[float, ...]) -> Preview:
+    """Every epochs stop from one run: the longest the step cap allows, every step kept."""
+    per_epoch = run.batches_per_epoch
+    allowed = [int(v) for v in values if int(v) * per_epoch <= MAX_STEPS]
+    longest = dataclasses.replace(run, epochs=max(allowed))
+    runs = run_batched(longest, {}, keep_params=True)
+    steps = np.arange(longest.steps + 1)
+    ends = np.array([int(v) * per_epoch if int(v) * per_epoch <= MAX_STEPS else -1 for v in values])
+    return _preview(values, steps, runs.weight, runs.bias, runs.loss, np.zeros(1, dtype=bool), ends)

@@ -320,9 +320,11 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
 
 def preview_data(key: str, query: str, previews: Mapping[str, Preview]) -> dict[str, Any]:
     """A slider's preview for the browser: the stops, and per run (the view's losses) the rows'
-    steps and weight, bias and loss at every stop (rows × stops, float32 typed arrays)."""
+    steps and weight, bias and loss at every stop (rows × stops, float32 typed arrays); for a
+    prefix preview (epochs) one column and each stop's last step (``ends``)."""
     first = next(iter(previews.values()))
     return {"key": key, "query": query, "values": first.values.tolist(),
+            "ends": None if first.ends is None else first.ends.tolist(),
             "runs": [{"title": title, "steps": typed_array(p.steps.astype(np.int32)),
                       "w": typed_array(p.weight), "b": typed_array(p.bias), "loss": typed_array(p.loss)}
                      for title, p in previews.items()]}

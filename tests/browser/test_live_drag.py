@@ -63,6 +63,24 @@ def test_dragging_back_to_the_value_on_screen_shows_the_exact_run_again(page):
     page.mouse.up()
 
 
+def test_dragging_epochs_shortens_the_path_to_a_prefix(page):
+    """epochs previews from one run: the run at fewer epochs is the first steps of the longest."""
+    open_lab(page)
+    points = "(d) => d.split('L').length"  # the preview draws every step (Plotly simplifies lines)
+    exact = page.locator(PATH_LINE).get_attribute("d")
+    x, y = _grab(page, "run", "epochs")
+    page.mouse.move(x - 60, y, steps=4)
+    expect(page.locator("#engine-badge")).to_contain_text("Preview (batched engine): run.epochs =", timeout=TIMEOUT)
+    time.sleep(0.3)
+    shown = float(page.locator("#engine-badge").inner_text().split("run.epochs = ")[1].split(" ")[0])
+    drawn = page.locator(PATH_LINE).get_attribute("d")
+    assert shown < 100 and drawn != exact and page.evaluate(points, drawn) == int(shown) + 1
+    shot(page, "live-drag-epochs")
+    page.mouse.up()
+    expect(page.locator("#engine-badge")).to_contain_text("Exact: torch.optim's run", timeout=TIMEOUT)
+    assert int(float(page.locator(param_selector("run", "epochs")).input_value())) == int(shown)
+
+
 def test_a_slider_without_a_preview_says_release(page):
     open_lab(page)
     x, y = _grab(page, "grid", "resolution")

@@ -68,3 +68,29 @@ def test_what_can_be_previewed_is_said():
     assert "lr" in previewable(RunSpec()) and "max_norm" not in previewable(RunSpec())
     with pytest.raises(InvalidSpec, match="cannot be previewed"):
         PreviewSpec(RunSpec(), "noise")
+
+
+@pytest.mark.parametrize("batch_size", [0, 10])
+def test_the_epochs_preview_is_a_prefix_of_one_run_and_agrees_with_torch(batch_size):
+    """Every epochs stop from one run (the run at fewer epochs is the first steps of the longest);
+    a stop past the 5,000-step cap has no run."""
+    run = RunSpec(optimizer=OptimizerSpec("sgd", (("lr", 0.05), ("momentum", 0.5))), batch_size=batch_size)
+    preview = run_preview(PreviewSpec(run, "epochs"))
+    per_epoch = run.batches_per_epoch
+    assert preview.weight.shape[1] == 1 and len(preview.ends) == len(preview.values)
+    for i, value in enumerate(preview.values):
+        assert preview.ends[i] == (int(value) * per_epoch if int(value) * per_epoch <= 5000 else -1)
+    assert (preview.ends == -1).any() == (batch_size == 10)
+    compared = 0
+    for i in [0, 1, 5, 20, 40, *np.flatnonzero(preview.ends >= 0)[-1:]]:
+        steps, weight, bias, loss = preview.path(i)
+        traj = run_trajectory(RunSpec(**{**{f: getattr(run, f) for f in ("optimizer", "batch_size")},
+                                         "epochs": int(preview.values[i])}))
+        np.testing.assert_array_equal(steps, np.arange(len(traj.weight)))
+        np.testing.assert_allclose(weight, traj.weight, rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(bias, traj.bias, rtol=2e-4, atol=2e-5)
+        np.testing.assert_allclose(loss, traj.loss, rtol=1e-3, atol=1e-5)
+        compared += 1
+    assert compared == 6
+    if batch_size:  # 2000 epochs of 5 batches: past the cap, no path
+        assert len(preview.path(len(preview.values) - 1)[0]) == 0
