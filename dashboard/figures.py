@@ -93,7 +93,7 @@ def _map_panel(grid: LossGrid, traj: Trajectory, step: int | None, log: bool, ax
     return [
         {"type": "contour", "x": typed_array(grid.biases), "y": typed_array(grid.weights),
          "z": typed_array(_shown(grid.loss, log)), "colorscale": TERRAIN, "ncontours": 25,
-         "contours": {"coloring": "heatmap"}, "line": {"color": "rgba(0,0,0,0.3)", "width": 1},
+         "contours": {"coloring": "fill"}, "line": {"color": "rgba(0,0,0,0.3)", "width": 1},
          "showscale": showscale, "colorbar": {"title": {"text": label}, "len": 0.9},
          "hovertemplate": f"bias %{{x:.3f}}<br>weight %{{y:.3f}}<br>{label} %{{z:.5g}}<extra></extra>",
          **on},
@@ -401,7 +401,7 @@ def make_compare_map_figure(grid: LossGrid, runs: Mapping[str, Trajectory], titl
     label = "log10 loss" if log else "loss"
     data = [{"type": "contour", "x": typed_array(grid.biases), "y": typed_array(grid.weights),
              "z": typed_array(_shown(grid.loss, log)), "colorscale": TERRAIN, "ncontours": 25,
-             "contours": {"coloring": "heatmap"}, "line": {"color": "rgba(0,0,0,0.3)", "width": 1},
+             "contours": {"coloring": "fill"}, "line": {"color": "rgba(0,0,0,0.3)", "width": 1},
              "colorbar": {"title": {"text": label}, "len": 0.9}, "showlegend": False,
              "hovertemplate": f"bias %{{x:.3f}}<br>weight %{{y:.3f}}<br>{label} %{{z:.5g}}<extra></extra>"}]
     for i, (name, traj) in enumerate(runs.items()):
