@@ -214,7 +214,8 @@ def cached_each(fn: Callable[..., T], together: Callable[[list], list[T]], specs
     values = [_get(k) for k in keys]
     missing = [i for i, value in enumerate(values) if value is None or value is _DOWN]
     if missing:
-        share.before_heavy_work()  # one computation per browser session at a time
+        if any(values[i] is None for i in missing):  # a store that is down cannot share slots either
+            share.before_heavy_work()  # one computation per browser session at a time
         for i, value in zip(missing, together([specs[i] for i in missing]), strict=True):
             if values[i] is None:
                 _set(keys[i], value)
