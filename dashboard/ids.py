@@ -25,6 +25,7 @@ class ID(StrEnum):
     STEP_TEXT = "step-text"
     PLAY = "play-button"
     TICKER = "play-interval"
+    SPEED = "play-speed"
     VIEW_STORE = "view-store"
     LINK = "share-link"
     COPY = "copy-link"

@@ -93,6 +93,15 @@ from dashboard.state import (
 dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
 
 
+PLAY_SPEEDS = (1, 2, 5, 10, 20, 50, 100)  # playback, in optimizer steps per second
+DEFAULT_SPEED = 5
+MIN_TICK_MS = 100  # faster speeds move several steps a tick: a tick redraws the figures (~50 ms)
+
+
+def _tick_ms(speed: int) -> int:
+    return max(MIN_TICK_MS, round(1000 / speed))
+
+
 def _graph(id_: str, height: str = "420px") -> dcc.Graph:
     return graph(id_, height)
 
@@ -121,7 +130,11 @@ def layout(**query: Any) -> html.Div:
     )
     playback = html.Div(
         [
-            html.Button("▶ play", id=ID.PLAY, n_clicks=0, className="play"),
+            html.Div([
+                html.Button("▶ play", id=ID.PLAY, n_clicks=0, className="play"),
+                dcc.Dropdown(id=ID.SPEED, options=[{"label": f"{s} steps/s", "value": s} for s in PLAY_SPEEDS],
+                             value=DEFAULT_SPEED, clearable=False, searchable=False, className="play-speed"),
+            ], className="play-controls", title="playback speed: optimizer steps per second"),
             # no tooltip: it covered the step's line; the box beside the slider shows the step
             html.Div(dcc.Slider(id=ID.STEP, min=0, max=max(steps, 1), step=1,
                                 value=min(state["step"], steps) if state["step"] is not None else steps,
@@ -135,7 +148,7 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id=ID.TRACES),
             dcc.Store(id=ID.TRACES_DRAWN),
             dcc.Store(id=shown_messages_id(TOY), data=[]),
-            dcc.Interval(id=ID.TICKER, interval=200, disabled=True),
+            dcc.Interval(id=ID.TICKER, interval=_tick_ms(DEFAULT_SPEED), disabled=True),
         ],
         className="playback",
     )
@@ -414,7 +427,7 @@ clientside_callback(
 
 clientside_callback(
     f"""
-    function(clicks, ticks, step, max, stopped) {{
+    function(clicks, ticks, step, max, stopped, speed) {{
         const nu = window.dash_clientside.no_update;
         const trigger = window.dash_clientside.callback_context.triggered_id;
         if (trigger === "{ID.PLAY}") {{
@@ -422,7 +435,10 @@ clientside_callback(
             return [nu, true, "▶ play"];
         }}
         if (stopped) {{ return [nu, nu, nu]; }}
-        const next = (step || 0) + 1;
+        // a tick every max({MIN_TICK_MS}, 1000/speed) ms, moving speed × tick steps (at least one)
+        const rate = Number(speed) > 0 ? Number(speed) : {DEFAULT_SPEED};
+        const stride = Math.max(1, Math.round(rate * Math.max({MIN_TICK_MS}, 1000 / rate) / 1000));
+        const next = (step || 0) + stride;
         if (next >= max) {{ return [max, true, "▶ play"]; }}
         return [next, false, nu];
     }}
@@ -435,5 +451,16 @@ clientside_callback(
     State(ID.STEP, "value"),
     State(ID.STEP, "max"),
     State(ID.TICKER, "disabled"),
+    State(ID.SPEED, "value"),
     prevent_initial_call=True,
+)
+
+
+clientside_callback(  # the playback speed sets the tick
+    f"""function(speed) {{
+        const rate = Number(speed) > 0 ? Number(speed) : {DEFAULT_SPEED};
+        return Math.max({MIN_TICK_MS}, Math.round(1000 / rate));
+    }}""",
+    Output(ID.TICKER, "interval"),
+    Input(ID.SPEED, "value"),
 )

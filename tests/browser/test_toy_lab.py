@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qs, urlparse
 
 from playwright.sync_api import expect
@@ -64,6 +65,28 @@ def test_play_runs_through_the_steps(page):
     page.click("#play-button")
     expect(page.locator("#step-text")).to_contain_text("step 20:", timeout=TIMEOUT)
     expect(page.locator("#play-button")).to_have_text("▶ play")
+
+
+def test_the_playback_speed_sets_the_tick_and_the_stride(page):
+    """100 steps/s: a tick every 100 ms moving 10 steps (a tick redraws the figures); 2 steps/s: one
+    step every 500 ms."""
+    open_lab(page, "?run.epochs=400&step=0")
+    speed = page.locator("#play-speed")
+    speed.click()
+    page.get_by_text("100 steps/s", exact=True).click()
+    page.click("#play-button")
+    expect(page.locator("#step-text")).not_to_contain_text("step 0:", timeout=TIMEOUT)
+    page.click("#play-button")  # pause
+    expect(page.locator("#play-button")).to_have_text("▶ play")
+    time.sleep(0.5)  # a tick already under way lands
+    step = int(page.locator("#step-text").inner_text().split("step ")[1].split(":")[0])
+    assert step > 0 and step % 10 == 0, step
+    shot(page, "toy-lab-play-speed")
+    speed.click()
+    page.get_by_text("2 steps/s", exact=True).click()
+    page.click("#play-button")
+    expect(page.locator("#step-text")).to_contain_text(f"step {step + 1}:", timeout=TIMEOUT)  # one at a time
+    page.click("#play-button")
 
 
 def test_typing_values_recomputes_and_bad_values_are_explained(page):
