@@ -374,10 +374,18 @@ def _query_text(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def to_query(state: Mapping[str, Any]) -> str:
-    """Every setting as a URL query string (``?data.n=50&...``), so a link reproduces the view."""
-    pairs = [(key, _query_text(value)) for key, value in state.items() if value is not None]
+def to_query(state: Mapping[str, Any], page: str = TOY) -> str:
+    """The settings that differ from the page's defaults as a URL query string (``?sgd.lr=0.05``):
+    a short link that reproduces the view, since ``from_query`` fills in every default."""
+    defaults = PAGES[page].default_state()
+    pairs = [(key, _query_text(value)) for key, value in state.items()
+             if value is not None and not (key in defaults and _same(value, defaults[key]))]
     return "?" + urlencode(pairs)
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Equal as a link would say it (True is not 1; 100 is 100.0)."""
+    return isinstance(value, bool) == isinstance(default, bool) and value == default
 
 
 def from_query(query: Mapping[str, Any], page: str = TOY) -> tuple[dict[str, Any], list[str]]:

@@ -117,7 +117,7 @@ def _query(state: dict[str, Any]) -> str:
             return True  # a shared setting
         return run in active and (rest == "optimizer" or rest.split(".")[0] == active[run])
 
-    return to_query({**{k: v for k, v in state.items() if travels(k)}, "step": None})
+    return to_query({**{k: v for k, v in state.items() if travels(k)}, "step": None}, COMPARE)
 
 
 def layout(**query: Any) -> html.Div:

@@ -59,7 +59,7 @@ def check(raw: Any) -> Checked:
 def _request(state: dict[str, Any]) -> dict[str, Any]:
     optimizer = state["optimizer"]  # only the chosen optimizer's settings travel in the link
     kept = {k: v for k, v in state.items() if k.split(".")[0] not in OPTIMIZERS or k.startswith(optimizer + ".")}
-    return {"state": state, "query": to_query(kept)}
+    return {"state": state, "query": to_query(kept, LANDSCAPE_PAGE)}
 
 
 def _controls(group: str, state: dict[str, Any]) -> list:

@@ -59,7 +59,7 @@ def _axis(state: dict[str, Any], which: str, dropdown_id: str) -> list:
 
 
 def _request(state: dict[str, Any]) -> dict[str, Any]:
-    return {"state": state, "query": to_query({**state, "step": None})}
+    return {"state": state, "query": to_query({**state, "step": None}, SWEEP_PAGE)}
 
 
 def layout(**query: Any) -> html.Div:

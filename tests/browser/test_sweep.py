@@ -23,7 +23,8 @@ def test_sweep_map_appears_and_a_click_opens_the_run(page):
     page.wait_for_url(lambda url: urlparse(url).path == "/", timeout=TIMEOUT)
     page.wait_for_selector("#map-figure .main-svg", timeout=TIMEOUT)
     query = parse_qs(urlparse(page.url).query)
-    lr, momentum = float(query["sgd.lr"][0]), float(query["sgd.momentum"][0])
+    # a short link: a setting at its default is left out
+    lr, momentum = (float(query.get(key, [default])[0]) for key, default in (("sgd.lr", 0.1), ("sgd.momentum", 0)))
     assert 0.01 < lr < 1 and 0 <= momentum < 0.99
     expect(page.locator(param_selector("sgd", "lr"))).to_have_value(repr(lr))
     expect(page.locator("#step-text")).to_contain_text("step 60:", timeout=TIMEOUT)

@@ -39,7 +39,7 @@ def test_render_default_view(server_context):
     assert map_fig["layout"]["title"]["text"] == "MSELoss"
     assert all_maps is no_update  # the hidden tab is not computed
     assert step_max == 100 and step == 100
-    assert view["state"]["sgd.lr"] == 0.1 and view["query"].startswith("?data.n=50")
+    assert view["state"]["sgd.lr"] == 0.1 and view["query"] == "?"  # the defaults: a short link
     assert curve["data"][1]["y"] == [float(run_trajectory(RunSpec()).loss[100])]
 
 
