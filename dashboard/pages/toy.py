@@ -175,7 +175,8 @@ def layout(**query: Any) -> html.Div:
                 [
                     *view_header(notes, ID.QUERY_NOTE, ID.LINK, ID.STATUS),
                     playback,
-                    dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side, code]),
+                    dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side, code],
+                                         mobile_breakpoint=0),  # side by side on a phone too
                                 delay_show=300),
                     dcc.Store(id=ID.VIEW_STORE),
                 ],
