@@ -207,12 +207,13 @@ def cached(fn: Callable[..., T], spec: Any, **extra: Any) -> T:
 
 
 def cached_each(fn: Callable[..., T], together: Callable[[list], list[T]], specs: list) -> list[T]:
-    """``[fn(s) for s in specs]``, each memoized under ``fn``'s key; the
-    misses are computed in one call of ``together`` (which must equal ``fn`` on each, as
-    ``run_trajectories`` does for ``run_trajectory``)."""
+    """``[fn(s) for s in specs]``, each memoized under ``fn``'s key; the misses are computed in
+    one call of ``together`` (which must equal ``fn`` on each, as ``run_trajectories`` does for
+    ``run_trajectory``)."""
     keys = [_key(fn, spec) for spec in specs]
     values = [_get(k) for k in keys]
     missing = [i for i, value in enumerate(values) if value is None or value is _DOWN]
+    STATS["hits"] += len(specs) - len(missing)
     if missing:
         if any(values[i] is None for i in missing):  # a store that is down cannot share slots either
             share.before_heavy_work()  # one computation per browser session at a time
@@ -220,7 +221,4 @@ def cached_each(fn: Callable[..., T], together: Callable[[list], list[T]], specs
             if values[i] is None:
                 _set(keys[i], value)
             values[i] = value
-        STATS["hits"] += len(specs) - len(missing)
-    else:
-        STATS["hits"] += len(specs)
     return values
