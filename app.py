@@ -52,6 +52,8 @@ def create_app() -> Dash:
                     html.H1("Descent Lab"),
                     html.Nav([dcc.Link(page["name"], href=page["relative_path"])
                               for page in dash.page_registry.values()]),
+                    html.Button("⛶ present", id=ID.PRESENT, className="present-toggle",
+                                title="presentation layout: the controls fold away, the figures fill the screen"),
                 ],
                 className="topbar",
             ),

@@ -313,6 +313,15 @@
         },
     };
 
+    // The presentation layout: the controls fold away and the figures fill the screen (assets/style.css
+    // body.presenting); each graph follows its container's new size (dcc.Graph is responsive).
+    document.addEventListener("click", event => {
+        const toggle = event.target.closest && event.target.closest("#present-toggle");
+        if (!toggle) { return; }
+        const on = document.body.classList.toggle("presenting");
+        toggle.textContent = on ? "✕ leave presentation" : "⛶ present";
+    });
+
     document.addEventListener("click", event => {
         const button = event.target.closest && event.target.closest(".nudge");
         const c = button && control(button);

@@ -30,6 +30,7 @@ class ID(StrEnum):
     LINK = "share-link"
     COPY = "copy-link"
     ERROR = "global-error"
+    PRESENT = "present-toggle"  # the presentation layout (assets/descent.js toggles body.presenting)
     CODE = "code"
     ENGINE = "engine-badge"
     PREVIEW_WANT = "preview-want"
