@@ -265,11 +265,10 @@
         if (!box) { return null; }
         let id;
         try { id = JSON.parse(box.id); } catch (err) { return null; }
-        // the slider's ID as dashboard/ids.py param_part_id writes it (its element may not be drawn
-        // yet: a slider in a hidden card is drawn when the card shows)
-        const sliderId = ["param-slider", id.page, id.group, id.name].join("-") + (id.run === undefined ? "" : "-r" + id.run);
+        // the slider's ID from the control (its element may not be drawn yet: a slider in a hidden
+        // card is drawn when the card shows)
         return {stops: JSON.parse(root.dataset.stops), log: root.dataset.log === "1", box: box, boxId: id,
-                sliderId: sliderId, slider: root.querySelector(".param-slider")};
+                sliderId: root.dataset.slider, slider: root.querySelector(".param-slider")};
     }
 
     function nearest(c, value) {

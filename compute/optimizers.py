@@ -82,13 +82,12 @@ class OptimizerInfo:
     arrow: str | None  # what the arrow shows, in torch's state names
 
     def state_view(self, optimizer: torch.optim.Optimizer, values: dict[str, Any],
-                   params: list[torch.Tensor] | None = None) -> StateView:
+                   params: list[torch.Tensor]) -> StateView:
         """The moment's displacement and the effective step sizes after the last step, for
-        ``params`` (default: the optimizer's first parameter group).
+        ``params`` (one run's weight and bias, of the optimizer's parameters).
 
         Empty state (before the first step) gives (None, None-like lr sizes).
         """
-        params = optimizer.param_groups[0]["params"] if params is None else params
         states = [optimizer.state.get(p, {}) for p in params]
         if not all(states):
             return None, [float("nan")] * len(params)

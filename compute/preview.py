@@ -43,9 +43,10 @@ class PreviewSpec(_Keyed):
     PARAMS: ClassVar[tuple[Param, ...]] = ()
 
     def __post_init__(self) -> None:
-        if self.name not in (*previewable(self.run), *PREFIX):
+        can = (*previewable(self.run), *PREFIX)
+        if self.name not in can:
             raise InvalidSpec(f"{self.name!r:.40} cannot be previewed on the batched engine; "
-                              f"these can: {', '.join((*previewable(self.run), *PREFIX))}", "preview")
+                              f"these can: {', '.join(can)}", "preview")
 
     @property
     def values(self) -> tuple[float, ...]:
@@ -120,10 +121,9 @@ def _preview(values: tuple[float, ...], steps: np.ndarray, weight: np.ndarray, b
 
 def _prefix_preview(run: RunSpec, values: tuple[float, ...]) -> Preview:
     """Every epochs stop from one run: the longest the step cap allows, every step kept."""
-    per_epoch = run.batches_per_epoch
-    allowed = [int(v) for v in values if int(v) * per_epoch <= MAX_STEPS]
-    longest = dataclasses.replace(run, epochs=max(allowed))
+    ends = np.array([int(v) for v in values]) * run.batches_per_epoch
+    ends[ends > MAX_STEPS] = -1
+    longest = dataclasses.replace(run, epochs=int(ends.max()) // run.batches_per_epoch)
     runs = run_batched(longest, {}, keep_params=True)
     steps = np.arange(longest.steps + 1)
-    ends = np.array([int(v) * per_epoch if int(v) * per_epoch <= MAX_STEPS else -1 for v in values])
     return _preview(values, steps, runs.weight, runs.bias, runs.loss, np.zeros(1, dtype=bool), ends)

@@ -52,8 +52,9 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY, run: in
     parts: list[Any] = [html.Label(param.shown, className="param-label"), box]
     data: dict[str, str] = {}
     if param.stops and slider:
+        slider_id = param_part_id(PARAM_SLIDER, group, param.name, page, run)
         data = {"data-stops": json.dumps(list(param.stops)), "data-log": "1" if param.log else "0",
-                "data-key": f"{group}.{param.name}", "data-page": page}
+                "data-key": f"{group}.{param.name}", "data-page": page, "data-slider": slider_id}
         at = nearest_stop(param.stops, float(value), param.log) if isinstance(value, (int, float)) else 0
         parts[1] = html.Div([
             html.Button("−", id=param_part_id(PARAM_DOWN, group, param.name, page, run), n_clicks=0,
@@ -62,7 +63,7 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY, run: in
             html.Button("+", id=param_part_id(PARAM_UP, group, param.name, page, run), n_clicks=0,
                         className="nudge nudge-up", title="the next stop up"),
         ], className="param-box")
-        parts.append(dcc.Slider(id=param_part_id(PARAM_SLIDER, group, param.name, page, run), min=0,
+        parts.append(dcc.Slider(id=slider_id, min=0,
                                 max=len(param.stops) - 1, step=1, value=at, marks=slider_marks(param),
                                 included=False, updatemode="mouseup", allow_direct_input=False,
                                 className="param-slider"))

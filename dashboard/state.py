@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -377,10 +379,16 @@ def _query_text(value: Any) -> str:
 def to_query(state: Mapping[str, Any], page: str = TOY) -> str:
     """The settings that differ from the page's defaults as a URL query string (``?sgd.lr=0.05``):
     a short link that reproduces the view, since ``from_query`` fills in every default."""
-    defaults = PAGES[page].default_state()
+    defaults = _defaults(page)
     pairs = [(key, _query_text(value)) for key, value in state.items()
              if value is not None and not (key in defaults and _same(value, defaults[key]))]
     return "?" + urlencode(pairs)
+
+
+@cache
+def _defaults(page: str) -> Mapping[str, Any]:
+    """A page's defaults, built once (read only: ``default_state`` hands out fresh copies)."""
+    return MappingProxyType(PAGES[page].default_state())
 
 
 def _same(value: Any, default: Any) -> bool:

@@ -98,10 +98,6 @@ DEFAULT_SPEED = 5
 MIN_TICK_MS = 100  # faster speeds move several steps a tick: a tick redraws the figures (~50 ms)
 
 
-def _tick_ms(speed: int) -> int:
-    return max(MIN_TICK_MS, round(1000 / speed))
-
-
 def _graph(id_: str, height: str = "420px") -> dcc.Graph:
     return graph(id_, height)
 
@@ -148,7 +144,7 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id=ID.TRACES),
             dcc.Store(id=ID.TRACES_DRAWN),
             dcc.Store(id=shown_messages_id(TOY), data=[]),
-            dcc.Interval(id=ID.TICKER, interval=_tick_ms(DEFAULT_SPEED), disabled=True),
+            dcc.Interval(id=ID.TICKER, disabled=True),  # its interval: from the speed, on load
         ],
         className="playback",
     )
@@ -428,7 +424,7 @@ clientside_callback(
 
 clientside_callback(
     f"""
-    function(clicks, ticks, step, max, stopped, speed) {{
+    function(clicks, ticks, step, max, stopped, speed, tick) {{
         const nu = window.dash_clientside.no_update;
         const trigger = window.dash_clientside.callback_context.triggered_id;
         if (trigger === "{ID.PLAY}") {{
@@ -436,9 +432,7 @@ clientside_callback(
             return [nu, true, "▶ play"];
         }}
         if (stopped) {{ return [nu, nu, nu]; }}
-        // a tick every max({MIN_TICK_MS}, 1000/speed) ms, moving speed × tick steps (at least one)
-        const rate = Number(speed) > 0 ? Number(speed) : {DEFAULT_SPEED};
-        const stride = Math.max(1, Math.round(rate * Math.max({MIN_TICK_MS}, 1000 / rate) / 1000));
+        const stride = Math.max(1, Math.round(Number(speed) * tick / 1000));  // steps a tick
         const next = (step || 0) + stride;
         if (next >= max) {{ return [max, true, "▶ play"]; }}
         return [next, false, nu];
@@ -453,14 +447,14 @@ clientside_callback(
     State(ID.STEP, "max"),
     State(ID.TICKER, "disabled"),
     State(ID.SPEED, "value"),
+    State(ID.TICKER, "interval"),
     prevent_initial_call=True,
 )
 
 
-clientside_callback(  # the playback speed sets the tick
+clientside_callback(  # the playback speed sets the tick (on load too): faster speeds move several steps a tick
     f"""function(speed) {{
-        const rate = Number(speed) > 0 ? Number(speed) : {DEFAULT_SPEED};
-        return Math.max({MIN_TICK_MS}, Math.round(1000 / rate));
+        return Math.max({MIN_TICK_MS}, Math.round(1000 / (Number(speed) > 0 ? Number(speed) : {DEFAULT_SPEED})));
     }}""",
     Output(ID.TICKER, "interval"),
     Input(ID.SPEED, "value"),

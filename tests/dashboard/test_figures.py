@@ -132,12 +132,13 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
 
     script = (Path(__file__).resolve().parents[2] / "assets" / "descent.js").read_text()
     named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "step-line"}
-    assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW, PARAM_SLIDER, "nudge-up"}
+    assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW, "nudge-up"}
     assert f'dataset.page === "{TOY}"' in script
-    # the slider's ID as the script builds it from the box's, and the classes it reads
-    assert '["param-slider", id.page, id.group, id.name].join("-") + (id.run === undefined ? "" : "-r" + id.run)' in script
-    assert param_part_id(PARAM_SLIDER, "adam", "lr", "compare", 2) == "param-slider-compare-adam-lr-r2"
-    assert param_part_id(PARAM_SLIDER, "sgd", "lr") == "param-slider-toy-sgd-lr"
+    # the slider's ID: the control carries it (dashboard/ids.py param_part_id), the script reads it
+    assert "sliderId: root.dataset.slider" in script
+    compared = param_control("adam", OPTIMIZERS["adam"].params[0], 0.1, "compare", 2)
+    assert getattr(compared, "data-slider") == param_part_id(PARAM_SLIDER, "adam", "lr", "compare", 2)
+    assert compared.children[2].id == getattr(compared, "data-slider")
     control = param_control("sgd", OPTIMIZERS["sgd"].params[0], 0.1)
     up = control.children[1].children[2]
     assert up.className.split() == ["nudge", "nudge-up"] and control.children[1].children[0].className == "nudge nudge-down"
