@@ -14,7 +14,7 @@ import dash
 from dash import Dash, dcc, html
 
 from dashboard import cache as compute_cache
-from dashboard import share
+from dashboard import rooms, share
 from dashboard.errors import install_request_errors, show_callback_error
 from dashboard.hosting import background_manager, install_healthz, install_session, secret_key, session_id
 from dashboard.ids import ID
@@ -45,6 +45,8 @@ def create_app() -> Dash:
     install_healthz(server, manager, celery_app)
     install_session(server)
     share.install(server, share.Gate(manager.store), session_id)
+    rooms.install(server, rooms.Rooms(manager.store, lambda: {p["relative_path"] for p in dash.page_registry.values()}),
+                  session_id)
     app.layout = html.Div(
         [
             html.Header(
@@ -54,9 +56,13 @@ def create_app() -> Dash:
                               for page in dash.page_registry.values()]),
                     html.Button("⛶ present", id=ID.PRESENT, className="present-toggle",
                                 title="presentation layout: the controls fold away, the figures fill the screen"),
+                    html.Button("📡 start a room", id=ID.ROOM, className="room-toggle",
+                                title="presenter mode: everyone who opens the room's link follows this page"),
                 ],
                 className="topbar",
             ),
+            # the room's bar (assets/descent.js fills it): the link and QR code, or "following"
+            html.Div(id=ID.ROOM_BAR, className="room-bar", hidden=True, **{"data-poll-ms": str(rooms.POLL_MS)}),
             html.Div(id=ID.ERROR, className="global-error"),
             dash.page_container,
         ]

@@ -135,6 +135,8 @@ class DiskStore:
             value = self.cache.get(PREFIX + key)
         except KeyError:
             return None
+        if isinstance(value, int) and not isinstance(value, bool):  # a counter (incr)
+            return str(value)
         return value if isinstance(value, str) else None
 
     def set(self, key: str, value: str, expire: float | None) -> None:
@@ -143,6 +145,11 @@ class DiskStore:
     def delete(self, *keys: str) -> None:
         for key in keys:
             self.cache.delete(PREFIX + key)
+
+    def incr(self, key: str, expire: float) -> int:
+        """Add one to a counter (0 when missing), atomically; it expires ``expire`` s after it was made."""
+        self.cache.add(PREFIX + key, 0, expire=expire)
+        return self.cache.incr(PREFIX + key)
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -170,6 +177,13 @@ class RedisStore:
     def delete(self, *keys: str) -> None:
         if keys:
             self.client.delete(*(PREFIX + k for k in keys))
+
+    def incr(self, key: str, expire: float) -> int:
+        """Add one to a counter (0 when missing), atomically; it expires ``expire`` s after it was made."""
+        with self.client.pipeline() as pipe:
+            pipe.incr(PREFIX + key)
+            pipe.expire(PREFIX + key, max(1, int(expire)), nx=True)
+            return int(pipe.execute()[0])
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:

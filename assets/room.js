@@ -1,0 +1,222 @@
+// Presenter mode (dashboard/rooms.py): the presenter's page publishes its address (page, settings,
+// tab and playback step); a follower's page polls the room and opens each new address as a link
+// would, or only moves the playback step when nothing else changed. A follower who touches a
+// control breaks away (their own view) and rejoins with one click. The room lives in this tab's
+// sessionStorage, so a reload keeps following.
+(function () {
+    "use strict";
+    const STORE = "descent-room";
+    const HEARTBEAT_MS = 2000;  // the presenter's page speaks at least this often (keeps the room alive)
+    const TICK_MS = 150;  // how often the presenter's page looks for a new address
+    const AWAY_POLL_MS = 3000;  // a follower on their own still learns where the presenter is
+
+    let room = null;
+    try { room = JSON.parse(sessionStorage.getItem(STORE)); } catch (e) { room = null; }
+    const here = () => window.location.pathname + window.location.search;
+    const opened = /[#&]room=([A-Za-z0-9]+)/.exec(window.location.hash);
+    if (opened) {  // a room's link (/r/CODE) lands here: this tab follows that room
+        room = {code: opened[1].toUpperCase(), role: "follower", following: true, rev: null, bucket: null,
+                applied: here()};
+        window.history.replaceState(window.history.state, "", here());
+    }
+    const save = () => (room ? sessionStorage.setItem(STORE, JSON.stringify(room)) : sessionStorage.removeItem(STORE));
+    save();
+
+    function pollMs() {
+        const bar = document.getElementById("room-bar");
+        return Number(bar && bar.dataset.pollMs) || 400;
+    }
+
+    // --- the bar under the top bar ---
+    function el(tag, attrs, ...children) {
+        const node = document.createElement(tag);
+        Object.entries(attrs || {}).forEach(([k, v]) => {
+            if (k.startsWith("on")) { node.addEventListener(k.slice(2), v); } else { node.setAttribute(k, v); }
+        });
+        children.forEach(c => node.append(c));
+        return node;
+    }
+
+    let message = "";
+    function render() {
+        const bar = document.getElementById("room-bar");
+        const button = document.getElementById("room-button");
+        if (!bar || !button) { return; }
+        bar.replaceChildren();
+        button.textContent = room && room.role === "presenter" ? `📡 room ${room.code}` : "📡 start a room";
+        if (message) {
+            bar.append(el("span", {class: "room-message"}, message),
+                       el("button", {class: "small", onclick: () => { message = ""; render(); }}, "×"));
+        } else if (room && room.role === "presenter") {
+            const n = room.followers || 0;
+            bar.append(
+                el("img", {class: "room-qr", src: room.qr, alt: `QR code of ${room.link}`}),
+                el("div", {class: "room-text"},
+                   el("div", {class: "room-title"}, "Room ", el("b", {class: "room-code"}, room.code),
+                      ": open ", el("a", {href: room.link, class: "room-link", target: "_blank"}, room.link)),
+                   el("div", {class: "room-count"}, `${n} following`),
+                   el("button", {class: "small", onclick: endRoom}, "end the room")));
+        } else if (room && room.role === "follower") {
+            bar.append(el("span", {class: "room-title"},
+                          room.following ? `📡 Following the presenter (room ${room.code})`
+                                         : `📡 On your own (room ${room.code})`),
+                       room.following
+                           ? el("button", {class: "small room-away", onclick: breakAway}, "break away")
+                           : el("button", {class: "small room-rejoin", onclick: rejoin}, "⟲ rejoin the presenter"),
+                       el("button", {class: "small", onclick: leave}, "leave the room"));
+        }
+        bar.hidden = !message && !(room && (room.role === "follower" || room.shown !== false));
+        bar.className = "room-bar" + (room && room.role === "follower" && room.following ? " following" : "");
+    }
+
+    // --- the presenter ---
+    async function json(response) {
+        try { return await response.json(); } catch (e) { return {error: `the server answered ${response.status}`}; }
+    }
+
+    async function startRoom() {
+        const response = await fetch("/room", {method: "POST", headers: {"Content-Type": "application/json"},
+                                               body: JSON.stringify({url: here()})});
+        const data = await json(response);
+        if (!response.ok) { message = data.error; render(); return; }
+        room = {code: data.code, key: data.key, link: data.link, qr: data.qr, role: "presenter",
+                published: here(), sentAt: Date.now(), followers: 0, shown: true};
+        save();
+        render();
+    }
+
+    async function endRoom() {
+        if (room && room.role === "presenter") {
+            await fetch(`/room/${room.code}`, {method: "DELETE", headers: {"X-Room-Key": room.key}});
+        }
+        room = null;
+        save();
+        render();
+    }
+
+    let busy = false;
+    async function publish() {
+        const url = here();
+        if (url === room.published && Date.now() - room.sentAt < HEARTBEAT_MS) { return; }
+        const response = await fetch(`/room/${room.code}`, {
+            method: "POST", headers: {"Content-Type": "application/json", "X-Room-Key": room.key},
+            body: JSON.stringify({url: url})});
+        const data = await json(response);
+        if (response.status === 404 || response.status === 403) {
+            room = null; message = data.error || "The room has ended."; save(); render(); return;
+        }
+        room.sentAt = Date.now();
+        if (response.ok) {
+            room.published = url;
+            if (room.followers !== data.followers) { room.followers = data.followers; render(); }
+        }
+        save();
+    }
+
+    // --- a follower ---
+    function settingsOf(url) {  // the address without its playback step
+        const u = new URL(url, window.location.origin);
+        u.searchParams.delete("step");
+        u.searchParams.sort();
+        return u.pathname + "?" + u.searchParams.toString();
+    }
+
+    function apply(url) {
+        const step = new URL(url, window.location.origin).searchParams.get("step");
+        const slider = document.getElementById("step-slider");
+        if (room.applied && settingsOf(url) === settingsOf(room.applied) && slider && step !== null) {
+            window.dash_clientside.set_props("step-slider", {value: Number(step)});  // playback: the step only
+        } else {  // open the address as a link would: the page is built from its settings
+            window.history.pushState(null, "", url);
+            window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
+        }
+        room.applied = url;
+    }
+
+    async function poll() {
+        const query = new URLSearchParams({rev: room.rev ?? "", bucket: room.bucket ?? "",
+                                           follow: room.following ? "1" : "0"});
+        const response = await fetch(`/room/${room.code}?${query}`, {cache: "no-store"});
+        const data = await json(response);
+        if (!response.ok) {
+            if (response.status === 404) { room = null; message = data.error; save(); render(); }
+            return;
+        }
+        room.bucket = data.bucket;
+        if (typeof data.url === "string") {
+            room.rev = data.rev;
+            room.latest = data.url;
+            if (room.following) { apply(data.url); }
+        }
+        save();
+    }
+
+    function breakAway() {
+        if (!room || !room.following) { return; }
+        room.following = false;
+        save();
+        render();
+    }
+
+    function rejoin() {
+        room.following = true;
+        room.applied = null;  // whatever this page shows now, open the presenter's address
+        if (room.latest) { apply(room.latest); }
+        save();
+        render();
+    }
+
+    function leave() {
+        room = null;
+        save();
+        render();
+    }
+
+    // A follower who changes anything on the page is on their own from then on.
+    const CONTROLS = ".controls, .playback, .tab, nav a, .share, .sweep-buttons";
+    function touched(event) {
+        if (room && room.role === "follower" && room.following && event.target.closest &&
+            event.target.closest(CONTROLS)) {
+            breakAway();
+        }
+    }
+    document.addEventListener("pointerdown", touched, true);
+    document.addEventListener("keydown", touched, true);
+
+    document.addEventListener("click", event => {
+        if (!event.target.closest || !event.target.closest("#room-button")) { return; }
+        if (room && room.role === "presenter") {  // show or hide the room's bar
+            room.shown = room.shown === false;
+            save();
+            render();
+        } else {
+            message = "";
+            startRoom();
+        }
+    });
+
+    // one loop: the presenter publishes, a follower polls (never two requests at once)
+    let last = 0;
+    async function loop() {
+        const now = Date.now();
+        const every = !room ? TICK_MS : room.role === "presenter" ? TICK_MS
+            : room.following ? pollMs() : AWAY_POLL_MS;
+        if (room && !busy && now - last >= every) {
+            busy = true;
+            last = now;
+            try {
+                if (room.role === "presenter") { await publish(); } else { await poll(); }
+            } catch (e) {  // the network or the server hiccuped: the next tick tries again
+            } finally {
+                busy = false;
+            }
+        }
+        setTimeout(loop, TICK_MS / 3);
+    }
+    loop();
+    // the top bar is drawn by Dash after this script runs
+    const watch = new MutationObserver(() => {
+        if (document.getElementById("room-bar")) { watch.disconnect(); render(); }
+    });
+    watch.observe(document, {childList: true, subtree: true});
+})();

@@ -1,0 +1,237 @@
+"""Rooms: a presenter's view, followed by everyone who opened the room's link.
+
+A room holds one thing: the presenter's address (page, settings, tab and playback step are all in
+it, since every page keeps its address equal to its view) and a revision number. The presenter's
+browser publishes its address whenever it changes; each follower's browser asks for the room
+every ``POLL_MS`` and, on a new revision, opens the address as a link would (the settings) or only
+moves the playback step (when only the step changed). So a follower sees exactly what the link
+would show, computed by the same callbacks, and a room costs the server one small JSON text.
+
+Rooms live in the job store every web worker shares (a folder on one machine, Redis with
+REDIS_URL), as JSON text: nothing read back can run code. A room expires ``IDLE_S`` after its
+presenter's page last spoke. Followers are counted in time buckets of ``BUCKET_S``: a follower's
+first poll in a bucket adds one to the bucket's counter (an atomic increment), so counting costs
+one write per follower every few seconds and no list of followers is kept.
+
+HTTP (JSON in and out; errors are ``{"error": message}`` with a 4xx status, 503 when the store is
+unreachable):
+
+- ``POST /room`` ``{"url"}``: start a room (one per browser session: a new one ends the last).
+  Answers ``{"code", "key", "link", "qr"}``; ``key`` authorises the presenter's later calls.
+- ``POST /room/CODE`` ``{"url"}`` with header ``X-Room-Key``: publish the address (also the
+  presenter's heartbeat); answers ``{"rev", "followers"}``.
+- ``GET /room/CODE?rev=R&bucket=B&follow=1``: a follower's poll; answers ``{"rev", "bucket"}``
+  and, when the revision is newer than ``R``, ``"url"``.
+- ``DELETE /room/CODE`` with ``X-Room-Key``: end the room.
+- ``GET /r/CODE``: the room's short link: redirects to the presenter's address, marked to follow.
+- ``GET /room/CODE/qr.svg``: the short link as a QR code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, jsonify, redirect, request
+
+log = logging.getLogger(__name__)
+
+ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read off a projector
+CODE_LENGTH = 6  # 32**6 ≈ 10⁹ codes
+IDLE_S = 1800.0  # a room expires this long after its presenter's page last published
+BUCKET_S = 3.0  # followers are counted per bucket of this many seconds
+POLL_MS = 400  # a follower's poll (assets/descent.js reads it from the page)
+URL_MAX = 4000  # characters of a published address
+
+
+class RoomError(Exception):
+    """A request about a room that cannot be served; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+ENDED = "This room has ended (or its link is mistyped): ask the presenter for the new link."
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Rooms:
+    """The rooms in a shared store (``get``/``set``/``delete``/``incr``, as dashboard.jobs')."""
+
+    def __init__(self, store: Any, paths: Callable[[], Iterable[str]], clock: Callable[[], float] = time.time,
+                 idle_s: float = IDLE_S, bucket_s: float = BUCKET_S) -> None:
+        """``paths()``: the pages' paths, the only addresses a room may hold."""
+        self.store, self.paths, self.clock = store, paths, clock
+        self.idle_s, self.bucket_s = idle_s, bucket_s
+
+    def check_url(self, url: Any) -> str:
+        """A page's address on this site ("/path?query"), or RoomError."""
+        if not isinstance(url, str) or not url or len(url) > URL_MAX:
+            raise RoomError(f"url: expected a page's address of at most {URL_MAX} characters")
+        parts = urlsplit(url)
+        if parts.scheme or parts.netloc or parts.path not in set(self.paths()):
+            raise RoomError("url: not a page of this site")
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def _room(self, code: Any) -> dict[str, Any]:
+        if not isinstance(code, str) or len(code) != CODE_LENGTH or not set(code) <= set(ALPHABET):
+            raise RoomError(ENDED, 404)
+        try:
+            room = json.loads(self.store.get(f"room:{code}") or "null")
+        except ValueError:
+            room = None
+        if not isinstance(room, dict) or not isinstance(room.get("url"), str):
+            raise RoomError(ENDED, 404)
+        return room
+
+    def _presenter(self, code: Any, key: Any) -> dict[str, Any]:
+        room = self._room(code)
+        if not isinstance(key, str) or not secrets.compare_digest(_digest(key), room.get("key", "")):
+            raise RoomError("Only the presenter can change this room.", 403)
+        return room
+
+    def _save(self, code: str, room: dict[str, Any]) -> None:
+        self.store.set(f"room:{code}", json.dumps(room), expire=self.idle_s)
+
+    def create(self, session: str, url: Any) -> dict[str, str]:
+        """Start a room showing ``url``; the session's previous room ends."""
+        url = self.check_url(url)
+        previous = self.store.get(f"room-of:{session}")
+        if previous:
+            self.store.delete(f"room:{previous}")
+        for _ in range(8):
+            code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+            if self.store.get(f"room:{code}") is None:
+                break
+        else:  # eight taken codes in a row: the store is full of rooms, or broken
+            raise RoomError("No room could be made now; try again.", 503)
+        key = secrets.token_urlsafe(24)
+        self._save(code, {"url": url, "rev": 1, "key": _digest(key), "at": self.clock()})
+        self.store.set(f"room-of:{session}", code, expire=self.idle_s)
+        return {"code": code, "key": key}
+
+    def publish(self, code: Any, key: Any, url: Any) -> dict[str, int]:
+        """The presenter's address now (a new revision when it changed); keeps the room alive."""
+        room = self._presenter(code, key)
+        url = self.check_url(url)
+        if url != room["url"]:
+            room.update(url=url, rev=int(room.get("rev", 0)) + 1)
+        room["at"] = self.clock()
+        self._save(code, room)
+        return {"rev": room["rev"], "followers": self.followers(code)}
+
+    def end(self, code: Any, key: Any) -> None:
+        self._presenter(code, key)
+        self.store.delete(f"room:{code}")
+
+    def _bucket(self) -> int:
+        return int(self.clock() // self.bucket_s)
+
+    def follow(self, code: Any, rev: Any = None, bucket: Any = None, counted: bool = True) -> dict[str, Any]:
+        """A follower's poll: the room's revision, its address when newer than ``rev``, and the
+        bucket this follower was counted in (it sends it back, so it is counted once a bucket)."""
+        room = self._room(code)
+        now = self._bucket()
+        answer: dict[str, Any] = {"rev": room["rev"], "bucket": bucket}
+        if counted and str(bucket) != str(now):
+            self.store.incr(f"room:{code}:n:{now}", expire=self.bucket_s * 4)
+            answer["bucket"] = now
+        if str(rev) != str(room["rev"]):
+            answer["url"] = room["url"]
+        return answer
+
+    def followers(self, code: str) -> int:
+        """Followers counted in this bucket or the last (a full bucket, and the one filling now)."""
+        now = self._bucket()
+        counts = []
+        for bucket in (now - 1, now):
+            try:
+                counts.append(int(self.store.get(f"room:{code}:n:{bucket}") or 0))
+            except ValueError:
+                counts.append(0)
+        return max(counts)
+
+    def url(self, code: Any) -> str:
+        return self._room(code)["url"]
+
+
+def qr_svg(text: str) -> bytes:
+    """``text`` as a QR code (SVG, black on white, a quiet zone of 4 modules)."""
+    import segno
+
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="svg", scale=8, border=4, xmldecl=False)
+    return out.getvalue()
+
+
+def install(server: Flask, rooms: Rooms, session: Callable[[], str]) -> None:
+    """The room routes (see the module's docstring) on ``server``."""
+
+    def answer(work: Callable[[], Any]) -> Any:
+        try:
+            return work()
+        except RoomError as err:
+            return jsonify(error=err.message), err.status
+        except Exception:  # the store unreachable (Redis gone): a message, never a 500
+            log.exception("room store")
+            return jsonify(error="Rooms are unavailable right now (the shared store does not answer)."), 503
+
+    def body() -> dict[str, Any]:
+        data = request.get_json(silent=True)
+        return data if isinstance(data, dict) else {}
+
+    def link(code: str) -> str:
+        return f"{request.host_url}r/{code}"
+
+    @server.post("/room")
+    def room_create():
+        def work():
+            made = rooms.create(session(), body().get("url"))
+            return jsonify(**made, link=link(made["code"]), qr=f"/room/{made['code']}/qr.svg")
+        return answer(work)
+
+    @server.post("/room/<code>")
+    def room_publish(code: str):
+        return answer(lambda: jsonify(rooms.publish(code, request.headers.get("X-Room-Key"), body().get("url"))))
+
+    @server.delete("/room/<code>")
+    def room_end(code: str):
+        return answer(lambda: (rooms.end(code, request.headers.get("X-Room-Key")), jsonify(ended=code))[1])
+
+    @server.get("/room/<code>")
+    def room_follow(code: str):
+        args = request.args
+        return answer(lambda: jsonify(rooms.follow(code, args.get("rev"), args.get("bucket"),
+                                                   counted=args.get("follow", "1") == "1")))
+
+    @server.get("/r/<code>")
+    def room_link(code: str):
+        code = code.upper()
+        try:
+            url = rooms.url(code)
+        except RoomError as err:
+            return Response(f"<!doctype html><title>Descent Lab: no such room</title><p>{err.message}</p>"
+                            '<p><a href="/">Open Descent Lab</a></p>', status=err.status, mimetype="text/html")
+        except Exception:
+            log.exception("room store")
+            return Response("<!doctype html><p>Rooms are unavailable right now; try again in a moment.</p>",
+                            status=503, mimetype="text/html")
+        return redirect(f"{url}#room={code}", code=302)
+
+    @server.get("/room/<code>/qr.svg")
+    def room_qr(code: str):
+        def work():
+            rooms.url(code)  # a room that exists
+            return Response(qr_svg(link(code)), mimetype="image/svg+xml")
+        return answer(work)

@@ -1,0 +1,179 @@
+"""Rooms (dashboard/rooms.py): what a presenter publishes, what followers get, who may change it,
+how followers are counted, and that bad requests get a message (never a 500)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from flask import Flask
+
+from dashboard.jobs import DiskStore
+from dashboard.rooms import ENDED, RoomError, Rooms, install, qr_svg
+
+PATHS = {"/", "/compare", "/sweep", "/landscape"}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def rooms(tmp_path, clock):
+    return Rooms(DiskStore(str(tmp_path / "store")), lambda: PATHS, clock=clock)
+
+
+def test_followers_get_each_new_address_once(rooms):
+    made = rooms.create("alice", "/?sgd.lr=0.2&step=3")
+    first = rooms.follow(made["code"])
+    assert first["url"] == "/?sgd.lr=0.2&step=3"
+    again = rooms.follow(made["code"], rev=first["rev"], bucket=first["bucket"])
+    assert "url" not in again and again["rev"] == first["rev"]
+    assert rooms.publish(made["code"], made["key"], "/?sgd.lr=0.2&step=3")["rev"] == first["rev"]  # same: no new rev
+    assert rooms.publish(made["code"], made["key"], "/compare?runs=2")["rev"] == first["rev"] + 1
+    news = rooms.follow(made["code"], rev=first["rev"], bucket=first["bucket"])
+    assert news["url"] == "/compare?runs=2" and news["rev"] == first["rev"] + 1
+
+
+def test_only_the_presenter_changes_or_ends_a_room(rooms):
+    made = rooms.create("alice", "/")
+    with pytest.raises(RoomError) as err:
+        rooms.publish(made["code"], "not-the-key", "/sweep")
+    assert err.value.status == 403
+    with pytest.raises(RoomError):
+        rooms.end(made["code"], None)
+    assert rooms.url(made["code"]) == "/"
+    rooms.end(made["code"], made["key"])
+    with pytest.raises(RoomError) as err:
+        rooms.follow(made["code"])
+    assert err.value.status == 404 and err.value.message == ENDED
+
+
+@pytest.mark.parametrize("url", ["https://evil.example/", "//evil.example/x", "/admin", "", None, 42,
+                                 "/?" + "x" * 5000, "javascript:alert(1)"])
+def test_a_room_holds_only_this_sites_pages(rooms, url):
+    with pytest.raises(RoomError) as err:
+        rooms.create("alice", url)
+    assert err.value.status == 400 and "url" in err.value.message
+
+
+@pytest.mark.parametrize("code", ["", "abc", "ABCDE1", "ABCDEFG", "../../x", None, "ABCD0O"])
+def test_unknown_or_malformed_codes_are_ended_rooms(rooms, code):
+    with pytest.raises(RoomError) as err:
+        rooms.follow(code)
+    assert err.value.status == 404
+
+
+def test_a_new_room_of_the_same_session_ends_the_last(rooms):
+    first = rooms.create("alice", "/")
+    second = rooms.create("alice", "/compare")
+    with pytest.raises(RoomError):
+        rooms.url(first["code"])
+    assert rooms.url(second["code"]) == "/compare"
+    other = rooms.create("bob", "/sweep")  # someone else's room is untouched
+    assert rooms.url(second["code"]) == "/compare" and rooms.url(other["code"]) == "/sweep"
+
+
+def test_followers_are_counted_once_each_and_only_while_following(rooms, clock):
+    made = rooms.create("alice", "/")
+    code = made["code"]
+    buckets = {}
+    for _ in range(5):  # three followers polling five times within one bucket
+        for name in ("a", "b", "c"):
+            buckets[name] = rooms.follow(code, bucket=buckets.get(name))["bucket"]
+        rooms.follow(code, bucket=None, counted=False)  # on their own: not counted
+    assert rooms.followers(code) == 3
+    clock.now += rooms.bucket_s  # the next bucket: two still poll
+    for name in ("a", "b"):
+        buckets[name] = rooms.follow(code, bucket=buckets[name])["bucket"]
+    assert rooms.followers(code) == 3  # the full bucket before still counts
+    clock.now += rooms.bucket_s
+    for name in ("a", "b"):
+        buckets[name] = rooms.follow(code, bucket=buckets[name])["bucket"]
+    assert rooms.followers(code) == 2
+    assert rooms.publish(code, made["key"], "/")["followers"] == 2
+
+
+def test_an_idle_room_expires(tmp_path):
+    rooms = Rooms(DiskStore(str(tmp_path / "store")), lambda: PATHS, idle_s=1)
+    made = rooms.create("alice", "/")
+    time.sleep(0.6)
+    rooms.publish(made["code"], made["key"], "/?step=2")  # the presenter's heartbeat keeps it
+    time.sleep(0.6)
+    assert rooms.url(made["code"]) == "/?step=2"
+    time.sleep(1.2)
+    with pytest.raises(RoomError):
+        rooms.url(made["code"])
+
+
+def test_the_qr_code_is_an_svg_of_the_link():
+    svg = qr_svg("http://127.0.0.1:8050/r/ABCDEF").decode()
+    assert svg.startswith("<svg") and "<path" in svg
+    assert qr_svg("http://127.0.0.1:8050/r/ABCDEF") != qr_svg("http://127.0.0.1:8050/r/ABCDEG")
+
+
+class Down:
+    """A shared store that does not answer."""
+
+    def get(self, key):
+        raise ConnectionError("redis gone")
+
+    set = delete = incr = get
+
+
+@pytest.fixture
+def client(rooms):
+    server = Flask(__name__)
+    install(server, rooms, lambda: "session-1")
+    return server.test_client()
+
+
+def test_the_routes_run_a_room(client):
+    made = client.post("/room", json={"url": "/?step=4"}).get_json()
+    assert made["link"].endswith(f"/r/{made['code']}") and made["qr"] == f"/room/{made['code']}/qr.svg"
+    assert client.post(f"/room/{made['code']}", json={"url": "/sweep"},
+                       headers={"X-Room-Key": made["key"]}).get_json()["rev"] == 2
+    follow = client.get(f"/room/{made['code']}?rev=1&bucket=").get_json()
+    assert follow["url"] == "/sweep" and follow["rev"] == 2
+    link = client.get(f"/r/{made['code'].lower()}")
+    assert link.status_code == 302 and link.headers["Location"].endswith(f"/sweep#room={made['code']}")
+    qr = client.get(made["qr"])
+    assert qr.status_code == 200 and qr.mimetype == "image/svg+xml"
+    assert client.delete(f"/room/{made['code']}", headers={"X-Room-Key": made["key"]}).status_code == 200
+    assert client.get(f"/room/{made['code']}").status_code == 404
+    gone = client.get(f"/r/{made['code']}")
+    assert gone.status_code == 404 and b"has ended" in gone.data
+
+
+@pytest.mark.parametrize("method, path, kwargs, status", [
+    ("post", "/room", {"data": "not json"}, 400),
+    ("post", "/room", {"json": ["a", "list"]}, 400),
+    ("post", "/room/ABCDEF", {"json": {"url": "/"}}, 404),
+    ("get", "/room/ABCDEF", {}, 404),
+    ("get", "/room/%00%01", {}, 404),
+    ("delete", "/room/ABCDEF", {}, 404),
+    ("get", "/room/ABCDEF/qr.svg", {}, 404),
+])
+def test_bad_requests_get_a_message(client, method, path, kwargs, status):
+    response = getattr(client, method)(path, **kwargs)
+    assert response.status_code == status
+    assert response.get_json()["error"]
+
+
+def test_a_store_that_does_not_answer_is_a_message_not_a_500():
+    server = Flask(__name__)
+    install(server, Rooms(Down(), lambda: PATHS), lambda: "s")
+    client = server.test_client()
+    for response in (client.post("/room", json={"url": "/"}), client.get("/room/ABCDEF"),
+                     client.get("/r/ABCDEF")):
+        assert response.status_code == 503
+    assert "unavailable" in client.post("/room", json={"url": "/"}).get_json()["error"]
