@@ -91,7 +91,7 @@ def _away_and_back(presenter, follower) -> None:
     _until(lambda: follower.evaluate("location.pathname") == "/compare", 10, "the follower follows the page")
     follower.wait_for_selector("#compare-map .js-plotly-plot", timeout=30000)
     # touching a control is breaking away too
-    follower.locator(".controls input.param-input:visible").first.click()
+    follower.locator(".controls input.dash-input-element:visible").first.click()
     _until(lambda: "On your own" in follower.inner_text("#room-bar"), 2, "a touched control breaks away")
 
     # the end: the follower is told
