@@ -12,6 +12,24 @@ def _kwargs(values: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in values.items())
 
 
+def optimizer_kwargs(spec: RunSpec) -> dict:
+    """The keyword arguments of the run's torch.optim call that differ from torch's defaults (lr always)."""
+    row = OPTIMIZERS[spec.optimizer.name]
+    given = row.torch_kwargs(spec.optimizer.values)
+    defaults = row.torch_kwargs({p.name: p.default for p in row.params})
+    return {k: v for k, v in given.items() if k == "lr" or defaults[k] != v}
+
+
+def optimizer_call(spec: RunSpec) -> str:
+    """``SGD(lr=0.1, momentum=0.9)``: the run's optimizer as its torch.optim call reads."""
+    return f"{OPTIMIZERS[spec.optimizer.name].title}({_kwargs(optimizer_kwargs(spec))})"
+
+
+def loss_call(spec: RunSpec) -> str:
+    """``HuberLoss(delta=1.0)``: the run's loss as its torch.nn call reads."""
+    return f"{LOSSES[spec.loss.name].title}({_kwargs(spec.loss.values)})"
+
+
 def torch_script(spec: RunSpec) -> str:
     """Python source, runnable as is, that trains the spec's run and prints its trajectory.
 
@@ -21,9 +39,7 @@ def torch_script(spec: RunSpec) -> str:
     data = spec.data
     loss_row = LOSSES[spec.loss.name]
     opt_row = OPTIMIZERS[spec.optimizer.name]
-    opt_kwargs = opt_row.torch_kwargs(spec.optimizer.values)
-    defaults = opt_row.torch_kwargs({p.name: p.default for p in opt_row.params})
-    shown = {k: v for k, v in opt_kwargs.items() if k == "lr" or defaults[k] != v}  # torch's defaults unsaid
+    shown = optimizer_kwargs(spec)
     full_batch = spec.batch >= data.n
     if loss_row.problem == "classification":
         draw = [f"# data: two classes, y = 1 where x + 0.5 + {data.noise!r}·noise > 0",
@@ -48,7 +64,7 @@ def torch_script(spec: RunSpec) -> str:
         "with torch.no_grad():",
         f"    model.weight.fill_({spec.init_weight!r})",
         f"    model.bias.fill_({spec.init_bias!r})",
-        f"loss_fn = torch.nn.{loss_row.title}({_kwargs(spec.loss.values)})",
+        f"loss_fn = torch.nn.{loss_call(spec)}",
         f"optimizer = torch.optim.{opt_row.title}(model.parameters(), {_kwargs(shown)})",
         "",
         "",

@@ -24,18 +24,12 @@ from compute import (
     LOSSES,
     OPTIMIZERS,
     PRESETS,
-    REGRESSION_LOSSES,
     RUN_PARAMS,
     InvalidSpec,
-    loss_data,
-    loss_grid,
-    run_trajectories,
-    run_trajectory,
 )
-from compute.data import DataSpec
 from compute.preview import PreviewSpec, run_preview
 from compute.script import torch_script
-from dashboard.cache import cached, cached_each
+from dashboard.cache import cached
 from dashboard.controls import (
     CHECKED,
     as_control,
@@ -86,9 +80,9 @@ from dashboard.state import (
     check_state,
     check_value,
     from_query,
-    group_values,
     to_query,
 )
+from dashboard.toyview import fit_data, shown_losses, toy_runs
 
 dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
 
@@ -194,16 +188,6 @@ def _raw_state(values: list, loss: Any, optimizer: Any, tab: Any, log: Any, step
     return raw
 
 
-def _runs(checked: Checked) -> tuple[dict, dict]:
-    """Cached trajectories and loss maps of the losses the tab shows, keyed by torch name."""
-    state = checked.state
-    losses = list(REGRESSION_LOSSES) if state["tab"] == "all" else [state["loss"]]
-    titles = [LOSSES[loss].title for loss in losses]
-    trajectories = cached_each(run_trajectory, run_trajectories, [checked.specs[loss][0] for loss in losses])
-    grids = {title: cached(loss_grid, checked.specs[loss][1]) for title, loss in zip(titles, losses, strict=True)}
-    return dict(zip(titles, trajectories, strict=True)), grids
-
-
 def _status(runs: dict, state: dict[str, Any]) -> list:
     """What to say beside the figures: divergence, and what the loop knobs are doing."""
     lines = []
@@ -262,13 +246,11 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     if not checked.ok:
         return messages, status, *([no_update] * 12), now_shown
     state = checked.state
-    runs, grids = _runs(checked)
+    runs, grids = toy_runs(checked)
     last = max(traj.finite_steps for traj in runs.values()) - 1
     first_load = ctx.triggered_id is None
     shown_step = min(state["step"], last) if first_load and state["step"] is not None else last
-    fitted = state["loss"] if state["tab"] != "all" else REGRESSION_LOSSES[0]  # whose data the fit shows
-    problem = LOSSES[fitted].problem
-    x, y = loss_data(DataSpec(**group_values(state, "data")), fitted)
+    x, y, problem = fit_data(state)  # the data of the loss the fit shows
     figures: list[Any] = [no_update] * 7
     maps = _maps_key(checked)
     same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
@@ -302,7 +284,7 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
 def _maps_key(checked: Checked) -> str:
     """Which maps a view draws: the tab, the colour scale and each map's spec."""
     state = checked.state
-    losses = list(REGRESSION_LOSSES) if state["tab"] == "all" else [state["loss"]]
+    losses = shown_losses(state)
     return "|".join([state["tab"], str(state["log"]), *(checked.specs[loss][1].cache_key() for loss in losses)])
 
 
@@ -323,7 +305,7 @@ def preview(want, view):
     state = checked.state
     if not checked.ok or group not in (state["optimizer"], "run"):
         return {"key": key, "query": view.get("query"), "note": "no preview for this slider: release it"}
-    losses = list(REGRESSION_LOSSES) if state["tab"] == "all" else [state["loss"]]
+    losses = shown_losses(state)
     try:
         previews = {LOSSES[loss].title: cached(run_preview, PreviewSpec(checked.specs[loss][0], name))
                     for loss in losses}

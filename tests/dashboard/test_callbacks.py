@@ -9,6 +9,7 @@ from dash import no_update
 
 from compute import OPTIMIZERS, PRESETS, OptimizerSpec, RunSpec, run_trajectory
 from dashboard import figures as F
+from dashboard import toyview
 from dashboard.controls import CHECKED
 from dashboard.ids import ID, param_id, preset_id
 from dashboard.state import FIELDS
@@ -118,8 +119,8 @@ def test_display_only_changes_recompute_nothing(server_context, monkeypatch):
             return fn(specs)
         return counted
 
-    monkeypatch.setattr(toy, "run_trajectories", spy_together(toy.run_trajectories))
-    monkeypatch.setattr(toy, "loss_grid", spy(toy.loss_grid))
+    monkeypatch.setattr(toyview, "run_trajectories", spy_together(toyview.run_trajectories))
+    monkeypatch.setattr(toyview, "loss_grid", spy(toyview.loss_grid))
     out = render(log=[CHECKED], triggered=[(ID.LOG, "value")])
     assert calls == [] and out[2]["layout"]["title"]["text"] == "MSELoss"
     out = render({"sgd.lr": 0.2})  # a real change does compute, once: the run, not the map

@@ -1,0 +1,34 @@
+"""What the toy lab's view shows, computed once for the page, its exports and their CLI: the
+losses of the visible tab, their cached runs and loss maps, and the data the fit is drawn over."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from compute import LOSSES, REGRESSION_LOSSES, loss_data, loss_grid, run_trajectories, run_trajectory
+from compute.data import DataSpec
+from dashboard.cache import cached, cached_each
+from dashboard.state import Checked, group_values
+
+
+def shown_losses(state: dict[str, Any]) -> list[str]:
+    """The losses the tab shows: the four regression losses side by side, else the chosen one."""
+    return list(REGRESSION_LOSSES) if state["tab"] == "all" else [state["loss"]]
+
+
+def toy_runs(checked: Checked) -> tuple[dict, dict]:
+    """Cached trajectories and loss maps of the losses the tab shows, keyed by torch name."""
+    losses = shown_losses(checked.state)
+    titles = [LOSSES[loss].title for loss in losses]
+    trajectories = cached_each(run_trajectory, run_trajectories, [checked.specs[loss][0] for loss in losses])
+    grids = {title: cached(loss_grid, checked.specs[loss][1]) for title, loss in zip(titles, losses, strict=True)}
+    return dict(zip(titles, trajectories, strict=True)), grids
+
+
+def fit_data(state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, str]:
+    """The data points the fit is drawn over, and the problem (regression or classification)."""
+    fitted = state["loss"] if state["tab"] != "all" else REGRESSION_LOSSES[0]
+    x, y = loss_data(DataSpec(**group_values(state, "data")), fitted)
+    return x, y, LOSSES[fitted].problem
