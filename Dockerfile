@@ -19,6 +19,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# Chromium: Kaleido renders the exports for slides with it (GIF, MP4, WebM, PNG, SVG)
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends chromium=* \
+    && rm -rf /var/lib/apt/lists/*
+ENV BROWSER_PATH=/usr/bin/chromium
+
 # torch from the CPU index: the default index would pull a multi-GB CUDA build
 COPY requirements.txt .
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \

@@ -210,6 +210,8 @@ def cached_each(fn: Callable[..., T], together: Callable[[list], list[T]], specs
     """``[fn(s) for s in specs]``, each memoized under ``fn``'s key; the misses are computed in
     one call of ``together`` (which must equal ``fn`` on each, as ``run_trajectories`` does for
     ``run_trajectory``)."""
+    if getattr(cache, "app", None) is None:  # no app (the exports' CLI): nothing to share, compute
+        return together(list(specs))
     keys = [_key(fn, spec) for spec in specs]
     values = [_get(k) for k in keys]
     missing = [i for i, value in enumerate(values) if value is None or value is _DOWN]

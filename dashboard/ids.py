@@ -40,6 +40,17 @@ class ID(StrEnum):
     SURFACE_NEXT = "surface-next"
     TRACES = "trace-update"  # a new path over the maps on screen: its traces only, the maps not sent
     TRACES_DRAWN = "trace-update-drawn"
+    # exports for slides (dashboard/exports.py)
+    EXPORT_FIGURE = "export-figure"
+    EXPORT_FORMAT = "export-format"
+    EXPORT_SIZE = "export-size"
+    EXPORT_FRAMES = "export-frames"
+    EXPORT_FPS = "export-fps"
+    EXPORT_RUN = "export-run"
+    EXPORT_CANCEL = "export-cancel"
+    EXPORT_PROGRESS = "export-progress"
+    EXPORT_TEXT = "export-text"
+    EXPORT_DOWNLOAD = "export-download"
 
 
 # The toy lab's figures, in the order the render and playback callbacks return them.

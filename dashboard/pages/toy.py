@@ -29,6 +29,7 @@ from compute import (
 )
 from compute.preview import PreviewSpec, run_preview
 from compute.script import torch_script
+from dashboard import exports
 from dashboard.cache import cached
 from dashboard.controls import (
     CHECKED,
@@ -40,6 +41,7 @@ from dashboard.controls import (
     log_checklist,
     settings_from_controls,
 )
+from dashboard.errors import job_error
 from dashboard.figures import (
     make_all_maps_figure,
     make_curve_figure,
@@ -66,8 +68,10 @@ from dashboard.panels import (
     URL_SYNC_JS,
     data_section,
     graph,
+    labelled_dropdown,
     loss_section,
     optimizer_section,
+    progress_row,
     register_optimizer_switch,
     section,
     training_section,
@@ -115,6 +119,7 @@ def layout(**query: Any) -> html.Div:
                 *group_controls("grid", state),
                 log_checklist(ID.LOG, state["log"]),
             ]),
+            export_section(),
         ],
         className="controls",
     )
@@ -175,6 +180,27 @@ def layout(**query: Any) -> html.Div:
         ],
         className="toy-lab",
     )
+
+
+def export_section() -> html.Details:
+    """Export for slides: the figure, the format, the size, the frames; progress and cancel."""
+    formats = {"gif": "GIF (animated)", "mp4": "MP4 (H.264)", "webm": "WebM (VP9)",
+               "html": "HTML (Plotly frames)", "png": "PNG (the step shown)", "svg": "SVG (the step shown)"}
+    return section("Export for slides", [
+        labelled_dropdown(ID.EXPORT_FIGURE, "map", exports.FIGURE_LABELS, "figure"),
+        labelled_dropdown(ID.EXPORT_FORMAT, "gif", formats, "format"),
+        labelled_dropdown(ID.EXPORT_SIZE, "1280x720", {k: k.replace("x", " × ") for k in exports.SIZES}, "size"),
+        html.Div([html.Label("frames", className="param-label"),
+                  dcc.Input(id=ID.EXPORT_FRAMES, type="number", value=exports.DEFAULT_FRAMES, min=2,
+                            max=exports.MAX_FRAMES, step=1, className="param-input")], className="param",
+                 title=f"an animation's frames, spread evenly over the run's steps (2 to {exports.MAX_FRAMES})"),
+        labelled_dropdown(ID.EXPORT_FPS, 10, {f: f"{f} frames/s" for f in exports.FPS}, "fps"),
+        html.Div([html.Button("Export", id=ID.EXPORT_RUN, n_clicks=0),
+                  html.Button("Cancel", id=ID.EXPORT_CANCEL, n_clicks=0, disabled=True)], className="sweep-buttons"),
+        progress_row(ID.EXPORT_PROGRESS, ID.EXPORT_TEXT),
+        dcc.Download(id=ID.EXPORT_DOWNLOAD),
+    ], "The playback as an animation, or the step shown as a still, with a caption of the settings "
+       "and a file name that says what it shows.")
 
 
 def _raw_state(values: list, loss: Any, optimizer: Any, tab: Any, log: Any, step: Any) -> dict[str, Any]:
@@ -440,4 +466,52 @@ clientside_callback(  # the playback speed sets the tick (on load too): faster s
     }}""",
     Output(ID.TICKER, "interval"),
     Input(ID.SPEED, "value"),
+)
+
+
+@callback(
+    Output(ID.EXPORT_DOWNLOAD, "data"),
+    Output(ID.EXPORT_TEXT, "children"),
+    Input(ID.EXPORT_RUN, "n_clicks"),
+    State(ID.VIEW_STORE, "data"),
+    State(ID.STEP, "value"),
+    State(ID.EXPORT_FIGURE, "value"),
+    State(ID.EXPORT_FORMAT, "value"),
+    State(ID.EXPORT_SIZE, "value"),
+    State(ID.EXPORT_FRAMES, "value"),
+    State(ID.EXPORT_FPS, "value"),
+    background=True,
+    progress=[Output(ID.EXPORT_PROGRESS, "value"), Output(ID.EXPORT_PROGRESS, "max"),
+              Output(ID.EXPORT_TEXT, "children")],
+    running=[(Output(ID.EXPORT_RUN, "disabled"), True, False), (Output(ID.EXPORT_CANCEL, "disabled"), False, True)],
+    cancel=[Input(ID.EXPORT_CANCEL, "n_clicks")],
+    interval=250,
+    on_error=job_error(2),
+    prevent_initial_call=True,
+)
+def export_view(set_progress, _clicks, view, step, figure, fmt, size, frames, fps):
+    """The view's playback (or its step) as a file for slides, rendered in the background."""
+    state = view.get("state") if isinstance(view, dict) else None
+    if not isinstance(state, dict):
+        return no_update, "Nothing to export yet: wait for the figures."
+    try:
+        spec = exports.ExportSpec(figure, fmt, size, int(frames) if isinstance(frames, int | float) else frames,
+                                  int(fps) if isinstance(fps, int | float) else fps)
+    except InvalidSpec as err:
+        return no_update, f"Not exported: {err.message}"
+    set_progress(("0", "1", "starting the renderer…"))
+    try:
+        done = exports.export({**state, "step": step if isinstance(step, int) else None}, spec,
+                              progress=lambda d, t: set_progress((str(d), str(t), f"frame {d} of {t}")))
+    except (InvalidSpec, exports.ExportUnavailable) as err:
+        return no_update, f"Not exported: {getattr(err, 'message', str(err))}"
+    return (dcc.send_bytes(done.content, done.name, type=done.mime),
+            f"{done.name}: {len(done.content) / 2**20:.1f} MiB, {done.frames} frame{'s' if done.frames > 1 else ''}")
+
+
+clientside_callback(  # Cancel says so at once (the job stops at its next frame)
+    "function(n) { return n ? 'cancelled' : window.dash_clientside.no_update; }",
+    Output(ID.EXPORT_TEXT, "children", allow_duplicate=True),
+    Input(ID.EXPORT_CANCEL, "n_clicks"),
+    prevent_initial_call=True,
 )

@@ -1,0 +1,146 @@
+"""Exports for slides (dashboard/exports.py): which steps, the caption and the file name, the
+checks, the frames against torch's run, and the files themselves opened and counted (GIF frames,
+MP4 and WebM duration, PNG size, SVG caption, HTML frames), made through the CLI."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import imageio_ffmpeg
+import pytest
+from PIL import Image
+
+from compute import InvalidSpec, run_trajectory
+from dashboard import exports
+from dashboard.exports import ExportSpec, View, caption, export, file_name, frame_steps, main
+from dashboard.state import check_state, from_query
+
+
+def _checked(query: dict):
+    state, notes = from_query(query)
+    assert notes == []
+    return check_state(state)
+
+
+def test_frames_spread_over_the_steps_with_both_ends():
+    assert frame_steps(0, 100, 5) == [0, 25, 50, 75, 100]
+    assert frame_steps(10, 13, 60) == [10, 11, 12, 13]  # fewer steps than frames: each step once
+    steps = frame_steps(0, 5000, 150)
+    assert len(steps) == 150 and steps[0] == 0 and steps[-1] == 5000
+
+
+def test_the_caption_and_name_say_what_the_figure_shows():
+    checked = _checked({"sgd.momentum": "0.9", "sgd.nesterov": "true", "run.batch_size": "10",
+                        "run.clip_grad_norm": "true", "run.max_norm": "2", "loss": "huber", "huber.delta": "0.5"})
+    text = caption(checked, 0, 80)
+    assert text.startswith("HuberLoss(delta=0.5) · torch.optim.SGD(lr=0.1, momentum=0.9, nesterov=True)")
+    assert "start w=6, b=-3" in text and "batch_size 10" in text and "max_norm 2" in text
+    assert text.endswith("steps 0–80")
+    assert caption(checked, 30, 30).endswith("step 30")
+    assert file_name(checked, ExportSpec("map", "gif"), 0, 80) == \
+        "descent-lab_map_HuberLoss_SGD-lr0.1-momentum0.9-nesterovTrue_steps0-80.gif"
+    assert file_name(checked, ExportSpec("all-maps", "png"), 80, 80) == \
+        "descent-lab_all-maps_all-losses_SGD-lr0.1-momentum0.9-nesterovTrue_step80.png"
+    side = check_state({**checked.state, "tab": "all"})
+    assert caption(side, 0, 1).startswith("MSELoss, L1Loss, HuberLoss(delta=0.5), SmoothL1Loss(beta=1.0) · ")
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"figure": "surface"}, "export.figure"), ({"fmt": "avi"}, "export.fmt"), ({"size": "4k"}, "export.size"),
+    ({"frames": 1}, "export.frames"), ({"frames": exports.MAX_FRAMES + 1}, "export.frames"),
+    ({"frames": 2.5}, "export.frames"), ({"fps": 7}, "export.fps"), ({"first": -1}, "export.first"),
+    ({"first": 10, "last": 10}, "export.last"),
+])
+def test_bad_exports_are_refused_with_the_setting_named(kwargs, field):
+    with pytest.raises(InvalidSpec) as err:
+        ExportSpec(**kwargs)
+    assert err.value.field == field
+
+
+def test_each_frame_shows_torchs_run_at_its_step():
+    checked = _checked({"sgd.momentum": "0.9", "run.epochs": "30"})
+    view = View(checked, "map")
+    traj = run_trajectory(checked.specs["mse"][0])
+    for k in (0, 7, 30):
+        marker = next(t for t in view.at(k)["data"] if t.get("name") == "step")
+        assert marker["x"] == [float(traj.bias[k])] and marker["y"] == [float(traj.weight[k])]
+
+
+def test_a_run_with_no_steps_in_range_is_a_message():
+    state, _ = from_query({"run.epochs": "10"})
+    with pytest.raises(InvalidSpec, match="no steps from 10 on"):
+        export(state, ExportSpec("curve", "gif", first=50))
+
+
+def test_a_file_over_the_cap_is_refused(monkeypatch):
+    monkeypatch.setattr(exports, "MAX_BYTES", 1000)
+    state, _ = from_query({"run.epochs": "5"})
+    with pytest.raises(exports.ExportTooLarge, match="fewer frames or a smaller size"):
+        export(state, ExportSpec("curve", "html", frames=3))
+
+
+def _cli(tmp_path, *args: str):
+    assert main([*args, "--size", "960x540", "--out", str(tmp_path)]) == 0
+    (made,) = list(tmp_path.iterdir())
+    return made
+
+
+def test_the_cli_makes_a_gif_of_the_asked_frames(tmp_path):
+    made = _cli(tmp_path, "--format", "gif", "--query", "sgd.lr=0.2&run.epochs=20", "--frames", "4", "--fps", "5")
+    assert made.name == "descent-lab_map_MSELoss_SGD-lr0.2_steps0-20.gif"
+    image = Image.open(made)
+    assert image.n_frames == 4 and image.size == (960, 540) and image.info["duration"] == 200
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "webm"])
+def test_the_cli_makes_a_video_of_the_asked_length(tmp_path, fmt):
+    made = _cli(tmp_path, "--format", fmt, "--figure", "all-maps", "--query", "tab=all&run.epochs=20",
+                "--frames", "6", "--fps", "5")
+    frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(made))
+    assert frames == 6 and seconds == pytest.approx(6 / 5, abs=0.05)
+
+
+def test_the_cli_makes_stills_with_the_caption(tmp_path):
+    (tmp_path / "png").mkdir()
+    png = _cli(tmp_path / "png", "--format", "png", "--query", "step=7", "--figure", "fit")
+    assert png.name == "descent-lab_fit_MSELoss_SGD-lr0.1_step7.png"
+    assert Image.open(png).size == (960, 540)
+    (tmp_path / "svg").mkdir()
+    svg = _cli(tmp_path / "svg", "--format", "svg", "--query", "step=7&sgd.momentum=0.5")
+    text = svg.read_text()
+    assert text.startswith("<svg") and "torch.optim.SGD(lr=0.1, momentum=0.5)" in text and "step 7" in text
+
+
+def test_the_cli_makes_a_self_contained_html_animation(tmp_path):
+    made = _cli(tmp_path, "--format", "html", "--query", "run.epochs=20", "--frames", "3")
+    html = made.read_text()
+    assert "<script" in html and not re.search(r"<script[^>]*\ssrc=", html)  # plotly.js inlined: opens offline
+    assert re.findall(r'"label":"(\d+)","method":"animate"', html) == ["0", "10", "20"]
+
+
+def test_the_cli_says_what_is_wrong(tmp_path, capsys):
+    assert main(["--frames", "1", "--out", str(tmp_path)]) == 2
+    assert "frames must be a whole number from 2 to" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_browser_is_a_message(monkeypatch):
+    monkeypatch.delenv("BROWSER_PATH", raising=False)
+    monkeypatch.setattr(exports.shutil, "which", lambda name: None)
+    with pytest.raises(exports.ExportUnavailable, match="need Chrome or Chromium"):
+        exports._browser()
+
+
+def test_a_gif_holds_every_frame_in_order():
+    pngs = []
+    for shade in (0, 120, 240):
+        out = io.BytesIO()
+        Image.new("RGB", (8, 6), (shade, shade, shade)).save(out, format="PNG")
+        pngs.append(out.getvalue())
+    gif = Image.open(io.BytesIO(exports._gif(pngs, 10)))
+    seen = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        seen.append(gif.convert("RGB").getpixel((0, 0))[0])
+    assert seen == [0, 120, 240]
