@@ -319,7 +319,29 @@
         if (!toggle) { return; }
         const on = document.body.classList.toggle("presenting");
         toggle.textContent = on ? "✕ leave presentation" : "⛶ present";
+        document.querySelectorAll(".js-plotly-plot").forEach(presentFont);
     });
+
+    // ... and the figures' text grows (ticks, legends, titles: Plotly lays them out again). A figure
+    // that Dash draws anew while presenting gets the larger text after its draw.
+    const PRESENT_FONT = 16;
+    function presentFont(gd) {
+        if (!gd.layout || !gd._fullLayout) { return; }
+        if (!gd._descentFont) {
+            gd._descentFont = true;
+            gd.on("plotly_afterplot", () => presentFont(gd));
+        }
+        const want = document.body.classList.contains("presenting") ? PRESENT_FONT : undefined;
+        const has = gd.layout.font && gd.layout.font.size;
+        if (has !== want && !(want === undefined && has === null)) {
+            Plotly.relayout(gd, {"font.size": want === undefined ? null : want});
+        }
+    }
+    new MutationObserver(() => {
+        if (document.body.classList.contains("presenting")) {
+            document.querySelectorAll(".js-plotly-plot").forEach(gd => { if (!gd._descentFont) { presentFont(gd); } });
+        }
+    }).observe(document.body, {childList: true, subtree: true});
 
     document.addEventListener("click", event => {
         const button = event.target.closest && event.target.closest(".nudge");

@@ -64,8 +64,13 @@ def test_the_presentation_layout_puts_the_view_on_one_screen(browser, server_url
             box = svg.bounding_box()
             assert box["y"] >= 0 and box["y"] + box["height"] <= size[1], (figure, box)
             assert box["x"] + box["width"] <= size[0], (figure, box)
+        tick = f"{figures[0]} .xtick text"
+        page.wait_for_function(f"getComputedStyle(document.querySelector('{tick}')).fontSize === '16px'",
+                               timeout=TIMEOUT)  # larger text for the back of the room
         shot(page, f"present-{size[0]}x{size[1]}")
         page.click("#present-toggle")
         expect(page.locator(".controls")).to_be_visible()
+        page.wait_for_function(f"getComputedStyle(document.querySelector('{tick}')).fontSize === '12px'",
+                               timeout=TIMEOUT)
     finally:
         context.close()
