@@ -319,28 +319,68 @@
         if (!toggle) { return; }
         const on = document.body.classList.toggle("presenting");
         toggle.textContent = on ? "✕ leave presentation" : "⛶ present";
-        document.querySelectorAll(".js-plotly-plot").forEach(presentFont);
+        document.querySelectorAll(".js-plotly-plot").forEach(adapt);
     });
 
     // ... and the figures' text grows (ticks, legends, titles: Plotly lays them out again). A figure
     // that Dash draws anew while presenting gets the larger text after its draw.
     const PRESENT_FONT = 16;
     function presentFont(gd) {
-        if (!gd.layout || !gd._fullLayout) { return; }
-        if (!gd._descentFont) {
-            gd._descentFont = true;
-            gd.on("plotly_afterplot", () => presentFont(gd));
-        }
         const want = document.body.classList.contains("presenting") ? PRESENT_FONT : undefined;
         const has = gd.layout.font && gd.layout.font.size;
         if (has !== want && !(want === undefined && has === null)) {
             Plotly.relayout(gd, {"font.size": want === undefined ? null : want});
         }
     }
-    new MutationObserver(() => {
-        if (document.body.classList.contains("presenting")) {
-            document.querySelectorAll(".js-plotly-plot").forEach(gd => { if (!gd._descentFont) { presentFont(gd); } });
+
+    // On a phone the 2 × 2 maps stack in one column: side by side they were slivers.
+    const PHONE_PX = 600;
+    function stackOnPhone(gd) {
+        if (window.innerWidth > PHONE_PX || !gd.closest("#all-maps-figure") || gd.layout.meta === "stacked") { return; }
+        const maps = gd._fullData.map((t, i) => (t.type === "contour" ? i : -1)).filter(i => i >= 0);
+        const n = maps.length;
+        if (!n) { return; }
+        const layout = {meta: "stacked"}, bars = {"colorbar.x": [], "colorbar.y": [], "colorbar.len": []};
+        maps.forEach((_, i) => {
+            const s = i === 0 ? "" : String(i + 1), top = 1 - i / n - 0.035, bottom = 1 - (i + 1) / n + 0.03;
+            layout[`xaxis${s}.domain`] = [0, 0.8];
+            layout[`yaxis${s}.domain`] = [bottom, top];
+            layout[`xaxis${s}.title.text`] = "bias b";
+            layout[`yaxis${s}.title.text`] = "weight w";
+            layout[`annotations[${i}].x`] = 0.4;
+            layout[`annotations[${i}].y`] = top;
+            bars["colorbar.x"].push(0.84);
+            bars["colorbar.y"].push((top + bottom) / 2);
+            bars["colorbar.len"].push(0.8 / n);
+        });
+        Plotly.update(gd, bars, layout, maps);
+    }
+
+    // ... and a title wider than its figure gets smaller text (it ran off both sides).
+    function fitTitle(gd) {
+        const title = gd.querySelector(".gtitle");
+        if (window.innerWidth > PHONE_PX || !title) { return; }
+        const room = gd._fullLayout.width - 16, wide = title.getBBox().width;
+        if (wide > room) {
+            const size = Math.max(9, Math.floor(gd._fullLayout.title.font.size * room / wide));
+            Plotly.relayout(gd, {"title.font.size": size});
         }
+    }
+
+    function adapt(gd) {  // after every draw of a figure: the presentation's text, a phone's column
+        if (!gd.layout || !gd._fullLayout) { return; }
+        presentFont(gd);
+        stackOnPhone(gd);
+        fitTitle(gd);
+    }
+    new MutationObserver(() => {
+        document.querySelectorAll(".js-plotly-plot").forEach(gd => {
+            if (!gd._descentAdapt && gd._fullLayout) {
+                gd._descentAdapt = true;
+                gd.on("plotly_afterplot", () => adapt(gd));
+                adapt(gd);
+            }
+        });
     }).observe(document.body, {childList: true, subtree: true});
 
     document.addEventListener("click", event => {

@@ -35,6 +35,14 @@ def test_a_phone_sees_the_figures_first_and_nothing_wider_than_the_screen(phone,
     figure_top = phone.locator(figure).first.bounding_box()["y"]
     controls_top = phone.locator(".controls").first.bounding_box()["y"]
     assert figure_top < controls_top, "the figures come before the controls"
+    phone.wait_for_timeout(500)  # the figures adapt after their draw (assets/descent.js)
+    titles = phone.evaluate("Array.from(document.querySelectorAll('.gtitle')).map(t => {"
+                            " const r = t.getBoundingClientRect(); return [r.left, r.right]; })")
+    assert all(left >= 0 and right <= 390 for left, right in titles), ("a title runs off the screen", titles)
+    if path == "/?tab=all":  # the four maps in one column, each a real map (side by side they were slivers)
+        sides = phone.evaluate("(() => { const l = document.querySelector('#all-maps-figure .js-plotly-plot')._fullLayout;"
+                               " return ['', '2', '3', '4'].map(s => [l['xaxis' + s]._length, l['yaxis' + s]._length]); })()")
+        assert all(w >= 200 and h >= 200 for w, h in sides), sides
     shot(phone, "phone" + path.replace("/", "-").replace("?", "-").rstrip("-"))
 
 
