@@ -89,13 +89,18 @@
         if (map) {
             const data = [], idx = [];
             runs.forEach((run, i) => {
-                const base = t.perPanel * i, k = ks[i], [ax, ay] = arrowXY(run, k);
-                data.push({x: [run.b[k]], y: [run.w[k]]}, {x: ax, y: ay});
-                idx.push(base + t.current, base + t.arrow);
+                const base = t.perPanel * i, k = ks[i];
+                data.push({x: [run.b[k]], y: [run.w[k]]});
+                idx.push(base + t.current);
+                if (t.arrow !== null) {  // the compare map has no arrows
+                    const [ax, ay] = arrowXY(run, k);
+                    data.push({x: ax, y: ay});
+                    idx.push(base + t.arrow);
+                }
             });
             fast(map, idx, data);
         }
-        if (surface && runs.length) {
+        if (surface && runs.length && t.surface !== null) {
             const run = runs[0], k = ks[0];
             settle(figures.surface, () => Plotly.restyle(
                 surface, {x: [[run.b[k]]], y: [[run.w[k]]], z: [[shown(play, run.loss[k])]]}, [t.surface]));

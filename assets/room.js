@@ -123,9 +123,9 @@
 
     function apply(url) {
         const step = new URL(url, window.location.origin).searchParams.get("step");
-        const slider = document.getElementById("step-slider");
+        const slider = document.querySelector(".step-slider[data-slider]");  // the page's playback slider
         if (room.applied && settingsOf(url) === settingsOf(room.applied) && slider && step !== null) {
-            window.dash_clientside.set_props("step-slider", {value: Number(step)});  // playback: the step only
+            window.dash_clientside.set_props(slider.dataset.slider, {value: Number(step)});  // the step only
         } else {  // open the address as a link would: the page is built from its settings
             window.history.pushState(null, "", url);
             window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));

@@ -45,6 +45,9 @@ MAP_ARROW = 5
 ARROW_COLOUR = "#ff7f0e"
 SURFACE_CURRENT = 4  # surface, path, start, end, current
 FIT_FIRST_LINE = 2  # data, true curve, then one fitted line per run
+# the compare map: the map, then per run its path, its end and its playback step; the start last
+COMPARE_TRACES_PER_RUN = 3
+COMPARE_CURRENT = 3
 INSIDE_LEGEND = {"y": 0.99, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)"}
 _LOG_FLOOR = 1e-12
 # A log axis labels every tick in full ("~g"): Plotly's default labels 2 and 5 between decades by
@@ -292,7 +295,7 @@ def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Traje
 
 def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log: bool, panels: bool,
                   figures: Mapping[str, str], problem: str = "regression", arrow: str | None = None,
-                  sizes: bool = False) -> dict[str, Any]:
+                  sizes: bool = False, compare: bool = False) -> dict[str, Any]:
     """What the browser needs to move every "current step" trace and to say where each run is:
     each run's finite rows (weight, bias, loss, the moment arrow's end, the effective step sizes)
     as typed arrays, the figures (by role: map, surface, curve, fit) and traces to move, and the
@@ -314,8 +317,10 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
     return {"runs": rows, "step": step, "figures": dict(figures), "log": log, "logFloor": _LOG_FLOOR,
             "span": span.tolist(),
             "sigmoid": problem == "classification", "arrowLabel": arrow, "sizes": sizes,
-            "traces": {"perPanel": MAP_TRACES_PER_PANEL if panels else 0, "current": MAP_CURRENT,
-                       "arrow": MAP_ARROW, "surface": SURFACE_CURRENT, "fitFirst": FIT_FIRST_LINE}}
+            "traces": ({"perPanel": COMPARE_TRACES_PER_RUN, "current": COMPARE_CURRENT, "arrow": None,
+                        "surface": None, "fitFirst": FIT_FIRST_LINE} if compare else
+                       {"perPanel": MAP_TRACES_PER_PANEL if panels else 0, "current": MAP_CURRENT,
+                        "arrow": MAP_ARROW, "surface": SURFACE_CURRENT, "fitFirst": FIT_FIRST_LINE})}
 
 
 def preview_data(key: str, query: str, previews: Mapping[str, Preview]) -> dict[str, Any]:
@@ -396,8 +401,9 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
 
 
 def make_compare_map_figure(grid: LossGrid, runs: Mapping[str, Trajectory], title: str,
-                            log: bool = False) -> Figure:
-    """One loss map with every compared run's path in its colour (start ○, end ✕)."""
+                            log: bool = False, step: int | None = None) -> Figure:
+    """One loss map with every compared run's path in its colour (start ○, end ✕, the playback
+    step ◆), COMPARE_TRACES_PER_RUN traces a run."""
     label = "log10 loss" if log else "loss"
     data = [{"type": "contour", "x": typed_array(grid.biases), "y": typed_array(grid.weights),
              "z": typed_array(_shown(grid.loss, log)), "colorscale": TERRAIN, "ncontours": 25,
@@ -415,6 +421,10 @@ def make_compare_map_figure(grid: LossGrid, runs: Mapping[str, Trajectory], titl
         data.append(_marker_trace("scatter", [float(b[-1])], [float(w[-1])], f"{name} end",
                                   {"size": 12, "color": colour, "symbol": "x"}, legendgroup=name,
                                   showlegend=False))
+        k = clamp_step(step, traj)
+        data.append(_marker_trace("scatter", [float(b[k])], [float(w[k])], f"{name} step",
+                                  {"size": 13, "color": colour, "symbol": "diamond",
+                                   "line": {"color": "black", "width": 1.5}}, legendgroup=name, showlegend=False))
     if runs:
         first = next(iter(runs.values()))
         data.append(_marker_trace("scatter", [float(first.bias[0])], [float(first.weight[0])], "start",

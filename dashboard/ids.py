@@ -122,6 +122,11 @@ class CompareID(StrEnum):
     QUERY_NOTE = "compare-query-note"
     TRACES = "compare-trace-update"
     TRACES_DRAWN = "compare-trace-update-drawn"
+    PLAY = "compare-play"
+    SPEED = "compare-play-speed"
+    STEP = "compare-step"
+    STEP_TEXT = "compare-step-text"
+    TICKER = "compare-play-interval"
 
 
 class SweepID(StrEnum):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from dash import ALL, Input, Output, callback, ctx, dcc, html
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 
 from compute import LOSSES, OPTIMIZERS
 from dashboard.controls import group_controls
@@ -105,3 +106,85 @@ def progress_row(bar_id: str, text_id: str) -> html.Div:
     """A progress bar and its line of text, fed by a background callback's ``progress``."""
     return html.Div([html.Progress(id=bar_id, value="0", max="1"), html.Span(id=text_id, className="progress-text")],
                     className="progress-row")
+
+
+PLAY_SPEEDS = (1, 2, 5, 10, 20, 50, 100)  # playback, in optimizer steps per second
+DEFAULT_SPEED = 5
+MIN_TICK_MS = 100  # faster speeds move several steps a tick: a tick redraws the figures (~50 ms)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackIDs:
+    """A page's playback: ▶ play, its speed, the step slider and its line of text, the ticker, and
+    the store of the view (whose ``play`` entry, from ``figures.playback_data``, says what moves)."""
+
+    play: str
+    speed: str
+    step: str
+    text: str
+    ticker: str
+    view: str
+
+
+def playback_controls(ids: PlaybackIDs, steps: int, step: int | None) -> list:
+    """▶ play with its speed, the step slider (its box beside it), the step's line of text."""
+    return [
+        html.Div([
+            html.Button("▶ play", id=ids.play, n_clicks=0, className="play"),
+            dcc.Dropdown(id=ids.speed, options=[{"label": f"{s} steps/s", "value": s} for s in PLAY_SPEEDS],
+                         value=DEFAULT_SPEED, clearable=False, searchable=False, className="play-speed"),
+        ], className="play-controls", title="playback speed: optimizer steps per second"),
+        # no tooltip: it covered the step's line; the box beside the slider shows the step.
+        # data-slider: a room's follower moves this slider when only the presenter's step changed
+        html.Div(dcc.Slider(id=ids.step, min=0, max=max(steps, 1), step=1,
+                            value=min(step, steps) if step is not None else steps, marks=None, updatemode="drag"),
+                 className="step-slider", **{"data-slider": ids.step}),
+        html.Div(id=ids.text, className="step-text"),
+        dcc.Interval(id=ids.ticker, disabled=True),  # its interval: from the speed, on load
+    ]
+
+
+def register_playback(ids: PlaybackIDs) -> None:
+    """Playback in the browser: ▶ play steps the slider on each tick (several steps a tick at high
+    speeds), the speed sets the tick, and a new step moves the figures' markers (no request)."""
+    clientside_callback(
+        f"""
+        function(clicks, ticks, step, max, stopped, speed, tick) {{
+            const nu = window.dash_clientside.no_update;
+            const trigger = window.dash_clientside.callback_context.triggered_id;
+            if (trigger === "{ids.play}") {{
+                if (stopped) {{ return [(step >= max) ? 0 : step, false, "⏸ pause"]; }}
+                return [nu, true, "▶ play"];
+            }}
+            if (stopped) {{ return [nu, nu, nu]; }}
+            const stride = Math.max(1, Math.round(Number(speed) * tick / 1000));  // steps a tick
+            const next = (step || 0) + stride;
+            if (next >= max) {{ return [max, true, "▶ play"]; }}
+            return [next, false, nu];
+        }}
+        """,
+        Output(ids.step, "value", allow_duplicate=True),
+        Output(ids.ticker, "disabled"),
+        Output(ids.play, "children"),
+        Input(ids.play, "n_clicks"),
+        Input(ids.ticker, "n_intervals"),
+        State(ids.step, "value"),
+        State(ids.step, "max"),
+        State(ids.ticker, "disabled"),
+        State(ids.speed, "value"),
+        State(ids.ticker, "interval"),
+        prevent_initial_call=True,
+    )
+    clientside_callback(  # the playback speed sets the tick (on load too)
+        f"""function(speed) {{
+            return Math.max({MIN_TICK_MS}, Math.round(1000 / (Number(speed) > 0 ? Number(speed) : {DEFAULT_SPEED})));
+        }}""",
+        Output(ids.ticker, "interval"),
+        Input(ids.speed, "value"),
+    )
+    clientside_callback(  # playback moves the markers in the browser: no request, no redraw of the maps
+        ClientsideFunction("descent", "playStep"),
+        Output(ids.text, "children"),
+        Input(ids.step, "value"),
+        Input(ids.view, "data"),
+    )

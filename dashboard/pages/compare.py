@@ -20,7 +20,7 @@ from dash import (
     no_update,
 )
 
-from compute import LOSSES, OPTIMIZERS, loss_data, loss_grid, run_trajectories, run_trajectory
+from compute import LOSSES, OPTIMIZERS, InvalidSpec, loss_data, loss_grid, run_trajectories, run_trajectory
 from compute.data import DataSpec
 from dashboard.cache import cached, cached_each
 from dashboard.controls import (
@@ -40,6 +40,7 @@ from dashboard.figures import (
     make_curve_figure,
     make_fit_figure,
     not_a_map,
+    playback_data,
     trace_update,
     traces_only,
 )
@@ -54,9 +55,12 @@ from dashboard.ids import (
 )
 from dashboard.panels import (
     URL_SYNC_JS,
+    PlaybackIDs,
     data_section,
     graph,
     loss_section,
+    playback_controls,
+    register_playback,
     section,
     shown_if,
     training_section,
@@ -67,6 +71,7 @@ from dashboard.state import (
     FIELD_BY_KEY,
     MAX_RUNS,
     check_state,
+    check_value,
     from_query,
     group_values,
     to_query,
@@ -120,6 +125,15 @@ def _query(state: dict[str, Any]) -> str:
     return to_query({**{k: v for k, v in state.items() if travels(k)}, "step": None}, COMPARE)
 
 
+PLAYBACK = PlaybackIDs(CompareID.PLAY, CompareID.SPEED, CompareID.STEP, CompareID.STEP_TEXT, CompareID.TICKER,
+                       CompareID.STORE)
+
+
+def _steps(state: dict[str, Any]) -> int:
+    """The runs' optimizer steps (they share the loop; a valid state: from_query checked it)."""
+    return max(spec.steps for spec in check_state(state, COMPARE).specs["runs"])
+
+
 def layout(**query: Any) -> html.Div:
     """The page, with its runs and settings from the URL's query string."""
     state, notes = from_query(query, COMPARE)
@@ -142,6 +156,7 @@ def layout(**query: Any) -> html.Div:
     main = html.Main(
         [
             *view_header(notes, CompareID.QUERY_NOTE, CompareID.LINK, CompareID.STATUS),
+            html.Div(playback_controls(PLAYBACK, _steps(state), state["step"]), className="playback"),
             html.Div([graph(CompareID.MAP, "460px"),
                       graph(CompareID.SURFACE, "460px")],
                      className="row"),
@@ -221,6 +236,8 @@ def edit_runs(_dup, _remove, values, optimizers, count):
     Output(CompareID.FIT, "figure"),
     Output(CompareID.STORE, "data"),
     Output(CompareID.TRACES, "data"),
+    Output(CompareID.STEP, "max"),
+    Output(CompareID.STEP, "value"),
     Output(shown_messages_id(COMPARE), "data"),
     Input(param_id(ALL, ALL, COMPARE), "value"),
     Input(param_id(ALL, ALL, COMPARE, ALL), "value"),
@@ -228,10 +245,11 @@ def edit_runs(_dup, _remove, values, optimizers, count):
     Input(CompareID.COUNT, "data"),
     Input(CompareID.LOSS, "value"),
     Input(CompareID.LOG, "value"),
+    State(CompareID.STEP, "value"),
     State(CompareID.STORE, "data"),
     State(shown_messages_id(COMPARE), "data"),
 )
-def render(shared, per_run, optimizers, count, loss, log, drawn, shown):
+def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
     """Check every setting, run each compared run (cached), draw them on one map.
 
     When the map on screen is the one this view needs (``drawn``) and the runs are as many, only
@@ -246,7 +264,7 @@ def render(shared, per_run, optimizers, count, loss, log, drawn, shown):
         checked, ctx.outputs_list[0], ctx.outputs_list[1], shown=shown,
         blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
-        return shared_msgs, run_msgs, status, *([no_update] * 6), now_shown
+        return shared_msgs, run_msgs, status, *([no_update] * 8), now_shown
     state = checked.state
     specs = checked.specs["runs"]
     runs = {run_label(i, state): traj
@@ -260,13 +278,27 @@ def render(shared, per_run, optimizers, count, loss, log, drawn, shown):
     maps = "|".join([checked.specs[state["loss"]][1].cache_key(), str(state["log"]), str(len(runs))])
     same_maps = ctx.triggered_id is not None and isinstance(drawn, dict) and drawn.get("maps") == maps
 
-    map_figure = make_compare_map_figure(grid, runs, title, state["log"])
+    last = max(traj.finite_steps for traj in runs.values()) - 1
+    try:  # a link's step on the first load (the playback step is cosmetic: a bad one means the end)
+        wanted = check_value("step", step, COMPARE) if ctx.triggered_id is None else None
+    except InvalidSpec:
+        wanted = None
+    shown_step = min(wanted, last) if wanted is not None else last
+    problem = LOSSES[state["loss"]].problem
+    map_figure = make_compare_map_figure(grid, runs, title, state["log"], shown_step)
     surface = make_compare_surface_figure(grid, runs, title, state["log"])
     moved = {"figure": CompareID.MAP, **trace_update(map_figure, not_a_map)} if same_maps else no_update
+    play = playback_data(runs, x, shown_step, state["log"], False,
+                         {"map": CompareID.MAP, "curve": CompareID.CURVE, "fit": CompareID.FIT}, problem,
+                         compare=True)
     return (shared_msgs, run_msgs, status, no_update if same_maps else map_figure,
-            traces_only(surface, not_a_map) if same_maps else surface, make_curve_figure(runs),
-            make_fit_figure(x, y, runs, None, LOSSES[state["loss"]].problem),
-            {"state": state, "query": _query(state), "maps": maps}, moved, now_shown)
+            traces_only(surface, not_a_map) if same_maps else surface, make_curve_figure(runs, shown_step),
+            make_fit_figure(x, y, runs, shown_step, problem),
+            {"state": state, "query": _query(state), "maps": maps, "play": play}, moved, max(last, 1), shown_step,
+            now_shown)
+
+
+register_playback(PLAYBACK)
 
 
 clientside_callback(  # a new path over the map on screen: the map is not sent again
@@ -277,4 +309,5 @@ clientside_callback(  # a new path over the map on screen: the map is not sent a
 )
 
 
-clientside_callback(URL_SYNC_JS, Output(CompareID.LINK, "value"), Input(CompareID.STORE, "data"))
+clientside_callback(URL_SYNC_JS, Output(CompareID.LINK, "value"), Input(CompareID.STORE, "data"),
+                    Input(CompareID.STEP, "value"))

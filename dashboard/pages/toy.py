@@ -66,13 +66,16 @@ from dashboard.ids import (
 )
 from dashboard.panels import (
     URL_SYNC_JS,
+    PlaybackIDs,
     data_section,
     graph,
     labelled_dropdown,
     loss_section,
     optimizer_section,
+    playback_controls,
     progress_row,
     register_optimizer_switch,
+    register_playback,
     section,
     training_section,
     view_header,
@@ -91,9 +94,7 @@ from dashboard.toyview import fit_data, shown_losses, toy_runs
 dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
 
 
-PLAY_SPEEDS = (1, 2, 5, 10, 20, 50, 100)  # playback, in optimizer steps per second
-DEFAULT_SPEED = 5
-MIN_TICK_MS = 100  # faster speeds move several steps a tick: a tick redraws the figures (~50 ms)
+PLAYBACK = PlaybackIDs(ID.PLAY, ID.SPEED, ID.STEP, ID.STEP_TEXT, ID.TICKER, ID.VIEW_STORE)
 
 
 def _graph(id_: str, height: str = "420px") -> dcc.Graph:
@@ -125,17 +126,7 @@ def layout(**query: Any) -> html.Div:
     )
     playback = html.Div(
         [
-            html.Div([
-                html.Button("▶ play", id=ID.PLAY, n_clicks=0, className="play"),
-                dcc.Dropdown(id=ID.SPEED, options=[{"label": f"{s} steps/s", "value": s} for s in PLAY_SPEEDS],
-                             value=DEFAULT_SPEED, clearable=False, searchable=False, className="play-speed"),
-            ], className="play-controls", title="playback speed: optimizer steps per second"),
-            # no tooltip: it covered the step's line; the box beside the slider shows the step
-            html.Div(dcc.Slider(id=ID.STEP, min=0, max=max(steps, 1), step=1,
-                                value=min(state["step"], steps) if state["step"] is not None else steps,
-                                marks=None, updatemode="drag"),
-                     className="step-slider"),
-            html.Div(id=ID.STEP_TEXT, className="step-text"),
+            *playback_controls(PLAYBACK, steps, state["step"]),
             html.Div(id=ID.ENGINE, className="engine"),
             dcc.Store(id=ID.PREVIEW_WANT),
             dcc.Store(id=ID.PREVIEW),
@@ -143,7 +134,6 @@ def layout(**query: Any) -> html.Div:
             dcc.Store(id=ID.TRACES),
             dcc.Store(id=ID.TRACES_DRAWN),
             dcc.Store(id=shown_messages_id(TOY), data=[]),
-            dcc.Interval(id=ID.TICKER, disabled=True),  # its interval: from the speed, on load
         ],
         className="playback",
     )
@@ -366,12 +356,7 @@ clientside_callback(  # the 3D surface is drawn once the 2D figures are on scree
 )
 
 
-clientside_callback(  # playback moves the markers in the browser: no request, no redraw of the maps
-    ClientsideFunction("descent", "playStep"),
-    Output(ID.STEP_TEXT, "children"),
-    Input(ID.STEP, "value"),
-    Input(ID.VIEW_STORE, "data"),
-)
+register_playback(PLAYBACK)
 
 
 @callback(
@@ -428,44 +413,6 @@ clientside_callback(
     Output(ID.LINK, "value"),
     Input(ID.VIEW_STORE, "data"),
     Input(ID.STEP, "value"),
-)
-
-clientside_callback(
-    f"""
-    function(clicks, ticks, step, max, stopped, speed, tick) {{
-        const nu = window.dash_clientside.no_update;
-        const trigger = window.dash_clientside.callback_context.triggered_id;
-        if (trigger === "{ID.PLAY}") {{
-            if (stopped) {{ return [(step >= max) ? 0 : step, false, "⏸ pause"]; }}
-            return [nu, true, "▶ play"];
-        }}
-        if (stopped) {{ return [nu, nu, nu]; }}
-        const stride = Math.max(1, Math.round(Number(speed) * tick / 1000));  // steps a tick
-        const next = (step || 0) + stride;
-        if (next >= max) {{ return [max, true, "▶ play"]; }}
-        return [next, false, nu];
-    }}
-    """,
-    Output(ID.STEP, "value", allow_duplicate=True),
-    Output(ID.TICKER, "disabled"),
-    Output(ID.PLAY, "children"),
-    Input(ID.PLAY, "n_clicks"),
-    Input(ID.TICKER, "n_intervals"),
-    State(ID.STEP, "value"),
-    State(ID.STEP, "max"),
-    State(ID.TICKER, "disabled"),
-    State(ID.SPEED, "value"),
-    State(ID.TICKER, "interval"),
-    prevent_initial_call=True,
-)
-
-
-clientside_callback(  # the playback speed sets the tick (on load too): faster speeds move several steps a tick
-    f"""function(speed) {{
-        return Math.max({MIN_TICK_MS}, Math.round(1000 / (Number(speed) > 0 ? Number(speed) : {DEFAULT_SPEED})));
-    }}""",
-    Output(ID.TICKER, "interval"),
-    Input(ID.SPEED, "value"),
 )
 
 

@@ -57,3 +57,20 @@ def test_switching_a_runs_optimizer(page):
     expect(legend).to_contain_text("1 · RMSprop lr=0.01", timeout=TIMEOUT)
     expect(page.locator(run_param(0, "rmsprop", "alpha"))).to_be_visible()
     expect(page.locator(run_param(0, "sgd", "momentum"))).to_be_hidden()
+
+
+def test_the_compare_page_plays_back(page):
+    """▶ play on the compare page: every run's marker moves along its path, in the browser."""
+    page.goto(page.base_url + "/compare?run.epochs=30&step=5")
+    page.wait_for_selector("#compare-map .js-plotly-plot .contour", timeout=30000)
+    expect(page.locator("#compare-step-text")).to_contain_text("1 · SGD lr=0.1 momentum=0.9 · step 5:")
+    expect(page.locator("#compare-step-text")).to_contain_text("2 · Adam lr=0.1 · step 5:")
+    page.locator("#compare-step [role=slider]").focus()
+    page.keyboard.press("Home")
+    expect(page.locator("#compare-step-text")).to_contain_text("· step 0: w = 6, b = -3")
+    markers = "document.querySelector('#compare-map .js-plotly-plot').data.filter(t => (t.name || '').endsWith(' step'))"
+    assert page.evaluate(f"{markers}.map(t => [t.x[0], t.y[0]])") == [[-3, 6], [-3, 6]]
+    page.click("#compare-play")
+    expect(page.locator("#compare-step-text")).to_contain_text("· step 30:", timeout=20000)
+    assert "sgd.lr" not in page.evaluate("location.search") and "step=30" in page.evaluate("location.search")
+    assert page.evaluate(f"{markers}.map(t => t.x[0])") != [-3, -3], "the markers moved"

@@ -21,7 +21,7 @@ def _control(value, kind):
     return ([CHECKED] if value else []) if kind is bool else value
 
 
-def render(overrides=None, count=2, loss="mse", drawn=None, triggered=None, shown=()):
+def render(overrides=None, count=2, loss="mse", drawn=None, triggered=None, shown=(), step=None, with_step=False):
     state = {**default_state(COMPARE), **(overrides or {})}
     shared = [_control(state[f.key], f.param.kind) for f in SHARED]
     per_run = [_control(state[f"r{i}.{key}.{p.name}"], p.kind) for i, key, p in RUN_CONTROLS]
@@ -35,8 +35,9 @@ def render(overrides=None, count=2, loss="mse", drawn=None, triggered=None, show
         [{"id": param_msg_id(f.group, f.param.name, COMPARE), "property": "children"} for f in SHARED],
         [{"id": param_msg_id(key, p.name, COMPARE, i), "property": "children"} for i, key, p in RUN_CONTROLS],
     ]
-    return call_callback(compare.render, shared, per_run, optimizers, count, loss, [], drawn, list(shown),
-                         inputs_list=inputs_list, outputs_list=outputs_list, triggered=triggered)[:-1]
+    out = call_callback(compare.render, shared, per_run, optimizers, count, loss, [], step, drawn, list(shown),
+                        inputs_list=inputs_list, outputs_list=outputs_list, triggered=triggered)
+    return out[:-1] if with_step else out[:-3]  # the step slider's max and value last, when asked
 
 
 def test_default_comparison_draws_both_runs(server_context):
@@ -113,3 +114,22 @@ def test_links_keep_the_runs():
     assert notes == [] and state[COUNT.key] == 3 and state["r2.rmsprop.centered"] is True
     state, notes = from_query({"compare.runs": "9", "r1.adam.beta1": "2"}, COMPARE)
     assert len(notes) == 2 and state[COUNT.key] == 2
+
+
+def test_playback_marks_each_run_at_the_step(server_context):
+    """The compare page plays back too: a link's step on the first load, each run's marker there."""
+    out = render({"run.epochs": 30}, step=12, triggered=(), with_step=True)
+    map_fig, curve, store, steps, step = out[3], out[5], out[7], out[9], out[10]
+    assert (steps, step) == (30, 12)
+    sgd = run_trajectory(RunSpec(optimizer=OptimizerSpec("sgd", (("momentum", 0.9),)), epochs=30))
+    marker = next(t for t in map_fig["data"] if t.get("name") == "1 · SGD lr=0.1 momentum=0.9 step")
+    assert marker["x"] == [float(sgd.bias[12])] and marker["y"] == [float(sgd.weight[12])]
+    assert curve["data"][1]["x"] == [12]
+    play = store["play"]
+    assert play["step"] == 12 and play["traces"]["arrow"] is None and len(play["runs"]) == 2
+    index = [i for i, t in enumerate(map_fig["data"]) if t.get("name", "").endswith(" step")]
+    per, current = play["traces"]["perPanel"], play["traces"]["current"]
+    assert index == [per * i + current for i in range(2)], "the browser moves these traces"
+    later = render({"run.epochs": 30}, step=12, with_step=True,  # a change: playback goes to the end
+                   triggered=[(param_id("run", "epochs", COMPARE), "value")])
+    assert later[10] == 30
