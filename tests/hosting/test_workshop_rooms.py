@@ -1,5 +1,8 @@
 """Rooms across gunicorn's two workers on Redis: a room made through one worker is served by the
-other, followers are counted by both, and the presenter/follower flow runs in the browser."""
+other, followers are counted by both, and the presenter/follower flow runs in the browser.
+
+(Named to run after test_workshop.py on the same server: its cache test counts each worker's
+misses from a fresh start, and the pages opened here compute in both workers.)"""
 
 from __future__ import annotations
 
