@@ -372,6 +372,22 @@
         }
     }
 
+    // The camera icon's file is named after the figure and the view's settings (its link), not
+    // "newplot.png"; Export for slides adds a caption.
+    function imageName(gd) {
+        const outer = gd.closest("[id]:not(.js-plotly-plot)");
+        const query = new URLSearchParams(window.location.search);
+        const parts = [...query.entries()].map(([k, v]) => `${k}${v}`.replace(/[^A-Za-z0-9.-]+/g, ""));
+        const page = window.location.pathname.replace(/\//g, "") || "toy";
+        const name = ["descent-lab", page, outer ? outer.id.replace(/-figure$/, "") : "figure", ...parts].join("_");
+        if (gd._context && gd._context.toImageButtonOptions) { gd._context.toImageButtonOptions.filename = name.slice(0, 180); }
+    }
+    document.addEventListener("pointerdown", event => {  // named as the view is when the icon is pressed
+        const button = event.target.closest && event.target.closest(".modebar-btn");
+        const gd = button && button.closest(".js-plotly-plot");
+        if (gd) { imageName(gd); }
+    }, true);
+
     function adapt(gd) {  // after every draw of a figure: the presentation's text, a phone's column
         if (!gd.layout || !gd._fullLayout) { return; }
         presentFont(gd);

@@ -78,3 +78,11 @@ def test_a_bad_frame_count_is_a_message(page):
     page.click("#export-run")
     page.wait_for_function("document.getElementById('export-text').textContent.startsWith('Not exported: frames')",
                            timeout=30000)
+
+
+def test_the_camera_icon_names_its_file_after_the_view(page):
+    _open(page)
+    page.hover("#map-figure .js-plotly-plot")
+    with page.expect_download(timeout=30000) as download:
+        page.click("#map-figure .modebar-btn[data-title='Download plot as a PNG']")
+    assert download.value.suggested_filename == "descent-lab_toy_map_run.epochs40_sgd.momentum0.9_step40.png"
