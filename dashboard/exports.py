@@ -67,17 +67,17 @@ class ExportSpec:
     last: int | None = None  # None: the run's last step
 
     def __post_init__(self) -> None:
-        if self.figure not in FIGURES:
+        if not isinstance(self.figure, str) or self.figure not in FIGURES:
             raise InvalidSpec(f"figure must be one of {', '.join(FIGURES)}", "export.figure")
-        if self.fmt not in FORMATS:
+        if not isinstance(self.fmt, str) or self.fmt not in FORMATS:
             raise InvalidSpec(f"format must be one of {', '.join(FORMATS)}", "export.fmt")
-        if self.size not in SIZES:
+        if not isinstance(self.size, str) or self.size not in SIZES:
             raise InvalidSpec(f"size must be one of {', '.join(SIZES)}", "export.size")
-        if not isinstance(self.frames, int) or not 2 <= self.frames <= MAX_FRAMES:
+        if not isinstance(self.frames, int) or isinstance(self.frames, bool) or not 2 <= self.frames <= MAX_FRAMES:
             raise InvalidSpec(f"frames must be a whole number from 2 to {MAX_FRAMES}", "export.frames")
-        if self.fps not in FPS:
+        if isinstance(self.fps, bool) or self.fps not in FPS:
             raise InvalidSpec(f"fps must be one of {', '.join(map(str, FPS))}", "export.fps")
-        if not isinstance(self.first, int) or self.first < 0:
+        if not isinstance(self.first, int) or isinstance(self.first, bool) or self.first < 0:
             raise InvalidSpec("first must be a step, 0 or more", "export.first")
         if self.last is not None and (not isinstance(self.last, int) or self.last <= self.first):
             raise InvalidSpec("last must be a step after first", "export.last")

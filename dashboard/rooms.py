@@ -207,7 +207,10 @@ def install(server: Flask, rooms: Rooms, session: Callable[[], str]) -> None:
 
     @server.delete("/room/<code>")
     def room_end(code: str):
-        return answer(lambda: (rooms.end(code, request.headers.get("X-Room-Key")), jsonify(ended=code))[1])
+        def work():
+            rooms.end(code, request.headers.get("X-Room-Key"))
+            return jsonify(ended=code)
+        return answer(work)
 
     @server.get("/room/<code>")
     def room_follow(code: str):

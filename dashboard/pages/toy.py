@@ -441,9 +441,11 @@ def export_view(set_progress, _clicks, view, step, figure, fmt, size, frames, fp
     state = view.get("state") if isinstance(view, dict) else None
     if not isinstance(state, dict):
         return no_update, "Nothing to export yet: wait for the figures."
+    def whole(value: Any) -> Any:  # a number box sends 60.0 for 60; 2.5 stays 2.5 (and is refused)
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
     try:
-        spec = exports.ExportSpec(figure, fmt, size, int(frames) if isinstance(frames, int | float) else frames,
-                                  int(fps) if isinstance(fps, int | float) else fps)
+        spec = exports.ExportSpec(figure, fmt, size, whole(frames), whole(fps))
     except InvalidSpec as err:
         return no_update, f"Not exported: {err.message}"
     set_progress(("0", "1", "starting the renderer…"))

@@ -50,7 +50,9 @@ def test_the_caption_and_name_say_what_the_figure_shows():
     ({"figure": "surface"}, "export.figure"), ({"fmt": "avi"}, "export.fmt"), ({"size": "4k"}, "export.size"),
     ({"frames": 1}, "export.frames"), ({"frames": exports.MAX_FRAMES + 1}, "export.frames"),
     ({"frames": 2.5}, "export.frames"), ({"fps": 7}, "export.fps"), ({"first": -1}, "export.first"),
-    ({"first": 10, "last": 10}, "export.last"),
+    ({"first": 10, "last": 10}, "export.last"), ({"figure": ["map"]}, "export.figure"),
+    ({"fmt": {"a": 1}}, "export.fmt"), ({"size": None}, "export.size"), ({"frames": True}, "export.frames"),
+    ({"fps": [10]}, "export.fps"), ({"frames": "60"}, "export.frames"),
 ])
 def test_bad_exports_are_refused_with_the_setting_named(kwargs, field):
     with pytest.raises(InvalidSpec) as err:
