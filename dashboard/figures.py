@@ -455,6 +455,14 @@ def make_compare_surface_figure(grid: LossGrid, runs: Mapping[str, Trajectory], 
         "uirevision": "compare-surface"}}
 
 
+def make_placeholder(text: str) -> Figure:
+    """No axes, a line of text in their place (a figure not drawn yet, or with nothing to show)."""
+    return {"data": [], "layout": {"xaxis": {"visible": False}, "yaxis": {"visible": False},
+                                   "annotations": [{"text": text, "showarrow": False, "xref": "paper",
+                                                    "yref": "paper", "x": 0.5, "y": 0.5,
+                                                    "font": {"size": 15, "color": "#556"}}]}}
+
+
 def _loss_and_accuracy(x: Any, train_loss: np.ndarray, test_loss: np.ndarray, train_acc: np.ndarray,
                        test_acc: np.ndarray, mode: str) -> list[dict]:
     """Loss on the left axis, accuracy on the right; train solid, test dashed."""

@@ -30,9 +30,10 @@ GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChart
                 "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
-def graph(component_id: str, height: str) -> dcc.Graph:
-    """A figure of a page, with the one modebar configuration."""
-    return dcc.Graph(id=component_id, config=GRAPH_CONFIG, style={"height": height})
+def graph(component_id: str, height: str, figure: dict | None = None) -> dcc.Graph:
+    """A figure of a page, with the one modebar configuration (and what it shows before its first draw)."""
+    extra = {} if figure is None else {"figure": figure}
+    return dcc.Graph(id=component_id, config=GRAPH_CONFIG, style={"height": height}, **extra)
 
 
 def section(title: str, children: list, hint: str | None = None) -> html.Details:

@@ -26,6 +26,10 @@ from dashboard.disk import megabytes, prune_lru, touch, write_atomically
 FIELDS = ("path", "train_loss", "train_acc", "test_loss", "test_acc")
 
 
+class NotStored(LookupError):
+    """Asked for what is on disk only (``stored_only``), and it is not there."""
+
+
 def weights_dir() -> Path:
     default = Path(__file__).resolve().parent.parent / "cache-dir" / "weights"
     return Path(os.environ.get("WEIGHTS_DIR", default))
@@ -40,8 +44,9 @@ def _store(target: Path, write: Callable[[str], None], suffix: str) -> None:
 LANDSCAPE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
 
 
-def stored_landscape(key: str, compute: Callable[[], Landscape]) -> Landscape:
-    """The landscape stored under ``key`` (a spec's cache key), or ``compute()`` stored there."""
+def stored_landscape(key: str, compute: Callable[[], Landscape], stored_only: bool = False) -> Landscape:
+    """The landscape stored under ``key`` (a spec's cache key), or ``compute()`` stored there
+    (NotStored instead, when ``stored_only``)."""
     target = weights_dir() / f"landscape-{key}.npz"
     if target.exists():
         try:
@@ -51,6 +56,8 @@ def stored_landscape(key: str, compute: Callable[[], Landscape]) -> Landscape:
                 return Landscape(mode=str(saved["mode"]), description=str(saved["description"]), **arrays)
         except (OSError, KeyError, ValueError):
             target.unlink(missing_ok=True)
+    if stored_only:
+        raise NotStored(target.name)
     result = compute()
     arrays = {name: getattr(result, name) for name in LANDSCAPE_ARRAYS if getattr(result, name) is not None}
 
@@ -67,8 +74,10 @@ def landscape_key(spec: LandscapeSpec, *more: Any) -> str:
     return "-".join([spec.cache_key(), *(m.cache_key() if hasattr(m, "cache_key") else str(m) for m in more)])[:200]
 
 
-def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None = None) -> Trained:
-    """The spec's trained network: read from its safetensors file, or trained and written there."""
+def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None = None,
+                  stored_only: bool = False) -> Trained:
+    """The spec's trained network: read from its safetensors file, or trained and written there
+    (NotStored instead, when ``stored_only``)."""
     target = weights_dir() / f"{spec.cache_key()}.safetensors"
     if target.exists():
         try:
@@ -79,6 +88,8 @@ def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None =
             return Trained(*(tensors[name].numpy() for name in FIELDS))
         except (OSError, KeyError, RuntimeError, ValueError, SafetensorError):
             target.unlink(missing_ok=True)  # a damaged file is trained again
+    if stored_only:
+        raise NotStored(target.name)
     result = train(spec, progress)
     tensors = {name: torch.from_numpy(getattr(result, name)).contiguous() for name in FIELDS}
     _store(target, lambda path: save_file(tensors, path, metadata={"model": spec.model}), ".tmp")

@@ -24,6 +24,7 @@ from dashboard.errors import job_error
 from dashboard.figures import (
     make_landscape_surface,
     make_line_figure,
+    make_placeholder,
     make_plane_figure,
     make_plane_pair_figure,
     make_training_figure,
@@ -41,7 +42,7 @@ from dashboard.panels import (
 )
 from dashboard.state import LANDSCAPE as LANDSCAPE_PAGE
 from dashboard.state import LANDSCAPE_VIEWS, VIEW_RANGES, Checked, check_state, from_query, to_query
-from dashboard.weights import landscape_key, stored_landscape, trained_model
+from dashboard.weights import NotStored, landscape_key, stored_landscape, trained_model
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
 
@@ -89,10 +90,10 @@ def layout(**query: Any) -> html.Div:
     main = html.Main([
         *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS),
         progress_row(LandscapeID.PROGRESS, LandscapeID.PROGRESS_TEXT),
-        html.Div([graph(LandscapeID.MAIN, "520px"),
-                  graph(LandscapeID.SURFACE, "520px")],
+        html.Div([graph(LandscapeID.MAIN, "520px", WAITING),
+                  graph(LandscapeID.SURFACE, "520px", WAITING)],
                  className="row"),
-        graph(LandscapeID.TRAINING, "320px"),
+        graph(LandscapeID.TRAINING, "320px", WAITING),
         dcc.Store(id=LandscapeID.STORE, data=_request(state)),
         dcc.Store(id=shown_messages_id(LANDSCAPE), data=[]),
     ], className="view")
@@ -155,28 +156,39 @@ def check_settings(values, model, optimizer, mode, bias, log, shown):
     cancel=[Input(LandscapeID.CANCEL, "n_clicks")],
     interval=250,
     on_error=job_error(4),
-    prevent_initial_call="initial_duplicate",
+    prevent_initial_call=True,  # a link opens with its settings; training waits for a click
 )
 def draw(set_progress, _clicks, request):
     """Train (or load) the network(s), then evaluate the landscape, with progress."""
-    state = request.get("state") if isinstance(request, dict) else None
-    checked = check(state if isinstance(state, dict) else {"model": None})
-    if not checked.ok:
-        return no_update, no_update, no_update, "Nothing drawn: " + "; ".join(checked.blocking.values())
-    state, spec = checked.state, checked.specs["landscape"]
     def report(what: str) -> Callable[[int, int], None]:
         return lambda done, total: set_progress((str(done), str(total), f"{what}: {done} of {total}"))
 
+    return _draw(request, report)
+
+
+def _checked(request: Any) -> Checked:
+    state = request.get("state") if isinstance(request, dict) else None
+    return check(state if isinstance(state, dict) else {"model": None})
+
+
+def _draw(request: Any, report: Callable[[str], Callable[[int, int], None]], stored_only: bool = False) -> tuple:
+    """The three figures and the line under them; with ``stored_only``, from what is on disk only
+    (NotStored when something would have to be trained or evaluated)."""
+    checked = _checked(request)
+    if not checked.ok:
+        return no_update, no_update, no_update, "Nothing drawn: " + "; ".join(checked.blocking.values())
+    state, spec = checked.state, checked.specs["landscape"]
     try:
         resolve_device(DEVICE)
     except InvalidSpec as err:
         return no_update, no_update, no_update, f"Nothing drawn: LANDSCAPE_DEVICE: {err}"
     title = MODELS[spec.train.model].title
-    trained = trained_model(spec.train, report(f"training {title} (epochs)"))
+    trained = trained_model(spec.train, report(f"training {title} (epochs)"), stored_only)
     log = bool(state.get("log"))
     if state.get("mode") == "sharpness":
-        return _sharpness(spec, trained, state, report, log)
-    result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE))
+        return _sharpness(spec, trained, state, report, log, stored_only)
+    result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE),
+                              stored_only)
     if spec.mode == "line":
         main, surface = make_line_figure(result, log), NO_SURFACE
     else:
@@ -187,23 +199,23 @@ def draw(set_progress, _clicks, request):
     return main, surface, make_training_figure(trained), done
 
 
-NO_SURFACE = {"data": [], "layout": {"title": {"text": "(a line has no surface)"}, "xaxis": {"visible": False},
-                                     "yaxis": {"visible": False}}}
+NO_SURFACE = make_placeholder("(a line has no surface)")
 
 
 def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
-               report: Callable[[str], Callable[[int, int], None]], log: bool) -> tuple:
+               report: Callable[[str], Callable[[int, int], None]], log: bool, stored_only: bool = False) -> tuple:
     """A and B trained alike but for the batch size: the line between them, both planes."""
     batch_b = state["pair.batch_size"]
     spec_b = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=batch_b))
-    second = trained_model(spec_b.train, report(f"training B (batch {batch_b}, epochs)"))
+    second = trained_model(spec_b.train, report(f"training B (batch {batch_b}, epochs)"), stored_only)
     names = (f"A: batch {spec.train.batch_size}", f"B: batch {batch_b}")
     line_spec = dataclasses.replace(spec, mode="line", lo=BETWEEN[0], hi=BETWEEN[1])
     path = stored_landscape(landscape_key(line_spec, spec_b.train),
-                            lambda: between(line_spec, first, second, report("A → B (points)"), DEVICE))
-    plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)"), DEVICE))
+                            lambda: between(line_spec, first, second, report("A → B (points)"), DEVICE), stored_only)
+    plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)"), DEVICE),
+                               stored_only)
     plane_b = stored_landscape(landscape_key(spec_b),
-                               lambda: landscape(spec_b, second, report("plane of B (points)"), DEVICE))
+                               lambda: landscape(spec_b, second, report("plane of B (points)"), DEVICE), stored_only)
     main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
             "both planes use the same seeded, filter-normalized directions' recipe.")
@@ -211,3 +223,34 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
 
 
 clientside_callback(URL_SYNC_JS, Output(LandscapeID.LINK, "value"), Input(LandscapeID.STORE, "data"))
+
+
+WAITING = make_placeholder("Press Train & draw")
+
+
+def _quiet(_what: str) -> Callable[[int, int], None]:
+    return lambda done, total: None
+
+
+@callback(
+    Output(LandscapeID.MAIN, "figure", allow_duplicate=True),
+    Output(LandscapeID.SURFACE, "figure", allow_duplicate=True),
+    Output(LandscapeID.TRAINING, "figure", allow_duplicate=True),
+    Output(LandscapeID.PROGRESS_TEXT, "children", allow_duplicate=True),
+    Input(LandscapeID.STORE, "data"),
+    prevent_initial_call="initial_duplicate",
+)
+def show_stored(request):
+    """Settings whose trainings and landscapes are on disk draw at once, from disk (a link, or a
+    view change); anything else waits for Train & draw: on a link's first load the figures say so,
+    after a change the figures on screen are marked out of date. Nothing trains without a click."""
+    try:
+        return _draw(request, _quiet, stored_only=True)
+    except NotStored:
+        spec = _checked(request).specs["landscape"]
+        if ctx.triggered_id is None:
+            return (no_update, no_update, no_update,
+                    f"Press Train & draw: it trains the {MODELS[spec.train.model].title} for {spec.train.epochs} "
+                    "epochs (kept on disk), then draws this view.")
+        return (no_update, no_update, no_update,
+                "Out of date: the figures show the settings before your change. Press Train & draw.")

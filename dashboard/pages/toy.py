@@ -456,11 +456,3 @@ def export_view(set_progress, _clicks, view, step, figure, fmt, size, frames, fp
         return no_update, f"Not exported: {getattr(err, 'message', str(err))}"
     return (dcc.send_bytes(done.content, done.name, type=done.mime),
             f"{done.name}: {len(done.content) / 2**20:.1f} MiB, {done.frames} frame{'s' if done.frames > 1 else ''}")
-
-
-clientside_callback(  # Cancel says so at once (the job stops at its next frame)
-    "function(n) { return n ? 'cancelled' : window.dash_clientside.no_update; }",
-    Output(ID.EXPORT_TEXT, "children", allow_duplicate=True),
-    Input(ID.EXPORT_CANCEL, "n_clicks"),
-    prevent_initial_call=True,
-)

@@ -68,7 +68,7 @@ def test_cancel_stops_a_long_export(page):
     page.wait_for_function("/frame \\d+ of 41/.test(document.getElementById('export-text').textContent)",
                            timeout=60000)  # 41 steps: at most 41 frames
     page.click("#export-cancel")
-    page.wait_for_function("document.getElementById('export-text').textContent === 'cancelled'")
+    page.wait_for_function("document.getElementById('export-text').textContent === 'Cancelled.'", timeout=15000)
     page.wait_for_function("!document.getElementById('export-run').disabled", timeout=15000)
 
 

@@ -112,3 +112,33 @@ def test_a_view_opens_on_its_natural_range():
     assert (spec.lo, spec.hi) == (-0.5, 1.5) == (state["landscape.lo"], state["landscape.hi"])
     spec = page.check({"mode": "line", "landscape.lo": 0.0, "landscape.hi": 1.0}).specs["landscape"]
     assert (spec.lo, spec.hi) == (0.0, 1.0)
+
+
+def test_a_link_trains_nothing_without_a_click(weights_dir):
+    """Opening a link (the first call) or changing a setting trains nothing: the figures wait for
+    Train & draw, and after a change the ones on screen are marked out of date."""
+    request = {"state": page.check({"net.epochs": 3, "landscape.resolution": 5}).state}
+    first = call_callback(page.show_stored, request, triggered=None)
+    assert first[:3] == (no_update,) * 3 and first[3].startswith("Press Train & draw: it trains the MLP 64-32-10 for 3 epochs")
+    changed = call_callback(page.show_stored, request, triggered=[(page.LandscapeID.STORE, "data")])
+    assert changed[:3] == (no_update,) * 3 and changed[3].startswith("Out of date")
+    assert list(weights_dir.iterdir()) == [], "nothing was trained or evaluated"
+    assert page.WAITING["layout"]["annotations"][0]["text"] == "Press Train & draw"
+
+
+@pytest.mark.parametrize("mode", ["plane", "sharpness"])
+def test_settings_on_disk_draw_at_once_from_disk(weights_dir, monkeypatch, mode):
+    request = {"state": page.check({"net.epochs": 2, "landscape.resolution": 5, "mode": mode}).state}
+    drawn = call_callback(page.draw, lambda _: None, 1, request)
+
+    def fail(*args, **kwargs):
+        raise AssertionError("computed in a web request")
+
+    monkeypatch.setattr(page, "landscape", fail)
+    monkeypatch.setattr(page, "between", fail)
+    monkeypatch.setattr(weights, "train", fail)
+    for triggered in (None, [(page.LandscapeID.STORE, "data")]):  # a link, or a view change
+        shown = call_callback(page.show_stored, request, triggered=triggered)
+        assert shown[:3] == drawn[:3] and shown[3] == drawn[3]
+    other = {"state": page.check({"net.epochs": 2, "landscape.resolution": 7, "mode": mode}).state}
+    assert call_callback(page.show_stored, other, triggered=None)[3].startswith("Press Train & draw")

@@ -43,7 +43,14 @@ def _wait_until(pages: list, done, seconds: float) -> list[str]:
 def _open(browser, url: str, selector: str) -> tuple:
     page = browser.new_context().new_page()  # a context of its own: a browser session of its own
     page.goto(url)
+    _start(page, url)
     return page, selector
+
+
+def _start(page, url: str) -> None:
+    """A landscape link trains nothing by itself: press Train & draw (a sweep starts on opening)."""
+    if "/landscape" in url:
+        page.click("#ls-run")
 
 
 def _idle(served, seconds: float = 30) -> None:
@@ -169,9 +176,11 @@ def test_a_flood_of_jobs_keeps_the_cap_and_the_queue_drains(one_machine, browser
     with _sampled(one_machine) as most:
         for i in range(10):  # all opened at once: each job takes seconds, so the queue fills
             page = browser.new_context().new_page()
-            page.goto(one_machine.url + f"/landscape?net.epochs={12 + i}&landscape.resolution=15",
-                      wait_until="commit")
+            url = one_machine.url + f"/landscape?net.epochs={12 + i}&landscape.resolution=15"
+            page.goto(url, wait_until="commit")
             pages.append((page, LANDSCAPE_TEXT))
+        for page, _ in pages:
+            _start(page, url)
         texts = _wait_until(pages, lambda texts: all("test accuracy" in text or "server is busy" in text
                                                      for text in texts), 300)
     finished = sum("test accuracy" in text for text in texts)
@@ -187,7 +196,9 @@ def test_one_session_holds_at_most_its_share(one_machine, browser):
     pages = []
     for i in range(3):
         page = context.new_page()
-        page.goto(one_machine.url + f"/landscape?model=cnn&net.epochs={140 + i}&net.batch_size=16")
+        url = one_machine.url + f"/landscape?model=cnn&net.epochs={140 + i}&net.batch_size=16"
+        page.goto(url)
+        _start(page, url)
         pages.append((page, LANDSCAPE_TEXT))
         time.sleep(1)
     _wait_until(pages, lambda t: "you already have 2 jobs" in t[2] and "training" in t[0]
