@@ -49,7 +49,7 @@ lint: install
 	$(BIN)/hadolint Dockerfile
 
 test: lint
-	$(BIN)/python -m pytest -q
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q
 
 bench: install
 	$(BIN)/python -m bench grid
