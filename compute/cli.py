@@ -11,21 +11,31 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from tqdm import tqdm
 
 from compute.data import DATA_PARAMS, DataSpec
+from compute.datasets import SOURCES, data_dir, fetch
 from compute.errors import InvalidSpec
 from compute.landscape import (
     BIAS_MODES,
     DEVICES,
+    DIR_TYPES,
     LANDSCAPE_PARAMS,
     MODES,
+    NORMS,
     LandscapeSpec,
-    landscape,
+    Plan,
+    Values,
+    assemble,
+    evaluate_plan,
+    plan,
     resolve_device,
 )
 from compute.losses import LOSSES
@@ -36,7 +46,9 @@ from compute.nets import (
     TRAIN_OPTIMIZER,
     TRAIN_PARAMS,
     DatasetSpec,
+    Trained,
     TrainSpec,
+    load_split,
     train,
 )
 from compute.optimizers import OPTIMIZERS
@@ -167,7 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     land = sub.add_parser("landscape", help="train a network on the digits and write its loss landscape (.npz)")
     net = land.add_argument_group("network")
     net.add_argument("--model", choices=list(MODELS), default="cnn", help="the network")
-    net.add_argument("--dataset", choices=list(DATASETS), default="digits", help="the data set (ships offline)")
+    net.add_argument("--dataset", choices=list(DATASETS), default="digits",
+                     help="; ".join(f"{k}: {row.help}" for k, row in DATASETS.items()))
+    net.add_argument("--data-dir", default=None, metavar="DIR",
+                     help="the folder of the data files (default $DATA_DIR, else cache-dir/data)")
     for p in DATA_SPLIT_PARAMS:
         _add(net, p, p.default)
     net.add_argument("--optimizer", choices=list(OPTIMIZERS), default=TRAIN_OPTIMIZER.name,
@@ -185,12 +200,26 @@ def build_parser() -> argparse.ArgumentParser:
     view.add_argument("--range", nargs=2, default=None, metavar=("LO", "HI"),
                       help="coordinates along each direction (default -1 1; line: -0.5 1.5)")
     view.add_argument("--seed", default=0, metavar="SEED", help="seed of the random directions")
+    view.add_argument("--norm", choices=list(NORMS), default="filter",
+                      help="; ".join(f"{k}: {v}" for k, v in NORMS.items()))
     view.add_argument("--bias", choices=list(BIAS_MODES), default="ignore",
-                      help="; ".join(f"{k}: {v}" for k, v in BIAS_MODES.items()))
+                      help="biases and BatchNorm: " + "; ".join(f"{k}: {v}" for k, v in BIAS_MODES.items()))
+    view.add_argument("--dir-type", choices=list(DIR_TYPES), default="weights",
+                      help="; ".join(f"{k}: {v}" for k, v in DIR_TYPES.items()))
     view.add_argument("--device", choices=DEVICES, default="auto",
                       help="where the points are evaluated: auto is the GPU when torch sees one, else the CPU")
     view.add_argument("--out", required=True, help="the .npz file to write")
+
+    fetch_data = sub.add_parser("fetch-data", help="download a data set's standard files and check their MD5 sums")
+    fetch_data.add_argument("--dataset", required=True, choices=[k for k, row in SOURCES.items() if row.files])
+    fetch_data.add_argument("--data-dir", default=None, metavar="DIR",
+                            help="where to put them (default $DATA_DIR, else cache-dir/data)")
     return parser
+
+
+def _fetch_data(args: argparse.Namespace) -> None:
+    folder = fetch(args.dataset, data_dir(args.data_dir), log=lambda line: sys.stderr.write(line + "\n"))
+    sys.stdout.write(f"{folder}\n")
 
 
 def _landscape(args: argparse.Namespace) -> None:
@@ -200,27 +229,93 @@ def _landscape(args: argparse.Namespace) -> None:
         given = {**TRAIN_OPTIMIZER.values, **given}
     train_spec = TrainSpec(
         model=args.model,
-        dataset=DatasetSpec(args.dataset, args.split_seed, args.test_fraction),
+        dataset=DatasetSpec(args.dataset, **{p.name: getattr(args, p.name) for p in DATA_SPLIT_PARAMS}),
         optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
         **{p.name: getattr(args, f"train_{p.name}") for p in TRAIN_PARAMS},
     )
     resolve_device(args.device)  # a missing GPU is reported before any training
     lo, hi = args.range or ((-0.5, 1.5) if args.mode == "line" else (-1.0, 1.0))
     spec = LandscapeSpec(train=train_spec, mode=args.mode, resolution=args.resolution, lo=lo, hi=hi,
-                         seed=args.seed, bias=args.bias)
-    with tqdm(total=train_spec.epochs, desc="training", unit="epoch", file=sys.stderr) as bar:
-        trained = train(train_spec, lambda done, total: bar.update(done - bar.n))
-    with tqdm(desc=f"{spec.mode} landscape", unit="point", file=sys.stderr) as bar:
+                         seed=args.seed, bias=args.bias, norm=args.norm, dir_type=args.dir_type)
+    if args.data_dir:
+        os.environ["DATA_DIR"] = args.data_dir  # the one place the data's folder is read (data_dir())
+    load_split(train_spec.dataset)  # a missing or damaged file is reported before any work
+    trained = _trained(train_spec, Path(args.out))
+    planned = plan(spec, trained)
+    partial = Path(f"{args.out}.partial.npz")
+    values = _resume(partial, spec, planned)
+    with tqdm(total=planned.size, initial=values.count, desc=f"{spec.mode} landscape", unit="point",
+              file=sys.stderr) as bar:
         def report(done: int, total: int) -> None:
-            bar.total = total
             bar.update(done - bar.n)
 
-        result = landscape(spec, trained, report, args.device)
+        values = evaluate_plan(planned, values, report, args.device, lambda v: _save_partial(partial, spec, v))
+    result = assemble(planned, values)
     arrays = {name: getattr(result, name) for name in
               ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
               if getattr(result, name) is not None}
-    np.savez(args.out, mode=np.array(result.mode), description=np.array(result.description),
-             spec=np.array(json.dumps(spec.to_dict())), **arrays)
+    _write(Path(args.out), lambda stream: np.savez(stream, mode=np.array(result.mode),
+                                                    description=np.array(result.description),
+                                                    spec=np.array(json.dumps(spec.to_dict())), **arrays))
+    partial.unlink(missing_ok=True)
+
+
+def _write(target: Path, write: Callable[[Any], None]) -> None:
+    """Write a file atomically: a temporary file beside it, then a rename."""
+    temporary = target.with_name(target.name + ".tmp")
+    with open(temporary, "wb") as stream:
+        write(stream)
+    os.replace(temporary, target)
+
+
+def _trained(spec: TrainSpec, out: Path) -> Trained:
+    """The trained network, kept beside the output (OUT.trained.safetensors, keyed by the spec) so
+    that a resumed run does not train again."""
+    kept = Path(f"{out}.trained.safetensors")
+    if kept.exists():
+        try:
+            with safe_open(str(kept), "pt") as stream:
+                if (stream.metadata() or {}).get("spec") == spec.cache_key():
+                    sys.stderr.write(f"training: reusing {kept}\n")
+                    return Trained.from_tensors({k: stream.get_tensor(k) for k in stream.keys()})  # noqa: SIM118
+        except (OSError, KeyError, RuntimeError, ValueError, SafetensorError):
+            pass
+    with tqdm(total=spec.epochs, desc="training", unit="epoch", file=sys.stderr) as bar:
+        trained = train(spec, lambda done, total: bar.update(done - bar.n))
+    tensors = trained.to_tensors()
+    temporary = kept.with_name(kept.name + ".tmp")
+    save_file(tensors, str(temporary), metadata={"spec": spec.cache_key()})
+    os.replace(temporary, kept)
+    return trained
+
+
+def _resume(partial: Path, spec: LandscapeSpec, planned: Plan) -> Values:
+    """The points an interrupted run of the same spec saved in OUT.partial.npz (none otherwise)."""
+    values = Values.empty(planned)
+    if not partial.exists():
+        return values
+    try:
+        with np.load(partial, allow_pickle=False) as saved:
+            if str(saved["spec"]) != json.dumps(spec.to_dict()):
+                sys.stderr.write(f"{partial} holds another spec's points: starting over\n")
+                return values
+            for name in planned.sets:
+                for table, key in ((values.loss, "loss"), (values.acc, "acc"), (values.done, "done")):
+                    loaded = saved[f"{name}_{key}"]
+                    if loaded.shape != table[name].shape:
+                        raise ValueError(f"{name}_{key} has shape {loaded.shape}")
+                    table[name] = loaded.astype(table[name].dtype)
+    except (OSError, KeyError, ValueError) as err:
+        sys.stderr.write(f"{partial} cannot be read ({err}): starting over\n")
+        return Values.empty(planned)
+    sys.stderr.write(f"resuming: {values.count} of {planned.size} points are in {partial}\n")
+    return values
+
+
+def _save_partial(partial: Path, spec: LandscapeSpec, values: Values) -> None:
+    arrays = {f"{name}_{key}": table[name] for name in values.done
+              for table, key in ((values.loss, "loss"), (values.acc, "acc"), (values.done, "done"))}
+    _write(partial, lambda stream: np.savez(stream, spec=np.array(json.dumps(spec.to_dict())), **arrays))
 
 
 def _run(args: argparse.Namespace) -> None:
@@ -294,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         {"run": _run, "grid": _grid, "sweep": _sweep, "landscape": _landscape,
-         "preview": _preview}[args.command](args)
+         "preview": _preview, "fetch-data": _fetch_data}[args.command](args)
     except InvalidSpec as err:
         sys.stderr.write(f"{parser.prog} {args.command}: error: {err}\n")
         return 2

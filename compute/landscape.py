@@ -2,15 +2,20 @@
 
 1D (Goodfellow et al. 2015): θ(α) = θ₀ + α·(θ₁ − θ₀) from the initial to the trained weights.
 2D (Li et al. 2018): θ(a, b) = θ* + a·d₁ + b·d₂ around the trained weights θ*, d₁ and d₂
-seeded Gaussian directions, filter-normalized: each filter of a direction is rescaled to the
-norm of the same filter of θ*. PCA: d₁, d₂ the top principal directions of the training path
-(the parameters after each epoch minus the final ones), as Li et al. draw trajectories.
+seeded Gaussian directions, normalized as ``norm`` says (NORMS: Li et al.'s filter, layer and
+weight, the whole vector at once as the article does, or none). PCA: d₁, d₂ the top principal
+directions of the training path (the parameters after each epoch minus the final ones), as Li et
+al. draw trajectories.
+
+Points are state vectors: the parameters, then the floating-point buffers (BatchNorm's running
+statistics). Networks are evaluated in eval mode, so BatchNorm uses the state's running statistics;
+"weights" directions leave them at θ*'s, "states" directions (Li et al.'s) move them too.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -21,12 +26,30 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from compute.errors import InvalidSpec
-from compute.nets import MODELS, Trained, TrainSpec, build_model, load_split, param_shapes, unflatten
+from compute.nets import (
+    MODELS,
+    Trained,
+    TrainSpec,
+    buffer_shapes,
+    load_split,
+    param_shapes,
+    state_shapes,
+    unflatten,
+)
 from compute.params import Param, check_fields, defaults
 from compute.specs import _Keyed
 
-MODES = {"line": "initial → trained", "plane": "random filter-normalized plane", "pca": "PCA of the path"}
-BIAS_MODES = {"ignore": "directions are 0 on biases", "keep": "directions equal the weights on biases"}
+MODES = {"line": "initial → trained", "plane": "random normalized plane", "pca": "PCA of the path"}
+BIAS_MODES = {"ignore": "directions are 0 on biases and BatchNorm",
+              "keep": "biases and BatchNorm kept (filter, layer, weight: equal to θ*'s; model, none: Gaussian)"}
+NORMS = {
+    "filter": "filter-wise: each filter scaled to the norm of θ*'s (Li et al.)",
+    "layer": "layer-wise: each layer scaled to the norm of θ*'s layer",
+    "weight": "weight-wise: d ⊙ θ*, each entry scaled by its weight",
+    "model": "the whole vector at once, scaled to ‖θ*‖ (the article's)",
+    "none": "raw Gaussian, unnormalized (for the article's wide ranges)",
+}
+DIR_TYPES = {"weights": "parameters only", "states": "parameters and BatchNorm's running statistics"}
 LANDSCAPE_PARAMS: tuple[Param, ...] = (
     Param("resolution", int, 31, 3, 101, help="points per axis"),
     Param("lo", float, -1.0, -100.0, 100.0, help="first coordinate along each direction", span=(-25.0, 25.0)),
@@ -47,37 +70,70 @@ class LandscapeSpec(_Keyed):
     hi: float = _DEFAULT["hi"]
     seed: int = _DEFAULT["seed"]
     bias: str = "ignore"
+    norm: str = "filter"
+    dir_type: str = "weights"
     PARAMS: ClassVar[tuple[Param, ...]] = LANDSCAPE_PARAMS
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise InvalidSpec(f"mode must be one of {', '.join(MODES)} (got {self.mode!r:.40})", "landscape.mode")
-        if self.bias not in BIAS_MODES:
-            raise InvalidSpec(f"bias must be one of {', '.join(BIAS_MODES)}", "landscape.bias")
+        for name, table in (("mode", MODES), ("bias", BIAS_MODES), ("norm", NORMS), ("dir_type", DIR_TYPES)):
+            if getattr(self, name) not in table:
+                raise InvalidSpec(f"{name} must be one of {', '.join(table)} (got {getattr(self, name)!r:.40})",
+                                  f"landscape.{name}")
         check_fields(self, LANDSCAPE_PARAMS, "landscape")
         if self.lo >= self.hi:
             raise InvalidSpec("lo must be below hi", "landscape.hi")
 
 
-def filter_normalized(direction: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
-                      bias: str = "ignore") -> dict[str, torch.Tensor]:
-    """Li et al.'s filter normalization, on new tensors.
+def normalize_direction(direction: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
+                        norm: str = "filter", bias: str = "ignore") -> dict[str, torch.Tensor]:
+    """A Gaussian direction normalized against the weights θ*, on new tensors.
 
-    For a weight of two or more dimensions, each filter d[i] (slice along the first dimension)
-    becomes d[i]·‖w[i]‖/‖d[i]‖. One-dimensional parameters (biases) get 0 ("ignore") or the
-    weights themselves ("keep"), as the paper's code does.
+    For tensors of two or more dimensions (weights of linear and conv layers), with dᵢ the slice
+    along the first dimension (a filter, or a linear layer's row):
+
+    - filter: dᵢ ← dᵢ · ‖θᵢ‖ / ‖dᵢ‖ (Li et al. 2018)
+    - layer:  d ← d · ‖θ‖ / ‖d‖, per tensor
+    - weight: d ← d ⊙ θ
+    - model:  the whole direction ← d · ‖θ*‖ / ‖d‖, both norms over every entry it moves (the article)
+    - none:   d unchanged
+
+    One-dimensional tensors (biases, BatchNorm's weights, biases and running statistics): 0 when
+    ``bias`` is "ignore"; when "keep", equal to θ*'s own values for filter, layer and weight (as Li
+    et al.'s code does), the Gaussian entries for model and none.
     """
+    if norm not in NORMS:
+        raise InvalidSpec(f"norm must be one of {', '.join(NORMS)} (got {norm!r:.40})", "landscape.norm")
     out = {}
     for name, d in direction.items():
         w = weights[name]
         if d.dim() <= 1:
-            out[name] = torch.zeros_like(w) if bias == "ignore" else w.clone()
-            continue
-        d_norms = d.reshape(len(d), -1).norm(dim=1)
-        w_norms = w.reshape(len(w), -1).norm(dim=1)
-        scale = (w_norms / (d_norms + 1e-10)).reshape(-1, *([1] * (d.dim() - 1)))
-        out[name] = d * scale
+            if bias == "ignore":
+                out[name] = torch.zeros_like(w)
+            else:
+                out[name] = w.clone() if norm in ("filter", "layer", "weight") else d.clone()
+        elif norm == "filter":
+            d_norms = d.reshape(len(d), -1).norm(dim=1)
+            w_norms = w.reshape(len(w), -1).norm(dim=1)
+            out[name] = d * (w_norms / (d_norms + 1e-10)).reshape(-1, *([1] * (d.dim() - 1)))
+        elif norm == "layer":
+            out[name] = d * (w.norm() / (d.norm() + 1e-10))
+        elif norm == "weight":
+            out[name] = d * w
+        else:
+            out[name] = d.clone()
+    if norm == "model":
+        moved = [n for n, d in direction.items() if d.dim() > 1 or bias == "keep"]
+        d_norm = torch.sqrt(sum(out[n].double().square().sum() for n in moved))
+        w_norm = torch.sqrt(sum(weights[n].double().square().sum() for n in moved))
+        scale = float(w_norm / (d_norm + 1e-10))
+        out = {n: t * scale for n, t in out.items()}
     return out
+
+
+def filter_normalized(direction: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
+                      bias: str = "ignore") -> dict[str, torch.Tensor]:
+    """Li et al.'s filter normalization (``normalize_direction`` with norm "filter")."""
+    return normalize_direction(direction, weights, "filter", bias)
 
 
 def random_direction(shapes: list[tuple[str, torch.Size]], generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -123,26 +179,67 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def evaluate_points(train_spec: TrainSpec, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
-                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Cross-entropy and accuracy of the model at each row of ``points`` (flat parameters).
+Data = tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
-    Each point's parameters are handed to ``torch.func.functional_call`` on a model built
-    once (on the data's device); no model is modified.
+
+def _batches(data: Data, device: torch.device) -> Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]:
+    """(x, y) tensors as chunks of IMAGE_CHUNK, or any re-iterable of (x, y) batches (a DataLoader)."""
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+        chunks = [(x[s:s + IMAGE_CHUNK], y[s:s + IMAGE_CHUNK]) for s in range(0, len(y), IMAGE_CHUNK)]
+        return lambda: chunks
+    return lambda: ((xb.to(device), yb.to(device)) for xb, yb in data)  # type: ignore[union-attr]
+
+
+def evaluate_module(model: torch.nn.Module, shapes: list[tuple[str, torch.Size]], base: torch.Tensor,
+                    d1: torch.Tensor, d2: torch.Tensor, a: torch.Tensor, b: torch.Tensor, data: Data,
+                    loss: Callable = F.cross_entropy,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Mean loss and accuracy of ``model`` at each state base + a[i]·d₁ + b[i]·d₂ on ``data``.
+
+    ``shapes`` lays the flat state vectors out over the model's parameters and floating-point
+    buffers (``state_shapes``). Each point's tensors go to ``torch.func.functional_call`` in eval
+    mode; ``data`` is (x, y) tensors (run in chunks of IMAGE_CHUNK) or an iterable of (x, y)
+    batches such as a DataLoader. One point's state exists at a time, and the model is not
+    modified (its mode is restored). ``loss`` takes (outputs, targets, reduction="sum"); the mean
+    is over examples. Accuracy is the share of argmax hits (NaN where the outputs are not class
+    scores with integer targets).
     """
-    model = build_model(train_spec.model, 0).to(x.device)
-    shapes = param_shapes(model)
-    losses, accs = np.empty(len(points)), np.empty(len(points))
-    with torch.inference_mode():
-        for i, vector in enumerate(points):
-            logits = functional_call(model, unflatten(vector, shapes), (x,))
-            losses[i] = torch.nn.functional.cross_entropy(logits, y).item()
-            accs[i] = (logits.argmax(1) == y).float().mean().item()
-            if progress is not None and i % 16 == 0:
-                progress(i, len(points))
+    was_training = model.training
+    model.eval()
+    losses, accs = np.empty(len(a)), np.empty(len(a))
+    chunks = _batches(data, base.device)
+    try:
+        with torch.inference_mode():
+            for i, (ai, bi) in enumerate(zip(a.tolist(), b.tolist())):
+                state = unflatten(base + ai * d1 + bi * d2, shapes)
+                total, correct, count = torch.zeros((), dtype=torch.float64, device=base.device), 0, 0
+                for xb, target in chunks():
+                    outputs = functional_call(model, state, (xb,))
+                    total += loss(outputs, target, reduction="sum").double()
+                    count += len(target)
+                    if correct >= 0 and outputs.dim() == 2 and target.dim() == 1 and not target.is_floating_point():
+                        correct += int((outputs.argmax(1) == target).sum())
+                    else:
+                        correct = -1
+                losses[i] = total.item() / max(1, count)
+                accs[i] = correct / max(1, count) if correct >= 0 else np.nan
+                if progress is not None and i % 16 == 0:
+                    progress(i, len(a))
+    finally:
+        model.train(was_training)
     if progress is not None:
-        progress(len(points), len(points))
+        progress(len(a), len(a))
     return losses, accs
+
+
+def evaluate_points(train_spec: TrainSpec, base: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,
+                    a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-entropy and accuracy of the spec's model at each state base + a[i]·d₁ + b[i]·d₂
+    (``evaluate_module`` on a model built once, on the data's device)."""
+    model = train_spec.build(0).to(x.device)
+    return evaluate_module(model, state_shapes(model), base, d1, d2, a, b, (x, y), F.cross_entropy, progress)
 
 
 IMAGE_CHUNK = 512  # images per pass: a chunk's activations (1 MB each) stay in cache between ops
@@ -209,9 +306,8 @@ def evaluate_affine(train_spec: TrainSpec, base: torch.Tensor, d1: torch.Tensor,
     base, d1, d2, x, y = (t.to(target) for t in (base, d1, d2, x, y))
     evaluator = AFFINE_EVALUATORS.get(train_spec.model)
     if evaluator is None:
-        points = base + a.to(target)[:, None] * d1 + b.to(target)[:, None] * d2
-        return evaluate_points(train_spec, points, x, y, progress)
-    shapes = param_shapes(build_model(train_spec.model, 0))
+        return evaluate_points(train_spec, base, d1, d2, a, b, x, y, progress)
+    shapes = param_shapes(train_spec.build(0))
     weights = [unflatten(v, shapes) for v in (base, d1, d2)]
     if target.type != "cpu":
         with torch.inference_mode():
@@ -245,37 +341,172 @@ def evaluate_affine(train_spec: TrainSpec, base: torch.Tensor, d1: torch.Tensor,
 
 
 def directions(spec: LandscapeSpec, trained: Trained) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-    """The plane's two flat directions (and PCA's explained-variance ratios)."""
-    model = build_model(spec.train.model, 0)
-    shapes = param_shapes(model)
-    final = torch.from_numpy(trained.final)
+    """The plane's two flat state directions (and PCA's explained-variance ratios).
+
+    Random: two Gaussian directions drawn from a generator seeded with ``spec.seed``, over the
+    parameters in order (then, for "states", the buffers), each normalized by
+    ``normalize_direction``; "weights" directions are 0 on the buffers. PCA: the top two right
+    singular vectors of the path's parameters minus the final ones (0 on the buffers), scaled so
+    that one unit is 1.25 × the path's largest coordinate: the range ±1 frames the path."""
+    model = spec.train.build(0)
+    params, buffers = param_shapes(model), buffer_shapes(model)
+    n_buffers = sum(int(np.prod(s)) for _, s in buffers)
     if spec.mode == "pca":
-        deltas = torch.from_numpy(trained.path) - final
-        _, s, vh = torch.linalg.svd(deltas.double(), full_matrices=False)
+        deltas = (torch.from_numpy(trained.path) - torch.from_numpy(trained.final)).double()
+        _, s, vh = torch.linalg.svd(deltas, full_matrices=False)
         explained = (s**2 / (s**2).sum()).numpy()
-        return vh[0].float(), vh[1].float(), explained[:2]
-    weights = unflatten(final, shapes)
-    generator = torch.Generator().manual_seed(spec.seed)
-    d1 = filter_normalized(random_direction(shapes, generator), weights, spec.bias)
-    d2 = filter_normalized(random_direction(shapes, generator), weights, spec.bias)
-    return _flat(d1), _flat(d2), None
+        reach = float((deltas @ vh[:2].T).abs().max()) * 1.25 + 1e-12  # one unit: 1.25 × the path's reach
+        pad = torch.zeros(n_buffers)
+        return (torch.cat([(vh[0] * reach).float(), pad]), torch.cat([(vh[1] * reach).float(), pad]),
+                explained[:2])
+    d1, d2 = random_plane(torch.from_numpy(trained.final_state), params, buffers, spec.seed, spec.norm,
+                          spec.bias, spec.dir_type)
+    return d1, d2, None
+
+
+def random_plane(state: torch.Tensor, params: list[tuple[str, torch.Size]], buffers: list[tuple[str, torch.Size]],
+                 seed: int, norm: str = "filter", bias: str = "ignore",
+                 dir_type: str = "weights") -> tuple[torch.Tensor, torch.Tensor]:
+    """Two seeded Gaussian state directions normalized against ``state`` (θ*, a flat state vector
+    laid out as ``params`` then ``buffers``): drawn in that order from one generator seeded with
+    ``seed``, over the parameters (and, for "states", the buffers); "weights" directions are 0 on
+    the buffers."""
+    n_buffers = sum(int(np.prod(s)) for _, s in buffers)
+    shapes = params + buffers if dir_type == "states" else params
+    weights = unflatten(state, params + buffers)
+    generator = torch.Generator().manual_seed(seed)
+    drawn = []
+    for _ in range(2):
+        d = _flat(normalize_direction(random_direction(shapes, generator), weights, norm, bias))
+        if dir_type == "weights":
+            d = torch.cat([d, torch.zeros(n_buffers)])
+        drawn.append(d)
+    return drawn[0], drawn[1]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The points of a line or plane before any is evaluated: states base + a[i]·d₁ + b[i]·d₂ on
+    each named set ("train", and "test" for lines). Planes index the points [b, a] row-major."""
+
+    spec: LandscapeSpec
+    coords: np.ndarray
+    a: torch.Tensor
+    b: torch.Tensor
+    base: torch.Tensor
+    d1: torch.Tensor
+    d2: torch.Tensor
+    sets: tuple[str, ...]
+    description: str
+    path: np.ndarray | None = None
+    explained: np.ndarray | None = None
+
+    @property
+    def size(self) -> int:
+        return len(self.a) * len(self.sets)
+
+
+@dataclass
+class Values:
+    """Loss and accuracy per set and point as they are computed; ``done`` marks computed points."""
+
+    loss: dict[str, np.ndarray]
+    acc: dict[str, np.ndarray]
+    done: dict[str, np.ndarray]
+
+    @classmethod
+    def empty(cls, plan: Plan) -> Values:
+        n = len(plan.a)
+        return cls({k: np.full(n, np.nan) for k in plan.sets}, {k: np.full(n, np.nan) for k in plan.sets},
+                   {k: np.zeros(n, bool) for k in plan.sets})
+
+    @property
+    def count(self) -> int:
+        return int(sum(d.sum() for d in self.done.values()))
+
+
+def plan_line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, description: str) -> Plan:
+    """start + α(end − start) for α over the spec's range, on the training and the test set."""
+    alphas = torch.linspace(spec.lo, spec.hi, spec.resolution)
+    first, last = torch.from_numpy(start), torch.from_numpy(end)
+    return Plan(spec, alphas.numpy(), alphas, torch.zeros_like(alphas), first, last - first,
+                torch.zeros_like(first), ("train", "test"), description)
+
+
+def plan(spec: LandscapeSpec, trained: Trained) -> Plan:
+    """The spec's line (initial → trained) or plane around ``trained`` (see the module's note)."""
+    if spec.mode == "line":
+        return plan_line(spec, trained.initial_state, trained.final_state,
+                         "θ(α) = θ₀ + α(θ₁ − θ₀), θ₀ initial, θ₁ trained")
+    d1, d2, explained = directions(spec, trained)
+    final = torch.from_numpy(trained.final_state)
+    path = None
+    if spec.mode == "pca":  # the path's coordinates along the (orthogonal) directions
+        n = trained.path.shape[1]
+        axes = torch.stack((d1, d2))[:, :n].double()
+        path = (((torch.from_numpy(trained.path) - final[:n]).double() @ axes.T) / axes.square().sum(1)).numpy()
+    coords = torch.linspace(spec.lo, spec.hi, spec.resolution)
+    b, a = torch.meshgrid(coords, coords, indexing="ij")
+    what = ("PCA of the training path, one unit = 1.25 × the path's reach" if spec.mode == "pca"
+            else f"seeded Gaussian directions (seed {spec.seed}), {spec.norm}-normalized, biases and BN "
+                 f"{spec.bias}, {spec.dir_type}")
+    return Plan(spec, coords.numpy(), a.reshape(-1), b.reshape(-1), final, d1, d2, ("train",),
+                f"θ* + a·d₁ + b·d₂: {what}", path, explained)
+
+
+BLOCK = 64  # points evaluated between two checkpoints
+
+
+def evaluate_plan(plan: Plan, values: Values | None = None, progress: Callable[[int, int], None] | None = None,
+                  device: str = "cpu", checkpoint: Callable[[Values], None] | None = None,
+                  block: int | None = None) -> Values:
+    """Evaluate the plan's points that ``values`` has not marked done, in blocks of ``block``
+    points (default BLOCK), calling ``checkpoint`` after each block: what an interrupted run saved, a later run
+    completes without recomputing it. Each point's value does not depend on the blocks."""
+    values = values or Values.empty(plan)
+    if checkpoint is None:
+        block = max(1, len(plan.a))  # one pass when nothing is saved
+    block = block or BLOCK
+    split = load_split(plan.spec.train.dataset)
+    data = {"train": (split.x_train, split.y_train), "test": (split.x_test, split.y_test)}
+    for name in plan.sets:
+        missing = np.flatnonzero(~values.done[name])
+        for start in range(0, len(missing), block):
+            index = missing[start:start + block]
+            before = values.count
+
+            def report(i: int, _total: int, before: int = before) -> None:
+                if progress is not None:
+                    progress(before + i, plan.size)
+
+            rows = torch.from_numpy(index)
+            loss, acc = evaluate_affine(plan.spec.train, plan.base, plan.d1, plan.d2, plan.a[rows], plan.b[rows],
+                                        *data[name], report, device)
+            values.loss[name][index], values.acc[name][index] = loss, acc
+            values.done[name][index] = True
+            if checkpoint is not None:
+                checkpoint(values)
+    if progress is not None:
+        progress(plan.size, plan.size)
+    return values
+
+
+def assemble(plan: Plan, values: Values) -> Landscape:
+    """The Landscape of a fully evaluated plan."""
+    if plan.sets == ("train", "test"):
+        return Landscape("line", plan.coords, values.loss["train"], values.acc["train"], values.loss["test"],
+                         values.acc["test"], description=plan.description)
+    r = len(plan.coords)
+    return Landscape(plan.spec.mode, plan.coords, values.loss["train"].reshape(r, r),
+                     values.acc["train"].reshape(r, r), None, None, path=plan.path, explained=plan.explained,
+                     description=plan.description)
 
 
 def line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, description: str,
          progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> Landscape:
     """Loss and accuracy, train and test, along start + α(end − start), α over the spec's range."""
-    split = load_split(spec.train.dataset)
-    alphas = torch.linspace(spec.lo, spec.hi, spec.resolution)
-    first, last = torch.from_numpy(start), torch.from_numpy(end)
-    zeros, n = torch.zeros_like(alphas), len(alphas)
-
-    def report(offset: int) -> Callable[[int, int], None]:
-        return lambda i, _total: progress(offset + i, 2 * n) if progress is not None else None
-
-    along = (spec.train, first, last - first, torch.zeros_like(first), alphas, zeros)
-    train_loss, train_acc = evaluate_affine(*along, split.x_train, split.y_train, report(0), device)
-    test_loss, test_acc = evaluate_affine(*along, split.x_test, split.y_test, report(n), device)
-    return Landscape("line", alphas.numpy(), train_loss, train_acc, test_loss, test_acc, description=description)
+    planned = plan_line(spec, start, end, description)
+    return assemble(planned, evaluate_plan(planned, None, progress, device))
 
 
 def landscape(spec: LandscapeSpec, trained: Trained,
@@ -284,51 +515,43 @@ def landscape(spec: LandscapeSpec, trained: Trained,
 
     ``device`` picks where the points are evaluated ("auto": the GPU when there is one); the
     directions are drawn on the CPU, so a seed gives the same plane on every device."""
-    split = load_split(spec.train.dataset)
-    r = spec.resolution
-    if spec.mode == "line":
-        return line(spec, trained.initial, trained.final,
-                    "θ(α) = θ₀ + α(θ₁ − θ₀), θ₀ initial, θ₁ trained", progress, device)
-    d1, d2, explained = directions(spec, trained)
-    final = torch.from_numpy(trained.final)
-    path = None
-    lo, hi = spec.lo, spec.hi
-    if spec.mode == "pca":
-        path = ((torch.from_numpy(trained.path) - final) @ torch.stack((d1, d2)).T).numpy()
-        reach = float(np.abs(path).max()) * 1.25 + 1e-6
-        lo, hi = -reach, reach
-    coords = torch.linspace(lo, hi, r)
-    b, a = torch.meshgrid(coords, coords, indexing="ij")
-    loss, acc = evaluate_affine(spec.train, final, d1, d2, a.reshape(-1), b.reshape(-1), split.x_train,
-                                split.y_train, progress, device)
-    what = ("PCA of the training path" if spec.mode == "pca"
-            else f"seeded Gaussian directions (seed {spec.seed}), filter-normalized, biases {spec.bias}")
-    return Landscape(spec.mode, coords.numpy(), loss.reshape(r, r), acc.reshape(r, r), None, None,
-                     path=path, explained=explained, description=f"θ* + a·d₁ + b·d₂: {what}")
+    planned = plan(spec, trained)
+    return assemble(planned, evaluate_plan(planned, None, progress, device))
 
 
 def between(spec: LandscapeSpec, first: Trained, second: Trained,
             progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> Landscape:
     """The 1D interpolation from one trained model (α = 0) to another (α = 1), Keskar et al.'s
     sharpness picture: a sharp minimum rises fast as α leaves it, a flat one slowly."""
-    return line(spec, first.final, second.final, "θ(α) = θ_A + α(θ_B − θ_A), A and B trained", progress,
-                device)
+    return line(spec, first.final_state, second.final_state, "θ(α) = θ_A + α(θ_B − θ_A), A and B trained",
+                progress, device)
 
 
 __all__ = [
     "BIAS_MODES",
     "DEVICES",
+    "DIR_TYPES",
     "MODELS",
     "MODES",
+    "NORMS",
     "Landscape",
     "LandscapeSpec",
+    "Plan",
+    "Values",
+    "assemble",
     "between",
     "directions",
     "evaluate_affine",
+    "evaluate_module",
+    "evaluate_plan",
     "evaluate_points",
     "filter_normalized",
     "landscape",
     "line",
+    "normalize_direction",
+    "plan",
+    "plan_line",
     "random_direction",
+    "random_plane",
     "resolve_device",
 ]

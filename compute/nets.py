@@ -1,21 +1,25 @@
-"""Real networks on a real data set that ships offline: scikit-learn's handwritten digits.
+"""Real networks on real data: the digits, MNIST-1D, MNIST, Fashion-MNIST and CIFAR-10.
 
-Data, the model registry (an MLP, a small CNN, the CNN with a skip connection), seeded
-training with any optimizer of the registry, and the flat parameter vector view that the
-landscapes need. Nothing here fetches data: ``load_digits`` reads the copy inside scikit-learn.
+Data splits (files in compute/datasets.py), the model registry (an MLP, small CNNs with and without a
+skip, the article's CNN, CIFAR ResNets with BatchNorm with and without skips, each with a width
+multiplier), seeded training with any optimizer of the registry, and the flat parameter and state
+vectors that the landscapes need. Nothing here downloads.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 
+from compute.datasets import SOURCES, Images, data_dir
 from compute.errors import InvalidSpec
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param, check_fields, defaults
@@ -23,29 +27,27 @@ from compute.specs import OptimizerSpec, _Keyed
 
 # ---- data --------------------------------------------------------------------------------
 
-
-def _digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits  # the data set ships inside scikit-learn
-
-    bunch = load_digits()
-    return (bunch.images / 16.0).astype(np.float32), bunch.target.astype(np.int64)
-
-
-DATASETS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {"digits": _digits}
+DATASETS = SOURCES  # the data set registry (compute/datasets.py): files, shapes, fetching
 DATA_SPLIT_PARAMS: tuple[Param, ...] = (
-    Param("split_seed", int, 0, 0, 2**32 - 1, help="seed of the train/test split", slider=False),
-    Param("test_fraction", float, 0.25, 0.05, 0.5, help="share of the images held out for testing"),
+    Param("split_seed", int, 0, 0, 2**32 - 1, help="seed of the train/test split and of the subsets", slider=False),
+    Param("test_fraction", float, 0.25, 0.05, 0.5,
+          help="share of the images held out for testing (sets without an official test split)"),
+    Param("train_size", int, 0, 0, 60000, help="training images used, a seeded subset; 0: all", slider=False),
+    Param("test_size", int, 0, 0, 10000, help="test images used, a seeded subset; 0: all", slider=False),
 )
 _SPLIT = defaults(DATA_SPLIT_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
 class DatasetSpec(_Keyed):
-    """A data set from the registry, split into train and test with a seed."""
+    """A data set from the registry: its official train/test split, or one drawn with a seed where it
+    has none (the digits), and seeded subsets of ``train_size`` and ``test_size`` images (0: all)."""
 
     name: str = "digits"
     split_seed: int = _SPLIT["split_seed"]
     test_fraction: float = _SPLIT["test_fraction"]
+    train_size: int = _SPLIT["train_size"]
+    test_size: int = _SPLIT["test_size"]
     PARAMS: ClassVar[tuple[Param, ...]] = DATA_SPLIT_PARAMS
 
     def __post_init__(self) -> None:
@@ -53,10 +55,15 @@ class DatasetSpec(_Keyed):
             raise InvalidSpec(f"unknown dataset {self.name!r:.40}; choose one of {', '.join(DATASETS)}", "dataset")
         check_fields(self, DATA_SPLIT_PARAMS, "dataset")
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """One input's shape: (C, H, W) for images, (1, L) for signals."""
+        return DATASETS[self.name].shape
+
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """Train and test images (N, 1, 8, 8) in [0, 1] and their labels."""
+    """Train and test inputs (N, *shape), float32, and their labels."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -64,42 +71,70 @@ class Split:
     y_test: torch.Tensor
 
 
+@lru_cache(maxsize=4)
+def _images(name: str, folder: str) -> Images:
+    return DATASETS[name].load(Path(folder))
+
+
+def load_split(spec: DatasetSpec, folder: str | os.PathLike | None = None) -> Split:
+    """The spec's train and test sets. Sets without an official split (the digits) are split by a
+    permutation seeded with ``split_seed``: its first ``test_fraction`` is the test set. Subsets keep
+    the first ``train_size`` (``test_size``) images of a permutation seeded with ``split_seed``.
+    ``folder`` holds the data files (default: $DATA_DIR, see compute.datasets.data_dir)."""
+    return _split(spec, str(data_dir(folder)))
+
+
 @lru_cache(maxsize=8)
-def load_split(spec: DatasetSpec) -> Split:
-    """The data set split by a seeded permutation: the first ``test_fraction`` is the test set."""
-    images, labels = DATASETS[spec.name]()
-    order = np.random.default_rng(spec.split_seed).permutation(len(labels))
-    n_test = round(spec.test_fraction * len(labels))
-    test, train = order[:n_test], order[n_test:]
-    x = torch.from_numpy(images).unsqueeze(1)
-    y = torch.from_numpy(labels)
-    return Split(x[train], y[train], x[test], y[test])
+def _split(spec: DatasetSpec, folder: str) -> Split:
+    images = _images(spec.name, folder)
+    if images.x_test is None or images.y_test is None:
+        order = np.random.default_rng(spec.split_seed).permutation(len(images.y_train))
+        n_test = round(spec.test_fraction * len(order))
+        test, train_ = order[:n_test], order[n_test:]
+        parts = (images.x_train[train_], images.y_train[train_], images.x_train[test], images.y_train[test])
+    else:
+        parts = (images.x_train, images.y_train, images.x_test, images.y_test)
+    x_train, y_train, x_test, y_test = parts
+    rng = np.random.default_rng([spec.split_seed, 1])
+    if 0 < spec.train_size < len(y_train):
+        keep = np.sort(rng.permutation(len(y_train))[: spec.train_size])
+        x_train, y_train = x_train[keep], y_train[keep]
+    if 0 < spec.test_size < len(y_test):
+        keep = np.sort(rng.permutation(len(y_test))[: spec.test_size])
+        x_test, y_test = x_test[keep], y_test[keep]
+    return Split(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (x_train, y_train, x_test, y_test)))
 
 
 # ---- models ------------------------------------------------------------------------------
 
 
-class MLP(nn.Module):
-    """64 → 32 → 10, ReLU."""
+def _pixels(shape: tuple[int, ...]) -> int:
+    return int(np.prod(shape))
 
-    def __init__(self) -> None:
+
+class MLP(nn.Module):
+    """inputs → 32·width → 10, ReLU (on the digits at width 1: 64-32-10)."""
+
+    def __init__(self, shape: tuple[int, ...] = (1, 8, 8), width: int = 1) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(64, 32)
-        self.fc2 = nn.Linear(32, 10)
+        self.fc1 = nn.Linear(_pixels(shape), 32 * width)
+        self.fc2 = nn.Linear(32 * width, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(torch.relu(self.fc1(x.flatten(1))))
 
 
 class SmallCNN(nn.Module):
-    """conv 1→8, conv 8→8 (with an optional identity skip around it), 2×2 max-pool, linear 128→10."""
+    """conv C→8·width, conv 8·width→8·width (with an optional identity skip around it), 2×2
+    max-pool, linear to 10."""
 
-    def __init__(self, skip: bool = False) -> None:
+    def __init__(self, skip: bool = False, shape: tuple[int, ...] = (1, 8, 8), width: int = 1) -> None:
         super().__init__()
+        channels, height, breadth = shape
         self.skip = skip
-        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
-        self.conv2 = nn.Conv2d(8, 8, 3, padding=1)
-        self.fc = nn.Linear(8 * 4 * 4, 10)
+        self.conv1 = nn.Conv2d(channels, 8 * width, 3, padding=1)
+        self.conv2 = nn.Conv2d(8 * width, 8 * width, 3, padding=1)
+        self.fc = nn.Linear(8 * width * (height // 2) * (breadth // 2), 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.relu(self.conv1(x))
@@ -108,33 +143,128 @@ class SmallCNN(nn.Module):
         return self.fc(torch.nn.functional.max_pool2d(h, 2).flatten(1))
 
 
+class ArticleCNN(nn.Module):
+    """The two-conv CNN of the article (PyTorch's MNIST example without dropout): conv C→32·w 3×3,
+    ReLU, conv 32·w→64·w 3×3, ReLU, 2×2 max-pool, linear → 128·w, ReLU, linear → 10. On 28 × 28
+    inputs at width 1: 1,199,882 parameters."""
+
+    def __init__(self, shape: tuple[int, ...] = (1, 28, 28), width: int = 1) -> None:
+        super().__init__()
+        channels, height, breadth = shape
+        self.conv1 = nn.Conv2d(channels, 32 * width, 3)
+        self.conv2 = nn.Conv2d(32 * width, 64 * width, 3)
+        self.fc1 = nn.Linear(64 * width * ((height - 4) // 2) * ((breadth - 4) // 2), 128 * width)
+        self.fc2 = nn.Linear(128 * width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        h = torch.nn.functional.max_pool2d(h, 2).flatten(1)
+        return self.fc2(torch.relu(self.fc1(h)))
+
+
+class BasicBlock(nn.Module):
+    """He et al.'s basic block: conv-BN-ReLU-conv-BN, plus the shortcut when ``skip`` (a 1×1 conv
+    with BN where the shape changes), then ReLU. Without ``skip`` it is Li et al.'s "noshort" block."""
+
+    def __init__(self, inputs: int, outputs: int, stride: int, skip: bool) -> None:
+        super().__init__()
+        self.skip = skip
+        self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(outputs)
+        self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(outputs)
+        self.shortcut = nn.Sequential()
+        if skip and (stride != 1 or inputs != outputs):
+            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
+        return torch.relu(out + self.shortcut(x) if self.skip else out)
+
+
+class ResNet(nn.Module):
+    """A CIFAR ResNet (He et al. 2016, §4.2): conv 3×3 to 16·w channels with BN, three stages of
+    ``blocks`` basic blocks (16·w, 32·w, 64·w channels; the last two halve the size), global average
+    pooling, linear to 10. Depth 6·blocks + 2; ``skip`` False drops every shortcut."""
+
+    def __init__(self, blocks: int = 1, skip: bool = True, shape: tuple[int, ...] = (3, 32, 32),
+                 width: int = 1) -> None:
+        super().__init__()
+        channels = shape[0]
+        self.conv = nn.Conv2d(channels, 16 * width, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(16 * width)
+        layers, inputs = [], 16 * width
+        for stage, outputs in enumerate((16 * width, 32 * width, 64 * width)):
+            for k in range(blocks):
+                layers.append(BasicBlock(inputs, outputs, 2 if stage and not k else 1, skip))
+                inputs = outputs
+        self.layers = nn.Sequential(*layers)
+        self.fc = nn.Linear(inputs, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.layers(torch.relu(self.bn(self.conv(x))))
+        return self.fc(h.mean((2, 3)))
+
+
+def _images_only(least: int) -> Callable[[tuple[int, ...]], str | None]:
+    def check(shape: tuple[int, ...]) -> str | None:
+        if len(shape) != 3:
+            return "needs images (MNIST-1D's signals suit the MLP)"
+        if min(shape[1:]) < least:
+            return f"needs images of at least {least} × {least}"
+        return None
+
+    return check
+
+
 @dataclass(frozen=True, slots=True)
 class ModelInfo:
     key: str
     title: str
-    build: Callable[[], nn.Module]
+    build: Callable[[tuple[int, ...], int], nn.Module]  # (input shape, width) -> a fresh model
     help: str
+    refuses: Callable[[tuple[int, ...]], str | None] = lambda shape: None  # why a data shape does not fit
 
 
 MODELS: dict[str, ModelInfo] = {
     row.key: row
     for row in (
-        ModelInfo("mlp", "MLP 64-32-10", MLP, "one hidden layer of 32 ReLU units"),
-        ModelInfo("cnn", "CNN", lambda: SmallCNN(skip=False), "two 3×3 conv layers, max-pool, linear"),
-        ModelInfo("cnn-skip", "CNN + skip", lambda: SmallCNN(skip=True),
-                  "the CNN with an identity skip around its second conv layer"),
+        ModelInfo("mlp", "MLP", MLP, "one hidden layer of 32·width ReLU units"),
+        ModelInfo("cnn", "CNN", lambda s, w: SmallCNN(False, s, w), "two 3×3 conv layers of 8·width channels, max-pool, linear",
+                  _images_only(2)),
+        ModelInfo("cnn-skip", "CNN + skip", lambda s, w: SmallCNN(True, s, w),
+                  "the CNN with an identity skip around its second conv layer", _images_only(2)),
+        ModelInfo("cnn-article", "article's CNN", ArticleCNN,
+                  "the article's two-conv CNN (32·w and 64·w channels, linear 128·w): 1.2M parameters on MNIST",
+                  _images_only(6)),
+        ModelInfo("resnet8", "ResNet-8", lambda s, w: ResNet(1, True, s, w),
+                  "a CIFAR ResNet with BatchNorm, one basic block a stage, with skip connections", _images_only(4)),
+        ModelInfo("resnet8-noskip", "ResNet-8, no skips", lambda s, w: ResNet(1, False, s, w),
+                  "ResNet-8 without its skip connections", _images_only(4)),
+        ModelInfo("resnet20", "ResNet-20", lambda s, w: ResNet(3, True, s, w),
+                  "Li et al.'s ResNet-20: three basic blocks a stage, BatchNorm, skip connections", _images_only(4)),
+        ModelInfo("resnet20-noskip", "ResNet-20, no skips", lambda s, w: ResNet(3, False, s, w),
+                  "ResNet-20 without its skip connections (Li et al.'s noshort)", _images_only(4)),
     )
 }
+MAX_PARAMETERS = 20_000_000  # a model larger than this is refused before it is built
 
 
-def build_model(key: str, seed: int) -> nn.Module:
-    """A fresh model with torch's default initialization, drawn from ``seed`` (global RNG untouched)."""
+def build_model(key: str, seed: int, shape: tuple[int, ...] = (1, 8, 8), width: int = 1) -> nn.Module:
+    """A fresh model for inputs of ``shape`` with torch's default initialization, drawn from
+    ``seed`` (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return MODELS[key].build()
+        return MODELS[key].build(shape, width)
 
 
-# ---- flat parameters ---------------------------------------------------------------------
+def count_parameters(key: str, shape: tuple[int, ...], width: int) -> int:
+    """The model's parameter count, from a model built on the meta device (no memory, no time)."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in MODELS[key].build(shape, width).parameters())
+
+
+# ---- flat parameters and states ---------------------------------------------------------
 
 
 def flat_params(model: nn.Module) -> torch.Tensor:
@@ -144,6 +274,23 @@ def flat_params(model: nn.Module) -> torch.Tensor:
 
 def param_shapes(model: nn.Module) -> list[tuple[str, torch.Size]]:
     return [(name, p.shape) for name, p in model.named_parameters()]
+
+
+def buffer_shapes(model: nn.Module) -> list[tuple[str, torch.Size]]:
+    """The floating-point buffers (BatchNorm's running mean and variance), in ``named_buffers``
+    order; integer counters (``num_batches_tracked``) are not part of a state vector."""
+    return [(name, b.shape) for name, b in model.named_buffers() if b.is_floating_point()]
+
+
+def state_shapes(model: nn.Module) -> list[tuple[str, torch.Size]]:
+    """The layout of a state vector: the parameters, then the floating-point buffers."""
+    return param_shapes(model) + buffer_shapes(model)
+
+
+def flat_buffers(model: nn.Module) -> torch.Tensor:
+    names = dict(model.named_buffers())
+    parts = [names[name].detach().reshape(-1).float() for name, _ in buffer_shapes(model)]
+    return torch.cat(parts).clone() if parts else torch.zeros(0)
 
 
 def unflatten(vector: torch.Tensor, shapes: list[tuple[str, torch.Size]]) -> dict[str, torch.Tensor]:
@@ -160,8 +307,10 @@ def unflatten(vector: torch.Tensor, shapes: list[tuple[str, torch.Size]]) -> dic
 
 TRAIN_PARAMS: tuple[Param, ...] = (
     Param("epochs", int, 20, 1, 200, log=True, help="passes over the training set"),
-    Param("batch_size", int, 64, 1, 1347, log=True, help="images per optimizer step"),
+    Param("batch_size", int, 64, 1, 60000, log=True, help="images per optimizer step", span=(1, 1347)),
     Param("seed", int, 0, 0, 2**32 - 1, help="seed of the initial weights and the batch order", slider=False),
+    Param("width", int, 1, 1, 16, log=True,
+          help="width multiplier: hidden units and channels × width (wider nets, smoother landscapes)"),
 )
 _TRAIN = defaults(TRAIN_PARAMS)
 # Networks train by default with SGD, lr 0.1 and momentum 0.9 (the registry's SGD has momentum 0).
@@ -178,19 +327,35 @@ class TrainSpec(_Keyed):
     epochs: int = _TRAIN["epochs"]
     batch_size: int = _TRAIN["batch_size"]
     seed: int = _TRAIN["seed"]
+    width: int = _TRAIN["width"]
     PARAMS: ClassVar[tuple[Param, ...]] = TRAIN_PARAMS
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise InvalidSpec(f"unknown model {self.model!r:.40}; choose one of {', '.join(MODELS)}", "model")
         check_fields(self, TRAIN_PARAMS, "train")
+        row, shape = MODELS[self.model], self.dataset.shape
+        why = row.refuses(shape)
+        if why:
+            raise InvalidSpec(f"the {row.title} {why}; {self.dataset.name} has inputs of shape "
+                              f"{' × '.join(map(str, shape))}", "model")
+        size = count_parameters(self.model, shape, self.width)
+        if size > MAX_PARAMETERS:
+            raise InvalidSpec(f"the {row.title} at width {self.width} on {self.dataset.name} has {size:,} parameters; "
+                              f"the cap is {MAX_PARAMETERS:,}: choose a smaller width", "train.width")
+
+    def build(self, seed: int | None = None) -> nn.Module:
+        """A fresh model of this spec (initialized from ``seed``, default the spec's)."""
+        return build_model(self.model, self.seed if seed is None else seed, self.dataset.shape, self.width)
 
 
 @dataclass(frozen=True, slots=True)
 class Trained:
-    """Flat parameters at the start and after every epoch, and train/test loss and accuracy per epoch.
+    """Flat parameters at the start and after every epoch, train/test loss and accuracy per epoch,
+    and the floating-point buffers (BatchNorm's running statistics) at the start and at the end.
 
-    ``path[k]`` holds the parameters after k epochs (``path[0]`` the initial ones).
+    ``path[k]`` holds the parameters after k epochs (``path[0]`` the initial ones); ``buffers[0]``
+    and ``buffers[1]`` the initial and final buffers (no columns for models without any).
     """
 
     path: np.ndarray  # (epochs + 1, P) float32
@@ -198,6 +363,18 @@ class Trained:
     train_acc: np.ndarray
     test_loss: np.ndarray
     test_acc: np.ndarray
+    buffers: np.ndarray = field(default_factory=lambda: np.zeros((2, 0), np.float32))  # (2, B)
+
+    FIELDS: ClassVar[tuple[str, ...]] = ("path", "train_loss", "train_acc", "test_loss", "test_acc", "buffers")
+
+    def to_tensors(self) -> dict[str, torch.Tensor]:
+        """The arrays as named tensors (for a safetensors file: plain arrays, never a pickle)."""
+        return {name: torch.from_numpy(np.ascontiguousarray(getattr(self, name))) for name in self.FIELDS}
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> Trained:
+        """Back from ``to_tensors`` (KeyError when a field is missing)."""
+        return cls(*(tensors[name].numpy() for name in cls.FIELDS))
 
     @property
     def initial(self) -> np.ndarray:
@@ -207,27 +384,51 @@ class Trained:
     def final(self) -> np.ndarray:
         return self.path[-1]
 
+    @property
+    def initial_state(self) -> np.ndarray:
+        """The initial state vector: parameters, then buffers."""
+        return np.concatenate([self.path[0], self.buffers[0]])
+
+    @property
+    def final_state(self) -> np.ndarray:
+        """The trained state vector: parameters, then buffers."""
+        return np.concatenate([self.path[-1], self.buffers[1]])
+
+
+EVAL_CHUNK = 1024  # images per forward pass when evaluating a whole set
+
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy of ``model`` on (x, y)."""
-    logits = model(x)
-    return (torch.nn.functional.cross_entropy(logits, y).item(),
-            (logits.argmax(1) == y).float().mean().item())
+    """Mean cross-entropy and accuracy of ``model`` on (x, y), in eval mode (BatchNorm uses its
+    running statistics), in chunks of EVAL_CHUNK; the model's mode is restored."""
+    was_training = model.training
+    model.eval()
+    total, correct = 0.0, 0
+    for start in range(0, len(y), EVAL_CHUNK):
+        logits = model(x[start : start + EVAL_CHUNK])
+        target = y[start : start + EVAL_CHUNK]
+        total += torch.nn.functional.cross_entropy(logits, target, reduction="sum").item()
+        correct += int((logits.argmax(1) == target).sum())
+    model.train(was_training)
+    return total / max(1, len(y)), correct / max(1, len(y))
 
 
-def train(spec: TrainSpec, progress: Callable[[int, int], None] | None = None) -> Trained:
+def train(spec: TrainSpec, progress: Callable[[int, int], None] | None = None,
+          folder: str | os.PathLike | None = None) -> Trained:
     """Train with cross-entropy, mini-batches in a seeded order, the registry's optimizer.
 
     Each epoch: for each batch of a permutation drawn from a generator seeded with ``seed``,
-    ``zero_grad(); cross_entropy(model(xb), yb).backward(); step()``. The parameters and the
-    train/test metrics are recorded before the first epoch and after each one.
+    ``zero_grad(); cross_entropy(model(xb), yb).backward(); step()`` in train mode. The parameters
+    and the train/test metrics (eval mode) are recorded before the first epoch and after each one.
     """
-    split = load_split(spec.dataset)
-    model = build_model(spec.model, spec.seed)
+    split = load_split(spec.dataset, folder)
+    model = spec.build()
+    model.train()
     optimizer = OPTIMIZERS[spec.optimizer.name].build(model.parameters(), spec.optimizer.values)
     generator = torch.Generator().manual_seed(spec.seed)
     n = len(split.y_train)
+    first_buffers = flat_buffers(model)
     path, metrics = [flat_params(model)], [(*evaluate(model, split.x_train, split.y_train),
                                              *evaluate(model, split.x_test, split.y_test))]
     for epoch in range(spec.epochs):
@@ -242,4 +443,5 @@ def train(spec: TrainSpec, progress: Callable[[int, int], None] | None = None) -
         if progress is not None:
             progress(epoch + 1, spec.epochs)
     table = np.array(metrics, dtype=np.float64)
-    return Trained(torch.stack(path).numpy(), table[:, 0], table[:, 1], table[:, 2], table[:, 3])
+    buffers = torch.stack((first_buffers, flat_buffers(model))).numpy()
+    return Trained(torch.stack(path).numpy(), table[:, 0], table[:, 1], table[:, 2], table[:, 3], buffers)

@@ -35,7 +35,8 @@ from compute import (
     Param,
     RunSpec,
 )
-from compute.landscape import BIAS_MODES, LANDSCAPE_PARAMS, MODES, LandscapeSpec
+from compute.datasets import SOURCES
+from compute.landscape import BIAS_MODES, DIR_TYPES, LANDSCAPE_PARAMS, MODES, NORMS, LandscapeSpec
 from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_OPTIMIZER, TRAIN_PARAMS, DatasetSpec, TrainSpec
 from compute.specs import MAX_STEPS
 from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
@@ -131,6 +132,7 @@ def _landscape_defaults() -> dict[str, Any]:
     """The page opens on the MLP (it trains in a second), trained with compute's TRAIN_OPTIMIZER."""
     train = TrainSpec()
     return {"model": "mlp", "mode": LandscapeSpec().mode, "bias": LandscapeSpec().bias,
+            "dataset": train.dataset.name, "norm": LandscapeSpec().norm, "dir_type": LandscapeSpec().dir_type,
             "optimizer": train.optimizer.name,
             **{f"{train.optimizer.name}.{name}": value for name, value in TRAIN_OPTIMIZER.params}}
 
@@ -240,17 +242,42 @@ def _landscape_range(state: dict[str, Any], raw: Mapping[str, Any]) -> None:
         state["landscape.lo"], state["landscape.hi"] = VIEW_RANGES[state["mode"]]
 
 
+# The page's caps on one request's work (the CLI and the Python API have none): image passes in
+# training (epochs × training images) and image evaluations of the landscape (points × images).
+PAGE_MAX_TRAIN_PASSES = 1_200_000
+PAGE_MAX_EVALUATIONS = 15_000_000
+
+
+def _page_caps(spec: LandscapeSpec, state: Mapping[str, Any]) -> None:
+    source = SOURCES[spec.train.dataset.name]
+    images = spec.train.dataset.train_size or source.size
+    passes = spec.train.epochs * images * (2 if state["mode"] == "sharpness" else 1)
+    if passes > PAGE_MAX_TRAIN_PASSES:
+        raise InvalidSpec(f"epochs × training images is {passes:,} here; the page trains at most "
+                          f"{PAGE_MAX_TRAIN_PASSES:,}: use fewer epochs or set train_size (the CLI has no cap)",
+                          "split.train_size")
+    points = spec.resolution * (2 if spec.mode == "line" else spec.resolution)
+    if points * images > PAGE_MAX_EVALUATIONS:
+        raise InvalidSpec(f"points × images is {points * images:,} here; the page evaluates at most "
+                          f"{PAGE_MAX_EVALUATIONS:,}: lower the resolution or set train_size (the CLI has no cap)",
+                          "landscape.resolution")
+
+
 def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
-    """The landscape the state describes (sharpness: model A's plane; B differs by pair.batch_size)."""
+    """The landscape the state describes (sharpness: model A's plane; B differs by pair.batch_size),
+    within the page's caps."""
     optimizer = state["optimizer"]
     try:
         train = TrainSpec(
             model=state["model"],
-            dataset=DatasetSpec("digits", state["split.split_seed"], state["split.test_fraction"]),
+            dataset=DatasetSpec(state["dataset"], **group_values(state, "split", LANDSCAPE)),
             optimizer=OptimizerSpec(optimizer, tuple(group_values(state, optimizer, LANDSCAPE).items())),
             **group_values(state, "net", LANDSCAPE))
         mode = "plane" if state["mode"] == "sharpness" else state["mode"]
-        return LandscapeSpec(train=train, mode=mode, bias=state["bias"], **group_values(state, "landscape", LANDSCAPE))
+        spec = LandscapeSpec(train=train, mode=mode, bias=state["bias"], norm=state["norm"],
+                             dir_type=state["dir_type"], **group_values(state, "landscape", LANDSCAPE))
+        _page_caps(spec, state)
+        return spec
     except InvalidSpec as err:  # the specs name fields train.*, dataset.*: the page calls them net.*, split.*
         name = err.field or "landscape"
         for spec_prefix, page_prefix in (("train.", "net."), ("dataset.", "split.")):
@@ -267,7 +294,8 @@ PAGES: dict[str, Page] = {
     SWEEP: Page(SWEEP, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _sweep_specs, _sweep_uses),
     LANDSCAPE: Page(LANDSCAPE, LANDSCAPE_FIELDS,
                     {"model": tuple(MODELS), "mode": tuple(LANDSCAPE_VIEWS), "bias": tuple(BIAS_MODES),
-                     "optimizer": tuple(OPTIMIZERS)},
+                     "optimizer": tuple(OPTIMIZERS), "dataset": tuple(SOURCES), "norm": tuple(NORMS),
+                     "dir_type": tuple(DIR_TYPES)},
                     _landscape_defaults(), {"log": Param("log", bool, False, help="show the loss in log scale")},
                     lambda state: {"landscape": build_landscape(state)}, _landscape_uses, _landscape_range),
 }

@@ -15,15 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from compute.landscape import Landscape, LandscapeSpec
 from compute.nets import Trained, TrainSpec, train
 from dashboard.disk import megabytes, prune_lru, touch, write_atomically
-
-FIELDS = ("path", "train_loss", "train_acc", "test_loss", "test_acc")
 
 
 class NotStored(LookupError):
@@ -85,12 +82,12 @@ def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None =
             touch(target)
             if progress is not None:
                 progress(spec.epochs, spec.epochs)
-            return Trained(*(tensors[name].numpy() for name in FIELDS))
+            return Trained.from_tensors(tensors)
         except (OSError, KeyError, RuntimeError, ValueError, SafetensorError):
             target.unlink(missing_ok=True)  # a damaged file is trained again
     if stored_only:
         raise NotStored(target.name)
     result = train(spec, progress)
-    tensors = {name: torch.from_numpy(getattr(result, name)).contiguous() for name in FIELDS}
+    tensors = result.to_tensors()
     _store(target, lambda path: save_file(tensors, path, metadata={"model": spec.model}), ".tmp")
     return result

@@ -11,7 +11,17 @@ import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from compute import OPTIMIZERS, InvalidSpec
-from compute.landscape import BIAS_MODES, MODES, LandscapeSpec, between, landscape, resolve_device
+from compute.datasets import SOURCES
+from compute.landscape import (
+    BIAS_MODES,
+    DIR_TYPES,
+    MODES,
+    NORMS,
+    LandscapeSpec,
+    between,
+    landscape,
+    resolve_device,
+)
 from compute.nets import MODELS, Trained
 from dashboard.controls import (
     CHECKED,
@@ -72,15 +82,21 @@ def layout(**query: Any) -> html.Div:
     state, notes = from_query(query, LANDSCAPE_PAGE)
     controls = html.Aside([
         section("Network", [
+            labelled_dropdown(LandscapeID.DATASET, state["dataset"], {k: r.title for k, r in SOURCES.items()},
+                              "dataset"),
             labelled_dropdown(LandscapeID.MODEL, state["model"], {k: r.title for k, r in MODELS.items()}, "model"),
             *_controls("net", state), *_controls("split", state),
-        ], "Scikit-learn's handwritten digits (1,797 images, 8 × 8), split with a seed."),
+        ], "MNIST, Fashion-MNIST and CIFAR-10 are read from their standard files in DATA_DIR "
+           "(python -m compute fetch-data); the digits ship with scikit-learn, MNIST-1D is generated. "
+           "Large sets start on a seeded subset (train_size)."),
         optimizer_section(state, LANDSCAPE, LandscapeID.OPTIMIZER),
         section("Landscape", [
             labelled_dropdown(LandscapeID.MODE, state["mode"], LANDSCAPE_VIEWS, "view"),
             *_controls("landscape", state),
             *_controls("pair", state),
-            labelled_dropdown(LandscapeID.BIAS, state["bias"], BIAS_MODES, "biases"),
+            labelled_dropdown(LandscapeID.NORM, state["norm"], NORMS, "norm"),
+            labelled_dropdown(LandscapeID.BIAS, state["bias"], BIAS_MODES, "biases, BN"),
+            labelled_dropdown(LandscapeID.DIR_TYPE, state["dir_type"], DIR_TYPES, "dir_type"),
             log_checklist(LandscapeID.LOG, state["log"], "log scale"),
             html.Div([html.Button("Train & draw", id=LandscapeID.RUN, n_clicks=0),
                       html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True)],
@@ -114,6 +130,21 @@ def mode_range(mode):
     return VIEW_RANGES.get(mode, (no_update, no_update)) if isinstance(mode, str) else (no_update, no_update)
 
 
+# A large data set starts on a seeded subset, so that the page's first training takes minutes, not hours.
+SUBSETS = {"mnist": (10000, 2000), "fashion-mnist": (10000, 2000), "cifar10": (10000, 2000)}
+
+
+@callback(
+    Output(param_id("split", "train_size", LANDSCAPE), "value"),
+    Output(param_id("split", "test_size", LANDSCAPE), "value"),
+    Input(LandscapeID.DATASET, "value"),
+    prevent_initial_call=True,
+)
+def dataset_subset(dataset):
+    """Choosing a data set sets its subset: 10,000 + 2,000 images of the large ones, all of the others."""
+    return SUBSETS.get(dataset, (0, 0)) if isinstance(dataset, str) and dataset in SOURCES else (no_update, no_update)
+
+
 @callback(
     Output(param_msg_id(ALL, ALL, LANDSCAPE), "children"),
     Output(LandscapeID.STATUS, "children"),
@@ -125,14 +156,17 @@ def mode_range(mode):
     Input(LandscapeID.MODE, "value"),
     Input(LandscapeID.BIAS, "value"),
     Input(LandscapeID.LOG, "value"),
+    Input(LandscapeID.DATASET, "value"),
+    Input(LandscapeID.NORM, "value"),
+    Input(LandscapeID.DIR_TYPE, "value"),
     State(shown_messages_id(LANDSCAPE), "data"),
     prevent_initial_call=True,
 )
-def check_settings(values, model, optimizer, mode, bias, log, shown):
+def check_settings(values, model, optimizer, mode, bias, log, dataset, norm, dir_type, shown):
     """Check every setting; valid ones become the request that Train & draw runs."""
     raw = settings_from_controls(ctx.inputs_list[0], values)
-    raw.update({"model": model, "optimizer": optimizer, "mode": mode, "bias": bias,
-                "log": isinstance(log, list) and CHECKED in log})
+    raw.update({"model": model, "optimizer": optimizer, "mode": mode, "bias": bias, "dataset": dataset,
+                "norm": norm, "dir_type": dir_type, "log": isinstance(log, list) and CHECKED in log})
     checked = check(raw)
     messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=shown,
                                                  blocked="Fix the settings marked in red.")
@@ -163,7 +197,16 @@ def draw(set_progress, _clicks, request):
     def report(what: str) -> Callable[[int, int], None]:
         return lambda done, total: set_progress((str(done), str(total), f"{what}: {done} of {total}"))
 
-    return _draw(request, report)
+    try:
+        return _draw(request, report)
+    except InvalidSpec as err:  # a data file missing or damaged: one line naming it
+        return no_update, no_update, no_update, f"Nothing drawn: {err}"
+
+
+def _what(train: Any) -> str:
+    """"MLP on digits (8 × 8)", "article's CNN ×2 on MNIST": the model, its width and the data."""
+    width = f" ×{train.width}" if train.width != 1 else ""
+    return f"{MODELS[train.model].title}{width} on {SOURCES[train.dataset.name].title}"
 
 
 def _checked(request: Any) -> Checked:
@@ -182,7 +225,7 @@ def _draw(request: Any, report: Callable[[str], Callable[[int, int], None]], sto
         resolve_device(DEVICE)
     except InvalidSpec as err:
         return no_update, no_update, no_update, f"Nothing drawn: LANDSCAPE_DEVICE: {err}"
-    title = MODELS[spec.train.model].title
+    title = _what(spec.train)
     trained = trained_model(spec.train, report(f"training {title} (epochs)"), stored_only)
     log = bool(state.get("log"))
     if state.get("mode") == "sharpness":
@@ -246,11 +289,13 @@ def show_stored(request):
     after a change the figures on screen are marked out of date. Nothing trains without a click."""
     try:
         return _draw(request, _quiet, stored_only=True)
+    except InvalidSpec as err:
+        return no_update, no_update, no_update, f"Nothing drawn: {err}"
     except NotStored:
         spec = _checked(request).specs["landscape"]
         if ctx.triggered_id is None:
             return (no_update, no_update, no_update,
-                    f"Press Train & draw: it trains the {MODELS[spec.train.model].title} for {spec.train.epochs} "
+                    f"Press Train & draw: it trains the {_what(spec.train)} for {spec.train.epochs} "
                     "epochs (kept on disk), then draws this view.")
         return (no_update, no_update, no_update,
                 "Out of date: the figures show the settings before your change. Press Train & draw.")

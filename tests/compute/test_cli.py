@@ -174,3 +174,86 @@ def test_preview_prints_the_batched_run_at_every_stop(capsys):
     assert float(last["value"]) == expected.values[-1] and float(last["weight"]) == float(expected.weight[-1, -1])
     code, _, err = run_cli(capsys, "preview", "--name", "noise")
     assert code == 2 and "cannot be previewed" in err
+
+
+def test_landscape_on_mnist_files_with_norm_width_and_subsets(capsys, tmp_path, monkeypatch):
+    from tests.compute.test_datasets import write_idx_set
+
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    write_idx_set(tmp_path / "data" / "mnist", n_train=40, n_test=10)
+    target = tmp_path / "mnist.npz"
+    code = main(["landscape", "--dataset", "mnist", "--data-dir", str(tmp_path / "data"), "--model", "cnn-article",
+                 "--width", "1", "--train-size", "20", "--epochs", "1", "--batch-size", "10", "--resolution", "3",
+                 "--norm", "model", "--range", "-20", "20", "--out", str(target)])
+    assert code == 0, capsys.readouterr().err
+    with np.load(target) as saved:
+        spec = json.loads(str(saved["spec"]))
+        assert spec["norm"] == "model" and spec["train"]["dataset"]["name"] == "mnist"
+        assert spec["train"]["dataset"]["train_size"] == 20 and saved["coords"][0] == -20.0
+        assert "model-normalized" in str(saved["description"])
+
+
+def test_a_missing_data_file_is_one_line_exit_2_and_writes_nothing(capsys, tmp_path, monkeypatch):
+    from tests.compute.test_datasets import write_idx_set
+
+    write_idx_set(tmp_path / "mnist")
+    (tmp_path / "mnist" / "train-labels-idx1-ubyte.gz").unlink()
+    target = tmp_path / "x.npz"
+    code = main(["landscape", "--dataset", "mnist", "--data-dir", str(tmp_path), "--model", "mlp",
+                 "--epochs", "1", "--out", str(target)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "train-labels-idx1-ubyte(.gz) is missing" in err and "training" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]
+
+
+def test_an_interrupted_landscape_resumes_with_only_the_missing_points(capsys, tmp_path, monkeypatch):
+    """Interrupted after two blocks, the same command again computes only the other points and
+    writes what one uninterrupted run writes."""
+    from compute import landscape as module
+
+    args = ["landscape", "--model", "cnn", "--mode", "plane", "--resolution", "9", "--epochs", "2",
+            "--seed", "4", "--out"]
+    assert main([*args, str(tmp_path / "whole.npz")]) == 0
+    monkeypatch.setattr(module, "BLOCK", 20)
+    real, evaluated = module.evaluate_affine, []
+
+    def interrupted(*a, **k):
+        if len(evaluated) == 2:
+            raise KeyboardInterrupt
+        evaluated.append(len(a[4]))
+        return real(*a, **k)
+
+    target = tmp_path / "part.npz"
+    monkeypatch.setattr(module, "evaluate_affine", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main([*args, str(target)])
+    assert not target.exists() and (tmp_path / "part.npz.partial.npz").exists()
+    assert evaluated == [20, 20]
+
+    evaluated.clear()
+    monkeypatch.setattr(module, "evaluate_affine", lambda *a, **k: (evaluated.append(len(a[4])), real(*a, **k))[1])
+    assert main([*args, str(target)]) == 0
+    err = capsys.readouterr().err
+    assert "resuming: 40 of 81 points" in err and "training: reusing" in err
+    assert sum(evaluated) == 81 - 40
+    assert not (tmp_path / "part.npz.partial.npz").exists()
+    with np.load(target) as part, np.load(tmp_path / "whole.npz") as whole:
+        np.testing.assert_allclose(part["train_loss"], whole["train_loss"], rtol=1e-6)
+        np.testing.assert_array_equal(part["coords"], whole["coords"])
+
+
+def test_fetch_data_without_internet_is_one_line(capsys, tmp_path, monkeypatch):
+    import urllib.request
+
+    def offline(url):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    from compute import datasets
+
+    monkeypatch.setattr(datasets.fetch, "__defaults__", (print, offline))
+    code = main(["fetch-data", "--dataset", "mnist", "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "download failed (network is unreachable)" in err.splitlines()[-1]
+    assert list((tmp_path / "mnist").iterdir()) == []

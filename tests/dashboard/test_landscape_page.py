@@ -119,7 +119,7 @@ def test_a_link_trains_nothing_without_a_click(weights_dir):
     Train & draw, and after a change the ones on screen are marked out of date."""
     request = {"state": page.check({"net.epochs": 3, "landscape.resolution": 5}).state}
     first = call_callback(page.show_stored, request, triggered=None)
-    assert first[:3] == (no_update,) * 3 and first[3].startswith("Press Train & draw: it trains the MLP 64-32-10 for 3 epochs")
+    assert first[:3] == (no_update,) * 3 and first[3].startswith("Press Train & draw: it trains the MLP on digits (8 × 8) for 3 epochs")
     changed = call_callback(page.show_stored, request, triggered=[(page.LandscapeID.STORE, "data")])
     assert changed[:3] == (no_update,) * 3 and changed[3].startswith("Out of date")
     assert list(weights_dir.iterdir()) == [], "nothing was trained or evaluated"

@@ -1,0 +1,150 @@
+"""Loss landscapes of your own model: any ``torch.nn.Module``, any loss, a DataLoader or tensors.
+
+The same functions draw the page's and the CLI's landscapes (``evaluate_module``, ``random_plane``,
+``normalize_direction`` in compute/landscape.py); here they take a model instead of a spec::
+
+    from compute.api import loss_plane, loss_line, save_landscape
+
+    plane = loss_plane(model, torch.nn.functional.cross_entropy, loader, norm="filter", seed=0)
+    save_landscape("mine.npz", plane)        # opens in the dashboard: Landscapes → upload
+
+    line = loss_line(model, torch.nn.functional.cross_entropy, (x, y), start=initial_model)
+
+Nothing here changes the model (its parameters, buffers and train/eval mode are as they were);
+every random draw takes a seed. Results are dicts of numpy arrays with the names the landscape
+files use (``mode``, ``coords``, ``train_loss``, ``train_acc``, ``description``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from compute.errors import InvalidSpec
+from compute.landscape import (
+    BIAS_MODES,
+    DIR_TYPES,
+    NORMS,
+    Data,
+    evaluate_module,
+    random_plane,
+    resolve_device,
+)
+
+LANDSCAPE_FILE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
+
+
+def _layout(model: torch.nn.Module) -> tuple[list, list]:
+    params = [(name, p.shape) for name, p in model.named_parameters()]
+    buffers = [(name, b.shape) for name, b in model.named_buffers() if b.is_floating_point()]
+    return params, buffers
+
+
+def model_state(model: torch.nn.Module) -> torch.Tensor:
+    """The model's state vector: its parameters in ``named_parameters`` order, then its
+    floating-point buffers (BatchNorm's running statistics), as one detached float32 copy."""
+    parts = [p.detach().reshape(-1).float() for p in model.parameters()]
+    parts += [b.detach().reshape(-1).float() for b in model.buffers() if b.is_floating_point()]
+    return torch.cat(parts).clone()
+
+
+def _check(choice: str, table: dict, name: str) -> None:
+    if choice not in table:
+        raise InvalidSpec(f"{name} must be one of {', '.join(table)} (got {choice!r:.40})", name)
+
+
+def _grid(lo: float, hi: float, resolution: int) -> torch.Tensor:
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise InvalidSpec(f"lo must be below hi, both finite (got {lo}, {hi})", "lo")
+    if not 2 <= int(resolution) <= 1001:
+        raise InvalidSpec(f"resolution must be 2 to 1001 (got {resolution})", "resolution")
+    return torch.linspace(lo, hi, int(resolution))
+
+
+def loss_plane(model: torch.nn.Module, loss: Callable, data: Data, *, norm: str = "filter",
+               bias: str = "ignore", dir_type: str = "weights", resolution: int = 31, lo: float = -1.0,
+               hi: float = 1.0, seed: int = 0, device: str = "cpu",
+               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The loss over θ* + a·d₁ + b·d₂ for a, b in [lo, hi], θ* the model's current state.
+
+    d₁, d₂: Gaussian directions from a generator seeded with ``seed``, normalized by ``norm``
+    (filter, layer, weight, model, none), biases and BatchNorm ``bias`` ("ignore" or "keep"),
+    ``dir_type`` "weights" or "states" (also BatchNorm's running statistics): see
+    ``compute.landscape.normalize_direction``. ``loss(outputs, targets, reduction="sum")``;
+    ``data`` is (x, y) tensors or an iterable of (x, y) batches. Returns ``coords`` (R,),
+    ``train_loss`` and ``train_acc`` (R, R) indexed [b, a], and the directions ``d1``, ``d2``.
+    """
+    _check(norm, NORMS, "norm")
+    _check(bias, BIAS_MODES, "bias")
+    _check(dir_type, DIR_TYPES, "dir_type")
+    coords = _grid(lo, hi, resolution)
+    target = resolve_device(device)
+    params, buffers = _layout(model)
+    base = model_state(model)
+    d1, d2 = random_plane(base, params, buffers, seed, norm, bias, dir_type)
+    b, a = torch.meshgrid(coords, coords, indexing="ij")
+    evaluated = _on(model, target, lambda m: evaluate_module(
+        m, params + buffers, base.to(target), d1.to(target), d2.to(target), a.reshape(-1), b.reshape(-1),
+        _to(data, target), loss, progress))
+    r = len(coords)
+    return {"mode": "plane", "coords": coords.numpy(), "train_loss": evaluated[0].reshape(r, r),
+            "train_acc": evaluated[1].reshape(r, r), "d1": d1.numpy(), "d2": d2.numpy(),
+            "description": f"θ* + a·d₁ + b·d₂: your model, seeded Gaussian directions (seed {seed}), "
+                           f"{norm}-normalized, biases and BN {bias}, {dir_type}"}
+
+
+def loss_line(model: torch.nn.Module, loss: Callable, data: Data, *, start: torch.nn.Module | None = None,
+              end: torch.nn.Module | None = None, resolution: int = 41, lo: float = -0.5, hi: float = 1.5,
+              device: str = "cpu", progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The loss along θ(α) = θ_start + α(θ_end − θ_start) for α in [lo, hi] (Goodfellow et al.).
+
+    ``start`` and ``end`` are models of the same architecture; by default the line runs from
+    ``start`` to ``model`` (give ``start``, e.g. the initial model), or from ``model`` to ``end``.
+    Evaluated with ``model``'s forward. Returns ``coords`` (α), ``train_loss`` and ``train_acc``.
+    """
+    if (start is None) == (end is None):
+        raise InvalidSpec("give one of start (the line runs start → model) or end (model → end)", "start")
+    first, last = (model_state(start), model_state(model)) if start is not None else \
+        (model_state(model), model_state(end))  # type: ignore[arg-type]
+    if first.shape != last.shape:
+        raise InvalidSpec("start/end must have the model's parameters and buffers (the same architecture)", "start")
+    alphas = _grid(lo, hi, resolution)
+    target = resolve_device(device)
+    params, buffers = _layout(model)
+    zeros = torch.zeros_like(alphas)
+    evaluated = _on(model, target, lambda m: evaluate_module(
+        m, params + buffers, first.to(target), (last - first).to(target), torch.zeros_like(first).to(target),
+        alphas, zeros, _to(data, target), loss, progress))
+    return {"mode": "line", "coords": alphas.numpy(), "train_loss": evaluated[0], "train_acc": evaluated[1],
+            "description": "θ(α) = θ_start + α(θ_end − θ_start): your models"}
+
+
+def _to(data: Data, device: torch.device) -> Data:
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        return data[0].to(device), data[1].to(device)
+    return data
+
+
+def _on(model: torch.nn.Module, device: torch.device, run: Callable[[torch.nn.Module], Any]) -> Any:
+    """Run on the model as it is when it already lives on ``device``, else on a copy moved there
+    (the caller's model never moves)."""
+    here = next(iter(model.parameters()), torch.zeros(0)).device
+    if here == device:
+        return run(model)
+    import copy
+
+    return run(copy.deepcopy(model).to(device))
+
+
+def save_landscape(target: str | Path | io.IOBase, result: dict[str, Any]) -> None:
+    """Write a landscape as the CLI does: a .npz of plain arrays and strings, never a pickle;
+    it opens in the dashboard (Landscapes → upload) and with ``np.load(..., allow_pickle=False)``."""
+    arrays = {name: np.asarray(result[name]) for name in LANDSCAPE_FILE_ARRAYS if result.get(name) is not None}
+    np.savez(target, mode=np.array(result["mode"]), description=np.array(result.get("description", "")),
+             spec=np.array(json.dumps(result.get("spec", {}))), **arrays)

@@ -1,0 +1,110 @@
+"""The Python API on a model of the user's own: any nn.Module, any loss, a DataLoader or tensors;
+the model is never changed; the results equal the page's and the CLI's."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from compute.api import loss_line, loss_plane, model_state, save_landscape
+from compute.landscape import LandscapeSpec, landscape
+from compute.nets import TrainSpec, load_split, train, unflatten
+
+
+class Regressor(torch.nn.Module):
+    """Not a classifier: a model of the user's own with BatchNorm and an MSE loss."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 8)
+        self.bn = torch.nn.BatchNorm1d(8)
+        self.out = torch.nn.Linear(8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.relu(self.bn(self.fc(x)))).squeeze(1)
+
+
+@pytest.fixture
+def regressor():
+    torch.manual_seed(0)
+    model = Regressor()
+    model.train()
+    x = torch.randn(64, 3)
+    model(x)  # running statistics move off their defaults
+    return model, x, x.sum(1)
+
+
+def _mse(outputs, targets, reduction="sum"):
+    return torch.nn.functional.mse_loss(outputs, targets, reduction=reduction)
+
+
+def test_a_plane_of_your_own_model_equals_loading_each_point(regressor):
+    model, x, y = regressor
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = loss_plane(model, _mse, (x, y), resolution=5, seed=1, norm="layer", bias="keep", dir_type="states")
+    assert model.training  # mode restored
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing changed
+    assert result["train_loss"].shape == (5, 5) and np.isnan(result["train_acc"]).all()  # not class scores
+    base = model_state(model)
+    shapes = [(n, p.shape) for n, p in model.named_parameters()] + \
+             [(n, b.shape) for n, b in model.named_buffers() if b.is_floating_point()]
+    for i, j in ((0, 0), (3, 1), (2, 2)):
+        a, b = float(result["coords"][j]), float(result["coords"][i])
+        probe = copy.deepcopy(model).eval()
+        state = base + a * torch.from_numpy(result["d1"]) + b * torch.from_numpy(result["d2"])
+        probe.load_state_dict(unflatten(state, shapes), strict=False)
+        with torch.no_grad():
+            expected = torch.nn.functional.mse_loss(probe(x), y).item()
+        assert result["train_loss"][i, j] == pytest.approx(expected, rel=1e-5, nan_ok=True)
+
+
+def test_a_dataloader_gives_the_tensors_values(regressor):
+    model, x, y = regressor
+    loader = DataLoader(TensorDataset(x, y), batch_size=10, shuffle=True, generator=torch.Generator().manual_seed(0))
+    with_tensors = loss_plane(model, _mse, (x, y), resolution=3, seed=2)
+    with_loader = loss_plane(model, _mse, loader, resolution=3, seed=2)
+    np.testing.assert_allclose(with_loader["train_loss"], with_tensors["train_loss"], rtol=1e-5)
+
+
+def test_the_api_gives_the_pages_plane_for_a_registry_model():
+    spec = TrainSpec(model="mlp", epochs=2, batch_size=128)
+    trained = train(spec)
+    model = spec.build(0)
+    model.load_state_dict(unflatten(torch.from_numpy(trained.final), [(n, p.shape) for n, p in model.named_parameters()]))
+    split = load_split(spec.dataset)
+    ours = loss_plane(model, torch.nn.functional.cross_entropy, (split.x_train, split.y_train), resolution=5,
+                      seed=3, norm="filter")
+    page = landscape(LandscapeSpec(train=spec, resolution=5, seed=3), trained)
+    np.testing.assert_allclose(ours["train_loss"], page.train_loss, rtol=1e-5)
+    np.testing.assert_allclose(ours["train_acc"], page.train_acc)
+
+
+def test_a_line_from_the_start_and_a_file_that_loads_without_pickle(regressor, tmp_path):
+    model, x, y = regressor
+    torch.manual_seed(5)
+    start = Regressor()
+    result = loss_line(model, _mse, (x, y), start=start, lo=0.0, hi=1.0, resolution=3)
+    start.eval()
+    model.eval()
+    with torch.no_grad():
+        assert result["train_loss"][0] == pytest.approx(torch.nn.functional.mse_loss(start(x), y).item(), rel=1e-5)
+        assert result["train_loss"][-1] == pytest.approx(torch.nn.functional.mse_loss(model(x), y).item(), rel=1e-5)
+    save_landscape(tmp_path / "line.npz", result)
+    with np.load(tmp_path / "line.npz", allow_pickle=False) as saved:
+        assert str(saved["mode"]) == "line" and saved["train_loss"].shape == (3,)
+
+
+@pytest.mark.parametrize(("kwargs", "fragment"), [
+    ({"norm": "spectral"}, "norm must be"), ({"lo": 1.0, "hi": -1.0}, "lo must be below hi"),
+    ({"resolution": 1}, "resolution must be"), ({"dir_type": "x"}, "dir_type must be"),
+])
+def test_bad_arguments_are_refused_with_a_message(regressor, kwargs, fragment):
+    from compute import InvalidSpec
+
+    model, x, y = regressor
+    with pytest.raises(InvalidSpec, match=fragment):
+        loss_plane(model, _mse, (x, y), **kwargs)
