@@ -31,7 +31,7 @@ def create_app() -> Dash:
         __name__,
         use_pages=True,
         pages_folder=str(HERE / "dashboard" / "pages"),
-        assets_folder=str(HERE / "assets"),
+        assets_folder=str(HERE / "dashboard" / "assets"),
         title="Descent Lab",
         on_error=show_callback_error,
         background_callback_manager=manager,
@@ -78,12 +78,12 @@ app = create_app()
 server = app.server
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve Descent Lab.")
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="descent-lab serve", description="Serve Descent Lab.")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8050")))
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if hasattr(manager, "warm"):
         manager.warm()  # the job forkserver imports the app now, not on the first job
     app.run(host=args.host, port=args.port, debug=args.debug)
