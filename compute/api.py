@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from compute.landscape import (
     DIR_TYPES,
     NORMS,
     Data,
+    Landscape,
     evaluate_module,
     random_plane,
     resolve_device,
@@ -148,3 +150,68 @@ def save_landscape(target: str | Path | io.IOBase, result: dict[str, Any]) -> No
     arrays = {name: np.asarray(result[name]) for name in LANDSCAPE_FILE_ARRAYS if result.get(name) is not None}
     np.savez(target, mode=np.array(result["mode"]), description=np.array(result.get("description", "")),
              spec=np.array(json.dumps(result.get("spec", {}))), **arrays)
+
+
+MAX_FILE_BYTES = 8 << 20  # a landscape file read back is at most this large
+MAX_RESOLUTION = 1001
+MAX_PATH = 100_000
+MODES_IN_FILES = ("line", "plane", "pca")
+
+
+def load_landscape(data: bytes) -> Landscape:
+    """A landscape file (as the CLI, the page's store and ``save_landscape`` write it) read back and
+    checked: a .npz of plain numeric arrays and strings, opened with ``allow_pickle=False`` (an
+    object array is refused, never unpickled). InvalidSpec says what is wrong.
+
+    Required: ``mode`` (line, plane or pca), ``coords`` (R increasing finite values), ``train_loss``
+    ((R,) for a line, (R, R) for a plane). Optional: ``train_acc`` of the same shape, ``test_loss``
+    and ``test_acc`` (lines), ``path`` (K, 2), ``explained`` (2,), ``description``.
+    """
+    if len(data) > MAX_FILE_BYTES:
+        raise InvalidSpec(f"the file is {len(data):,} bytes; at most {MAX_FILE_BYTES:,} are read", "file")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in saved.files}
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise InvalidSpec(f"not a landscape file (.npz of plain arrays): {str(err)[:120]}", "file") from None
+    mode = _text(arrays, "mode")
+    if mode not in MODES_IN_FILES:
+        raise InvalidSpec(f"mode must be one of {', '.join(MODES_IN_FILES)} (got {mode!r:.40})", "file")
+    coords = _numbers(arrays, "coords", None)
+    if coords.ndim != 1 or not 2 <= len(coords) <= MAX_RESOLUTION or not np.all(np.diff(coords) > 0):
+        raise InvalidSpec(f"coords must be 2 to {MAX_RESOLUTION} increasing numbers", "file")
+    shape = (len(coords),) if mode == "line" else (len(coords), len(coords))
+    loss = _numbers(arrays, "train_loss", shape)
+    acc = _numbers(arrays, "train_acc", shape) if "train_acc" in arrays else np.full(shape, np.nan)
+    test_loss = test_acc = None
+    if mode == "line":
+        test_loss = _numbers(arrays, "test_loss", shape) if "test_loss" in arrays else np.full(shape, np.nan)
+        test_acc = _numbers(arrays, "test_acc", shape) if "test_acc" in arrays else np.full(shape, np.nan)
+    path = _numbers(arrays, "path", None) if "path" in arrays else None
+    if path is not None and (path.ndim != 2 or path.shape[1] != 2 or len(path) > MAX_PATH
+                             or not np.isfinite(path).all()):
+        raise InvalidSpec(f"path must be at most {MAX_PATH:,} finite (a, b) pairs", "file")
+    explained = _numbers(arrays, "explained", (2,)) if "explained" in arrays else None
+    description = _text(arrays, "description") if "description" in arrays else ""
+    return Landscape(mode, coords, loss, acc, test_loss, test_acc, path, explained, description[:300])
+
+
+def _text(arrays: dict[str, np.ndarray], name: str) -> str:
+    value = arrays.get(name)
+    if value is None or value.shape != () or value.dtype.kind != "U":
+        raise InvalidSpec(f"{name} must be a string", "file")
+    return str(value)
+
+
+def _numbers(arrays: dict[str, np.ndarray], name: str, shape: tuple[int, ...] | None) -> np.ndarray:
+    value = arrays.get(name)
+    if value is None:
+        raise InvalidSpec(f"the file has no {name}", "file")
+    if value.dtype.kind not in "fiu":
+        raise InvalidSpec(f"{name} must hold numbers (got {value.dtype})", "file")
+    if shape is not None and value.shape != shape:
+        raise InvalidSpec(f"{name} must have shape {shape} (got {value.shape})", "file")
+    value = value.astype(np.float64)
+    if name == "coords" and not np.isfinite(value).all():
+        raise InvalidSpec("coords must be finite", "file")
+    return value

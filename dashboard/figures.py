@@ -538,12 +538,24 @@ def make_landscape_surface(result: Landscape, log: bool = False) -> Figure:
                   "zaxis": {"title": {"text": "log10 loss" if log else "loss"}}}, "uirevision": "surface3d"}}
 
 
-def make_training_figure(trained: Trained) -> Figure:
-    """Train and test loss and accuracy after each epoch."""
+def make_training_figure(trained: Trained, second: Trained | None = None,
+                         names: tuple[str, str] = ("A", "B")) -> Figure:
+    """Train and test loss and accuracy after each epoch; with ``second``, both trainings (A in
+    the usual colours, B in a second pair, each trace named)."""
     data = _loss_and_accuracy(typed_array(np.arange(len(trained.train_loss))), trained.train_loss,
                               trained.test_loss, trained.train_acc, trained.test_acc, "lines+markers")
+    if second is not None:
+        for trace in data:
+            trace["name"] = f"{names[0]}: {trace['name']}"
+        more = _loss_and_accuracy(typed_array(np.arange(len(second.train_loss))), second.train_loss,
+                                  second.test_loss, second.train_acc, second.test_acc, "lines+markers")
+        for trace in more:
+            trace["name"] = f"{names[1]}: {trace['name']}"
+            trace["line"]["color"] = RUN_COLOURS[2] if trace["yaxis"] == "y" else RUN_COLOURS[3]
+            trace["marker"]["symbol"] = "diamond"
+        data += more
     return {"data": data, "layout": {
-        "title": _title("training"), "xaxis": {"title": {"text": "epoch"}},
+        "title": _title("training" if second is None else f"training: {names[0]} and {names[1]}"), "xaxis": {"title": {"text": "epoch"}},
         "yaxis": {"title": {"text": "cross-entropy"}, **LOG_AXIS},
         "yaxis2": ACCURACY_AXIS,
         "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},

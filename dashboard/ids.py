@@ -163,6 +163,7 @@ class LandscapeID(StrEnum):
     DATASET = "ls-dataset"
     NORM = "ls-norm"
     DIR_TYPE = "ls-dir-type"
+    UPLOAD = "ls-upload"
     LOG = "ls-log"
     RUN = "ls-run"
     CANCEL = "ls-cancel"

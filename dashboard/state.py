@@ -124,6 +124,8 @@ LANDSCAPE_FIELDS: tuple[Field, ...] = tuple(
                                           ("landscape", LANDSCAPE_PARAMS), ("pair", PAIR_PARAMS),
                                           *((key, row.params) for key, row in OPTIMIZERS.items()))
     for p in params)
+# The loss's colour scale (and the lines' axis): auto is log when the loss spans more than two decades.
+SCALES = {"auto": "auto: log when the loss spans > 2 decades", "linear": "linear", "log": "log"}
 # Each view opens on its natural range: α from −0.5 to 1.5 along a line, −1 to 1 on planes.
 VIEW_RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0), "sharpness": (-1.0, 1.0)}
 
@@ -133,6 +135,7 @@ def _landscape_defaults() -> dict[str, Any]:
     train = TrainSpec()
     return {"model": "mlp", "mode": LandscapeSpec().mode, "bias": LandscapeSpec().bias,
             "dataset": train.dataset.name, "norm": LandscapeSpec().norm, "dir_type": LandscapeSpec().dir_type,
+            "scale": "auto",
             "optimizer": train.optimizer.name,
             **{f"{train.optimizer.name}.{name}": value for name, value in TRAIN_OPTIMIZER.params}}
 
@@ -237,9 +240,12 @@ def _sweep_specs(state: dict[str, Any]) -> dict[str, Any]:
     return {**_every_loss(state), "sweep": build_sweep(state)}
 
 
-def _landscape_range(state: dict[str, Any], raw: Mapping[str, Any]) -> None:
+def _landscape_fill(state: dict[str, Any], raw: Mapping[str, Any]) -> None:
     if "landscape.lo" not in raw and "landscape.hi" not in raw:
         state["landscape.lo"], state["landscape.hi"] = VIEW_RANGES[state["mode"]]
+    if "log" in raw and "scale" not in raw:  # links from before the colour-scale choice
+        state["scale"] = "log" if state["log"] else "linear"
+    state["log"] = False  # the choice is "scale" now; "log" is read from old links only
 
 
 # The page's caps on one request's work (the CLI and the Python API have none): image passes in
@@ -295,9 +301,9 @@ PAGES: dict[str, Page] = {
     LANDSCAPE: Page(LANDSCAPE, LANDSCAPE_FIELDS,
                     {"model": tuple(MODELS), "mode": tuple(LANDSCAPE_VIEWS), "bias": tuple(BIAS_MODES),
                      "optimizer": tuple(OPTIMIZERS), "dataset": tuple(SOURCES), "norm": tuple(NORMS),
-                     "dir_type": tuple(DIR_TYPES)},
+                     "dir_type": tuple(DIR_TYPES), "scale": tuple(SCALES)},
                     _landscape_defaults(), {"log": Param("log", bool, False, help="show the loss in log scale")},
-                    lambda state: {"landscape": build_landscape(state)}, _landscape_uses, _landscape_range),
+                    lambda state: {"landscape": build_landscape(state)}, _landscape_uses, _landscape_fill),
 }
 
 

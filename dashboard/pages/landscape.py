@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 from collections.abc import Callable
 from typing import Any
 
 import dash
+import numpy as np
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from compute import OPTIMIZERS, InvalidSpec
+from compute.api import load_landscape
 from compute.datasets import SOURCES
 from compute.landscape import (
     BIAS_MODES,
@@ -24,10 +28,8 @@ from compute.landscape import (
 )
 from compute.nets import MODELS, Trained
 from dashboard.controls import (
-    CHECKED,
     error_messages,
     group_controls,
-    log_checklist,
     settings_from_controls,
 )
 from dashboard.errors import job_error
@@ -51,7 +53,7 @@ from dashboard.panels import (
     view_header,
 )
 from dashboard.state import LANDSCAPE as LANDSCAPE_PAGE
-from dashboard.state import LANDSCAPE_VIEWS, VIEW_RANGES, Checked, check_state, from_query, to_query
+from dashboard.state import LANDSCAPE_VIEWS, SCALES, VIEW_RANGES, Checked, check_state, from_query, to_query
 from dashboard.weights import NotStored, landscape_key, stored_landscape, trained_model
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
@@ -81,6 +83,12 @@ def layout(**query: Any) -> html.Div:
     """The page, its settings (and its first landscape) from the URL's query string."""
     state, notes = from_query(query, LANDSCAPE_PAGE)
     controls = html.Aside([
+        html.Div([html.Button("Train & draw", id=LandscapeID.RUN, n_clicks=0),
+                  html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True),
+                  dcc.Upload(html.Button("Open a file…", title="a landscape file (.npz) from the CLI or the Python "
+                                                                "API: shown with this page's figures"),
+                             id=LandscapeID.UPLOAD, accept=".npz", max_size=UPLOAD_MAX_BYTES, multiple=False)],
+                 className="sweep-buttons"),  # first, so that it is on screen without scrolling
         section("Network", [
             labelled_dropdown(LandscapeID.DATASET, state["dataset"], {k: r.title for k, r in SOURCES.items()},
                               "dataset"),
@@ -97,10 +105,7 @@ def layout(**query: Any) -> html.Div:
             labelled_dropdown(LandscapeID.NORM, state["norm"], NORMS, "norm"),
             labelled_dropdown(LandscapeID.BIAS, state["bias"], BIAS_MODES, "biases, BN"),
             labelled_dropdown(LandscapeID.DIR_TYPE, state["dir_type"], DIR_TYPES, "dir_type"),
-            log_checklist(LandscapeID.LOG, state["log"], "log scale"),
-            html.Div([html.Button("Train & draw", id=LandscapeID.RUN, n_clicks=0),
-                      html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True)],
-                     className="sweep-buttons"),
+            labelled_dropdown(LandscapeID.LOG, state["scale"], SCALES, "colour scale"),
         ], "Trained weights are kept on disk per setting: changing only the view retrains nothing."),
     ], className="controls")
     main = html.Main([
@@ -166,7 +171,7 @@ def check_settings(values, model, optimizer, mode, bias, log, dataset, norm, dir
     """Check every setting; valid ones become the request that Train & draw runs."""
     raw = settings_from_controls(ctx.inputs_list[0], values)
     raw.update({"model": model, "optimizer": optimizer, "mode": mode, "bias": bias, "dataset": dataset,
-                "norm": norm, "dir_type": dir_type, "log": isinstance(log, list) and CHECKED in log})
+                "norm": norm, "dir_type": dir_type, "scale": log})
     checked = check(raw)
     messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=shown,
                                                  blocked="Fix the settings marked in red.")
@@ -203,6 +208,22 @@ def draw(set_progress, _clicks, request):
         return no_update, no_update, no_update, f"Nothing drawn: {err}"
 
 
+def use_log(scale: str, *results: Any) -> tuple[bool, str]:
+    """Whether the loss is shown in log scale, and what the status line says of it: "auto" is log
+    when the finite positive losses span more than two decades (a wide range's detail is in the
+    low basin, which a linear scale paints one colour)."""
+    if scale != "auto":
+        return scale == "log", ""
+    values = np.concatenate([np.ravel(r.train_loss) for r in results])
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return False, ""
+    decades = float(np.log10(values.max() / values.min()))
+    if decades > 2:
+        return True, f"; colour scale log: the loss spans {decades:.1f} decades"
+    return False, ""
+
+
 def _what(train: Any) -> str:
     """"MLP on digits (8 × 8)", "article's CNN ×2 on MNIST": the model, its width and the data."""
     width = f" ×{train.width}" if train.width != 1 else ""
@@ -227,18 +248,19 @@ def _draw(request: Any, report: Callable[[str], Callable[[int, int], None]], sto
         return no_update, no_update, no_update, f"Nothing drawn: LANDSCAPE_DEVICE: {err}"
     title = _what(spec.train)
     trained = trained_model(spec.train, report(f"training {title} (epochs)"), stored_only)
-    log = bool(state.get("log"))
+    scale = state.get("scale", "auto")
     if state.get("mode") == "sharpness":
-        return _sharpness(spec, trained, state, report, log, stored_only)
+        return _sharpness(spec, trained, state, report, scale, stored_only)
     result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE),
                               stored_only)
+    log, said = use_log(scale, result)
     if spec.mode == "line":
         main, surface = make_line_figure(result, log), NO_SURFACE
     else:
         main, surface = make_plane_figure(result, log), make_landscape_surface(result, log)
     points = spec.resolution if spec.mode == "line" else spec.resolution**2
     done = (f"{title}, {spec.train.epochs} epochs: test accuracy {trained.test_acc[-1]:.3f}; "
-            f"{points} points evaluated.")
+            f"{points} points evaluated{said}.")
     return main, surface, make_training_figure(trained), done
 
 
@@ -246,7 +268,7 @@ NO_SURFACE = make_placeholder("(a line has no surface)")
 
 
 def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
-               report: Callable[[str], Callable[[int, int], None]], log: bool, stored_only: bool = False) -> tuple:
+               report: Callable[[str], Callable[[int, int], None]], scale: str, stored_only: bool = False) -> tuple:
     """A and B trained alike but for the batch size: the line between them, both planes."""
     batch_b = state["pair.batch_size"]
     spec_b = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=batch_b))
@@ -259,10 +281,12 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
                                stored_only)
     plane_b = stored_landscape(landscape_key(spec_b),
                                lambda: landscape(spec_b, second, report("plane of B (points)"), DEVICE), stored_only)
+    log, said = use_log(scale, path, plane_a, plane_b)
     main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
-            "both planes use the same seeded, filter-normalized directions' recipe.")
-    return main, make_plane_pair_figure(plane_a, plane_b, names, log), make_training_figure(first), done
+            f"both planes use the same seeded, {spec.norm}-normalized directions' recipe{said}.")
+    return (main, make_plane_pair_figure(plane_a, plane_b, names, log), make_training_figure(first, second, names),
+            done)
 
 
 clientside_callback(URL_SYNC_JS, Output(LandscapeID.LINK, "value"), Input(LandscapeID.STORE, "data"))
@@ -299,3 +323,40 @@ def show_stored(request):
                     "epochs (kept on disk), then draws this view.")
         return (no_update, no_update, no_update,
                 "Out of date: the figures show the settings before your change. Press Train & draw.")
+
+
+UPLOAD_MAX_BYTES = 700_000  # under the server's request cap (MAX_CONTENT_LENGTH, 1 MiB) once base64-encoded
+NO_TRAINING = make_placeholder("(an opened file holds no training)")
+
+
+@callback(
+    Output(LandscapeID.MAIN, "figure", allow_duplicate=True),
+    Output(LandscapeID.SURFACE, "figure", allow_duplicate=True),
+    Output(LandscapeID.TRAINING, "figure", allow_duplicate=True),
+    Output(LandscapeID.PROGRESS_TEXT, "children", allow_duplicate=True),
+    Input(LandscapeID.UPLOAD, "contents"),
+    State(LandscapeID.UPLOAD, "filename"),
+    State(LandscapeID.STORE, "data"),
+    prevent_initial_call=True,
+)
+def show_file(contents, filename, request):
+    """A landscape file from the CLI or the Python API, drawn with the page's figures: read as
+    plain arrays (never unpickled), checked, capped at UPLOAD_MAX_BYTES."""
+    name = filename if isinstance(filename, str) else "the file"
+    name = name[:80]
+    if not isinstance(contents, str) or "," not in contents:
+        return no_update, no_update, no_update, f"{name}: nothing to read"
+    encoded = contents.split(",", 1)[1]
+    if len(encoded) > UPLOAD_MAX_BYTES * 4 // 3 + 4:
+        return no_update, no_update, no_update, f"{name}: larger than {UPLOAD_MAX_BYTES:,} bytes"
+    try:
+        result = load_landscape(base64.b64decode(encoded, validate=True))
+    except (InvalidSpec, binascii.Error, ValueError) as err:
+        return no_update, no_update, no_update, f"{name}: {err}"
+    scale = _checked(request).state.get("scale", "auto")
+    log, said = use_log(scale, result)
+    if result.mode == "line":
+        main, surface = make_line_figure(result, log, f"{name}: 1D"), NO_SURFACE
+    else:
+        main, surface = make_plane_figure(result, log), make_landscape_surface(result, log)
+    return main, surface, NO_TRAINING, f"Showing {name}: {result.description or result.mode}{said}."

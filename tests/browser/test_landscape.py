@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from .conftest import shot
+from .conftest import param_selector, shot
 
 TIMEOUT = 60_000
 
@@ -36,11 +36,18 @@ def test_train_and_see_the_plane_then_the_line(page):
 
 
 def test_training_shows_progress_and_can_be_cancelled(page):
-    page.goto(page.base_url + "/landscape?model=cnn&net.epochs=150&net.batch_size=16")
+    page.goto(page.base_url + "/landscape?net.epochs=2&landscape.resolution=5&mode=line")
     text = page.locator("#ls-progress-text")
     expect(text).to_contain_text("Press Train & draw", timeout=TIMEOUT)
     page.click("#ls-run")
-    expect(text).to_contain_text("training CNN (epochs): ", timeout=TIMEOUT)
+    expect(page.locator("#ls-main .gtitle")).to_contain_text("1D: from the initial", timeout=TIMEOUT)
+    for name, value in (("epochs", "150"), ("batch_size", "16")):  # a long training, on the same page
+        box = page.locator(param_selector("net", name, "landscape"))
+        box.fill(value)
+        box.press("Enter")
+    expect(text).to_contain_text("Out of date", timeout=TIMEOUT)
+    page.click("#ls-run")
+    expect(text).to_contain_text("training MLP on digits (8 × 8) (epochs): ", timeout=TIMEOUT)
     shot(page, "landscape-training-progress")
     page.click("#ls-cancel")
     expect(page.locator("#ls-cancel")).to_be_disabled(timeout=TIMEOUT)
@@ -48,3 +55,30 @@ def test_training_shows_progress_and_can_be_cancelled(page):
     expect(text).to_have_text("Cancelled.")
     page.wait_for_timeout(1500)  # no late progress report writes over it
     expect(text).to_have_text("Cancelled.")
+    expect(page.locator("#ls-main .gtitle")).to_contain_text("1D: from the initial")  # the last good figure
+
+
+def test_a_landscape_file_of_your_own_model_opens_with_the_pages_figures(page, tmp_path):
+    import torch
+
+    from compute.api import loss_plane, save_landscape
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    x, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    save_landscape(tmp_path / "mine.npz", loss_plane(model, torch.nn.functional.cross_entropy, (x, y),
+                                                     resolution=11, seed=1))
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file at all")
+    page.goto(page.base_url + "/landscape")
+    text = page.locator("#ls-progress-text")
+    expect(text).to_contain_text("Press Train & draw", timeout=TIMEOUT)
+    box = page.locator("#ls-run").bounding_box()
+    assert box is not None and box["y"] + box["height"] <= page.viewport_size["height"]  # above the fold
+    page.set_input_files("#ls-upload input[type=file]", str(tmp_path / "mine.npz"))
+    expect(text).to_contain_text("Showing mine.npz: θ* + a·d₁ + b·d₂: your model", timeout=TIMEOUT)
+    expect(page.locator("#ls-main .gtitle")).to_contain_text("your model")
+    expect(page.locator("#ls-training")).to_contain_text("holds no training")
+    shot(page, "landscape-opened-file")
+    page.set_input_files("#ls-upload input[type=file]", str(tmp_path / "bad.npz"))
+    expect(text).to_contain_text("bad.npz: not a landscape file", timeout=TIMEOUT)
+    expect(page.locator("#ls-main .gtitle")).to_contain_text("your model")  # the figure stays

@@ -108,3 +108,52 @@ def test_bad_arguments_are_refused_with_a_message(regressor, kwargs, fragment):
     model, x, y = regressor
     with pytest.raises(InvalidSpec, match=fragment):
         loss_plane(model, _mse, (x, y), **kwargs)
+
+
+def _npz(**arrays) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_a_landscape_file_reads_back_checked(regressor):
+    from compute.api import load_landscape
+
+    model, x, y = regressor
+    import io
+
+    buffer = io.BytesIO()
+    save_landscape(buffer, loss_plane(model, _mse, (x, y), resolution=4))
+    result = load_landscape(buffer.getvalue())
+    assert result.mode == "plane" and result.train_loss.shape == (4, 4) and "your model" in result.description
+
+
+@pytest.mark.parametrize(("arrays", "fragment"), [
+    ({"mode": np.array("plane"), "coords": np.array([0.0, 1.0]), "train_loss": np.array([object(), 1], dtype=object)},
+     "not a landscape file"),  # an object array would need unpickling: refused
+    ({"mode": np.array("cube"), "coords": np.array([0.0, 1.0]), "train_loss": np.zeros(2)}, "mode must be"),
+    ({"mode": np.array("plane"), "coords": np.array([1.0, 0.0]), "train_loss": np.zeros((2, 2))}, "increasing"),
+    ({"mode": np.array("plane"), "coords": np.array([0.0, 1.0]), "train_loss": np.zeros((3, 2))}, "shape"),
+    ({"mode": np.array("line"), "coords": np.array([0.0, 1.0])}, "has no train_loss"),
+    ({"mode": np.array("line"), "coords": np.array([0.0, np.inf]), "train_loss": np.zeros(2)}, "finite"),
+    ({"mode": np.array(3), "coords": np.array([0.0, 1.0]), "train_loss": np.zeros(2)}, "mode must be a string"),
+    ({"mode": np.array("line"), "coords": np.array(["a", "b"]), "train_loss": np.zeros(2)}, "must hold numbers"),
+])
+def test_a_bad_landscape_file_gets_a_message(arrays, fragment):
+    from compute import InvalidSpec
+    from compute.api import load_landscape
+
+    with pytest.raises(InvalidSpec, match=fragment):
+        load_landscape(_npz(**arrays))
+
+
+def test_not_a_file_and_too_large_get_messages(monkeypatch):
+    from compute import InvalidSpec, api
+
+    with pytest.raises(InvalidSpec, match="not a landscape file"):
+        api.load_landscape(b"PK\x03\x04 garbage")
+    monkeypatch.setattr(api, "MAX_FILE_BYTES", 10)
+    with pytest.raises(InvalidSpec, match="at most 10 are read"):
+        api.load_landscape(b"x" * 11)

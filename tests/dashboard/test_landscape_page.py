@@ -142,3 +142,32 @@ def test_settings_on_disk_draw_at_once_from_disk(weights_dir, monkeypatch, mode)
         assert shown[:3] == drawn[:3] and shown[3] == drawn[3]
     other = {"state": page.check({"net.epochs": 2, "landscape.resolution": 7, "mode": mode}).state}
     assert call_callback(page.show_stored, other, triggered=None)[3].startswith("Press Train & draw")
+
+
+@pytest.mark.parametrize(("contents", "fragment"), [
+    (None, "nothing to read"), ("no comma", "nothing to read"), ("data:x;base64,!!!", "Only base64"),
+    ("data:x;base64," + "QUFB" * 300_000, "larger than"),
+    ("data:x;base64,UEsDBA==", "not a landscape file"),
+])
+def test_an_opened_file_that_is_not_a_landscape_gets_a_message(contents, fragment):
+    page = importlib.import_module("dashboard.pages.landscape")
+    out = call_callback(page.show_file, contents, "x.npz", {"state": {}})
+    assert out[:3] == (no_update,) * 3 and fragment in out[3], out[3]
+
+
+def test_an_opened_file_draws_the_pages_figures():
+    import base64
+    import io
+
+    from compute.landscape import LandscapeSpec, landscape
+
+    page = importlib.import_module("dashboard.pages.landscape")
+    spec = TrainSpec(model="mlp", epochs=1)
+    result = landscape(LandscapeSpec(train=spec, mode="line", resolution=5), train(spec))
+    buffer = io.BytesIO()
+    np.savez(buffer, mode=np.array("line"), description=np.array(result.description), coords=result.coords,
+             train_loss=result.train_loss, test_loss=result.test_loss)
+    contents = "data:application/octet-stream;base64," + base64.b64encode(buffer.getvalue()).decode()
+    main, surface, training, text = call_callback(page.show_file, contents, "line.npz", {"state": {}})
+    assert text.startswith("Showing line.npz: θ(α)") and main["data"][0]["name"] == "train loss"
+    assert "holds no training" in str(training) and surface is page.NO_SURFACE
