@@ -88,3 +88,91 @@ def main(repeat: int | None = None) -> None:
         print(f"{name:<22}{seconds:>9.2f}{seconds / ours:>9.2f}x{flops / seconds / 1e9:>9.1f}"
               f"{100 * flops / seconds / 1e9 / rate:>10.0f}%")
     print("goal: ours at least 3x faster than both references and at least 40% of the matmul rate")
+    article(repeat)
+
+
+ARTICLE_IMAGES = 10_000
+ARTICLE_SAMPLE = 6  # points of the 31 × 31 plane timed per method; the plane's time is extrapolated
+
+
+def _article_data() -> tuple[torch.Tensor, torch.Tensor, str]:
+    """10,000 MNIST images from DATA_DIR/mnist when the files are there, else synthetic ones of
+    the same shape (1 × 28 × 28, uniform in [0, 1], labels 0–9, seeded): the cost is the same."""
+    from compute.datasets import DataFileError
+    from compute.nets import DatasetSpec
+
+    try:
+        split = load_split(DatasetSpec("mnist", train_size=ARTICLE_IMAGES))
+        return split.x_train, split.y_train, "MNIST's own files (DATA_DIR/mnist)"
+    except DataFileError:
+        generator = torch.Generator().manual_seed(0)
+        x = torch.rand(ARTICLE_IMAGES, 1, 28, 28, generator=generator)
+        return x, torch.randint(0, 10, (ARTICLE_IMAGES,), generator=generator), "synthetic MNIST-shaped images"
+
+
+def article(repeat: int | None = None) -> None:
+    """The article's CNN (1.2M parameters) on 10,000 MNIST-shaped images: ARTICLE_SAMPLE points of
+    a 31 × 31 filter-normalized plane per method, extrapolated to the plane's 961 points. The
+    cost of a point does not depend on the weights, so θ* is the seeded initial model."""
+    from compute.datasets import SOURCES
+    from compute.landscape import random_plane
+    from compute.nets import DatasetSpec, buffer_shapes, flat_buffers, flat_params
+
+    x, y, source = _article_data()
+    spec = TrainSpec(model="cnn-article", dataset=DatasetSpec("mnist"))
+    model = spec.build(0)
+    base = torch.cat([flat_params(model), flat_buffers(model)])
+    d1, d2 = random_plane(base, param_shapes(model), buffer_shapes(model), 0)
+    coords = torch.linspace(-1, 1, RESOLUTION)
+    b, a = torch.meshgrid(coords, coords, indexing="ij")
+    pick = torch.linspace(0, RESOLUTION**2 - 1, ARTICLE_SAMPLE).round().long()
+    a, b = a.reshape(-1)[pick], b.reshape(-1)[pick]
+    points = base + a[:, None] * d1 + b[:, None] * d2
+    with FlopCounterMode(display=False) as counter:
+        model(x[:100])
+    flops_point = counter.get_total_flops() * len(y) / 100
+    rate = _matmul_rate()
+    naive = _naive_article(spec, points, x, y)
+    reference = _loss_landscapes_article(spec, base, x, y)
+    start = time.perf_counter()
+    evaluate_affine(spec, base, d1, d2, a, b, x, y)
+    ours = (time.perf_counter() - start) / ARTICLE_SAMPLE
+    plane = RESOLUTION**2
+    print(f"\nbench landscape, the article's CNN ({sum(p.numel() for p in model.parameters()):,} parameters) on "
+          f"{len(y):,} {source}; {SOURCES['mnist'].shape} inputs")
+    print(f"{ARTICLE_SAMPLE} points of the {RESOLUTION} x {RESOLUTION} plane timed per method, extrapolated to "
+          f"{plane}; {flops_point / 1e9:.1f} GFLOP a point, matmul {rate:.1f} GFLOP/s")
+    print(f"{'method':<22}{'s/point':>9}{'plane (min)':>13}{'÷ ours':>9}{'GFLOP/s':>9}{'of matmul':>11}")
+    for name, seconds in (("naive loop", naive), ("loss-landscapes", reference), ("ours", ours)):
+        if seconds is None:
+            print(f"{name:<22}{'skipped: run in .venv-bench (make bench-landscape)':>40}")
+            continue
+        print(f"{name:<22}{seconds:>9.2f}{seconds * plane / 60:>13.1f}{seconds / ours:>8.2f}x"
+              f"{flops_point / seconds / 1e9:>9.1f}{100 * flops_point / seconds / 1e9 / rate:>10.0f}%")
+
+
+def _naive_article(spec: TrainSpec, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Copy each point's weights into one model, run the images through it in one batch."""
+    model = spec.build(0).eval()
+    shapes = param_shapes(model)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for vector in points:
+            for (_, p), value in zip(model.named_parameters(), unflatten(vector, shapes).values()):
+                p.copy_(value)
+            torch.nn.functional.cross_entropy(model(x), y).item()
+    return (time.perf_counter() - start) / len(points)
+
+
+def _loss_landscapes_article(spec: TrainSpec, base: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float | None:
+    """loss-landscapes' random_plane at 3 × 3 points (its smallest plane with a centre), per point."""
+    try:
+        import loss_landscapes
+        from loss_landscapes.metrics import Loss
+    except ImportError:
+        return None
+    model = spec.build(0).eval()
+    start = time.perf_counter()
+    loss_landscapes.random_plane(model, Loss(torch.nn.CrossEntropyLoss(), x, y), distance=2, steps=3,
+                                 normalization="filter", deepcopy_model=True)
+    return (time.perf_counter() - start) / 9
