@@ -30,7 +30,8 @@ def _matmul_rate() -> float:
 
 
 def _naive(spec: TrainSpec, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
-    model = build_model(spec.model, 0)
+    """Copy each point's weights into one model and run the images through it in one batch (seconds)."""
+    model = spec.build(0).eval()
     shapes = param_shapes(model)
     start = time.perf_counter()
     with torch.no_grad():
@@ -132,7 +133,7 @@ def article(repeat: int | None = None) -> None:
         model(x[:100])
     flops_point = counter.get_total_flops() * len(y) / 100
     rate = _matmul_rate()
-    naive = _naive_article(spec, points, x, y)
+    naive = _naive(spec, points, x, y) / len(points)
     reference = _loss_landscapes_article(spec, base, x, y)
     start = time.perf_counter()
     evaluate_affine(spec, base, d1, d2, a, b, x, y)
@@ -149,19 +150,6 @@ def article(repeat: int | None = None) -> None:
             continue
         print(f"{name:<22}{seconds:>9.2f}{seconds * plane / 60:>13.1f}{seconds / ours:>8.2f}x"
               f"{flops_point / seconds / 1e9:>9.1f}{100 * flops_point / seconds / 1e9 / rate:>10.0f}%")
-
-
-def _naive_article(spec: TrainSpec, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float:
-    """Copy each point's weights into one model, run the images through it in one batch."""
-    model = spec.build(0).eval()
-    shapes = param_shapes(model)
-    start = time.perf_counter()
-    with torch.no_grad():
-        for vector in points:
-            for (_, p), value in zip(model.named_parameters(), unflatten(vector, shapes).values()):
-                p.copy_(value)
-            torch.nn.functional.cross_entropy(model(x), y).item()
-    return (time.perf_counter() - start) / len(points)
 
 
 def _loss_landscapes_article(spec: TrainSpec, base: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> float | None:
