@@ -117,12 +117,12 @@ def article(repeat: int | None = None) -> None:
     cost of a point does not depend on the weights, so θ* is the seeded initial model."""
     from compute.datasets import SOURCES
     from compute.landscape import random_plane
-    from compute.nets import DatasetSpec, buffer_shapes, flat_buffers, flat_params
+    from compute.nets import DatasetSpec, buffer_shapes, flat_state
 
     x, y, source = _article_data()
     spec = TrainSpec(model="cnn-article", dataset=DatasetSpec("mnist"))
     model = spec.build(0)
-    base = torch.cat([flat_params(model), flat_buffers(model)])
+    base = flat_state(model)
     d1, d2 = random_plane(base, param_shapes(model), buffer_shapes(model), 0)
     coords = torch.linspace(-1, 1, RESOLUTION)
     b, a = torch.meshgrid(coords, coords, indexing="ij")

@@ -17,6 +17,7 @@ files use (``mode``, ``coords``, ``train_loss``, ``train_acc``, ``description``)
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import zipfile
@@ -38,22 +39,15 @@ from compute.landscape import (
     random_plane,
     resolve_device,
 )
+from compute.nets import buffer_shapes, flat_state, param_shapes
 
 LANDSCAPE_FILE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
-
-
-def _layout(model: torch.nn.Module) -> tuple[list, list]:
-    params = [(name, p.shape) for name, p in model.named_parameters()]
-    buffers = [(name, b.shape) for name, b in model.named_buffers() if b.is_floating_point()]
-    return params, buffers
 
 
 def model_state(model: torch.nn.Module) -> torch.Tensor:
     """The model's state vector: its parameters in ``named_parameters`` order, then its
     floating-point buffers (BatchNorm's running statistics), as one detached float32 copy."""
-    parts = [p.detach().reshape(-1).float() for p in model.parameters()]
-    parts += [b.detach().reshape(-1).float() for b in model.buffers() if b.is_floating_point()]
-    return torch.cat(parts).clone()
+    return flat_state(model)
 
 
 def _check(choice: str, table: dict, name: str) -> None:
@@ -87,13 +81,13 @@ def loss_plane(model: torch.nn.Module, loss: Callable, data: Data, *, norm: str 
     _check(dir_type, DIR_TYPES, "dir_type")
     coords = _grid(lo, hi, resolution)
     target = resolve_device(device)
-    params, buffers = _layout(model)
+    params, buffers = param_shapes(model), buffer_shapes(model)
     base = model_state(model)
     d1, d2 = random_plane(base, params, buffers, seed, norm, bias, dir_type)
     b, a = torch.meshgrid(coords, coords, indexing="ij")
     evaluated = _on(model, target, lambda m: evaluate_module(
         m, params + buffers, base.to(target), d1.to(target), d2.to(target), a.reshape(-1), b.reshape(-1),
-        _to(data, target), loss, progress))
+        data, loss, progress))
     r = len(coords)
     return {"mode": "plane", "coords": coords.numpy(), "train_loss": evaluated[0].reshape(r, r),
             "train_acc": evaluated[1].reshape(r, r), "d1": d1.numpy(), "d2": d2.numpy(),
@@ -118,19 +112,13 @@ def loss_line(model: torch.nn.Module, loss: Callable, data: Data, *, start: torc
         raise InvalidSpec("start/end must have the model's parameters and buffers (the same architecture)", "start")
     alphas = _grid(lo, hi, resolution)
     target = resolve_device(device)
-    params, buffers = _layout(model)
+    params, buffers = param_shapes(model), buffer_shapes(model)
     zeros = torch.zeros_like(alphas)
     evaluated = _on(model, target, lambda m: evaluate_module(
         m, params + buffers, first.to(target), (last - first).to(target), torch.zeros_like(first).to(target),
-        alphas, zeros, _to(data, target), loss, progress))
+        alphas, zeros, data, loss, progress))
     return {"mode": "line", "coords": alphas.numpy(), "train_loss": evaluated[0], "train_acc": evaluated[1],
             "description": "θ(α) = θ_start + α(θ_end − θ_start): your models"}
-
-
-def _to(data: Data, device: torch.device) -> Data:
-    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        return data[0].to(device), data[1].to(device)
-    return data
 
 
 def _on(model: torch.nn.Module, device: torch.device, run: Callable[[torch.nn.Module], Any]) -> Any:
@@ -139,8 +127,6 @@ def _on(model: torch.nn.Module, device: torch.device, run: Callable[[torch.nn.Mo
     here = next(iter(model.parameters()), torch.zeros(0)).device
     if here == device:
         return run(model)
-    import copy
-
     return run(copy.deepcopy(model).to(device))
 
 

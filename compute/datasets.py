@@ -149,9 +149,9 @@ def _cifar_folder(root: Path) -> Path:
     return inner if inner.is_dir() else root
 
 
-def load_cifar10(folder: Path) -> Images:
+def load_cifar10(root: Path) -> Images:
     """CIFAR-10's binary version: five training batches and the test batch, official split."""
-    folder = _cifar_folder(folder)
+    folder = _cifar_folder(root)
 
     def batches(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         parts = []
@@ -159,7 +159,7 @@ def load_cifar10(folder: Path) -> Images:
             path = folder / name
             if not path.is_file():
                 raise DataFileError(f"{path} is missing: put CIFAR-10's binary version there, or run "
-                                    f"python -m compute fetch-data --dataset cifar10 --data-dir {folder.parent}")
+                                    f"python -m compute fetch-data --dataset cifar10 --data-dir {root.parent}")
             parts.append(read_cifar_batch(path))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 

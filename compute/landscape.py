@@ -183,9 +183,10 @@ Data = tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Te
 
 
 def _batches(data: Data, device: torch.device) -> Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]:
-    """(x, y) tensors as chunks of IMAGE_CHUNK, or any re-iterable of (x, y) batches (a DataLoader)."""
+    """(x, y) tensors as chunks of IMAGE_CHUNK, or any re-iterable of (x, y) batches (a DataLoader),
+    on ``device``."""
     if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        x, y = data
+        x, y = data[0].to(device), data[1].to(device)
         chunks = [(x[s:s + IMAGE_CHUNK], y[s:s + IMAGE_CHUNK]) for s in range(0, len(y), IMAGE_CHUNK)]
         return lambda: chunks
     return lambda: ((xb.to(device), yb.to(device)) for xb, yb in data)  # type: ignore[union-attr]

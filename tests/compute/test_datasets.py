@@ -141,8 +141,9 @@ def test_a_damaged_or_missing_cifar_batch_is_named(tmp_path):
     with pytest.raises(DataFileError, match=r"data_batch_3\.bin: damaged"):
         load_cifar10(tmp_path / "cifar10")
     target.unlink()
-    with pytest.raises(DataFileError, match=r"data_batch_3\.bin is missing"):
+    with pytest.raises(DataFileError, match=r"data_batch_3\.bin is missing") as err:
         load_cifar10(tmp_path / "cifar10")
+    assert str(err.value).endswith(f"--dataset cifar10 --data-dir {tmp_path}")  # the data folder, not cifar10/
 
 
 def test_mnist1d_is_generated_offline_and_leaves_numpy_alone():
