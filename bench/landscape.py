@@ -90,6 +90,7 @@ def main(repeat: int | None = None) -> None:
               f"{100 * flops / seconds / 1e9 / rate:>10.0f}%")
     print("goal: ours at least 3x faster than both references and at least 40% of the matmul rate")
     article(repeat)
+    points_per_pass()
 
 
 ARTICLE_IMAGES = 10_000
@@ -164,3 +165,39 @@ def _loss_landscapes_article(spec: TrainSpec, base: torch.Tensor, x: torch.Tenso
     loss_landscapes.random_plane(model, Loss(torch.nn.CrossEntropyLoss(), x, y), distance=2, steps=3,
                                  normalization="filter", deepcopy_model=True)
     return (time.perf_counter() - start) / 9
+
+
+PASS_CASES = (  # model, data set, images, points, points per pass tried
+    ("mlp", "digits", 1797, 64, (1, 4, 16, 32, 64)),
+    ("cnn-skip", "digits", 1797, 16, (1, 4, 16)),
+    ("resnet8", "cifar10", 1000, 4, (1, 2, 4)),
+    ("cnn-article", "mnist", 1000, 4, (1, 2, 4)),
+)
+
+
+def points_per_pass() -> None:
+    """Grid points per forward pass: ``evaluate_module`` with ``points_per_pass`` K (torch.func.vmap
+    over K stacked states) against one point a pass, on synthetic inputs of each data set's shape,
+    in the same run. compute.landscape.POINTS_PER_PASS keeps K > 1 only where this is faster."""
+    from compute.landscape import POINTS_PER_PASS, evaluate_module, random_plane
+    from compute.nets import DatasetSpec, buffer_shapes, flat_state, state_shapes
+
+    print("\ngrid points per forward pass (evaluate_module, vmap over K states), ms a point")
+    for key, dataset, images, count, passes in PASS_CASES:
+        spec = TrainSpec(model=key, dataset=DatasetSpec(dataset))
+        model = spec.build(0)
+        base = flat_state(model)
+        d1, d2 = random_plane(base, param_shapes(model), buffer_shapes(model), 0)
+        generator = torch.Generator().manual_seed(0)
+        x = torch.rand(images, *spec.dataset.shape, generator=generator)
+        y = torch.randint(0, 10, (images,), generator=generator)
+        a, b = torch.linspace(-1, 1, count), torch.linspace(1, -1, count)
+        timings = []
+        for k in passes:
+            evaluate_module(model, state_shapes(model), base, d1, d2, a[:2], b[:2], (x, y), points_per_pass=k)
+            start = time.perf_counter()
+            evaluate_module(model, state_shapes(model), base, d1, d2, a, b, (x, y), points_per_pass=k)
+            timings.append((k, (time.perf_counter() - start) / count * 1000))
+        one = timings[0][1]
+        cells = "  ".join(f"K={k}: {ms:.1f} ({one / ms:.2f}x)" for k, ms in timings)
+        print(f"{key:<13}{dataset:<9}{images:>6} images  {cells}   kept: K={POINTS_PER_PASS.get(key, 1)}")

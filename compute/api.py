@@ -32,6 +32,8 @@ from compute.errors import InvalidSpec
 from compute.landscape import (
     BIAS_MODES,
     DIR_TYPES,
+    LANDSCAPE_ARRAYS,
+    MARK_NAMES,
     NORMS,
     Data,
     Landscape,
@@ -40,8 +42,6 @@ from compute.landscape import (
     resolve_device,
 )
 from compute.nets import buffer_shapes, flat_state, param_shapes
-
-LANDSCAPE_FILE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
 
 
 def model_state(model: torch.nn.Module) -> torch.Tensor:
@@ -65,7 +65,7 @@ def _grid(lo: float, hi: float, resolution: int) -> torch.Tensor:
 
 def loss_plane(model: torch.nn.Module, loss: Callable, data: Data, *, norm: str = "filter",
                bias: str = "ignore", dir_type: str = "weights", resolution: int = 31, lo: float = -1.0,
-               hi: float = 1.0, seed: int = 0, device: str = "cpu",
+               hi: float = 1.0, seed: int = 0, device: str = "cpu", points_per_pass: int = 1,
                progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """The loss over θ* + a·d₁ + b·d₂ for a, b in [lo, hi], θ* the model's current state.
 
@@ -73,7 +73,9 @@ def loss_plane(model: torch.nn.Module, loss: Callable, data: Data, *, norm: str 
     (filter, layer, weight, model, none), biases and BatchNorm ``bias`` ("ignore" or "keep"),
     ``dir_type`` "weights" or "states" (also BatchNorm's running statistics): see
     ``compute.landscape.normalize_direction``. ``loss(outputs, targets, reduction="sum")``;
-    ``data`` is (x, y) tensors or an iterable of (x, y) batches. Returns ``coords`` (R,),
+    ``data`` is (x, y) tensors or an iterable of (x, y) batches. ``points_per_pass`` > 1 runs
+    that many grid points in one forward pass (torch.func.vmap): faster for small dense models,
+    slower for convolutions (``compute.landscape.POINTS_PER_PASS``). Returns ``coords`` (R,),
     ``train_loss`` and ``train_acc`` (R, R) indexed [b, a], and the directions ``d1``, ``d2``.
     """
     _check(norm, NORMS, "norm")
@@ -87,7 +89,7 @@ def loss_plane(model: torch.nn.Module, loss: Callable, data: Data, *, norm: str 
     b, a = torch.meshgrid(coords, coords, indexing="ij")
     evaluated = _on(model, target, lambda m: evaluate_module(
         m, params + buffers, base.to(target), d1.to(target), d2.to(target), a.reshape(-1), b.reshape(-1),
-        data, loss, progress))
+        data, loss, progress, points_per_pass))
     r = len(coords)
     return {"mode": "plane", "coords": coords.numpy(), "train_loss": evaluated[0].reshape(r, r),
             "train_acc": evaluated[1].reshape(r, r), "d1": d1.numpy(), "d2": d2.numpy(),
@@ -97,7 +99,8 @@ def loss_plane(model: torch.nn.Module, loss: Callable, data: Data, *, norm: str 
 
 def loss_line(model: torch.nn.Module, loss: Callable, data: Data, *, start: torch.nn.Module | None = None,
               end: torch.nn.Module | None = None, resolution: int = 41, lo: float = -0.5, hi: float = 1.5,
-              device: str = "cpu", progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+              device: str = "cpu", points_per_pass: int = 1,
+              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """The loss along θ(α) = θ_start + α(θ_end − θ_start) for α in [lo, hi] (Goodfellow et al.).
 
     ``start`` and ``end`` are models of the same architecture; by default the line runs from
@@ -116,9 +119,35 @@ def loss_line(model: torch.nn.Module, loss: Callable, data: Data, *, start: torc
     zeros = torch.zeros_like(alphas)
     evaluated = _on(model, target, lambda m: evaluate_module(
         m, params + buffers, first.to(target), (last - first).to(target), torch.zeros_like(first).to(target),
-        alphas, zeros, data, loss, progress))
+        alphas, zeros, data, loss, progress, points_per_pass))
     return {"mode": "line", "coords": alphas.numpy(), "train_loss": evaluated[0], "train_acc": evaluated[1],
             "description": "θ(α) = θ_start + α(θ_end − θ_start): your models"}
+
+
+def loss_plane_through(model: torch.nn.Module, second: torch.nn.Module, third: torch.nn.Module, loss: Callable,
+                       data: Data, *, resolution: int = 31, lo: float = -0.5, hi: float = 1.5,
+                       device: str = "cpu", points_per_pass: int = 1,
+                       progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The loss over the plane through three models of one architecture (Li et al.'s
+    model_file2/model_file3): θ_A + a(θ_B − θ_A) + b(θ_C − θ_A) for a, b in [lo, hi], A being
+    ``model``, B ``second``, C ``third``; A lies at (0, 0), B at (1, 0), C at (0, 1) (``marks``).
+    Evaluated with ``model``'s forward; no model is changed. Returns ``coords``, ``train_loss``
+    and ``train_acc`` (R, R) indexed [b, a], and ``marks``."""
+    states = [model_state(m) for m in (model, second, third)]
+    if not states[0].shape == states[1].shape == states[2].shape:
+        raise InvalidSpec("second and third must have the model's parameters and buffers (one architecture)",
+                          "second")
+    coords = _grid(lo, hi, resolution)
+    target = resolve_device(device)
+    b, a = torch.meshgrid(coords, coords, indexing="ij")
+    first = states[0]
+    evaluated = _on(model, target, lambda m: evaluate_module(
+        m, param_shapes(model) + buffer_shapes(model), first.to(target), (states[1] - first).to(target),
+        (states[2] - first).to(target), a.reshape(-1), b.reshape(-1), data, loss, progress, points_per_pass))
+    r = len(coords)
+    return {"mode": "three", "coords": coords.numpy(), "train_loss": evaluated[0].reshape(r, r),
+            "train_acc": evaluated[1].reshape(r, r), "marks": np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
+            "description": "θ_A + a(θ_B − θ_A) + b(θ_C − θ_A): your three models"}
 
 
 def _on(model: torch.nn.Module, device: torch.device, run: Callable[[torch.nn.Module], Any]) -> Any:
@@ -133,7 +162,7 @@ def _on(model: torch.nn.Module, device: torch.device, run: Callable[[torch.nn.Mo
 def save_landscape(target: str | Path | io.IOBase, result: dict[str, Any]) -> None:
     """Write a landscape as the CLI does: a .npz of plain arrays and strings, never a pickle;
     it opens in the dashboard (Landscapes → upload) and with ``np.load(..., allow_pickle=False)``."""
-    arrays = {name: np.asarray(result[name]) for name in LANDSCAPE_FILE_ARRAYS if result.get(name) is not None}
+    arrays = {name: np.asarray(result[name]) for name in LANDSCAPE_ARRAYS if result.get(name) is not None}
     np.savez(target, mode=np.array(result["mode"]), description=np.array(result.get("description", "")),
              spec=np.array(json.dumps(result.get("spec", {}))), **arrays)
 
@@ -141,7 +170,7 @@ def save_landscape(target: str | Path | io.IOBase, result: dict[str, Any]) -> No
 MAX_FILE_BYTES = 8 << 20  # a landscape file read back is at most this large
 MAX_RESOLUTION = 1001
 MAX_PATH = 100_000
-MODES_IN_FILES = ("line", "plane", "pca")
+MODES_IN_FILES = ("line", "plane", "pca", "three")
 
 
 def load_landscape(data: bytes) -> Landscape:
@@ -151,7 +180,8 @@ def load_landscape(data: bytes) -> Landscape:
 
     Required: ``mode`` (line, plane or pca), ``coords`` (R increasing finite values), ``train_loss``
     ((R,) for a line, (R, R) for a plane). Optional: ``train_acc`` of the same shape, ``test_loss``
-    and ``test_acc`` (lines), ``path`` (K, 2), ``explained`` (2,), ``description``.
+    and ``test_acc`` (lines), ``path`` (K, 2), ``explained`` (2,), ``marks`` (up to 3, 2): where
+    models A, B, C lie in a plane through them, ``description``.
     """
     if len(data) > MAX_FILE_BYTES:
         raise InvalidSpec(f"the file is {len(data):,} bytes; at most {MAX_FILE_BYTES:,} are read", "file")
@@ -178,8 +208,12 @@ def load_landscape(data: bytes) -> Landscape:
                              or not np.isfinite(path).all()):
         raise InvalidSpec(f"path must be at most {MAX_PATH:,} finite (a, b) pairs", "file")
     explained = _numbers(arrays, "explained", (2,)) if "explained" in arrays else None
+    marks = _numbers(arrays, "marks", None) if "marks" in arrays else None
+    if marks is not None and (marks.ndim != 2 or marks.shape[1] != 2 or not 1 <= len(marks) <= len(MARK_NAMES)
+                              or not np.isfinite(marks).all()):
+        raise InvalidSpec(f"marks must be 1 to {len(MARK_NAMES)} finite (a, b) pairs", "file")
     description = _text(arrays, "description") if "description" in arrays else ""
-    return Landscape(mode, coords, loss, acc, test_loss, test_acc, path, explained, description[:300])
+    return Landscape(mode, coords, loss, acc, test_loss, test_acc, path, explained, description[:300], marks)
 
 
 def _text(arrays: dict[str, np.ndarray], name: str) -> str:

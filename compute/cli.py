@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import sys
@@ -27,7 +28,9 @@ from compute.landscape import (
     BIAS_MODES,
     DEVICES,
     DIR_TYPES,
+    LANDSCAPE_ARRAYS,
     LANDSCAPE_PARAMS,
+    MODEL_MODES,
     MODES,
     NORMS,
     LandscapeSpec,
@@ -36,6 +39,8 @@ from compute.landscape import (
     assemble,
     evaluate_plan,
     plan,
+    plan_line,
+    plan_through,
     resolve_device,
 )
 from compute.losses import LOSSES
@@ -193,8 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
         net.add_argument(flag, dest=f"train_{p.name}", default=p.default, metavar=p.name.upper(),
                          help=f"{p.help} ({p.range_text()}; default {p.default})")
     view = land.add_argument_group("landscape")
-    view.add_argument("--mode", choices=list(MODES), default="plane",
-                      help="; ".join(f"{k}: {v}" for k, v in MODES.items()))
+    view.add_argument("--mode", choices=[*MODES, *MODEL_MODES], default="plane",
+                      help="; ".join(f"{k}: {v}" for k, v in {**MODES, **MODEL_MODES}.items()))
+    for which, example in (("b", "batch_size=256"), ("c", "seed=1")):
+        view.add_argument(f"--{which}", action="append", default=None, metavar="NAME=VALUE",
+                          help=f"model {which.upper()} of --mode between/three: trained as A but for these "
+                               f"settings ({', '.join(p.name for p in TRAIN_PARAMS)}), e.g. --{which} {example}")
     view.add_argument("--resolution", default=LANDSCAPE_PARAMS[0].default, metavar="RESOLUTION",
                       help=f"points per axis ({LANDSCAPE_PARAMS[0].range_text()})")
     view.add_argument("--range", nargs=2, default=None, metavar=("LO", "HI"),
@@ -234,30 +243,58 @@ def _landscape(args: argparse.Namespace) -> None:
         **{p.name: getattr(args, f"train_{p.name}") for p in TRAIN_PARAMS},
     )
     resolve_device(args.device)  # a missing GPU is reported before any training
-    lo, hi = args.range or ((-0.5, 1.5) if args.mode == "line" else (-1.0, 1.0))
-    spec = LandscapeSpec(train=train_spec, mode=args.mode, resolution=args.resolution, lo=lo, hi=hi,
+    others = [_other(train_spec, getattr(args, which), which)
+              for which in ("b", "c")[:MODEL_COUNT.get(args.mode, 1) - 1]]
+    lo, hi = args.range or ((-0.5, 1.5) if args.mode in ("line", *MODEL_MODES) else (-1.0, 1.0))
+    mode = {"between": "line", "three": "plane"}.get(args.mode, args.mode)
+    spec = LandscapeSpec(train=train_spec, mode=mode, resolution=args.resolution, lo=lo, hi=hi,
                          seed=args.seed, bias=args.bias, norm=args.norm, dir_type=args.dir_type)
     if args.data_dir:
         os.environ["DATA_DIR"] = args.data_dir  # the one place the data's folder is read (data_dir())
     load_split(train_spec.dataset)  # a missing or damaged file is reported before any work
-    trained = _trained(train_spec, Path(args.out))
-    planned = plan(spec, trained)
+    out = Path(args.out)
+    trained = [_trained(s, out, name) for s, name in zip([train_spec, *others], ("", "-b", "-c"))]
+    if args.mode == "between":
+        planned = plan_line(spec, trained[0].final_state, trained[1].final_state,
+                            "θ(α) = θ_A + α(θ_B − θ_A), A and B trained")
+    elif args.mode == "three":
+        planned = plan_through(spec, *(t.final_state for t in trained))
+    else:
+        planned = plan(spec, trained[0])
+    key = json.dumps({"mode": args.mode, "landscape": spec.to_dict(), "models": [s.cache_key() for s in others]})
     partial = Path(f"{args.out}.partial.npz")
-    values = _resume(partial, spec, planned)
-    with tqdm(total=planned.size, initial=values.count, desc=f"{spec.mode} landscape", unit="point",
+    values = _resume(partial, key, planned)
+    with tqdm(total=planned.size, initial=values.count, desc=f"{args.mode} landscape", unit="point",
               file=sys.stderr) as bar:
         def report(done: int, total: int) -> None:
             bar.update(done - bar.n)
 
-        values = evaluate_plan(planned, values, report, args.device, lambda v: _save_partial(partial, spec, v))
+        values = evaluate_plan(planned, values, report, args.device, lambda v: _save_partial(partial, key, v))
     result = assemble(planned, values)
-    arrays = {name: getattr(result, name) for name in
-              ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
-              if getattr(result, name) is not None}
-    _write(Path(args.out), lambda stream: np.savez(stream, mode=np.array(result.mode),
-                                                    description=np.array(result.description),
-                                                    spec=np.array(json.dumps(spec.to_dict())), **arrays))
+    arrays = {name: getattr(result, name) for name in LANDSCAPE_ARRAYS if getattr(result, name) is not None}
+    saved = {"landscape": spec.to_dict(), **{f"model_{w}": s.to_dict() for w, s in zip("bc", others)}}
+    _write(out, lambda stream: np.savez(stream, mode=np.array(result.mode), description=np.array(result.description),
+                                        spec=np.array(json.dumps(saved if others else spec.to_dict())), **arrays))
     partial.unlink(missing_ok=True)
+
+
+MODEL_COUNT = {"between": 2, "three": 3}  # trained models a mode needs (A, then B and C)
+
+
+def _other(spec: TrainSpec, given: list[str] | None, which: str) -> TrainSpec:
+    """Model B's or C's training: A's, but for the --b/--c NAME=VALUE settings."""
+    names = [p.name for p in TRAIN_PARAMS]
+    if not given:
+        raise InvalidSpec(f"--mode between needs --b, three needs --b and --c: model {which.upper()}'s settings "
+                          f"that differ from A's, e.g. --b batch_size=256 --c seed=1", which)
+    changes = {}
+    for item in given:
+        name, _, value = item.partition("=")
+        if name not in names or not value:
+            raise InvalidSpec(f"--{which} takes NAME=VALUE with NAME one of {', '.join(names)} (got {item!r:.40})",
+                              which)
+        changes[name] = value
+    return dataclasses.replace(spec, **changes)
 
 
 def _write(target: Path, write: Callable[[Any], None]) -> None:
@@ -268,10 +305,10 @@ def _write(target: Path, write: Callable[[Any], None]) -> None:
     os.replace(temporary, target)
 
 
-def _trained(spec: TrainSpec, out: Path) -> Trained:
-    """The trained network, kept beside the output (OUT.trained.safetensors, keyed by the spec) so
-    that a resumed run does not train again."""
-    kept = Path(f"{out}.trained.safetensors")
+def _trained(spec: TrainSpec, out: Path, name: str = "") -> Trained:
+    """The trained network, kept beside the output (OUT.trained.safetensors, OUT.trained-b… for
+    models B and C; keyed by the spec) so that a resumed run does not train again."""
+    kept = Path(f"{out}.trained{name}.safetensors")
     if kept.exists():
         try:
             with safe_open(str(kept), "pt") as stream:
@@ -280,7 +317,8 @@ def _trained(spec: TrainSpec, out: Path) -> Trained:
                     return Trained.from_tensors({k: stream.get_tensor(k) for k in stream.keys()})  # noqa: SIM118
         except (OSError, KeyError, RuntimeError, ValueError, SafetensorError):
             pass
-    with tqdm(total=spec.epochs, desc="training", unit="epoch", file=sys.stderr) as bar:
+    with tqdm(total=spec.epochs, desc=f"training{name.replace('-', ' ').upper()}", unit="epoch",
+              file=sys.stderr) as bar:
         trained = train(spec, lambda done, total: bar.update(done - bar.n))
     tensors = trained.to_tensors()
     temporary = kept.with_name(kept.name + ".tmp")
@@ -289,21 +327,22 @@ def _trained(spec: TrainSpec, out: Path) -> Trained:
     return trained
 
 
-def _resume(partial: Path, spec: LandscapeSpec, planned: Plan) -> Values:
-    """The points an interrupted run of the same spec saved in OUT.partial.npz (none otherwise)."""
+def _resume(partial: Path, key: str, planned: Plan) -> Values:
+    """The points an interrupted run of the same specs (``key``) saved in OUT.partial.npz (none
+    otherwise)."""
     values = Values.empty(planned)
     if not partial.exists():
         return values
     try:
         with np.load(partial, allow_pickle=False) as saved:
-            if str(saved["spec"]) != json.dumps(spec.to_dict()):
+            if str(saved["spec"]) != key:
                 sys.stderr.write(f"{partial} holds another spec's points: starting over\n")
                 return values
             for name in planned.sets:
-                for table, key in ((values.loss, "loss"), (values.acc, "acc"), (values.done, "done")):
-                    loaded = saved[f"{name}_{key}"]
+                for table, kind in ((values.loss, "loss"), (values.acc, "acc"), (values.done, "done")):
+                    loaded = saved[f"{name}_{kind}"]
                     if loaded.shape != table[name].shape:
-                        raise ValueError(f"{name}_{key} has shape {loaded.shape}")
+                        raise ValueError(f"{name}_{kind} has shape {loaded.shape}")
                     table[name] = loaded.astype(table[name].dtype)
     except (OSError, KeyError, ValueError) as err:
         sys.stderr.write(f"{partial} cannot be read ({err}): starting over\n")
@@ -312,10 +351,10 @@ def _resume(partial: Path, spec: LandscapeSpec, planned: Plan) -> Values:
     return values
 
 
-def _save_partial(partial: Path, spec: LandscapeSpec, values: Values) -> None:
-    arrays = {f"{name}_{key}": table[name] for name in values.done
-              for table, key in ((values.loss, "loss"), (values.acc, "acc"), (values.done, "done"))}
-    _write(partial, lambda stream: np.savez(stream, spec=np.array(json.dumps(spec.to_dict())), **arrays))
+def _save_partial(partial: Path, key: str, values: Values) -> None:
+    arrays = {f"{name}_{kind}": table[name] for name in values.done
+              for table, kind in ((values.loss, "loss"), (values.acc, "acc"), (values.done, "done"))}
+    _write(partial, lambda stream: np.savez(stream, spec=np.array(key), **arrays))
 
 
 def _run(args: argparse.Namespace) -> None:

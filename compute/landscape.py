@@ -14,7 +14,9 @@ statistics). Networks are evaluated in eval mode, so BatchNorm uses the state's 
 
 from __future__ import annotations
 
+import copy
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -49,6 +51,10 @@ NORMS = {
     "model": "the whole vector at once, scaled to ‖θ*‖ (the article's)",
     "none": "raw Gaussian, unnormalized (for the article's wide ranges)",
 }
+# Views of several trained models (the CLI's --mode, the page's views): A trained from the
+# settings, B and C trained alike but for some of them.
+MODEL_MODES = {"between": "the line from model A (α = 0) to model B (α = 1)",
+               "three": "the plane through models A, B and C (Li et al.'s model_file2/3)"}
 DIR_TYPES = {"weights": "parameters only", "states": "parameters and BatchNorm's running statistics"}
 LANDSCAPE_PARAMS: tuple[Param, ...] = (
     Param("resolution", int, 31, 3, 101, help="points per axis"),
@@ -149,9 +155,11 @@ def _flat(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
 class Landscape:
     """Loss (and accuracy) over the chosen directions.
 
-    Line: ``coords`` is α, ``train_loss``… have shape (R,). Plane and PCA: ``coords`` is each
-    axis's values, the grids have shape (R, R) indexed [b, a]; ``path`` holds the training path's
-    coordinates in the plane (PCA) and ``explained`` each PCA direction's share of the variance.
+    Line: ``coords`` is α, ``train_loss``… have shape (R,). Plane, PCA and three (the plane
+    through three trained models): ``coords`` is each axis's values, the grids have shape (R, R)
+    indexed [b, a]; ``path`` holds the training path's coordinates in the plane (PCA),
+    ``explained`` each PCA direction's share of the variance, ``marks`` (K, 2) where the models
+    A, B, C lie (three).
     """
 
     mode: str
@@ -163,7 +171,12 @@ class Landscape:
     path: np.ndarray | None = None
     explained: np.ndarray | None = None
     description: str = ""
+    marks: np.ndarray | None = None
 
+
+# A Landscape's arrays, as files (the CLI's, the API's, the page's store) hold them.
+LANDSCAPE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained", "marks")
+MARK_NAMES = "ABC"  # marks[i] is where model MARK_NAMES[i] lies in a plane through trained models
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -182,65 +195,178 @@ def resolve_device(name: str) -> torch.device:
 Data = tuple[torch.Tensor, torch.Tensor] | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
-def _batches(data: Data, device: torch.device) -> Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]:
-    """(x, y) tensors as chunks of IMAGE_CHUNK, or any re-iterable of (x, y) batches (a DataLoader),
-    on ``device``."""
-    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        x, y = data[0].to(device), data[1].to(device)
-        chunks = [(x[s:s + IMAGE_CHUNK], y[s:s + IMAGE_CHUNK]) for s in range(0, len(y), IMAGE_CHUNK)]
+def _batches(data: Data, device: torch.device,
+             chunk: int | None = None) -> Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]:
+    """(x, y) tensors as chunks of ``chunk`` images (default IMAGE_CHUNK), or any re-iterable of
+    (x, y) batches (a DataLoader), on ``device``."""
+    if _tensors(data):
+        size = chunk or IMAGE_CHUNK
+        x, y = data[0].to(device), data[1].to(device)  # type: ignore[index]
+        chunks = [(x[s:s + size], y[s:s + size]) for s in range(0, len(y), size)]
         return lambda: chunks
     return lambda: ((xb.to(device), yb.to(device)) for xb, yb in data)  # type: ignore[union-attr]
+
+
+def _tensors(data: Data) -> bool:
+    return isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)
+
+
+# Images per forward pass of evaluate_module: on the CPU a chunk of 128 keeps a conv net's
+# activations in cache from one layer to the next (measured on the article's CNN: 128 images a
+# pass 1.8 s a point, 512 a pass 3.5 s); a GPU wants large passes.
+MODULE_CHUNK = {"cpu": 128, "cuda": 4096}
+# Grid points per forward pass (torch.func.vmap over stacked states) where that is faster,
+# measured in bench landscape: the MLP's small matmuls gain from batching points; convolutions
+# become grouped convolutions under vmap and lose (SmallCNN 7.5 → 10.6 ms a point at 16,
+# ResNet-8 0.62 → 1.07 s at 4, the article's CNN 0.28 → 0.45 s at 4 per 1,000 images).
+POINTS_PER_PASS = {"mlp": 32}
+
+
+def _stacked(vectors: torch.Tensor, shapes: list[tuple[str, torch.Size]]) -> dict[str, torch.Tensor]:
+    """K flat state vectors (K, P) as tensors with a leading K dimension, one per name."""
+    out, offset = {}, 0
+    for name, shape in shapes:
+        size = int(np.prod(shape))
+        out[name] = vectors[:, offset:offset + size].reshape(len(vectors), *shape)
+        offset += size
+    return out
+
+
+def _module_points(model: torch.nn.Module, shapes: list[tuple[str, torch.Size]], base: torch.Tensor,
+                   d1: torch.Tensor, d2: torch.Tensor, a: torch.Tensor, b: torch.Tensor,
+                   chunks: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]], loss: Callable,
+                   report: Callable[[int, int], None], points_per_pass: int,
+                   channels_last: bool) -> tuple[np.ndarray, np.ndarray]:
+    """evaluate_module's loop over points, ``points_per_pass`` points a forward pass (vmap)."""
+    losses, accs = np.full(len(a), np.nan), np.full(len(a), np.nan)
+
+    def call(state: dict[str, torch.Tensor], xb: torch.Tensor) -> torch.Tensor:
+        return functional_call(model, state, (xb,))
+
+    batched = torch.func.vmap(call, in_dims=(0, None))
+    reported = time.monotonic()
+    for start in range(0, len(a), points_per_pass):
+        rows = slice(start, start + points_per_pass)
+        vectors = base + a[rows, None].to(base) * d1 + b[rows, None].to(base) * d2
+        k = len(vectors)
+        if points_per_pass == 1:
+            state = unflatten(vectors[0], shapes)
+            if channels_last:
+                state = {n: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t
+                         for n, t in state.items()}
+        else:
+            state = _stacked(vectors, shapes)
+        total = torch.zeros(k, dtype=torch.float64, device=base.device)
+        correct, count, scored = torch.zeros(k, dtype=torch.long, device=base.device), 0, True
+        for xb, target in chunks():
+            outputs = call(state, xb)[None] if points_per_pass == 1 else batched(state, xb)
+            total += torch.stack([loss(o, target, reduction="sum") for o in outputs]).double()
+            count += len(target)
+            scored = scored and outputs.dim() == 3 and target.dim() == 1 and not target.is_floating_point()
+            if scored:
+                correct += (outputs.argmax(2) == target).sum(1)
+        losses[start:start + k] = (total / max(1, count)).cpu().numpy()
+        if scored:
+            accs[start:start + k] = (correct.double() / max(1, count)).cpu().numpy()
+        if time.monotonic() - reported > 0.25:  # a progress bar's pace, not one call per point
+            report(start + k, len(a))
+            reported = time.monotonic()
+    return losses, accs
+
+
+def _side_by_side(count: int, run: Callable[[int, torch.Tensor, Callable[[int, int], None]],
+                                            tuple[np.ndarray, np.ndarray]],
+                  progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray]:
+    """``run(part, indices, report)`` over ``count`` points shared out to one thread per core
+    (``part`` numbers the threads from 0), each running torch single-threaded: small
+    convolutions gain little from torch's intra-op threads and about twice as much from running
+    side by side (measured: 2.0 s → 1.0 s for 256 points of SmallCNN on 2 cores). The intra-op
+    thread count is restored afterwards."""
+    parts = np.array_split(np.arange(count), max(1, min(torch.get_num_threads(), count)))
+    done = [0] * len(parts)
+    lock = threading.Lock()
+
+    def one(k: int) -> tuple[np.ndarray, np.ndarray]:
+        def report(i: int, _total: int) -> None:
+            with lock:
+                done[k] = i
+                if progress is not None:
+                    progress(sum(done), count)
+
+        with torch.inference_mode():
+            return run(k, torch.from_numpy(parts[k]), report)
+
+    if len(parts) == 1:
+        results = [one(0)]
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(len(parts)) as pool:
+                results = list(pool.map(one, range(len(parts))))
+        finally:
+            torch.set_num_threads(threads)
+    if progress is not None:
+        progress(count, count)
+    return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
 
 
 def evaluate_module(model: torch.nn.Module, shapes: list[tuple[str, torch.Size]], base: torch.Tensor,
                     d1: torch.Tensor, d2: torch.Tensor, a: torch.Tensor, b: torch.Tensor, data: Data,
                     loss: Callable = F.cross_entropy,
-                    progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    progress: Callable[[int, int], None] | None = None,
+                    points_per_pass: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Mean loss and accuracy of ``model`` at each state base + a[i]·d₁ + b[i]·d₂ on ``data``.
 
     ``shapes`` lays the flat state vectors out over the model's parameters and floating-point
     buffers (``state_shapes``). Each point's tensors go to ``torch.func.functional_call`` in eval
-    mode; ``data`` is (x, y) tensors (run in chunks of IMAGE_CHUNK) or an iterable of (x, y)
-    batches such as a DataLoader. One point's state exists at a time, and the model is not
-    modified (its mode is restored). ``loss`` takes (outputs, targets, reduction="sum"); the mean
-    is over examples. Accuracy is the share of argmax hits (NaN where the outputs are not class
-    scores with integer targets).
+    mode; ``data`` is (x, y) tensors (run in chunks of MODULE_CHUNK) or an iterable of (x, y)
+    batches such as a DataLoader. ``points_per_pass`` > 1 evaluates that many points in one
+    forward pass (``torch.func.vmap`` over the stacked states): faster for small dense layers,
+    slower for convolutions (see POINTS_PER_PASS). The model is not modified (its mode is
+    restored). ``loss`` takes (outputs, targets, reduction="sum"); the mean is over examples.
+    Accuracy is the share of argmax hits (NaN where the outputs are not class scores with integer
+    targets).
+
+    On the CPU with (x, y) tensors, the points are shared out to one thread per core (each with
+    its own copy of the model: functional_call swaps a module's tensors while it runs), and 4-D
+    weights and images go channels-last (oneDNN's fast layout for convolutions and pooling).
     """
+    if not 1 <= int(points_per_pass) <= 1024:
+        raise InvalidSpec(f"points_per_pass must be 1 to 1024 (got {points_per_pass})", "points_per_pass")
     was_training = model.training
     model.eval()
-    losses, accs = np.empty(len(a)), np.empty(len(a))
-    chunks = _batches(data, base.device)
+    device = base.device
+    cpu = device.type == "cpu"
+    channels_last = cpu and points_per_pass == 1
+    if channels_last and _tensors(data) and data[0].dim() == 4:  # type: ignore[index]
+        data = (data[0].contiguous(memory_format=torch.channels_last), data[1])  # type: ignore[index]
+    chunks = _batches(data, device, MODULE_CHUNK.get(device.type, IMAGE_CHUNK))
+
+    def run(model_copy: torch.nn.Module, index: torch.Tensor,
+            report: Callable[[int, int], None]) -> tuple[np.ndarray, np.ndarray]:
+        return _module_points(model_copy, shapes, base, d1, d2, a[index], b[index], chunks, loss, report,
+                              int(points_per_pass), channels_last)
+
     try:
+        if cpu and _tensors(data) and torch.get_num_threads() > 1 and len(a) > 1:
+            workers = min(torch.get_num_threads(), len(a))
+            models = [model] + [copy.deepcopy(model) for _ in range(workers - 1)]
+            return _side_by_side(len(a), lambda k, index, report: run(models[k], index, report), progress)
         with torch.inference_mode():
-            for i, (ai, bi) in enumerate(zip(a.tolist(), b.tolist())):
-                state = unflatten(base + ai * d1 + bi * d2, shapes)
-                total, correct, count = torch.zeros((), dtype=torch.float64, device=base.device), 0, 0
-                for xb, target in chunks():
-                    outputs = functional_call(model, state, (xb,))
-                    total += loss(outputs, target, reduction="sum").double()
-                    count += len(target)
-                    if correct >= 0 and outputs.dim() == 2 and target.dim() == 1 and not target.is_floating_point():
-                        correct += int((outputs.argmax(1) == target).sum())
-                    else:
-                        correct = -1
-                losses[i] = total.item() / max(1, count)
-                accs[i] = correct / max(1, count) if correct >= 0 else np.nan
-                if progress is not None and i % 16 == 0:
-                    progress(i, len(a))
+            return run(model, torch.arange(len(a)), progress or (lambda i, n: None))
     finally:
         model.train(was_training)
-    if progress is not None:
-        progress(len(a), len(a))
-    return losses, accs
 
 
 def evaluate_points(train_spec: TrainSpec, base: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,
                     a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                     progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cross-entropy and accuracy of the spec's model at each state base + a[i]·d₁ + b[i]·d₂
-    (``evaluate_module`` on a model built once, on the data's device)."""
+    (``evaluate_module`` on a model built once, on the data's device, POINTS_PER_PASS points a pass)."""
     model = train_spec.build(0).to(x.device)
-    return evaluate_module(model, state_shapes(model), base, d1, d2, a, b, (x, y), F.cross_entropy, progress)
+    return evaluate_module(model, state_shapes(model), base, d1, d2, a, b, (x, y), F.cross_entropy, progress,
+                           POINTS_PER_PASS.get(train_spec.model, 1))
 
 
 IMAGE_CHUNK = 512  # images per pass: a chunk's activations (1 MB each) stay in cache between ops
@@ -313,32 +439,8 @@ def evaluate_affine(train_spec: TrainSpec, base: torch.Tensor, d1: torch.Tensor,
     if target.type != "cpu":
         with torch.inference_mode():
             return evaluator(weights, a, b, x, y, progress)
-    workers = min(torch.get_num_threads(), max(1, len(a) // 8))
-    chunks = np.array_split(np.arange(len(a)), workers)
-    done = [0] * workers
-    lock = threading.Lock()
-
-    def run(k: int) -> tuple[np.ndarray, np.ndarray]:
-        def report(i: int, _total: int) -> None:
-            with lock:
-                done[k] = i
-                if progress is not None:
-                    progress(sum(done), len(a))
-
-        index = torch.from_numpy(chunks[k])
-        with torch.inference_mode():
-            return evaluator(weights, a[index], b[index], x, y, report)
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            parts = list(pool.map(run, range(workers)))
-    finally:
-        torch.set_num_threads(threads)
-    if progress is not None:
-        progress(len(a), len(a))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    return _side_by_side(len(a), lambda _k, index, report: evaluator(weights, a[index], b[index], x, y, report),
+                         progress)
 
 
 def directions(spec: LandscapeSpec, trained: Trained) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
@@ -401,6 +503,7 @@ class Plan:
     description: str
     path: np.ndarray | None = None
     explained: np.ndarray | None = None
+    marks: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -455,6 +558,22 @@ def plan(spec: LandscapeSpec, trained: Trained) -> Plan:
                 f"θ* + a·d₁ + b·d₂: {what}", path, explained)
 
 
+def plan_through(spec: LandscapeSpec, first: np.ndarray, second: np.ndarray, third: np.ndarray) -> Plan:
+    """The plane through three trained models' states (Li et al.'s model_file2 and model_file3):
+    θ(a, b) = θ_A + a·(θ_B − θ_A) + b·(θ_C − θ_A), a and b over the spec's range, so A lies at
+    (0, 0), B at (1, 0) and C at (0, 1). The directions are the models' differences, unnormalized,
+    over the whole state (BatchNorm's running statistics too)."""
+    if not first.shape == second.shape == third.shape:
+        raise InvalidSpec("the three models must have the same parameters and buffers (one architecture)", "models")
+    base = torch.from_numpy(first)
+    coords = torch.linspace(spec.lo, spec.hi, spec.resolution)
+    b, a = torch.meshgrid(coords, coords, indexing="ij")
+    return Plan(spec, coords.numpy(), a.reshape(-1), b.reshape(-1), base, torch.from_numpy(second) - base,
+                torch.from_numpy(third) - base, ("train",),
+                "θ_A + a(θ_B − θ_A) + b(θ_C − θ_A): the plane through three trained models",
+                marks=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+
+
 BLOCK = 64  # points evaluated between two checkpoints
 
 
@@ -498,9 +617,9 @@ def assemble(plan: Plan, values: Values) -> Landscape:
         return Landscape("line", plan.coords, values.loss["train"], values.acc["train"], values.loss["test"],
                          values.acc["test"], description=plan.description)
     r = len(plan.coords)
-    return Landscape(plan.spec.mode, plan.coords, values.loss["train"].reshape(r, r),
-                     values.acc["train"].reshape(r, r), None, None, path=plan.path, explained=plan.explained,
-                     description=plan.description)
+    return Landscape("three" if plan.marks is not None else plan.spec.mode, plan.coords,
+                     values.loss["train"].reshape(r, r), values.acc["train"].reshape(r, r), None, None,
+                     path=plan.path, explained=plan.explained, description=plan.description, marks=plan.marks)
 
 
 def line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, description: str,
@@ -520,6 +639,13 @@ def landscape(spec: LandscapeSpec, trained: Trained,
     return assemble(planned, evaluate_plan(planned, None, progress, device))
 
 
+def through(spec: LandscapeSpec, first: Trained, second: Trained, third: Trained,
+            progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> Landscape:
+    """The plane through three trained models A, B, C (``plan_through``), over the spec's range."""
+    planned = plan_through(spec, first.final_state, second.final_state, third.final_state)
+    return assemble(planned, evaluate_plan(planned, None, progress, device))
+
+
 def between(spec: LandscapeSpec, first: Trained, second: Trained,
             progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> Landscape:
     """The 1D interpolation from one trained model (α = 0) to another (α = 1), Keskar et al.'s
@@ -532,7 +658,10 @@ __all__ = [
     "BIAS_MODES",
     "DEVICES",
     "DIR_TYPES",
+    "LANDSCAPE_ARRAYS",
+    "MARK_NAMES",
     "MODELS",
+    "MODEL_MODES",
     "MODES",
     "NORMS",
     "Landscape",
@@ -552,7 +681,9 @@ __all__ = [
     "normalize_direction",
     "plan",
     "plan_line",
+    "plan_through",
     "random_direction",
     "random_plane",
     "resolve_device",
+    "through",
 ]

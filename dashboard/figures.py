@@ -18,7 +18,7 @@ import numpy as np
 from dash import Patch
 
 from compute import LossGrid, Trajectory
-from compute.landscape import Landscape
+from compute.landscape import MARK_NAMES, Landscape
 from compute.nets import Trained
 from compute.preview import Preview
 from compute.sweep import MEASURES, SweepResult
@@ -492,14 +492,32 @@ def make_line_figure(result: Landscape, log: bool = False,
 
 
 def _plane_axes(result: Landscape) -> tuple[str, str]:
-    if result.explained is not None:
-        return (f"PC1 ({100 * result.explained[0]:.1f}% of the path's variance)",
+    if result.explained is not None:  # PCA: one unit is 1.25 × the path's reach (compute.landscape.directions)
+        return (f"PC1, unit 1.25 × the path's reach ({100 * result.explained[0]:.1f}% of its variance)",
                 f"PC2 ({100 * result.explained[1]:.1f}%)")
+    if result.marks is not None:
+        return "a (toward B: θ_B − θ_A)", "b (toward C: θ_C − θ_A)"
     return "a (direction d₁)", "b (direction d₂)"
 
 
+# Loss and accuracy colours of trainings B and C beside A's own; their marks on a plane take the loss's.
+TRAINING_COLOURS = {1: (RUN_COLOURS[2], RUN_COLOURS[3]), 2: ("#8c564b", "#e377c2")}
+MARK_COLOURS = ("black", TRAINING_COLOURS[1][0], TRAINING_COLOURS[2][0])  # models A, B, C on a plane through them
+
+
+def _centre_marks(result: Landscape) -> list[dict]:
+    """The trained θ* at (0, 0), or each model A, B, C where it lies on a plane through them."""
+    if result.marks is None:
+        return [_marker_trace("scatter", [0.0], [0.0], "trained θ*", {"size": 12, "color": "black", "symbol": "x"})]
+    return [_marker_trace("scatter", [float(a)], [float(b)], f"model {name}",
+                          {"size": 12, "color": colour, "symbol": "x"}, mode="markers+text", text=[name],
+                          textposition="top right", textfont={"size": 14, "color": colour})
+            for (a, b), name, colour in zip(result.marks, MARK_NAMES, MARK_COLOURS)]
+
+
 def make_plane_figure(result: Landscape, log: bool = False) -> Figure:
-    """Contours of the training loss over the plane; the trained weights at (0, 0); the path (PCA)."""
+    """Contours of the training loss over the plane; the trained weights at (0, 0) (or the models
+    A, B, C where they lie); the path (PCA)."""
     x_title, y_title = _plane_axes(result)
     label = "log10 loss" if log else "loss"
     coords = typed_array(result.coords)
@@ -510,7 +528,7 @@ def make_plane_figure(result: Landscape, log: bool = False) -> Figure:
              "customdata": typed_array(result.train_acc.astype(np.float32)),
              "hovertemplate": f"a %{{x:.3f}}<br>b %{{y:.3f}}<br>{label} %{{z:.4g}}<br>train accuracy "
                               "%{customdata:.3f}<extra></extra>"},
-            _marker_trace("scatter", [0.0], [0.0], "trained θ*", {"size": 12, "color": "black", "symbol": "x"})]
+            *_centre_marks(result)]
     if result.path is not None:
         epochs = np.arange(len(result.path))
         data.append({"type": "scatter", "x": typed_array(result.path[:, 0].astype(np.float32)),
@@ -538,24 +556,25 @@ def make_landscape_surface(result: Landscape, log: bool = False) -> Figure:
                   "zaxis": {"title": {"text": "log10 loss" if log else "loss"}}}, "uirevision": "surface3d"}}
 
 
-def make_training_figure(trained: Trained, second: Trained | None = None,
-                         names: tuple[str, str] = ("A", "B")) -> Figure:
-    """Train and test loss and accuracy after each epoch; with ``second``, both trainings (A in
-    the usual colours, B in a second pair, each trace named)."""
+def make_training_figure(trained: Trained, *others: Trained, names: tuple[str, ...] = ("A", "B", "C")) -> Figure:
+    """Train and test loss and accuracy after each epoch; with ``others``, every training (A in
+    the usual colours, B and C in their own pairs, each trace named)."""
     data = _loss_and_accuracy(typed_array(np.arange(len(trained.train_loss))), trained.train_loss,
                               trained.test_loss, trained.train_acc, trained.test_acc, "lines+markers")
-    if second is not None:
+    if others:
         for trace in data:
             trace["name"] = f"{names[0]}: {trace['name']}"
-        more = _loss_and_accuracy(typed_array(np.arange(len(second.train_loss))), second.train_loss,
-                                  second.test_loss, second.train_acc, second.test_acc, "lines+markers")
+    for k, other in enumerate(others, 1):
+        more = _loss_and_accuracy(typed_array(np.arange(len(other.train_loss))), other.train_loss,
+                                  other.test_loss, other.train_acc, other.test_acc, "lines+markers")
         for trace in more:
-            trace["name"] = f"{names[1]}: {trace['name']}"
-            trace["line"]["color"] = RUN_COLOURS[2] if trace["yaxis"] == "y" else RUN_COLOURS[3]
-            trace["marker"]["symbol"] = "diamond"
+            trace["name"] = f"{names[k]}: {trace['name']}"
+            trace["line"]["color"] = TRAINING_COLOURS[k][0 if trace["yaxis"] == "y" else 1]
+            trace["marker"]["symbol"] = ("diamond", "square")[k - 1]
         data += more
+    title = "training" if not others else "training: " + ", ".join(names[:len(others) + 1])
     return {"data": data, "layout": {
-        "title": _title("training" if second is None else f"training: {names[0]} and {names[1]}"), "xaxis": {"title": {"text": "epoch"}},
+        "title": _title(title), "xaxis": {"title": {"text": "epoch"}},
         "yaxis": {"title": {"text": "cross-entropy"}, **LOG_AXIS},
         "yaxis2": ACCURACY_AXIS,
         "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},

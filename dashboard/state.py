@@ -117,8 +117,13 @@ DISPLAY: dict[str, Param] = {
 # ---- the landscapes page ----------------------------------------------------------------------------------
 
 PAIR_PARAMS = (Param("batch_size", int, 256, TRAIN_PARAMS[1].lo, TRAIN_PARAMS[1].hi, log=True,
-                     help="batch_size of model B, trained otherwise alike", label="B batch_size"),)
-LANDSCAPE_VIEWS = {**MODES, "sharpness": "A vs B: between them, and both planes"}
+                     help="batch_size of model B, trained otherwise as A (A vs B; A, B and C)", label="B batch_size"),
+               Param("seed", int, 1, 0, 2**32 - 1, slider=False, label="C seed",
+                     help="seed of model C (initial weights, batch order), trained otherwise as A (A, B and C)"))
+PAIR_USED_BY = {"batch_size": ("sharpness", "three"), "seed": ("three",)}  # the views each pair setting is for
+TRAININGS = {"sharpness": 2, "three": 3}  # models a view trains (A, B, C); the others train one
+LANDSCAPE_VIEWS = {**MODES, "sharpness": "A vs B: between them, and both planes",
+                   "three": "A, B and C: the plane through three trainings"}
 LANDSCAPE_FIELDS: tuple[Field, ...] = tuple(
     Field(group, p) for group, params in (("net", TRAIN_PARAMS), ("split", DATA_SPLIT_PARAMS),
                                           ("landscape", LANDSCAPE_PARAMS), ("pair", PAIR_PARAMS),
@@ -127,7 +132,9 @@ LANDSCAPE_FIELDS: tuple[Field, ...] = tuple(
 # The loss's colour scale (and the lines' axis): auto is log when the loss spans more than two decades.
 SCALES = {"auto": "auto: log when the loss spans > 2 decades", "linear": "linear", "log": "log"}
 # Each view opens on its natural range: α from −0.5 to 1.5 along a line, −1 to 1 on planes.
-VIEW_RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0), "sharpness": (-1.0, 1.0)}
+# The plane through A, B and C opens on −0.5 to 1.5 (A at (0, 0), B at (1, 0), C at (0, 1)).
+VIEW_RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0), "sharpness": (-1.0, 1.0),
+               "three": (-0.5, 1.5)}
 
 
 def _landscape_defaults() -> dict[str, Any]:
@@ -225,7 +232,7 @@ def _landscape_uses(key: str, state: Mapping[str, Any]) -> bool:
     group = _group(key)
     if group in OPTIMIZERS:
         return group == state["optimizer"]
-    return group != "pair" or state["mode"] == "sharpness"
+    return group != "pair" or state["mode"] in PAIR_USED_BY[key.split(".", 1)[1]]
 
 
 def _every_loss(state: dict[str, Any]) -> dict[str, Any]:
@@ -257,12 +264,13 @@ PAGE_MAX_EVALUATIONS = 15_000_000
 def _page_caps(spec: LandscapeSpec, state: Mapping[str, Any]) -> None:
     source = SOURCES[spec.train.dataset.name]
     images = spec.train.dataset.train_size or source.size
-    passes = spec.train.epochs * images * (2 if state["mode"] == "sharpness" else 1)
+    passes = spec.train.epochs * images * TRAININGS.get(state["mode"], 1)
     if passes > PAGE_MAX_TRAIN_PASSES:
         raise InvalidSpec(f"epochs × training images is {passes:,} here; the page trains at most "
                           f"{PAGE_MAX_TRAIN_PASSES:,}: use fewer epochs or set train_size (the CLI has no cap)",
                           "split.train_size")
-    points = spec.resolution * (2 if spec.mode == "line" else spec.resolution)
+    r = spec.resolution
+    points = {"line": 2 * r, "sharpness": 2 * r + 2 * r * r}.get(state["mode"], r * r)
     if points * images > PAGE_MAX_EVALUATIONS:
         raise InvalidSpec(f"points × images is {points * images:,} here; the page evaluates at most "
                           f"{PAGE_MAX_EVALUATIONS:,}: lower the resolution or set train_size (the CLI has no cap)",
@@ -270,8 +278,8 @@ def _page_caps(spec: LandscapeSpec, state: Mapping[str, Any]) -> None:
 
 
 def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
-    """The landscape the state describes (sharpness: model A's plane; B differs by pair.batch_size),
-    within the page's caps."""
+    """The landscape the state describes (sharpness and three: model A's plane; B differs by
+    pair.batch_size, C by pair.seed), within the page's caps."""
     optimizer = state["optimizer"]
     try:
         train = TrainSpec(
@@ -279,7 +287,7 @@ def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
             dataset=DatasetSpec(state["dataset"], **group_values(state, "split", LANDSCAPE)),
             optimizer=OptimizerSpec(optimizer, tuple(group_values(state, optimizer, LANDSCAPE).items())),
             **group_values(state, "net", LANDSCAPE))
-        mode = "plane" if state["mode"] == "sharpness" else state["mode"]
+        mode = "plane" if state["mode"] in TRAININGS else state["mode"]
         spec = LandscapeSpec(train=train, mode=mode, bias=state["bias"], norm=state["norm"],
                              dir_type=state["dir_type"], **group_values(state, "landscape", LANDSCAPE))
         _page_caps(spec, state)

@@ -18,7 +18,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from compute.landscape import Landscape, LandscapeSpec
+from compute.landscape import LANDSCAPE_ARRAYS, Landscape, LandscapeSpec
 from compute.nets import Trained, TrainSpec, train
 from dashboard.disk import megabytes, prune_lru, touch, write_atomically
 
@@ -38,7 +38,6 @@ def _store(target: Path, write: Callable[[str], None], suffix: str) -> None:
     prune_lru(target.parent, megabytes("WEIGHTS_MAX_MB", 500), keep=target)
 
 
-LANDSCAPE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained")
 
 
 def stored_landscape(key: str, compute: Callable[[], Landscape], stored_only: bool = False) -> Landscape:

@@ -25,6 +25,7 @@ from compute.landscape import (
     between,
     landscape,
     resolve_device,
+    through,
 )
 from compute.nets import MODELS, Trained
 from dashboard.controls import (
@@ -251,6 +252,8 @@ def _draw(request: Any, report: Callable[[str], Callable[[int, int], None]], sto
     scale = state.get("scale", "auto")
     if state.get("mode") == "sharpness":
         return _sharpness(spec, trained, state, report, scale, stored_only)
+    if state.get("mode") == "three":
+        return _three(spec, trained, state, report, scale, stored_only)
     result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE),
                               stored_only)
     log, said = use_log(scale, result)
@@ -285,8 +288,28 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
     main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
             f"both planes use the same seeded, {spec.norm}-normalized directions' recipe{said}.")
-    return (main, make_plane_pair_figure(plane_a, plane_b, names, log), make_training_figure(first, second, names),
-            done)
+    return (main, make_plane_pair_figure(plane_a, plane_b, names, log),
+            make_training_figure(first, second, names=names), done)
+
+
+def _three(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
+           report: Callable[[str], Callable[[int, int], None]], scale: str, stored_only: bool = False) -> tuple:
+    """A; B trained alike but for the batch size; C alike but for the seed: the plane through
+    the three (Li et al.'s model_file2/3), A at (0, 0), B at (1, 0), C at (0, 1)."""
+    batch_b, seed_c = state["pair.batch_size"], state["pair.seed"]
+    train_b = dataclasses.replace(spec.train, batch_size=batch_b)
+    train_c = dataclasses.replace(spec.train, seed=seed_c)
+    second = trained_model(train_b, report(f"training B (batch {batch_b}, epochs)"), stored_only)
+    third = trained_model(train_c, report(f"training C (seed {seed_c}, epochs)"), stored_only)
+    names = (f"A: batch {spec.train.batch_size}, seed {spec.train.seed}", f"B: batch {batch_b}", f"C: seed {seed_c}")
+    result = stored_landscape(landscape_key(spec, "three", train_b, train_c),
+                              lambda: through(spec, first, second, third, report("plane through A, B, C (points)"),
+                                              DEVICE), stored_only)
+    log, said = use_log(scale, result)
+    accuracy = ", ".join(f"{n.split(':')[0]} {t.test_acc[-1]:.3f}" for n, t in zip(names, (first, second, third)))
+    done = f"{_what(spec.train)}: test accuracy {accuracy}; {spec.resolution**2} points evaluated{said}."
+    return (make_plane_figure(result, log), make_landscape_surface(result, log),
+            make_training_figure(first, second, third, names=names), done)
 
 
 clientside_callback(URL_SYNC_JS, Output(LandscapeID.LINK, "value"), Input(LandscapeID.STORE, "data"))

@@ -137,9 +137,41 @@ def test_landscape_writes_the_grid_axes_and_description(capsys, tmp_path):
     assert "training" in capsys.readouterr().err  # the progress bars
 
 
+def test_a_plane_through_three_models_and_the_line_between_two(capsys, tmp_path):
+    """--mode three trains A, B (--b) and C (--c) and writes the plane through them, the models
+    marked; each mark's loss is that model's own loss on the training set."""
+    from compute.nets import DatasetSpec, TrainSpec, evaluate, load_split, train, unflatten
+
+    target = tmp_path / "three.npz"
+    assert main(["landscape", "--model", "mlp", "--mode", "three", "--b", "batch_size=256", "--c", "seed=1",
+                 "--epochs", "2", "--resolution", "5", "--range", "0", "1", "--out", str(target)]) == 0
+    err = capsys.readouterr().err
+    assert "training B" in err and "training C" in err
+    split = load_split(DatasetSpec("digits"))
+    with np.load(target) as saved:
+        assert str(saved["mode"]) == "three" and saved["marks"].tolist() == [[0, 0], [1, 0], [0, 1]]
+        spec = json.loads(str(saved["spec"]))
+        assert spec["model_b"]["batch_size"] == 256 and spec["model_c"]["seed"] == 1
+        for (a, b), changes in zip(saved["marks"], ({}, {"batch_size": 256}, {"seed": 1})):
+            trained = train(TrainSpec(model="mlp", epochs=2, **changes))
+            model = TrainSpec(model="mlp").build(0)
+            model.load_state_dict(unflatten(torch.from_numpy(trained.final),
+                                            [(n, p.shape) for n, p in model.named_parameters()]))
+            expected, _ = evaluate(model, split.x_train, split.y_train)
+            assert saved["train_loss"][int(b) * 4, int(a) * 4] == pytest.approx(expected, rel=1e-5)
+    assert main(["landscape", "--model", "mlp", "--mode", "between", "--b", "batch_size=256", "--epochs", "2",
+                 "--resolution", "5", "--out", str(tmp_path / "line.npz")]) == 0
+    with np.load(tmp_path / "line.npz") as saved:
+        assert str(saved["mode"]) == "line" and saved["test_loss"].shape == (5,)
+        assert "A and B" in str(saved["description"])
+
+
 @pytest.mark.parametrize("args", [["landscape", "--epochs", "0", "--out", "x.npz"],
                                   ["landscape", "--resolution", "1000", "--out", "x.npz"],
-                                  ["landscape", "--range", "1", "-1", "--epochs", "1", "--out", "x.npz"]])
+                                  ["landscape", "--range", "1", "-1", "--epochs", "1", "--out", "x.npz"],
+                                  ["landscape", "--mode", "three", "--b", "batch_size=32", "--out", "x.npz"],
+                                  ["landscape", "--mode", "between", "--b", "lr=3", "--out", "x.npz"],
+                                  ["landscape", "--mode", "between", "--b", "batch_size=0", "--out", "x.npz"]])
 def test_bad_landscapes_exit_2(capsys, args):
     assert main(args) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1

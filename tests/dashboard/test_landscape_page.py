@@ -89,6 +89,32 @@ def test_sharpness_trains_a_and_b_and_draws_both_planes(weights_dir):
     assert any("training B" in r[2] for r in reports) and "test accuracy A" in text
 
 
+def test_three_trains_a_b_and_c_and_draws_the_plane_through_them(weights_dir):
+    checked = page.check({"mode": "three", "net.epochs": 2, "landscape.resolution": 5, "pair.batch_size": 256,
+                          "pair.seed": 7})
+    state, spec = checked.state, checked.specs["landscape"]
+    assert checked.errors == {} and (spec.lo, spec.hi) == (-0.5, 1.5)
+    reports = []
+    main, surface, training, text = call_callback(page.draw, reports.append, 1, {"state": state})
+    marks = [t for t in main["data"] if t.get("mode") == "markers+text"]
+    assert [(t["text"], t["x"], t["y"]) for t in marks] == [(["A"], [0.0], [0.0]), (["B"], [1.0], [0.0]),
+                                                            (["C"], [0.0], [1.0])]
+    assert "toward B" in main["layout"]["xaxis"]["title"]["text"] and surface["data"][0]["type"] == "surface"
+    assert {t["name"].split(":")[0] for t in training["data"]} == {"A", "B", "C"}
+    assert len(list(weights_dir.glob("*.safetensors"))) == 3
+    assert any("training C (seed 7" in r[2] for r in reports) and "C 0." in text
+    assert "pair.seed=7" in page.to_query(state, page.LANDSCAPE_PAGE)  # the link keeps C's seed
+
+
+def test_the_page_caps_count_every_training_and_plane():
+    assert page.check({"mode": "three", "net.epochs": 200, "dataset": "mnist", "split.train_size": 2000}).ok
+    checked = page.check({"mode": "three", "net.epochs": 200, "dataset": "mnist", "split.train_size": 2500})
+    assert not checked.ok and "the page trains at most" in checked.errors["split.train_size"]
+    checked = page.check({"mode": "sharpness", "landscape.resolution": 101, "dataset": "mnist",
+                          "split.train_size": 800})  # one plane would pass: 8.2M
+    assert not checked.ok and "evaluates at most" in checked.errors["landscape.resolution"]
+
+
 def test_landscapes_are_stored_and_redrawn_without_computing(weights_dir, monkeypatch):
     state = page.check({"net.epochs": 2, "landscape.resolution": 5, "mode": "pca"}).state
     first = call_callback(page.draw, lambda _: None, 1, {"state": state})
@@ -126,7 +152,7 @@ def test_a_link_trains_nothing_without_a_click(weights_dir):
     assert page.WAITING["layout"]["annotations"][0]["text"] == "Press Train & draw"
 
 
-@pytest.mark.parametrize("mode", ["plane", "sharpness"])
+@pytest.mark.parametrize("mode", ["plane", "sharpness", "three"])
 def test_settings_on_disk_draw_at_once_from_disk(weights_dir, monkeypatch, mode):
     request = {"state": page.check({"net.epochs": 2, "landscape.resolution": 5, "mode": mode}).state}
     drawn = call_callback(page.draw, lambda _: None, 1, request)
@@ -136,6 +162,7 @@ def test_settings_on_disk_draw_at_once_from_disk(weights_dir, monkeypatch, mode)
 
     monkeypatch.setattr(page, "landscape", fail)
     monkeypatch.setattr(page, "between", fail)
+    monkeypatch.setattr(page, "through", fail)
     monkeypatch.setattr(weights, "train", fail)
     for triggered in (None, [(page.LandscapeID.STORE, "data")]):  # a link, or a view change
         shown = call_callback(page.show_stored, request, triggered=triggered)
