@@ -35,6 +35,24 @@ def test_train_and_see_the_plane_then_the_line(page):
     expect(text).to_contain_text("test accuracy")
 
 
+def test_the_plane_through_three_trainings(page):
+    """The view "A, B and C": three trainings, the plane through them with each model marked, the
+    range on −0.5 to 1.5, the training figure with all three."""
+    page.goto(page.base_url + "/landscape?net.epochs=3&landscape.resolution=9")
+    text = page.locator("#ls-progress-text")
+    expect(text).to_contain_text("Press Train & draw", timeout=TIMEOUT)
+    page.click("#ls-mode")
+    page.get_by_role("option", name="A, B and C: the plane through three trainings").click()
+    expect(page.locator(param_selector("landscape", "lo", "landscape"))).to_have_value("-0.5", timeout=TIMEOUT)
+    page.click("#ls-run")
+    expect(text).to_contain_text("test accuracy A", timeout=TIMEOUT)
+    expect(page.locator("#ls-main .gtitle")).to_contain_text("the plane through three trained models")
+    expect(page.locator("#ls-main .textpoint")).to_have_count(3)
+    expect(page.locator("#ls-main .legend")).to_contain_text("model C")
+    expect(page.locator("#ls-training .gtitle")).to_contain_text("C: seed 1")
+    shot(page, "landscape-three")
+
+
 def test_training_shows_progress_and_can_be_cancelled(page):
     page.goto(page.base_url + "/landscape?net.epochs=2&landscape.resolution=5&mode=line")
     text = page.locator("#ls-progress-text")
