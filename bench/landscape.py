@@ -178,9 +178,10 @@ PASS_CASES = (  # model, data set, images, points, points per pass tried
 def points_per_pass() -> None:
     """Grid points per forward pass: ``evaluate_module`` with ``points_per_pass`` K (torch.func.vmap
     over K stacked states) against one point a pass, on synthetic inputs of each data set's shape,
-    in the same run. compute.landscape.POINTS_PER_PASS keeps K > 1 only where this is faster."""
-    from compute.landscape import POINTS_PER_PASS, evaluate_module, random_plane
-    from compute.nets import DatasetSpec, buffer_shapes, flat_state, state_shapes
+    in the same run. The model's registry row (ModelInfo.points_per_pass) keeps K > 1 only where
+    this is faster."""
+    from compute.landscape import evaluate_module, random_plane
+    from compute.nets import MODELS, DatasetSpec, buffer_shapes, flat_state, state_shapes
 
     print("\ngrid points per forward pass (evaluate_module, vmap over K states), ms a point")
     for key, dataset, images, count, passes in PASS_CASES:
@@ -200,4 +201,4 @@ def points_per_pass() -> None:
             timings.append((k, (time.perf_counter() - start) / count * 1000))
         one = timings[0][1]
         cells = "  ".join(f"K={k}: {ms:.1f} ({one / ms:.2f}x)" for k, ms in timings)
-        print(f"{key:<13}{dataset:<9}{images:>6} images  {cells}   kept: K={POINTS_PER_PASS.get(key, 1)}")
+        print(f"{key:<13}{dataset:<9}{images:>6} images  {cells}   kept: K={MODELS[key].points_per_pass}")

@@ -75,7 +75,7 @@ def loss_plane(model: torch.nn.Module, loss: Callable, data: Data, *, norm: str 
     ``compute.landscape.normalize_direction``. ``loss(outputs, targets, reduction="sum")``;
     ``data`` is (x, y) tensors or an iterable of (x, y) batches. ``points_per_pass`` > 1 runs
     that many grid points in one forward pass (torch.func.vmap): faster for small dense models,
-    slower for convolutions (``compute.landscape.POINTS_PER_PASS``). Returns ``coords`` (R,),
+    slower for convolutions (``ModelInfo.points_per_pass``). Returns ``coords`` (R,),
     ``train_loss`` and ``train_acc`` (R, R) indexed [b, a], and the directions ``d1``, ``d2``.
     """
     _check(norm, NORMS, "norm")

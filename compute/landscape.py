@@ -15,12 +15,13 @@ statistics). Networks are evaluated in eval mode, so BatchNorm uses the state's 
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -88,6 +89,15 @@ class LandscapeSpec(_Keyed):
         check_fields(self, LANDSCAPE_PARAMS, "landscape")
         if self.lo >= self.hi:
             raise InvalidSpec("lo must be below hi", "landscape.hi")
+
+    @classmethod
+    def from_dict(cls, values: Any) -> LandscapeSpec:
+        """The spec ``to_dict`` wrote (JSON read back), checked as any spec is."""
+        try:
+            return cls(train=TrainSpec.from_dict(values["train"]),
+                       **{k: values[k] for k in ("mode", "resolution", "lo", "hi", "seed", "bias", "norm", "dir_type")})
+        except (KeyError, TypeError) as err:
+            raise InvalidSpec(f"not a landscape spec ({type(err).__name__}: {str(err)[:80]})", "landscape") from None
 
 
 def normalize_direction(direction: dict[str, torch.Tensor], weights: dict[str, torch.Tensor],
@@ -215,11 +225,6 @@ def _tensors(data: Data) -> bool:
 # activations in cache from one layer to the next (measured on the article's CNN: 128 images a
 # pass 1.8 s a point, 512 a pass 3.5 s); a GPU wants large passes.
 MODULE_CHUNK = {"cpu": 128, "cuda": 4096}
-# Grid points per forward pass (torch.func.vmap over stacked states) where that is faster,
-# measured in bench landscape: the MLP's small matmuls gain from batching points; convolutions
-# become grouped convolutions under vmap and lose (SmallCNN 7.5 → 10.6 ms a point at 16,
-# ResNet-8 0.62 → 1.07 s at 4, the article's CNN 0.28 → 0.45 s at 4 per 1,000 images).
-POINTS_PER_PASS = {"mlp": 32}
 
 
 def _stacked(vectors: torch.Tensor, shapes: list[tuple[str, torch.Size]]) -> dict[str, torch.Tensor]:
@@ -323,7 +328,7 @@ def evaluate_module(model: torch.nn.Module, shapes: list[tuple[str, torch.Size]]
     mode; ``data`` is (x, y) tensors (run in chunks of MODULE_CHUNK) or an iterable of (x, y)
     batches such as a DataLoader. ``points_per_pass`` > 1 evaluates that many points in one
     forward pass (``torch.func.vmap`` over the stacked states): faster for small dense layers,
-    slower for convolutions (see POINTS_PER_PASS). The model is not modified (its mode is
+    slower for convolutions (``ModelInfo.points_per_pass``). The model is not modified (its mode is
     restored). ``loss`` takes (outputs, targets, reduction="sum"); the mean is over examples.
     Accuracy is the share of argmax hits (NaN where the outputs are not class scores with integer
     targets).
@@ -363,10 +368,12 @@ def evaluate_points(train_spec: TrainSpec, base: torch.Tensor, d1: torch.Tensor,
                     a: torch.Tensor, b: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
                     progress: Callable[[int, int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Cross-entropy and accuracy of the spec's model at each state base + a[i]·d₁ + b[i]·d₂
-    (``evaluate_module`` on a model built once, on the data's device, POINTS_PER_PASS points a pass)."""
+    (``evaluate_module`` on a model built once, on the data's device, as many points a pass as the
+    model's registry row says: bench landscape measures vmap's batched points faster for the MLP's
+    small matmuls and slower for convolutions, which vmap makes grouped)."""
     model = train_spec.build(0).to(x.device)
     return evaluate_module(model, state_shapes(model), base, d1, d2, a, b, (x, y), F.cross_entropy, progress,
-                           POINTS_PER_PASS.get(train_spec.model, 1))
+                           MODELS[train_spec.model].points_per_pass)
 
 
 IMAGE_CHUNK = 512  # images per pass: a chunk's activations (1 MB each) stay in cache between ops
@@ -509,6 +516,30 @@ class Plan:
     def size(self) -> int:
         return len(self.a) * len(self.sets)
 
+    PLAN_TENSORS: ClassVar[tuple[str, ...]] = ("coords", "a", "b", "base", "d1", "d2")
+
+    def to_tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """What a process needs to evaluate any of the plan's points: tensors (for a safetensors
+        file) and string metadata; ``from_tensors`` reads them back. Path, PCA and marks are not
+        kept (``assemble`` uses the plan that made them)."""
+        tensors = {"coords": torch.as_tensor(self.coords), "a": self.a, "b": self.b, "base": self.base,
+                   "d1": self.d1, "d2": self.d2}
+        return ({k: v.detach().clone().contiguous() for k, v in tensors.items()},  # no two share memory
+                {"spec": json.dumps(self.spec.to_dict()), "sets": ",".join(self.sets), "description": self.description})
+
+    @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> Plan:
+        """A plan ``to_tensors`` wrote, checked: InvalidSpec names what is wrong."""
+        try:
+            spec = LandscapeSpec.from_dict(json.loads(metadata["spec"]))
+            sets = tuple(metadata["sets"].split(","))
+            coords, a, b, base, d1, d2 = (tensors[k] for k in cls.PLAN_TENSORS)
+        except (KeyError, ValueError) as err:
+            raise InvalidSpec(f"not a landscape plan ({type(err).__name__}: {str(err)[:80]})", "plan") from None
+        if not set(sets) <= {"train", "test"} or len(a) != len(b) or not base.shape == d1.shape == d2.shape:
+            raise InvalidSpec("not a landscape plan (its sets or shapes do not agree)", "plan")
+        return cls(spec, coords.numpy(), a, b, base, d1, d2, sets, metadata.get("description", ""))
+
 
 @dataclass
 class Values:
@@ -577,6 +608,22 @@ def plan_through(spec: LandscapeSpec, first: np.ndarray, second: np.ndarray, thi
 BLOCK = 64  # points evaluated between two checkpoints
 
 
+def plan_data(plan: Plan) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The (x, y) tensors of each set a plan is evaluated on."""
+    split = load_split(plan.spec.train.dataset)
+    return {"train": (split.x_train, split.y_train), "test": (split.x_test, split.y_test)}
+
+
+def evaluate_block(plan: Plan, name: str, rows: np.ndarray, data: dict[str, tuple[torch.Tensor, torch.Tensor]],
+                   progress: Callable[[int, int], None] | None = None,
+                   device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Loss and accuracy of the plan's points ``rows`` on set ``name`` (``data``: ``plan_data``).
+    A point's value does not depend on the other points of its block."""
+    index = torch.from_numpy(np.asarray(rows, dtype=np.int64))
+    return evaluate_affine(plan.spec.train, plan.base, plan.d1, plan.d2, plan.a[index], plan.b[index], *data[name],
+                           progress, device)
+
+
 def evaluate_plan(plan: Plan, values: Values | None = None, progress: Callable[[int, int], None] | None = None,
                   device: str = "cpu", checkpoint: Callable[[Values], None] | None = None,
                   block: int | None = None) -> Values:
@@ -587,8 +634,7 @@ def evaluate_plan(plan: Plan, values: Values | None = None, progress: Callable[[
     if checkpoint is None:
         block = max(1, len(plan.a))  # one pass when nothing is saved
     block = block or BLOCK
-    split = load_split(plan.spec.train.dataset)
-    data = {"train": (split.x_train, split.y_train), "test": (split.x_test, split.y_test)}
+    data = plan_data(plan)
     for name in plan.sets:
         missing = np.flatnonzero(~values.done[name])
         for start in range(0, len(missing), block):
@@ -599,9 +645,7 @@ def evaluate_plan(plan: Plan, values: Values | None = None, progress: Callable[[
                 if progress is not None:
                     progress(before + i, plan.size)
 
-            rows = torch.from_numpy(index)
-            loss, acc = evaluate_affine(plan.spec.train, plan.base, plan.d1, plan.d2, plan.a[rows], plan.b[rows],
-                                        *data[name], report, device)
+            loss, acc = evaluate_block(plan, name, index, data, report, device)
             values.loss[name][index], values.acc[name][index] = loss, acc
             values.done[name][index] = True
             if checkpoint is not None:
@@ -609,6 +653,11 @@ def evaluate_plan(plan: Plan, values: Values | None = None, progress: Callable[[
     if progress is not None:
         progress(plan.size, plan.size)
     return values
+
+
+# How a plan's points are evaluated: evaluate_plan here, or (the web app with REDIS_URL) shared out
+# across workers by dashboard/spread.py; called as evaluate(plan, values, progress, device).
+Evaluate = Callable[..., Values]
 
 
 def assemble(plan: Plan, values: Values) -> Landscape:
@@ -623,35 +672,40 @@ def assemble(plan: Plan, values: Values) -> Landscape:
 
 
 def line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, description: str,
-         progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> Landscape:
+         progress: Callable[[int, int], None] | None = None, device: str = "cpu",
+         evaluate: Evaluate = evaluate_plan) -> Landscape:
     """Loss and accuracy, train and test, along start + α(end − start), α over the spec's range."""
     planned = plan_line(spec, start, end, description)
-    return assemble(planned, evaluate_plan(planned, None, progress, device))
+    return assemble(planned, evaluate(planned, None, progress, device))
 
 
 def landscape(spec: LandscapeSpec, trained: Trained,
-              progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> Landscape:
+              progress: Callable[[int, int], None] | None = None, device: str = "cpu",
+              evaluate: Evaluate = evaluate_plan) -> Landscape:
     """Evaluate the loss over the spec's line or plane around ``trained`` (see the module's note).
 
     ``device`` picks where the points are evaluated ("auto": the GPU when there is one); the
-    directions are drawn on the CPU, so a seed gives the same plane on every device."""
+    directions are drawn on the CPU, so a seed gives the same plane on every device. ``evaluate``
+    evaluates the plan's points (``evaluate_plan``, or one that shares them out)."""
     planned = plan(spec, trained)
-    return assemble(planned, evaluate_plan(planned, None, progress, device))
+    return assemble(planned, evaluate(planned, None, progress, device))
 
 
 def through(spec: LandscapeSpec, first: Trained, second: Trained, third: Trained,
-            progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> Landscape:
+            progress: Callable[[int, int], None] | None = None, device: str = "cpu",
+            evaluate: Evaluate = evaluate_plan) -> Landscape:
     """The plane through three trained models A, B, C (``plan_through``), over the spec's range."""
     planned = plan_through(spec, first.final_state, second.final_state, third.final_state)
-    return assemble(planned, evaluate_plan(planned, None, progress, device))
+    return assemble(planned, evaluate(planned, None, progress, device))
 
 
 def between(spec: LandscapeSpec, first: Trained, second: Trained,
-            progress: Callable[[int, int], None] | None = None, device: str = "cpu") -> Landscape:
+            progress: Callable[[int, int], None] | None = None, device: str = "cpu",
+            evaluate: Evaluate = evaluate_plan) -> Landscape:
     """The 1D interpolation from one trained model (α = 0) to another (α = 1), Keskar et al.'s
     sharpness picture: a sharp minimum rises fast as α leaves it, a flat one slowly."""
     return line(spec, first.final_state, second.final_state, "θ(α) = θ_A + α(θ_B − θ_A), A and B trained",
-                progress, device)
+                progress, device, evaluate)
 
 
 __all__ = [
@@ -672,6 +726,7 @@ __all__ = [
     "between",
     "directions",
     "evaluate_affine",
+    "evaluate_block",
     "evaluate_module",
     "evaluate_plan",
     "evaluate_points",
@@ -680,6 +735,7 @@ __all__ = [
     "line",
     "normalize_direction",
     "plan",
+    "plan_data",
     "plan_line",
     "plan_through",
     "random_direction",

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -224,12 +224,15 @@ class ModelInfo:
     build: Callable[[tuple[int, ...], int], nn.Module]  # (input shape, width) -> a fresh model
     help: str
     refuses: Callable[[tuple[int, ...]], str | None] = lambda shape: None  # why a data shape does not fit
+    # grid points a forward pass when evaluating a landscape (torch.func.vmap over stacked states):
+    # more than 1 only where bench landscape measures it faster (small dense layers, not convolutions)
+    points_per_pass: int = 1
 
 
 MODELS: dict[str, ModelInfo] = {
     row.key: row
     for row in (
-        ModelInfo("mlp", "MLP", MLP, "one hidden layer of 32·width ReLU units"),
+        ModelInfo("mlp", "MLP", MLP, "one hidden layer of 32·width ReLU units", points_per_pass=32),
         ModelInfo("cnn", "CNN", lambda s, w: SmallCNN(False, s, w), "two 3×3 conv layers of 8·width channels, max-pool, linear",
                   _images_only(2)),
         ModelInfo("cnn-skip", "CNN + skip", lambda s, w: SmallCNN(True, s, w),
@@ -349,6 +352,17 @@ class TrainSpec(_Keyed):
         if size > MAX_PARAMETERS:
             raise InvalidSpec(f"the {row.title} at width {self.width} on {self.dataset.name} has {size:,} parameters; "
                               f"the cap is {MAX_PARAMETERS:,}: choose a smaller width", "train.width")
+
+    @classmethod
+    def from_dict(cls, values: Any) -> TrainSpec:
+        """The spec ``to_dict`` wrote (JSON read back), checked as any spec is."""
+        try:
+            optimizer = values["optimizer"]
+            return cls(model=values["model"], dataset=DatasetSpec(**values["dataset"]),
+                       optimizer=OptimizerSpec(optimizer["name"], tuple(tuple(p) for p in optimizer["params"])),
+                       **{p.name: values[p.name] for p in TRAIN_PARAMS})
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidSpec(f"not a training spec ({type(err).__name__}: {str(err)[:80]})", "train") from None
 
     def build(self, seed: int | None = None) -> nn.Module:
         """A fresh model of this spec (initialized from ``seed``, default the spec's)."""

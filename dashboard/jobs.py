@@ -43,6 +43,8 @@ from dash._utils import AttributeDict
 from dash.background_callback._proxy_set_props import ProxySetProps
 from dash.exceptions import PreventUpdate
 
+from dashboard.spread import Spreader, configure, help_plan
+
 log = logging.getLogger(__name__)
 PREFIX = "descent-lab:job:"
 
@@ -62,6 +64,9 @@ class JobLimits:
     JOBS_STALL_S: float = 180.0  # a job that reports no progress for this long is stopped
     JOBS_EXPIRE_S: float = 600.0  # a finished job's result waits this long to be collected
     JOBS_THREADS: int = 1  # torch threads of a job process (JOBS_MAX jobs share the cores)
+    # helper tasks a landscape job sends with REDIS_URL (dashboard/spread.py): idle Celery workers
+    # take blocks of its points; 1 and a busy pool leave the job to compute them all itself
+    LANDSCAPE_HELPERS: int = 2
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -734,7 +739,23 @@ class QueuedJobs(_Guarded, CeleryManager):
         def run(job: str) -> None:
             manager.execute(job)
 
+        # A helper of a job's landscape (dashboard/spread.py): acknowledged when taken, since the
+        # job computes again whatever block a lost helper held.
+        @celery.task(name="descent_lab.spread_help", acks_late=False)
+        def spread_help(spread_id: str) -> int:
+            torch.set_num_threads(limits.JOBS_THREADS)
+            return help_plan(self.store.client, spread_id)
+
         self.task = run
+        self.spreader = Spreader(self.store.client, spread_help.delay, limits.LANDSCAPE_HELPERS)
+
+    def execute(self, job: str) -> None:
+        """Run ``job`` on this Celery worker, its landscapes shared out with idle workers."""
+        configure(self.spreader)
+        try:
+            super().execute(job)
+        finally:
+            configure(None)
 
     def launch(self, job: str) -> None:
         self.task.delay(job)

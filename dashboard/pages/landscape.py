@@ -53,6 +53,7 @@ from dashboard.panels import (
     section,
     view_header,
 )
+from dashboard.spread import evaluator
 from dashboard.state import LANDSCAPE as LANDSCAPE_PAGE
 from dashboard.state import LANDSCAPE_VIEWS, SCALES, VIEW_RANGES, Checked, check_state, from_query, to_query
 from dashboard.weights import NotStored, landscape_key, stored_landscape, trained_model
@@ -254,7 +255,7 @@ def _draw(request: Any, report: Callable[[str], Callable[[int, int], None]], sto
         return _sharpness(spec, trained, state, report, scale, stored_only)
     if state.get("mode") == "three":
         return _three(spec, trained, state, report, scale, stored_only)
-    result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE),
+    result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE, evaluator()),
                               stored_only)
     log, said = use_log(scale, result)
     if spec.mode == "line":
@@ -279,11 +280,11 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
     names = (f"A: batch {spec.train.batch_size}", f"B: batch {batch_b}")
     line_spec = dataclasses.replace(spec, mode="line", lo=BETWEEN[0], hi=BETWEEN[1])
     path = stored_landscape(landscape_key(line_spec, spec_b.train),
-                            lambda: between(line_spec, first, second, report("A → B (points)"), DEVICE), stored_only)
-    plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)"), DEVICE),
+                            lambda: between(line_spec, first, second, report("A → B (points)"), DEVICE, evaluator()), stored_only)
+    plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)"), DEVICE, evaluator()),
                                stored_only)
     plane_b = stored_landscape(landscape_key(spec_b),
-                               lambda: landscape(spec_b, second, report("plane of B (points)"), DEVICE), stored_only)
+                               lambda: landscape(spec_b, second, report("plane of B (points)"), DEVICE, evaluator()), stored_only)
     log, said = use_log(scale, path, plane_a, plane_b)
     main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
@@ -304,7 +305,7 @@ def _three(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
     names = (f"A: batch {spec.train.batch_size}, seed {spec.train.seed}", f"B: batch {batch_b}", f"C: seed {seed_c}")
     result = stored_landscape(landscape_key(spec, "three", train_b, train_c),
                               lambda: through(spec, first, second, third, report("plane through A, B, C (points)"),
-                                              DEVICE), stored_only)
+                                              DEVICE, evaluator()), stored_only)
     log, said = use_log(scale, result)
     accuracy = ", ".join(f"{n.split(':')[0]} {t.test_acc[-1]:.3f}" for n, t in zip(names, (first, second, third)))
     done = f"{_what(spec.train)}: test accuracy {accuracy}; {spec.resolution**2} points evaluated{said}."

@@ -196,17 +196,50 @@ def test_devices_resolve_and_a_missing_gpu_is_a_clear_error():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("model", ["cnn", "mlp"])
+@pytest.mark.parametrize("model", ["cnn", "mlp", "resnet8", "cnn-article"])
 def test_the_gpu_plane_equals_the_cpu_plane(model):
+    """Every evaluation path on the GPU (the CNN's affine one, the MLP's vmap-batched points,
+    functional_call for ResNet-8 with BatchNorm and the article's CNN) gives the CPU's values."""
     from compute.landscape import evaluate_affine
 
     spec = TrainSpec(model=model, epochs=1, batch_size=256)
     trained = train(spec)
-    d1, d2, _ = directions(LandscapeSpec(train=spec), trained)
-    base = torch.from_numpy(trained.final)
+    d1, d2, _ = directions(LandscapeSpec(train=spec, dir_type="states"), trained)
+    base = torch.from_numpy(trained.final_state)
     a, b = torch.tensor([-1.0, 0.0, 0.3]), torch.tensor([0.5, 0.0, -0.7])
     split = load_split(spec.dataset)
     cpu = evaluate_affine(spec, base, d1, d2, a, b, split.x_train, split.y_train, device="cpu")
     gpu = evaluate_affine(spec, base, d1, d2, a, b, split.x_train, split.y_train, device="cuda")
     np.testing.assert_allclose(gpu[0], cpu[0], rtol=1e-4)
     np.testing.assert_allclose(gpu[1], cpu[1], atol=2e-3)
+
+
+@pytest.mark.parametrize("mode", ["line", "plane", "three"])
+def test_a_plan_travels_as_safetensors_and_reads_back_checked(mode):
+    """What a helper worker gets (dashboard/spread.py): the plan's tensors and JSON metadata, never a
+    pickle; read back, its blocks give the values of the plan they came from."""
+    from safetensors.torch import load, save
+
+    from compute import InvalidSpec
+    from compute.landscape import Plan, evaluate_block, plan, plan_data, plan_line, plan_through
+
+    spec = LandscapeSpec(train=TrainSpec(model="mlp", epochs=1), resolution=5)
+    trained = train(spec.train)
+    if mode == "line":
+        planned = plan_line(spec, trained.initial_state, trained.final_state, "a line")
+    elif mode == "three":
+        planned = plan_through(spec, trained.initial_state, trained.final_state, trained.path[1])
+    else:
+        planned = plan(spec, trained)
+    tensors, metadata = planned.to_tensors()
+    again = Plan.from_tensors(load(save(tensors)), metadata)
+    assert again.spec == planned.spec and again.sets == planned.sets
+    data = plan_data(planned)
+    rows = np.array([0, 3, 4])
+    for name in planned.sets:
+        np.testing.assert_array_equal(evaluate_block(again, name, rows, data)[0],
+                                      evaluate_block(planned, name, rows, data)[0])
+    with pytest.raises(InvalidSpec, match="not a landscape"):
+        Plan.from_tensors(tensors, {**metadata, "spec": "{}"})
+    with pytest.raises(InvalidSpec, match="not a landscape plan"):
+        Plan.from_tensors({k: v for k, v in tensors.items() if k != "d2"}, metadata)
