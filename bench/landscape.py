@@ -14,7 +14,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from compute.landscape import LandscapeSpec, directions, evaluate_affine
+from compute.engine import evaluate_affine
+from compute.landscape import LandscapeSpec, directions
 from compute.nets import TrainSpec, build_model, load_split, param_shapes, train, unflatten
 
 RESOLUTION = 31
@@ -180,7 +181,8 @@ def points_per_pass() -> None:
     over K stacked states) against one point a pass, on synthetic inputs of each data set's shape,
     in the same run. The model's registry row (ModelInfo.points_per_pass) keeps K > 1 only where
     this is faster."""
-    from compute.landscape import evaluate_module, random_plane
+    from compute.engine import evaluate_module
+    from compute.landscape import random_plane
     from compute.nets import MODELS, DatasetSpec, buffer_shapes, flat_state, state_shapes
 
     print("\ngrid points per forward pass (evaluate_module, vmap over K states), ms a point")

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from compute.engine import Data, evaluate_module, resolve_device
 from compute.errors import InvalidSpec
 from compute.landscape import (
     BIAS_MODES,
@@ -35,11 +36,8 @@ from compute.landscape import (
     LANDSCAPE_ARRAYS,
     MARK_NAMES,
     NORMS,
-    Data,
     Landscape,
-    evaluate_module,
     random_plane,
-    resolve_device,
 )
 from compute.nets import buffer_shapes, flat_state, param_shapes
 

@@ -165,10 +165,11 @@ def test_between_two_models_runs_from_one_to_the_other(trained):
 @pytest.mark.parametrize("model", ["cnn", "cnn-skip", "mlp"])
 @pytest.mark.parametrize("chunk", [512, 100])
 def test_the_fast_plane_equals_one_model_per_point(model, chunk, monkeypatch):
-    from compute import landscape as module
-    from compute.landscape import evaluate_affine, evaluate_points
+    from compute import engine as module
+    from compute.engine import evaluate_affine, evaluate_points
 
     monkeypatch.setattr(module, "IMAGE_CHUNK", chunk)  # 360 test images: one chunk, or four uneven ones
+    monkeypatch.setattr(module, "MODULE_CHUNK", {"cpu": chunk})
     spec = TrainSpec(model=model, epochs=1, batch_size=256)
     trained = train(spec)
     d1, d2, _ = directions(LandscapeSpec(train=spec), trained)
