@@ -21,6 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm import tqdm
 
+from compute.curvature import stable_lr, toy_hessian
 from compute.data import DATA_PARAMS, DataSpec
 from compute.datasets import SOURCES, data_dir, fetch
 from compute.errors import InvalidSpec
@@ -174,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(preview)
     preview.add_argument("--name", required=True, metavar="SETTING",
                          help="the slider: an optimizer hyperparameter, init_weight, init_bias or max_norm")
+
+    curvature = sub.add_parser("curvature", help="print the toy loss's Hessian eigenvalues: index,eigenvalue "
+                                                  "(largest first), at the start or after --step K")
+    _add_run_options(curvature)
+    curvature.add_argument("--step", default="0", metavar="K",
+                           help="the run's optimizer step whose point is taken (0: the start point)")
 
     grid = sub.add_parser("grid", help="print a loss map: bias,weight,loss (or --out FILE.npy)")
     _add_problem_options(grid)
@@ -379,6 +386,36 @@ def _run(args: argparse.Namespace) -> None:
         sys.stderr.write(f"diverged at step {traj.diverged_at}\n")
 
 
+def _curvature(args: argparse.Namespace) -> None:
+    """index,eigenvalue rows of the Hessian in (w, b) at step K of the run; on stderr, the point,
+    the eigenvectors and the stable learning rate where one applies."""
+    spec = _run_spec(args)
+    try:
+        step = int(args.step)
+    except ValueError:
+        raise InvalidSpec(f"--step must be a whole number (got {args.step!r:.20})", "step") from None
+    if step < 0:
+        raise InvalidSpec("--step must be 0 or more", "step")
+    weight, bias = spec.init_weight, spec.init_bias
+    if step > 0:
+        traj = run_trajectory(spec)
+        if step >= len(traj.loss):
+            why = f"diverged at step {traj.diverged_at}" if traj.diverged_at is not None else \
+                f"has {len(traj.loss) - 1} steps"
+            raise InvalidSpec(f"--step {step}: the run {why}", "step")
+        weight, bias = float(traj.weight[step]), float(traj.bias[step])
+    found = toy_hessian(spec.data, spec.loss, weight, bias)
+    sys.stdout.write("index,eigenvalue\n")
+    for i, value in enumerate(found.eigenvalues.tolist()):
+        sys.stdout.write(f"{i},{value!r}\n")
+    vectors = "; ".join(f"({v[0]:.6g}, {v[1]:.6g})" for v in found.eigenvectors.T)
+    sys.stderr.write(f"at step {step}: w={weight!r}, b={bias!r}; eigenvectors (w, b): {vectors}\n")
+    bound = stable_lr(found.sharpness, spec.optimizer)
+    if bound is not None:
+        lr = spec.optimizer.values["lr"]
+        sys.stderr.write(f"stable while lr < {bound:.6g} (lr is {lr:g}: {'stable' if lr < bound else 'past it'})\n")
+
+
 def _grid(args: argparse.Namespace) -> None:
     spec = GridSpec(
         data=DataSpec(args.n, args.noise, args.seed),
@@ -427,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        {"run": _run, "grid": _grid, "sweep": _sweep, "landscape": _landscape,
+        {"run": _run, "grid": _grid, "sweep": _sweep, "landscape": _landscape, "curvature": _curvature,
          "preview": _preview, "fetch-data": _fetch_data}[args.command](args)
     except InvalidSpec as err:
         sys.stderr.write(f"{parser.prog} {args.command}: error: {err}\n")

@@ -1,0 +1,105 @@
+"""Curvature of the toy loss against the closed forms, and the stability thresholds against the
+iteration's own eigenvalues and against torch.optim's runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compute import run_trajectory
+from compute.curvature import adam_threshold, spectral_radius, stable_lr, toy_hessian
+from compute.losses import loss_data
+from compute.specs import DataSpec, LossSpec, OptimizerSpec, RunSpec
+
+POINTS = [(6.0, -3.0), (1.0, 2.0), (-0.5, 0.3), (2.2, 2.9)]
+
+
+def _xy(loss: str) -> tuple[np.ndarray, np.ndarray]:
+    x, y = loss_data(DataSpec(), loss)
+    return x.astype(np.float64), y.astype(np.float64)
+
+
+def _outer(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.array([[np.sum(weights * x * x), np.sum(weights * x)], [np.sum(weights * x), np.sum(weights)]])
+
+
+@pytest.mark.parametrize(("w", "b"), POINTS)
+def test_mse_hessian_is_the_constant_closed_form(w, b):
+    x, _ = _xy("mse")
+    expected = (2 / len(x)) * _outer(np.ones_like(x), x)
+    got = toy_hessian(DataSpec(), LossSpec("mse"), w, b)
+    np.testing.assert_allclose(got.hessian, expected, rtol=1e-12)
+    assert got.eigenvalues[0] >= got.eigenvalues[1] > 0
+    np.testing.assert_allclose(got.hessian @ got.eigenvectors, got.eigenvectors * got.eigenvalues, atol=1e-12)
+
+
+@pytest.mark.parametrize(("w", "b"), POINTS)
+@pytest.mark.parametrize(("loss", "width"), [("huber", 1.0), ("huber", 0.3), ("smoothl1", 1.0), ("smoothl1", 2.5)])
+def test_huber_and_smoothl1_count_the_points_in_the_quadratic_zone(w, b, loss, width):
+    x, y = _xy(loss)
+    inside = (np.abs(w * x + b - y) < width).astype(np.float64)
+    scale = 1.0 if loss == "huber" else 1.0 / width
+    expected = scale / len(x) * _outer(inside, x)
+    name = "delta" if loss == "huber" else "beta"
+    got = toy_hessian(DataSpec(), LossSpec(loss, ((name, width),)), w, b)
+    np.testing.assert_allclose(got.hessian, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize(("w", "b"), POINTS)
+def test_l1_has_no_curvature_and_bce_is_the_logistic_form(w, b):
+    assert np.all(toy_hessian(DataSpec(), LossSpec("l1"), w, b).hessian == 0)
+    assert stable_lr(0.0, OptimizerSpec("sgd", (("lr", 0.1),))) is None  # no curvature, no bound
+    x, _ = _xy("bce")
+    s = 1 / (1 + np.exp(-(w * x + b)))
+    expected = _outer(s * (1 - s), x) / len(x)
+    np.testing.assert_allclose(toy_hessian(DataSpec(), LossSpec("bce"), w, b).hessian, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("mu", "tau", "nesterov"), [(0.0, 0.0, False), (0.5, 0.0, False), (0.9, 0.0, False),
+                                                     (0.9, 0.5, False), (0.3, 0.0, True), (0.9, 0.0, True),
+                                                     (0.99, 0.0, True)])
+def test_each_threshold_is_where_the_iteration_s_spectral_radius_crosses_one(mu, tau, nesterov):
+    sharpness = 3.7
+    params = (("lr", 0.1), ("momentum", mu), ("dampening", tau), ("nesterov", nesterov))
+    bound = stable_lr(sharpness, OptimizerSpec("sgd", params))
+    assert spectral_radius(0.999 * bound * sharpness, mu, nesterov, tau) < 1 + 1e-9
+    assert spectral_radius(1.001 * bound * sharpness, mu, nesterov, tau) > 1
+    h = np.linspace(1e-3, 0.999 * bound * sharpness, 200)  # stable all the way from 0
+    assert max(spectral_radius(v, mu, nesterov, tau) for v in h) < 1 + 1e-9
+
+
+def test_weight_decay_adds_to_the_curvature_and_adams_threshold_is_cohen_et_als():
+    plain = stable_lr(2.0, OptimizerSpec("sgd", (("lr", 0.1),)))
+    decayed = stable_lr(2.0, OptimizerSpec("sgd", (("lr", 0.1), ("weight_decay", 0.5))))
+    assert plain == pytest.approx(1.0) and decayed == pytest.approx(2 / 2.5)
+    assert adam_threshold(0.01, 0.9) == pytest.approx(38 / 0.01)
+    assert stable_lr(2.0, OptimizerSpec("adam", (("lr", 0.1),))) is None
+
+
+@pytest.mark.parametrize(("mu", "nesterov"), [(0.0, False), (0.9, False), (0.9, True)])
+def test_torch_optim_diverges_just_past_the_threshold_and_not_before(mu, nesterov):
+    """Truth is torch: full-batch torch.optim.SGD on MSE converges at 0.97 × the bound and blows
+    up at 1.03 × it."""
+    sharpness = toy_hessian(DataSpec(), LossSpec("mse"), 6.0, -3.0).sharpness
+    params = (("momentum", mu), ("nesterov", nesterov))
+    bound = stable_lr(sharpness, OptimizerSpec("sgd", (("lr", 0.1), *params)))
+    below = run_trajectory(RunSpec(optimizer=OptimizerSpec("sgd", (("lr", 0.97 * bound), *params)), epochs=2000))
+    above = run_trajectory(RunSpec(optimizer=OptimizerSpec("sgd", (("lr", 1.03 * bound), *params)), epochs=2000))
+    assert below.diverged_at is None and below.loss[-1] < below.loss[0]
+    assert above.diverged_at is not None
+
+
+def test_the_cli_prints_the_eigenvalues_at_a_step(capsys):
+    from compute.cli import main
+
+    assert main(["curvature", "--loss", "huber", "--step", "20"]) == 0
+    out, err = capsys.readouterr()
+    rows = out.strip().splitlines()
+    assert rows[0] == "index,eigenvalue" and len(rows) == 3
+    traj = run_trajectory(RunSpec(loss=LossSpec("huber")))
+    expected = toy_hessian(DataSpec(), LossSpec("huber"), float(traj.weight[20]), float(traj.bias[20]))
+    assert [float(r.split(",")[1]) for r in rows[1:]] == expected.eigenvalues.tolist()
+    assert "stable while lr <" in err
+    assert main(["curvature", "--lr", "3", "--step", "50"]) == 2
+    assert "diverged at step" in capsys.readouterr().err
+    assert main(["curvature", "--step", "x"]) == 2
