@@ -31,7 +31,8 @@ import torch
 
 from compute.errors import InvalidSpec
 from compute.losses import LOSSES, loss_data
-from compute.specs import DataSpec, LossSpec, OptimizerSpec
+from compute.specs import DataSpec, LossSpec, OptimizerSpec, RunSpec
+from compute.toy import Trajectory
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +52,24 @@ class ToyCurvature:
         return float(self.eigenvalues[0])
 
 
-def toy_hessian(data: DataSpec, loss: LossSpec, weight: float, bias: float) -> ToyCurvature:
-    """The exact Hessian of the torch.nn loss of ŷ = w·x + b over the whole toy data set at
-    (weight, bias): torch.func.hessian in float64. At a kink of a piecewise loss (a residual exactly
-    at delta), it is the second derivative autograd takes there."""
-    if not (np.isfinite(weight) and np.isfinite(bias)):
-        raise InvalidSpec("the Hessian needs a finite point (the run diverged before this step)", "step")
+@dataclass(frozen=True, slots=True)
+class CurvaturePath:
+    """The Hessian's eigenvalues (n, 2), largest first, and unit eigenvectors (n, 2, 2: columns,
+    (w, b) components) at each of n points, e.g. a run's finite rows."""
+
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    hessians: np.ndarray  # (n, 2, 2)
+
+
+def toy_hessians(data: DataSpec, loss: LossSpec, weights: np.ndarray, biases: np.ndarray) -> CurvaturePath:
+    """The exact Hessian of the torch.nn loss of ŷ = w·x + b over the whole toy data set at each
+    (weights[i], biases[i]): torch.func.hessian, vmapped over the points, in float64 (the data's
+    float32 values promoted). At a kink of a piecewise loss (a residual exactly at delta) it is
+    the second derivative autograd takes there. Eigenvectors point to w ≥ 0 (a sign convention)."""
+    points = np.stack([np.asarray(weights, np.float64), np.asarray(biases, np.float64)], axis=1)
+    if not np.isfinite(points).all():
+        raise InvalidSpec("the Hessian needs finite points (the run diverged before this step)", "step")
     x32, y32 = loss_data(data, loss.name)
     x, y = torch.tensor(x32, dtype=torch.float64), torch.tensor(y32, dtype=torch.float64)
     loss_fn = LOSSES[loss.name].module(loss.values)
@@ -64,29 +77,55 @@ def toy_hessian(data: DataSpec, loss: LossSpec, weight: float, bias: float) -> T
     def full_loss(p: torch.Tensor) -> torch.Tensor:
         return loss_fn(p[0] * x + p[1], y)
 
-    hessian = torch.func.hessian(full_loss)(torch.tensor([float(weight), float(bias)], dtype=torch.float64)).numpy()
-    values, vectors = np.linalg.eigh(hessian)
-    order = np.argsort(values)[::-1]
-    vectors = vectors[:, order] * np.where(vectors[0, order] < 0, -1.0, 1.0)  # a sign convention: w ≥ 0
-    return ToyCurvature(float(weight), float(bias), hessian, values[order], vectors)
+    hessians = torch.vmap(torch.func.hessian(full_loss))(torch.from_numpy(points)).numpy()
+    values, vectors = np.linalg.eigh(hessians)  # ascending
+    values, vectors = values[:, ::-1], vectors[:, :, ::-1]
+    vectors = vectors * np.where(vectors[:, :1, :] < 0, -1.0, 1.0)
+    return CurvaturePath(np.ascontiguousarray(values), np.ascontiguousarray(vectors), hessians)
+
+
+def toy_hessian(data: DataSpec, loss: LossSpec, weight: float, bias: float) -> ToyCurvature:
+    """The exact Hessian at one point (``toy_hessians``)."""
+    found = toy_hessians(data, loss, np.array([weight]), np.array([bias]))
+    return ToyCurvature(float(weight), float(bias), found.hessians[0], found.eigenvalues[0], found.eigenvectors[0])
+
+
+def run_curvature(spec: RunSpec, traj: Trajectory) -> tuple[CurvaturePath, np.ndarray | None]:
+    """The Hessian along a run's finite rows and, for SGD, the stable learning rate at each
+    (``stable_lr`` of that row's λmax; inf where curvature sets no bound); None for the others."""
+    n = traj.finite_steps
+    path = toy_hessians(spec.data, spec.loss, traj.weight[:n], traj.bias[:n])
+    factor = _sgd_factor(spec.optimizer)
+    if factor is None:
+        return path, None
+    curvature = path.eigenvalues[:, 0] + float(spec.optimizer.values.get("weight_decay", 0.0))
+    with np.errstate(divide="ignore"):
+        return path, np.where(curvature > 0, factor / np.where(curvature > 0, curvature, 1.0), np.inf)
+
+
+def _sgd_factor(optimizer: OptimizerSpec) -> float | None:
+    """K of SGD's bound lr < K/(λ + wd): 2 plain, 2(1 + μ)/(1 − τ) heavy ball, 2(1 + μ)/(1 + 2μ)
+    Nesterov; None for other optimizers, or when no gradient enters the velocity (τ = 1)."""
+    if optimizer.name != "sgd":
+        return None
+    v = optimizer.values
+    mu, tau = float(v.get("momentum", 0.0)), float(v.get("dampening", 0.0))
+    if mu <= 0:
+        return 2.0
+    if v.get("nesterov"):
+        return 2 * (1 + mu) / (1 + 2 * mu)
+    return None if tau >= 1 else 2 * (1 + mu) / (1 - tau)
 
 
 def stable_lr(sharpness: float, optimizer: OptimizerSpec) -> float | None:
     """The largest learning rate at which full-batch ``optimizer`` is stable on a quadratic of
     largest Hessian eigenvalue ``sharpness`` (see the module's note); None where no such bound
     applies: an optimizer other than SGD, or no positive curvature (lr is then unbounded by it)."""
-    if optimizer.name != "sgd":
+    factor = _sgd_factor(optimizer)
+    curvature = sharpness + float(optimizer.values.get("weight_decay", 0.0))
+    if factor is None or not curvature > 0:
         return None
-    v = optimizer.values
-    curvature = sharpness + float(v.get("weight_decay", 0.0))
-    if not curvature > 0:
-        return None
-    mu, tau = float(v.get("momentum", 0.0)), float(v.get("dampening", 0.0))
-    if v.get("nesterov") and mu > 0:
-        return 2 * (1 + mu) / ((1 + 2 * mu) * curvature)
-    if tau >= 1 and mu > 0:
-        return None  # no gradient enters the velocity
-    return 2 * (1 + mu) / ((1 - tau if mu > 0 else 1.0) * curvature)
+    return factor / curvature
 
 
 def adam_threshold(lr: float, beta1: float) -> float:
@@ -105,4 +144,5 @@ def spectral_radius(h: float, mu: float, nesterov: bool = False, dampening: floa
     return float(np.abs(np.linalg.eigvals(matrix)).max())
 
 
-__all__ = ["ToyCurvature", "adam_threshold", "spectral_radius", "stable_lr", "toy_hessian"]
+__all__ = ["CurvaturePath", "ToyCurvature", "adam_threshold", "run_curvature", "spectral_radius", "stable_lr",
+           "toy_hessian", "toy_hessians"]

@@ -18,6 +18,7 @@ import numpy as np
 from dash import Patch
 
 from compute import LossGrid, Trajectory
+from compute.curvature import CurvaturePath
 from compute.landscape import MARK_NAMES, Landscape
 from compute.nets import Trained
 from compute.preview import Preview
@@ -143,12 +144,42 @@ ACCURACY_AXIS = {"title": {"text": "accuracy"}, "overlaying": "y", "side": "righ
                  "tickmode": "auto", "showgrid": False}
 
 
+EIGEN_COLOUR = "#17becf"
+
+
+def eigen_length(grid: LossGrid) -> float:
+    """How long the sharpest eigenvector's segment is drawn each side of the point: 12% of the
+    map's shorter side (the flattest one's, half that)."""
+    return 0.12 * min(float(grid.biases[-1] - grid.biases[0]), float(grid.weights[-1] - grid.weights[0]))
+
+
+def eigen_xy(curvature: CurvaturePath, traj: Trajectory, k: int, length: float) -> dict[str, list]:
+    """The Hessian's eigenvectors through row k's point on the (bias, weight) map: the sharpest
+    (λmax) ``length`` each side, the flattest half that, None between them; nothing without curvature."""
+    if k >= len(curvature.eigenvalues) or not curvature.eigenvalues[k, 0] > 0:
+        return {"x": [], "y": []}
+    b, w = float(traj.bias[k]), float(traj.weight[k])
+    x: list = []
+    y: list = []
+    for i, scale in ((0, length), (1, length / 2)):
+        vw, vb = (float(v) * scale for v in curvature.eigenvectors[k, :, i])
+        x += [b - vb, b + vb, None]
+        y += [w - vw, w + vw, None]
+    return {"x": x[:-1], "y": y[:-1]}
+
+
 def make_map_figure(grid: LossGrid, traj: Trajectory, title: str, step: int | None = None,
-                    log: bool = False) -> Figure:
-    """Heatmap-coloured contours of the loss over (bias, weight) with the optimizer's path."""
+                    log: bool = False, curvature: CurvaturePath | None = None) -> Figure:
+    """Heatmap-coloured contours of the loss over (bias, weight) with the optimizer's path; with
+    ``curvature``, the Hessian's eigenvectors through the step's point (the last trace)."""
     xr, yr = _axis_ranges(grid)
+    data = _map_panel(grid, traj, step, log, "", True)
+    if curvature is not None:
+        data.append({"type": "scatter", **eigen_xy(curvature, traj, clamp_step(step, traj), eigen_length(grid)),
+                     "mode": "lines", "name": "Hessian eigenvectors (long: λmax)", "hoverinfo": "skip",
+                     "line": {"color": EIGEN_COLOUR, "width": 3}})
     return {
-        "data": _map_panel(grid, traj, step, log, "", True),
+        "data": data,
         "layout": {
             "title": _title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
             "xaxis": {"title": {"text": "bias b"}, "range": xr},
@@ -295,7 +326,9 @@ def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Traje
 
 def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log: bool, panels: bool,
                   figures: Mapping[str, str], problem: str = "regression", arrow: str | None = None,
-                  sizes: bool = False, compare: bool = False) -> dict[str, Any]:
+                  sizes: bool = False, compare: bool = False,
+                  curvature: Mapping[str, tuple[CurvaturePath, np.ndarray | None]] | None = None,
+                  eigen: tuple[int, float] | None = None, lr: float | None = None) -> dict[str, Any]:
     """What the browser needs to move every "current step" trace and to say where each run is:
     each run's finite rows (weight, bias, loss, the moment arrow's end, the effective step sizes)
     as typed arrays, the figures (by role: map, surface, curve, fit) and traces to move, and the
@@ -303,6 +336,9 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
 
     The browser (``assets/descent.js``, ``playStep``) moves the marker, the arrow, the surface's
     point, the curve's marker and the fitted line as ``step_traces`` would, without a request.
+    ``curvature`` (per run title: its Hessians along the path, and SGD's stable lr at each step
+    or None) adds each step's eigenvalues, eigenvectors and bound; ``eigen`` (the map's
+    eigenvector trace and segment length) lets the browser move the eigenvectors too.
     """
     span = fit_span(x, problem)
     rows = []
@@ -314,7 +350,13 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
                      "loss": typed_array(traj.loss[:n].astype(np.float32)),
                      "arrow": typed_array(ends.astype(np.float32).reshape(-1)),
                      "size": typed_array(traj.step_size[:n].astype(np.float32).reshape(-1))})
+        if curvature is not None and title in curvature:
+            path, bound = curvature[title]
+            rows[-1].update({"lam": typed_array(path.eigenvalues[:n].astype(np.float64).reshape(-1)),
+                             "vec": typed_array(path.eigenvectors[:n].astype(np.float64).reshape(-1)),
+                             "bound": None if bound is None else typed_array(bound[:n].astype(np.float64))})
     return {"runs": rows, "step": step, "figures": dict(figures), "log": log, "logFloor": _LOG_FLOOR,
+            "eigen": None if eigen is None else {"trace": eigen[0], "length": eigen[1]}, "lr": lr,
             "span": span.tolist(),
             "sigmoid": problem == "classification", "arrowLabel": arrow, "sizes": sizes,
             "traces": ({"perPanel": COMPARE_TRACES_PER_RUN, "current": COMPARE_CURRENT, "arrow": None,

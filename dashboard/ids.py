@@ -35,6 +35,7 @@ class ID(StrEnum):
     ROOM_BAR = "room-bar"
     CODE = "code"
     ENGINE = "engine-badge"
+    STABILITY = "stability-note"  # the Hessian and SGD's stable lr at the playback step, beside lr
     PREVIEW_WANT = "preview-want"
     PREVIEW = "preview-store"
     SURFACE_NEXT = "surface-next"

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from compute import LOSSES, REGRESSION_LOSSES, loss_data, loss_grid, run_trajectories, run_trajectory
+from compute.curvature import run_curvature
 from compute.data import DataSpec
 from dashboard.cache import cached, cached_each
 from dashboard.state import Checked, group_values
@@ -25,6 +26,13 @@ def toy_runs(checked: Checked) -> tuple[dict, dict]:
     trajectories = cached_each(run_trajectory, run_trajectories, [checked.specs[loss][0] for loss in losses])
     grids = {title: cached(loss_grid, checked.specs[loss][1]) for title, loss in zip(titles, losses, strict=True)}
     return dict(zip(titles, trajectories, strict=True)), grids
+
+
+def toy_curvature(checked: Checked, runs: dict) -> dict:
+    """Per run title: the Hessian along its path and SGD's stable lr at each step (or None)."""
+    losses = shown_losses(checked.state)
+    return {title: run_curvature(checked.specs[loss][0], runs[title])
+            for title, loss in zip([LOSSES[loss].title for loss in losses], losses, strict=True)}
 
 
 def fit_data(state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, str]:

@@ -30,7 +30,11 @@
         let runs = decoded.get(play);
         if (!runs) {
             runs = play.runs.map(r => ({title: r.title, w: decode(r.w), b: decode(r.b), loss: decode(r.loss),
-                                        arrow: decode(r.arrow), size: decode(r.size)}));
+                                        arrow: decode(r.arrow), size: decode(r.size),
+                                        // the Hessian at each step (compute/curvature.py), float64
+                                        lam: r.lam ? decode(r.lam, Float64Array) : null,
+                                        vec: r.vec ? decode(r.vec, Float64Array) : null,
+                                        bound: r.bound ? decode(r.bound, Float64Array) : null}));
             decoded.set(play, runs);
         }
         return runs;
@@ -82,6 +86,21 @@
         return [[run.b[k], x1], [run.w[k], y1]];
     }
 
+    // The Hessian's eigenvectors through step k's point, as figures.eigen_xy draws them: the
+    // sharpest (λmax) ``length`` each side, the flattest half that. vec holds each step's 2 × 2
+    // matrix row-major, (w, b) rows, one eigenvector per column.
+    function eigenXY(run, k, length) {
+        if (!run.lam || !(run.lam[2 * k] > 0)) { return [[], []]; }
+        const x = [], y = [];
+        [[0, length], [1, length / 2]].forEach(([i, scale], j) => {
+            const vw = run.vec[4 * k + i] * scale, vb = run.vec[4 * k + 2 + i] * scale;
+            if (j) { x.push(null); y.push(null); }
+            x.push(run.b[k] - vb, run.b[k] + vb);
+            y.push(run.w[k] - vw, run.w[k] + vw);
+        });
+        return [x, y];
+    }
+
     function moveTraces(play, runs, ks, figures) {
         const t = play.traces;
         const map = graph(figures.map), surface = graph(figures.surface);
@@ -98,6 +117,11 @@
                     idx.push(base + t.arrow);
                 }
             });
+            if (play.eigen && runs.length) {  // the one-loss map: the Hessian's eigenvectors
+                const [ex, ey] = eigenXY(runs[0], ks[0], play.eigen.length);
+                data.push({x: ex, y: ey});
+                idx.push(play.eigen.trace);
+            }
             fast(map, idx, data);
         }
         if (surface && runs.length && t.surface !== null) {
@@ -123,7 +147,17 @@
         if (play.arrowLabel && Number.isFinite(run.arrow[2 * k]) && Number.isFinite(run.arrow[2 * k + 1])) {
             line += ` · arrow: ${play.arrowLabel}`;
         }
-        return {namespace: "dash_html_components", type: "Span", props: {children: line, className: "step-line"}};
+        let past = false;
+        if (run.lam && k < run.lam.length / 2) {
+            line += ` · Hessian eigenvalues ${format(run.lam[2 * k], 4)}, ${format(run.lam[2 * k + 1], 4)}`;
+            const bound = run.bound ? run.bound[k] : NaN;
+            if (Number.isFinite(bound)) {
+                past = play.lr !== null && play.lr >= bound;
+                line += ` · SGD stable while lr < ${format(bound, 4)}${past ? ` (lr ${format(play.lr, 4)} is past it)` : ""}`;
+            }
+        }
+        return {namespace: "dash_html_components", type: "Span",
+                props: {children: line, className: past ? "step-line past-bound" : "step-line"}};
     }
 
     const drawnAt = new WeakMap();  // the step each view's figures show
@@ -509,6 +543,30 @@
                 live.view = view;
                 badge(EXACT);  // the badge's text node may hold a preview's words that Dash does not know of
                 return EXACT;
+            },
+            // Beside the lr control: the curvature at the playback step and SGD's stable lr there.
+            stability: function (step, view) {
+                const play = view && view.play;
+                if (!play || !Array.isArray(play.runs) || !play.runs.length) { return ""; }
+                const run = runsOf(play)[0];
+                if (!run.lam) { return ""; }
+                const last = run.lam.length / 2 - 1;
+                const k = (step === null || step === undefined) ? last : Math.max(0, Math.min(Math.round(step), last));
+                const parts = [`${run.title} at step ${k}: Hessian λmax ${format(run.lam[2 * k], 4)}, ` +
+                               `λmin ${format(run.lam[2 * k + 1], 4)}.`];
+                const bound = run.bound ? run.bound[k] : NaN;
+                let past = false;
+                if (Number.isFinite(bound)) {
+                    past = play.lr !== null && play.lr >= bound;
+                    parts.push(` SGD is stable while lr < ${format(bound, 4)}` +
+                               (past ? `: lr ${format(play.lr, 4)} is past it.` : "."));
+                } else if (run.bound) {
+                    parts.push(" No curvature here, so no bound on lr.");
+                } else {
+                    parts.push(" (The lr bound is SGD's; Adam's is on its preconditioned sharpness.)");
+                }
+                return {namespace: "dash_html_components", type: "Span",
+                        props: {children: parts.join(""), className: past ? "stability past-bound" : "stability"}};
             },
             playStep: function (step, view) {
                 const nu = window.dash_clientside.no_update;

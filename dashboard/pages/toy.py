@@ -43,6 +43,7 @@ from dashboard.controls import (
 )
 from dashboard.errors import job_error
 from dashboard.figures import (
+    eigen_length,
     make_all_maps_figure,
     make_curve_figure,
     make_fit_figure,
@@ -89,7 +90,7 @@ from dashboard.state import (
     from_query,
     to_query,
 )
-from dashboard.toyview import fit_data, shown_losses, toy_runs
+from dashboard.toyview import fit_data, shown_losses, toy_curvature, toy_runs
 
 dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
 
@@ -114,6 +115,8 @@ def layout(**query: Any) -> html.Div:
             ], "The classic figures, one click each."),
             loss_section(state, TOY, ID.LOSS),
             optimizer_section(state, TOY, ID.OPTIMIZER),
+            html.Div(id=ID.STABILITY, className="stability-note",
+                     title="the loss's Hessian in (w, b) at the playback step (compute/curvature.py)"),
             training_section(state, TOY, "Click the loss map to move the start point."),
             data_section(state, TOY),
             section("Loss map", [
@@ -204,10 +207,19 @@ def _raw_state(values: list, loss: Any, optimizer: Any, tab: Any, log: Any, step
     return raw
 
 
-def _status(runs: dict, state: dict[str, Any]) -> list:
-    """What to say beside the figures: divergence, and what the loop knobs are doing."""
+def _status(runs: dict, state: dict[str, Any], curvature: dict | None = None) -> list:
+    """What to say beside the figures: divergence, curvature's stability bound where lr is past
+    it, and what the loop knobs are doing."""
     lines = []
     for title, traj in runs.items():
+        bound = (curvature or {}).get(title, (None, None))[1]
+        lr = state.get(f"{state['optimizer']}.lr")
+        if bound is not None and len(bound) and lr is not None and lr >= bound[0]:
+            lines.append(html.Div(
+                f"{title}: lr {lr:g} is past the stability bound {bound[0]:.4g} at the start (full-batch SGD "
+                "on this curvature: 2/λmax, with momentum 2(1 + μ)/λmax, Nesterov 2(1 + μ)/((1 + 2μ)λmax)): "
+                "the step overshoots along the sharpest direction, the Hessian's top eigenvector.",
+                className="diverged past-bound"))
         if traj.diverged_at is not None:
             became = "nan" if any(map(math.isnan, (traj.loss[-1], traj.weight[-1], traj.bias[-1]))) else "inf"
             lines.append(html.Div(
@@ -271,14 +283,18 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     maps = _maps_key(checked)
     same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
 
+    curvature = toy_curvature(checked, runs) if state["tab"] in ("single", "all") else {}
+    eigen = None
     if state["tab"] == "single":
         (title, traj), grid = next(iter(runs.items())), next(iter(grids.values()))
-        figures[:4] = [make_map_figure(grid, traj, title, shown_step, state["log"]),
+        figures[:4] = [make_map_figure(grid, traj, title, shown_step, state["log"], curvature[title][0]),
                        make_surface_figure(grid, traj, title, shown_step, state["log"]),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step, problem)]
     elif state["tab"] == "all":
         figures[4:] = [make_all_maps_figure(grids, runs, shown_step, state["log"]),
                        make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
+    if state["tab"] == "single":
+        eigen = (len(figures[0]["data"]) - 1, eigen_length(grid))
     moved: Any = no_update
     if same_maps and state["tab"] in ("single", "all"):  # the browser holds the maps: only the paths go
         at = FIGURES.index(ID.MAP if state["tab"] == "single" else ID.ALL_MAPS)
@@ -289,12 +305,14 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     roles = {"single": dict(zip(("map", "surface", "curve", "fit"), FIGURES[:4])),
              "all": dict(zip(("map", "curve", "fit"), FIGURES[4:]))}.get(state["tab"], {})
     play = playback_data(runs, x, shown_step, state["log"], state["tab"] == "all", roles, problem,
-                         OPTIMIZERS[state["optimizer"]].arrow, state["optimizer"] != "sgd")
+                         OPTIMIZERS[state["optimizer"]].arrow, state["optimizer"] != "sgd", curvature=curvature,
+                         eigen=eigen, lr=state.get(f"{state['optimizer']}.lr"))
     view = {"state": state, "query": to_query({**state, "step": None}), "maps": maps, "play": play}
     # the script is written when its tab is open (choosing the tab renders): a hidden Markdown block
     # would be re-highlighted on every change
     code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```" if state["tab"] == "code" else no_update
-    return messages, _status(runs, state), *figures, max(last, 1), shown_step, view, code, moved, now_shown
+    return (messages, _status(runs, state, curvature), *figures, max(last, 1), shown_step, view, code, moved,
+            now_shown)
 
 
 def _maps_key(checked: Checked) -> str:
@@ -345,6 +363,14 @@ clientside_callback(  # a new path over the maps on screen: the maps are not sen
     Output(ID.TRACES_DRAWN, "data"),
     Input(ID.TRACES, "data"),
     prevent_initial_call=True,
+)
+
+
+clientside_callback(  # beside the lr control: the curvature and SGD's stable lr at the playback step
+    ClientsideFunction("descent", "stability"),
+    Output(ID.STABILITY, "children"),
+    Input(ID.STEP, "value"),
+    Input(ID.VIEW_STORE, "data"),
 )
 
 

@@ -186,3 +186,39 @@ def test_code_tab_shows_the_script(page):
     open_lab(page, "?optimizer=adam&adam.lr=0.1&tab=code")
     expect(page.locator("#code")).to_contain_text("torch.optim.Adam(model.parameters(), lr=0.1)", timeout=TIMEOUT)
     expect(page.locator("#code")).to_contain_text("optimizer.zero_grad()")
+
+
+def test_the_hessian_at_the_playback_step_and_the_stability_bound_beside_lr(page):
+    """Beside lr: the Hessian's eigenvalues at the playback step and SGD's stable lr; past it,
+    in red. On the map, the eigenvectors through the step's point move with playback, where the
+    server puts them (figures.eigen_xy)."""
+    from compute import RunSpec, loss_grid, run_trajectory
+    from compute.curvature import run_curvature, toy_hessian
+    from compute.specs import DataSpec, GridSpec, LossSpec
+    from dashboard.figures import eigen_length, eigen_xy
+
+    open_lab(page, "?loss=huber&step=40")
+    note = page.locator("#stability-note")
+    spec = RunSpec(loss=LossSpec("huber"))
+    traj = run_trajectory(spec)
+    exact = toy_hessian(DataSpec(), LossSpec("huber"), float(traj.weight[40]), float(traj.bias[40]))
+    expect(note).to_contain_text(f"HuberLoss at step 40: Hessian λmax {exact.eigenvalues[0]:.4g}", timeout=TIMEOUT)
+    expect(note).to_contain_text("SGD is stable while lr <")
+    thumb = page.locator("#step-slider [role=slider]")
+    thumb.focus()
+    thumb.press("Home")
+    expect(page.locator("#step-text")).to_contain_text("step 0:")
+    start = toy_hessian(DataSpec(), LossSpec("huber"), 6.0, -3.0)
+    expect(note).to_contain_text(f"at step 0: Hessian λmax {start.eigenvalues[0]:.4g}")
+    grid = loss_grid(GridSpec(loss=LossSpec("huber")))
+    want = eigen_xy(run_curvature(spec, traj)[0], traj, 0, eigen_length(grid))
+    got = page.evaluate("() => { const gd = document.querySelector('#map-figure .js-plotly-plot');"
+                        " const t = gd.data[gd.data.length - 1]; return [Array.from(t.x), Array.from(t.y)]; }")
+    for g, w in zip(got, (want["x"], want["y"])):
+        assert [v is None for v in g] == [v is None for v in w]
+        assert all(abs(a - b) < 1e-3 for a, b in zip(g, w) if a is not None)
+    page.goto(page.base_url + "/?sgd.lr=1.2")  # MSE: 2/λmax = 0.976
+    expect(note).to_contain_text("lr 1.2 is past it", timeout=TIMEOUT)
+    expect(note.locator(".past-bound")).to_have_count(1)
+    expect(page.locator("#run-status")).to_contain_text("past the stability bound")
+    shot(page, "toy-stability")

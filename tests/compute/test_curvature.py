@@ -103,3 +103,16 @@ def test_the_cli_prints_the_eigenvalues_at_a_step(capsys):
     assert main(["curvature", "--lr", "3", "--step", "50"]) == 2
     assert "diverged at step" in capsys.readouterr().err
     assert main(["curvature", "--step", "x"]) == 2
+
+
+@pytest.mark.parametrize("loss", ["mse", "huber", "smoothl1", "l1", "bce"])
+def test_a_runs_hessians_at_every_step_equal_each_points_own(loss):
+    from compute.curvature import toy_hessians
+
+    traj = run_trajectory(RunSpec(loss=LossSpec(loss), epochs=30))
+    path = toy_hessians(DataSpec(), LossSpec(loss), traj.weight, traj.bias)
+    assert path.eigenvalues.shape == (31, 2) and path.eigenvectors.shape == (31, 2, 2)
+    for k in (0, 7, 30):
+        one = toy_hessian(DataSpec(), LossSpec(loss), float(traj.weight[k]), float(traj.bias[k]))
+        np.testing.assert_array_equal(path.hessians[k], one.hessian)
+        np.testing.assert_allclose(path.eigenvalues[k], one.eigenvalues, rtol=1e-12, atol=1e-15)

@@ -142,7 +142,8 @@ def test_a_new_run_over_the_maps_on_screen_sends_no_map(server_context):
     out = render({"sgd.lr": 0.2}, drawn=view)
     assert out[2] is no_update and out[-1]["figure"] == ID.MAP
     moved, surface_patch = out[-1], out[3].to_plotly_json()["operations"]
-    assert moved["traces"] == list(range(1, F.MAP_TRACES_PER_PANEL)) and len(moved["data"]) == len(moved["traces"])
+    # the panel's traces after the contour, and the Hessian's eigenvectors last
+    assert moved["traces"] == list(range(1, F.MAP_TRACES_PER_PANEL + 1)) and len(moved["data"]) == len(moved["traces"])
     assert {op["location"][1] for op in surface_patch} == {1, 2, 3, 4}
     path = moved["data"][0]
     assert path["name"] == "path" and _decode(path["x"])[1] == pytest.approx(run_trajectory(RunSpec(
@@ -163,6 +164,31 @@ def test_the_view_carries_what_playback_moves(server_context):
     assert play["step"] == 100 and play["figures"]["map"] == ID.MAP and play["traces"]["current"] == F.MAP_CURRENT
     np.testing.assert_array_equal(_decode(play["runs"][0]["w"]), traj.weight)
     np.testing.assert_array_equal(_decode(play["runs"][0]["loss"]), traj.loss)
+
+
+def test_the_view_carries_the_hessian_at_every_step_and_says_when_lr_is_past_its_bound(server_context):
+    """The map's last trace is the Hessian's eigenvectors through the step's point; the playback
+    data holds each step's eigenvalues, eigenvectors and SGD's stable lr (compute/curvature.py);
+    lr past the bound at the start is said beside the figures."""
+    from compute.curvature import stable_lr, toy_hessian
+    from compute.specs import DataSpec, LossSpec
+
+    _messages, status, map_fig, *rest = render(loss="huber")
+    view = rest[-3]
+    play, traj = view["play"], run_trajectory(RunSpec(loss=LossSpec("huber")))
+    run = play["runs"][0]
+    lam, vec, bound = (_decode(run[k]) for k in ("lam", "vec", "bound"))
+    assert play["eigen"]["trace"] == len(map_fig["data"]) - 1 and play["lr"] == 0.1
+    for k in (0, 40, 100):
+        exact = toy_hessian(DataSpec(), LossSpec("huber"), float(traj.weight[k]), float(traj.bias[k]))
+        np.testing.assert_allclose(lam[2 * k:2 * k + 2], exact.eigenvalues, rtol=1e-12)
+        np.testing.assert_allclose(vec[4 * k:4 * k + 4].reshape(2, 2), exact.eigenvectors, rtol=1e-12, atol=1e-15)
+        assert bound[k] == pytest.approx(stable_lr(exact.sharpness, OptimizerSpec("sgd", (("lr", 0.1),))))
+    eigen = map_fig["data"][-1]
+    assert eigen["name"].startswith("Hessian eigenvectors") and len(eigen["x"]) == 5 and eigen["x"][2] is None
+    assert not any("past the stability bound" in str(line) for line in status)
+    _messages, status, *_ = render({"sgd.lr": 1.2})  # MSE: 2/λmax = 0.976
+    assert any("lr 1.2 is past the stability bound 0.9757" in str(line) for line in status)
 
 
 def test_click_moves_the_start_point():
