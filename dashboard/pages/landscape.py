@@ -133,7 +133,8 @@ register_optimizer_switch(LANDSCAPE, LandscapeID.OPTIMIZER)
     prevent_initial_call=True,
 )
 def mode_range(mode):
-    """Each view starts on its natural range: α from −0.5 to 1.5, planes from −1 to 1."""
+    """Each view starts on its natural range: α from −0.5 to 1.5, planes from −1 to 1, the plane
+    through A, B and C from −0.5 to 1.5."""
     return VIEW_RANGES.get(mode, (no_update, no_update)) if isinstance(mode, str) else (no_update, no_update)
 
 
