@@ -32,6 +32,7 @@ import torch
 from compute.errors import InvalidSpec
 from compute.losses import LOSSES, loss_data
 from compute.specs import DataSpec, LossSpec, OptimizerSpec, RunSpec
+from compute.sweep import SweepSpec
 from compute.toy import Trajectory
 
 
@@ -109,12 +110,45 @@ def _sgd_factor(optimizer: OptimizerSpec) -> float | None:
     if optimizer.name != "sgd":
         return None
     v = optimizer.values
-    mu, tau = float(v.get("momentum", 0.0)), float(v.get("dampening", 0.0))
-    if mu <= 0:
-        return 2.0
-    if v.get("nesterov"):
-        return 2 * (1 + mu) / (1 + 2 * mu)
-    return None if tau >= 1 else 2 * (1 + mu) / (1 - tau)
+    factor = _factors(np.float64(v.get("momentum", 0.0)), np.float64(v.get("dampening", 0.0)), bool(v.get("nesterov")))
+    return float(factor) if np.isfinite(factor) else None
+
+
+def _factors(mu: np.ndarray, tau: np.ndarray, nesterov: bool) -> np.ndarray:
+    """``_sgd_factor`` over arrays of momentum and dampening (NaN where no bound applies)."""
+    mu, tau = np.asarray(mu, np.float64), np.asarray(tau, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        momentum = 2 * (1 + mu) / (1 + 2 * mu) if nesterov else np.where(tau < 1, 2 * (1 + mu) / (1 - tau), np.nan)
+    return np.where(mu <= 0, 2.0, momentum)
+
+
+def sweep_sharpness(spec: SweepSpec) -> float:
+    """λmax of the sweep's loss at its start point (MSE's, the same everywhere)."""
+    run = spec.run
+    return toy_hessian(run.data, run.loss, run.init_weight, run.init_bias).sharpness
+
+
+def sweep_stability(spec: SweepSpec) -> np.ndarray | None:
+    """lr × (λmax + weight_decay) / K at each cell of a sweep (rows: y values, columns: x values),
+    the run's stability ratio: full-batch SGD on MSE (a quadratic: λmax is the same everywhere)
+    converges where it is below 1 and diverges above. None where the theory does not apply: not
+    SGD, not MSE, or mini-batches."""
+    run = spec.run
+    if run.optimizer.name != "sgd" or run.loss.name != "mse" or run.batch < run.data.n:
+        return None
+    sharpness = sweep_sharpness(spec)
+    xs, ys = np.meshgrid(spec.x.values(), spec.y.values())
+    values = dict(run.optimizer.values)
+
+    def grid(name: str) -> np.ndarray:
+        if name == spec.x.name:
+            return xs
+        if name == spec.y.name:
+            return ys
+        return np.full(xs.shape, float(values.get(name, 0.0)))
+
+    factor = _factors(grid("momentum"), grid("dampening"), bool(values.get("nesterov")))
+    return grid("lr") * (sharpness + grid("weight_decay")) / factor
 
 
 def stable_lr(sharpness: float, optimizer: OptimizerSpec) -> float | None:
@@ -145,4 +179,4 @@ def spectral_radius(h: float, mu: float, nesterov: bool = False, dampening: floa
 
 
 __all__ = ["CurvaturePath", "ToyCurvature", "adam_threshold", "run_curvature", "spectral_radius", "stable_lr",
-           "toy_hessian", "toy_hessians"]
+           "sweep_sharpness", "sweep_stability", "toy_hessian", "toy_hessians"]

@@ -410,8 +410,9 @@ def shown_value(value: float) -> float:
 
 
 def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bool, y_log: bool,
-                      log_colour: bool = False) -> Figure:
-    """The measure over the two hyperparameters as a heatmap; diverged runs in their own colour."""
+                      log_colour: bool = False, stability: np.ndarray | None = None) -> Figure:
+    """The measure over the two hyperparameters as a heatmap; diverged runs in their own colour;
+    with ``stability`` (compute.curvature.sweep_stability), the theory's boundary (ratio 1) over it."""
     measure = MEASURES[result.measure]
     diverged = result.diverged_at >= 0
     shown = result.value
@@ -433,11 +434,20 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
          "hovertemplate": f"{cell}<br>diverged at step "
                           "%{customdata}<extra></extra>"},
     ]
+    if stability is not None:
+        data.append({"type": "contour", "x": typed_array(result.x), "y": typed_array(result.y),
+                     "z": typed_array(stability.astype(np.float32)), "showscale": False, "hoverinfo": "skip",
+                     "contours": {"start": 1, "end": 1, "size": 1, "coloring": "lines"},
+                     "colorscale": [[0, "white"], [1, "white"]],  # lines take the colour scale's colour
+                     "line": {"width": 3, "dash": "dash"},
+                     "name": "theory: stable below lr·λmax = K(momentum)", "showlegend": True})
     layout = {
-        "title": _title(f"{measure} over {x_label} × {y_label} (red: diverged)"),
+        "title": _title(f"{measure} over {x_label} × {y_label} (red: diverged"
+                        f"{'; dashed: the theory' if stability is not None else ''})"),
         "xaxis": {"title": {"text": x_label}, **(LOG_AXIS if x_log else LINEAR_AXIS)},
         "yaxis": {"title": {"text": y_label}, **(LOG_AXIS if y_log else LINEAR_AXIS)},
         "margin": {"l": 70, "r": 10, "t": 50, "b": 50}, "uirevision": "sweep",
+        "legend": {"orientation": "h", "y": -0.15},
     }
     return {"data": data, "layout": layout}
 

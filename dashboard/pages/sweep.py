@@ -8,6 +8,7 @@ import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from compute import OPTIMIZERS
+from compute.curvature import sweep_sharpness, sweep_stability
 from compute.sweep import MEASURES, run_sweep
 from dashboard.cache import cached
 from dashboard.controls import (
@@ -191,10 +192,14 @@ def sweep(set_progress, request, _clicks):
 
     result = cached(run_sweep, spec, progress=report)
     state = checked.state
+    stability = sweep_stability(spec)
     figure = make_sweep_figure(result, spec.x.name, spec.y.name, spec.x.log, spec.y.log,
-                               state["sweep.log_colour"])
+                               state["sweep.log_colour"], stability)
     diverged = int((result.diverged_at >= 0).sum())
-    return figure, f"{spec.runs:,} runs × {spec.run.steps} steps done; {diverged:,} diverged."
+    theory = ("" if stability is None else
+              f" Dashed: where full-batch SGD on MSE turns unstable in theory (lr·λmax = 2(1 + μ)/(1 − τ), "
+              f"Nesterov 2(1 + μ)/(1 + 2μ); λmax = {sweep_sharpness(spec):.4g}).")
+    return figure, f"{spec.runs:,} runs × {spec.run.steps} steps done; {diverged:,} diverged.{theory}"
 
 
 @callback(

@@ -8,6 +8,7 @@ import pytest
 from dash import no_update
 
 from compute import OPTIMIZERS
+from compute.curvature import sweep_stability
 from compute.sweep import run_sweep
 from dashboard.callback_requests import control_values
 from dashboard.controls import CHECKED
@@ -59,6 +60,13 @@ def test_sweep_runs_the_request_with_progress(server_context):
     assert (np.isfinite(z) == (expected.diverged_at.ravel() >= 0)).all()
     assert "60 runs × 30 steps done" in text
     assert reports[0][0] == "0" and reports[-1][0] == reports[-1][1] == "30"
+    theory = figure["data"][2]  # SGD on MSE, full batch: the theory's boundary, dashed
+    assert theory["type"] == "contour" and theory["contours"]["start"] == 1 and "Dashed" in text
+    z = np.frombuffer(__import__("base64").b64decode(theory["z"]["bdata"]), dtype=np.float32)
+    np.testing.assert_allclose(z, sweep_stability(build_sweep(request["state"])).ravel(), rtol=1e-6)
+    _, _, other = check({"sweep.x_points": 12, "sweep.y_points": 5, "run.epochs": 30}, loss="huber")
+    figure, text = call_callback(sweep_page.sweep, reports.append, other, 0)
+    assert len(figure["data"]) == 2 and "Dashed" not in text  # the theory is MSE's
 
 
 @pytest.mark.parametrize("request_", [None, "x", {"state": {"sgd.lr": "bad"}}, {"state": {"sweep.x_lo": 0}}])
