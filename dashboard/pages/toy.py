@@ -283,7 +283,9 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     maps = _maps_key(checked)
     same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
 
-    curvature = toy_curvature(checked, runs) if state["tab"] in ("single", "all") else {}
+    # the one-loss view's curvature (the 2 × 2 view's step lines stay short: four of them share the
+    # playback row, and on a projector the maps must fit under it)
+    curvature = toy_curvature(checked, runs) if state["tab"] == "single" else {}
     eigen = None
     if state["tab"] == "single":
         (title, traj), grid = next(iter(runs.items())), next(iter(grids.values()))
