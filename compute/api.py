@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import io
-import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,11 +32,12 @@ from compute.errors import InvalidSpec
 from compute.landscape import (
     BIAS_MODES,
     DIR_TYPES,
-    LANDSCAPE_ARRAYS,
     MARK_NAMES,
     NORMS,
+    THREE_MARKS,
     Landscape,
     random_plane,
+    write_landscape,
 )
 from compute.nets import buffer_shapes, flat_state, param_shapes
 
@@ -144,7 +144,7 @@ def loss_plane_through(model: torch.nn.Module, second: torch.nn.Module, third: t
         (states[2] - first).to(target), a.reshape(-1), b.reshape(-1), data, loss, progress, points_per_pass))
     r = len(coords)
     return {"mode": "three", "coords": coords.numpy(), "train_loss": evaluated[0].reshape(r, r),
-            "train_acc": evaluated[1].reshape(r, r), "marks": np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
+            "train_acc": evaluated[1].reshape(r, r), "marks": np.array(THREE_MARKS),
             "description": "θ_A + a(θ_B − θ_A) + b(θ_C − θ_A): your three models"}
 
 
@@ -160,9 +160,7 @@ def _on(model: torch.nn.Module, device: torch.device, run: Callable[[torch.nn.Mo
 def save_landscape(target: str | Path | io.IOBase, result: dict[str, Any]) -> None:
     """Write a landscape as the CLI does: a .npz of plain arrays and strings, never a pickle;
     it opens in the dashboard (Landscapes → upload) and with ``np.load(..., allow_pickle=False)``."""
-    arrays = {name: np.asarray(result[name]) for name in LANDSCAPE_ARRAYS if result.get(name) is not None}
-    np.savez(target, mode=np.array(result["mode"]), description=np.array(result.get("description", "")),
-             spec=np.array(json.dumps(result.get("spec", {}))), **arrays)
+    write_landscape(target, result, result.get("spec", {}))
 
 
 MAX_FILE_BYTES = 8 << 20  # a landscape file read back is at most this large

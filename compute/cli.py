@@ -29,7 +29,6 @@ from compute.landscape import (
     BIAS_MODES,
     DEVICES,
     DIR_TYPES,
-    LANDSCAPE_ARRAYS,
     LANDSCAPE_PARAMS,
     MODEL_MODES,
     MODES,
@@ -43,6 +42,7 @@ from compute.landscape import (
     plan_line,
     plan_through,
     resolve_device,
+    write_landscape,
 )
 from compute.losses import LOSSES
 from compute.nets import (
@@ -278,10 +278,8 @@ def _landscape(args: argparse.Namespace) -> None:
 
         values = evaluate_plan(planned, values, report, args.device, lambda v: _save_partial(partial, key, v))
     result = assemble(planned, values)
-    arrays = {name: getattr(result, name) for name in LANDSCAPE_ARRAYS if getattr(result, name) is not None}
     saved = {"landscape": spec.to_dict(), **{f"model_{w}": s.to_dict() for w, s in zip("bc", others)}}
-    _write(out, lambda stream: np.savez(stream, mode=np.array(result.mode), description=np.array(result.description),
-                                        spec=np.array(json.dumps(saved if others else spec.to_dict())), **arrays))
+    _write(out, lambda stream: write_landscape(stream, result, saved if others else spec.to_dict()))
     partial.unlink(missing_ok=True)
 
 

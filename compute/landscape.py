@@ -15,7 +15,7 @@ statistics). Networks are evaluated in eval mode, so BatchNorm uses the state's 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -187,6 +187,22 @@ class Landscape:
 # A Landscape's arrays, as files (the CLI's, the API's, the page's store) hold them.
 LANDSCAPE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained", "marks")
 MARK_NAMES = "ABC"  # marks[i] is where model MARK_NAMES[i] lies in a plane through trained models
+# where A, B and C lie in the plane θ_A + a(θ_B − θ_A) + b(θ_C − θ_A)
+THREE_MARKS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0))
+
+
+def write_landscape(target: Any, result: Landscape | Mapping[str, Any], spec: Any = None) -> None:
+    """A landscape's file, as the CLI, the Python API and the page's store write it: a .npz of
+    plain arrays (LANDSCAPE_ARRAYS, where present) and strings (mode, description, and the specs
+    as JSON when ``spec`` is given), never a pickle. ``result`` is a Landscape or the API's dict."""
+    def get(name: str) -> Any:
+        return result.get(name) if isinstance(result, Mapping) else getattr(result, name)
+
+    arrays = {name: np.asarray(get(name)) for name in LANDSCAPE_ARRAYS if get(name) is not None}
+    strings = {"mode": np.array(get("mode")), "description": np.array(get("description") or "")}
+    if spec is not None:
+        strings["spec"] = np.array(json.dumps(spec))
+    np.savez(target, **strings, **arrays)
 
 def directions(spec: LandscapeSpec, trained: Trained) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
     """The plane's two flat state directions (and PCA's explained-variance ratios).
@@ -340,7 +356,7 @@ def plan_through(spec: LandscapeSpec, first: np.ndarray, second: np.ndarray, thi
     return Plan(spec, coords.numpy(), a.reshape(-1), b.reshape(-1), base, torch.from_numpy(second) - base,
                 torch.from_numpy(third) - base, ("train",),
                 "θ_A + a(θ_B − θ_A) + b(θ_C − θ_A): the plane through three trained models",
-                marks=np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+                marks=np.array(THREE_MARKS))
 
 
 BLOCK = 64  # points evaluated between two checkpoints
@@ -480,4 +496,5 @@ __all__ = [
     "random_plane",
     "resolve_device",
     "through",
+    "write_landscape",
 ]

@@ -18,7 +18,7 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from compute.landscape import LANDSCAPE_ARRAYS, Landscape, LandscapeSpec
+from compute.landscape import LANDSCAPE_ARRAYS, Landscape, LandscapeSpec, write_landscape
 from compute.nets import Trained, TrainSpec, train
 from dashboard.disk import megabytes, prune_lru, touch, write_atomically
 
@@ -55,11 +55,10 @@ def stored_landscape(key: str, compute: Callable[[], Landscape], stored_only: bo
     if stored_only:
         raise NotStored(target.name)
     result = compute()
-    arrays = {name: getattr(result, name) for name in LANDSCAPE_ARRAYS if getattr(result, name) is not None}
 
     def write(path: str) -> None:
         with open(path, "wb") as out:
-            np.savez(out, mode=np.array(result.mode), description=np.array(result.description), **arrays)
+            write_landscape(out, result)
 
     _store(target, write, ".npz.tmp")
     return result

@@ -276,8 +276,8 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
                report: Callable[[str], Callable[[int, int], None]], scale: str, stored_only: bool = False) -> tuple:
     """A and B trained alike but for the batch size: the line between them, both planes."""
     batch_b = state["pair.batch_size"]
-    spec_b = dataclasses.replace(spec, train=dataclasses.replace(spec.train, batch_size=batch_b))
-    second = trained_model(spec_b.train, report(f"training B (batch {batch_b}, epochs)"), stored_only)
+    second, train_b = _model_b(spec, state, report, stored_only)
+    spec_b = dataclasses.replace(spec, train=train_b)
     names = (f"A: batch {spec.train.batch_size}", f"B: batch {batch_b}")
     line_spec = dataclasses.replace(spec, mode="line", lo=BETWEEN[0], hi=BETWEEN[1])
     path = stored_landscape(landscape_key(line_spec, spec_b.train),
@@ -294,14 +294,21 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
             make_training_figure(first, second, names=names), done)
 
 
+def _model_b(spec: LandscapeSpec, state: dict[str, Any], report: Callable[[str], Callable[[int, int], None]],
+             stored_only: bool) -> tuple[Trained, Any]:
+    """Model B of A vs B and of A, B and C: trained as A but for pair.batch_size (and its spec)."""
+    batch_b = state["pair.batch_size"]
+    train_b = dataclasses.replace(spec.train, batch_size=batch_b)
+    return trained_model(train_b, report(f"training B (batch {batch_b}, epochs)"), stored_only), train_b
+
+
 def _three(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
            report: Callable[[str], Callable[[int, int], None]], scale: str, stored_only: bool = False) -> tuple:
     """A; B trained alike but for the batch size; C alike but for the seed: the plane through
     the three (Li et al.'s model_file2/3), A at (0, 0), B at (1, 0), C at (0, 1)."""
     batch_b, seed_c = state["pair.batch_size"], state["pair.seed"]
-    train_b = dataclasses.replace(spec.train, batch_size=batch_b)
+    second, train_b = _model_b(spec, state, report, stored_only)
     train_c = dataclasses.replace(spec.train, seed=seed_c)
-    second = trained_model(train_b, report(f"training B (batch {batch_b}, epochs)"), stored_only)
     third = trained_model(train_c, report(f"training C (seed {seed_c}, epochs)"), stored_only)
     names = (f"A: batch {spec.train.batch_size}, seed {spec.train.seed}", f"B: batch {batch_b}", f"C: seed {seed_c}")
     result = stored_landscape(landscape_key(spec, "three", train_b, train_c),
