@@ -166,7 +166,7 @@ def save_landscape(target: str | Path | io.IOBase, result: dict[str, Any]) -> No
 MAX_FILE_BYTES = 8 << 20  # a landscape file read back is at most this large
 MAX_RESOLUTION = 1001
 MAX_PATH = 100_000
-MODES_IN_FILES = ("line", "plane", "pca", "three")
+MODES_IN_FILES = ("line", "plane", "pca", "three", "hessian")
 
 
 def load_landscape(data: bytes) -> Landscape:
@@ -177,7 +177,8 @@ def load_landscape(data: bytes) -> Landscape:
     Required: ``mode`` (line, plane or pca), ``coords`` (R increasing finite values), ``train_loss``
     ((R,) for a line, (R, R) for a plane). Optional: ``train_acc`` of the same shape, ``test_loss``
     and ``test_acc`` (lines), ``path`` (K, 2), ``explained`` (2,), ``marks`` (up to 3, 2): where
-    models A, B, C lie in a plane through them, ``description``.
+    models A, B, C lie in a plane through them, ``eigenvalues`` (2,): the Hessian's λ₁ and λ₂ along
+    the axes of mode "hessian", ``description``.
     """
     if len(data) > MAX_FILE_BYTES:
         raise InvalidSpec(f"the file is {len(data):,} bytes; at most {MAX_FILE_BYTES:,} are read", "file")
@@ -208,8 +209,12 @@ def load_landscape(data: bytes) -> Landscape:
     if marks is not None and (marks.ndim != 2 or marks.shape[1] != 2 or not 1 <= len(marks) <= len(MARK_NAMES)
                               or not np.isfinite(marks).all()):
         raise InvalidSpec(f"marks must be 1 to {len(MARK_NAMES)} finite (a, b) pairs", "file")
+    eigenvalues = _numbers(arrays, "eigenvalues", (2,)) if "eigenvalues" in arrays else None
+    if eigenvalues is not None and not np.isfinite(eigenvalues).all():
+        raise InvalidSpec("eigenvalues must be finite", "file")
     description = _text(arrays, "description") if "description" in arrays else ""
-    return Landscape(mode, coords, loss, acc, test_loss, test_acc, path, explained, description[:300], marks)
+    return Landscape(mode, coords, loss, acc, test_loss, test_acc, path, explained, description[:300], marks,
+                     eigenvalues)
 
 
 def _text(arrays: dict[str, np.ndarray], name: str) -> str:

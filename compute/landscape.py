@@ -5,7 +5,10 @@
 seeded Gaussian directions, normalized as ``norm`` says (NORMS: Li et al.'s filter, layer and
 weight, the whole vector at once as the article does, or none). PCA: d₁, d₂ the top principal
 directions of the training path (the parameters after each epoch minus the final ones), as Li et
-al. draw trajectories.
+al. draw trajectories. Hessian: d₁, d₂ the unit eigenvectors of the two largest eigenvalues of the
+training loss's Hessian at θ* (compute/spectrum.py, Lanczos from a start vector seeded with
+``seed``), as PyHessian draws them: one unit is one unit of Euclidean distance in parameter space,
+and the loss's curvature along d₁ at the centre is λ₁.
 
 Points are state vectors: the parameters, then the floating-point buffers (BatchNorm's running
 statistics). Networks are evaluated in eval mode, so BatchNorm uses the state's running statistics;
@@ -41,8 +44,10 @@ from compute.nets import (
 )
 from compute.params import Param, check_fields, defaults
 from compute.specs import _Keyed
+from compute.spectrum import Spectrum, SpectrumSpec, spectrum
 
-MODES = {"line": "initial → trained", "plane": "random normalized plane", "pca": "PCA of the path"}
+MODES = {"line": "initial → trained", "plane": "random normalized plane", "pca": "PCA of the path",
+         "hessian": "the Hessian's top two eigenvectors"}
 BIAS_MODES = {"ignore": "directions are 0 on biases and BatchNorm",
               "keep": "biases and BatchNorm kept (filter, layer, weight: equal to θ*'s; model, none: Gaussian)"}
 NORMS = {
@@ -169,7 +174,7 @@ class Landscape:
     through three trained models): ``coords`` is each axis's values, the grids have shape (R, R)
     indexed [b, a]; ``path`` holds the training path's coordinates in the plane (PCA),
     ``explained`` each PCA direction's share of the variance, ``marks`` (K, 2) where the models
-    A, B, C lie (three).
+    A, B, C lie (three), ``eigenvalues`` the Hessian's λ₁ and λ₂ (hessian).
     """
 
     mode: str
@@ -182,10 +187,12 @@ class Landscape:
     explained: np.ndarray | None = None
     description: str = ""
     marks: np.ndarray | None = None
+    eigenvalues: np.ndarray | None = None  # the Hessian's λ₁, λ₂ along d₁, d₂ (mode "hessian")
 
 
 # A Landscape's arrays, as files (the CLI's, the API's, the page's store) hold them.
-LANDSCAPE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained", "marks")
+LANDSCAPE_ARRAYS = ("coords", "train_loss", "train_acc", "test_loss", "test_acc", "path", "explained", "marks",
+                    "eigenvalues")
 MARK_NAMES = "ABC"  # marks[i] is where model MARK_NAMES[i] lies in a plane through trained models
 # where A, B and C lie in the plane θ_A + a(θ_B − θ_A) + b(θ_C − θ_A)
 THREE_MARKS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0))
@@ -265,6 +272,7 @@ class Plan:
     path: np.ndarray | None = None
     explained: np.ndarray | None = None
     marks: np.ndarray | None = None
+    eigenvalues: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -322,12 +330,32 @@ def plan_line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, descripti
                 torch.zeros_like(first), ("train", "test"), description)
 
 
-def plan(spec: LandscapeSpec, trained: Trained) -> Plan:
-    """The spec's line (initial → trained) or plane around ``trained`` (see the module's note)."""
+def hessian_plane(spec: LandscapeSpec, trained: Trained, found: Spectrum | None = None,
+                  device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """The two flat state directions of mode "hessian": the unit eigenvectors of the training
+    loss's two largest Hessian eigenvalues at θ* (0 on the buffers), and the eigenvalues;
+    ``found`` when they were computed already (the page does, with its progress)."""
+    if found is None:
+        found = spectrum(SpectrumSpec(spec.train, k=2, seed=spec.seed), trained, device)[0]
+    if len(found.eigenvalues) < 2:
+        raise InvalidSpec("Lanczos converged on fewer than two eigenvalues: raise max_matvecs", "landscape.mode")
+    pad = torch.zeros(len(trained.final_state) - found.eigenvectors.shape[1])
+    d1, d2 = (torch.cat([torch.from_numpy(v.copy()), pad]) for v in found.eigenvectors[:2])
+    return d1, d2, found.eigenvalues[:2]
+
+
+def plan(spec: LandscapeSpec, trained: Trained, found: Spectrum | None = None, device: str = "cpu") -> Plan:
+    """The spec's line (initial → trained) or plane around ``trained`` (see the module's note);
+    ``found``: the Hessian's top eigenvectors for mode "hessian", if already computed."""
     if spec.mode == "line":
         return plan_line(spec, trained.initial_state, trained.final_state,
                          "θ(α) = θ₀ + α(θ₁ − θ₀), θ₀ initial, θ₁ trained")
-    d1, d2, explained = directions(spec, trained)
+    eigenvalues = None
+    if spec.mode == "hessian":
+        d1, d2, eigenvalues = hessian_plane(spec, trained, found, device)
+        explained = None
+    else:
+        d1, d2, explained = directions(spec, trained)
     final = torch.from_numpy(trained.final_state)
     path = None
     if spec.mode == "pca":  # the path's coordinates along the (orthogonal) directions
@@ -336,11 +364,16 @@ def plan(spec: LandscapeSpec, trained: Trained) -> Plan:
         path = (((torch.from_numpy(trained.path) - final[:n]).double() @ axes.T) / axes.square().sum(1)).numpy()
     coords = torch.linspace(spec.lo, spec.hi, spec.resolution)
     b, a = torch.meshgrid(coords, coords, indexing="ij")
-    what = ("PCA of the training path, one unit = 1.25 × the path's reach" if spec.mode == "pca"
-            else f"seeded Gaussian directions (seed {spec.seed}), {spec.norm}-normalized, biases and BN "
-                 f"{spec.bias}, {spec.dir_type}")
+    if spec.mode == "pca":
+        what = "PCA of the training path, one unit = 1.25 × the path's reach"
+    elif spec.mode == "hessian":
+        what = (f"the Hessian's top unit eigenvectors (λ₁ = {eigenvalues[0]:.4g}, λ₂ = {eigenvalues[1]:.4g}), "
+                "one unit = distance 1 in parameter space")
+    else:
+        what = (f"seeded Gaussian directions (seed {spec.seed}), {spec.norm}-normalized, biases and BN "
+                f"{spec.bias}, {spec.dir_type}")
     return Plan(spec, coords.numpy(), a.reshape(-1), b.reshape(-1), final, d1, d2, ("train",),
-                f"θ* + a·d₁ + b·d₂: {what}", path, explained)
+                f"θ* + a·d₁ + b·d₂: {what}", path, explained, eigenvalues=eigenvalues)
 
 
 def plan_through(spec: LandscapeSpec, first: np.ndarray, second: np.ndarray, third: np.ndarray) -> Plan:
@@ -422,7 +455,8 @@ def assemble(plan: Plan, values: Values) -> Landscape:
     r = len(plan.coords)
     return Landscape("three" if plan.marks is not None else plan.spec.mode, plan.coords,
                      values.loss["train"].reshape(r, r), values.acc["train"].reshape(r, r), None, None,
-                     path=plan.path, explained=plan.explained, description=plan.description, marks=plan.marks)
+                     path=plan.path, explained=plan.explained, description=plan.description, marks=plan.marks,
+                     eigenvalues=plan.eigenvalues)
 
 
 def line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, description: str,
@@ -435,13 +469,14 @@ def line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, description: s
 
 def landscape(spec: LandscapeSpec, trained: Trained,
               progress: Callable[[int, int], None] | None = None, device: str = "cpu",
-              evaluate: Evaluate = evaluate_plan) -> Landscape:
+              evaluate: Evaluate = evaluate_plan, found: Spectrum | None = None) -> Landscape:
     """Evaluate the loss over the spec's line or plane around ``trained`` (see the module's note).
 
     ``device`` picks where the points are evaluated ("auto": the GPU when there is one); the
     directions are drawn on the CPU, so a seed gives the same plane on every device. ``evaluate``
-    evaluates the plan's points (``evaluate_plan``, or one that shares them out)."""
-    planned = plan(spec, trained)
+    evaluates the plan's points (``evaluate_plan``, or one that shares them out); ``found``: the
+    Hessian's eigenvectors for mode "hessian" when computed already."""
+    planned = plan(spec, trained, found, device)
     return assemble(planned, evaluate(planned, None, progress, device))
 
 
@@ -485,6 +520,7 @@ __all__ = [
     "evaluate_plan",
     "evaluate_points",
     "filter_normalized",
+    "hessian_plane",
     "landscape",
     "line",
     "normalize_direction",

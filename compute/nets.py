@@ -435,12 +435,15 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
 
 
 def train(spec: TrainSpec, progress: Callable[[int, int], None] | None = None,
-          folder: str | os.PathLike | None = None) -> Trained:
+          folder: str | os.PathLike | None = None,
+          watch: Callable[[int, nn.Module, torch.optim.Optimizer], None] | None = None) -> Trained:
     """Train with cross-entropy, mini-batches in a seeded order, the registry's optimizer.
 
     Each epoch: for each batch of a permutation drawn from a generator seeded with ``seed``,
     ``zero_grad(); cross_entropy(model(xb), yb).backward(); step()`` in train mode. The parameters
     and the train/test metrics (eval mode) are recorded before the first epoch and after each one.
+    ``watch(step, model, optimizer)`` is called before the first step (0) and after each one (the
+    sharpness during training, compute/spectrum.py); it must not change them.
     """
     split = load_split(spec.dataset, folder)
     model = spec.build()
@@ -451,6 +454,9 @@ def train(spec: TrainSpec, progress: Callable[[int, int], None] | None = None,
     first_buffers = flat_buffers(model)
     path, metrics = [flat_params(model)], [(*evaluate(model, split.x_train, split.y_train),
                                              *evaluate(model, split.x_test, split.y_test))]
+    step = 0
+    if watch is not None:
+        watch(step, model, optimizer)
     for epoch in range(spec.epochs):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, spec.batch_size):
@@ -458,6 +464,9 @@ def train(spec: TrainSpec, progress: Callable[[int, int], None] | None = None,
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(model(split.x_train[index]), split.y_train[index]).backward()
             optimizer.step()
+            step += 1
+            if watch is not None:
+                watch(step, model, optimizer)
         path.append(flat_params(model))
         metrics.append((*evaluate(model, split.x_train, split.y_train), *evaluate(model, split.x_test, split.y_test)))
         if progress is not None:
