@@ -12,7 +12,8 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -67,6 +68,15 @@ from compute.specs import (
     LossSpec,
     OptimizerSpec,
     RunSpec,
+)
+from compute.spectrum import (
+    HVP_METHODS,
+    SHARPENING_PARAMS,
+    SPECTRUM_PARAMS,
+    SharpeningSpec,
+    SpectrumSpec,
+    sharpening,
+    spectrum,
 )
 from compute.sweep import MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec, run_sweep
 from compute.toy import loss_grid, run_trajectory
@@ -149,6 +159,43 @@ def parse_axis(text: str, which: str) -> SweepAxis:
     return SweepAxis(name, lo, hi, points, len(parts) == 5)  # type: ignore[arg-type]
 
 
+def _add_network_options(parser: argparse.ArgumentParser) -> None:
+    """A trained network's options (the landscape's and the network curvature's)."""
+    net = parser.add_argument_group("network")
+    net.add_argument("--model", choices=list(MODELS), default="cnn", help="the network")
+    net.add_argument("--dataset", choices=list(DATASETS), default="digits",
+                     help="; ".join(f"{k}: {row.help}" for k, row in DATASETS.items()))
+    net.add_argument("--data-dir", default=None, metavar="DIR",
+                     help="the folder of the data files (default $DATA_DIR, else cache-dir/data)")
+    for p in DATA_SPLIT_PARAMS:
+        _add(net, p, p.default)
+    net.add_argument("--optimizer", choices=list(OPTIMIZERS), default=TRAIN_OPTIMIZER.name,
+                     help="torch.optim class")
+    _add_registry_options(net, OPTIMIZERS, TRAIN_OPTIMIZER)
+    for p in TRAIN_PARAMS:
+        flag = "--train-seed" if p.name == "seed" else p.cli_flag
+        net.add_argument(flag, dest=f"train_{p.name}", default=p.default, metavar=p.name.upper(),
+                         help=f"{p.help} ({p.range_text()}; default {p.default})")
+
+
+def _train_spec(args: argparse.Namespace) -> TrainSpec:
+    """The network's training from ``_add_network_options``' options; the data folder checked."""
+    row = OPTIMIZERS[args.optimizer]
+    given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
+    if args.optimizer == TRAIN_OPTIMIZER.name:
+        given = {**TRAIN_OPTIMIZER.values, **given}
+    spec = TrainSpec(
+        model=args.model,
+        dataset=DatasetSpec(args.dataset, **{p.name: getattr(args, p.name) for p in DATA_SPLIT_PARAMS}),
+        optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
+        **{p.name: getattr(args, f"train_{p.name}") for p in TRAIN_PARAMS},
+    )
+    if args.data_dir:
+        os.environ["DATA_DIR"] = args.data_dir  # the one place the data's folder is read (data_dir())
+    load_split(spec.dataset)  # a missing or damaged file is reported before any work
+    return spec
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m compute", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -177,10 +224,27 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the slider: an optimizer hyperparameter, init_weight, init_bias or max_norm")
 
     curvature = sub.add_parser("curvature", help="print the toy loss's Hessian eigenvalues: index,eigenvalue "
-                                                  "(largest first), at the start or after --step K")
+                                                  "(largest first), at the start or after --step K; with "
+                                                  "--model, a trained network's (see curvature-net)")
     _add_run_options(curvature)
     curvature.add_argument("--step", default="0", metavar="K",
                            help="the run's optimizer step whose point is taken (0: the start point)")
+
+    net_curvature = sub.add_parser(
+        NET_CURVATURE, prog="python -m compute curvature --model",
+        help="(curvature --model MODEL) print a trained network's top Hessian eigenvalues: index,eigenvalue; "
+             "with --every N, its sharpness during training: step,sharpness,hessian_max,trace,loss,threshold")
+    _add_network_options(net_curvature)
+    top = net_curvature.add_argument_group("curvature")
+    for p in SPECTRUM_PARAMS:
+        _add(top, p, p.default)
+    top.add_argument("--hvp", choices=list(HVP_METHODS), default="forward",
+                     help="; ".join(f"{k}: {v}" for k, v in HVP_METHODS.items()))
+    top.add_argument("--every", default=None, metavar="N",
+                     help="measure λmax every N optimizer steps during training instead "
+                          f"({SHARPENING_PARAMS[0].range_text()}); --samples and --trace-samples apply")
+    top.add_argument("--device", choices=DEVICES, default="auto",
+                     help="where the products run: auto is the GPU when torch sees one, else the CPU")
 
     grid = sub.add_parser("grid", help="print a loss map: bias,weight,loss (or --out FILE.npy)")
     _add_problem_options(grid)
@@ -189,21 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add(extent, p, p.default)
     grid.add_argument("--out", help="write the (weight × bias) array to this .npy file instead")
     land = sub.add_parser("landscape", help="train a network on the digits and write its loss landscape (.npz)")
-    net = land.add_argument_group("network")
-    net.add_argument("--model", choices=list(MODELS), default="cnn", help="the network")
-    net.add_argument("--dataset", choices=list(DATASETS), default="digits",
-                     help="; ".join(f"{k}: {row.help}" for k, row in DATASETS.items()))
-    net.add_argument("--data-dir", default=None, metavar="DIR",
-                     help="the folder of the data files (default $DATA_DIR, else cache-dir/data)")
-    for p in DATA_SPLIT_PARAMS:
-        _add(net, p, p.default)
-    net.add_argument("--optimizer", choices=list(OPTIMIZERS), default=TRAIN_OPTIMIZER.name,
-                     help="torch.optim class")
-    _add_registry_options(net, OPTIMIZERS, TRAIN_OPTIMIZER)
-    for p in TRAIN_PARAMS:
-        flag = "--train-seed" if p.name == "seed" else p.cli_flag
-        net.add_argument(flag, dest=f"train_{p.name}", default=p.default, metavar=p.name.upper(),
-                         help=f"{p.help} ({p.range_text()}; default {p.default})")
+    _add_network_options(land)
     view = land.add_argument_group("landscape")
     view.add_argument("--mode", choices=[*MODES, *MODEL_MODES], default="plane",
                       help="; ".join(f"{k}: {v}" for k, v in {**MODES, **MODEL_MODES}.items()))
@@ -239,26 +289,14 @@ def _fetch_data(args: argparse.Namespace) -> None:
 
 
 def _landscape(args: argparse.Namespace) -> None:
-    row = OPTIMIZERS[args.optimizer]
-    given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
-    if args.optimizer == TRAIN_OPTIMIZER.name:
-        given = {**TRAIN_OPTIMIZER.values, **given}
-    train_spec = TrainSpec(
-        model=args.model,
-        dataset=DatasetSpec(args.dataset, **{p.name: getattr(args, p.name) for p in DATA_SPLIT_PARAMS}),
-        optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
-        **{p.name: getattr(args, f"train_{p.name}") for p in TRAIN_PARAMS},
-    )
     resolve_device(args.device)  # a missing GPU is reported before any training
+    train_spec = _train_spec(args)
     others = [_other(train_spec, getattr(args, which), which)
               for which in ("b", "c")[:MODEL_COUNT.get(args.mode, 1) - 1]]
     lo, hi = args.range or ((-0.5, 1.5) if args.mode in ("line", *MODEL_MODES) else (-1.0, 1.0))
     mode = {"between": "line", "three": "plane"}.get(args.mode, args.mode)
     spec = LandscapeSpec(train=train_spec, mode=mode, resolution=args.resolution, lo=lo, hi=hi,
                          seed=args.seed, bias=args.bias, norm=args.norm, dir_type=args.dir_type)
-    if args.data_dir:
-        os.environ["DATA_DIR"] = args.data_dir  # the one place the data's folder is read (data_dir())
-    load_split(train_spec.dataset)  # a missing or damaged file is reported before any work
     out = Path(args.out)
     trained = [_trained(s, out, name) for s, name in zip([train_spec, *others], ("", "-b", "-c"))]
     if args.mode == "between":
@@ -267,7 +305,11 @@ def _landscape(args: argparse.Namespace) -> None:
     elif args.mode == "three":
         planned = plan_through(spec, *(t.final_state for t in trained))
     else:
-        planned = plan(spec, trained[0])
+        found = None
+        if spec.mode == "hessian":  # the top two eigenvectors, with their own progress bar
+            with _bar(SpectrumSpec().max_matvecs, "Lanczos", "product") as report:
+                found = spectrum(SpectrumSpec(train_spec, k=2, seed=spec.seed), trained[0], args.device, report)[0]
+        planned = plan(spec, trained[0], found, args.device)
     key = json.dumps({"mode": args.mode, "landscape": spec.to_dict(), "models": [s.cache_key() for s in others]})
     partial = Path(f"{args.out}.partial.npz")
     values = _resume(partial, key, planned)
@@ -414,6 +456,58 @@ def _curvature(args: argparse.Namespace) -> None:
         sys.stderr.write(f"stable while lr < {bound:.6g} (lr is {lr:g}: {'stable' if lr < bound else 'past it'})\n")
 
 
+NET_CURVATURE = "curvature-net"  # what ``curvature --model …`` parses with
+
+
+@contextmanager
+def _bar(total: int, desc: str, unit: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr, and the (done, total) callback that moves it."""
+    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr) as bar:
+        def report(done: int, now: int) -> None:
+            bar.total = now
+            bar.update(done - bar.n)
+
+        yield report
+
+
+def _net_curvature(args: argparse.Namespace) -> None:
+    """A trained network's top-k Hessian eigenvalues (index,eigenvalue), or with --every its
+    sharpness during training (step,sharpness,hessian_max,trace,loss,threshold)."""
+    resolve_device(args.device)
+    train_spec = _train_spec(args)
+    values = {p.name: getattr(args, p.name) for p in SPECTRUM_PARAMS}
+    if args.every is not None:
+        spec = SharpeningSpec(train_spec, every=args.every, samples=values["samples"],
+                              trace_samples=values["trace_samples"], seed=values["seed"])
+        with _bar(spec.measurements, "sharpness during training", "measurement") as report:
+            result, _ = sharpening(spec, report, args.device)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(("step", "sharpness", "hessian_max", "trace", "loss", "threshold"))
+        for i, step in enumerate(result.steps.tolist()):
+            writer.writerow((step, *(repr(float(a[i])) for a in (result.sharpness, result.hessian_max, result.trace,
+                                                                   result.loss)), repr(result.threshold)))
+        what = "λmax(P⁻¹H), Adam's preconditioned sharpness" if result.preconditioned else "λmax(H)"
+        limit = f"the threshold {result.threshold_name} = {result.threshold:.6g}" if result.threshold_name else \
+            "no stability threshold for this optimizer"
+        sys.stderr.write(f"sharpness: {what}; {limit}\n")
+        return
+    spec = SpectrumSpec(train_spec, hvp=args.hvp, **values)
+    with _bar(train_spec.epochs, "training", "epoch") as report:
+        trained = train(train_spec, report)
+    with _bar(spec.max_matvecs + spec.trace_samples, "Lanczos", "product") as report:
+        found, trace = spectrum(spec, trained, args.device, report)
+    sys.stdout.write("index,eigenvalue\n")
+    for i, value in enumerate(found.eigenvalues.tolist()):
+        sys.stdout.write(f"{i},{value!r}\n")
+    sys.stderr.write(f"{found.matvecs} Hessian-vector products"
+                     f"{'' if found.converged else f'; only {len(found.eigenvalues)} converged (raise --max-matvecs)'}\n")
+    if trace is not None:
+        sys.stderr.write(f"trace ≈ {trace.mean:.6g} ± {trace.stderr:.2g} (Hutchinson, {len(trace.values)} probes)\n")
+    bound = stable_lr(found.sharpness, train_spec.optimizer)
+    if bound is not None:
+        sys.stderr.write(f"full-batch {train_spec.optimizer.name} would be stable here while lr < {bound:.6g}\n")
+
+
 def _grid(args: argparse.Namespace) -> None:
     spec = GridSpec(
         data=DataSpec(args.n, args.noise, args.seed),
@@ -460,12 +554,16 @@ def _preview(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["curvature"] and any(a == "--model" or a.startswith("--model=") for a in argv[1:]):
+        argv[0] = NET_CURVATURE  # the network's curvature: its own options
     args = parser.parse_args(argv)
     try:
         {"run": _run, "grid": _grid, "sweep": _sweep, "landscape": _landscape, "curvature": _curvature,
-         "preview": _preview, "fetch-data": _fetch_data}[args.command](args)
+         "preview": _preview, "fetch-data": _fetch_data, NET_CURVATURE: _net_curvature}[args.command](args)
     except InvalidSpec as err:
-        sys.stderr.write(f"{parser.prog} {args.command}: error: {err}\n")
+        command = "curvature --model" if args.command == NET_CURVATURE else args.command
+        sys.stderr.write(f"{parser.prog} {command}: error: {err}\n")
         return 2
     except BrokenPipeError:  # the reader (head, less) closed the pipe: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush

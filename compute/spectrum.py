@@ -330,6 +330,8 @@ SHARPENING_PARAMS: tuple[Param, ...] = (
                                                "0: all", slider=False),
     Param("trace_samples", int, 0, 0, 100, help="Hutchinson probes for the trace at each measurement; 0: no trace",
           slider=False),
+    Param("seed", int, 0, 0, 2**32 - 1, help="seed of the subset, Lanczos's first start vector and the probes",
+          slider=False),
 )
 _SHARPENING = defaults(SHARPENING_PARAMS)
 MAX_MEASUREMENTS = 2000
@@ -345,7 +347,7 @@ class SharpeningSpec(_Keyed):
     every: int = _SHARPENING["every"]
     samples: int = _SHARPENING["samples"]
     trace_samples: int = _SHARPENING["trace_samples"]
-    seed: int = 0
+    seed: int = _SHARPENING["seed"]
     PARAMS: ClassVar[tuple[Param, ...]] = SHARPENING_PARAMS
 
     def __post_init__(self) -> None:

@@ -10,6 +10,8 @@ import pytest
 import torch
 from torch import nn
 
+from compute.api import load_landscape
+from compute.cli import main
 from compute.errors import InvalidSpec
 from compute.landscape import LandscapeSpec, landscape, plan
 from compute.nets import DatasetSpec, SmallCNN, TrainSpec, build_model, load_split, train
@@ -291,3 +293,52 @@ def test_a_trained_hessian_holds_the_trained_state_with_batchnorm():
     np.testing.assert_array_equal(hessian.theta.numpy(), trained.final)
     buffers = torch.cat([b.reshape(-1) for b in hessian.model.buffers() if b.is_floating_point()])
     np.testing.assert_array_equal(buffers.numpy(), trained.final_state[n:])
+
+
+# ---- the CLI -----------------------------------------------------------------------------------
+
+NET = ["--model", "mlp", "--train-size", "300", "--test-size", "100", "--epochs", "3"]
+
+
+def test_the_cli_prints_a_trained_networks_top_eigenvalues(capsys):
+    assert main(["curvature", *NET, "--k", "3", "--seed", "2", "--trace-samples", "4"]) == 0
+    out, err = capsys.readouterr()
+    rows = out.strip().splitlines()
+    assert rows[0] == "index,eigenvalue"
+    printed = [float(r.split(",")[1]) for r in rows[1:]]
+    spec = SpectrumSpec(TrainSpec(model="mlp", dataset=SMALL, epochs=3), k=3, seed=2, trace_samples=4)
+    found, trace = spectrum(spec, train(spec.train))
+    assert printed == found.eigenvalues.tolist()
+    assert f"trace ≈ {trace.mean:.6g}" in err
+    assert main(["curvature", *NET, "--k", "0"]) == 2
+    assert "curvature --model: error: k must be" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:  # argparse's one line
+        main(["curvature", *NET, "--k", "2", "--hvp", "sideways"])
+    assert stopped.value.code == 2
+
+
+def test_the_cli_prints_the_sharpness_during_training(capsys):
+    assert main(["curvature", *NET, "--every", "5", "--samples", "200", "--seed", "1"]) == 0
+    out, err = capsys.readouterr()
+    rows = [r.split(",") for r in out.strip().splitlines()]
+    assert rows[0] == ["step", "sharpness", "hessian_max", "trace", "loss", "threshold"]
+    result, _ = sharpening(SharpeningSpec(TrainSpec(model="mlp", dataset=SMALL, epochs=3), every=5, samples=200,
+                                          seed=1))
+    assert [int(r[0]) for r in rows[1:]] == result.steps.tolist()
+    assert [float(r[1]) for r in rows[1:]] == result.sharpness.tolist()
+    assert float(rows[1][5]) == pytest.approx(38.0)
+    assert "3.8/lr" in err
+
+
+def test_the_cli_writes_the_hessian_plane(tmp_path, capsys):
+    out = tmp_path / "hessian.npz"
+    assert main(["landscape", *NET, "--mode", "hessian", "--resolution", "5", "--range", "-0.5", "0.5",
+                 "--seed", "5", "--out", str(out)]) == 0
+    result = load_landscape(out.read_bytes())
+    assert result.mode == "hessian"
+    train_spec = TrainSpec(model="mlp", dataset=SMALL, epochs=3)
+    found, _ = spectrum(SpectrumSpec(train_spec, k=2, seed=5), train(train_spec))
+    np.testing.assert_allclose(result.eigenvalues, found.eigenvalues)
+    page = landscape(LandscapeSpec(train=train_spec, mode="hessian", resolution=5, lo=-0.5, hi=0.5, seed=5),
+                     train(train_spec))
+    np.testing.assert_allclose(result.train_loss, page.train_loss, rtol=1e-6)
