@@ -47,6 +47,9 @@ HVP_METHODS = {"forward": "forward-over-reverse: jvp of the gradient",
                "reverse": "double backward: vjp of the gradient"}
 # Images per pass of a Hessian-vector product: three passes' activations are kept at once.
 HVP_CHUNK = {"cpu": 256, "cuda": 4096}
+# What one product costs in image evaluations (a forward pass of one image), for the page's caps:
+# bench curvature measures a product at about three gradients' time.
+HVP_COST = 3
 MAX_DENSE = 4000  # parameters up to which dense_hessian forms the P × P matrix
 
 
@@ -415,6 +418,21 @@ class Sharpening:
     threshold_name: str
     preconditioned: bool
     FIELDS: ClassVar[tuple[str, ...]] = ("steps", "sharpness", "hessian_max", "trace", "loss")
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (for an .npz, never a pickle); ``from_arrays`` reads them back."""
+        return {**{name: np.asarray(getattr(self, name)) for name in self.FIELDS},
+                "threshold": np.array(self.threshold), "threshold_name": np.array(self.threshold_name),
+                "preconditioned": np.array(self.preconditioned)}
+
+    @classmethod
+    def from_arrays(cls, saved: Any) -> Sharpening:
+        """Back from ``to_arrays`` (KeyError when one is missing, ValueError when they disagree)."""
+        columns = [np.asarray(saved[name]) for name in cls.FIELDS]
+        if len({len(c) for c in columns}) != 1 or any(c.ndim != 1 for c in columns):
+            raise ValueError("the sharpness's columns disagree")
+        return cls(columns[0].astype(np.int64), *(c.astype(np.float64) for c in columns[1:]),
+                   float(saved["threshold"]), str(saved["threshold_name"]), bool(saved["preconditioned"]))
 
 
 def sharpening(spec: SharpeningSpec, progress: Callable[[int, int], None] | None = None,

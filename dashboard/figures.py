@@ -22,6 +22,7 @@ from compute.curvature import CurvaturePath
 from compute.landscape import MARK_NAMES, Landscape
 from compute.nets import Trained
 from compute.preview import Preview
+from compute.spectrum import Sharpening
 from compute.sweep import MEASURES, SweepResult
 
 Figure = dict[str, Any]
@@ -549,6 +550,9 @@ def _plane_axes(result: Landscape) -> tuple[str, str]:
                 f"PC2 ({100 * result.explained[1]:.1f}%)")
     if result.marks is not None:
         return "a (toward B: θ_B − θ_A)", "b (toward C: θ_C − θ_A)"
+    if result.eigenvalues is not None:  # unit eigenvectors: one unit is distance 1 in parameter space
+        return (f"a along v₁, the Hessian's top eigenvector (λ₁ = {result.eigenvalues[0]:.4g})",
+                f"b along v₂ (λ₂ = {result.eigenvalues[1]:.4g})")
     return "a (direction d₁)", "b (direction d₂)"
 
 
@@ -655,3 +659,59 @@ def make_plane_pair_figure(first: Landscape, second: Landscape, names: tuple[str
         layout["annotations"].append({"text": f"<b>{name}</b>", "x": x0 + 0.22, "y": 1.0, "xref": "paper",
                                       "yref": "paper", "showarrow": False, "yanchor": "bottom"})
     return {"data": data, "layout": layout}
+
+
+SHARPNESS_COLOUR, THRESHOLD_COLOUR, TRACE_COLOUR = "#1f77b4", "#d62728", "#9467bd"
+
+
+def make_sharpening_figure(result: Sharpening, lr: float) -> Figure:
+    """λmax during training (Adam: λmax(P⁻¹H)) against the optimizer's stability threshold, a
+    dashed line (Cohen et al.'s edge of stability), and the loss on the measured subset (right axis)."""
+    steps = typed_array(result.steps.astype(np.int32))
+    what = "λmax(P⁻¹H), preconditioned" if result.preconditioned else "λmax(H)"
+    data = [{"type": "scatter", "x": steps, "y": typed_array(result.sharpness), "mode": "lines+markers",
+             "name": f"sharpness {what}", "line": {"color": SHARPNESS_COLOUR, "width": 2}, "marker": {"size": 5},
+             "hovertemplate": "step %{x}<br>" + what + " %{y:.4g}<extra></extra>"},
+            {"type": "scatter", "x": steps, "y": typed_array(result.loss), "mode": "lines", "yaxis": "y2",
+             "name": "loss (measured images)", "line": {"color": "rgba(90,90,90,0.6)", "width": 1},
+             "hovertemplate": "step %{x}<br>loss %{y:.4g}<extra></extra>"}]
+    shapes, annotations = [], []
+    if np.isfinite(result.threshold):
+        shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": result.threshold,
+                       "y1": result.threshold, "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 2}})
+        annotations.append({"text": f"{result.threshold_name} = {result.threshold:.4g} (lr {lr:g})", "xref": "paper",
+                            "x": 0.01, "xanchor": "left", "y": result.threshold, "yanchor": "bottom",
+                            "showarrow": False, "font": {"color": THRESHOLD_COLOUR}})
+        top = max(float(np.nanmax(result.sharpness)), result.threshold) * 1.15
+    else:
+        annotations.append({"text": "no stability threshold for this optimizer", "xref": "paper", "yref": "paper",
+                            "x": 0.01, "y": 0.98, "xanchor": "left", "showarrow": False})
+        top = float(np.nanmax(result.sharpness)) * 1.15
+    title = "sharpness during training: " + ("Adam's preconditioned sharpness against (2 + 2β1)/((1 − β1)lr)"
+                                             if result.preconditioned else "λmax against the stability threshold")
+    return {"data": data, "layout": {
+        "title": _title(title), "xaxis": {"title": {"text": "optimizer step"}},
+        "yaxis": {"title": {"text": what}, "range": [0, top if np.isfinite(top) and top > 0 else 1]},
+        "yaxis2": {"title": {"text": "loss"}, "overlaying": "y", "side": "right", "showgrid": False},
+        "shapes": shapes, "annotations": annotations, "legend": {"orientation": "h", "y": -0.2},
+        "margin": {"l": 60, "r": 60, "t": 50, "b": 40}, "uirevision": "sharpening"}}
+
+
+def make_hessian_figure(result: Sharpening, probes: int) -> Figure:
+    """The Hessian itself during training: λmax(H) and, with probes, Hutchinson's trace (right axis)."""
+    steps = typed_array(result.steps.astype(np.int32))
+    data = [{"type": "scatter", "x": steps, "y": typed_array(result.hessian_max), "mode": "lines+markers",
+             "name": "λmax(H)", "line": {"color": SHARPNESS_COLOUR}, "marker": {"size": 5},
+             "hovertemplate": "step %{x}<br>λmax(H) %{y:.4g}<extra></extra>"}]
+    if probes:
+        data.append({"type": "scatter", "x": steps, "y": typed_array(result.trace), "mode": "lines+markers",
+                     "yaxis": "y2", "name": f"trace (Hutchinson, {probes} probes)", "line": {"color": TRACE_COLOUR},
+                     "marker": {"size": 5, "symbol": "square"},
+                     "hovertemplate": "step %{x}<br>trace %{y:.4g}<extra></extra>"})
+    note = "" if probes else " (set trace_samples for the trace)"
+    return {"data": data, "layout": {
+        "title": _title("the Hessian during training" + note), "xaxis": {"title": {"text": "optimizer step"}},
+        "yaxis": {"title": {"text": "λmax(H)"}},
+        "yaxis2": {"title": {"text": "trace of H"}, "overlaying": "y", "side": "right", "showgrid": False},
+        "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},
+        "uirevision": "hessian"}}

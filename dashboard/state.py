@@ -39,6 +39,7 @@ from compute.datasets import SOURCES
 from compute.landscape import BIAS_MODES, DIR_TYPES, LANDSCAPE_PARAMS, MODES, NORMS, LandscapeSpec
 from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_OPTIMIZER, TRAIN_PARAMS, DatasetSpec, TrainSpec
 from compute.specs import MAX_STEPS
+from compute.spectrum import HVP_COST, SHARPENING_PARAMS, WATCH_MATVECS, SharpeningSpec
 from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
 
 AXIS_POINTS = (AXIS_PARAMS[0].lo, AXIS_PARAMS[0].hi)
@@ -122,11 +123,14 @@ PAIR_PARAMS = (Param("batch_size", int, 256, TRAIN_PARAMS[1].lo, TRAIN_PARAMS[1]
                      help="seed of model C (initial weights, batch order), trained otherwise as A (A, B and C)"))
 PAIR_USED_BY = {"batch_size": ("sharpness", "three"), "seed": ("three",)}  # the views each pair setting is for
 TRAININGS = {"sharpness": 2, "three": 3}  # models a view trains (A, B, C); the others train one
-LANDSCAPE_VIEWS = {**MODES, "sharpness": "A vs B: between them, and both planes",
-                   "three": "A, B and C: the plane through three trainings"}
+LANDSCAPE_VIEWS = {**MODES, "sharpness": "A vs B: between them, both planes and their λmax",
+                   "three": "A, B and C: the plane through three trainings",
+                   "edge": "sharpness during training: λmax against lr's threshold"}
+PAGE_VIEWS = ("sharpness", "three", "edge")  # views of the page only: their LandscapeSpec is model A's plane
 LANDSCAPE_FIELDS: tuple[Field, ...] = tuple(
     Field(group, p) for group, params in (("net", TRAIN_PARAMS), ("split", DATA_SPLIT_PARAMS),
                                           ("landscape", LANDSCAPE_PARAMS), ("pair", PAIR_PARAMS),
+                                          ("curvature", SHARPENING_PARAMS),
                                           *((key, row.params) for key, row in OPTIMIZERS.items()))
     for p in params)
 # The loss's colour scale (and the lines' axis): auto is log when the loss spans more than two decades.
@@ -134,7 +138,7 @@ SCALES = {"auto": "auto: log when the loss spans > 2 decades", "linear": "linear
 # Each view opens on its natural range: α from −0.5 to 1.5 along a line, −1 to 1 on planes.
 # The plane through A, B and C opens on −0.5 to 1.5 (A at (0, 0), B at (1, 0), C at (0, 1)).
 VIEW_RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0), "sharpness": (-1.0, 1.0),
-               "three": (-0.5, 1.5)}
+               "three": (-0.5, 1.5), "hessian": (-1.0, 1.0), "edge": (-1.0, 1.0)}
 
 
 def _landscape_defaults() -> dict[str, Any]:
@@ -232,6 +236,10 @@ def _landscape_uses(key: str, state: Mapping[str, Any]) -> bool:
     group = _group(key)
     if group in OPTIMIZERS:
         return group == state["optimizer"]
+    if group == "curvature":
+        return state["mode"] == "edge"
+    if group == "landscape":
+        return state["mode"] != "edge"
     return group != "pair" or state["mode"] in PAIR_USED_BY[key.split(".", 1)[1]]
 
 
@@ -261,6 +269,11 @@ PAGE_MAX_TRAIN_PASSES = 1_200_000
 PAGE_MAX_EVALUATIONS = 15_000_000
 
 
+# Lanczos's cap on the page: the Hessian plane's two eigenvectors, A vs B's λmax (k = 1, twice).
+PAGE_LANCZOS = 150
+ADAM_LIKE = ("adam", "adamw")  # whose sharpness during training is measured twice (H and P⁻¹H)
+
+
 def _page_caps(spec: LandscapeSpec, state: Mapping[str, Any]) -> None:
     source = SOURCES[spec.train.dataset.name]
     images = spec.train.dataset.train_size or source.size
@@ -269,12 +282,40 @@ def _page_caps(spec: LandscapeSpec, state: Mapping[str, Any]) -> None:
         raise InvalidSpec(f"epochs × training images is {passes:,} here; the page trains at most "
                           f"{PAGE_MAX_TRAIN_PASSES:,}: use fewer epochs or set train_size (the CLI has no cap)",
                           "split.train_size")
+    if state["mode"] == "edge":
+        sharpening = build_sharpening(spec, state)
+        measured = min(sharpening.samples or images, images)
+        products = sharpening.measurements * (WATCH_MATVECS * (2 if spec.train.optimizer.name in ADAM_LIKE else 1)
+                                              + sharpening.trace_samples)
+        if products * measured * HVP_COST > PAGE_MAX_EVALUATIONS:
+            raise InvalidSpec(f"{sharpening.measurements:,} measurements × up to {products // sharpening.measurements} "
+                              f"Hessian-vector products × {measured:,} images is more than the page's "
+                              f"{PAGE_MAX_EVALUATIONS:,} image evaluations (a product counts {HVP_COST}): raise every "
+                              "or lower samples (the CLI has no cap)", "curvature.every")
+        return
     r = spec.resolution
     points = {"line": 2 * r, "sharpness": 2 * r + 2 * r * r}.get(state["mode"], r * r)
+    points += {"hessian": PAGE_LANCZOS, "sharpness": 2 * PAGE_LANCZOS}.get(state["mode"], 0) * HVP_COST
     if points * images > PAGE_MAX_EVALUATIONS:
         raise InvalidSpec(f"points × images is {points * images:,} here; the page evaluates at most "
                           f"{PAGE_MAX_EVALUATIONS:,}: lower the resolution or set train_size (the CLI has no cap)",
                           "landscape.resolution")
+
+
+def build_sharpening(spec: LandscapeSpec, state: Mapping[str, Any]) -> SharpeningSpec:
+    """The sharpness during training of the view "edge": model A's training, measured as the
+    curvature settings say."""
+    return SharpeningSpec(spec.train, **group_values(state, "curvature", LANDSCAPE))
+
+
+def _landscape_specs(state: dict[str, Any]) -> dict[str, Any]:
+    spec = build_landscape(state)
+    if state["mode"] != "edge":
+        return {"landscape": spec}
+    try:
+        return {"landscape": spec, "sharpening": build_sharpening(spec, state)}
+    except InvalidSpec as err:
+        raise InvalidSpec(err.message, (err.field or "curvature").replace("sharpening.", "curvature.")) from None
 
 
 def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
@@ -287,14 +328,14 @@ def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
             dataset=DatasetSpec(state["dataset"], **group_values(state, "split", LANDSCAPE)),
             optimizer=OptimizerSpec(optimizer, tuple(group_values(state, optimizer, LANDSCAPE).items())),
             **group_values(state, "net", LANDSCAPE))
-        mode = "plane" if state["mode"] in TRAININGS else state["mode"]
+        mode = "plane" if state["mode"] in PAGE_VIEWS else state["mode"]
         spec = LandscapeSpec(train=train, mode=mode, bias=state["bias"], norm=state["norm"],
                              dir_type=state["dir_type"], **group_values(state, "landscape", LANDSCAPE))
         _page_caps(spec, state)
         return spec
     except InvalidSpec as err:  # the specs name fields train.*, dataset.*: the page calls them net.*, split.*
         name = err.field or "landscape"
-        for spec_prefix, page_prefix in (("train.", "net."), ("dataset.", "split.")):
+        for spec_prefix, page_prefix in (("train.", "net."), ("dataset.", "split."), ("sharpening.", "curvature.")):
             name = page_prefix + name[len(spec_prefix):] if name.startswith(spec_prefix) else name
         raise InvalidSpec(err.message, name) from None
 
@@ -311,7 +352,7 @@ PAGES: dict[str, Page] = {
                      "optimizer": tuple(OPTIMIZERS), "dataset": tuple(SOURCES), "norm": tuple(NORMS),
                      "dir_type": tuple(DIR_TYPES), "scale": tuple(SCALES)},
                     _landscape_defaults(), {"log": Param("log", bool, False, help="show the loss in log scale")},
-                    lambda state: {"landscape": build_landscape(state)}, _landscape_uses, _landscape_fill),
+                    _landscape_specs, _landscape_uses, _landscape_fill),
 }
 
 

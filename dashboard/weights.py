@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from safetensors import SafetensorError
@@ -20,7 +20,10 @@ from safetensors.torch import load_file, save_file
 
 from compute.landscape import LANDSCAPE_ARRAYS, Landscape, LandscapeSpec, write_landscape
 from compute.nets import Trained, TrainSpec, train
+from compute.spectrum import Sharpening, SharpeningSpec, SpectrumSpec
 from dashboard.disk import megabytes, prune_lru, touch, write_atomically
+
+T = TypeVar("T")
 
 
 class NotStored(LookupError):
@@ -40,28 +43,54 @@ def _store(target: Path, write: Callable[[str], None], suffix: str) -> None:
 
 
 
-def stored_landscape(key: str, compute: Callable[[], Landscape], stored_only: bool = False) -> Landscape:
-    """The landscape stored under ``key`` (a spec's cache key), or ``compute()`` stored there
+def _stored_npz(name: str, compute: Callable[[], T], write: Callable[[Any, T], None],
+                read: Callable[[Any], T], stored_only: bool) -> T:
+    """What is stored in the .npz ``name`` (read back with ``read`` from plain arrays, never
+    unpickled; a damaged file is computed again), or ``compute()`` written there by ``write``
     (NotStored instead, when ``stored_only``)."""
-    target = weights_dir() / f"landscape-{key}.npz"
+    target = weights_dir() / name
     if target.exists():
         try:
             with np.load(target, allow_pickle=False) as saved:
-                arrays = {name: saved[name] if name in saved.files else None for name in LANDSCAPE_ARRAYS}
-                touch(target)
-                return Landscape(mode=str(saved["mode"]), description=str(saved["description"]), **arrays)
+                value = read(saved)
+            touch(target)
+            return value
         except (OSError, KeyError, ValueError):
             target.unlink(missing_ok=True)
     if stored_only:
         raise NotStored(target.name)
-    result = compute()
+    value = compute()
 
-    def write(path: str) -> None:
+    def write_file(path: str) -> None:
         with open(path, "wb") as out:
-            write_landscape(out, result)
+            write(out, value)
 
-    _store(target, write, ".npz.tmp")
-    return result
+    _store(target, write_file, ".npz.tmp")
+    return value
+
+
+def _read_landscape(saved: Any) -> Landscape:
+    arrays = {name: saved[name] if name in saved.files else None for name in LANDSCAPE_ARRAYS}
+    return Landscape(mode=str(saved["mode"]), description=str(saved["description"]), **arrays)
+
+
+def stored_landscape(key: str, compute: Callable[[], Landscape], stored_only: bool = False) -> Landscape:
+    """The landscape stored under ``key`` (a spec's cache key), or ``compute()`` stored there
+    (NotStored instead, when ``stored_only``)."""
+    return _stored_npz(f"landscape-{key}.npz", compute, write_landscape, _read_landscape, stored_only)
+
+
+def stored_sharpening(spec: SharpeningSpec, compute: Callable[[], Sharpening], stored_only: bool = False) -> Sharpening:
+    """The sharpness during training of ``spec``, stored, or ``compute()`` stored."""
+    return _stored_npz(f"sharpening-{spec.cache_key()}.npz", compute,
+                       lambda out, result: np.savez(out, **result.to_arrays()), Sharpening.from_arrays, stored_only)
+
+
+def stored_eigenvalues(spec: SpectrumSpec, compute: Callable[[], np.ndarray], stored_only: bool = False) -> np.ndarray:
+    """The top eigenvalues of ``spec``'s trained network, stored, or ``compute()`` stored."""
+    return _stored_npz(f"eigenvalues-{spec.cache_key()}.npz", compute,
+                       lambda out, values: np.savez(out, eigenvalues=np.asarray(values, np.float64)),
+                       lambda saved: np.asarray(saved["eigenvalues"], np.float64), stored_only)
 
 
 def landscape_key(spec: LandscapeSpec, *more: Any) -> str:
@@ -86,6 +115,13 @@ def trained_model(spec: TrainSpec, progress: Callable[[int, int], None] | None =
     if stored_only:
         raise NotStored(target.name)
     result = train(spec, progress)
-    tensors = result.to_tensors()
-    _store(target, lambda path: save_file(tensors, path, metadata={"model": spec.model}), ".tmp")
+    keep_trained(spec, result)
     return result
+
+
+def keep_trained(spec: TrainSpec, trained: Trained) -> None:
+    """Write a training of ``spec`` where ``trained_model`` finds it (a training made elsewhere:
+    the sharpness during training trains as ``train`` does)."""
+    tensors = trained.to_tensors()
+    _store(weights_dir() / f"{spec.cache_key()}.safetensors",
+           lambda path: save_file(tensors, path, metadata={"model": spec.model}), ".tmp")

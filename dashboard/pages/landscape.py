@@ -28,6 +28,7 @@ from compute.landscape import (
     through,
 )
 from compute.nets import MODELS, Trained
+from compute.spectrum import Sharpening, SharpeningSpec, SpectrumSpec, sharpening, spectrum
 from dashboard.controls import (
     error_messages,
     group_controls,
@@ -35,11 +36,13 @@ from dashboard.controls import (
 )
 from dashboard.errors import job_error
 from dashboard.figures import (
+    make_hessian_figure,
     make_landscape_surface,
     make_line_figure,
     make_placeholder,
     make_plane_figure,
     make_plane_pair_figure,
+    make_sharpening_figure,
     make_training_figure,
 )
 from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id, shown_messages_id
@@ -55,8 +58,25 @@ from dashboard.panels import (
 )
 from dashboard.spread import evaluator
 from dashboard.state import LANDSCAPE as LANDSCAPE_PAGE
-from dashboard.state import LANDSCAPE_VIEWS, SCALES, VIEW_RANGES, Checked, check_state, from_query, to_query
-from dashboard.weights import NotStored, landscape_key, stored_landscape, trained_model
+from dashboard.state import (
+    LANDSCAPE_VIEWS,
+    PAGE_LANCZOS,
+    SCALES,
+    VIEW_RANGES,
+    Checked,
+    check_state,
+    from_query,
+    to_query,
+)
+from dashboard.weights import (
+    NotStored,
+    keep_trained,
+    landscape_key,
+    stored_eigenvalues,
+    stored_landscape,
+    stored_sharpening,
+    trained_model,
+)
 
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
 
@@ -108,7 +128,14 @@ def layout(**query: Any) -> html.Div:
             labelled_dropdown(LandscapeID.BIAS, state["bias"], BIAS_MODES, "biases, BN"),
             labelled_dropdown(LandscapeID.DIR_TYPE, state["dir_type"], DIR_TYPES, "dir_type"),
             labelled_dropdown(LandscapeID.LOG, state["scale"], SCALES, "colour scale"),
-        ], "Trained weights are kept on disk per setting: changing only the view retrains nothing."),
+        ], "Trained weights are kept on disk per setting: changing only the view retrains nothing. "
+           "The Hessian's view draws the plane of its top two unit eigenvectors (Lanczos, seeded by seed); "
+           "A vs B gives both models' λmax."),
+        section("Curvature", _controls("curvature", state),
+                "For the view \"sharpness during training\": λmax of the loss's Hessian on a fixed seeded subset "
+                "of samples training images, every few optimizer steps, against the optimizer's stability "
+                "threshold (2/lr for plain SGD; Adam: λmax(P⁻¹H) against 38/lr at β1 = 0.9). Full-batch "
+                "training (batch_size = the training set) shows the edge of stability best."),
     ], className="controls")
     main = html.Main([
         *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS),
@@ -250,14 +277,22 @@ def _draw(request: Any, report: Callable[[str], Callable[[int, int], None]], sto
     except InvalidSpec as err:
         return no_update, no_update, no_update, f"Nothing drawn: LANDSCAPE_DEVICE: {err}"
     title = _what(spec.train)
+    if state.get("mode") == "edge":
+        return _edge(checked.specs["sharpening"], report, stored_only)
     trained = trained_model(spec.train, report(f"training {title} (epochs)"), stored_only)
     scale = state.get("scale", "auto")
     if state.get("mode") == "sharpness":
         return _sharpness(spec, trained, state, report, scale, stored_only)
     if state.get("mode") == "three":
         return _three(spec, trained, state, report, scale, stored_only)
-    result = stored_landscape(landscape_key(spec), lambda: landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE, evaluator()),
-                              stored_only)
+    def compute() -> Any:
+        found = None
+        if spec.mode == "hessian":  # its directions first, with their own progress
+            found = spectrum(SpectrumSpec(spec.train, k=2, seed=spec.seed, max_matvecs=PAGE_LANCZOS), trained,
+                             DEVICE, report("Lanczos: the Hessian's top two eigenvectors (products, at most)"))[0]
+        return landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE, evaluator(), found)
+
+    result = stored_landscape(landscape_key(spec), compute, stored_only)
     log, said = use_log(scale, result)
     if spec.mode == "line":
         main, surface = make_line_figure(result, log), NO_SURFACE
@@ -278,7 +313,9 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
     batch_b = state["pair.batch_size"]
     second, train_b = _model_b(spec, state, report, stored_only)
     spec_b = dataclasses.replace(spec, train=train_b)
-    names = (f"A: batch {spec.train.batch_size}", f"B: batch {batch_b}")
+    sharp = [_sharpness_of(t.train, trained, which, report, stored_only)
+             for t, trained, which in ((spec, first, "A"), (spec_b, second, "B"))]
+    names = (f"A: batch {spec.train.batch_size}, λmax {sharp[0]:.4g}", f"B: batch {batch_b}, λmax {sharp[1]:.4g}")
     line_spec = dataclasses.replace(spec, mode="line", lo=BETWEEN[0], hi=BETWEEN[1])
     path = stored_landscape(landscape_key(line_spec, spec_b.train),
                             lambda: between(line_spec, first, second, report("A → B (points)"), DEVICE, evaluator()), stored_only)
@@ -288,10 +325,48 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
                                lambda: landscape(spec_b, second, report("plane of B (points)"), DEVICE, evaluator()), stored_only)
     log, said = use_log(scale, path, plane_a, plane_b)
     main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
+    sharper = "A" if sharp[0] > sharp[1] else "B"
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
+            f"{sharper} is the sharper minimum (λmax: the training loss's largest Hessian eigenvalue, Lanczos); "
             f"both planes use the same seeded, {spec.norm}-normalized directions' recipe{said}.")
     return (main, make_plane_pair_figure(plane_a, plane_b, names, log),
-            make_training_figure(first, second, names=names), done)
+            make_training_figure(first, second, names=tuple(n.split(',')[0] for n in names)), done)
+
+
+def _sharpness_of(train: Any, trained: Trained, which: str, report: Callable[[str], Callable[[int, int], None]],
+                  stored_only: bool) -> float:
+    """λmax of a trained model's training loss (k = 1, within the page's Lanczos cap), kept on disk."""
+    wanted = SpectrumSpec(train, k=1, max_matvecs=PAGE_LANCZOS)
+    return float(stored_eigenvalues(wanted, lambda: spectrum(wanted, trained, DEVICE,
+                                                             report(f"λmax of {which} (products, at most)"))[0]
+                                    .eigenvalues, stored_only)[0])
+
+
+def _edge(spec: SharpeningSpec, report: Callable[[str], Callable[[int, int], None]], stored_only: bool) -> tuple:
+    """λmax every few steps of model A's training against the optimizer's threshold (Cohen et
+    al.'s edge of stability); the training it made is kept like any other."""
+    def compute() -> Sharpening:
+        result, trained = sharpening(spec, report("sharpness during training (measurements)"), DEVICE)
+        keep_trained(spec.train, trained)
+        return result
+
+    result = stored_sharpening(spec, compute, stored_only)
+    trained = trained_model(spec.train, report("training (epochs)"), stored_only)
+    lr = float(spec.train.optimizer.values["lr"])
+    what = "λmax(P⁻¹H)" if result.preconditioned else "λmax"
+    finite = np.isfinite(result.sharpness)
+    peak = float(np.nanmax(result.sharpness)) if finite.any() else float("nan")
+    if np.isfinite(result.threshold):
+        past = int((result.sharpness >= result.threshold).sum())
+        edge = (f"the threshold {result.threshold_name} = {result.threshold:.4g}; {past} of {len(result.steps)} "
+                f"measurements at or past it")
+    else:
+        edge = "no stability threshold is known for this optimizer"
+    done = (f"{_what(spec.train)}: {what} from {result.sharpness[0]:.4g} at step 0 to {result.sharpness[-1]:.4g} "
+            f"at step {int(result.steps[-1])} (peak {peak:.4g}) on {spec.samples or 'all'} training images; {edge}; "
+            f"test accuracy {trained.test_acc[-1]:.3f}.")
+    return (make_sharpening_figure(result, lr), make_hessian_figure(result, spec.trace_samples),
+            make_training_figure(trained), done)
 
 
 def _model_b(spec: LandscapeSpec, state: dict[str, Any], report: Callable[[str], Callable[[int, int], None]],

@@ -1,5 +1,7 @@
 """The landscapes page's checks, the background job as a plain function, and the weights store."""
 
+import base64
+import dataclasses
 import importlib
 
 import numpy as np
@@ -8,7 +10,9 @@ import torch
 from dash import no_update
 
 from compute.nets import TrainSpec, train
+from compute.spectrum import SharpeningSpec, SpectrumSpec, sharpening, spectrum
 from dashboard import weights
+from dashboard.state import PAGE_LANCZOS
 
 from .conftest import call_callback
 
@@ -82,8 +86,13 @@ def test_sharpness_trains_a_and_b_and_draws_both_planes(weights_dir):
     assert checked.errors == {} and spec.mode == "plane"
     reports = []
     main, pair, _training, text = call_callback(page.draw, reports.append, 1, {"state": state})
-    assert "from A: batch 64 (α = 0) to B: batch 256 (α = 1)" in main["layout"]["title"]["text"]
-    assert [a["text"] for a in pair["layout"]["annotations"]] == ["<b>A: batch 64</b>", "<b>B: batch 256</b>"]
+    sharp = [spectrum(SpectrumSpec(t, k=1, max_matvecs=PAGE_LANCZOS), train(t))[0].sharpness
+             for t in (spec.train, dataclasses.replace(spec.train, batch_size=256))]
+    assert f"from A: batch 64, λmax {sharp[0]:.4g} (α = 0) to B: batch 256, λmax {sharp[1]:.4g} (α = 1)" in \
+        main["layout"]["title"]["text"]
+    assert [a["text"] for a in pair["layout"]["annotations"]] == [f"<b>A: batch 64, λmax {sharp[0]:.4g}</b>",
+                                                                  f"<b>B: batch 256, λmax {sharp[1]:.4g}</b>"]
+    assert "is the sharper minimum" in text and any("λmax of B" in r[2] for r in reports)
     assert pair["data"][0]["zmax"] == pair["data"][1]["zmax"]  # one colour scale for both
     assert len(list(weights_dir.glob("*.safetensors"))) == 2
     assert any("training B" in r[2] for r in reports) and "test accuracy A" in text
@@ -152,7 +161,7 @@ def test_a_link_trains_nothing_without_a_click(weights_dir):
     assert page.WAITING["layout"]["annotations"][0]["text"] == "Press Train & draw"
 
 
-@pytest.mark.parametrize("mode", ["plane", "sharpness", "three"])
+@pytest.mark.parametrize("mode", ["plane", "sharpness", "three", "hessian", "edge"])
 def test_settings_on_disk_draw_at_once_from_disk(weights_dir, monkeypatch, mode):
     request = {"state": page.check({"net.epochs": 2, "landscape.resolution": 5, "mode": mode}).state}
     drawn = call_callback(page.draw, lambda _: None, 1, request)
@@ -163,11 +172,13 @@ def test_settings_on_disk_draw_at_once_from_disk(weights_dir, monkeypatch, mode)
     monkeypatch.setattr(page, "landscape", fail)
     monkeypatch.setattr(page, "between", fail)
     monkeypatch.setattr(page, "through", fail)
+    monkeypatch.setattr(page, "spectrum", fail)
+    monkeypatch.setattr(page, "sharpening", fail)
     monkeypatch.setattr(weights, "train", fail)
     for triggered in (None, [(page.LandscapeID.STORE, "data")]):  # a link, or a view change
         shown = call_callback(page.show_stored, request, triggered=triggered)
         assert shown[:3] == drawn[:3] and shown[3] == drawn[3]
-    other = {"state": page.check({"net.epochs": 2, "landscape.resolution": 7, "mode": mode}).state}
+    other = {"state": page.check({"net.epochs": 3, "landscape.resolution": 7, "mode": mode}).state}
     assert call_callback(page.show_stored, other, triggered=None)[3].startswith("Press Train & draw")
 
 
@@ -198,3 +209,52 @@ def test_an_opened_file_draws_the_pages_figures():
     main, surface, training, text = call_callback(page.show_file, contents, "line.npz", {"state": {}})
     assert text.startswith("Showing line.npz: θ(α)") and main["data"][0]["name"] == "train loss"
     assert "holds no training" in str(training) and surface is page.NO_SURFACE
+
+
+def test_the_hessian_view_draws_the_plane_of_the_top_two_eigenvectors(weights_dir):
+    checked = page.check({"mode": "hessian", "net.epochs": 2, "landscape.resolution": 5, "landscape.seed": 3})
+    state, spec = checked.state, checked.specs["landscape"]
+    assert checked.errors == {} and spec.mode == "hessian" and (spec.lo, spec.hi) == (-1.0, 1.0)
+    reports = []
+    main, surface, _training, text = call_callback(page.draw, reports.append, 1, {"state": state})
+    found, _ = spectrum(SpectrumSpec(spec.train, k=2, seed=3, max_matvecs=PAGE_LANCZOS), train(spec.train))
+    assert f"λ₁ = {found.eigenvalues[0]:.4g}" in main["layout"]["xaxis"]["title"]["text"]
+    assert f"λ₂ = {found.eigenvalues[1]:.4g}" in main["layout"]["yaxis"]["title"]["text"]
+    assert surface["data"][0]["type"] == "surface" and "25 points evaluated" in text
+    assert any(r[2].startswith("Lanczos") for r in reports)
+    with np.load(next(weights_dir.glob("landscape-*.npz")), allow_pickle=False) as saved:
+        np.testing.assert_allclose(saved["eigenvalues"], found.eigenvalues)
+
+
+def test_the_edge_view_draws_the_sharpness_during_training_against_the_threshold(weights_dir):
+    raw = {"mode": "edge", "net.epochs": 2, "sgd.lr": 0.05, "sgd.momentum": 0.0, "curvature.every": 7,
+           "curvature.samples": 200, "curvature.trace_samples": 2}
+    checked = page.check(raw)
+    assert checked.errors == {}
+    wanted = checked.specs["sharpening"]
+    assert (wanted.every, wanted.samples, wanted.trace_samples) == (7, 200, 2)
+    reports = []
+    main, hessian, training, text = call_callback(page.draw, reports.append, 1, {"state": checked.state})
+    expected, _ = sharpening(wanted)
+    line = main["layout"]["shapes"][0]
+    assert line["y0"] == line["y1"] == pytest.approx(40.0)  # 2/lr
+    assert "2/lr = 40" in main["layout"]["annotations"][0]["text"]
+    drawn = np.frombuffer(base64.b64decode(main["data"][0]["y"]["bdata"]), main["data"][0]["y"]["dtype"])
+    np.testing.assert_array_equal(drawn, expected.sharpness)
+    assert f"to {expected.sharpness[-1]:.4g} at step {expected.steps[-1]}" in text and "2/lr = 40" in text
+    assert [t["name"] for t in hessian["data"]] == ["λmax(H)", "trace (Hutchinson, 2 probes)"]
+    assert training["layout"]["title"]["text"] == "training"
+    assert any("measurements" in r[2] for r in reports)
+    again = page.check({**raw, "mode": "plane", "landscape.resolution": 5})  # its training is kept
+    stored = weights.trained_model(again.specs["landscape"].train, stored_only=True)
+    np.testing.assert_array_equal(stored.path, train(wanted.train).path)
+
+
+def test_the_edge_views_caps_and_bad_values_name_the_curvature_settings():
+    checked = page.check({"mode": "edge", "curvature.every": 1, "curvature.samples": 0})
+    assert not checked.ok and "raise every" in checked.errors["curvature.every"]
+    checked = page.check({"mode": "edge", "curvature.samples": -5})
+    assert not checked.ok and "curvature.samples" in checked.errors
+    assert page.check({"mode": "plane", "curvature.every": 1, "curvature.samples": 0}).ok  # not this view's
+    assert "SharpeningSpec" not in str(page.check({"mode": "plane"}).specs)
+    assert isinstance(page.check({"mode": "edge"}).specs["sharpening"], SharpeningSpec)
