@@ -367,8 +367,7 @@ def plan(spec: LandscapeSpec, trained: Trained, found: Spectrum | None = None, d
     if spec.mode == "pca":
         what = "PCA of the training path, one unit = 1.25 × the path's reach"
     elif spec.mode == "hessian":
-        what = (f"the Hessian's top unit eigenvectors (λ₁ = {eigenvalues[0]:.4g}, λ₂ = {eigenvalues[1]:.4g}), "
-                "one unit = distance 1 in parameter space")
+        what = f"the Hessian's top two unit eigenvectors (λ₁ = {eigenvalues[0]:.4g}, λ₂ = {eigenvalues[1]:.4g})"
     else:
         what = (f"seeded Gaussian directions (seed {spec.seed}), {spec.norm}-normalized, biases and BN "
                 f"{spec.bias}, {spec.dir_type}")

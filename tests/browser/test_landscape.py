@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from .conftest import param_selector, shot
@@ -100,3 +102,50 @@ def test_a_landscape_file_of_your_own_model_opens_with_the_pages_figures(page, t
     page.set_input_files("#ls-upload input[type=file]", str(tmp_path / "bad.npz"))
     expect(text).to_contain_text("bad.npz: not a landscape file", timeout=TIMEOUT)
     expect(page.locator("#ls-main .gtitle")).to_contain_text("your model")  # the figure stays
+
+
+def test_the_hessian_plane_and_the_sharpness_during_training(page):
+    """The Hessian's view: Lanczos's progress, then the plane with λ₁ and λ₂ on its axes. The
+    sharpness view: a long measurement cancelled, then a short one drawn against 2/lr with the
+    trace beside it."""
+    page.goto(page.base_url + "/landscape?model=cnn&net.epochs=3&landscape.resolution=9")
+    text = page.locator("#ls-progress-text")
+    expect(text).to_contain_text("Press Train & draw", timeout=TIMEOUT)
+    page.click("#ls-mode")
+    page.get_by_role("option", name="the Hessian's top two eigenvectors").click()
+    page.click("#ls-run")
+    expect(text).to_contain_text("81 points evaluated", timeout=TIMEOUT)
+    expect(page.locator("#ls-main .xtitle")).to_contain_text("λ₁ =")
+    expect(page.locator("#ls-main .ytitle")).to_contain_text("λ₂ =")
+    shot(page, "landscape-hessian-plane")
+
+    page.click("#ls-mode")
+    page.get_by_role("option", name="sharpness during training: λmax against lr's threshold").click()
+    link = page.locator("#ls-link")
+    expect(link).to_have_value(re.compile(r"mode=edge"), timeout=TIMEOUT)
+    page.wait_for_timeout(1000)  # as a person would: a setting typed within the view change's round trip can be lost
+    for group, name, value in (("curvature", "samples", "300"), ("curvature", "every", "4"),
+                               ("net", "epochs", "40")):  # each step within the page's caps: 221 measurements
+        box = page.locator(param_selector(group, name, "landscape"))
+        box.fill(value)
+        box.press("Enter")
+        expect(link).to_have_value(re.compile(rf"{group}\.{name}={value}\b"), timeout=TIMEOUT)
+    page.click("#ls-run")
+    expect(text).to_contain_text("sharpness during training (measurements): ", timeout=TIMEOUT)
+    page.click("#ls-cancel")
+    expect(text).to_have_text("Cancelled.", timeout=TIMEOUT)
+    expect(page.locator("#ls-run")).to_be_enabled()
+
+    for group, name, value in (("net", "epochs", "3"), ("curvature", "every", "5"), ("curvature", "samples", "300"),
+                               ("curvature", "trace_samples", "3"), ("sgd", "momentum", "0"), ("sgd", "lr", "0.05")):
+        box = page.locator(param_selector(group, name, "landscape"))
+        box.fill(value)
+        box.press("Enter")
+    expect(text).to_contain_text("Out of date", timeout=TIMEOUT)
+    page.click("#ls-run")
+    expect(text).to_contain_text("measurements at or past it", timeout=TIMEOUT)
+    expect(text).to_contain_text("2/lr = 40")
+    expect(page.locator("#ls-main .gtitle")).to_contain_text("sharpness during training")
+    expect(page.locator("#ls-main .annotation-text")).to_contain_text("2/lr = 40 (lr 0.05)")
+    expect(page.locator("#ls-surface .legend")).to_contain_text("trace (Hutchinson, 3 probes)")
+    shot(page, "landscape-sharpness-during-training")
