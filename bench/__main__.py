@@ -1,4 +1,4 @@
-"""``python -m bench {grid,latency,sweep,landscape,load,browser,rooms}``: speed as ratios measured in one run."""
+"""``python -m bench {grid,latency,sweep,landscape,curvature,load,browser,rooms}``: speed as ratios measured in one run."""
 
 import argparse
 import importlib
@@ -6,7 +6,7 @@ import sys
 
 # each bench is imported only when it runs: bench landscape runs in .venv-bench, which has neither
 # the test tools nor locust
-COMMANDS = ("grid", "latency", "sweep", "landscape", "load", "browser", "rooms")
+COMMANDS = ("grid", "latency", "sweep", "landscape", "curvature", "load", "browser", "rooms")
 
 
 def main() -> int:
