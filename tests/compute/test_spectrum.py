@@ -342,3 +342,19 @@ def test_the_cli_writes_the_hessian_plane(tmp_path, capsys):
     page = landscape(LandscapeSpec(train=train_spec, mode="hessian", resolution=5, lo=-0.5, hi=0.5, seed=5),
                      train(train_spec))
     np.testing.assert_allclose(result.train_loss, page.train_loss, rtol=1e-6)
+
+
+def test_your_own_model_and_loader_give_the_tensors_products():
+    """The API's use: any module, any loss taking reduction="sum", a DataLoader of batches."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3))
+    x, y = torch.randn(50, 4), torch.randint(0, 3, (50,))
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
+    v = torch.randn(sum(p.numel() for p in model.parameters()))
+    from_tensors = LossHessian(model, (x, y)).hvp(v)
+    from_loader = LossHessian(model, loader).hvp(v)
+    assert torch.allclose(from_loader, from_tensors, atol=1e-6)
+    dense = dense_hessian(model, (x, y))
+    assert torch.allclose(from_tensors.double(), dense @ v.double(), atol=1e-5)
+    assert top_eigen(LossHessian(model, loader), 2).eigenvalues[0] == pytest.approx(
+        float(torch.linalg.eigvalsh(dense)[-1]), rel=1e-4)
