@@ -39,7 +39,7 @@ from torch.func import functional_call, grad, jvp, vjp
 from compute.curvature import _sgd_factor, adam_threshold
 from compute.engine import Data, _batches, resolve_device
 from compute.errors import InvalidSpec
-from compute.nets import Trained, TrainSpec, load_split, param_shapes, train, unflatten
+from compute.nets import Trained, TrainSpec, load_split, param_shapes, state_shapes, train, unflatten
 from compute.params import Param, check_fields, defaults
 from compute.specs import _Keyed
 
@@ -294,14 +294,8 @@ def trained_hessian(train_spec: TrainSpec, state: np.ndarray, samples: int = 0, 
     """The Hessian of a trained network (``state``: parameters then buffers, as Trained's
     final_state) over its training set (or ``samples`` of it), eval mode, as the landscapes draw it."""
     model = train_spec.build(0)
-    n = sum(p.numel() for p in model.parameters())
-    torch.nn.utils.vector_to_parameters(torch.from_numpy(np.ascontiguousarray(state[:n])), model.parameters())
-    rest = torch.from_numpy(np.ascontiguousarray(state[n:]))
-    offset = 0
-    for b in model.buffers():
-        if b.is_floating_point():
-            b.copy_(rest[offset:offset + b.numel()].view_as(b))
-            offset += b.numel()
+    state_tensor = torch.from_numpy(np.ascontiguousarray(state, dtype=np.float32))
+    model.load_state_dict(unflatten(state_tensor, state_shapes(model)), strict=False)  # no batch counters
     split = load_split(train_spec.dataset)
     data = subset(split.x_train, split.y_train, samples, seed)
     return LossHessian(model, data, params=None, method=method, device=device, progress=progress)
