@@ -96,7 +96,7 @@ def run_curvature(spec: RunSpec, traj: Trajectory) -> tuple[CurvaturePath, np.nd
     (``stable_lr`` of that row's λmax; inf where curvature sets no bound); None for the others."""
     n = traj.finite_steps
     path = toy_hessians(spec.data, spec.loss, traj.weight[:n], traj.bias[:n])
-    factor = _sgd_factor(spec.optimizer)
+    factor = sgd_factor(spec.optimizer)
     if factor is None:
         return path, None
     curvature = path.eigenvalues[:, 0] + float(spec.optimizer.values.get("weight_decay", 0.0))
@@ -104,7 +104,7 @@ def run_curvature(spec: RunSpec, traj: Trajectory) -> tuple[CurvaturePath, np.nd
         return path, np.where(curvature > 0, factor / np.where(curvature > 0, curvature, 1.0), np.inf)
 
 
-def _sgd_factor(optimizer: OptimizerSpec) -> float | None:
+def sgd_factor(optimizer: OptimizerSpec) -> float | None:
     """K of SGD's bound lr < K/(λ + wd): 2 plain, 2(1 + μ)/(1 − τ) heavy ball, 2(1 + μ)/(1 + 2μ)
     Nesterov; None for other optimizers, or when no gradient enters the velocity (τ = 1)."""
     if optimizer.name != "sgd":
@@ -115,7 +115,7 @@ def _sgd_factor(optimizer: OptimizerSpec) -> float | None:
 
 
 def _factors(mu: np.ndarray, tau: np.ndarray, nesterov: bool) -> np.ndarray:
-    """``_sgd_factor`` over arrays of momentum and dampening (NaN where no bound applies)."""
+    """``sgd_factor`` over arrays of momentum and dampening (NaN where no bound applies)."""
     mu, tau = np.asarray(mu, np.float64), np.asarray(tau, np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         momentum = 2 * (1 + mu) / (1 + 2 * mu) if nesterov else np.where(tau < 1, 2 * (1 + mu) / (1 - tau), np.nan)
@@ -155,7 +155,7 @@ def stable_lr(sharpness: float, optimizer: OptimizerSpec) -> float | None:
     """The largest learning rate at which full-batch ``optimizer`` is stable on a quadratic of
     largest Hessian eigenvalue ``sharpness`` (see the module's note); None where no such bound
     applies: an optimizer other than SGD, or no positive curvature (lr is then unbounded by it)."""
-    factor = _sgd_factor(optimizer)
+    factor = sgd_factor(optimizer)
     curvature = sharpness + float(optimizer.values.get("weight_decay", 0.0))
     if factor is None or not curvature > 0:
         return None
@@ -178,5 +178,5 @@ def spectral_radius(h: float, mu: float, nesterov: bool = False, dampening: floa
     return float(np.abs(np.linalg.eigvals(matrix)).max())
 
 
-__all__ = ["CurvaturePath", "ToyCurvature", "adam_threshold", "run_curvature", "spectral_radius", "stable_lr",
-           "sweep_sharpness", "sweep_stability", "toy_hessian", "toy_hessians"]
+__all__ = ["CurvaturePath", "ToyCurvature", "adam_threshold", "run_curvature", "sgd_factor", "spectral_radius",
+           "stable_lr", "sweep_sharpness", "sweep_stability", "toy_hessian", "toy_hessians"]

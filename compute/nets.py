@@ -316,7 +316,8 @@ def unflatten(vector: torch.Tensor, shapes: list[tuple[str, torch.Size]]) -> dic
 
 TRAIN_PARAMS: tuple[Param, ...] = (
     Param("epochs", int, 20, 1, 200, log=True, help="passes over the training set"),
-    Param("batch_size", int, 64, 1, 60000, log=True, help="images per optimizer step", span=(1, 1347)),
+    Param("batch_size", int, 64, 1, 60000, log=True, help="images per optimizer step",
+          span=(1, 1348)),  # to the digits' whole training set (1,797 − 449 held out): full-batch descent
     Param("seed", int, 0, 0, 2**32 - 1, help="seed of the initial weights and the batch order", slider=False),
     Param("width", int, 1, 1, 16, log=True,
           help="width multiplier: hidden units and channels × width (wider nets, smoother landscapes)"),

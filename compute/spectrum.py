@@ -25,6 +25,7 @@ parameters θ; the buffers are not variables. H = ∇²L(θ), P × P, never form
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,10 +37,19 @@ import torch.nn.functional as F
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 from torch.func import functional_call, grad, jvp, vjp
 
-from compute.curvature import _sgd_factor, adam_threshold
+from compute.curvature import adam_threshold, sgd_factor
 from compute.engine import Data, _batches, resolve_device
 from compute.errors import InvalidSpec
-from compute.nets import Trained, TrainSpec, load_split, param_shapes, state_shapes, train, unflatten
+from compute.nets import (
+    Trained,
+    TrainSpec,
+    flat_params,
+    load_split,
+    param_shapes,
+    state_shapes,
+    train,
+    unflatten,
+)
 from compute.params import Param, check_fields, defaults
 from compute.specs import _Keyed
 
@@ -57,8 +67,8 @@ class LossHessian:
     """The Hessian of the mean of ``loss`` over ``data`` ((x, y) tensors or an iterable of (x, y)
     batches; ``loss(outputs, targets, reduction="sum")`` as the landscapes' API takes it) at the
     model's parameters (or at ``params``, a flat vector in ``named_parameters`` order), in eval
-    mode with the model's buffers; the model is not changed. ``l2`` adds l2·I (weight decay as an L2 term). ``progress(count)`` is called
-    after each product (a job's cancel raises from it)."""
+    mode with the model's buffers; the model is not changed. ``l2`` adds l2·I (weight decay as an
+    L2 term). ``progress(count)`` is called after each product (a job's cancel raises from it)."""
 
     def __init__(self, model: torch.nn.Module, data: Data, loss: Callable = F.cross_entropy, *,
                  params: torch.Tensor | None = None, method: str = "forward", l2: float = 0.0,
@@ -69,11 +79,12 @@ class LossHessian:
         self.device = resolve_device(device)
         self.model = copy.deepcopy(model).to(self.device).eval()
         self.shapes = param_shapes(self.model)
-        self.size = sum(int(np.prod(s)) for _, s in self.shapes)
-        flat = params if params is not None else torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+        flat = params if params is not None else flat_params(self.model)
         self.theta = flat.detach().to(self.device, torch.float32).clone()
-        if len(self.theta) != self.size:
-            raise InvalidSpec(f"params has {len(self.theta)} entries; the model has {self.size} parameters", "params")
+        self.size = len(self.theta)
+        expected = sum(int(np.prod(s)) for _, s in self.shapes)
+        if self.size != expected:
+            raise InvalidSpec(f"params has {self.size} entries; the model has {expected} parameters", "params")
         self.buffers = {name: b.detach() for name, b in self.model.named_buffers()}
         self.chunks = _batches(data, self.device, chunk or HVP_CHUNK[self.device.type])
         self.loss, self.method, self.l2, self.progress = loss, method, float(l2), progress
@@ -249,14 +260,20 @@ def dense_hessian(model: torch.nn.Module, data: tuple[torch.Tensor, torch.Tensor
 
 # ---- a trained network's spectrum ------------------------------------------------------------
 
+# The settings a spectrum and the sharpness during training share (the latter's defaults differ).
+SAMPLES = Param("samples", int, 0, 0, 60000, slider=False,
+                help="training images the Hessian averages over, a fixed seeded subset; 0: all")
+TRACE_SAMPLES = Param("trace_samples", int, 0, 0, 1000, slider=False,
+                      help="Hutchinson probe vectors for the trace (at each measurement); 0: no trace")
+SEED = Param("seed", int, 0, 0, 2**32 - 1, slider=False,
+             help="seed of the subset, Lanczos's (first) start vector and Hutchinson's probes")
 SPECTRUM_PARAMS: tuple[Param, ...] = (
     Param("k", int, 5, 1, 50, help="eigenvalues, largest first", slider=False),
-    Param("samples", int, 0, 0, 60000, help="training images the Hessian averages over, a seeded subset; 0: all",
-          slider=False),
-    Param("trace_samples", int, 0, 0, 1000, help="Hutchinson probe vectors for the trace; 0: no trace", slider=False),
+    SAMPLES,
+    TRACE_SAMPLES,
     Param("max_matvecs", int, MAX_MATVECS, 10, 5000, log=True,
           help="Hessian-vector products Lanczos may take", slider=False),
-    Param("seed", int, 0, 0, 2**32 - 1, help="seed of Lanczos's start vector and Hutchinson's probes", slider=False),
+    SEED,
 )
 _SPECTRUM = defaults(SPECTRUM_PARAMS)
 
@@ -298,7 +315,7 @@ def trained_hessian(train_spec: TrainSpec, state: np.ndarray, samples: int = 0, 
     model.load_state_dict(unflatten(state_tensor, state_shapes(model)), strict=False)  # no batch counters
     split = load_split(train_spec.dataset)
     data = subset(split.x_train, split.y_train, samples, seed)
-    return LossHessian(model, data, params=None, method=method, device=device, progress=progress)
+    return LossHessian(model, data, method=method, device=device, progress=progress)
 
 
 def spectrum(spec: SpectrumSpec, trained: Trained, device: str = "cpu",
@@ -323,12 +340,9 @@ def spectrum(spec: SpectrumSpec, trained: Trained, device: str = "cpu",
 
 SHARPENING_PARAMS: tuple[Param, ...] = (
     Param("every", int, 10, 1, 10000, log=True, help="optimizer steps between two measurements of λmax"),
-    Param("samples", int, 1000, 0, 60000, help="training images the Hessian averages over (a fixed seeded subset); "
-                                               "0: all", slider=False),
-    Param("trace_samples", int, 0, 0, 100, help="Hutchinson probes for the trace at each measurement; 0: no trace",
-          slider=False),
-    Param("seed", int, 0, 0, 2**32 - 1, help="seed of the subset, Lanczos's first start vector and the probes",
-          slider=False),
+    dataclasses.replace(SAMPLES, default=1000),  # as Cohen et al.: a fixed subset, measured again and again
+    dataclasses.replace(TRACE_SAMPLES, hi=100),
+    SEED,
 )
 _SHARPENING = defaults(SHARPENING_PARAMS)
 MAX_MEASUREMENTS = 2000
@@ -375,7 +389,7 @@ def threshold(optimizer: Any) -> tuple[float | None, str, bool]:
     if optimizer.name in ("adam", "adamw"):
         beta1 = float(values.get("beta1", 0.9))
         return adam_threshold(float(values["lr"]), beta1), f"(2 + 2β1)/((1 − β1)·lr) = {2 + 2 * beta1:g}/({1 - beta1:g}·lr)", True
-    factor = _sgd_factor(optimizer)
+    factor = sgd_factor(optimizer)
     if factor is None:
         return None, "", False
     name = "2/lr" if factor == 2 else f"{factor:.4g}/lr"

@@ -274,24 +274,19 @@ PAGE_LANCZOS = 150
 ADAM_LIKE = ("adam", "adamw")  # whose sharpness during training is measured twice (H and P⁻¹H)
 
 
+def _images(spec: LandscapeSpec) -> int:
+    """Training images of the spec's data set (its subset, when one is set)."""
+    return spec.train.dataset.train_size or SOURCES[spec.train.dataset.name].size
+
+
 def _page_caps(spec: LandscapeSpec, state: Mapping[str, Any]) -> None:
-    source = SOURCES[spec.train.dataset.name]
-    images = spec.train.dataset.train_size or source.size
+    images = _images(spec)
     passes = spec.train.epochs * images * TRAININGS.get(state["mode"], 1)
     if passes > PAGE_MAX_TRAIN_PASSES:
         raise InvalidSpec(f"epochs × training images is {passes:,} here; the page trains at most "
                           f"{PAGE_MAX_TRAIN_PASSES:,}: use fewer epochs or set train_size (the CLI has no cap)",
                           "split.train_size")
-    if state["mode"] == "edge":
-        sharpening = build_sharpening(spec, state)
-        measured = min(sharpening.samples or images, images)
-        products = sharpening.measurements * (WATCH_MATVECS * (2 if spec.train.optimizer.name in ADAM_LIKE else 1)
-                                              + sharpening.trace_samples)
-        if products * measured * HVP_COST > PAGE_MAX_EVALUATIONS:
-            raise InvalidSpec(f"{sharpening.measurements:,} measurements × up to {products // sharpening.measurements} "
-                              f"Hessian-vector products × {measured:,} images is more than the page's "
-                              f"{PAGE_MAX_EVALUATIONS:,} image evaluations (a product counts {HVP_COST}): raise every "
-                              "or lower samples (the CLI has no cap)", "curvature.every")
+    if state["mode"] == "edge":  # no points: its products are capped by build_sharpening
         return
     r = spec.resolution
     points = {"line": 2 * r, "sharpness": 2 * r + 2 * r * r}.get(state["mode"], r * r)
@@ -302,20 +297,44 @@ def _page_caps(spec: LandscapeSpec, state: Mapping[str, Any]) -> None:
                           "landscape.resolution")
 
 
+def _sharpening_caps(sharpening: SharpeningSpec, images: int) -> None:
+    measured = min(sharpening.samples or images, images)
+    each = WATCH_MATVECS * (2 if sharpening.train.optimizer.name in ADAM_LIKE else 1) + sharpening.trace_samples
+    if sharpening.measurements * each * measured * HVP_COST > PAGE_MAX_EVALUATIONS:
+        raise InvalidSpec(f"{sharpening.measurements:,} measurements × up to {each} Hessian-vector products × "
+                          f"{measured:,} images is more than the page's {PAGE_MAX_EVALUATIONS:,} image evaluations "
+                          f"(a product counts {HVP_COST}): raise every or lower samples (the CLI has no cap)",
+                          "curvature.every")
+
+
+# The specs name fields train.*, dataset.*, sharpening.*: the page calls them net.*, split.*, curvature.*.
+PAGE_PREFIXES = (("train.", "net."), ("dataset.", "split."), ("sharpening.", "curvature."))
+
+
+def _on_page(err: InvalidSpec, default: str) -> InvalidSpec:
+    """A spec's error under the page's name of its field."""
+    name = err.field or default
+    for spec_prefix, page_prefix in PAGE_PREFIXES:
+        name = page_prefix + name[len(spec_prefix):] if name.startswith(spec_prefix) else name
+    return InvalidSpec(err.message, name)
+
+
 def build_sharpening(spec: LandscapeSpec, state: Mapping[str, Any]) -> SharpeningSpec:
     """The sharpness during training of the view "edge": model A's training, measured as the
-    curvature settings say."""
-    return SharpeningSpec(spec.train, **group_values(state, "curvature", LANDSCAPE))
+    curvature settings say, within the page's caps."""
+    try:
+        sharpening = SharpeningSpec(spec.train, **group_values(state, "curvature", LANDSCAPE))
+        _sharpening_caps(sharpening, _images(spec))
+        return sharpening
+    except InvalidSpec as err:
+        raise _on_page(err, "curvature") from None
 
 
 def _landscape_specs(state: dict[str, Any]) -> dict[str, Any]:
     spec = build_landscape(state)
     if state["mode"] != "edge":
         return {"landscape": spec}
-    try:
-        return {"landscape": spec, "sharpening": build_sharpening(spec, state)}
-    except InvalidSpec as err:
-        raise InvalidSpec(err.message, (err.field or "curvature").replace("sharpening.", "curvature.")) from None
+    return {"landscape": spec, "sharpening": build_sharpening(spec, state)}
 
 
 def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
@@ -333,11 +352,8 @@ def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
                              dir_type=state["dir_type"], **group_values(state, "landscape", LANDSCAPE))
         _page_caps(spec, state)
         return spec
-    except InvalidSpec as err:  # the specs name fields train.*, dataset.*: the page calls them net.*, split.*
-        name = err.field or "landscape"
-        for spec_prefix, page_prefix in (("train.", "net."), ("dataset.", "split."), ("sharpening.", "curvature.")):
-            name = page_prefix + name[len(spec_prefix):] if name.startswith(spec_prefix) else name
-        raise InvalidSpec(err.message, name) from None
+    except InvalidSpec as err:
+        raise _on_page(err, "landscape") from None
 
 
 _TOY_CHOICES = {k: v for k, v in CHOICES.items() if not k.startswith("r")}
