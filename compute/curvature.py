@@ -1,8 +1,9 @@
 """Curvature: the loss's Hessian, its eigenvalues, and the learning rates at which descent is stable.
 
 Toy lab: the full-data loss of the single neuron as a function of (w, b) has a 2 × 2 Hessian,
-taken here exactly by ``torch.func.hessian`` of the torch.nn loss in float64 (the data's float32
-values, promoted). MSE's is constant, H = (2/n)·[[Σx², Σx], [Σx, n]]; Huber's and SmoothL1's
+taken here exactly by double backward of the torch.nn loss in float64 (the data's float32 values,
+promoted), all points at once (``toy_hessians``: plain autograd, safe in many threads, where
+forward mode is not). MSE's is constant, H = (2/n)·[[Σx², Σx], [Σx, n]]; Huber's and SmoothL1's
 count only the points in the quadratic zone (|ŷ − y| < delta, resp. < beta: weight 1, resp.
 1/beta); L1's is zero almost everywhere; BCEWithLogits' is (1/n)·Σ σ(z)(1 − σ(z))·[[x², x], [x, 1]].
 
@@ -65,20 +66,33 @@ class CurvaturePath:
 
 def toy_hessians(data: DataSpec, loss: LossSpec, weights: np.ndarray, biases: np.ndarray) -> CurvaturePath:
     """The exact Hessian of the torch.nn loss of ŷ = w·x + b over the whole toy data set at each
-    (weights[i], biases[i]): torch.func.hessian, vmapped over the points, in float64 (the data's
-    float32 values promoted). At a kink of a piecewise loss (a residual exactly at delta) it is
-    the second derivative autograd takes there. Eigenvectors point to w ≥ 0 (a sign convention)."""
+    point pᵢ = (weights[i], biases[i]), in float64 (the data's float32 values promoted).
+
+    Double backward by plain autograd, all points in one graph: Lᵢ = mean_k ℓ(pᵢ₀·x_k + pᵢ₁, y_k)
+    (the registry loss with ``reduction="none"``, then the mean over the data), so that
+    ∇_p Σᵢ Lᵢ has row i = ∇Lᵢ(pᵢ) (the points share no term); ``create_graph`` keeps that
+    gradient G (n, 2) differentiable, and one more backward of Σᵢ G[i, j] gives row j of every
+    point's Hessian, Hᵢ[j, k] = ∂²Lᵢ/∂pⱼ∂pₖ. Two backward passes in all, no loop over points.
+    Reverse over reverse, not forward over reverse (``torch.func.hessian``): torch's forward-mode
+    AD levels are process-global, so request threads taking Hessians at once break each other's
+    (errors, and wrong values without an error); plain autograd is per thread.
+
+    At a kink of a piecewise loss (a residual exactly at delta, or beta) it is the second
+    derivative double backward takes there: the linear side's 0, as the strict < of the module's
+    note. Eigenvectors point to w ≥ 0 (a sign convention).
+    """
     points = np.stack([np.asarray(weights, np.float64), np.asarray(biases, np.float64)], axis=1)
     if not np.isfinite(points).all():
         raise InvalidSpec("the Hessian needs finite points (the run diverged before this step)", "step")
     x32, y32 = loss_data(data, loss.name)
     x, y = torch.tensor(x32, dtype=torch.float64), torch.tensor(y32, dtype=torch.float64)
-    loss_fn = LOSSES[loss.name].module(loss.values)
-
-    def full_loss(p: torch.Tensor) -> torch.Tensor:
-        return loss_fn(p[0] * x + p[1], y)
-
-    hessians = torch.vmap(torch.func.hessian(full_loss))(torch.from_numpy(points)).numpy()
+    elementwise = LOSSES[loss.name].module(loss.values, reduction="none")
+    p = torch.from_numpy(points).requires_grad_()
+    with torch.enable_grad():
+        pred = p[:, :1] * x + p[:, 1:]  # (n points, data)
+        (gradients,) = torch.autograd.grad(elementwise(pred, y.expand_as(pred)).mean(1).sum(), p, create_graph=True)
+        rows = [torch.autograd.grad(gradients[:, j].sum(), p, retain_graph=j == 0)[0] for j in range(2)]
+    hessians = torch.stack(rows, 1).numpy()
     values, vectors = np.linalg.eigh(hessians)  # ascending
     values, vectors = values[:, ::-1], vectors[:, :, ::-1]
     vectors = vectors * np.where(vectors[:, :1, :] < 0, -1.0, 1.0)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -114,15 +115,50 @@ def _module_points(model: torch.nn.Module, shapes: list[tuple[str, torch.Size]],
     return losses, accs
 
 
+# torch's intra-op thread count is process-wide. Side-by-side runs hold it at 1 while their threads
+# work; concurrent ones (several requests of one process) share that: the first in saves the count,
+# the last out restores it, so no run saves another's 1 and restores it last, and none reads 1 as
+# the machine's width. Other threads' torch ops run at 1 meanwhile too: their values stay right,
+# but a reduction's rounding may differ from one at full width (measured: 1 ulp in float32 on a
+# Hessian-vector product). The web app's job processes run torch at one thread by default: never
+# side by side.
+_SINGLE = threading.Lock()
+_single = {"runs": 0, "saved": 0}
+
+
+def intra_op_threads() -> int:
+    """torch's intra-op thread count as the process set it (not the 1 side-by-side runs hold meanwhile)."""
+    with _SINGLE:
+        return _single["saved"] if _single["runs"] else torch.get_num_threads()
+
+
+@contextmanager
+def _single_threaded() -> Iterator[None]:
+    """torch single-threaded inside (see _SINGLE: counted, so concurrent runs restore the count once)."""
+    with _SINGLE:
+        if _single["runs"] == 0:
+            _single["saved"] = torch.get_num_threads()
+            torch.set_num_threads(1)
+        _single["runs"] += 1
+    try:
+        yield
+    finally:
+        with _SINGLE:
+            _single["runs"] -= 1
+            if _single["runs"] == 0:
+                torch.set_num_threads(_single["saved"])
+
+
 def _side_by_side(count: int, run: Callable[[int, torch.Tensor, Callable[[int, int], None]],
                                             tuple[np.ndarray, np.ndarray]],
-                  progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray]:
-    """``run(part, indices, report)`` over ``count`` points shared out to one thread per core
-    (``part`` numbers the threads from 0), each running torch single-threaded: small
-    convolutions gain little from torch's intra-op threads and about twice as much from running
-    side by side (measured: 2.0 s → 1.0 s for 256 points of SmallCNN on 2 cores). The intra-op
-    thread count is restored afterwards."""
-    parts = np.array_split(np.arange(count), max(1, min(torch.get_num_threads(), count)))
+                  progress: Callable[[int, int], None] | None,
+                  workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``run(part, indices, report)`` over ``count`` points shared out to ``workers`` threads
+    (default: one per intra-op thread; ``part`` numbers them from 0), each running torch
+    single-threaded: small convolutions gain little from torch's intra-op threads and about twice
+    as much from running side by side (measured: 2.0 s → 1.0 s for 256 points of SmallCNN on 2
+    cores). The intra-op thread count is restored afterwards (``_single_threaded``)."""
+    parts = np.array_split(np.arange(count), max(1, min(workers or intra_op_threads(), count)))
     done = [0] * len(parts)
     lock = threading.Lock()
 
@@ -139,13 +175,8 @@ def _side_by_side(count: int, run: Callable[[int, torch.Tensor, Callable[[int, i
     if len(parts) == 1:
         results = [one(0)]
     else:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            with ThreadPoolExecutor(len(parts)) as pool:
-                results = list(pool.map(one, range(len(parts))))
-        finally:
-            torch.set_num_threads(threads)
+        with _single_threaded(), ThreadPoolExecutor(len(parts)) as pool:
+            results = list(pool.map(one, range(len(parts))))
     if progress is not None:
         progress(count, count)
     return np.concatenate([r[0] for r in results]), np.concatenate([r[1] for r in results])
@@ -163,19 +194,18 @@ def evaluate_module(model: torch.nn.Module, shapes: list[tuple[str, torch.Size]]
     mode; ``data`` is (x, y) tensors (run in chunks of MODULE_CHUNK) or an iterable of (x, y)
     batches such as a DataLoader. ``points_per_pass`` > 1 evaluates that many points in one
     forward pass (``torch.func.vmap`` over the stacked states): faster for small dense layers,
-    slower for convolutions (``ModelInfo.points_per_pass``). The model is not modified (its mode is
-    restored). ``loss`` takes (outputs, targets, reduction="sum"); the mean is over examples.
-    Accuracy is the share of argmax hits (NaN where the outputs are not class scores with integer
-    targets).
+    slower for convolutions (``ModelInfo.points_per_pass``). ``loss`` takes (outputs, targets,
+    reduction="sum"); the mean is over examples. Accuracy is the share of argmax hits (NaN where
+    the outputs are not class scores with integer targets).
 
-    On the CPU with (x, y) tensors, the points are shared out to one thread per core (each with
-    its own copy of the model: functional_call swaps a module's tensors while it runs), and 4-D
-    weights and images go channels-last (oneDNN's fast layout for convolutions and pooling).
+    The model is only read: every thread evaluates its own copy in eval mode, since
+    functional_call swaps a module's tensors while it runs (two threads on one module, or two
+    requests given the same model, would read each other's points). On the CPU with (x, y)
+    tensors, the points are shared out to one thread per core, and 4-D weights and images go
+    channels-last (oneDNN's fast layout for convolutions and pooling).
     """
     if not 1 <= int(points_per_pass) <= 1024:
         raise InvalidSpec(f"points_per_pass must be 1 to 1024 (got {points_per_pass})", "points_per_pass")
-    was_training = model.training
-    model.eval()
     device = base.device
     cpu = device.type == "cpu"
     channels_last = cpu and points_per_pass == 1
@@ -188,15 +218,12 @@ def evaluate_module(model: torch.nn.Module, shapes: list[tuple[str, torch.Size]]
         return _module_points(model_copy, shapes, base, d1, d2, a[index], b[index], chunks, loss, report,
                               int(points_per_pass), channels_last)
 
-    try:
-        if cpu and _tensors(data) and torch.get_num_threads() > 1 and len(a) > 1:
-            workers = min(torch.get_num_threads(), len(a))
-            models = [model] + [copy.deepcopy(model) for _ in range(workers - 1)]
-            return _side_by_side(len(a), lambda k, index, report: run(models[k], index, report), progress)
-        with torch.inference_mode():
-            return run(model, torch.arange(len(a)), progress or (lambda i, n: None))
-    finally:
-        model.train(was_training)
+    workers = min(intra_op_threads(), len(a))
+    if cpu and _tensors(data) and workers > 1:
+        models = [copy.deepcopy(model).eval() for _ in range(workers)]
+        return _side_by_side(len(a), lambda k, index, report: run(models[k], index, report), progress, workers)
+    with torch.inference_mode():
+        return run(copy.deepcopy(model).eval(), torch.arange(len(a)), progress or (lambda i, n: None))
 
 
 def evaluate_points(train_spec: TrainSpec, base: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,

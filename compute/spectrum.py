@@ -8,6 +8,7 @@ parameters θ; the buffers are not variables. H = ∇²L(θ), P × P, never form
 - Hessian-vector products (``LossHessian.hvp``) by torch.func, exact to float rounding:
   "forward" is forward-over-reverse, jvp(grad L)(θ; v); "reverse" is double backward,
   vjp(grad L)(θ)(v). Both are tested against the dense Hessian of a model small enough to form it.
+  Forward mode holds FORWARD_AD (one thread at a time in the process: see there).
 - The top k eigenvalues (``top_eigen``): scipy's ``eigsh`` (ARPACK's implicitly restarted Lanczos)
   on the products as a LinearOperator, the largest algebraic ones, from a start vector drawn from
   ``seed`` (or given: the last step's eigenvector, as ``sharpening`` does).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -61,6 +63,12 @@ HVP_CHUNK = {"cpu": 256, "cuda": 4096}
 # bench curvature measures a product at about three gradients' time.
 HVP_COST = 3
 MAX_DENSE = 4000  # parameters up to which dense_hessian forms the P × P matrix
+# torch's forward-mode AD levels (torch.func.jvp, jacfwd, hessian) are process-wide, not per thread:
+# two threads inside forward mode at once break each other's levels (measured: 8 threads × 20
+# products of a small MLP, 153 errors "Trying to create a dual Tensor for forward AD but no level
+# exists", and a wrong product without one). Every forward-mode use in compute holds this lock;
+# reverse mode (autograd, torch.func's grad, vjp and vmap) is per thread and runs side by side.
+FORWARD_AD = threading.Lock()
 
 
 class LossHessian:
@@ -68,7 +76,9 @@ class LossHessian:
     batches; ``loss(outputs, targets, reduction="sum")`` as the landscapes' API takes it) at the
     model's parameters (or at ``params``, a flat vector in ``named_parameters`` order), in eval
     mode with the model's buffers; the model is not changed. ``l2`` adds l2·I (weight decay as an
-    L2 term). ``progress(count)`` is called after each product (a job's cancel raises from it)."""
+    L2 term). ``progress(count)`` is called after each product (a job's cancel raises from it).
+    Threads may share one: its products take turns (functional_call swaps ``self.model``'s
+    tensors while it runs)."""
 
     def __init__(self, model: torch.nn.Module, data: Data, loss: Callable = F.cross_entropy, *,
                  params: torch.Tensor | None = None, method: str = "forward", l2: float = 0.0,
@@ -89,6 +99,7 @@ class LossHessian:
         self.chunks = _batches(data, self.device, chunk or HVP_CHUNK[self.device.type])
         self.loss, self.method, self.l2, self.progress = loss, method, float(l2), progress
         self.count = 0  # products taken
+        self.lock = threading.Lock()  # one evaluation of self.model at a time
 
     def _params(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         return {name: t.contiguous() for name, t in unflatten(flat, self.shapes).items()}
@@ -115,7 +126,7 @@ class LossHessian:
         """L(θ), the mean loss over the data."""
         params = self._params(self.theta)
         total, count = 0.0, 0
-        with torch.no_grad():
+        with self.lock, torch.no_grad():
             for xb, yb in self.chunks():
                 total += float(self._chunk_loss(xb, yb)(params))
                 count += len(yb)
@@ -124,7 +135,8 @@ class LossHessian:
     def gradient(self) -> torch.Tensor:
         """∇L(θ) (the cost a Hessian-vector product is compared with)."""
         params = self._params(self.theta)
-        g = self._over_data(lambda f: self._flat(grad(f)(params)))
+        with self.lock:
+            g = self._over_data(lambda f: self._flat(grad(f)(params)))
         return g + self.l2 * self.theta
 
     def hvp(self, v: torch.Tensor) -> torch.Tensor:
@@ -135,16 +147,19 @@ class LossHessian:
 
         def product(f: Callable) -> torch.Tensor:
             if self.method == "forward":
-                _, out = jvp(grad(f), (params,), (tangent,))
+                with FORWARD_AD:
+                    _, out = jvp(grad(f), (params,), (tangent,))
             else:
                 _, pullback = vjp(grad(f), params)
                 (out,) = pullback(tangent)
             return self._flat(out)
 
-        hv = self._over_data(product) + self.l2 * flat
-        self.count += 1
+        with self.lock:
+            hv = self._over_data(product) + self.l2 * flat
+            self.count += 1
+            count = self.count
         if self.progress is not None:
-            self.progress(self.count)
+            self.progress(count)
         return hv
 
     def as_operator(self, scale: torch.Tensor | None = None) -> LinearOperator:
@@ -242,7 +257,7 @@ def dense_hessian(model: torch.nn.Module, data: tuple[torch.Tensor, torch.Tensor
                   loss: Callable = F.cross_entropy) -> torch.Tensor:
     """The whole P × P Hessian by torch.func.hessian of the loss as a function of the flat
     parameters (in eval mode, float64 model and data): the reference the products are tested
-    against. Refused above MAX_DENSE parameters."""
+    against. Refused above MAX_DENSE parameters. Forward mode: holds FORWARD_AD."""
     model = copy.deepcopy(model).double().eval()
     shapes = param_shapes(model)
     size = sum(int(np.prod(s)) for _, s in shapes)
@@ -255,7 +270,8 @@ def dense_hessian(model: torch.nn.Module, data: tuple[torch.Tensor, torch.Tensor
     def f(flat: torch.Tensor) -> torch.Tensor:
         return loss(functional_call(model, (unflatten(flat, shapes), buffers), (x,)), y, reduction="sum") / len(y)
 
-    return torch.func.hessian(f)(theta)
+    with FORWARD_AD:
+        return torch.func.hessian(f)(theta)
 
 
 # ---- a trained network's spectrum ------------------------------------------------------------
