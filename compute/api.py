@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import io
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from compute.errors import InvalidSpec
 from compute.landscape import (
     BIAS_MODES,
     DIR_TYPES,
+    LANDSCAPE_ARRAYS,
     MARK_NAMES,
     NORMS,
     THREE_MARKS,
@@ -40,6 +40,7 @@ from compute.landscape import (
     write_landscape,
 )
 from compute.nets import buffer_shapes, flat_state, param_shapes
+from compute.npzfile import read_npz
 
 
 def model_state(model: torch.nn.Module) -> torch.Tensor:
@@ -167,12 +168,19 @@ MAX_FILE_BYTES = 8 << 20  # a landscape file read back is at most this large
 MAX_RESOLUTION = 1001
 MAX_PATH = 100_000
 MODES_IN_FILES = ("line", "plane", "pca", "three", "hessian")
+FILE_NAMES = ("mode", "description", *LANDSCAPE_ARRAYS)  # what is read of a file (its spec is not used)
+# what a file's arrays may inflate to: the largest legal landscape's (a plane's coords, loss and
+# accuracy, and a path, in float64), and 4 MiB for the strings, the small arrays and the .npy headers
+MAX_ARRAY_BYTES = (np.dtype(np.float64).itemsize * (MAX_RESOLUTION + 2 * MAX_RESOLUTION**2 + 2 * MAX_PATH)
+                   + (4 << 20))
 
 
 def load_landscape(data: bytes) -> Landscape:
     """A landscape file (as the CLI, the page's store and ``save_landscape`` write it) read back and
-    checked: a .npz of plain numeric arrays and strings, opened with ``allow_pickle=False`` (an
-    object array is refused, never unpickled). InvalidSpec says what is wrong.
+    checked: a .npz of plain numeric arrays and strings, read with ``compute.npzfile.read_npz``:
+    only the arrays FILE_NAMES (others are ignored), stored or deflated, at most MAX_ARRAY_BYTES
+    inflated in all, checked before a byte is inflated (an object array is refused, never
+    unpickled). InvalidSpec says what is wrong.
 
     Required: ``mode`` (line, plane or pca), ``coords`` (R increasing finite values), ``train_loss``
     ((R,) for a line, (R, R) for a plane). Optional: ``train_acc`` of the same shape, ``test_loss``
@@ -183,10 +191,9 @@ def load_landscape(data: bytes) -> Landscape:
     if len(data) > MAX_FILE_BYTES:
         raise InvalidSpec(f"the file is {len(data):,} bytes; at most {MAX_FILE_BYTES:,} are read", "file")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as saved:
-            arrays = {name: saved[name] for name in saved.files}
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
-        raise InvalidSpec(f"not a landscape file (.npz of plain arrays): {str(err)[:120]}", "file") from None
+        arrays = read_npz(data, FILE_NAMES, MAX_ARRAY_BYTES)
+    except InvalidSpec as err:
+        raise InvalidSpec(f"not a landscape file: {err.message}", "file") from None
     mode = _text(arrays, "mode")
     if mode not in MODES_IN_FILES:
         raise InvalidSpec(f"mode must be one of {', '.join(MODES_IN_FILES)} (got {mode!r:.40})", "file")
