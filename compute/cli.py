@@ -11,6 +11,7 @@ import csv
 import dataclasses
 import json
 import os
+import shlex
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from tqdm import tqdm
 
 from compute.curvature import stable_lr, toy_hessian
 from compute.data import DATA_PARAMS, DataSpec
-from compute.datasets import SOURCES, data_dir, fetch
+from compute.datasets import SOURCES, DataFileError, data_dir, fetch
 from compute.errors import InvalidSpec
 from compute.landscape import (
     BIAS_MODES,
@@ -197,7 +198,7 @@ def _train_spec(args: argparse.Namespace) -> TrainSpec:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m compute", description=__doc__.splitlines()[0])
+    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="print a trajectory: step,weight,bias,loss")
@@ -231,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the run's optimizer step whose point is taken (0: the start point)")
 
     net_curvature = sub.add_parser(
-        NET_CURVATURE, prog="python -m compute curvature --model",
+        NET_CURVATURE, prog=f"{PROG} curvature --model",
         help="(curvature --model MODEL) print a trained network's top Hessian eigenvalues: index,eigenvalue; "
              "with --every N, its sharpness during training: step,sharpness,hessian_max,trace,loss,threshold")
     _add_network_options(net_curvature)
@@ -276,11 +277,27 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where the points are evaluated: auto is the GPU when torch sees one, else the CPU")
     view.add_argument("--out", required=True, help="the .npz file to write")
 
-    fetch_data = sub.add_parser("fetch-data", help="download a data set's standard files and check their MD5 sums")
+    fetch_data = sub.add_parser(FETCH_DATA, help="download a data set's standard files and check their MD5 sums")
     fetch_data.add_argument("--dataset", required=True, choices=[k for k, row in SOURCES.items() if row.files])
     fetch_data.add_argument("--data-dir", default=None, metavar="DIR",
                             help="where to put them (default $DATA_DIR, else cache-dir/data)")
     return parser
+
+
+PROG = "python -m compute"
+FETCH_DATA = "fetch-data"
+
+
+def data_hint(err: DataFileError, command: str = "") -> str:
+    """What an operator reads after a data file's message (which names the file relative to the data
+    folder, as participants see it): the absolute data folder and the command that fetches the files
+    (not when ``command`` is that one). For the CLI's stderr, or a server's log; never for a page."""
+    folder = shlex.quote(str(err.folder))
+    hint = f"Data folder: {folder}"
+    source = SOURCES.get(err.dataset)
+    if source is not None and source.files and command != FETCH_DATA:
+        hint += f"; to fetch the {source.title} files: {PROG} {FETCH_DATA} --dataset {err.dataset} --data-dir {folder}"
+    return hint
 
 
 def _fetch_data(args: argparse.Namespace) -> None:
@@ -560,10 +577,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         {"run": _run, "grid": _grid, "sweep": _sweep, "landscape": _landscape, "curvature": _curvature,
-         "preview": _preview, "fetch-data": _fetch_data, NET_CURVATURE: _net_curvature}[args.command](args)
+         "preview": _preview, FETCH_DATA: _fetch_data, NET_CURVATURE: _net_curvature}[args.command](args)
     except InvalidSpec as err:
         command = "curvature --model" if args.command == NET_CURVATURE else args.command
-        sys.stderr.write(f"{parser.prog} {command}: error: {err}\n")
+        hint = f" {data_hint(err, args.command)}" if isinstance(err, DataFileError) else ""
+        sys.stderr.write(f"{parser.prog} {command}: error: {err}{hint}\n")
         return 2
     except BrokenPipeError:  # the reader (head, less) closed the pipe: not an error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the interpreter's final flush

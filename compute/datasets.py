@@ -9,8 +9,9 @@
 - MNIST-1D: made offline by the ``mnist1d`` package's generator with its default arguments (seed 42).
 - The 8 × 8 digits inside scikit-learn.
 
-A missing or damaged file raises :class:`DataFileError` naming the file. ``fetch`` downloads the
-standard files where a machine has internet and checks their MD5 sums (tests never download).
+A missing or damaged file raises :class:`DataFileError` naming the file relative to the data folder
+(never the server's absolute path: participants see it). ``fetch`` downloads the standard files where a
+machine has internet and checks their MD5 sums (tests never download).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import threading
 import urllib.request
 import zlib
 from collections.abc import Callable
@@ -37,10 +39,38 @@ CLASSES = 10
 
 
 class DataFileError(InvalidSpec):
-    """A data file that is missing or damaged; the message names the file."""
+    """A data file that is missing or damaged.
 
-    def __init__(self, message: str):
-        super().__init__(message, "dataset")
+    ``str(err)`` is one sentence a participant may see: it names the file relative to the data
+    folder (``mnist/train-images-idx3-ubyte(.gz) is missing from the data folder.``), never the
+    server's absolute path, a shell command or an OS error's text with a path in it. The fields
+    are for the operator's tools (the CLI adds the folder and the command that fetches the files).
+
+    Args:
+        name: the file relative to the data folder, as the message names it.
+        problem: the rest of the sentence (``"is missing from the data folder"``).
+        dataset: the data set's key in :data:`SOURCES` ("" when the file belongs to none).
+        folder: the data folder (DATA_DIR), absolute.
+    """
+
+    def __init__(self, name: str, problem: str, dataset: str = "", folder: Path | None = None):
+        super().__init__(f"{name} {problem}.", "dataset")
+        self.name, self.problem, self.dataset = name, problem, dataset
+        self.folder = (folder or Path()).absolute()
+
+    def __reduce__(self) -> tuple:  # a worker process's error reaches its parent whole
+        return DataFileError, (self.name, self.problem, self.dataset, self.folder)
+
+
+def _named(path: Path, root: Path | None) -> str:
+    """``path`` as a message names it: relative to the data folder ``root``, else its file name."""
+    if root is not None and path.is_relative_to(root):
+        return path.relative_to(root).as_posix()
+    return path.name
+
+
+def _error(path: Path, root: Path | None, dataset: str, problem: str) -> DataFileError:
+    return DataFileError(_named(path, root), problem, dataset, root if root is not None else path.parent)
 
 
 def data_dir(given: str | os.PathLike | None = None) -> Path:
@@ -64,33 +94,34 @@ class Images:
 # ---- IDX (MNIST, Fashion-MNIST) --------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, root: Path | None = None, dataset: str = "") -> bytes:
     """The file's bytes, gunzipped when it starts with gzip's magic (whatever its name says)."""
     try:
         raw = path.read_bytes()
         return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     except (gzip.BadGzipFile, EOFError, zlib.error) as err:
-        raise DataFileError(f"{path}: damaged gzip data ({err})") from None
-    except OSError as err:
-        raise DataFileError(f"{path}: cannot be read ({err.strerror or err})") from None
+        raise _error(path, root, dataset, f"is damaged: its gzip data is broken ({err})") from None
+    except OSError as err:  # its text would name the absolute path: only the reason goes on
+        raise _error(path, root, dataset, f"cannot be read: {err.strerror or type(err).__name__}") from None
 
 
-def read_idx(path: Path) -> np.ndarray:
+def read_idx(path: Path, root: Path | None = None, dataset: str = "") -> np.ndarray:
     """An IDX file as an array: magic 0, 0, a type byte, the number of dimensions; then each
-    dimension as a big-endian uint32; then the values, exactly as many as the dimensions say."""
-    data = _read_bytes(path)
+    dimension as a big-endian uint32; then the values, exactly as many as the dimensions say.
+    Errors name the file relative to the data folder ``root`` (its file name when None)."""
+    data = _read_bytes(path, root, dataset)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in IDX_DTYPES or not 1 <= data[3] <= 4:
-        raise DataFileError(f"{path}: not an IDX file (its first bytes are {data[:4].hex() or 'missing'})")
+        raise _error(path, root, dataset, f"is not an IDX file: its first bytes are {data[:4].hex() or 'missing'}")
     ndim = data[3]
     if len(data) < 4 + 4 * ndim:
-        raise DataFileError(f"{path}: truncated IDX header")
+        raise _error(path, root, dataset, "is damaged: its IDX header is cut short")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
     dtype = np.dtype(IDX_DTYPES[data[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     body = len(data) - 4 - 4 * ndim
     if body != expected:
-        raise DataFileError(f"{path}: damaged: its header says {shape} ({expected} bytes of values), "
-                            f"the file holds {body}")
+        raise _error(path, root, dataset, f"is damaged: its header says {shape} ({expected:,} bytes of values) "
+                                          f"but it holds {body:,}")
     return np.frombuffer(data, dtype, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -98,25 +129,28 @@ def _find(folder: Path, name: str, dataset: str) -> Path:
     for candidate in (folder / name, folder / f"{name}.gz"):
         if candidate.is_file():
             return candidate
-    raise DataFileError(f"{folder / name}(.gz) is missing: put the {dataset} files there, or run "
-                        f"python -m compute fetch-data --dataset {dataset} --data-dir {folder.parent}")
+    raise DataFileError(f"{_named(folder / name, folder.parent)}(.gz)", "is missing from the data folder", dataset,
+                        folder.parent)
 
 
 def _idx_pair(folder: Path, prefix: str, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    root = folder.parent  # the data folder: the set's files are in root/<dataset>
     images_path = _find(folder, f"{prefix}-images-idx3-ubyte", dataset)
     labels_path = _find(folder, f"{prefix}-labels-idx1-ubyte", dataset)
-    images, labels = read_idx(images_path), read_idx(labels_path)
+    images, labels = read_idx(images_path, root, dataset), read_idx(labels_path, root, dataset)
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataFileError(f"{images_path}: expected uint8 images (N, H, W), found {images.dtype} {images.shape}")
+        raise _error(images_path, root, dataset,
+                     f"does not hold images: expected uint8 (N, H, W), found {images.dtype} {images.shape}")
     if labels.ndim != 1 or len(labels) != len(images):
-        raise DataFileError(f"{labels_path}: expected {len(images)} labels, found shape {labels.shape}")
+        raise _error(labels_path, root, dataset,
+                     f"does not match its images: expected {len(images)} labels, found shape {labels.shape}")
     if labels.size and int(labels.max()) >= CLASSES:
-        raise DataFileError(f"{labels_path}: a label is {int(labels.max())}, not a class 0–9")
+        raise _error(labels_path, root, dataset, f"is damaged: a label is {int(labels.max())}, not a class 0–9")
     return (images.astype(np.float32) / 255.0)[:, None], labels.astype(np.int64)
 
 
 def load_idx_set(folder: Path, dataset: str) -> Images:
-    """MNIST or Fashion-MNIST from the four IDX files in ``folder``, official split."""
+    """MNIST or Fashion-MNIST from the four IDX files in ``folder`` (``DATA_DIR/<dataset>``), official split."""
     x_train, y_train = _idx_pair(folder, "train", dataset)
     x_test, y_test = _idx_pair(folder, "t10k", dataset)
     return Images(x_train, y_train, x_test, y_test)
@@ -128,19 +162,20 @@ CIFAR_TRAIN = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
 CIFAR_TEST = ("test_batch.bin",)
 
 
-def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """One CIFAR-10 binary batch: records of one label byte and 3,072 pixel bytes (R, G, B planes)."""
+def read_cifar_batch(path: Path, root: Path | None = None, dataset: str = "cifar10") -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 binary batch: records of one label byte and 3,072 pixel bytes (R, G, B planes).
+    Errors name the file relative to the data folder ``root`` (its file name when None)."""
     try:
         raw = path.read_bytes()
-    except OSError as err:
-        raise DataFileError(f"{path}: cannot be read ({err.strerror or err})") from None
+    except OSError as err:  # its text would name the absolute path: only the reason goes on
+        raise _error(path, root, dataset, f"cannot be read: {err.strerror or type(err).__name__}") from None
     if not raw or len(raw) % CIFAR_RECORD:
-        raise DataFileError(f"{path}: damaged: {len(raw)} bytes is not a whole number of "
-                            f"{CIFAR_RECORD}-byte records")
+        raise _error(path, root, dataset,
+                     f"is damaged: {len(raw):,} bytes is not a whole number of {CIFAR_RECORD:,}-byte records")
     records = np.frombuffer(raw, np.uint8).reshape(-1, CIFAR_RECORD)
     labels = records[:, 0]
     if int(labels.max()) >= CLASSES:
-        raise DataFileError(f"{path}: a label is {int(labels.max())}, not a class 0–9")
+        raise _error(path, root, dataset, f"is damaged: a label is {int(labels.max())}, not a class 0–9")
     return (records[:, 1:].reshape(-1, 3, 32, 32).astype(np.float32) / 255.0), labels.astype(np.int64)
 
 
@@ -150,7 +185,8 @@ def _cifar_folder(root: Path) -> Path:
 
 
 def load_cifar10(root: Path) -> Images:
-    """CIFAR-10's binary version: five training batches and the test batch, official split."""
+    """CIFAR-10's binary version: five training batches and the test batch in ``root``
+    (``DATA_DIR/cifar10``, or its ``cifar-10-batches-bin`` folder), official split."""
     folder = _cifar_folder(root)
 
     def batches(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -158,9 +194,8 @@ def load_cifar10(root: Path) -> Images:
         for name in names:
             path = folder / name
             if not path.is_file():
-                raise DataFileError(f"{path} is missing: put CIFAR-10's binary version there, or run "
-                                    f"python -m compute fetch-data --dataset cifar10 --data-dir {root.parent}")
-            parts.append(read_cifar_batch(path))
+                raise _error(path, root.parent, "cifar10", "is missing from the data folder")
+            parts.append(read_cifar_batch(path, root.parent))
         return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
     return Images(*batches(CIFAR_TRAIN), *batches(CIFAR_TEST))
@@ -169,16 +204,20 @@ def load_cifar10(root: Path) -> Images:
 # ---- generated and shipped sets ----------------------------------------------------------------
 
 
+_NUMPY_GLOBAL_RNG = threading.Lock()
+
+
 def load_mnist1d() -> Images:
     """MNIST-1D (Greydanus 2020) made by its package's generator with the default arguments:
     4,000 training and 1,000 test signals of length 40. numpy's global random state is restored."""
     from mnist1d.data import get_dataset_args, make_dataset
 
-    state = np.random.get_state()
-    try:
-        made = make_dataset(get_dataset_args())
-    finally:
-        np.random.set_state(state)
+    with _NUMPY_GLOBAL_RNG:  # the generator seeds numpy's global state: one thread at a time
+        state = np.random.get_state()
+        try:
+            made = make_dataset(get_dataset_args())
+        finally:
+            np.random.set_state(state)
     return Images(made["x"].astype(np.float32)[:, None], made["y"].astype(np.int64),
                   made["x_test"].astype(np.float32)[:, None], made["y_test"].astype(np.int64))
 
@@ -246,7 +285,7 @@ def md5sum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _extract_cifar(archive: Path, folder: Path) -> None:
+def _extract_cifar(archive: Path, folder: Path, root: Path) -> None:
     """The six binary batches out of the archive, by name only (no other member, no path from it)."""
     wanted = set(CIFAR_TRAIN + CIFAR_TEST)
     with tarfile.open(archive, "r:gz") as tar:
@@ -259,7 +298,7 @@ def _extract_cifar(archive: Path, folder: Path) -> None:
                     shutil.copyfileobj(source, out)
                 wanted.discard(name)
     if wanted:
-        raise DataFileError(f"{archive}: the archive lacks {', '.join(sorted(wanted))}")
+        raise _error(archive, root, "cifar10", f"is damaged: the archive lacks {', '.join(sorted(wanted))}")
 
 
 def fetch(dataset: str, root: Path, log: Callable[[str], None] = print,
@@ -288,13 +327,15 @@ def fetch(dataset: str, root: Path, log: Callable[[str], None] = print,
                         shutil.copyfileobj(response, part)
                 except OSError as err:
                     Path(part.name).unlink(missing_ok=True)
-                    raise DataFileError(f"{url}: download failed ({err})") from None
+                    raise _error(target, root, dataset,
+                                 f"could not be downloaded from {url}: {err.strerror or err}") from None
             got = md5sum(Path(part.name))
             if got != md5:
                 Path(part.name).unlink(missing_ok=True)
-                raise DataFileError(f"{url}: MD5 {got} is not the published {md5}; nothing was written")
+                raise _error(target, root, dataset, f"was downloaded from {url} with MD5 {got}, not the published "
+                                                    f"{md5}: nothing was written")
             os.replace(part.name, target)
             log(f"{target}: MD5 ok")
         if target.name.endswith(".tar.gz"):
-            _extract_cifar(target, folder)
+            _extract_cifar(target, folder, root)
     return folder

@@ -235,8 +235,24 @@ def test_a_missing_data_file_is_one_line_exit_2_and_writes_nothing(capsys, tmp_p
                  "--epochs", "1", "--out", str(target)])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
-    assert "train-labels-idx1-ubyte(.gz) is missing" in err and "training" not in err
+    # the participant's sentence, then, for the operator, the data folder and the command that fills it
+    assert err.startswith("python -m compute landscape: error: "
+                          "mnist/train-labels-idx1-ubyte(.gz) is missing from the data folder. ")
+    assert f"Data folder: {tmp_path};" in err
+    assert err.rstrip().endswith(f"python -m compute fetch-data --dataset mnist --data-dir {tmp_path}")
+    assert "training" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mnist"]
+
+
+def test_a_data_folder_given_relative_is_shown_absolute_and_quoted(capsys, tmp_path, monkeypatch):
+    folder = tmp_path / "my data"
+    (folder / "mnist").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    code = main(["landscape", "--dataset", "mnist", "--data-dir", "my data", "--model", "mlp", "--epochs", "1",
+                 "--out", str(tmp_path / "x.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "error: mnist/train-images-idx3-ubyte(.gz) is missing from the data folder." in err
+    assert err.rstrip().endswith(f"--dataset mnist --data-dir '{folder}'")
 
 
 def test_an_interrupted_landscape_resumes_with_only_the_missing_points(capsys, tmp_path, monkeypatch):
@@ -287,5 +303,8 @@ def test_fetch_data_without_internet_is_one_line(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.fetch, "__defaults__", (print, offline))
     code = main(["fetch-data", "--dataset", "mnist", "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err
-    assert code == 2 and "download failed (network is unreachable)" in err.splitlines()[-1]
+    last = err.splitlines()[-1]
+    assert code == 2 and last.startswith("python -m compute fetch-data: error: mnist/train-images-idx3-ubyte.gz "
+                                         "could not be downloaded from https://")
+    assert last.endswith(f"network is unreachable. Data folder: {tmp_path}")  # not the command just run
     assert list((tmp_path / "mnist").iterdir()) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import pickle
 import tarfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from compute.datasets import (
     load_cifar10,
     load_idx_set,
     load_mnist1d,
+    read_cifar_batch,
     read_idx,
 )
 from compute.nets import DatasetSpec, load_split
@@ -84,37 +86,74 @@ def test_a_split_of_the_files_uses_the_official_test_set_and_seeded_subsets(tmp_
     assert all(full[x.tobytes()] == int(y) for x, y in zip(sub.x_train.numpy(), sub.y_train.numpy()))
 
 
+def assert_participant_safe(err: DataFileError, data_folder: Path, dataset: str) -> None:
+    """What a participant sees is one sentence naming the file inside the data folder: no absolute
+    path, no shell command; the fields the operator's CLI needs are on the error."""
+    message = str(err)
+    assert str(data_folder) not in message and str(data_folder.resolve()) not in message
+    assert "fetch-data" not in message and "python" not in message and "Errno" not in message
+    assert "\n" not in message and message.endswith(".") and not message.startswith("/")
+    assert err.folder == data_folder.absolute() and err.dataset == dataset
+    assert message.startswith(f"{err.name} ") and not Path(err.name).is_absolute()
+    again = pickle.loads(pickle.dumps(err))  # as from a worker process
+    assert (str(again), again.field, again.folder, again.dataset) == (message, "dataset", err.folder, dataset)
+
+
 @pytest.mark.parametrize(("damage", "fragment"), [
-    (lambda data: data[:-7], "damaged: its header says"),
-    (lambda data: b"\x00\x00\x07\x03" + data[4:], "not an IDX file"),
-    (lambda data: gzip.compress(data)[:40], "damaged gzip data"),
-    (lambda data: b"", "not an IDX file"),
+    (lambda data: data[:-7], "is damaged: its header says (30, 28, 28) (23,520 bytes of values) but it holds 23,513"),
+    (lambda data: b"\x00\x00\x07\x03" + data[4:], "is not an IDX file: its first bytes are 00000703"),
+    (lambda data: gzip.compress(data)[:40], "is damaged: its gzip data is broken"),
+    (lambda data: b"", "is not an IDX file: its first bytes are missing"),
+    (lambda data: data[:6], "is damaged: its IDX header is cut short"),
 ])
-def test_a_damaged_idx_file_is_named(tmp_path, damage, fragment):
+def test_a_damaged_idx_file_is_named_inside_the_data_folder(tmp_path, damage, fragment):
     write_idx_set(tmp_path / "mnist", zipped=False)
     target = tmp_path / "mnist" / "train-images-idx3-ubyte"
     target.write_bytes(damage(target.read_bytes()))
-    with pytest.raises(DataFileError, match=fragment) as err:
+    with pytest.raises(DataFileError) as err:
         load_idx_set(tmp_path / "mnist", "mnist")
-    assert str(target) in str(err.value)
+    assert str(err.value).startswith(f"mnist/train-images-idx3-ubyte {fragment}")
+    assert_participant_safe(err.value, tmp_path, "mnist")
+
+
+def test_an_unreadable_file_gives_the_reason_without_the_path(tmp_path):
+    (tmp_path / "mnist" / "train-images-idx3-ubyte").mkdir(parents=True)  # a folder: open() fails
+    with pytest.raises(DataFileError) as err:
+        read_idx(tmp_path / "mnist" / "train-images-idx3-ubyte", tmp_path, "mnist")
+    assert str(err.value) == "mnist/train-images-idx3-ubyte cannot be read: Is a directory."
+    assert_participant_safe(err.value, tmp_path, "mnist")
+    (tmp_path / "cifar10" / "data_batch_1.bin").mkdir(parents=True)
+    with pytest.raises(DataFileError) as err:
+        read_cifar_batch(tmp_path / "cifar10" / "data_batch_1.bin", tmp_path)
+    assert str(err.value) == "cifar10/data_batch_1.bin cannot be read: Is a directory."
+    assert_participant_safe(err.value, tmp_path, "cifar10")
+    with pytest.raises(DataFileError) as err:  # no data folder given: the file's own name only
+        read_idx(tmp_path / "mnist" / "train-images-idx3-ubyte")
+    assert str(err.value) == "train-images-idx3-ubyte cannot be read: Is a directory."
 
 
 def test_labels_that_do_not_match_the_images_are_named(tmp_path):
     write_idx_set(tmp_path / "mnist", zipped=False)
     target = tmp_path / "mnist" / "t10k-labels-idx1-ubyte"
     target.write_bytes(idx_bytes(np.full(12, 11)))
-    with pytest.raises(DataFileError, match="not a class 0–9"):
+    with pytest.raises(DataFileError) as err:
         load_idx_set(tmp_path / "mnist", "mnist")
+    assert str(err.value) == "mnist/t10k-labels-idx1-ubyte is damaged: a label is 11, not a class 0–9."
     target.write_bytes(idx_bytes(np.zeros(5)))
-    with pytest.raises(DataFileError, match="expected 12 labels"):
+    with pytest.raises(DataFileError) as err:
         load_idx_set(tmp_path / "mnist", "mnist")
+    assert str(err.value) == ("mnist/t10k-labels-idx1-ubyte does not match its images: "
+                              "expected 12 labels, found shape (5,).")
+    assert_participant_safe(err.value, tmp_path, "mnist")
 
 
-def test_a_missing_file_is_named_with_the_command_that_fetches_it(tmp_path):
+def test_a_missing_file_is_named_inside_the_data_folder_with_what_fetches_it(tmp_path):
     write_idx_set(tmp_path / "fashion-mnist")
     (tmp_path / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").unlink()
-    with pytest.raises(DataFileError, match=r"t10k-images-idx3-ubyte\(\.gz\) is missing.*fetch-data --dataset fashion-mnist"):
+    with pytest.raises(DataFileError) as err:
         load_split(DatasetSpec("fashion-mnist"), tmp_path)
+    assert str(err.value) == "fashion-mnist/t10k-images-idx3-ubyte(.gz) is missing from the data folder."
+    assert_participant_safe(err.value, tmp_path, "fashion-mnist")  # the CLI's hint: tests/compute/test_cli.py
 
 
 def test_read_idx_reads_other_value_types(tmp_path):
@@ -138,12 +177,21 @@ def test_a_damaged_or_missing_cifar_batch_is_named(tmp_path):
     write_cifar(tmp_path / "cifar10")
     target = tmp_path / "cifar10" / "data_batch_3.bin"
     target.write_bytes(target.read_bytes()[:-1])
-    with pytest.raises(DataFileError, match=r"data_batch_3\.bin: damaged"):
+    with pytest.raises(DataFileError) as err:
         load_cifar10(tmp_path / "cifar10")
+    assert str(err.value) == ("cifar10/data_batch_3.bin is damaged: 12,291 bytes is not a whole number of "
+                              "3,073-byte records.")
+    assert_participant_safe(err.value, tmp_path, "cifar10")
     target.unlink()
-    with pytest.raises(DataFileError, match=r"data_batch_3\.bin is missing") as err:
+    with pytest.raises(DataFileError) as err:
         load_cifar10(tmp_path / "cifar10")
-    assert str(err.value).endswith(f"--dataset cifar10 --data-dir {tmp_path}")  # the data folder, not cifar10/
+    assert str(err.value) == "cifar10/data_batch_3.bin is missing from the data folder."
+    assert_participant_safe(err.value, tmp_path, "cifar10")  # the data folder, not cifar10/
+    write_cifar(tmp_path / "cifar10" / "cifar-10-batches-bin")
+    (tmp_path / "cifar10" / "cifar-10-batches-bin" / "test_batch.bin").unlink()
+    with pytest.raises(DataFileError) as err:
+        load_cifar10(tmp_path / "cifar10")
+    assert str(err.value) == "cifar10/cifar-10-batches-bin/test_batch.bin is missing from the data folder."
 
 
 def test_mnist1d_is_generated_offline_and_leaves_numpy_alone():
@@ -185,8 +233,10 @@ def test_fetch_checks_md5_and_keeps_what_is_right(tmp_path, monkeypatch):
 
 def test_fetch_refuses_a_wrong_checksum_and_writes_nothing(tmp_path):
     files = {url.rsplit("/", 1)[1]: b"not the real file" for url, _ in SOURCES["fashion-mnist"].files}
-    with pytest.raises(DataFileError, match="is not the published"):
+    with pytest.raises(DataFileError, match=r"^fashion-mnist/train-images-idx3-ubyte\.gz was downloaded from "
+                                            r"http\S+ with MD5 \w+, not the published \w+: nothing was written\.$") as err:
         fetch("fashion-mnist", tmp_path, lambda line: None, _opener(files))
+    assert_participant_safe(err.value, tmp_path, "fashion-mnist")
     assert list((tmp_path / "fashion-mnist").iterdir()) == []
 
 
