@@ -6,6 +6,9 @@ name that says what it shows. The page (a background job with progress and cance
 Frames are the page's own figure builders at each step, rendered by Kaleido (Plotly's static
 export, driving a headless Chrome or Chromium: ``BROWSER_PATH`` names it when it is not on the
 PATH); GIF frames are assembled by Pillow, videos by FFmpeg (the imageio-ffmpeg binary).
+
+A file is estimated from its settings before anything is built (``estimate_bytes``), and refused
+when it would pass MAX_BYTES, with what to lower (``ExportTooLarge``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,11 +50,15 @@ MAX_BYTES = 40 << 20  # a file larger than this is refused (it travels back thro
 
 
 class ExportTooLarge(InvalidSpec):
-    """The file came out larger than MAX_BYTES."""
+    """The file would be (or came out) larger than MAX_BYTES; the message names what to lower."""
 
 
 class ExportUnavailable(RuntimeError):
-    """No browser for Kaleido, or no FFmpeg: the message says what to install."""
+    """No browser for Kaleido: ``str`` says so to a participant, ``hint`` what the host installs."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +130,19 @@ def file_name(checked: Checked, spec: ExportSpec, first: int, last: int) -> str:
     return f"descent-lab_{spec.figure}_{loss}_{optimizer}_{steps}.{spec.fmt}"
 
 
+def figure_checked(checked: Checked, figure: str) -> Checked:
+    """The checked state of the tab ``figure`` belongs to (its losses, its specs); InvalidSpec if blocked."""
+    shown = check_state(dict(checked.state, tab=FIGURES[figure]))
+    if not shown.ok:
+        raise InvalidSpec("; ".join(shown.blocking.values()))
+    return shown
+
+
 class View:
     """The toy lab's view of a checked state, as the page computes it: runs, maps, data."""
 
     def __init__(self, checked: Checked, figure: str) -> None:
-        state = dict(checked.state, tab=FIGURES[figure])
-        self.checked = check_state(state)
-        if not self.checked.ok:
-            raise InvalidSpec("; ".join(self.checked.blocking.values()))
+        self.checked = figure_checked(checked, figure)
         self.state, self.figure = self.checked.state, figure
         self.runs, self.grids = toy_runs(self.checked)
         self.x, self.y, self.problem = fit_data(self.state)
@@ -185,12 +197,14 @@ def _browser() -> None:
         if found := shutil.which(name):
             os.environ["BROWSER_PATH"] = found
             return
-    raise ExportUnavailable("Exports need Chrome or Chromium on the server (Debian: apt-get install chromium; "
-                            "or set BROWSER_PATH).")
+    raise ExportUnavailable("Exports need Chrome or Chromium on the server, and it has none: ask its host.",
+                            "Debian: apt-get install chromium; or set BROWSER_PATH to a Chrome or Chromium.")
 
 
-def _images(figures: list[dict], fmt: str, width: int, height: int,
+def _images(figures: Iterable[dict], count: int, fmt: str, width: int, height: int,
             progress: Callable[[int, int], None]) -> list[bytes]:
+    """Each of ``count`` figures rendered by Kaleido; each figure is built as it is rendered (a
+    figure of the 2 × 2 maps at resolution 301 holds 2 MB of arrays: never all of them at once)."""
     import kaleido
 
     _browser()
@@ -200,7 +214,7 @@ def _images(figures: list[dict], fmt: str, width: int, height: int,
         for i, figure in enumerate(figures):
             out.append(kaleido.calc_fig_sync(figure, opts={"format": fmt, "width": width, "height": height,
                                                            "scale": 1}))
-            progress(i + 1, len(figures))
+            progress(i + 1, count)
         return out
     finally:
         kaleido.stop_sync_server(silence_warnings=True)
@@ -209,10 +223,10 @@ def _images(figures: list[dict], fmt: str, width: int, height: int,
 def _gif(pngs: list[bytes], fps: int) -> bytes:
     from PIL import Image
 
-    frames = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
+    frames = (Image.open(io.BytesIO(png)).convert("RGB") for png in pngs)  # decoded one at a time
     out = io.BytesIO()
-    frames[0].save(out, format="GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps),
-                   loop=0)
+    next(frames).save(out, format="GIF", save_all=True, append_images=frames, duration=round(1000 / fps),
+                      loop=0)
     return out.getvalue()
 
 
@@ -259,16 +273,183 @@ def _html(figures: list[dict], steps: list[int], fps: int, width: int, height: i
                           config={"displaylogo": False}).encode()
 
 
+# ---- what a file will cost, known before any frame is built ------------------------------------
+#
+# An HTML export holds every frame's whole figure (each frame redraws the maps): the 2 × 2 maps at
+# resolution 301 are 365,000 numbers a frame, 150 frames some 330 MB of text and GiBs while it is
+# built. So ``export`` estimates the file from the settings alone (``estimate_bytes``) and refuses
+# early; the check of the finished file against MAX_BYTES stays as the last line of defence.
+#
+# The costs below are measured on real exports (plotly 7.1 with Plotly.js inlined, Kaleido 1.5 and
+# Chromium, Pillow 13, imageio-ffmpeg's FFmpeg), each rounded up past the largest seen:
+# - HTML: Plotly.js and the page around it 4.82 MB; per frame about 3.3 kB (its caption, its slider
+#   step) and 280 B a trace; a typed array's 4-byte value is base64 (5.33 B) whose "/" the page
+#   writes as "\u002f" (6 B), so 5.6–7.7 B a value (a log map has the most "/"); a JSON number 20 B.
+#   The estimate is 1.0–1.4 times the real file (1.4: large maps of few "/").
+# - GIF: at most 32 kB a frame at 960 × 540 and 53 kB at 1920 × 1080 (the 2 × 2 maps); MP4 and WebM
+#   at most 8.6 kB. PNG at most 0.35 B a pixel. The estimates are 2–12 times the real GIFs and PNGs,
+#   4–20 times the videos (a curve's frames differ least).
+# - SVG draws the contours (about 2 kB per map and grid line) and every marker (80 B): at most 2.6 MB
+#   (the 2 × 2 maps at 301); the estimate, counting map values instead, is 1.3–35 times the file.
+# Within the spec's bounds (MAX_FRAMES, a resolution of at most 301, SIZES) only HTML can pass
+# MAX_BYTES: GIF, MP4, WebM, PNG and SVG stay under 17 MB at their largest. They are estimated all
+# the same, so that a larger bound (more frames, a 4K size) is caught here too.
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    """What one frame's figure holds: its traces, the values of its maps (a contour's z, x and y), the
+    values of its other typed arrays (paths, curves, data points; a float64 counts twice) and the
+    numbers written out as JSON text (markers, fitted lines)."""
+
+    traces: int = 0
+    grid: int = 0
+    points: int = 0
+    listed: int = 0
+
+    def __add__(self, other: Content) -> Content:
+        return Content(self.traces + other.traces, self.grid + other.grid, self.points + other.points,
+                       self.listed + other.listed)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """A format's bytes: ``fixed + frames × (frame + pixel × width × height + trace × traces
+    + grid × map values + point × other values + listed × listed numbers)``."""
+
+    fixed: int = 0
+    frame: int = 0
+    pixel: float = 0.0
+    trace: int = 0
+    grid: float = 0.0
+    point: float = 0.0
+    listed: int = 0
+
+
+COSTS = {
+    "html": Cost(fixed=4_850_000, frame=4_500, trace=800, grid=9.6, point=9.6, listed=24),
+    "gif": Cost(fixed=10_000, frame=50_000, pixel=0.03),
+    "mp4": Cost(fixed=10_000, frame=10_000, pixel=0.01),
+    "webm": Cost(fixed=10_000, frame=10_000, pixel=0.01),
+    "png": Cost(frame=100_000, pixel=0.5),
+    "svg": Cost(fixed=100_000, trace=2_000, grid=20, point=80, listed=60),
+}
+
+
+def _map_content(run: Any, grid: Any) -> Content:
+    """One map panel (``figures._map_panel``): the contour's z, x and y; the whole path's bias,
+    weight and loss (and the clipped steps'); the start, end, step and moment markers."""
+    rows, r = run.steps + 1, grid.resolution
+    return Content(traces=7, grid=r * r + 2 * r, points=(5 if run.clip_grad_norm else 3) * rows, listed=10)
+
+
+def _curve_content(run: Any, _grid: Any) -> Content:
+    """One run's loss per step (``figures.make_curve_figure``): step and loss of every row, the step's
+    marker, and the mini-batch loss when there are batches."""
+    rows, batches = run.steps + 1, run.batches_per_epoch > 1
+    return Content(traces=2 + batches, points=2 * rows * (1 + batches), listed=2)
+
+
+def _fit_content(run: Any, _grid: Any) -> Content:
+    """One run's fitted line or sigmoid (``figures.fit_span``: 2 or 60 points) as JSON numbers."""
+    return Content(traces=1, listed=2 * (60 if LOSSES[run.loss.name].problem == "classification" else 2))
+
+
+def _fit_base(checked: Checked) -> Content:
+    """The fit figure's data points (x, y), and the true curve (100 float64 points) or the boundary."""
+    return Content(traces=2, points=2 * checked.state["data.n"] + 2 * 2 * 100, listed=4)
+
+
+# per figure: (what each shown loss adds, what the figure holds besides)
+CONTENT: dict[str, tuple[Callable[[Any, Any], Content], Callable[[Checked], Content]]] = {
+    "map": (_map_content, lambda _checked: Content()),
+    "all-maps": (_map_content, lambda _checked: Content()),
+    "curve": (_curve_content, lambda _checked: Content()),
+    "all-curves": (_curve_content, lambda _checked: Content()),
+    "fit": (_fit_content, _fit_base),
+    "all-fits": (_fit_content, _fit_base),
+}
+
+
+def figure_content(checked: Checked, figure: str) -> Content:
+    """An upper bound of what one frame of ``figure`` holds, from the checked specs alone (a run's
+    rows: its steps + 1, whether it diverges or not)."""
+    per_loss, base = CONTENT[figure]
+    total = base(checked)
+    for loss in shown_losses(checked.state):
+        total += per_loss(*checked.specs[loss])
+    return total
+
+
+def frame_count(checked: Checked, spec: ExportSpec) -> int:
+    """An upper bound of the frames ``export`` makes: the spec's, at most one per step of the runs."""
+    if not spec.animated:
+        return 1
+    steps = max(checked.specs[loss][0].steps for loss in shown_losses(checked.state))
+    last = steps if spec.last is None else min(spec.last, steps)
+    return max(1, min(spec.frames, last - min(spec.first, steps) + 1))
+
+
+def _frame_bytes(checked: Checked, spec: ExportSpec) -> float:
+    """One frame's bytes at most: ``frame + pixel × width × height + trace × traces + grid × map values
+    + point × other values + listed × listed numbers`` with the format's row of ``COSTS``."""
+    cost, content = COSTS[spec.fmt], figure_content(checked, spec.figure)
+    width, height = SIZES[spec.size]
+    return (cost.frame + cost.pixel * width * height + cost.trace * content.traces + cost.grid * content.grid
+            + cost.point * content.points + cost.listed * content.listed)
+
+
+def estimate_bytes(checked: Checked, spec: ExportSpec) -> int:
+    """The file's size at most (see the costs' notes for how far above it), from the settings alone,
+    before anything is computed: ``fixed + frames × frame bytes`` (``_frame_bytes``). An HTML file
+    holds the first figure once more (drawn before ▶ is pressed)."""
+    frames = frame_count(checked, spec) + (spec.fmt == "html")
+    return int(COSTS[spec.fmt].fixed + frames * _frame_bytes(checked, spec))
+
+
+def _too_large(size: int, checked: Checked, spec: ExportSpec, estimated: bool) -> ExportTooLarge:
+    """The refusal, naming what to lower: the frames (and how many fit), the map's resolution, the
+    size, or the format."""
+    lower = []
+    if spec.animated:
+        html = spec.fmt == "html"
+        fit = int((MAX_BYTES - COSTS[spec.fmt].fixed) // _frame_bytes(checked, spec)) - html
+        lower.append(f"the frames (at most {fit} fit)" if 2 <= fit < spec.frames else "the frames")
+    if figure_content(checked, spec.figure).grid:
+        lower.append(f"the map resolution (now {checked.state['grid.resolution']})")
+    if spec.fmt != "html":
+        lower.append("the size")
+    text = ", ".join(lower[:-1]) + (" or " if len(lower) > 1 else "") + lower[-1]
+    if spec.fmt == "html":
+        text += ", or choose GIF, MP4 or WebM"
+    what = f"about {size / 2**20:,.0f} MiB" if estimated else f"{size / 2**20:,.0f} MiB"
+    return ExportTooLarge(f"this {spec.fmt.upper()} file would be {what}, over the {MAX_BYTES >> 20} MiB an "
+                          f"export may be: lower {text}", "export.frames" if spec.animated else "export.fmt")
+
+
+def check_size(checked: Checked, spec: ExportSpec) -> int:
+    """The estimate of the file's size; ExportTooLarge, naming what to lower, when it passes MAX_BYTES.
+    ``checked`` is the figure's tab's (``figure_checked``)."""
+    size = estimate_bytes(checked, spec)
+    if size > MAX_BYTES:
+        raise _too_large(size, checked, spec, estimated=True)
+    return size
+
+
 def export(state: dict[str, Any], spec: ExportSpec, progress: Callable[[int, int], None] = lambda done, total: None
            ) -> Exported:
     """The file ``spec`` asks for, of the toy lab's view of ``state`` (a page state, as from_query's).
 
     ``progress(done, total)`` is called after each rendered frame (a job's cancel raises there).
+    A file whose estimate (``estimate_bytes``) passes MAX_BYTES is refused before anything is
+    computed; one that comes out larger all the same is refused after.
     """
     checked = check_state(state)
     if not checked.ok:
         raise InvalidSpec("; ".join(checked.blocking.values()))
-    view = View(checked, spec.figure)
+    shown = figure_checked(checked, spec.figure)
+    check_size(shown, spec)  # before a run, a map or a frame is computed
+    view = View(shown, spec.figure)
     first = min(spec.first, view.last)
     last = view.last if spec.last is None else min(spec.last, view.last)
     if spec.animated:
@@ -280,20 +461,19 @@ def export(state: dict[str, Any], spec: ExportSpec, progress: Callable[[int, int
         steps = [min(step, view.last) if isinstance(step, int) else last]
     width, height = SIZES[spec.size]
     text = caption(view.checked, first if spec.animated else steps[0], last if spec.animated else steps[0])
-    figures = [for_slides(view.at(k), text, width, height, k, spec.animated) for k in steps]
+    figures = (for_slides(view.at(k), text, width, height, k, spec.animated) for k in steps)
     name = file_name(view.checked, spec, first if spec.animated else steps[0], last if spec.animated else steps[0])
     mime = FORMATS[spec.fmt][0]
     if spec.fmt == "html":
         progress(1, 1)
-        content = _html(figures, steps, spec.fps, width, height)
+        content = _html(list(figures), steps, spec.fps, width, height)
     elif spec.fmt in ("png", "svg"):
-        content = _images(figures, spec.fmt, width, height, progress)[0]
+        content = _images(figures, len(steps), spec.fmt, width, height, progress)[0]
     else:
-        pngs = _images(figures, "png", width, height, progress)
+        pngs = _images(figures, len(steps), "png", width, height, progress)
         content = _gif(pngs, spec.fps) if spec.fmt == "gif" else _video(pngs, spec.fps, spec.fmt)
-    if len(content) > MAX_BYTES:
-        raise ExportTooLarge(f"the file would be {len(content) >> 20} MiB (at most {MAX_BYTES >> 20}): "
-                             "fewer frames or a smaller size")
+    if len(content) > MAX_BYTES:  # the last line of defence: the estimate let it through
+        raise _too_large(len(content), shown, spec, estimated=False)
     return Exported(name, mime, content, len(steps))
 
 
@@ -319,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         spec = ExportSpec(args.figure, args.fmt, args.size, args.frames, args.fps, args.first, args.last)
         done = export(state, spec, progress=lambda d, t: print(f"\rframe {d}/{t}", end="", file=sys.stderr))
     except (InvalidSpec, ExportUnavailable) as err:
-        print(f"\nerror: {err}", file=sys.stderr)
+        print(f"\nerror: {err} {getattr(err, 'hint', '')}".rstrip(), file=sys.stderr)
         return 2
     out = Path(args.out)
     path = out / done.name if out.is_dir() else out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+import tracemalloc
 
 import imageio_ffmpeg
 import pytest
@@ -75,11 +76,90 @@ def test_a_run_with_no_steps_in_range_is_a_message():
         export(state, ExportSpec("curve", "gif", first=50))
 
 
-def test_a_file_over_the_cap_is_refused(monkeypatch):
-    monkeypatch.setattr(exports, "MAX_BYTES", 1000)
+def test_a_file_over_the_cap_is_refused_even_when_the_estimate_let_it_through(monkeypatch):
+    monkeypatch.setattr(exports, "MAX_BYTES", 4 << 20)  # the HTML page alone is 4.8 MB
+    monkeypatch.setattr(exports, "estimate_bytes", lambda checked, spec: 0)
     state, _ = from_query({"run.epochs": "5"})
-    with pytest.raises(exports.ExportTooLarge, match="fewer frames or a smaller size"):
+    with pytest.raises(exports.ExportTooLarge, match=r"^this HTML file would be 5 MiB, over the 4 MiB an export may "
+                                                     r"be: lower the frames, or choose GIF, MP4 or WebM$"):
         export(state, ExportSpec("curve", "html", frames=3))
+
+
+def _shown(query: dict, figure: str):
+    return exports.figure_checked(_checked(query), figure)
+
+
+def test_an_html_of_the_2x2_maps_at_301_is_refused_before_anything_is_built(monkeypatch):
+    """150 frames of four 301 × 301 maps would be some 330 MB of HTML (and GiBs while built): the
+    refusal comes from the settings alone, before a run, a map or a frame is computed."""
+    def never(*args, **kwargs):
+        raise AssertionError("computed before the refusal")
+
+    for name in ("View", "toy_runs", "for_slides", "_html"):
+        monkeypatch.setattr(exports, name, never)
+    state, _ = from_query({"tab": "all", "grid.resolution": "301"})
+    spec = ExportSpec("all-maps", "html", frames=exports.MAX_FRAMES)
+    tracemalloc.start()
+    try:
+        with pytest.raises(exports.ExportTooLarge) as err:
+            export(state, spec)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20  # one figure of these maps alone holds 2 MB
+    assert err.value.field == "export.frames"
+    assert re.fullmatch(r"this HTML file would be about [\d,]+ MiB, over the 40 MiB an export may be: lower the "
+                        r"frames \(at most \d+ fit\) or the map resolution \(now 301\), or choose GIF, MP4 or WebM",
+                        err.value.message), err.value.message
+    fit = int(re.search(r"at most (\d+) fit", err.value.message).group(1))
+    assert exports.estimate_bytes(_shown({"tab": "all", "grid.resolution": "301"}, "all-maps"),
+                                  ExportSpec("all-maps", "html", frames=fit)) <= exports.MAX_BYTES
+    assert exports.estimate_bytes(_shown({"tab": "all", "grid.resolution": "301"}, "all-maps"),
+                                  ExportSpec("all-maps", "html", frames=fit + 1)) > exports.MAX_BYTES
+
+
+# Settings with the most in each figure that still export quickly: a log map (whose base64 writes
+# the most "/" as "\u002f"), clipped steps, mini-batch losses, the logistic neuron's sigmoid.
+ESTIMATED = [
+    ("map", {"log": "true", "grid.resolution": "201"}),
+    ("map", {"run.clip_grad_norm": "true", "run.max_norm": "0.5", "run.epochs": "1000"}),
+    ("all-maps", {"tab": "all", "grid.resolution": "71"}),
+    ("curve", {"run.epochs": "200", "run.batch_size": "10"}),
+    ("all-curves", {"tab": "all", "run.epochs": "300"}),
+    ("fit", {"loss": "bce", "data.n": "300"}),
+    ("all-fits", {"tab": "all"}),
+]
+HTML_FACTOR = 1.5  # the HTML estimate is at most this many times the real file (1.0–1.4 measured)
+
+
+def test_every_figure_is_estimated():
+    assert {figure for figure, _ in ESTIMATED} == set(exports.FIGURES) == set(exports.CONTENT)
+
+
+@pytest.mark.parametrize(("figure", "query"), ESTIMATED)
+def test_the_html_estimate_bounds_the_real_file(figure, query):
+    state, _ = from_query(query)
+    spec = ExportSpec(figure, "html", frames=8)
+    estimate = exports.check_size(_shown(query, figure), spec)
+    real = len(export(state, spec).content)
+    assert real <= estimate <= HTML_FACTOR * real, (real, estimate)
+
+
+@pytest.mark.parametrize("fmt", ["gif", "mp4", "webm", "png", "svg"])
+def test_only_html_can_pass_the_cap_within_the_specs_bounds(fmt):
+    """The pixel formats and SVG at their largest (every frame, the largest size, four maps at the
+    largest resolution, the longest clipped run) are estimated under MAX_BYTES: never refused early."""
+    query = {"tab": "all", "grid.resolution": "301", "run.epochs": "2000", "run.clip_grad_norm": "true"}
+    spec = ExportSpec("all-maps", fmt, size="1920x1080", frames=exports.MAX_FRAMES)
+    assert exports.check_size(_shown(query, "all-maps"), spec) <= exports.MAX_BYTES
+    html = ExportSpec("all-maps", "html", size="1920x1080", frames=exports.MAX_FRAMES)
+    assert exports.estimate_bytes(_shown(query, "all-maps"), html) > 8 * exports.MAX_BYTES
+
+
+@pytest.mark.parametrize("figure", list(exports.FIGURES))
+def test_the_defaults_are_never_refused(figure):
+    for fmt in exports.FORMATS:
+        exports.check_size(_shown({"tab": exports.FIGURES[figure]}, figure), ExportSpec(figure, fmt))
 
 
 def _cli(tmp_path, *args: str):
@@ -88,11 +168,17 @@ def _cli(tmp_path, *args: str):
     return made
 
 
+def _estimate(query: dict, figure: str, fmt: str, frames: int) -> int:
+    return exports.estimate_bytes(_shown(query, figure), ExportSpec(figure, fmt, size="960x540", frames=frames))
+
+
 def test_the_cli_makes_a_gif_of_the_asked_frames(tmp_path):
     made = _cli(tmp_path, "--format", "gif", "--query", "sgd.lr=0.2&run.epochs=20", "--frames", "4", "--fps", "5")
     assert made.name == "descent-lab_map_MSELoss_SGD-lr0.2_steps0-20.gif"
     image = Image.open(made)
     assert image.n_frames == 4 and image.size == (960, 540) and image.info["duration"] == 200
+    estimate = _estimate({"sgd.lr": "0.2", "run.epochs": "20"}, "map", "gif", 4)
+    assert made.stat().st_size <= estimate <= 10 * made.stat().st_size  # pixel formats: within 10×
 
 
 @pytest.mark.parametrize("fmt", ["mp4", "webm"])
@@ -101,6 +187,7 @@ def test_the_cli_makes_a_video_of_the_asked_length(tmp_path, fmt):
                 "--frames", "6", "--fps", "5")
     frames, seconds = imageio_ffmpeg.count_frames_and_secs(str(made))
     assert frames == 6 and seconds == pytest.approx(6 / 5, abs=0.05)
+    assert made.stat().st_size <= _estimate({"tab": "all", "run.epochs": "20"}, "all-maps", fmt, 6)
 
 
 def test_the_cli_makes_stills_with_the_caption(tmp_path):
@@ -130,8 +217,9 @@ def test_the_cli_says_what_is_wrong(tmp_path, capsys):
 def test_a_missing_browser_is_a_message(monkeypatch):
     monkeypatch.delenv("BROWSER_PATH", raising=False)
     monkeypatch.setattr(exports.shutil, "which", lambda name: None)
-    with pytest.raises(exports.ExportUnavailable, match="need Chrome or Chromium"):
+    with pytest.raises(exports.ExportUnavailable, match="need Chrome or Chromium") as err:
         exports._browser()
+    assert "apt-get" not in str(err.value) and "BROWSER_PATH" in err.value.hint, "commands are the host's, not the page's"
 
 
 def test_a_gif_holds_every_frame_in_order():
