@@ -14,10 +14,12 @@ import dash
 from dash import Dash, dcc, html
 
 from dashboard import cache as compute_cache
-from dashboard import rooms, share
+from dashboard import clients, rooms, share
 from dashboard.errors import install_request_errors, show_callback_error
-from dashboard.hosting import background_manager, install_healthz, install_session, secret_key, session_id
+from dashboard.hosting import background_manager, install_headers, install_healthz, secret_key
 from dashboard.ids import ID
+from dashboard.ratelimit import make_limiter
+from dashboard.settings import ClientLimits, Proxying, from_env
 
 HERE = Path(__file__).parent
 log = logging.getLogger("descent_lab")
@@ -43,10 +45,13 @@ def create_app() -> Dash:
     compute_cache.configure(server)
     install_request_errors(server)
     install_healthz(server, manager, celery_app)
-    install_session(server)
-    share.install(server, share.Gate(manager.store), session_id)
-    rooms.install(server, rooms.Rooms(manager.store, lambda: {p["relative_path"] for p in dash.page_registry.values()}),
-                  session_id)
+    limits, proxying = from_env(ClientLimits), from_env(Proxying)
+    limiter = make_limiter(server, manager.store)
+    clients.install(server, limiter, limits, proxying)
+    install_headers(server, app.csp_hashes, proxying)
+    share.install(server, share.Gate(manager.store, limits), clients.client)
+    rooms.install(server, rooms.Rooms(manager.store, lambda: {p["relative_path"] for p in dash.page_registry.values()},
+                                      limits=limits), clients.client, limiter)
     app.layout = html.Div(
         [
             html.Header(

@@ -134,8 +134,10 @@ def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
     """flask-caching settings from the environment.
 
     CACHE_TYPE: SimpleCache (default), FileSystemCache (with CACHE_DIR) or RedisCache
-    (the default when REDIS_URL is set); CACHE_DEFAULT_TIMEOUT in seconds (default 3600);
-    CACHE_THRESHOLD: most entries kept by SimpleCache/FileSystemCache (default 500).
+    (the default when REDIS_URL is set), on CACHE_REDIS_URL (default REDIS_URL: a Redis of its own
+    lets the cache evict freely without touching the job book, rooms and rates);
+    CACHE_DEFAULT_TIMEOUT in seconds (default 3600); CACHE_THRESHOLD: most entries kept by
+    SimpleCache/FileSystemCache (default 500).
     """
     kind = env.get("CACHE_TYPE") or ("RedisCache" if env.get("REDIS_URL") else "SimpleCache")
     if kind not in BACKENDS:
@@ -149,7 +151,7 @@ def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
     if kind == "FileSystemCache":
         config["CACHE_DIR"] = env.get("CACHE_DIR", "cache-dir")
     if kind == "RedisCache":
-        config["CACHE_REDIS_URL"] = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        config["CACHE_REDIS_URL"] = env.get("CACHE_REDIS_URL") or env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         # one try, no back-off: while Redis is down each request computes at once instead of waiting
         config["CACHE_OPTIONS"] = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S,
                                    "retry": Retry(NoBackoff(), 0)}
@@ -217,10 +219,23 @@ def cached_each(fn: Callable[..., T], together: Callable[[list], list[T]], specs
     missing = [i for i, value in enumerate(values) if value is None or value is _DOWN]
     STATS["hits"] += len(specs) - len(missing)
     if missing:
-        if any(values[i] is None for i in missing):  # a store that is down cannot share slots either
-            share.before_heavy_work()  # one computation per browser session at a time
-        for i, value in zip(missing, together([specs[i] for i in missing]), strict=True):
-            if values[i] is None:
-                _set(keys[i], value)
-            values[i] = value
+        claim = [keys[i] for i in missing if values[i] is None]  # a store that is down shares nothing
+        with share.single_flight(claim, _fetch) as found:
+            for i in missing:
+                values[i] = found.get(keys[i], values[i])
+            STATS["hits"] += len(found)
+            todo = [i for i in missing if keys[i] not in found]
+            if todo:
+                if any(values[i] is None for i in todo):
+                    share.before_heavy_work()  # one computation per browser session at a time
+                for i, value in zip(todo, together([specs[i] for i in todo]), strict=True):
+                    if values[i] is None:
+                        _set(keys[i], value)
+                    values[i] = value
     return values
+
+
+def _fetch(key: str) -> Any:
+    """The cached value, or None (a miss, or the backend down)."""
+    value = _get(key)
+    return None if value is _DOWN else value

@@ -13,18 +13,19 @@ import os
 import secrets
 import time
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify
 
 from dashboard.cache import REDIS_TIMEOUT_S, cache_health
+from dashboard.clients import client
 from dashboard.jobs import JobLimits, LocalJobs, QueuedJobs
+from dashboard.settings import Proxying
 
 ROOT = Path(__file__).resolve().parents[1]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-SESSION_COOKIE = "descent_session"
 JOB_LIMITS = JobLimits.from_env()
 # An unacknowledged job (its worker died) is delivered again after this; the book runs it only if
 # its page still waits and no live run of it beats (see JobBook), so a long job never runs twice.
@@ -71,24 +72,6 @@ def queued_progress(text: str) -> list[str]:
     return ["0", "1", text]
 
 
-def session_id() -> str:
-    """Who asks: the browser's session cookie (set on its first page), else its address."""
-    try:
-        return request.cookies.get(SESSION_COOKIE) or f"addr:{request.remote_addr}"
-    except RuntimeError:  # outside a request
-        return "none"
-
-
-def install_session(server: Flask) -> None:
-    """Give every browser a random session id in a cookie: the caps per person count by it."""
-
-    @server.after_request
-    def _set_cookie(response):
-        if SESSION_COOKIE not in request.cookies:
-            response.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(16), httponly=True, samesite="Lax")
-        return response
-
-
 def background_manager(env: Mapping[str, str] = os.environ) -> tuple[Any, Any]:
     """(manager, celery app or None) from the environment.
 
@@ -99,9 +82,9 @@ def background_manager(env: Mapping[str, str] = os.environ) -> tuple[Any, Any]:
     redis_url = env.get("REDIS_URL")
     if redis_url and env.get("BACKGROUND_MANAGER", "celery") == "celery":
         celery = make_celery(redis_url)
-        return QueuedJobs(celery, redis_url, JOB_LIMITS, session_id, queued_progress), celery
+        return QueuedJobs(celery, redis_url, JOB_LIMITS, client, queued_progress), celery
     directory = env.get("BACKGROUND_CACHE_DIR", str(ROOT / "cache-dir" / "background"))
-    return LocalJobs(directory, JOB_LIMITS, session_id, queued_progress), None
+    return LocalJobs(directory, JOB_LIMITS, client, queued_progress), None
 
 
 class SecretKeyMissing(SystemExit):
@@ -166,3 +149,35 @@ def install_healthz(server: Flask, manager: Any, celery: Any) -> None:
         background = background_health(manager, celery)
         status = "ok" if cache["reachable"] and background["reachable"] else "degraded"
         return jsonify(status=status, version=VERSION, pid=os.getpid(), cache=cache, background=background)
+
+
+def content_security_policy(script_hashes: list[str], frame_ancestors: str) -> str:
+    """The pages' CSP: everything from this site only; scripts from files or the inline scripts Dash
+    writes (by hash); inline styles (Plotly positions its parts with them); no plugins, no framing
+    but by ``frame_ancestors``."""
+    scripts = " ".join(["'self'", *dict.fromkeys(script_hashes)])  # Dash's hashes come quoted
+    return "; ".join([
+        "default-src 'self'", f"script-src {scripts}", "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:", "font-src 'self' data:", "connect-src 'self'", "worker-src 'self' blob:",
+        "object-src 'none'", "base-uri 'self'", "form-action 'self'", f"frame-ancestors {frame_ancestors}",
+    ])
+
+
+def install_headers(server: Flask, script_hashes: Callable[[], list[str]], proxying: Proxying) -> None:
+    """Security headers on every response: the CSP (``script_hashes()`` read once, at the first
+    response, when every page has defined its inline callbacks), nosniff, the framing policy and a
+    same-origin referrer (a room's short link is not sent to other sites)."""
+    policy: list[str] = []
+
+    @server.after_request
+    def _headers(response: Response) -> Response:
+        if not policy:
+            policy.append(content_security_policy(script_hashes(), proxying.FRAME_ANCESTORS))
+        response.headers.setdefault("Content-Security-Policy", policy[0])
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if proxying.FRAME_ANCESTORS == "'self'":
+            response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")  # for browsers without frame-ancestors
+        elif proxying.FRAME_ANCESTORS == "'none'":
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        return response

@@ -4,8 +4,8 @@ Dash's background callbacks hand a job to a *manager*. Ours keeps a small ledger
 store every web worker shares: a diskcache folder on one machine, Redis when REDIS_URL is set.
 Everything in it is JSON text, so nothing read back can run code.
 
-- **Admission.** At most ``JOBS_MAX`` jobs run at once on the server and a browser session holds
-  at most ``JOBS_PER_SESSION`` (running or queued); the rest wait in one FIFO queue of at most
+- **Admission.** At most ``JOBS_MAX`` jobs run at once on the server, a browser session holds
+  at most ``JOBS_PER_SESSION`` (running or queued) and a client address ``JOBS_PER_ADDRESS``; the rest wait in one FIFO queue of at most
   ``JOBS_QUEUE`` entries, and the page shows its position. A full queue is a clear message.
 - **Liveness.** A running job writes a heartbeat every second (its pid, and when it last reported
   progress). A poll that finds the heartbeat older than ``JOBS_LOST_S`` reports the job as lost,
@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import multiprocessing
 import multiprocessing.forkserver
 import os
@@ -34,7 +33,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import diskcache
 import torch
 from _plotly_utils.utils import PlotlyJSONEncoder
 from dash import CeleryManager, DiskcacheManager
@@ -43,10 +41,12 @@ from dash._utils import AttributeDict
 from dash.background_callback._proxy_set_props import ProxySetProps
 from dash.exceptions import PreventUpdate
 
+from dashboard.clients import Client
+from dashboard.settings import from_env, positive
 from dashboard.spread import Spreader, configure, help_plan
+from dashboard.store import DiskStore, RedisStore, Store
 
 log = logging.getLogger(__name__)
-PREFIX = "descent-lab:job:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +55,9 @@ class JobLimits:
 
     JOBS_MAX: int = 2  # jobs running at once on the server (one machine: its cores)
     JOBS_PER_SESSION: int = 2  # jobs one browser session may hold, running or queued
+    # jobs one client address may hold, running or queued: half the queue, so one network cannot
+    # fill it (a classroom of 30 behind one NAT address: 15 at once; sweeps take about a second)
+    JOBS_PER_ADDRESS: int = 15
     JOBS_QUEUE: int = 30  # jobs waiting at most; a job beyond is refused with a message
     # a job nobody polled for this long stops. Not less than a minute: Chrome wakes the timers of a
     # tab hidden for over 5 minutes once a minute, so a page in a background tab polls that seldom
@@ -64,29 +67,21 @@ class JobLimits:
     JOBS_STALL_S: float = 180.0  # a job that reports no progress for this long is stopped
     JOBS_EXPIRE_S: float = 600.0  # a finished job's result waits this long to be collected
     JOBS_THREADS: int = 1  # torch threads of a job process (JOBS_MAX jobs share the cores)
+    # a job process's memory ceiling (its data: heap and anonymous maps; after imports a job holds
+    # about 450 MB of it): a job that needs more stops with a message and the server lives on
+    JOBS_MEMORY_MB: int = 2048
     # helper tasks a landscape job sends with REDIS_URL (dashboard/spread.py): idle Celery workers
     # take blocks of its points; 1 and a busy pool leave the job to compute them all itself
     LANDSCAPE_HELPERS: int = 2
 
     def __post_init__(self) -> None:
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):  # NaN fails "> 0" too
-                raise SystemExit(f"{name}={value!r}: must be a positive finite number")
+        positive(self)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> JobLimits:
         """The limits, with any JOBS_* variable of ``env`` in place of its default; a bad one stops
         the server at start with a one-line message."""
-        values = {}
-        for name, field in cls.__dataclass_fields__.items():
-            if name in env:
-                kind = type(field.default)
-                try:
-                    values[name] = kind(env[name])
-                except ValueError as err:
-                    raise SystemExit(f"{name}={env[name]!r}: expected a number") from err
-        return cls(**values)
+        return from_env(cls, env)
 
 
 HEARTBEAT_S = 1.0
@@ -107,95 +102,6 @@ def dumps(value: Any) -> str:
     return json.dumps(value, cls=PlotlyJSONEncoder)
 
 
-class SafeDisk(diskcache.Disk):
-    """diskcache's Disk that stores only text, bytes and numbers and never unpickles a value or key:
-    an entry in pickle mode (written by anyone else) reads as missing."""
-
-    def store(self, value, read, key=diskcache.UNKNOWN):
-        if not isinstance(value, str | bytes | int | float) or isinstance(value, bool):
-            raise TypeError(f"the job store keeps text, not {type(value).__name__}")
-        return super().store(value, read, key)
-
-    def fetch(self, mode, filename, value, read):
-        if mode == diskcache.core.MODE_PICKLE:
-            raise KeyError("pickled entry refused")
-        return super().fetch(mode, filename, value, read)
-
-    def get(self, key, raw):
-        if not raw:
-            raise KeyError("pickled key refused")
-        return super().get(key, raw)
-
-
-class DiskStore:
-    """The job store on one machine: a diskcache folder shared by the web workers and the jobs."""
-
-    name = "the job store (a folder)"
-
-    def __init__(self, directory: str) -> None:
-        self.cache = diskcache.Cache(directory, disk=SafeDisk, eviction_policy="none")
-
-    def get(self, key: str) -> str | None:
-        try:
-            value = self.cache.get(PREFIX + key)
-        except KeyError:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):  # a counter (incr)
-            return str(value)
-        return value if isinstance(value, str) else None
-
-    def set(self, key: str, value: str, expire: float | None) -> None:
-        self.cache.set(PREFIX + key, value, expire=expire)
-
-    def delete(self, *keys: str) -> None:
-        for key in keys:
-            self.cache.delete(PREFIX + key)
-
-    def incr(self, key: str, expire: float) -> int:
-        """Add one to a counter (0 when missing), atomically; it expires ``expire`` s after it was made."""
-        self.cache.add(PREFIX + key, 0, expire=expire)
-        return self.cache.incr(PREFIX + key)
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        with self.cache.transact():  # sqlite's write lock: one read-modify-write at a time
-            yield
-
-
-class RedisStore:
-    """The job store with REDIS_URL: shared by every web worker and Celery worker."""
-
-    name = "the job queue (Redis)"
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
-
-    def get(self, key: str) -> str | None:
-        value = self.client.get(PREFIX + key)
-        return value.decode() if value is not None else None
-
-    def set(self, key: str, value: str, expire: float | None) -> None:
-        self.client.set(PREFIX + key, value, ex=None if expire is None else max(1, int(expire)))
-
-    def delete(self, *keys: str) -> None:
-        if keys:
-            self.client.delete(*(PREFIX + k for k in keys))
-
-    def incr(self, key: str, expire: float) -> int:
-        """Add one to a counter (0 when missing), atomically; it expires ``expire`` s after it was made."""
-        with self.client.pipeline() as pipe:
-            pipe.incr(PREFIX + key)
-            pipe.expire(PREFIX + key, max(1, int(expire)), nx=True)
-            return int(pipe.execute()[0])
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
-        with self.client.lock(PREFIX + "lock", timeout=10, blocking_timeout=10):
-            yield
-
-
 @dataclass(frozen=True, slots=True)
 class JobState:
     """What a poll learns: ``state`` is queued, running, done, or ended (with ``message``)."""
@@ -208,12 +114,12 @@ class JobState:
 class JobBook:
     """The shared ledger: who runs, who waits (in order), and how each job ended.
 
-    Keys: ``book`` (``{"running": [...], "queued": [...]}``, entries ``{id, session, at}``),
+    Keys: ``book`` (``{"running": [...], "queued": [...]}``, entries ``{id, session, address, at}``),
     ``payload:ID`` (what to run), ``beat:ID`` (heartbeat), ``poll:ID`` (last poll),
     ``end:ID`` (why a job ended without a result), ``stop:ID`` (a request to stop).
     """
 
-    def __init__(self, store: Any, limits: JobLimits, clock: Callable[[], float] = time.time,
+    def __init__(self, store: Store, limits: JobLimits, clock: Callable[[], float] = time.time,
                  alive: Callable[[dict[str, Any]], bool | None] | None = None) -> None:
         """``alive(heartbeat)``, where jobs run on this machine: whether the process that wrote the
         heartbeat still runs (None: cannot tell). Without it, only the heartbeat's age speaks."""
@@ -237,16 +143,18 @@ class JobBook:
             return None
         return value if isinstance(value, dict) else None
 
-    def submit(self, job: str, session: str, payload: dict[str, Any]) -> list[str]:
-        """Queue ``job`` for ``session``; returns the jobs to start now (admitted in order: it may be
-        this one, or others that were waiting). Raises JobRefused when the session or the queue is full."""
+    def submit(self, job: str, who: Client, payload: dict[str, Any]) -> list[str]:
+        """Queue ``job`` for ``who``; returns the jobs to start now (admitted in order: it may be
+        this one, or others that were waiting). Raises JobRefused when the session, its address or
+        the queue is full."""
         now = self.clock()
         self.store.set(f"payload:{job}", dumps(payload), expire=self.limits.JOBS_EXPIRE_S)
         self.store.set(f"poll:{job}", str(now), expire=self.limits.JOBS_EXPIRE_S)
         with self.store.locked():
             book = self._book()
             self._drop_gone(book, now)
-            mine = sum(e["session"] == session for e in book["running"] + book["queued"])
+            held = book["running"] + book["queued"]
+            mine = sum(e["session"] == who.session for e in held)
             if mine >= self.limits.JOBS_PER_SESSION:
                 raise JobRefused(f"Not started: you already have {mine} jobs running or waiting "
                                  f"(at most {self.limits.JOBS_PER_SESSION} a person); cancel one or "
@@ -254,7 +162,11 @@ class JobBook:
             if len(book["queued"]) >= self.limits.JOBS_QUEUE:
                 raise JobRefused(f"Not started: the server is busy ({len(book['running'])} jobs running, "
                                  f"{len(book['queued'])} waiting); try again in a minute.")
-            book["queued"].append({"id": job, "session": session, "at": now})
+            ours = sum(e.get("address") == who.address for e in held)
+            if ours >= self.limits.JOBS_PER_ADDRESS:
+                raise JobRefused(f"Not started: your network already has {ours} jobs running or waiting (at "
+                                 f"most {self.limits.JOBS_PER_ADDRESS} an address); try again in a minute.")
+            book["queued"].append({"id": job, "session": who.session, "address": who.address, "at": now})
             started = self._admit(book, now)
             self._save(book)
         return started
@@ -409,15 +321,15 @@ class _Guarded:
     JSON text in ``self.store``, every job goes through ``self.book``. Subclasses say how a job
     starts (``launch``) and how a running one is stopped at once (``kill``)."""
 
-    store: Any
+    store: Store
     book: JobBook
-    session: Callable[[], str]
+    client: Callable[[], Client]
     queued_progress: Callable[[str], list[Any]]
 
-    def _setup(self, store: Any, limits: JobLimits, session: Callable[[], str],
+    def _setup(self, store: Store, limits: JobLimits, client: Callable[[], Client],
                queued_progress: Callable[[str], list[Any]],
                alive: Callable[[dict[str, Any]], bool | None] | None = None) -> None:
-        self.store, self.book, self.session = store, JobBook(store, limits, alive=alive), session
+        self.store, self.book, self.client = store, JobBook(store, limits, alive=alive), client
         self.queued_progress = queued_progress
 
     # Dash's manager API ---------------------------------------------------------------
@@ -431,7 +343,7 @@ class _Guarded:
         context = {k: v for k, v in dict(context).items() if k != "updated_props"}
         payload = {"callback": job_fn["key"], "args": args, "context": context}
         try:
-            started = self.book.submit(key, self.session(), payload)
+            started = self.book.submit(key, self.client(), payload)
         except JobRefused:
             raise
         except Exception as err:
@@ -444,9 +356,10 @@ class _Guarded:
         for job in jobs:
             try:
                 self.launch(job)
-            except Exception as err:
+            except Exception:
                 log.exception("job %s could not be started", job)
-                self.book.end(job, "failed", f"Not started: {type(err).__name__}: {err}")
+                self.book.end(job, "failed", "Not started: the server could not start a job process just now; "
+                                             "try again in a moment.")
 
     @contextlib.contextmanager
     def _followed(self) -> Iterator[None]:
@@ -587,9 +500,14 @@ class _Guarded:
         except JobStopped as why:
             reason = str(why)
         except Exception as err:
-            log.exception("job %s failed", job)
-            result = dumps({"background_callback_error": {
-                "msg": f"The job failed ({type(err).__name__}); the last good view is kept.", "tb": ""}})
+            if out_of_memory(err):
+                log.warning("job %s passed its memory ceiling (%s MB)", job, limits.JOBS_MEMORY_MB)
+                message = (f"Stopped: this job needed more than {limits.JOBS_MEMORY_MB:,} MB of memory; lower its "
+                           "size (the resolution, the runs, the images or the frames) and run it again.")
+            else:
+                log.exception("job %s failed", job)
+                message = f"The job failed ({type(err).__name__}); the last good view is kept."
+            result = dumps({"background_callback_error": {"msg": message, "tb": ""}})
         finally:
             watch.done.set()
         self._finish(job, result, reason)
@@ -654,13 +572,36 @@ _FORKSERVER = multiprocessing.get_context("forkserver")
 _FORKSERVER.set_forkserver_preload(["app", "torch._dynamo"])
 
 
+def limit_memory(megabytes: int) -> None:
+    """Cap this process's data (heap and anonymous maps, RLIMIT_DATA) at ``megabytes``: an allocation
+    past it fails in the job (MemoryError, or torch's "can't allocate memory"), not in the machine."""
+    import resource
+
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    limit = megabytes << 20
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+
+
+def out_of_memory(err: BaseException | None) -> bool:
+    """Whether ``err`` (or what caused it) is an allocation that failed."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, MemoryError) or (isinstance(err, RuntimeError)
+                                            and "allocate memory" in str(err).lower()):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
+
+
 def run_job(job: str) -> None:
-    """A job process's entry point: the app (preloaded by the forkserver) runs ``job``."""
+    """A job process's entry point: the app (preloaded by the forkserver) runs ``job`` under the
+    memory ceiling."""
     import app
 
-    store = getattr(app.manager.store, "cache", None)
-    if store is not None:
-        store.close()  # a connection made before the fork is not this process's to use
+    limit_memory(app.manager.book.limits.JOBS_MEMORY_MB)
+    app.manager.store.close()  # a connection made before the fork is not this process's to use
     app.manager.execute(job)
 
 
@@ -698,9 +639,9 @@ def _forkserver_child_alive(beat: dict[str, Any]) -> bool | None:
 class LocalJobs(_Guarded, DiskcacheManager):
     """One machine: jobs are processes made by a forkserver; the book and the values in diskcache."""
 
-    def __init__(self, directory: str, limits: JobLimits, session: Callable[[], str],
+    def __init__(self, directory: str, limits: JobLimits, client: Callable[[], Client],
                  queued_progress: Callable[[str], list[Any]]) -> None:
-        self._setup(DiskStore(directory), limits, session, queued_progress, alive=_forkserver_child_alive)
+        self._setup(DiskStore(directory), limits, client, queued_progress, alive=_forkserver_child_alive)
         DiskcacheManager.__init__(self, self.store.cache, expire=limits.JOBS_EXPIRE_S)
 
     @staticmethod
@@ -729,20 +670,22 @@ class LocalJobs(_Guarded, DiskcacheManager):
 class QueuedJobs(_Guarded, CeleryManager):
     """REDIS_URL: jobs are Celery tasks on ``make worker``; the book and the values in Redis."""
 
-    def __init__(self, celery: Any, redis_url: str, limits: JobLimits, session: Callable[[], str],
+    def __init__(self, celery: Any, redis_url: str, limits: JobLimits, client: Callable[[], Client],
                  queued_progress: Callable[[str], list[Any]]) -> None:
-        self._setup(RedisStore(redis_url), limits, session, queued_progress)
+        self._setup(RedisStore(redis_url), limits, client, queued_progress)
         CeleryManager.__init__(self, celery, expire=limits.JOBS_EXPIRE_S)
         manager = self
 
         @celery.task(name="descent_lab.run_job", acks_late=True, reject_on_worker_lost=True)
         def run(job: str) -> None:
+            limit_memory(limits.JOBS_MEMORY_MB)  # a pool child: the ceiling holds for its later jobs too
             manager.execute(job)
 
         # A helper of a job's landscape (dashboard/spread.py): acknowledged when taken, since the
         # job computes again whatever block a lost helper held.
         @celery.task(name="descent_lab.spread_help", acks_late=False)
         def spread_help(spread_id: str) -> int:
+            limit_memory(limits.JOBS_MEMORY_MB)
             torch.set_num_threads(limits.JOBS_THREADS)
             return help_plan(self.store.client, spread_id)
 

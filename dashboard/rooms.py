@@ -9,9 +9,16 @@ would show, computed by the same callbacks, and a room costs the server one smal
 
 Rooms live in the job store every web worker shares (a folder on one machine, Redis with
 REDIS_URL), as JSON text: nothing read back can run code. A room expires ``IDLE_S`` after its
-presenter's page last spoke. Followers are counted in time buckets of ``BUCKET_S``: a follower's
-first poll in a bucket adds one to the bucket's counter (an atomic increment), so counting costs
-one write per follower every few seconds and no list of followers is kept.
+presenter's page last spoke. Followers are counted in time buckets of ``BUCKET_S``, once per
+session (dashboard/clients.py: a session the server signed, else the client's address): a
+session's first poll in a bucket marks it seen there (an atomic add) and adds one to the bucket's
+counter, so one client is one follower however it polls, and counting costs one write per follower
+every few seconds (the follower sends back the bucket it was counted in; a client that lies only
+makes the server check again).
+
+Floods are bounded: at most ``ROOMS_MAX`` live rooms in all and ``ROOMS_PER_ADDRESS`` per client
+address (an index of the live rooms, pruned as they expire), ``ROOMS_PER_MINUTE`` new rooms and
+``ROOM_MISSES_PER_MINUTE`` lookups of codes that hold no room per address (Flask-Limiter: 429).
 
 HTTP (JSON in and out; errors are ``{"error": message}`` with a 4xx status, 503 when the store is
 unreachable):
@@ -40,6 +47,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, redirect, request
+from flask_limiter import Limiter
+
+from dashboard.clients import Client
+from dashboard.settings import ClientLimits
+from dashboard.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +79,13 @@ def _digest(key: str) -> str:
 
 
 class Rooms:
-    """The rooms in a shared store (``get``/``set``/``delete``/``incr``, as dashboard.jobs')."""
+    """The rooms in a shared ``Store``."""
 
-    def __init__(self, store: Any, paths: Callable[[], Iterable[str]], clock: Callable[[], float] = time.time,
-                 idle_s: float = IDLE_S, bucket_s: float = BUCKET_S) -> None:
+    def __init__(self, store: Store, paths: Callable[[], Iterable[str]], clock: Callable[[], float] = time.time,
+                 idle_s: float = IDLE_S, bucket_s: float = BUCKET_S, limits: ClientLimits | None = None) -> None:
         """``paths()``: the pages' paths, the only addresses a room may hold."""
         self.store, self.paths, self.clock = store, paths, clock
-        self.idle_s, self.bucket_s = idle_s, bucket_s
+        self.idle_s, self.bucket_s, self.limits = idle_s, bucket_s, limits or ClientLimits()
 
     def check_url(self, url: Any) -> str:
         """A page's address on this site ("/path?query"), or RoomError."""
@@ -104,22 +116,41 @@ class Rooms:
     def _save(self, code: str, room: dict[str, Any]) -> None:
         self.store.set(f"room:{code}", json.dumps(room), expire=self.idle_s)
 
-    def create(self, session: str, url: Any) -> dict[str, str]:
-        """Start a room showing ``url``; the session's previous room ends."""
+    def create(self, who: Client, url: Any) -> dict[str, str]:
+        """Start a room showing ``url``; the session's previous room ends. RoomError (429) when the
+        address holds ``ROOMS_PER_ADDRESS`` rooms or the server ``ROOMS_MAX``."""
         url = self.check_url(url)
-        previous = self.store.get(f"room-of:{session}")
-        if previous:
-            self.store.delete(f"room:{previous}")
-        for _ in range(8):
-            code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-            if self.store.get(f"room:{code}") is None:
-                break
-        else:  # eight taken codes in a row: the store is full of rooms, or broken
-            raise RoomError("No room could be made now; try again.", 503)
-        key = secrets.token_urlsafe(24)
-        self._save(code, {"url": url, "rev": 1, "key": _digest(key), "at": self.clock()})
-        self.store.set(f"room-of:{session}", code, expire=self.idle_s)
+        with self.store.locked():
+            previous = self.store.get(f"room-of:{who.session}")
+            if previous:
+                self.store.delete(f"room:{previous}")
+            live = [e for e in self._index() if self.store.get(f"room:{e['code']}") is not None]
+            ours = sum(e["address"] == _digest(who.address) for e in live)
+            if ours >= self.limits.ROOMS_PER_ADDRESS:
+                raise RoomError(f"Your network already holds {ours} rooms (at most {self.limits.ROOMS_PER_ADDRESS}); "
+                                "end one, or wait for an unused one to expire.", 429)
+            if len(live) >= self.limits.ROOMS_MAX:
+                raise RoomError("The server holds as many rooms as it can just now; try again later.", 429)
+            for _ in range(8):
+                code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+                if self.store.get(f"room:{code}") is None:
+                    break
+            else:  # eight taken codes in a row: the store is broken
+                raise RoomError("No room could be made now; try again.", 503)
+            key = secrets.token_urlsafe(24)
+            self._save(code, {"url": url, "rev": 1, "key": _digest(key), "at": self.clock()})
+            self.store.set(f"room-of:{who.session}", code, expire=self.idle_s)
+            self.store.set("rooms", json.dumps([*live, {"code": code, "address": _digest(who.address)}]), expire=None)
         return {"code": code, "key": key}
+
+    def _index(self) -> list[dict[str, str]]:
+        """The rooms made and not yet seen gone (code, and the digest of the address that made it)."""
+        try:
+            index = json.loads(self.store.get("rooms") or "[]")
+        except ValueError:
+            return []
+        return [e for e in index if isinstance(e, dict) and isinstance(e.get("code"), str)
+                and isinstance(e.get("address"), str)] if isinstance(index, list) else []
 
     def publish(self, code: Any, key: Any, url: Any) -> dict[str, int]:
         """The presenter's address now (a new revision when it changed); keeps the room alive."""
@@ -138,14 +169,17 @@ class Rooms:
     def _bucket(self) -> int:
         return int(self.clock() // self.bucket_s)
 
-    def follow(self, code: Any, rev: Any = None, bucket: Any = None, counted: bool = True) -> dict[str, Any]:
+    def follow(self, code: Any, who: Client, rev: Any = None, bucket: Any = None,
+               counted: bool = True) -> dict[str, Any]:
         """A follower's poll: the room's revision, its address when newer than ``rev``, and the
-        bucket this follower was counted in (it sends it back, so it is counted once a bucket)."""
+        bucket this follower was counted in (it sends it back, so the server looks once a bucket;
+        ``who`` is counted at most once a bucket whatever it sends)."""
         room = self._room(code)
         now = self._bucket()
         answer: dict[str, Any] = {"rev": room["rev"], "bucket": bucket}
         if counted and str(bucket) != str(now):
-            self.store.incr(f"room:{code}:n:{now}", expire=self.bucket_s * 4)
+            if self.store.add(f"room:{code}:seen:{now}:{_digest(who.session)[:24]}", "1", expire=self.bucket_s * 4):
+                self.store.incr(f"room:{code}:n:{now}", expire=self.bucket_s * 4)
             answer["bucket"] = now
         if str(rev) != str(room["rev"]):
             answer["url"] = room["url"]
@@ -175,8 +209,11 @@ def qr_svg(text: str) -> bytes:
     return out.getvalue()
 
 
-def install(server: Flask, rooms: Rooms, session: Callable[[], str]) -> None:
-    """The room routes (see the module's docstring) on ``server``."""
+def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: Limiter) -> None:
+    """The room routes (see the module's docstring) on ``server``, their rates limited per address."""
+    misses = limiter.shared_limit(f"{rooms.limits.ROOM_MISSES_PER_MINUTE}/minute", scope="room-misses",
+                           deduct_when=lambda response: response.status_code == 404)
+    starts = limiter.limit(f"{rooms.limits.ROOMS_PER_MINUTE}/minute")
 
     def answer(work: Callable[[], Any]) -> Any:
         try:
@@ -195,9 +232,10 @@ def install(server: Flask, rooms: Rooms, session: Callable[[], str]) -> None:
         return f"{request.host_url}r/{code}"
 
     @server.post("/room")
+    @starts
     def room_create():
         def work():
-            made = rooms.create(session(), body().get("url"))
+            made = rooms.create(client(), body().get("url"))
             return jsonify(**made, link=link(made["code"]), qr=f"/room/{made['code']}/qr.svg")
         return answer(work)
 
@@ -213,12 +251,14 @@ def install(server: Flask, rooms: Rooms, session: Callable[[], str]) -> None:
         return answer(work)
 
     @server.get("/room/<code>")
+    @misses
     def room_follow(code: str):
         args = request.args
-        return answer(lambda: jsonify(rooms.follow(code, args.get("rev"), args.get("bucket"),
+        return answer(lambda: jsonify(rooms.follow(code, client(), args.get("rev"), args.get("bucket"),
                                                    counted=args.get("follow", "1") == "1")))
 
     @server.get("/r/<code>")
+    @misses
     def room_link(code: str):
         code = code.upper()
         try:
@@ -233,6 +273,7 @@ def install(server: Flask, rooms: Rooms, session: Callable[[], str]) -> None:
         return redirect(f"{url}#room={code}", code=302)
 
     @server.get("/room/<code>/qr.svg")
+    @misses
     def room_qr(code: str):
         def work():
             rooms.url(code)  # a room that exists

@@ -1,4 +1,5 @@
-"""Fair share of the web workers: one heavy computation per browser session at a time.
+"""Fair share of the web workers: one heavy computation per browser session at a time, a few per
+client address.
 
 A request that must compute (a cache miss) first takes its session's slot, held in the store every
 web worker shares (the job store: a folder on one machine, Redis with REDIS_URL), and gives it back
@@ -6,57 +7,106 @@ when the request ends. A second request of the same session waits for the slot; 
 of the same callback arrives meanwhile, the older one gives up at once (HTTP 204: the browser
 would discard its answer anyway, as it shows only the newest). So one participant flooding the
 server holds one thread computing and one waiting per callback, and everyone else's requests find
-threads free. A slot whose holder died is free again after ``LEASE_S``; waiting longer than
-``WAIT_S`` answers with a message instead of a figure.
+threads free. The session is one the server signed (dashboard/clients.py), so forged cookies count
+as their address, and each client address computes at most ``ADDRESS_COMPUTING`` things at once with
+at most ``ADDRESS_WAITING`` more waiting: many sessions from one address still hold a few threads.
+Several requests that need the same result compute it once (``single_flight``). A slot whose holder
+died is free again after ``LEASE_S``; waiting longer than ``WAIT_S`` answers with a message instead
+of a figure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dash.exceptions import PreventUpdate
 from flask import Flask, g, has_request_context, request
 
+from dashboard.clients import Client
+from dashboard.settings import ClientLimits
+from dashboard.store import Store
+
 WAIT_S = 20.0
 LEASE_S = 65.0  # gunicorn's timeout (60 s) and a margin: a slot outlives no worker by much
 POLL_S = 0.05
+CROWDED_S = 0.25  # a request that finds its address's waiting places taken tries this long before "busy"
 
 
 class Busy(RuntimeError):
-    """Waited too long for this session's previous computation: say so, draw nothing."""
+    """Waited too long for this session's previous computation, or its network has too many
+    waiting already: say so, draw nothing."""
 
 
 class Gate:
-    """Session slots in a shared store (``get``/``set``/``delete``/``locked``, as dashboard.jobs')."""
+    """Slots in a shared ``Store``: one per session, ``ADDRESS_COMPUTING`` per client address, and
+    at most ``ADDRESS_WAITING`` requests of one address waiting for them (each holds a thread)."""
 
-    def __init__(self, store: Any, wait_s: float = WAIT_S, lease_s: float = LEASE_S) -> None:
-        self.store, self.wait_s, self.lease_s = store, wait_s, lease_s
+    def __init__(self, store: Store, limits: ClientLimits | None = None, wait_s: float = WAIT_S,
+                 lease_s: float = LEASE_S) -> None:
+        self.store, self.limits = store, limits or ClientLimits()
+        self.wait_s, self.lease_s = wait_s, lease_s
 
-    def acquire(self, session: str, callback: str) -> str:
-        """Take ``session``'s slot for ``callback``; returns the token to release it with.
-        Raises PreventUpdate when a newer request of the same callback replaced this one, and
-        Busy when the slot stayed taken for ``wait_s``."""
+    def acquire(self, who: Client, callback: str) -> str:
+        """Take ``who``'s session slot and one of its address's slots for ``callback``; returns the
+        token to release them with. Raises PreventUpdate when a newer request of the same callback
+        replaced this one, and Busy when the slots stayed taken for ``wait_s`` or the address has
+        ``ADDRESS_WAITING`` requests waiting already."""
         token = uuid.uuid4().hex
-        slot, waiter = f"slot:{session}", f"waiter:{session}:{callback}"
+        slot, waiter = f"slot:{who.session}", f"waiter:{who.session}:{callback}"
+        crowd, queue = f"crowd:{who.address}", f"queue:{who.address}"
         self.store.set(waiter, token, expire=self.wait_s + 5)
         deadline = time.monotonic() + self.wait_s
-        while True:
-            with self.store.locked():
-                held = self._holder(slot)
-                if held is None:
-                    self.store.set(slot, json.dumps({"token": token, "until": time.time() + self.lease_s}),
-                                   expire=self.lease_s)
-                    return token
-            if self.store.get(waiter) != token:
-                raise PreventUpdate  # a newer request of this callback waits now; this one's answer is stale
-            if time.monotonic() > deadline:
-                raise Busy(f"Your previous change is still being computed (more than {self.wait_s:.0f} s); "
-                           "this one was skipped. Try again in a moment.")
-            time.sleep(POLL_S)
+        crowded_until = time.monotonic() + CROWDED_S
+        waiting = False
+        try:
+            while True:
+                with self.store.locked():
+                    computing = self._entries(crowd)
+                    if self._holder(slot) is None and len(computing) < self.limits.ADDRESS_COMPUTING:
+                        until = time.time() + self.lease_s
+                        self.store.set(slot, json.dumps({"token": token, "until": until}), expire=self.lease_s)
+                        self._save(crowd, {**computing, token: until})
+                        return token
+                    if not waiting:
+                        waiters = self._entries(queue)
+                        if len(waiters) < self.limits.ADDRESS_WAITING:
+                            self._save(queue, {**waiters, token: time.time() + self.wait_s + 5})
+                            waiting = True
+                        elif time.monotonic() > crowded_until:  # (a waiter this one replaced had time to leave)
+                            raise Busy("Too many changes from your network are being computed just now; this "
+                                       "one was skipped. Try again in a moment.")
+                if self.store.get(waiter) != token:
+                    raise PreventUpdate  # a newer request of this callback waits now; this one's answer is stale
+                if time.monotonic() > deadline:
+                    raise Busy(f"Your previous change is still being computed (more than {self.wait_s:.0f} s); "
+                               "this one was skipped. Try again in a moment.")
+                time.sleep(POLL_S)
+        finally:
+            if waiting:
+                with self.store.locked():
+                    self._save(queue, {k: v for k, v in self._entries(queue).items() if k != token})
+
+    def _entries(self, key: str) -> dict[str, float]:
+        """The live entries (token: until) of a slot list."""
+        try:
+            entries = json.loads(self.store.get(key) or "{}")
+        except ValueError:
+            return {}
+        now = time.time()
+        return {k: v for k, v in entries.items() if isinstance(v, int | float) and v > now} \
+            if isinstance(entries, dict) else {}
+
+    def _save(self, key: str, entries: dict[str, float]) -> None:
+        if entries:
+            self.store.set(key, json.dumps(entries), expire=self.lease_s)
+        else:
+            self.store.delete(key)
 
     def _holder(self, slot: str) -> str | None:
         try:
@@ -67,21 +117,22 @@ class Gate:
             return None
         return held.get("token")
 
-    def release(self, session: str, token: str) -> None:
-        slot = f"slot:{session}"
+    def release(self, who: Client, token: str) -> None:
+        slot, crowd = f"slot:{who.session}", f"crowd:{who.address}"
         with self.store.locked():
             if self._holder(slot) == token:
                 self.store.delete(slot)
+            self._save(crowd, {k: v for k, v in self._entries(crowd).items() if k != token})
 
 
 _gate: Gate | None = None
-_session: Any = None
+_client: Callable[[], Client] | None = None
 
 
-def install(server: Flask, gate: Gate, session: Any) -> None:
-    """Gate this server's heavy computations; ``session()`` names the browser asking."""
-    global _gate, _session
-    _gate, _session = gate, session
+def install(server: Flask, gate: Gate, client: Callable[[], Client]) -> None:
+    """Gate this server's heavy computations; ``client()`` names who asks."""
+    global _gate, _client
+    _gate, _client = gate, client
 
     @server.teardown_request
     def _release(_exc) -> None:
@@ -91,12 +142,43 @@ def install(server: Flask, gate: Gate, session: Any) -> None:
 
 
 def before_heavy_work() -> None:
-    """Called before a computation in a request: takes the session's slot (once per request).
+    """Called before a computation in a request: takes the client's slots (once per request).
     Outside a request (background jobs, tests calling compute directly) it does nothing."""
-    if _gate is None or not has_request_context() or "share_token" in g:
+    if _gate is None or _client is None or not has_request_context() or "share_token" in g:
         return
     body = request.get_json(silent=True)
     output = body.get("output", "") if isinstance(body, dict) else ""
     callback = hashlib.sha256(str(output).encode()).hexdigest()[:16]
-    session = _session()
-    g.share_token = (session, _gate.acquire(session, callback))
+    who = _client()
+    g.share_token = (who, _gate.acquire(who, callback))
+
+
+@contextlib.contextmanager
+def single_flight(keys: list[str], fetch: Callable[[str], Any]) -> Iterator[dict[str, Any]]:
+    """Compute each result once however many requests need it at the same moment (a room's
+    followers opening the presenter's new view): ``keys`` that no request computes now are claimed
+    for this one; for those another request computes, wait (up to ``WAIT_S``) until ``fetch(key)``
+    finds its value, which is yielded. The caller computes whatever is not yielded; its claims are
+    let go when the block ends. Outside a request it yields nothing and claims nothing."""
+    if _gate is None or not has_request_context() or not keys:
+        yield {}
+        return
+    store, token = _gate.store, uuid.uuid4().hex
+    mine = [k for k in keys if store.add(f"flight:{k}", token, expire=_gate.lease_s)]
+    others, found = [k for k in keys if k not in mine], {}
+    deadline = time.monotonic() + _gate.wait_s
+    while others and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        for key in list(others):
+            value = fetch(key)
+            if value is not None:
+                found[key] = value
+                others.remove(key)
+            elif store.get(f"flight:{key}") is None:  # its computer is done (another worker's cache) or gone
+                others.remove(key)
+    try:
+        yield found
+    finally:
+        for key in mine:
+            if store.get(f"flight:{key}") == token:
+                store.delete(f"flight:{key}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -15,7 +16,8 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 
 from compute import OPTIMIZERS, InvalidSpec
 from compute.api import load_landscape
-from compute.datasets import SOURCES
+from compute.cli import data_hint
+from compute.datasets import SOURCES, DataFileError
 from compute.landscape import (
     BIAS_MODES,
     DIR_TYPES,
@@ -29,6 +31,7 @@ from compute.landscape import (
 )
 from compute.nets import MODELS, Trained
 from compute.spectrum import Sharpening, SharpeningSpec, SpectrumSpec, sharpening, spectrum
+from dashboard import share
 from dashboard.controls import (
     error_messages,
     group_controls,
@@ -78,6 +81,8 @@ from dashboard.weights import (
     trained_model,
 )
 
+log = logging.getLogger(__name__)
+
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
 
 
@@ -116,8 +121,8 @@ def layout(**query: Any) -> html.Div:
                               "dataset"),
             labelled_dropdown(LandscapeID.MODEL, state["model"], {k: r.title for k, r in MODELS.items()}, "model"),
             *_controls("net", state), *_controls("split", state),
-        ], "MNIST, Fashion-MNIST and CIFAR-10 are read from their standard files in DATA_DIR "
-           "(python -m compute fetch-data); the digits ship with scikit-learn, MNIST-1D is generated. "
+        ], "MNIST, Fashion-MNIST and CIFAR-10 are read from their standard files in the server's data "
+           "folder; the digits ship with scikit-learn, MNIST-1D is generated. "
            "Large sets start on a seeded subset (train_size)."),
         optimizer_section(state, LANDSCAPE, LandscapeID.OPTIMIZER),
         section("Landscape", [
@@ -235,7 +240,15 @@ def draw(set_progress, _clicks, request):
     try:
         return _draw(request, report)
     except InvalidSpec as err:  # a data file missing or damaged: one line naming it
-        return no_update, no_update, no_update, f"Nothing drawn: {err}"
+        return no_update, no_update, no_update, nothing_drawn(err)
+
+
+def nothing_drawn(err: InvalidSpec) -> str:
+    """The status line of a view that could not be drawn; a missing or damaged data file is named
+    relative to the data folder there, and the host's log gets the folder and the fetch command."""
+    if isinstance(err, DataFileError):
+        log.warning("%s %s", err, data_hint(err))
+    return f"Nothing drawn: {err}"
 
 
 def use_log(scale: str, *results: Any) -> tuple[bool, str]:
@@ -421,7 +434,7 @@ def show_stored(request):
     try:
         return _draw(request, _quiet, stored_only=True)
     except InvalidSpec as err:
-        return no_update, no_update, no_update, f"Nothing drawn: {err}"
+        return no_update, no_update, no_update, nothing_drawn(err)
     except NotStored:
         spec = _checked(request).specs["landscape"]
         if ctx.triggered_id is None:
@@ -456,6 +469,7 @@ def show_file(contents, filename, request):
     encoded = contents.split(",", 1)[1]
     if len(encoded) > UPLOAD_MAX_BYTES * 4 // 3 + 4:
         return no_update, no_update, no_update, f"{name}: larger than {UPLOAD_MAX_BYTES:,} bytes"
+    share.before_heavy_work()  # reading a file is work: one at a time per person, a few per network
     try:
         result = load_landscape(base64.b64decode(encoded, validate=True))
     except (InvalidSpec, binascii.Error, ValueError) as err:

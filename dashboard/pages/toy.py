@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -91,6 +92,8 @@ from dashboard.state import (
     to_query,
 )
 from dashboard.toyview import fit_data, shown_losses, toy_curvature, toy_runs
+
+log = logging.getLogger(__name__)
 
 dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
 
@@ -481,6 +484,8 @@ def export_view(set_progress, _clicks, view, step, figure, fmt, size, frames, fp
         done = exports.export({**state, "step": step if isinstance(step, int) else None}, spec,
                               progress=lambda d, t: set_progress((str(d), str(t), f"frame {d} of {t}")))
     except (InvalidSpec, exports.ExportUnavailable) as err:
+        if isinstance(err, exports.ExportUnavailable):
+            log.warning("export: %s %s", err, err.hint)  # what to install: for the host, not the page
         return no_update, f"Not exported: {getattr(err, 'message', str(err))}"
     return (dcc.send_bytes(done.content, done.name, type=done.mime),
             f"{done.name}: {len(done.content) / 2**20:.1f} MiB, {done.frames} frame{'s' if done.frames > 1 else ''}")

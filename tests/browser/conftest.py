@@ -49,10 +49,15 @@ def page(browser, server_url):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
+    # the server's Content-Security-Policy: anything it blocks (a script, a style, a frame) is an error
+    page.add_init_script("document.addEventListener('securitypolicyviolation', e => console.error("
+                         "'CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI))")
+    page.on("console", lambda msg: msg.type == "error" and msg.text.startswith("CSP violation")
+            and errors.append(msg.text))
     page.base_url = server_url  # type: ignore[attr-defined]
     yield page
     context.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert errors == [], f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 def shot(page, name: str) -> None:

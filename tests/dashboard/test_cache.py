@@ -23,6 +23,12 @@ def test_backend_comes_from_the_environment(env, kind):
         assert config["CACHE_REDIS_URL"] == env["REDIS_URL"]
 
 
+def test_the_cache_may_have_a_redis_of_its_own():
+    """compose.yaml gives the cache its own Redis (evicting freely) beside the store's (evicting nothing)."""
+    config = cache_config({"REDIS_URL": "redis://store:6379/0", "CACHE_REDIS_URL": "redis://cache:6379/0"})
+    assert config["CACHE_TYPE"] == "dashboard.cache.RedisCache" and config["CACHE_REDIS_URL"] == "redis://cache:6379/0"
+
+
 @pytest.fixture
 def file_cache(tmp_path, monkeypatch):
     server = Flask("t")

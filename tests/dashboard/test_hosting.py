@@ -4,7 +4,8 @@
 import pytest
 from dash import CeleryManager, DiskcacheManager
 
-from dashboard.hosting import SESSION_COOKIE, VERSION, SecretKeyMissing, background_manager, secret_key
+from dashboard.clients import SESSION_COOKIE
+from dashboard.hosting import VERSION, SecretKeyMissing, background_manager, secret_key
 from dashboard.jobs import LocalJobs, QueuedJobs
 
 
@@ -77,3 +78,73 @@ def test_a_job_that_cannot_start_or_finish_says_why_in_its_status_line():
     lost = BackgroundCallbackError(f"An error occurred inside a background callback: {LOST}\n")
     assert handle(lost)[-1] == LOST
     assert handle(ValueError("x"))[-1].startswith("The job failed (ValueError)")
+
+
+def _fresh_server(tmp_path, env: dict[str, str]):
+    """A bare Flask server with the app's client layer (sessions, trusted proxies) and one route."""
+    from flask import Flask
+
+    from dashboard import clients
+    from dashboard.ratelimit import make_limiter
+    from dashboard.settings import ClientLimits, Proxying, from_env
+    from dashboard.store import DiskStore
+
+    server = Flask(__name__)
+    server.secret_key = "test-key"
+    limiter = make_limiter(server, DiskStore(str(tmp_path / "store")))
+    clients.install(server, limiter, from_env(ClientLimits, env), from_env(Proxying, env))
+    server.get("/who")(lambda: {"session": clients.client().session, "address": clients.client().address})
+    return server
+
+
+def test_a_session_is_the_servers_only_when_signed(tmp_path):
+    server = _fresh_server(tmp_path, {})
+    client = server.test_client()
+    issued = client.get("/who")
+    assert issued.get_json()["session"] == "addr:127.0.0.1", "the first request has no session yet"
+    cookie = issued.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
+    assert client.get("/who").get_json()["session"].startswith("s:"), "the issued cookie is a session"
+    for forged in ("forged", cookie[:-2] + "xx", cookie.split(".")[0], "a.b.c"):
+        other = server.test_client()
+        other.set_cookie(SESSION_COOKIE, forged)
+        answer = other.get("/who")
+        assert answer.get_json()["session"] == "addr:127.0.0.1", f"{forged!r} counts as no cookie"
+        assert SESSION_COOKIE in answer.headers["Set-Cookie"], "and a real one is offered"
+    server.secret_key = "another-key"  # a cookie signed by another server is no session here either
+    assert client.get("/who").get_json()["session"] == "addr:127.0.0.1"
+
+
+def test_an_address_gets_a_few_new_sessions_a_minute(tmp_path):
+    server = _fresh_server(tmp_path, {"SESSIONS_PER_MINUTE": "3"})
+    given = ["Set-Cookie" in server.test_client().get("/who").headers for _ in range(5)]
+    assert given == [True, True, True, False, False], "past the rate the address speaks for itself"
+
+
+def test_forwarded_addresses_count_only_behind_trusted_proxies(tmp_path):
+    forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
+    plain = _fresh_server(tmp_path / "a", {}).test_client().get("/who", headers=forwarded)
+    assert plain.get_json()["address"] == "127.0.0.1", "a client cannot forge its address"
+    assert "Secure" not in plain.headers["Set-Cookie"]
+    proxied = _fresh_server(tmp_path / "b", {"TRUSTED_PROXIES": "1"}).test_client().get("/who", headers=forwarded)
+    assert proxied.get_json()["address"] == "203.0.113.9"
+    assert "Secure" in proxied.headers["Set-Cookie"], "served over HTTPS (as the proxy says): a Secure cookie"
+
+
+@pytest.mark.parametrize("env", [{"TRUSTED_PROXIES": "-1"}, {"COOKIE_SECURE": "sometimes"},
+                                 {"FRAME_ANCESTORS": "'self'; script-src *"}, {"ADDRESS_COMPUTING": "0"},
+                                 {"ROOMS_MAX": "many"}])
+def test_bad_hosting_settings_stop_the_server_with_one_line(env):
+    from dashboard.settings import ClientLimits, Proxying, from_env
+
+    with pytest.raises(SystemExit, match=next(iter(env))):
+        from_env(ClientLimits, env)
+        from_env(Proxying, env)
+
+
+def test_every_page_carries_the_security_headers(client):
+    response = client.get("/")
+    policy = response.headers["Content-Security-Policy"]
+    assert policy.startswith("default-src 'self'") and "frame-ancestors 'self'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src", 1)[1].split(";")[0], "no inline scripts but Dash's"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin" and response.headers["X-Frame-Options"] == "SAMEORIGIN"

@@ -12,7 +12,11 @@ import time
 
 import pytest
 
-from dashboard.jobs import ABANDONED, LOST, NEVER_STARTED, DiskStore, JobBook, JobLimits, JobRefused
+from dashboard.clients import Client
+from dashboard.jobs import ABANDONED, LOST, NEVER_STARTED, JobBook, JobLimits, JobRefused
+from dashboard.store import DiskStore
+
+S1 = Client("s:s1", "10.0.0.1")
 
 LIMITS = JobLimits(JOBS_MAX=2, JOBS_PER_SESSION=2, JOBS_QUEUE=3, JOBS_ABANDON_S=30, JOBS_LOST_S=8,
                    JOBS_START_S=60, JOBS_STALL_S=180)
@@ -36,8 +40,10 @@ def book(tmp_path, clock):
     return JobBook(DiskStore(str(tmp_path)), LIMITS, clock)
 
 
-def submit(book: JobBook, job: str, session: str) -> list[str]:
-    return book.submit(job, session, {"callback": "k", "args": [1], "context": {}})
+def submit(book: JobBook, job: str, session: str, address: str | None = None) -> list[str]:
+    """Submit ``job`` for ``session`` (from an address of its own unless ``address`` is given)."""
+    who = Client(f"s:{session}", address or f"10.0.0.{session}")
+    return book.submit(job, who, {"callback": "k", "args": [1], "context": {}})
 
 
 def test_jobs_run_up_to_the_cap_and_the_rest_wait_in_order(book):
@@ -64,6 +70,17 @@ def test_a_session_holds_at_most_its_share_and_a_full_queue_refuses(book):
     with pytest.raises(JobRefused, match="the server is busy"):
         submit(book, "f", "s5")
     assert book.state("f").state == "done", "a refused job is not on the book"
+
+
+def test_one_address_holds_at_most_its_share_of_the_queue(tmp_path, clock):
+    """Many sessions from one address (one client fetching fresh cookies) cannot fill the queue."""
+    book = JobBook(DiskStore(str(tmp_path)), JobLimits(JOBS_MAX=1, JOBS_QUEUE=10, JOBS_PER_ADDRESS=3), clock)
+    for i in range(3):
+        submit(book, f"f{i}", f"flood{i}", "10.6.6.6")
+    with pytest.raises(JobRefused, match="your network already has 3 jobs"):
+        submit(book, "f3", "flood3", "10.6.6.6")
+    assert submit(book, "real", "alice", "10.0.0.7") == [], "another address still gets in line"
+    assert book.state("real").state == "queued"
 
 
 def test_a_job_whose_heartbeat_stops_is_lost_and_frees_its_slot(book, clock):
@@ -161,9 +178,9 @@ def test_a_result_stored_between_two_reads_of_a_poll_is_collected_by_the_next(tm
     from dashboard.hosting import queued_progress
     from dashboard.jobs import LocalJobs
 
-    manager = LocalJobs(str(tmp_path), LIMITS, lambda: "s1", queued_progress)
+    manager = LocalJobs(str(tmp_path), LIMITS, lambda: S1, queued_progress)
     manager.book.alive = None  # the job "runs" in this test process, no forkserver's child: go by heartbeats
-    job = manager.book.submit("j", "s1", {"callback": "k", "args": [], "context": {}})[0]
+    job = manager.book.submit("j", S1, {"callback": "k", "args": [], "context": {}})[0]
     manager.book.beat(job, time.time())
     assert manager.get_result(job, job) is manager.UNDEFINED
     manager._finish(job, '{"done": 1}', None)  # the job finishes between the two reads
@@ -220,8 +237,8 @@ def test_the_heartbeat_outlives_a_store_that_blinks(tmp_path):
     from dashboard.hosting import queued_progress
     from dashboard.jobs import HEARTBEAT_S, LocalJobs, _Watch
 
-    manager = LocalJobs(str(tmp_path), LIMITS, lambda: "s1", queued_progress)
-    job = manager.book.submit("j", "s1", {"callback": "k", "args": [], "context": {}})[0]
+    manager = LocalJobs(str(tmp_path), LIMITS, lambda: S1, queued_progress)
+    job = manager.book.submit("j", S1, {"callback": "k", "args": [], "context": {}})[0]
     manager.book.polled(job)
     real_beat, failures = manager.book.beat, [1]
 
@@ -246,10 +263,10 @@ def test_a_waiting_job_shows_its_place_in_line(tmp_path):
     from dashboard.hosting import queued_progress
     from dashboard.jobs import LocalJobs
 
-    manager = LocalJobs(str(tmp_path), LIMITS, lambda: "s1", queued_progress)
+    manager = LocalJobs(str(tmp_path), LIMITS, lambda: S1, queued_progress)
     manager._start = lambda admitted: None  # nothing launches: the first two only hold the slots
     for job, session in (("a", "s1"), ("b", "s2"), ("c", "s3"), ("d", "s4")):
-        manager.book.submit(job, session, {"callback": "k", "args": [], "context": {}})
+        manager.book.submit(job, Client(session, "10.0.0.1"), {"callback": "k", "args": [], "context": {}})
     assert manager.get_progress("c") == ["0", "1", "Waiting: yours is next."]
     assert manager.get_progress("d") == ["0", "1", "Waiting: 1 job ahead of yours."]
 

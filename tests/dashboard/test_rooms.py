@@ -8,10 +8,17 @@ import time
 import pytest
 from flask import Flask
 
-from dashboard.jobs import DiskStore
+from dashboard.clients import Client
+from dashboard.ratelimit import make_limiter
 from dashboard.rooms import ENDED, RoomError, Rooms, install, qr_svg
+from dashboard.settings import ClientLimits
+from dashboard.store import DiskStore
 
 PATHS = {"/", "/compare", "/sweep", "/landscape"}
+
+
+def who(name: str, address: str = "10.0.0.1") -> Client:
+    return Client(f"s:{name}", address)
 
 
 class Clock:
@@ -33,19 +40,19 @@ def rooms(tmp_path, clock):
 
 
 def test_followers_get_each_new_address_once(rooms):
-    made = rooms.create("alice", "/?sgd.lr=0.2&step=3")
-    first = rooms.follow(made["code"])
+    made = rooms.create(who("alice"), "/?sgd.lr=0.2&step=3")
+    first = rooms.follow(made["code"], who("f"))
     assert first["url"] == "/?sgd.lr=0.2&step=3"
-    again = rooms.follow(made["code"], rev=first["rev"], bucket=first["bucket"])
+    again = rooms.follow(made["code"], who("f"), rev=first["rev"], bucket=first["bucket"])
     assert "url" not in again and again["rev"] == first["rev"]
     assert rooms.publish(made["code"], made["key"], "/?sgd.lr=0.2&step=3")["rev"] == first["rev"]  # same: no new rev
     assert rooms.publish(made["code"], made["key"], "/compare?runs=2")["rev"] == first["rev"] + 1
-    news = rooms.follow(made["code"], rev=first["rev"], bucket=first["bucket"])
+    news = rooms.follow(made["code"], who("f"), rev=first["rev"], bucket=first["bucket"])
     assert news["url"] == "/compare?runs=2" and news["rev"] == first["rev"] + 1
 
 
 def test_only_the_presenter_changes_or_ends_a_room(rooms):
-    made = rooms.create("alice", "/")
+    made = rooms.create(who("alice"), "/")
     with pytest.raises(RoomError) as err:
         rooms.publish(made["code"], "not-the-key", "/sweep")
     assert err.value.status == 403
@@ -54,7 +61,7 @@ def test_only_the_presenter_changes_or_ends_a_room(rooms):
     assert rooms.url(made["code"]) == "/"
     rooms.end(made["code"], made["key"])
     with pytest.raises(RoomError) as err:
-        rooms.follow(made["code"])
+        rooms.follow(made["code"], who("f"))
     assert err.value.status == 404 and err.value.message == ENDED
 
 
@@ -62,50 +69,50 @@ def test_only_the_presenter_changes_or_ends_a_room(rooms):
                                  "/?" + "x" * 5000, "javascript:alert(1)"])
 def test_a_room_holds_only_this_sites_pages(rooms, url):
     with pytest.raises(RoomError) as err:
-        rooms.create("alice", url)
+        rooms.create(who("alice"), url)
     assert err.value.status == 400 and "url" in err.value.message
 
 
 @pytest.mark.parametrize("code", ["", "abc", "ABCDE1", "ABCDEFG", "../../x", None, "ABCD0O"])
 def test_unknown_or_malformed_codes_are_ended_rooms(rooms, code):
     with pytest.raises(RoomError) as err:
-        rooms.follow(code)
+        rooms.follow(code, who("f"))
     assert err.value.status == 404
 
 
 def test_a_new_room_of_the_same_session_ends_the_last(rooms):
-    first = rooms.create("alice", "/")
-    second = rooms.create("alice", "/compare")
+    first = rooms.create(who("alice"), "/")
+    second = rooms.create(who("alice"), "/compare")
     with pytest.raises(RoomError):
         rooms.url(first["code"])
     assert rooms.url(second["code"]) == "/compare"
-    other = rooms.create("bob", "/sweep")  # someone else's room is untouched
+    other = rooms.create(who("bob"), "/sweep")  # someone else's room is untouched
     assert rooms.url(second["code"]) == "/compare" and rooms.url(other["code"]) == "/sweep"
 
 
 def test_followers_are_counted_once_each_and_only_while_following(rooms, clock):
-    made = rooms.create("alice", "/")
+    made = rooms.create(who("alice"), "/")
     code = made["code"]
     buckets = {}
     for _ in range(5):  # three followers polling five times within one bucket
         for name in ("a", "b", "c"):
-            buckets[name] = rooms.follow(code, bucket=buckets.get(name))["bucket"]
-        rooms.follow(code, bucket=None, counted=False)  # on their own: not counted
+            buckets[name] = rooms.follow(code, who(name), bucket=buckets.get(name))["bucket"]
+        rooms.follow(code, who("d"), bucket=None, counted=False)  # on their own: not counted
     assert rooms.followers(code) == 3
     clock.now += rooms.bucket_s  # the next bucket: two still poll
     for name in ("a", "b"):
-        buckets[name] = rooms.follow(code, bucket=buckets[name])["bucket"]
+        buckets[name] = rooms.follow(code, who(name), bucket=buckets[name])["bucket"]
     assert rooms.followers(code) == 3  # the full bucket before still counts
     clock.now += rooms.bucket_s
     for name in ("a", "b"):
-        buckets[name] = rooms.follow(code, bucket=buckets[name])["bucket"]
+        buckets[name] = rooms.follow(code, who(name), bucket=buckets[name])["bucket"]
     assert rooms.followers(code) == 2
     assert rooms.publish(code, made["key"], "/")["followers"] == 2
 
 
 def test_an_idle_room_expires(tmp_path):
     rooms = Rooms(DiskStore(str(tmp_path / "store")), lambda: PATHS, idle_s=1)
-    made = rooms.create("alice", "/")
+    made = rooms.create(who("alice"), "/")
     time.sleep(0.6)
     rooms.publish(made["code"], made["key"], "/?step=2")  # the presenter's heartbeat keeps it
     time.sleep(0.6)
@@ -127,14 +134,18 @@ class Down:
     def get(self, key):
         raise ConnectionError("redis gone")
 
-    set = delete = incr = get
+    set = delete = incr = add = expires_at = get
+
+
+def _server(rooms) -> Flask:
+    server = Flask(__name__)
+    install(server, rooms, lambda: who("session-1"), make_limiter(server, rooms.store))
+    return server
 
 
 @pytest.fixture
 def client(rooms):
-    server = Flask(__name__)
-    install(server, rooms, lambda: "session-1")
-    return server.test_client()
+    return _server(rooms).test_client()
 
 
 def test_the_routes_run_a_room(client):
@@ -170,10 +181,49 @@ def test_bad_requests_get_a_message(client, method, path, kwargs, status):
 
 
 def test_a_store_that_does_not_answer_is_a_message_not_a_500():
-    server = Flask(__name__)
-    install(server, Rooms(Down(), lambda: PATHS), lambda: "s")
-    client = server.test_client()
+    client = _server(Rooms(Down(), lambda: PATHS)).test_client()
     for response in (client.post("/room", json={"url": "/"}), client.get("/room/ABCDEF"),
                      client.get("/r/ABCDEF")):
         assert response.status_code == 503
     assert "unavailable" in client.post("/room", json={"url": "/"}).get_json()["error"]
+
+
+def test_one_client_is_one_follower_however_it_polls(rooms):
+    """A client that forgets (or forges) its bucket at every poll is still counted once."""
+    code = rooms.create(who("alice"), "/")["code"]
+    for _ in range(30):
+        rooms.follow(code, who("mallory"), bucket=None)
+        rooms.follow(code, who("mallory"), bucket="12345")
+    rooms.follow(code, who("bob"))
+    assert rooms.followers(code) == 2
+
+
+def test_rooms_are_capped_per_address_and_in_all(tmp_path, clock):
+    limits = ClientLimits(ROOMS_PER_ADDRESS=3, ROOMS_MAX=5)
+    rooms = Rooms(DiskStore(str(tmp_path / "store")), lambda: PATHS, clock=clock, limits=limits)
+    made = [rooms.create(who(f"s{i}", "10.0.0.1"), "/") for i in range(3)]
+    with pytest.raises(RoomError) as err:
+        rooms.create(who("s9", "10.0.0.1"), "/")
+    assert err.value.status == 429 and "at most 3" in err.value.message
+    rooms.create(who("s0", "10.0.0.1"), "/")  # a session's new room replaces its last: still 3
+    rooms.end(made[1]["code"], made[1]["key"])  # an ended room frees its place
+    rooms.create(who("s8", "10.0.0.1"), "/")
+    rooms.create(who("t1", "10.0.0.2"), "/")
+    rooms.create(who("t2", "10.0.0.3"), "/")
+    with pytest.raises(RoomError) as err:
+        rooms.create(who("u1", "10.0.0.4"), "/")
+    assert err.value.status == 429 and "as many rooms" in err.value.message
+
+
+def test_guessing_room_codes_is_throttled_per_address(tmp_path):
+    limits = ClientLimits(ROOM_MISSES_PER_MINUTE=5)
+    rooms = Rooms(DiskStore(str(tmp_path / "store")), lambda: PATHS, limits=limits)
+    client = _server(rooms).test_client()
+    made = client.post("/room", json={"url": "/"}).get_json()
+    for _ in range(10):  # a follower of a live room polls as often as it likes
+        assert client.get(f"/room/{made['code']}").status_code == 200
+    statuses = [client.get(f"/room/{code}").status_code for code in ("AAAAAA", "BBBBBB", "CCCCCC", "DDDDDD",
+                                                                     "EEEEEE", "FFFFFF", "GGGGGG")]
+    assert statuses[:5] == [404] * 5 and statuses[5:] == [429, 429]
+    refused = client.get("/r/HHHHHH")
+    assert refused.status_code == 429 and "Too many requests from your network" in refused.get_data(as_text=True)

@@ -8,8 +8,12 @@ import time
 import pytest
 from dash.exceptions import PreventUpdate
 
-from dashboard.jobs import DiskStore
+from dashboard.clients import Client
+from dashboard.settings import ClientLimits
 from dashboard.share import Busy, Gate
+from dashboard.store import DiskStore
+
+ALICE, BOB = Client("s:alice", "10.0.0.1"), Client("s:bob", "10.0.0.2")
 
 
 @pytest.fixture
@@ -32,46 +36,67 @@ def _in_thread(fn):
 
 
 def test_other_sessions_never_wait(gate):
-    first = gate.acquire("alice", "render")
-    assert gate.acquire("bob", "render")
-    gate.release("alice", first)
+    first = gate.acquire(ALICE, "render")
+    assert gate.acquire(BOB, "render")
+    gate.release(ALICE, first)
 
 
 def test_a_session_computes_one_thing_at_a_time(gate):
-    first = gate.acquire("alice", "render")
-    thread, outcome = _in_thread(lambda: gate.acquire("alice", "render"))
+    first = gate.acquire(ALICE, "render")
+    thread, outcome = _in_thread(lambda: gate.acquire(ALICE, "render"))
     time.sleep(0.5)
     assert thread.is_alive(), "the second request waits for the first"
-    gate.release("alice", first)
+    gate.release(ALICE, first)
     thread.join(5)
     assert "value" in outcome
 
 
 def test_a_newer_request_of_the_same_callback_replaces_the_waiting_one(gate):
-    first = gate.acquire("alice", "render")
-    older, older_outcome = _in_thread(lambda: gate.acquire("alice", "render"))
+    first = gate.acquire(ALICE, "render")
+    older, older_outcome = _in_thread(lambda: gate.acquire(ALICE, "render"))
     time.sleep(0.3)
-    other, other_outcome = _in_thread(lambda: gate.acquire("alice", "compare"))  # another callback: kept
-    newer, newer_outcome = _in_thread(lambda: gate.acquire("alice", "render"))
+    other, other_outcome = _in_thread(lambda: gate.acquire(ALICE, "compare"))  # another callback: kept
+    newer, newer_outcome = _in_thread(lambda: gate.acquire(ALICE, "render"))
     older.join(5)
     assert isinstance(older_outcome.get("error"), PreventUpdate), "the stale request gives up at once"
-    gate.release("alice", first)
+    gate.release(ALICE, first)
     newer.join(5)
     if "value" in newer_outcome:
-        gate.release("alice", newer_outcome["value"])
+        gate.release(ALICE, newer_outcome["value"])
     other.join(5)
     assert "value" in newer_outcome and "value" in other_outcome
 
 
 def test_a_dead_holder_frees_the_slot_after_its_lease(gate):
-    gate.acquire("alice", "render")  # never released: its worker died
+    gate.acquire(ALICE, "render")  # never released: its worker died
     start = time.monotonic()
-    assert gate.acquire("alice", "render")
+    assert gate.acquire(ALICE, "render")
     assert time.monotonic() - start >= 2.5
 
 
 def test_waiting_too_long_is_a_message(tmp_path):
     gate = Gate(DiskStore(str(tmp_path)), wait_s=0.5, lease_s=60)
-    gate.acquire("alice", "render")
+    gate.acquire(ALICE, "render")
     with pytest.raises(Busy, match="still being computed"):
-        gate.acquire("alice", "render")
+        gate.acquire(ALICE, "render")
+
+
+def test_one_address_computes_a_few_things_at_once_and_its_other_requests_wait_or_are_refused(tmp_path):
+    """Many sessions from one address (valid cookies, fetched by one client) hold at most
+    ADDRESS_COMPUTING computations and ADDRESS_WAITING waiting requests; other addresses never wait."""
+    gate = Gate(DiskStore(str(tmp_path)), ClientLimits(ADDRESS_COMPUTING=2, ADDRESS_WAITING=2), wait_s=5, lease_s=30)
+    flood = [Client(f"s:flood{i}", "10.6.6.6") for i in range(6)]
+    held = [gate.acquire(flood[0], "render"), gate.acquire(flood[1], "render")]
+    waiting = [_in_thread(lambda c=c: gate.acquire(c, "render")) for c in flood[2:4]]
+    time.sleep(0.4)
+    assert all(t.is_alive() for t, _ in waiting), "past the address's slots, requests wait"
+    with pytest.raises(Busy, match="your network"):
+        gate.acquire(flood[4], "render")  # the address's waiting room is full: refused at once
+    start = time.monotonic()
+    gate.release(BOB, gate.acquire(BOB, "render"))  # another address is served at once
+    assert time.monotonic() - start < 1
+    gate.release(flood[0], held[0])
+    gate.release(flood[1], held[1])
+    for thread, outcome in waiting:
+        thread.join(5)
+        assert "value" in outcome

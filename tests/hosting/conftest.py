@@ -40,6 +40,16 @@ def post_json(url: str, body: dict, timeout: float = 30) -> tuple[int, dict]:
         return response.status, json.loads(response.read() or b"{}")
 
 
+def session_cookie(url: str, address: str | None = None) -> str:
+    """A session the server issues (a ``Cookie`` header's value), for a client at ``address`` (sent
+    as X-Forwarded-For: the servers here trust one proxy)."""
+    headers = {"X-Forwarded-For": address} if address else {}
+    with urllib.request.urlopen(urllib.request.Request(url + "/healthz", headers=headers), timeout=10) as response:
+        cookie = response.headers.get("Set-Cookie", "")
+    assert cookie.startswith("descent_session="), f"no session issued: {cookie!r}"
+    return cookie.split(";", 1)[0]
+
+
 class Redis:
     """A throwaway redis-server (no persistence) that a test can stop and start again."""
 
@@ -120,7 +130,9 @@ class Served:
 # one machine, as `make serve`: no REDIS_URL, no SECRET_KEY (the workers share a key file);
 # a shorter abandon time so a closed tab's job stops within the test (wide enough for ten pages
 # polling from one loaded 2-core machine)
-ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "6", "JOBS_ABANDON_S": "30"}
+# (and one trusted proxy: a test speaks for several client addresses through X-Forwarded-For)
+ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "6", "JOBS_ABANDON_S": "30",
+                   "TRUSTED_PROXIES": "1"}
 
 
 @pytest.fixture(scope="module")

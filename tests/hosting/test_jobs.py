@@ -20,7 +20,7 @@ import pytest
 from dashboard.callback_requests import render_body
 from dashboard.jobs import LOST
 
-from .conftest import ONE_MACHINE_ENV, get_json, job_processes
+from .conftest import ONE_MACHINE_ENV, get_json, job_processes, session_cookie
 
 pytestmark = pytest.mark.browser
 SWEEP_TEXT = "#sweep-progress-text"
@@ -60,13 +60,16 @@ def _idle(served, seconds: float = 30) -> None:
         time.sleep(0.5)
 
 
-def _post_as(url: str, body: dict, session: str) -> int:
+def _post_as(url: str, body: dict, cookie: str, address: str = "127.0.0.1") -> int:
+    """POST a callback as the browser with session ``cookie`` at ``address``; its status (a 200's body
+    is a figure update, never an error banner)."""
     request = urllib.request.Request(url + "/_dash-update-component", data=json.dumps(body).encode(),
-                                     method="POST", headers={"Content-Type": "application/json",
-                                                             "Cookie": f"descent_session={session}"})
+                                     method="POST", headers={"Content-Type": "application/json", "Cookie": cookie,
+                                                             "X-Forwarded-For": address})
     with urllib.request.urlopen(request, timeout=120) as response:
         if response.status == 200:
-            assert "response" in json.loads(response.read())
+            doc = json.loads(response.read())
+            assert "response" in doc and "went wrong" not in json.dumps(doc.get("sideUpdate", {}))
         return response.status
 
 
@@ -109,8 +112,9 @@ def test_jobs_after_toy_lab_traffic_all_finish(one_machine, browser):
     deps = get_json(one_machine.url + "/_dash-dependencies")
 
     def render(i: int) -> int:  # forty participants, one change each
+        address = f"10.0.1.{i}"
         return _post_as(one_machine.url, render_body(deps, {"sgd.lr": 0.01 + i / 1000, "run.epochs": 300}),
-                        f"participant-{i}")
+                        session_cookie(one_machine.url, address), address)
 
     with ThreadPoolExecutor(8) as pool:  # in both workers' threads: torch and OpenMP have run there
         assert set(pool.map(render, range(40))) == {200}
@@ -214,12 +218,13 @@ def test_one_session_flooding_heavy_requests_leaves_threads_for_the_rest(one_mac
     deps = get_json(one_machine.url + "/_dash-dependencies")
     heavy = [render_body(deps, {"sgd.lr": 0.001 + i / 10_000, "run.epochs": 1000, "run.batch_size": 10},
                          tab="all") for i in range(12)]
+    flooder, other = session_cookie(one_machine.url, "10.6.6.6"), session_cookie(one_machine.url, "10.0.0.9")
     with ThreadPoolExecutor(12) as flood:
-        flooding = [flood.submit(_post_as, one_machine.url, body, "flooder") for body in heavy]
+        flooding = [flood.submit(_post_as, one_machine.url, body, flooder, "10.6.6.6") for body in heavy]
         time.sleep(1)
-        others = [_post_as(one_machine.url, render_body(deps, {"sgd.lr": 0.02 + i / 1000}), "someone-else")
+        others = [_post_as(one_machine.url, render_body(deps, {"sgd.lr": 0.02 + i / 1000}), other, "10.0.0.9")
                   for i in range(6)]
         statuses = [f.result() for f in flooding]
     assert others == [200] * 6
     assert set(statuses) <= {200, 204}
-    assert statuses.count(204) >= 6, f"stale requests of the flooding session gave up: {statuses}"
+    assert statuses.count(204) >= 3, f"stale requests of the flooding session gave up: {statuses}"
