@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +33,7 @@ from dashboard.clients import Client
 from dashboard.settings import ClientLimits
 from dashboard.store import Store
 
+log = logging.getLogger(__name__)
 WAIT_S = 20.0
 LEASE_S = 65.0  # gunicorn's timeout (60 s) and a margin: a slot outlives no worker by much
 POLL_S = 0.05
@@ -98,9 +100,10 @@ class Gate:
             entries = json.loads(self.store.get(key) or "{}")
         except ValueError:
             return {}
+        if not isinstance(entries, dict):
+            return {}
         now = time.time()
-        return {k: v for k, v in entries.items() if isinstance(v, int | float) and v > now} \
-            if isinstance(entries, dict) else {}
+        return {k: v for k, v in entries.items() if isinstance(v, int | float) and v > now}
 
     def _save(self, key: str, entries: dict[str, float]) -> None:
         if entries:
@@ -164,7 +167,12 @@ def single_flight(keys: list[str], fetch: Callable[[str], Any]) -> Iterator[dict
         yield {}
         return
     store, token = _gate.store, uuid.uuid4().hex
-    mine = [k for k in keys if store.add(f"flight:{k}", token, expire=_gate.lease_s)]
+    try:
+        mine = [k for k in keys if store.add(f"flight:{k}", token, expire=_gate.lease_s)]
+    except Exception as err:  # the store does not answer: compute without sharing (the gate says why)
+        log.warning("single flight skipped: %s", err)
+        mine = []
+        keys = []
     others, found = [k for k in keys if k not in mine], {}
     deadline = time.monotonic() + _gate.wait_s
     while others and time.monotonic() < deadline:
@@ -174,11 +182,20 @@ def single_flight(keys: list[str], fetch: Callable[[str], Any]) -> Iterator[dict
             if value is not None:
                 found[key] = value
                 others.remove(key)
-            elif store.get(f"flight:{key}") is None:  # its computer is done (another worker's cache) or gone
+            elif _flying(store, key) is None:  # its computer is done (another worker's cache) or gone
                 others.remove(key)
     try:
         yield found
     finally:
-        for key in mine:
-            if store.get(f"flight:{key}") == token:
-                store.delete(f"flight:{key}")
+        with contextlib.suppress(Exception):
+            for key in mine:
+                if store.get(f"flight:{key}") == token:
+                    store.delete(f"flight:{key}")
+
+
+def _flying(store: Store, key: str) -> str | None:
+    """Who computes ``key`` now (None: nobody, or the store does not answer)."""
+    try:
+        return store.get(f"flight:{key}")
+    except Exception:
+        return None

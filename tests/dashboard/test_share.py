@@ -100,3 +100,36 @@ def test_one_address_computes_a_few_things_at_once_and_its_other_requests_wait_o
     for thread, outcome in waiting:
         thread.join(5)
         assert "value" in outcome
+
+
+def test_requests_that_need_the_same_result_at_once_compute_it_once(tmp_path, monkeypatch):
+    """A room's followers open the presenter's new view together: one computes, the rest wait for
+    its value (and a key whose computer gave up is computed by the next)."""
+    from flask import Flask
+
+    from dashboard import share
+
+    server = Flask(__name__)
+    monkeypatch.setattr(share, "_gate", Gate(DiskStore(str(tmp_path)), wait_s=5, lease_s=30))
+    cache: dict[str, str] = {}
+    computed: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def follower() -> str:
+        with server.test_request_context("/"):
+            barrier.wait()
+            with share.single_flight(["view"], cache.get) as found:
+                if "view" in found:
+                    return found["view"]
+                computed.append("view")
+                time.sleep(0.5)
+                cache["view"] = "figure"
+                return "figure"
+
+    threads = [_in_thread(follower) for _ in range(6)]
+    for thread, _ in threads:
+        thread.join(10)
+    assert [outcome.get("value") for _, outcome in threads] == ["figure"] * 6
+    assert computed == ["view"], "computed once for six requests"
+    with server.test_request_context("/"), share.single_flight(["gone"], cache.get) as found:
+        assert found == {}, "nobody computes it: this request does"
