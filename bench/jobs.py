@@ -2,7 +2,7 @@
 
 The page load gives the signed ``end_id``; the first POST starts the job and answers with its
 signed handles; polls every 250 ms carry them until the answer holds the outputs. Each participant
-has its own cookie jar (its own browser session).
+has its own cookie jar (its own browser session) and, where given, its own client address.
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ class JobOutcome:
 
 
 class Participant:
-    def __init__(self, url: str, dependencies: list[dict]) -> None:
+    def __init__(self, url: str, dependencies: list[dict], address: str | None = None) -> None:
+        """``address``: the participant's client address, sent as X-Forwarded-For (a server that
+        trusts one proxy counts its per-address limits by it)."""
         self.url, self.dependencies = url, dependencies
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        if address is not None:
+            self.opener.addheaders.append(("X-Forwarded-For", address))
 
     def _post(self, query: str, body: dict[str, Any], timeout: float = 30) -> tuple[int, dict]:
         request = urllib.request.Request(self.url + "/_dash-update-component?" + query,

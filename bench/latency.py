@@ -3,7 +3,8 @@
 Each request is a real POST to /_dash-update-component through the Flask test client
 (validation, callback, cache, serialization; no network). "uncached" clears the cache
 before each request; "new run" changes lr so the runs miss while the loss maps hit (what
-moving an optimizer control costs); "cached" repeats one request.
+moving an optimizer control costs); "cached" repeats one request. Smoke mode: one request a
+row after one warm-up.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ import time
 
 import torch
 
+from bench.smoke import sane
 from dashboard.cache import cache
 from dashboard.callback_requests import render_body
+
+SIZES = {False: (40, 2), True: (1, 1)}  # (requests a row, warm-up requests): the full run's, the smoke's
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -37,10 +41,10 @@ def _measure(client, make_body, repeat: int, before=None) -> tuple[list[float], 
     return times, size
 
 
-def main(repeat: int | None = None) -> None:
+def main(repeat: int | None = None, smoke: bool = False) -> None:
     import app  # builds the app with its cache (SimpleCache unless the environment says otherwise)
 
-    repeat = repeat or 40
+    repeat, warm_up = repeat or SIZES[smoke][0], SIZES[smoke][1]
     client = app.server.test_client()
     deps = client.get("/_dash-dependencies").get_json()
 
@@ -72,8 +76,12 @@ def main(repeat: int | None = None) -> None:
           f"{torch.get_num_threads()} threads, cache {backend}")
     print(f"{'callback':<24}{'median ms':>11}{'p95 ms':>9}{'payload KB':>12}")
     for name, make_body, before in scenarios:
-        _measure(client, make_body, 2, before)  # warm-up (imports, first figure)
+        # warm-up (imports, first figure) on bodies of its own: a "new run" row's first requests stay new
+        _measure(client, lambda i, make_body=make_body: make_body(repeat + i), warm_up, before)
         times, size = _measure(client, make_body, repeat, before)
-        print(f"{name:<24}{statistics.median(times) * 1e3:>11.1f}{_percentile(times, 0.95) * 1e3:>9.1f}"
-              f"{size / 1024:>12.1f}")
+        median, p95 = statistics.median(times), _percentile(times, 0.95)
+        print(f"{name:<24}{median * 1e3:>11.1f}{p95 * 1e3:>9.1f}{size / 1024:>12.1f}")
+        sane(f"{name}: median s", median)
+        sane(f"{name}: p95 s", p95, low=median)
+        sane(f"{name}: payload bytes", size, low=1)
     print("goal (2x2 view): uncached p95 < 50 ms, cached p95 < 5 ms")

@@ -6,6 +6,9 @@ Reports the follower delay (from the presenter's publish to a follower's first a
 it) p50/p95/max, errors, and the server's CPU and peak memory. The reference, measured in the
 same run against the same server: one follower alone (its delay is the poll's wait plus one
 request). ROOM_FOLLOWERS and ROOM_SECONDS change the load.
+
+Smoke mode (``--smoke``): one machine only (one gunicorn worker), 2 followers for 3 s and the
+lone follower for 2 s, a change every second; it requires 0 errors and the changes delivered.
 """
 
 from __future__ import annotations
@@ -20,18 +23,32 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench.load import Usage
+from bench.smoke import require, sane
 from dashboard.rooms import POLL_MS
 from tests.serving import answers, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts"
-FOLLOWERS = int(os.environ.get("ROOM_FOLLOWERS", "100"))
-SECONDS = int(os.environ.get("ROOM_SECONDS", "60"))
-REFERENCE_S = 20
-CHANGE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """What one run puts on the server."""
+
+    followers: int
+    seconds: float
+    reference_s: float  # the lone follower's run
+    change_s: float  # the presenter changes the view this often
+    workers: int  # gunicorn's (4 threads each, as `make serve`)
+
+
+SIZES = {False: Sizes(followers=int(os.environ.get("ROOM_FOLLOWERS", "100")),
+                      seconds=int(os.environ.get("ROOM_SECONDS", "60")), reference_s=20, change_s=2.0, workers=2),
+         True: Sizes(followers=2, seconds=3, reference_s=2, change_s=1.0, workers=1)}
 
 
 class Room:
@@ -47,9 +64,10 @@ class Room:
         self.lock = threading.Lock()
 
     def request(self, method: str, path: str, body: dict | None = None, key: str | None = None,
-                conn: http.client.HTTPConnection | None = None) -> dict:
+                conn: http.client.HTTPConnection | None = None, cookie: str = "") -> dict:
         conn = conn or http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        headers = {"Content-Type": "application/json"} | ({"X-Room-Key": key} if key else {})
+        headers = ({"Content-Type": "application/json"} | ({"X-Room-Key": key} if key else {})
+                   | ({"Cookie": cookie} if cookie else {}))
         conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
         response = conn.getresponse()
         data = response.read()
@@ -57,11 +75,11 @@ class Room:
             raise RuntimeError(f"{method} {path}: {response.status} {data[:100]!r}")
         return json.loads(data)
 
-    def present(self, until: float) -> int:
-        """Change the view every CHANGE_S until ``until``; returns the last follower count seen."""
+    def present(self, until: float, every_s: float) -> int:
+        """Change the view every ``every_s`` until ``until``; returns the last follower count seen."""
         conn, step, followers = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10), 0, 0
         while time.monotonic() < until:
-            time.sleep(CHANGE_S)
+            time.sleep(every_s)
             step += 1
             sent = time.monotonic()
             answer = self.request("POST", f"/room/{self.code}", {"url": f"/?step={step}"}, self.key, conn)
@@ -70,14 +88,23 @@ class Room:
             followers = answer["followers"]
         return followers
 
+    def session(self) -> str:
+        """A session the server issues (a browser's cookie): each follower is counted once by it."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("GET", "/healthz")
+        response = conn.getresponse()
+        response.read()
+        return (response.getheader("Set-Cookie") or "").split(";", 1)[0]
+
     def follow(self, until: float) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        rev, bucket = "", ""
+        rev, bucket, cookie = "", "", self.session()
         time.sleep(random.random() * POLL_MS / 1000)  # followers arrive at different moments
         while time.monotonic() < until:
             asked = time.monotonic()
             try:
-                answer = self.request("GET", f"/room/{self.code}?rev={rev}&bucket={bucket}&follow=1", conn=conn)
+                answer = self.request("GET", f"/room/{self.code}?rev={rev}&bucket={bucket}&follow=1", conn=conn,
+                                      cookie=cookie)
             except Exception as err:
                 with self.lock:
                     self.errors.append(f"{type(err).__name__}: {err}")
@@ -96,13 +123,13 @@ class Room:
             time.sleep(max(0.0, POLL_MS / 1000 - (now - asked)))
 
 
-def _run(port: int, followers: int, seconds: float) -> dict:
+def _run(port: int, followers: int, seconds: float, every_s: float) -> dict:
     room = Room(port)
     until = time.monotonic() + seconds
     threads = [threading.Thread(target=room.follow, args=(until,), daemon=True) for _ in range(followers)]
     for thread in threads:
         thread.start()
-    counted = room.present(until)
+    counted = room.present(until, every_s)
     for thread in threads:
         thread.join(timeout=30)
     delays = sorted(room.delays)
@@ -111,22 +138,22 @@ def _run(port: int, followers: int, seconds: float) -> dict:
             "p50": pick(0.5), "p95": pick(0.95), "max": pick(1.0), "errors": room.errors, "counted": counted}
 
 
-def _scenario(name: str, env: dict[str, str]) -> None:
+def _scenario(name: str, env: dict[str, str], sizes: Sizes) -> dict:
     port = free_port()
     OUT.mkdir(exist_ok=True)
     with (OUT / f"rooms-{name}-gunicorn.log").open("w") as log:
         web = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
-                                "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4",
+                                "--bind", f"127.0.0.1:{port}", "--workers", str(sizes.workers), "--threads", "4",
                                 "--access-logfile", "/dev/null", "app:server"],
                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         if not wait_for(lambda: answers(f"http://127.0.0.1:{port}/healthz"), [web], 90):
             sys.exit(f"bench rooms: the server did not start; see artifacts/rooms-{name}-gunicorn.log")
-        reference = _run(port, 1, REFERENCE_S)
+        reference = _run(port, 1, sizes.reference_s, sizes.change_s)
         with Usage({"gunicorn": web.pid}) as usage:
             time.sleep(1.5)  # a first sample of the server's CPU time
             before = usage.cpu_by_role()
-            loaded = _run(port, FOLLOWERS, SECONDS)
+            loaded = _run(port, sizes.followers, sizes.seconds, sizes.change_s)
             time.sleep(1.5)
             after = usage.cpu_by_role()
     finally:
@@ -136,25 +163,45 @@ def _scenario(name: str, env: dict[str, str]) -> None:
         except subprocess.TimeoutExpired:
             web.kill()
     cpu = sum(after.values()) - sum(before.values())
-    print(f"\n== {name}: gunicorn 2 workers x 4 threads, {os.cpu_count()} cores, followers poll every {POLL_MS} ms")
-    for label, r in (("reference: 1 follower", reference), (f"{FOLLOWERS} followers", loaded)):
+    print(f"\n== {name}: gunicorn {sizes.workers} workers x 4 threads, {os.cpu_count()} cores, "
+          f"followers poll every {POLL_MS} ms")
+    for label, r in (("reference: 1 follower", reference), (f"{sizes.followers} followers", loaded)):
         print(f"{label:>22}: {r['changes']} changes, {r['seen']} deliveries, delay p50 {r['p50']:.0f} ms, "
               f"p95 {r['p95']:.0f} ms, max {r['max']:.0f} ms, {len(r['errors'])} errors, presenter saw "
               f"{r['counted']} following")
     print(f"{'ratio p95':>22}: {loaded['p95'] / reference['p95']:.2f} x the lone follower's")
-    print(f"{'server':>22}: {cpu / SECONDS * 100:.0f} % of one core over the run ({cpu:.1f} CPU s in {SECONDS} s), "
-          f"{FOLLOWERS * 1000 / POLL_MS:.0f} polls/s offered; peak memory "
+    print(f"{'server':>22}: {cpu / sizes.seconds * 100:.0f} % of one core over the run ({cpu:.1f} CPU s in "
+          f"{sizes.seconds} s), {sizes.followers * 1000 / POLL_MS:.0f} polls/s offered; peak memory "
           + ", ".join(f"{role} {mib:.0f} MiB" for role, mib in sorted(usage.peak.items())))
     for error in loaded["errors"][:5]:
         print(f"  error: {error}")
+    for label, r in (("lone follower", reference), ("followers", loaded)):
+        for what in ("p50", "p95", "max"):
+            sane(f"{label}: delay {what} ms", r[what])
+        require(f"{label}: a change was delivered", r["seen"] > 0)
+    sane("server CPU s", cpu)
+    sane("ratio p95", loaded["p95"] / reference["p95"])
+    return loaded
 
 
-def main(repeat: int | None = None) -> None:
+def main(repeat: int | None = None, smoke: bool = False) -> None:
+    sizes = SIZES[smoke]
     scratch = Path(tempfile.mkdtemp(prefix="bench-rooms-"))
-    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "CACHE_TYPE")}
+    # every follower comes from loopback here but stands for a person of their own: the per-address
+    # rate of new sessions is lifted, so each is issued one and counted once
+    base = {**{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "CACHE_TYPE")},
+            "SESSIONS_PER_MINUTE": str(10 * sizes.followers + 100)}
     try:
-        _scenario("one machine (make serve)", {**base, "BACKGROUND_CACHE_DIR": str(scratch / "jobs"),
-                                               "SECRET_KEY_FILE": str(scratch / "key")})
+        loaded = _scenario("one machine (make serve)", {**base, "BACKGROUND_CACHE_DIR": str(scratch / "jobs"),
+                                                        "SECRET_KEY_FILE": str(scratch / "key")}, sizes)
+        if smoke:
+            require(f"no follower's poll failed ({loaded['errors'][:3]})", not loaded["errors"])
+            require("the followers saw the changes (a delivery a follower at least)",
+                    loaded["seen"] >= loaded["followers"])
+            require(f"the presenter saw each follower once ({loaded['counted']} following)",
+                    loaded["counted"] == loaded["followers"])
+            print("smoke mode: one machine only (no REDIS_URL run)")
+            return
         if shutil.which("redis-server") is None:
             print("\nredis-server not found: the REDIS_URL run is skipped")
             return
@@ -162,9 +209,10 @@ def main(repeat: int | None = None) -> None:
         subprocess.run(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--daemonize", "yes",
                         "--save", "", "--appendonly", "no", "--pidfile", str(scratch / "redis.pid")], check=True)
         try:
-            _scenario("REDIS_URL", {**base, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "SECRET_KEY": "bench"})
+            _scenario("REDIS_URL", {**base, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "SECRET_KEY": "bench"},
+                      sizes)
         finally:
             os.kill(int((scratch / "redis.pid").read_text()), 15)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\ngoal: follower delay p95 under 1 s with {FOLLOWERS} followers, 0 errors")
+    print(f"\ngoal: follower delay p95 under 1 s with {sizes.followers} followers, 0 errors")

@@ -120,7 +120,7 @@ class Rooms:
         """Start a room showing ``url``; the session's previous room ends. RoomError (429) when the
         address holds ``ROOMS_PER_ADDRESS`` rooms or the server ``ROOMS_MAX``."""
         url = self.check_url(url)
-        with self.store.locked():
+        with self.store.locked("rooms"):
             previous = self.store.get(f"room-of:{who.session}")
             if previous:
                 self.store.delete(f"room:{previous}")

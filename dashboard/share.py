@@ -68,7 +68,7 @@ class Gate:
         waiting = False
         try:
             while True:
-                with self.store.locked():
+                with self.store.locked(f"gate:{who.address}"):
                     computing = self._entries(crowd)
                     if self._holder(slot) is None and len(computing) < self.limits.ADDRESS_COMPUTING:
                         until = time.time() + self.lease_s
@@ -91,7 +91,7 @@ class Gate:
                 time.sleep(POLL_S)
         finally:
             if waiting:
-                with self.store.locked():
+                with self.store.locked(f"gate:{who.address}"):
                     self._save(queue, {k: v for k, v in self._entries(queue).items() if k != token})
 
     def _entries(self, key: str) -> dict[str, float]:
@@ -122,7 +122,7 @@ class Gate:
 
     def release(self, who: Client, token: str) -> None:
         slot, crowd = f"slot:{who.session}", f"crowd:{who.address}"
-        with self.store.locked():
+        with self.store.locked(f"gate:{who.address}"):
             if self._holder(slot) == token:
                 self.store.delete(slot)
             self._save(crowd, {k: v for k, v in self._entries(crowd).items() if k != token})
