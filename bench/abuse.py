@@ -21,37 +21,28 @@ its per-address limits act as they would on the internet.
 
 from __future__ import annotations
 
-import base64
-import bz2
 import http.client
-import io
 import json
-import lzma
 import random
 import secrets
-import struct
 import threading
 import time
-import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from dashboard.callback_requests import render_body
 from dashboard.clients import SESSION_COOKIE
 from dashboard.ids import ID, LandscapeID
 from dashboard.rooms import ALPHABET, BUCKET_S, CODE_LENGTH, POLL_MS
+from tests.bombs import bombs, upload_body
 
 FLOODERS_ADDRESS = "10.66.0.1"
 BOMBER_ADDRESS = "10.66.0.2"
 ROOM_FLOODER_ADDRESS = "10.66.0.3"
 PRESENTER_ADDRESS = "10.3.0.1"
 UPDATE = "/_dash-update-component"
-MiB = 1 << 20
 
 
 def follower_address(k: int) -> str:
@@ -125,94 +116,11 @@ class Tally:
             self.counts[outcome] += 1
 
 
-# -- zip bombs ----------------------------------------------------------------------------------
+# -- zip bombs (tests/bombs.py makes them) --------------------------------------------------------
 
-def _raw_zip(members: list[tuple[str, int, bytes, int, int]]) -> bytes:
-    """A zip built around members compressed here, each (name, method, compressed, size, CRC-32):
-    zipfile would compress a bomb's hundreds of MB itself, in seconds."""
-    body, directory = bytearray(), bytearray()
-    for name, method, packed, size, crc in members:
-        fields = struct.pack("<5H3I", 20, 0, method, 0, 0x21, crc, len(packed), size)  # 1 Jan 1980
-        directory += (b"PK\x01\x02" + struct.pack("<H", 20) + fields
-                      + struct.pack("<5H2I", len(name), 0, 0, 0, 0, 0, len(body)) + name.encode())
-        body += b"PK\x03\x04" + fields + struct.pack("<2H", len(name), 0) + name.encode() + packed
-    count = len(members)
-    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, len(directory), len(body), 0)
-    return bytes(body + directory + end)
-
-
-_BZIP2_BLOCK, _BZIP2_END = 0x314159265359, 0x177245385090
-
-
-def _bzip2_repeated(stream: bytes, blocks: int) -> bytes:
-    """A bzip2 stream of ``stream``'s one block ``blocks`` times, bit for bit (its blocks are not
-    byte-aligned; the stream's CRC folds each block's in: rotate left by one, xor)."""
-    bits, width = int.from_bytes(stream[4:], "big"), (len(stream) - 4) * 8
-    pad = next(p for p in range(8) if (bits >> (p + 32)) & ((1 << 48) - 1) == _BZIP2_END)
-    width -= 80 + pad
-    block = bits >> (80 + pad)
-    crc = (block >> (width - 80)) & 0xFFFFFFFF
-    repeated = combined = 0
-    for _ in range(blocks):
-        repeated = (repeated << width) | block
-        combined = (((combined << 1) | (combined >> 31)) & 0xFFFFFFFF) ^ crc
-    repeated = (((repeated << 48) | _BZIP2_END) << 32) | combined
-    n = blocks * width + 80
-    return stream[:4] + (repeated << (-n % 8)).to_bytes((n + 7) // 8, "big")
-
-
-def _zeros(method: int, mib: int) -> bytes:
-    """``mib`` MiB of zeros compressed as zipfile's ``method`` stores them (deflate: one fully
-    flushed MiB repeated; bzip2: one block repeated; LZMA: raw LZMA1 behind zipfile's header)."""
-    zero = bytes(MiB)
-    if method == zipfile.ZIP_DEFLATED:
-        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-        chunk = deflate.compress(zero) + deflate.flush(zlib.Z_FULL_FLUSH)
-        return chunk * mib + deflate.flush()
-    if method == zipfile.ZIP_BZIP2:
-        return _bzip2_repeated(bz2.compress(zero, 9), mib)
-    alone = lzma.LZMACompressor(lzma.FORMAT_ALONE, preset=0)
-    stream = b"".join(alone.compress(zero) for _ in range(mib)) + alone.flush()
-    return struct.pack("<2BH", 9, 4, 5) + stream[:5] + stream[13:]
-
-
-def _npy(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    np.save(out, array)
-    return out.getvalue()
-
-
-BOMB_METHODS = {"deflate": zipfile.ZIP_DEFLATED, "bzip2": zipfile.ZIP_BZIP2, "lzma": zipfile.ZIP_LZMA}
 # what the page's status line must say of each file, after "NAME: not a landscape file: "
 REFUSAL = {"deflate": "would inflate to", "bzip2": "compressed with bzip2", "lzma": "compressed with LZMA",
            "random": "not a zip archive"}
-
-
-def bombs(mib: int) -> dict[str, bytes]:
-    """Landscape files whose train_loss member is ``mib`` MiB of zeros (a legal mode and coords
-    beside it), one a method; each a real zip that zipfile would inflate in full."""
-    crc = 0
-    for _ in range(mib):
-        crc = zlib.crc32(bytes(MiB), crc)
-    legal = [(f"{name}.npy", zipfile.ZIP_STORED, data, len(data), zlib.crc32(data))
-             for name, data in (("mode", _npy(np.array("plane"))), ("coords", _npy(np.linspace(-1, 1, 5))))]
-    return {kind: _raw_zip([*legal, ("train_loss.npy", method, _zeros(method, mib), mib * MiB, crc)])
-            for kind, method in BOMB_METHODS.items()}
-
-
-def upload_body(dependencies: list[dict], filename: str, content: bytes) -> dict[str, Any]:
-    """The landscape page's upload callback's POST body, as the renderer sends it for a file opened."""
-    dep = next(d for d in dependencies if any(i["id"] == LandscapeID.UPLOAD for i in d["inputs"]))
-    values = {f"{LandscapeID.UPLOAD}.contents": "data:application/octet-stream;base64,"
-              + base64.b64encode(content).decode(), f"{LandscapeID.UPLOAD}.filename": filename}
-
-    def entries(kind: str) -> list[dict[str, Any]]:
-        return [{**item, "value": values.get(f"{item['id']}.{item['property']}")} for item in dep[kind]]
-
-    outputs = [{"id": part.rsplit(".", 1)[0], "property": part.rsplit(".", 1)[1].split("@")[0]}
-               for part in dep["output"].strip(".").split("...")]
-    return {"output": dep["output"], "outputs": outputs, "inputs": entries("inputs"), "state": entries("state"),
-            "changedPropIds": [f"{LandscapeID.UPLOAD}.contents"]}
 
 
 def refusal(status: int, raw: bytes, filename: str, kind: str) -> str | None:

@@ -4,17 +4,13 @@ memory; what numpy.savez and numpy.savez_compressed write reads back exactly as 
 
 from __future__ import annotations
 
-import bz2
 import io
 import json
-import lzma
 import re
-import struct
 import subprocess
 import sys
 import warnings
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +20,8 @@ from compute import api
 from compute.errors import InvalidSpec
 from compute.landscape import write_landscape
 from compute.npzfile import MAX_HEADER_BYTES, read_npz
+from tests.bombs import BOMB_METHODS, MiB, npy, raw_zip, stored, zeros, zeros_crc
 
-MiB = 1 << 20
 CAP = MiB
 NAMES = ("mode", "coords", "train_loss", "train_acc")
 BOMB_MIB = 512  # 537 MB of zeros: every bomb declares more than 500 MB
@@ -51,12 +47,6 @@ def _npz(save=np.savez, **arrays) -> bytes:
     return buffer.getvalue()
 
 
-def _npy(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array, allow_pickle=True)  # as anyone may write it: an object array is pickled
-    return buffer.getvalue()
-
-
 def _header(shape: tuple[int, ...], descr: str = "<f8", version: tuple[int, int] = (1, 0)) -> bytes:
     """An .npy header alone, declaring what a body may not hold."""
     buffer = io.BytesIO()
@@ -74,74 +64,6 @@ def _zip(members: dict[str, bytes], method: int = zipfile.ZIP_STORED) -> bytes:
         for name, data in members.items():
             archive.writestr(name, data)
     return buffer.getvalue()
-
-
-def _raw_zip(members: list[tuple[str, int, bytes, int, int]], flags: int = 0) -> bytes:
-    """A zip built by hand around members compressed elsewhere, each (name, method, compressed,
-    size, CRC-32): zipfile would compress a bomb's 512 MiB itself, in 1 s (deflate) to 8 s (LZMA)."""
-    body, directory = bytearray(), bytearray()
-    for name, method, packed, size, crc in members:
-        fields = struct.pack("<5H3I", 20, flags, method, 0, 0x21, crc, len(packed), size)  # 1 Jan 1980
-        directory += (b"PK\x01\x02" + struct.pack("<H", 20) + fields
-                      + struct.pack("<5H2I", len(name), 0, 0, 0, 0, 0, len(body)) + name.encode())
-        body += b"PK\x03\x04" + fields + struct.pack("<2H", len(name), 0) + name.encode() + packed
-    count = len(members)
-    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, len(directory), len(body), 0)
-    return bytes(body + directory + end)
-
-
-def _stored(name: str, data: bytes) -> tuple[str, int, bytes, int, int]:
-    return name, zipfile.ZIP_STORED, data, len(data), zlib.crc32(data)
-
-
-BZIP2_BLOCK, BZIP2_END = 0x314159265359, 0x177245385090
-
-
-def _bzip2_repeated(stream: bytes, blocks: int) -> bytes:
-    """A bzip2 stream of ``stream``'s one block ``blocks`` times, bit for bit. A stream is "BZh9",
-    its blocks (each the 48-bit BZIP2_BLOCK, the block's CRC, its data: not byte-aligned), then
-    BZIP2_END, the stream's CRC (each block's folded in: rotate left by one, xor) and 0-7 bits of
-    padding."""
-    bits, width = int.from_bytes(stream[4:], "big"), (len(stream) - 4) * 8
-    pad = next(p for p in range(8) if (bits >> (p + 32)) & ((1 << 48) - 1) == BZIP2_END)
-    width -= 80 + pad
-    block = bits >> (80 + pad)
-    assert block >> (width - 48) == BZIP2_BLOCK, "one block"
-    crc = (block >> (width - 80)) & 0xFFFFFFFF
-    repeated = combined = 0
-    for _ in range(blocks):
-        repeated = (repeated << width) | block
-        combined = (((combined << 1) | (combined >> 31)) & 0xFFFFFFFF) ^ crc
-    repeated = (((repeated << 48) | BZIP2_END) << 32) | combined
-    n = blocks * width + 80
-    return stream[:4] + (repeated << (-n % 8)).to_bytes((n + 7) // 8, "big")
-
-
-def _zeros(method: int, mib: int) -> bytes:
-    """``mib`` MiB of zeros compressed as zipfile's ``method`` stores them, in well under a second
-    where a shortcut exists: deflate repeats one fully flushed MiB (byte-aligned, no history),
-    bzip2 one block of a MiB; LZMA has none (raw LZMA1 at preset 0, as FORMAT_ALONE lays it out
-    after its 13-byte header, behind zipfile's 4-byte header and the 5 bytes of properties)."""
-    zero = bytes(MiB)
-    if method == zipfile.ZIP_DEFLATED:
-        deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
-        chunk = deflate.compress(zero) + deflate.flush(zlib.Z_FULL_FLUSH)
-        return chunk * mib + deflate.flush()
-    if method == zipfile.ZIP_BZIP2:
-        return _bzip2_repeated(bz2.compress(zero, 9), mib)
-    alone = lzma.LZMACompressor(lzma.FORMAT_ALONE, preset=0)
-    stream = b"".join(alone.compress(zero) for _ in range(mib)) + alone.flush()
-    return struct.pack("<2BH", 9, 4, 5) + stream[:5] + stream[13:]
-
-
-def _zeros_crc(mib: int) -> int:
-    crc, zero = 0, bytes(MiB)
-    for _ in range(mib):
-        crc = zlib.crc32(zero, crc)
-    return crc
-
-
-BOMB_METHODS = {"deflate": zipfile.ZIP_DEFLATED, "bzip2": zipfile.ZIP_BZIP2, "lzma": zipfile.ZIP_LZMA}
 
 
 def _refused(data: bytes, names=NAMES, cap: int = CAP) -> str:
@@ -201,20 +123,20 @@ def _write_bombs(folder: Path) -> dict[str, Path]:
     """Landscape files whose train_loss is a bomb (512 MiB of zeros in each method, a shape of
     8 TB), one of 5,000 object arrays and a deflate bomb beside a legal landscape, and a smaller
     deflate bomb for np.load."""
-    legal = [_stored(f"{name}.npy", _npy(value)) for name, value in
+    legal = [stored(f"{name}.npy", npy(value)) for name, value in
              {"mode": np.array("line"), "coords": np.array([0.0, 1.0])}.items()]
-    crc = _zeros_crc(BOMB_MIB)
-    files = {"control": _raw_zip([*legal, ("train_loss.npy", zipfile.ZIP_DEFLATED,
-                                           _zeros(zipfile.ZIP_DEFLATED, CONTROL_MIB), CONTROL_MIB * MiB,
-                                           _zeros_crc(CONTROL_MIB))])}
+    crc = zeros_crc(BOMB_MIB)
+    files = {"control": raw_zip([*legal, ("train_loss.npy", zipfile.ZIP_DEFLATED,
+                                           zeros(zipfile.ZIP_DEFLATED, CONTROL_MIB), CONTROL_MIB * MiB,
+                                           zeros_crc(CONTROL_MIB))])}
     for kind, method in BOMB_METHODS.items():
-        bomb = ("train_loss.npy", method, _zeros(method, BOMB_MIB), BOMB_MIB * MiB, crc)
-        files[kind] = _raw_zip([*legal, bomb])
-    files["shape"] = _raw_zip([*legal, _stored("train_loss.npy", _header((10**6, 10**6)) + bytes(64))])
-    objects = _npy(np.array([object()], dtype=object))
-    files["many"] = _raw_zip([*[_stored(f"x{k}.npy", objects) for k in range(5000)], *legal,
-                              _stored("train_loss.npy", _npy(np.zeros(2))),
-                              ("d1.npy", zipfile.ZIP_DEFLATED, _zeros(zipfile.ZIP_DEFLATED, BOMB_MIB),
+        bomb = ("train_loss.npy", method, zeros(method, BOMB_MIB), BOMB_MIB * MiB, crc)
+        files[kind] = raw_zip([*legal, bomb])
+    files["shape"] = raw_zip([*legal, stored("train_loss.npy", _header((10**6, 10**6)) + bytes(64))])
+    objects = npy(np.array([object()], dtype=object))
+    files["many"] = raw_zip([*[stored(f"x{k}.npy", objects) for k in range(5000)], *legal,
+                              stored("train_loss.npy", npy(np.zeros(2))),
+                              ("d1.npy", zipfile.ZIP_DEFLATED, zeros(zipfile.ZIP_DEFLATED, BOMB_MIB),
                                BOMB_MIB * MiB, crc)])
     paths = {}
     for kind, data in files.items():
@@ -224,9 +146,9 @@ def _write_bombs(folder: Path) -> dict[str, Path]:
 
 
 def test_the_bomb_makers_make_zips_that_zipfile_reads():
-    crc = _zeros_crc(3)
+    crc = zeros_crc(3)
     for method in BOMB_METHODS.values():
-        data = _raw_zip([("x.npy", method, _zeros(method, 3), 3 * MiB, crc)])
+        data = raw_zip([("x.npy", method, zeros(method, 3), 3 * MiB, crc)])
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             assert archive.read("x.npy") == bytes(3 * MiB)  # inflated, CRC-checked
 
@@ -294,7 +216,7 @@ def _member(name: str, data: bytes) -> bytes:
 
 
 def _encrypted() -> bytes:
-    return _raw_zip([_stored("coords.npy", _npy(np.zeros(2)))], flags=0x1)
+    return raw_zip([stored("coords.npy", npy(np.zeros(2)))], flags=0x1)
 
 
 def _twice() -> bytes:
@@ -302,8 +224,8 @@ def _twice() -> bytes:
         warnings.simplefilter("ignore", UserWarning)  # zipfile warns of the duplicate name
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("coords.npy", _npy(np.zeros(2)))
-            archive.writestr("coords.npy", _npy(np.ones(2)))
+            archive.writestr("coords.npy", npy(np.zeros(2)))
+            archive.writestr("coords.npy", npy(np.ones(2)))
     return buffer.getvalue()
 
 
@@ -314,9 +236,9 @@ def _damaged() -> bytes:
 
 
 def _version_3() -> bytes:
-    npy = bytearray(_npy(np.zeros(2)))
-    npy[6] = 3
-    return _member("coords", bytes(npy))
+    data = bytearray(npy(np.zeros(2)))
+    data[6] = 3
+    return _member("coords", bytes(data))
 
 
 @pytest.mark.parametrize(("make", "fragment"), [
@@ -324,9 +246,9 @@ def _version_3() -> bytes:
     (lambda: _npz(coords=np.arange(64.0))[:400], "not a zip archive"),  # truncated: no central directory
     (lambda: b"PK\x03\x04 garbage", "not a zip archive"),
     (lambda: _npz(coords=np.array([object(), 1], dtype=object)), "coords.npy holds object values"),
-    (lambda: _member("coords", _npy(np.zeros(2, dtype=[("a", "<f8")]))), "coords.npy holds void64 values"),
-    (lambda: _member("coords", _npy(np.zeros(2, dtype="M8[s]"))), "holds datetime64[s] values"),
-    (lambda: _member("coords", _npy(np.zeros(2, dtype=complex))), "holds complex128 values"),
+    (lambda: _member("coords", npy(np.zeros(2, dtype=[("a", "<f8")]))), "coords.npy holds void64 values"),
+    (lambda: _member("coords", npy(np.zeros(2, dtype="M8[s]"))), "holds datetime64[s] values"),
+    (lambda: _member("coords", npy(np.zeros(2, dtype=complex))), "holds complex128 values"),
     (lambda: _member("coords", _header((10**6, 10**6)) + bytes(64)), "declares shape (1000000, 1000000)"),
     (lambda: _member("coords", _header((1000,)) + bytes(8)), "declares 8,000 bytes of float64 but holds 8"),
     (lambda: _member("coords", _header((1,)) + bytes(16)), "declares 8 bytes of float64 but holds 16"),
@@ -336,8 +258,8 @@ def _version_3() -> bytes:
     (_version_3, "is a .npy of format 3.0; only formats 1.0 and 2.0 are read"),
     (lambda: _member("coords", _header((2,), descr="<f8" + " " * MAX_HEADER_BYTES) + bytes(16)),
      f"in at most {MAX_HEADER_BYTES:,} bytes"),
-    (lambda: _zip({"coords.npy": _npy(np.zeros(2))}, zipfile.ZIP_BZIP2), "with bzip2; only stored or"),
-    (lambda: _zip({"coords.npy": _npy(np.zeros(2))}, zipfile.ZIP_LZMA), "with LZMA; only stored or deflated"),
+    (lambda: _zip({"coords.npy": npy(np.zeros(2))}, zipfile.ZIP_BZIP2), "with bzip2; only stored or"),
+    (lambda: _zip({"coords.npy": npy(np.zeros(2))}, zipfile.ZIP_LZMA), "with LZMA; only stored or deflated"),
     (lambda: _npz(np.savez_compressed, coords=np.zeros(CAP // 8)), f"would inflate to {CAP + 128:,} bytes"),
     (lambda: _npz(np.savez_compressed, coords=np.zeros(CAP // 16), train_loss=np.zeros(CAP // 16)),
      f"would inflate to {CAP + 256:,} bytes in all"),
@@ -353,9 +275,9 @@ def test_each_refusal_is_one_sentence(make, fragment):
 def test_thousands_of_members_cost_only_their_directory():
     """5,000 object arrays beside the arrays asked for: only those are read (an object array
     read would be refused)."""
-    objects = _npy(np.array([object()], dtype=object))
+    objects = npy(np.array([object()], dtype=object))
     members = {f"x{k}.npy": objects for k in range(5000)}
-    data = _zip({**members, "coords.npy": _npy(np.arange(3.0)), "mode.npy": _npy(np.array("line"))})
+    data = _zip({**members, "coords.npy": npy(np.arange(3.0)), "mode.npy": npy(np.array("line"))})
     got = read_npz(data, NAMES, CAP)
     assert got.keys() == {"coords", "mode"} and got["coords"].tolist() == [0.0, 1.0, 2.0]
     assert "x0.npy holds object values" in _refused(data, ["x0"])
@@ -366,7 +288,7 @@ def test_mutated_files_are_read_or_refused_in_one_sentence():
     data, in a member rewritten with a valid CRC): an array or one sentence, never numpy's or
     zipfile's own exception."""
     rng = np.random.default_rng(0)
-    npys = [_npy(array) for array in ARRAYS.values()]
+    npys = [npy(array) for array in ARRAYS.values()]
     files = [_npz(np.savez, **ARRAYS), _npz(np.savez_compressed, **ARRAYS)]
     outcomes = {"read": 0, "refused": 0}
     for k in range(600):

@@ -135,22 +135,33 @@ ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "6", 
                    "TRUSTED_PROXIES": "1"}
 
 
-@pytest.fixture(scope="module")
-def one_machine(tmp_path_factory) -> Iterator[Served]:
-    scratch = tmp_path_factory.mktemp("one-machine")
+@contextlib.contextmanager
+def serving_one_machine(scratch: Path, env: dict[str, str], workers: int, threads: int,
+                        log_name: str) -> Iterator[Served]:
+    """gunicorn as `make serve` on one machine (no REDIS_URL, no SECRET_KEY: the workers share a
+    key file), its job store and weights in ``scratch``, ``env`` on top."""
     env = {**{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "CACHE_TYPE")},
-           **ONE_MACHINE_ENV, "WEIGHTS_DIR": str(scratch / "weights"),
-           "BACKGROUND_CACHE_DIR": str(scratch / "jobs"), "SECRET_KEY_FILE": str(scratch / "secret_key")}
+           **env, "WEIGHTS_DIR": str(scratch / "weights"), "BACKGROUND_CACHE_DIR": str(scratch / "jobs"),
+           "SECRET_KEY_FILE": str(scratch / "secret_key")}
     port = free_port()
     web = _spawn([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
-                  "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:server"],
-                 env, "hosting-one-machine.log")
+                  "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads), "app:server"],
+                 env, log_name)
     url = f"http://127.0.0.1:{port}"
     if not wait_for(lambda: get_json(url + "/healthz", timeout=2), [web], 90):
         _stop(web)
-        pytest.fail("gunicorn did not start; see artifacts/hosting-one-machine.log")
-    yield Served(url, web)
-    _stop(web)
+        pytest.fail(f"gunicorn did not start; see artifacts/{log_name}")
+    try:
+        yield Served(url, web)
+    finally:
+        _stop(web)
+
+
+@pytest.fixture(scope="module")
+def one_machine(tmp_path_factory) -> Iterator[Served]:
+    with serving_one_machine(tmp_path_factory.mktemp("one-machine"), ONE_MACHINE_ENV, 2, 4,
+                             "hosting-one-machine.log") as served:
+        yield served
 
 
 @pytest.fixture(scope="session")
