@@ -60,6 +60,19 @@ def page(browser, server_url):
     assert errors == [], f"JavaScript errors or CSP violations on the page: {errors}"
 
 
+def wait_js(page, expression: str, arg=None, timeout: float = 30000) -> None:
+    """Wait until ``expression`` (or the function ``expression`` of ``arg``) is true in the page.
+    Polled through ``page.evaluate``, which the page's Content-Security-Policy does not govern:
+    Playwright's ``wait_for_function`` compiles a string in the page, which the CSP refuses (no
+    'unsafe-eval')."""
+    import time
+
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression, arg):
+        assert time.monotonic() < deadline, f"not true within {timeout / 1000:.0f} s: {expression}"
+        time.sleep(0.1)
+
+
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from tests.browser.conftest import SHOTS, shot
+from tests.browser.conftest import SHOTS, shot, wait_js
 
 
 def _open(page) -> None:
@@ -36,7 +36,7 @@ def test_a_gif_and_an_html_animation_come_down_and_open(page, browser):
     assert name == "descent-lab_map_MSELoss_SGD-lr0.1-momentum0.9_steps0-40.gif"
     image = Image.open(io.BytesIO(gif))
     assert image.n_frames == 6 and image.size == (1280, 720)
-    page.wait_for_function("document.getElementById('export-text').textContent.includes('6 frames')")
+    wait_js(page, "document.getElementById('export-text').textContent.includes('6 frames')")
     shot(page, "export-gif")
 
     name, html = _export(page, "HTML (Plotly frames)", 5)
@@ -65,18 +65,18 @@ def test_cancel_stops_a_long_export(page):
     _choose(page, "export-format", "MP4 (H.264)")
     page.fill("#export-frames", "150")
     page.click("#export-run")
-    page.wait_for_function("/frame \\d+ of 41/.test(document.getElementById('export-text').textContent)",
+    wait_js(page, "/frame \\d+ of 41/.test(document.getElementById('export-text').textContent)",
                            timeout=60000)  # 41 steps: at most 41 frames
     page.click("#export-cancel")
-    page.wait_for_function("document.getElementById('export-text').textContent === 'Cancelled.'", timeout=15000)
-    page.wait_for_function("!document.getElementById('export-run').disabled", timeout=15000)
+    wait_js(page, "document.getElementById('export-text').textContent === 'Cancelled.'", timeout=15000)
+    wait_js(page, "!document.getElementById('export-run').disabled", timeout=15000)
 
 
 def test_a_bad_frame_count_is_a_message(page):
     _open(page)
     page.fill("#export-frames", "1000")
     page.click("#export-run")
-    page.wait_for_function("document.getElementById('export-text').textContent.startsWith('Not exported: frames')",
+    wait_js(page, "document.getElementById('export-text').textContent.startsWith('Not exported: frames')",
                            timeout=30000)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import shot
+from .conftest import shot, wait_js
 from .test_toy_lab import TIMEOUT
 
 PAGES = [("/", "#map-figure .main-svg"), ("/?tab=all", "#all-maps-figure .main-svg"),
@@ -65,7 +65,7 @@ def test_the_presentation_layout_puts_the_view_on_one_screen(browser, server_url
         expect(page.locator(".controls")).to_be_hidden()
         for figure in figures:
             svg = page.locator(figure + " .main-svg").first
-            page.wait_for_function(  # the graph follows its container (dcc.Graph is responsive)
+            wait_js(page,   # the graph follows its container (dcc.Graph is responsive)
                 "([sel, h]) => { const e = document.querySelector(sel); const g = e && e.querySelector('.main-svg');"
                 " return g && Math.abs(g.getBoundingClientRect().height - e.getBoundingClientRect().height) < 2; }",
                 arg=[figure, size[1]], timeout=TIMEOUT)
@@ -73,12 +73,12 @@ def test_the_presentation_layout_puts_the_view_on_one_screen(browser, server_url
             assert box["y"] >= 0 and box["y"] + box["height"] <= size[1], (figure, box)
             assert box["x"] + box["width"] <= size[0], (figure, box)
         tick = f"{figures[0]} .xtick text"
-        page.wait_for_function(f"getComputedStyle(document.querySelector('{tick}')).fontSize === '16px'",
+        wait_js(page, f"getComputedStyle(document.querySelector('{tick}')).fontSize === '16px'",
                                timeout=TIMEOUT)  # larger text for the back of the room
         shot(page, f"present-{size[0]}x{size[1]}")
         page.click("#present-toggle")
         expect(page.locator(".controls")).to_be_visible()
-        page.wait_for_function(f"getComputedStyle(document.querySelector('{tick}')).fontSize === '12px'",
+        wait_js(page, f"getComputedStyle(document.querySelector('{tick}')).fontSize === '12px'",
                                timeout=TIMEOUT)
     finally:
         context.close()

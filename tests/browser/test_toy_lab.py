@@ -69,8 +69,8 @@ def test_play_runs_through_the_steps(page):
 
 def test_the_playback_speed_sets_the_tick_and_the_stride(page):
     """100 steps/s: a tick every 100 ms moving 10 steps (a tick redraws the figures); 2 steps/s: one
-    step every 500 ms."""
-    open_lab(page, "?run.epochs=400&step=0")
+    step every 500 ms. (2,000 steps: a loaded machine's pause still comes before the last one.)"""
+    open_lab(page, "?run.epochs=2000&step=0")
     speed = page.locator("#play-speed")
     speed.click()
     page.get_by_text("100 steps/s", exact=True).click()

@@ -10,7 +10,7 @@ import json
 import urllib.request
 
 from tests.browser.test_room import run_room
-from tests.hosting.conftest import get_json, post_json
+from tests.hosting.conftest import get_json, post_json, session_cookie
 
 
 def _publish(url: str, code: str, key: str, address: str) -> dict:
@@ -24,11 +24,15 @@ def test_a_room_is_the_same_in_every_worker(workshop, redis_server):
     status, made = post_json(workshop + "/room", {"url": "/?step=1"})
     assert status == 200
     pids, buckets = set(), {}
+    cookies = {follower: session_cookie(workshop) for follower in ("a", "b", "c")}  # three browsers
     for i in range(40):  # fresh connections: gunicorn hands them to either worker
         pids.add(get_json(workshop + "/healthz")["pid"])
         rev = _publish(workshop, made["code"], made["key"], f"/?step={i}")["rev"]
         for follower in ("a", "b", "c"):
-            seen = get_json(f"{workshop}/room/{made['code']}?rev=&bucket={buckets.get(follower, '')}")
+            poll = urllib.request.Request(f"{workshop}/room/{made['code']}?rev=&bucket={buckets.get(follower, '')}",
+                                          headers={"Cookie": cookies[follower]})
+            with urllib.request.urlopen(poll, timeout=10) as response:
+                seen = json.loads(response.read())
             buckets[follower] = seen["bucket"]
             assert seen["rev"] == rev and seen["url"] == f"/?step={i}"
     assert len(pids) == 2, "both workers answered"
