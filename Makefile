@@ -13,7 +13,7 @@ CONCURRENCY ?= 2
 export MALLOC_MMAP_THRESHOLD_ ?= 1073741824
 export MALLOC_TRIM_THRESHOLD_ ?= 1073741824
 
-.PHONY: install run serve worker test lint bench bench-landscape bench-load clean
+.PHONY: install run serve worker test check lint bench bench-landscape bench-load clean
 
 # the venv is up to date when it was installed from these very requirements (by content, not by
 # date: a fresh clone beside an existing venv does not reinstall)
@@ -48,8 +48,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
 
+# every test, in two processes (pytest-xdist: a file's tests stay together); the slowest are listed
 test: lint
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
+
+# the inner loop: lint and the tests without a browser or real servers (under two minutes)
+check: lint
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not browser and not hosting and not bench"
 
 bench: install
 	$(BIN)/python -m bench grid

@@ -80,7 +80,7 @@ class Connection:
 
     def session(self) -> str:
         """A session the server issues to this address (a ``Cookie`` value), or "" when it issues none."""
-        _, headers, _ = self.request("GET", "/healthz")
+        _, headers, _ = self.request("GET", "/")
         issued = (headers.get("Set-Cookie", "") if headers else "").split(";", 1)[0]
         return issued if issued.startswith(f"{SESSION_COOKIE}=") else ""
 

@@ -91,7 +91,7 @@ class Room:
     def session(self) -> str:
         """A session the server issues (a browser's cookie): each follower is counted once by it."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        conn.request("GET", "/healthz")
+        conn.request("GET", "/")
         response = conn.getresponse()
         response.read()
         return (response.getheader("Set-Cookie") or "").split(";", 1)[0]

@@ -73,11 +73,17 @@ def _error(path: Path, root: Path | None, dataset: str, problem: str) -> DataFil
     return DataFileError(_named(path, root), problem, dataset, root if root is not None else path.parent)
 
 
+# where whatever the project writes or fetches lives by default ($CACHE_ROOT): relative to the working
+# directory, never inside the installed package (the server's folders derive from it too)
+CACHE_ROOT = "cache-dir"
+
+
 def data_dir(given: str | os.PathLike | None = None) -> Path:
-    """The folder of the data files: ``given``, else $DATA_DIR, else ``cache-dir/data`` in the project."""
+    """The folder of the data files: ``given``, else $DATA_DIR, else ``data`` under $CACHE_ROOT
+    (default ``cache-dir`` in the working directory)."""
     if given:
         return Path(given)
-    return Path(os.environ.get("DATA_DIR") or Path(__file__).resolve().parent.parent / "cache-dir" / "data")
+    return Path(os.environ.get("DATA_DIR") or Path(os.environ.get("CACHE_ROOT") or CACHE_ROOT) / "data")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import numpy as np
@@ -30,6 +31,7 @@ from redis.retry import Retry
 from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
 
+from compute.datasets import CACHE_ROOT
 from compute.preview import Preview
 from compute.sweep import SweepResult
 from compute.toy import LossGrid, Trajectory
@@ -149,7 +151,7 @@ def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
         "CACHE_KEY_PREFIX": "descent-lab:",
     }
     if kind == "FileSystemCache":
-        config["CACHE_DIR"] = env.get("CACHE_DIR", "cache-dir")
+        config["CACHE_DIR"] = env.get("CACHE_DIR") or str(Path(env.get("CACHE_ROOT") or CACHE_ROOT) / "compute")
     if kind == "RedisCache":
         config["CACHE_REDIS_URL"] = env.get("CACHE_REDIS_URL") or env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         # one try, no back-off: while Redis is down each request computes at once instead of waiting

@@ -3,9 +3,10 @@
 Every browser gets a session id in a cookie (``descent_session``, HttpOnly, SameSite=Lax), made by
 the server and signed with the secret key (itsdangerous, under Flask). A missing, unsigned or
 tampered cookie counts as no cookie: the request is its client address's, so forging cookies gains
-nothing. An address is issued at most ``SESSIONS_PER_MINUTE`` new sessions a minute; past that its
-requests count as the address. Behind reverse proxies the address is the one they forwarded, only
-when ``TRUSTED_PROXIES`` says how many there are (werkzeug's ProxyFix).
+nothing. Sessions are issued with pages (not to the app's endpoints), at most
+``SESSIONS_PER_MINUTE`` a minute to an address; past that its requests count as the address.
+Behind reverse proxies the address is the one they forwarded, only when ``TRUSTED_PROXIES`` says
+how many there are (werkzeug's ProxyFix).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dashboard.ratelimit import allowed, client_address
 from dashboard.settings import ClientLimits, Proxying
 
 SESSION_COOKIE = "descent_session"
+API_PREFIXES = ("/_dash-", "/_reload-hash", "/room", "/r/", "/assets/", "/healthz")
 SALT = "descent-lab.session"
 
 
@@ -32,6 +34,11 @@ class Client:
 
     session: str
     address: str
+
+    @property
+    def signed(self) -> bool:
+        """Whether the session is one this server issued (else it stands for its whole address)."""
+        return self.session.startswith("s:")
 
 
 NOBODY = Client("none", "none")  # outside a request (a job, a test calling compute directly)
@@ -60,6 +67,12 @@ def client() -> Client:
     return Client(f"s:{session}" if session else f"addr:{address}", address)
 
 
+def _a_page(response: Response) -> bool:
+    """Whether the response is a page a browser opens (sessions are issued there only: requests to
+    the app's endpoints without a session, such as a flood's, do not use up the address's sessions)."""
+    return request.method == "GET" and response.mimetype == "text/html" and not request.path.startswith(API_PREFIXES)
+
+
 def install(server: Flask, limiter: Limiter, limits: ClientLimits, proxying: Proxying) -> None:
     """Trust ``TRUSTED_PROXIES`` proxies' forwarded address and scheme, and issue signed sessions."""
     if proxying.TRUSTED_PROXIES:
@@ -69,7 +82,7 @@ def install(server: Flask, limiter: Limiter, limits: ClientLimits, proxying: Pro
 
     @server.after_request
     def _issue(response: Response) -> Response:
-        if _session_of(request.cookies.get(SESSION_COOKIE)) is not None:
+        if not _a_page(response) or _session_of(request.cookies.get(SESSION_COOKIE)) is not None:
             return response
         if not allowed(limiter, rate, "new-session", client_address()):
             return response  # this address had its new sessions for the minute: it counts as itself

@@ -1,25 +1,31 @@
 """``descent-lab``: the installed command. ``descent-lab serve`` serves the dashboard;
 ``descent-lab export`` makes slides' files (dashboard/exports.py); every other command is
-``python -m compute``'s (run, grid, sweep, preview, landscape, fetch-data)."""
+``python -m compute``'s (listed from its parser: run, grid, sweep, preview, curvature, landscape,
+fetch-data)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
 
-USAGE = """usage: descent-lab {serve,export,run,grid,sweep,preview,landscape,fetch-data} ...
 
-  serve       serve the dashboard (--host, --port; default http://127.0.0.1:8050)
-  export      GIF, MP4, WebM, HTML, PNG or SVG of a toy-lab view (see descent-lab export --help)
-  run, grid, sweep, preview, landscape, fetch-data
-              the numbers behind every figure (see descent-lab COMMAND --help)
-"""
+def usage() -> str:
+    """The command's help: its own two commands and every command of ``python -m compute``."""
+    from compute.cli import NET_CURVATURE, build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")  # argparse's subparsers action
+    compute = [name for name in sub.choices if name != NET_CURVATURE]  # (reached as curvature --model)
+    return (f"usage: descent-lab {{serve,export,{','.join(compute)}}} ...\n\n"
+            "  serve       serve the dashboard (--host, --port; default http://127.0.0.1:8050)\n"
+            "  export      GIF, MP4, WebM, HTML, PNG or SVG of a toy-lab view (see descent-lab export --help)\n"
+            f"  {', '.join(compute)}\n"
+            "              the numbers behind every figure (see descent-lab COMMAND --help)\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        sys.stdout.write(USAGE)
+        sys.stdout.write(usage())
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "serve":

@@ -9,6 +9,7 @@ deadlines of ``dashboard.jobs``.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import secrets
 import time
@@ -22,10 +23,21 @@ from flask import Flask, Response, jsonify
 from dashboard.cache import REDIS_TIMEOUT_S, cache_health
 from dashboard.clients import client
 from dashboard.jobs import JobLimits, LocalJobs, QueuedJobs
-from dashboard.settings import Proxying
+from dashboard.settings import Folders, Proxying, from_env
 
 ROOT = Path(__file__).resolve().parents[1]
-VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
+def _version() -> str:
+    """The installed package's version; from a checkout that is not installed, its pyproject.toml's."""
+    try:
+        return importlib.metadata.version("descent-lab")
+    except importlib.metadata.PackageNotFoundError:
+        pyproject = ROOT / "pyproject.toml"
+        return tomllib.loads(pyproject.read_text())["project"]["version"] if pyproject.is_file() else "unknown"
+
+
+VERSION = _version()
 JOB_LIMITS = JobLimits.from_env()
 # An unacknowledged job (its worker died) is delivered again after this; the book runs it only if
 # its page still waits and no live run of it beats (see JobBook), so a long job never runs twice.
@@ -83,7 +95,7 @@ def background_manager(env: Mapping[str, str] = os.environ) -> tuple[Any, Any]:
     if redis_url and env.get("BACKGROUND_MANAGER", "celery") == "celery":
         celery = make_celery(redis_url)
         return QueuedJobs(celery, redis_url, JOB_LIMITS, client, queued_progress), celery
-    directory = env.get("BACKGROUND_CACHE_DIR", str(ROOT / "cache-dir" / "background"))
+    directory = str(from_env(Folders, env).path("BACKGROUND_CACHE_DIR"))
     return LocalJobs(directory, JOB_LIMITS, client, queued_progress), None
 
 
@@ -104,7 +116,7 @@ def secret_key(env: Mapping[str, str] = os.environ) -> str:
         raise SecretKeyMissing("SECRET_KEY is not set: with REDIS_URL every web worker must sign with the "
                                "same key. Set it, e.g. export SECRET_KEY=$(python3 -c "
                                "'import secrets; print(secrets.token_hex(32))')")
-    path = Path(env.get("SECRET_KEY_FILE", str(ROOT / "cache-dir" / "secret_key")))
+    path = from_env(Folders, env).path("SECRET_KEY_FILE")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:  # the first worker to get here writes it; O_EXCL makes every other one read that one
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

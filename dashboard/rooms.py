@@ -18,7 +18,8 @@ makes the server check again).
 
 Floods are bounded: at most ``ROOMS_MAX`` live rooms in all and ``ROOMS_PER_ADDRESS`` per client
 address (an index of the live rooms, pruned as they expire), ``ROOMS_PER_MINUTE`` new rooms and
-``ROOM_MISSES_PER_MINUTE`` lookups of codes that hold no room per address (Flask-Limiter: 429).
+``ROOM_MISSES_PER_MINUTE`` lookups of codes that hold no room per address (Flask-Limiter: 429;
+past it, the address's lookups are refused but for the rooms its sessions already follow).
 
 HTTP (JSON in and out; errors are ``{"error": message}`` with a 4xx status, 503 when the store is
 unreachable):
@@ -177,9 +178,11 @@ class Rooms:
         room = self._room(code)
         now = self._bucket()
         answer: dict[str, Any] = {"rev": room["rev"], "bucket": bucket}
-        if counted and str(bucket) != str(now):
-            if self.store.add(f"room:{code}:seen:{now}:{_digest(who.session)[:24]}", "1", expire=self.bucket_s * 4):
+        if str(bucket) != str(now):  # once a bucket: count the follower, and know it as the room's
+            if counted and self.store.add(f"room:{code}:seen:{now}:{_digest(who.session)[:24]}", "1",
+                                          expire=self.bucket_s * 4):
                 self.store.incr(f"room:{code}:n:{now}", expire=self.bucket_s * 4)
+            self._join(code, who)
             answer["bucket"] = now
         if str(rev) != str(room["rev"]):
             answer["url"] = room["url"]
@@ -196,8 +199,25 @@ class Rooms:
                 counts.append(0)
         return max(counts)
 
-    def url(self, code: Any) -> str:
-        return self._room(code)["url"]
+    def url(self, code: Any, who: Client | None = None) -> str:
+        """The room's address (``who`` opened its link: a member from now on)."""
+        url = self._room(code)["url"]
+        if who is not None:
+            self._join(code, who)
+        return url
+
+    def _join(self, code: str, who: Client) -> None:
+        self.store.add(f"room:{code}:member:{_digest(who.session)[:24]}", "1", expire=self.idle_s)
+
+    def is_member(self, code: Any, who: Client) -> bool:
+        """Whether ``who`` has opened this room before (its link or a poll): a guesser past its limit
+        is refused every code, a follower keeps its room. False when the store does not answer."""
+        if not isinstance(code, str) or len(code) != CODE_LENGTH:
+            return False
+        try:
+            return self.store.get(f"room:{code.upper()}:member:{_digest(who.session)[:24]}") is not None
+        except Exception:
+            return False
 
 
 def qr_svg(text: str) -> bytes:
@@ -211,8 +231,11 @@ def qr_svg(text: str) -> bytes:
 
 def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: Limiter) -> None:
     """The room routes (see the module's docstring) on ``server``, their rates limited per address."""
+    # codes that find no room, per address: past the limit every lookup is refused (a 429 for a miss
+    # and a 200 for a hit would still tell codes apart), but the rooms a session already follows
     misses = limiter.shared_limit(f"{rooms.limits.ROOM_MISSES_PER_MINUTE}/minute", scope="room-misses",
-                           deduct_when=lambda response: response.status_code == 404)
+                                  deduct_when=lambda response: response.status_code == 404,
+                                  exempt_when=lambda: rooms.is_member((request.view_args or {}).get("code"), client()))
     starts = limiter.limit(f"{rooms.limits.ROOMS_PER_MINUTE}/minute")
 
     def answer(work: Callable[[], Any]) -> Any:
@@ -262,7 +285,7 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
     def room_link(code: str):
         code = code.upper()
         try:
-            url = rooms.url(code)
+            url = rooms.url(code, client())
         except RoomError as err:
             return Response(f"<!doctype html><title>Descent Lab: no such room</title><p>{err.message}</p>"
                             '<p><a href="/">Open Descent Lab</a></p>', status=err.status, mimetype="text/html")

@@ -11,7 +11,10 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+
+from compute.datasets import CACHE_ROOT
 
 T = TypeVar("T")
 
@@ -76,3 +79,20 @@ class Proxying:
             raise SystemExit(f"COOKIE_SECURE={self.COOKIE_SECURE!r}: expected one of {', '.join(COOKIE_SECURE)}")
         if not self.FRAME_ANCESTORS.strip() or any(c in self.FRAME_ANCESTORS for c in ";,\r\n"):
             raise SystemExit(f"FRAME_ANCESTORS={self.FRAME_ANCESTORS!r}: expected sources such as 'self'")
+
+
+@dataclass(frozen=True, slots=True)
+class Folders:
+    """Where the server keeps what it writes: each folder its own variable, by default under
+    ``CACHE_ROOT`` (``cache-dir`` in the working directory; never inside the installed package)."""
+
+    CACHE_ROOT: str = CACHE_ROOT
+    WEIGHTS_DIR: str = ""  # trained networks and computed landscapes (default CACHE_ROOT/weights)
+    BACKGROUND_CACHE_DIR: str = ""  # the job store on one machine (default CACHE_ROOT/background)
+    SECRET_KEY_FILE: str = ""  # one machine's shared key (default CACHE_ROOT/secret_key)
+
+    def path(self, name: str) -> Path:
+        """The folder (or file) ``name``: its variable when set, else its default under CACHE_ROOT."""
+        given = getattr(self, name)
+        default = {"WEIGHTS_DIR": "weights", "BACKGROUND_CACHE_DIR": "background", "SECRET_KEY_FILE": "secret_key"}
+        return Path(given) if given else Path(self.CACHE_ROOT) / default[name]

@@ -60,7 +60,9 @@ class Gate:
         replaced this one, and Busy when the slots stayed taken for ``wait_s`` or the address has
         ``ADDRESS_WAITING`` requests waiting already."""
         token = uuid.uuid4().hex
-        slot, waiter = f"slot:{who.session}", f"waiter:{who.session}:{callback}"
+        # a newer request of the same callback replaces a waiting one: the same person's (a session
+        # the server issued), never another's who shares an address (their change would be lost)
+        slot, waiter = f"slot:{who.session}", f"waiter:{who.session}:{callback}" + ("" if who.signed else token)
         crowd, queue = f"crowd:{who.address}", f"queue:{who.address}"
         self.store.set(waiter, token, expire=self.wait_s + 5)
         deadline = time.monotonic() + self.wait_s

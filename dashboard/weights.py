@@ -9,7 +9,6 @@ files going first.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +21,7 @@ from compute.landscape import LANDSCAPE_ARRAYS, Landscape, LandscapeSpec, write_
 from compute.nets import Trained, TrainSpec, train
 from compute.spectrum import Sharpening, SharpeningSpec, SpectrumSpec
 from dashboard.disk import megabytes, prune_lru, touch, write_atomically
+from dashboard.settings import Folders, from_env
 
 T = TypeVar("T")
 
@@ -31,8 +31,8 @@ class NotStored(LookupError):
 
 
 def weights_dir() -> Path:
-    default = Path(__file__).resolve().parent.parent / "cache-dir" / "weights"
-    return Path(os.environ.get("WEIGHTS_DIR", default))
+    """WEIGHTS_DIR (read when asked: a test or a job may set it), default CACHE_ROOT/weights."""
+    return from_env(Folders).path("WEIGHTS_DIR")
 
 
 def _store(target: Path, write: Callable[[str], None], suffix: str) -> None:

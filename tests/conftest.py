@@ -41,3 +41,13 @@ def browser():
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def pytest_collection_modifyitems(items):
+    """`make test` runs the suite in two processes (pytest-xdist, ``--dist loadgroup``): the tests of a
+    file stay in one (they share its module's deployments and fixtures), and so do the files that
+    share the session's Redis deployment (``workshop``); a test that names its own group keeps it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            group = "workshop" if "workshop" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(group))

@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.serving import ROOT_DIR
 
@@ -37,3 +38,35 @@ def test_the_project_installs_as_a_package_with_its_command_and_api(tmp_path):
     api = subprocess.run([sys.executable, "-c", "import compute.api, sys; print(compute.api.__file__)"], check=False,
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert api.returncode == 0 and api.stdout.startswith(str(target)), api.stderr[-500:]
+    assert all(name in shown.stdout for name in ("run", "grid", "sweep", "preview", "curvature", "fetch-data"))
+    _serves(command, env, tmp_path, target)
+
+
+def _serves(command: Path, env: dict[str, str], cwd: Path, target: Path) -> None:
+    """The installed ``descent-lab serve`` answers / and /healthz with the package's version, and
+    writes its folders under the working directory, never inside the package."""
+    import json
+    import tomllib
+    import urllib.request
+
+    from tests.serving import free_port, wait_for
+
+    port = free_port()
+    env = {k: v for k, v in env.items() if k not in ("BACKGROUND_CACHE_DIR", "WEIGHTS_DIR", "SECRET_KEY_FILE")}
+    with (cwd / "serve.log").open("w") as log:
+        server = subprocess.Popen([sys.executable, str(command), "serve", "--port", str(port)], env=env, cwd=cwd,
+                                  stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: urllib.request.urlopen(url + "/healthz", timeout=2), [server], 90), \
+            (cwd / "serve.log").read_text()[-2000:]
+        with urllib.request.urlopen(url + "/", timeout=10) as page:
+            assert page.status == 200 and b"Descent Lab" in page.read()
+        with urllib.request.urlopen(url + "/healthz", timeout=10) as health:
+            version = json.loads(health.read())["version"]
+        assert version == tomllib.loads((ROOT_DIR / "pyproject.toml").read_text())["project"]["version"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert (cwd / "cache-dir" / "secret_key").is_file(), "the folders are the working directory's"
+    assert not (target / "cache-dir").exists(), "nothing is written inside the package"

@@ -112,8 +112,9 @@ def layout(**query: Any) -> html.Div:
     controls = html.Aside([
         html.Div([html.Button("Train & draw", id=LandscapeID.RUN, n_clicks=0),
                   html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True),
-                  dcc.Upload(html.Button("Open a file…", title="a landscape file (.npz) from the CLI or the Python "
-                                                                "API: shown with this page's figures"),
+                  dcc.Upload(html.Button("Open a file…", title=f"a landscape file (.npz, at most {UPLOAD_MAX_BYTES // 1000:,}"
+                                                                " KB) from the CLI or the Python API: shown with this "
+                                                                "page's figures"),
                              id=LandscapeID.UPLOAD, accept=".npz", max_size=UPLOAD_MAX_BYTES, multiple=False)],
                  className="sweep-buttons"),  # first, so that it is on screen without scrolling
         section("Network", [

@@ -19,8 +19,9 @@ SHOTS = ROOT / "artifacts" / "screenshots"
 
 
 def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent  # (this hook sees every item of the session: mark only this folder's)
     for item in items:
-        if "browser" in str(item.fspath):
+        if item.path.is_relative_to(here):
             item.add_marker(pytest.mark.browser)
 
 

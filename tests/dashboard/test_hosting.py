@@ -33,10 +33,12 @@ def test_one_secret_key_for_every_worker(tmp_path):
 
 
 def test_every_browser_gets_a_session_cookie_once(client):
-    response = client.get("/healthz")
+    response = client.get("/")
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith(SESSION_COOKIE + "=") and "HttpOnly" in cookie
-    assert "Set-Cookie" not in client.get("/healthz").headers, "an existing session keeps its id"
+    assert "Set-Cookie" not in client.get("/").headers, "an existing session keeps its id"
+    assert "Set-Cookie" not in client.application.test_client().get("/healthz").headers, \
+        "sessions come with pages, not with the app's endpoints"
 
 
 @pytest.mark.parametrize("path", ["/_dash-component-suites/dash/nope.js", "/_dash-component-suites/nothing/x.js",
@@ -82,7 +84,9 @@ def test_a_job_that_cannot_start_or_finish_says_why_in_its_status_line():
 
 def _fresh_server(tmp_path, env: dict[str, str]):
     """A bare Flask server with the app's client layer (sessions, trusted proxies) and one route."""
-    from flask import Flask
+    import json
+
+    from flask import Flask, Response
 
     from dashboard import clients
     from dashboard.ratelimit import make_limiter
@@ -93,7 +97,9 @@ def _fresh_server(tmp_path, env: dict[str, str]):
     server.secret_key = "test-key"
     limiter = make_limiter(server, DiskStore(str(tmp_path / "store")))
     clients.install(server, limiter, from_env(ClientLimits, env), from_env(Proxying, env))
-    server.get("/who")(lambda: {"session": clients.client().session, "address": clients.client().address})
+    server.get("/healthz-of-this-test", endpoint="api")(lambda: {"ok": True})  # JSON, as the app's endpoints
+    server.get("/who", endpoint="who")(lambda: Response(json.dumps({"session": clients.client().session,
+                                                    "address": clients.client().address}), mimetype="text/html"))
     return server
 
 
@@ -101,21 +107,23 @@ def test_a_session_is_the_servers_only_when_signed(tmp_path):
     server = _fresh_server(tmp_path, {})
     client = server.test_client()
     issued = client.get("/who")
-    assert issued.get_json()["session"] == "addr:127.0.0.1", "the first request has no session yet"
+    assert issued.get_json(force=True)["session"] == "addr:127.0.0.1", "the first request has no session yet"
     cookie = issued.headers["Set-Cookie"].split(";")[0].split("=", 1)[1]
-    assert client.get("/who").get_json()["session"].startswith("s:"), "the issued cookie is a session"
+    assert client.get("/who").get_json(force=True)["session"].startswith("s:"), "the issued cookie is a session"
     for forged in ("forged", cookie[:-2] + "xx", cookie.split(".")[0], "a.b.c"):
         other = server.test_client()
         other.set_cookie(SESSION_COOKIE, forged)
         answer = other.get("/who")
-        assert answer.get_json()["session"] == "addr:127.0.0.1", f"{forged!r} counts as no cookie"
+        assert answer.get_json(force=True)["session"] == "addr:127.0.0.1", f"{forged!r} counts as no cookie"
         assert SESSION_COOKIE in answer.headers["Set-Cookie"], "and a real one is offered"
     server.secret_key = "another-key"  # a cookie signed by another server is no session here either
-    assert client.get("/who").get_json()["session"] == "addr:127.0.0.1"
+    assert client.get("/who").get_json(force=True)["session"] == "addr:127.0.0.1"
 
 
 def test_an_address_gets_a_few_new_sessions_a_minute(tmp_path):
     server = _fresh_server(tmp_path, {"SESSIONS_PER_MINUTE": "3"})
+    for _ in range(10):  # a flood of the app's endpoints without cookies uses up no session
+        assert "Set-Cookie" not in server.test_client().get("/healthz-of-this-test").headers
     given = ["Set-Cookie" in server.test_client().get("/who").headers for _ in range(5)]
     assert given == [True, True, True, False, False], "past the rate the address speaks for itself"
 
@@ -123,10 +131,10 @@ def test_an_address_gets_a_few_new_sessions_a_minute(tmp_path):
 def test_forwarded_addresses_count_only_behind_trusted_proxies(tmp_path):
     forwarded = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
     plain = _fresh_server(tmp_path / "a", {}).test_client().get("/who", headers=forwarded)
-    assert plain.get_json()["address"] == "127.0.0.1", "a client cannot forge its address"
+    assert plain.get_json(force=True)["address"] == "127.0.0.1", "a client cannot forge its address"
     assert "Secure" not in plain.headers["Set-Cookie"]
     proxied = _fresh_server(tmp_path / "b", {"TRUSTED_PROXIES": "1"}).test_client().get("/who", headers=forwarded)
-    assert proxied.get_json()["address"] == "203.0.113.9"
+    assert proxied.get_json(force=True)["address"] == "203.0.113.9"
     assert "Secure" in proxied.headers["Set-Cookie"], "served over HTTPS (as the proxy says): a Secure cookie"
 
 

@@ -227,3 +227,21 @@ def test_guessing_room_codes_is_throttled_per_address(tmp_path):
     assert statuses[:5] == [404] * 5 and statuses[5:] == [429, 429]
     refused = client.get("/r/HHHHHH")
     assert refused.status_code == 429 and "Too many requests from your network" in refused.get_data(as_text=True)
+
+
+def test_past_the_guessing_limit_a_follower_keeps_its_room(tmp_path):
+    """A guesser on the follower's network uses up the address's misses: every lookup from there is
+    refused (else a 200 would still tell a live code from a dead one) but a room its session follows."""
+    rooms = Rooms(DiskStore(str(tmp_path / "store")), lambda: PATHS, limits=ClientLimits(ROOM_MISSES_PER_MINUTE=3))
+    server = Flask(__name__)
+    current = {"who": who("presenter")}
+    install(server, rooms, lambda: current["who"], make_limiter(server, rooms.store))
+    client = server.test_client()
+    code = client.post("/room", json={"url": "/"}).get_json()["code"]
+    current["who"] = who("follower")
+    assert client.get(f"/r/{code}").status_code == 302  # the follower opens the room's link
+    current["who"] = who("guesser")
+    assert [client.get(f"/room/{c * 6}").status_code for c in "ABCD"] == [404, 404, 404, 429]
+    assert client.get(f"/room/{code}").status_code == 429, "a live code is refused to the guesser too"
+    current["who"] = who("follower")
+    assert client.get(f"/room/{code}").status_code == 200, "the follower's room still answers"

@@ -133,3 +133,25 @@ def test_requests_that_need_the_same_result_at_once_compute_it_once(tmp_path, mo
     assert computed == ["view"], "computed once for six requests"
     with server.test_request_context("/"), share.single_flight(["gone"], cache.get) as found:
         assert found == {}, "nobody computes it: this request does"
+
+
+def test_people_who_share_an_address_never_replace_each_others_changes(tmp_path):
+    """Without a session of the server's, requests count as their address: a newer one waits behind
+    an older one instead of replacing it (it may be someone else's change)."""
+    gate = Gate(DiskStore(str(tmp_path)), wait_s=5, lease_s=30)
+    nat = Client("addr:10.0.0.9", "10.0.0.9")
+    first = gate.acquire(nat, "render")
+    older, older_outcome = _in_thread(lambda: gate.acquire(nat, "render"))
+    time.sleep(0.3)
+    newer, newer_outcome = _in_thread(lambda: gate.acquire(nat, "render"))
+    time.sleep(0.3)
+    assert older.is_alive() and newer.is_alive(), "both wait; neither is dropped"
+    gate.release(nat, first)
+    deadline = time.monotonic() + 5
+    while not ("value" in older_outcome or "value" in newer_outcome):  # either may take the slot next
+        assert time.monotonic() < deadline and "error" not in older_outcome and "error" not in newer_outcome
+        time.sleep(0.05)
+    gate.release(nat, (older_outcome.get("value") or newer_outcome.get("value")))
+    older.join(5)
+    newer.join(5)
+    assert "value" in older_outcome and "value" in newer_outcome, "both changes were computed"

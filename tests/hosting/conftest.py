@@ -23,8 +23,9 @@ LOGS = ROOT / "artifacts"
 
 
 def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent  # (this hook sees every item of the session: mark only this folder's)
     for item in items:
-        if "hosting" in str(item.fspath):
+        if item.path.is_relative_to(here):
             item.add_marker(pytest.mark.hosting)
 
 
@@ -44,7 +45,7 @@ def session_cookie(url: str, address: str | None = None) -> str:
     """A session the server issues (a ``Cookie`` header's value), for a client at ``address`` (sent
     as X-Forwarded-For: the servers here trust one proxy)."""
     headers = {"X-Forwarded-For": address} if address else {}
-    with urllib.request.urlopen(urllib.request.Request(url + "/healthz", headers=headers), timeout=10) as response:
+    with urllib.request.urlopen(urllib.request.Request(url + "/", headers=headers), timeout=10) as response:
         cookie = response.headers.get("Set-Cookie", "")
     assert cookie.startswith("descent_session="), f"no session issued: {cookie!r}"
     return cookie.split(";", 1)[0]

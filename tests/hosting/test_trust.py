@@ -75,7 +75,7 @@ def test_forged_cookies_count_as_their_address_and_gain_nothing(served):
     """A cookie the server did not sign is no session: the server issues a real one, and sixteen
     connections with fresh forged cookies each are one participant (their address), while a real
     participant's answers keep coming."""
-    with urllib.request.urlopen(urllib.request.Request(served.url + "/healthz", headers={
+    with urllib.request.urlopen(urllib.request.Request(served.url + "/", headers={
             "Cookie": "descent_session=forged-by-hand", "X-Forwarded-For": "10.6.6.1"}), timeout=10) as response:
         issued = response.headers.get("Set-Cookie", "")
     assert issued.startswith("descent_session=") and "forged-by-hand" not in issued
