@@ -229,6 +229,6 @@ def test_headers_and_secure_cookies_behind_https(served):
     assert headers["X-Content-Type-Options"] == "nosniff" and headers["Referrer-Policy"] == "same-origin"
     cookie = headers["Set-Cookie"]
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
-    with urllib.request.urlopen(urllib.request.Request(served.url + "/healthz", headers={
+    with urllib.request.urlopen(urllib.request.Request(served.url + "/", headers={
             "X-Forwarded-For": "10.0.0.4"}), timeout=10) as plain:
         assert "Secure" not in plain.headers["Set-Cookie"], "auto: Secure only over HTTPS"
