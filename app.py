@@ -24,7 +24,7 @@ from dashboard.settings import ClientLimits, Proxying, from_env
 HERE = Path(__file__).parent
 log = logging.getLogger("descent_lab")
 # Background jobs: processes from a forkserver on this machine, or Celery workers when REDIS_URL
-# is set (``celery -A app:celery_app worker``, which is ``make worker``); see dashboard/jobs.py.
+# is set (``make worker``); see dashboard/jobs/. The job processes start from dashboard/jobs/entry.py.
 manager, celery_app = background_manager()
 
 
@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8050")))
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
     args = parser.parse_args(argv)
-    if hasattr(manager, "warm"):
-        manager.warm()  # the job forkserver imports the app now, not on the first job
+    manager.warm()  # the job forkserver imports the job's entry point now, not on the first job
     app.run(host=args.host, port=args.port, debug=args.debug)
 
 

@@ -29,5 +29,4 @@ def post_worker_init(worker) -> None:
     """Start this worker's job forkserver (one machine) before it serves, not on the first job."""
     from app import manager
 
-    if hasattr(manager, "warm"):
-        manager.warm()
+    manager.warm()

@@ -1,4 +1,4 @@
-"""How the app is hosted: which background-job manager runs the long jobs, who is who, and /healthz.
+"""How the app is hosted: which launcher runs the long jobs, the shared secret key, headers, /healthz.
 
 One machine (the default): background jobs (sweeps, landscapes) run in processes made by a
 forkserver on the web machine, their book and results in a diskcache folder. Scale-out (REDIS_URL
@@ -22,8 +22,11 @@ from flask import Flask, Response, jsonify
 
 from dashboard.cache import REDIS_TIMEOUT_S, cache_health
 from dashboard.clients import client
-from dashboard.jobs import JobLimits, LocalJobs, QueuedJobs
+from dashboard.jobs import JobLimits, Jobs
+from dashboard.jobs.celery import CeleryLauncher, make_celery
+from dashboard.jobs.local import ForkserverLauncher
 from dashboard.settings import Folders, Proxying, from_env
+from dashboard.store import shared_store, uses_celery
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,45 +41,6 @@ def _version() -> str:
 
 
 VERSION = _version()
-JOB_LIMITS = JobLimits.from_env()
-# An unacknowledged job (its worker died) is delivered again after this; the book runs it only if
-# its page still waits and no live run of it beats (see JobBook), so a long job never runs twice.
-VISIBILITY_TIMEOUT_S = 900
-
-
-def make_celery(redis_url: str) -> Any:
-    """The Celery app of the background jobs: Redis as broker and result backend.
-
-    Connection attempts are short and few, so a web request never hangs on a Redis that is
-    gone: the job fails with a message instead and the next one tries again.
-    """
-    from celery import Celery
-
-    celery = Celery("descent_lab", broker=redis_url, backend=redis_url)
-    timeouts = {"socket_timeout": 5, "socket_connect_timeout": REDIS_TIMEOUT_S * 4}
-    celery.conf.update(
-        broker_transport_options={**timeouts, "max_retries": 1, "visibility_timeout": VISIBILITY_TIMEOUT_S},
-        result_backend_transport_options={**timeouts, "retry_policy": {"max_retries": 0}},
-        redis_socket_timeout=5,
-        redis_socket_connect_timeout=REDIS_TIMEOUT_S * 4,
-        task_publish_retry_policy={"max_retries": 1, "interval_start": 0, "interval_step": 0.5},
-        broker_connection_retry_on_startup=True,
-        broker_connection_retry=True,
-        broker_connection_max_retries=None,  # a worker waits for Redis to come back, however long
-        result_expires=JOB_LIMITS.JOBS_EXPIRE_S,
-        worker_prefetch_multiplier=1,  # long jobs: a worker takes one at a time
-        # a job is acknowledged when it ends; one whose worker died goes back to the queue (and runs
-        # only if the page still waits for it: see JobBook), one that outlives the visibility timeout
-        # is not run twice (its heartbeat is fresh)
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        # JSON only: a message or a result in Redis can never run code in a worker
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        result_accept_content=["json"],
-    )
-    return celery
 
 
 def queued_progress(text: str) -> list[str]:
@@ -84,19 +48,17 @@ def queued_progress(text: str) -> list[str]:
     return ["0", "1", text]
 
 
-def background_manager(env: Mapping[str, str] = os.environ) -> tuple[Any, Any]:
-    """(manager, celery app or None) from the environment.
+def background_manager(env: Mapping[str, str] = os.environ) -> tuple[Jobs, Any]:
+    """(the job manager, the Celery app or None) from the environment.
 
-    REDIS_URL set (and BACKGROUND_MANAGER not "diskcache"): Celery workers on that Redis.
+    REDIS_URL set (and BACKGROUND_MANAGER not "diskcache"): jobs are Celery tasks on that Redis.
     Otherwise job processes on this machine, their store in BACKGROUND_CACHE_DIR
-    (default cache-dir/background).
+    (default CACHE_ROOT/background).
     """
-    redis_url = env.get("REDIS_URL")
-    if redis_url and env.get("BACKGROUND_MANAGER", "celery") == "celery":
-        celery = make_celery(redis_url)
-        return QueuedJobs(celery, redis_url, JOB_LIMITS, client, queued_progress), celery
-    directory = str(from_env(Folders, env).path("BACKGROUND_CACHE_DIR"))
-    return LocalJobs(directory, JOB_LIMITS, client, queued_progress), None
+    limits = JobLimits.from_env(env)
+    celery = make_celery(env["REDIS_URL"], limits) if uses_celery(env) else None
+    launcher = CeleryLauncher(celery) if celery is not None else ForkserverLauncher()
+    return Jobs(shared_store(env), limits, client, queued_progress, launcher), celery
 
 
 class SecretKeyMissing(SystemExit):

@@ -2,24 +2,27 @@
 404s on one machine."""
 
 import pytest
-from dash import CeleryManager, DiskcacheManager
 
 from dashboard.clients import SESSION_COOKIE
 from dashboard.hosting import VERSION, SecretKeyMissing, background_manager, secret_key
-from dashboard.jobs import LocalJobs, QueuedJobs
+from dashboard.jobs import Jobs
+from dashboard.jobs.celery import CeleryLauncher
+from dashboard.jobs.local import ForkserverLauncher
+from dashboard.store import DiskStore, RedisStore
 
 
 def test_one_machine_by_default_and_celery_with_redis(tmp_path):
     manager, celery = background_manager({"BACKGROUND_CACHE_DIR": str(tmp_path)})
-    assert isinstance(manager, LocalJobs) and isinstance(manager, DiskcacheManager) and celery is None
+    assert isinstance(manager, Jobs) and isinstance(manager.launcher, ForkserverLauncher) and celery is None
+    assert isinstance(manager.store, DiskStore)
     manager, celery = background_manager({"REDIS_URL": "redis://127.0.0.1:9/0"})
-    assert isinstance(manager, QueuedJobs) and isinstance(manager, CeleryManager)
+    assert isinstance(manager.launcher, CeleryLauncher) and isinstance(manager.store, RedisStore)
     assert celery.conf.broker_url == "redis://127.0.0.1:9/0"
     assert celery.conf.task_acks_late and celery.conf.task_reject_on_worker_lost
     assert celery.conf.accept_content == ["json"] and celery.conf.result_accept_content == ["json"]
     manager, _ = background_manager({"REDIS_URL": "redis://127.0.0.1:9/0", "BACKGROUND_MANAGER": "diskcache",
                                      "BACKGROUND_CACHE_DIR": str(tmp_path)})
-    assert isinstance(manager, LocalJobs)
+    assert isinstance(manager.launcher, ForkserverLauncher)
 
 
 def test_one_secret_key_for_every_worker(tmp_path):

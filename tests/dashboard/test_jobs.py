@@ -13,7 +13,8 @@ import time
 import pytest
 
 from dashboard.clients import Client
-from dashboard.jobs import ABANDONED, LOST, NEVER_STARTED, JobBook, JobLimits, JobRefused
+from dashboard.jobs import ABANDONED, LOST, NEVER_STARTED, JobBook, JobLimits, JobRefused, Jobs
+from dashboard.jobs.run import Executor
 from dashboard.store import DiskStore
 
 S1 = Client("s:s1", "10.0.0.1")
@@ -38,6 +39,28 @@ def clock():
 @pytest.fixture
 def book(tmp_path, clock):
     return JobBook(DiskStore(str(tmp_path)), LIMITS, clock)
+
+
+class Idle:
+    """A launcher that starts nothing: the jobs hold their slots; their heartbeats say the rest."""
+
+    def launch(self, job: str) -> None:
+        pass
+
+    def kill(self, pid) -> None:
+        pass
+
+    def alive(self, beat) -> None:
+        return None
+
+    def warm(self) -> None:
+        pass
+
+
+def _manager(tmp_path) -> Jobs:
+    from dashboard.hosting import queued_progress
+
+    return Jobs(DiskStore(str(tmp_path)), LIMITS, lambda: S1, queued_progress, Idle())
 
 
 def submit(book: JobBook, job: str, session: str, address: str | None = None) -> list[str]:
@@ -175,15 +198,11 @@ def test_a_broken_book_entry_reads_as_empty(book):
 def test_a_result_stored_between_two_reads_of_a_poll_is_collected_by_the_next(tmp_path):
     """Dash polls with get_result, then job_running: a result stored in between must keep the job
     'running' (else Dash answers 204 and the page never shows it), and a collected one must not."""
-    from dashboard.hosting import queued_progress
-    from dashboard.jobs import LocalJobs
-
-    manager = LocalJobs(str(tmp_path), LIMITS, lambda: S1, queued_progress)
-    manager.book.alive = None  # the job "runs" in this test process, no forkserver's child: go by heartbeats
+    manager = _manager(tmp_path)  # the job "runs" in this test process: its heartbeats speak
     job = manager.book.submit("j", S1, {"callback": "k", "args": [], "context": {}})[0]
     manager.book.beat(job, time.time())
     assert manager.get_result(job, job) is manager.UNDEFINED
-    manager._finish(job, '{"done": 1}', None)  # the job finishes between the two reads
+    Executor(manager.store, LIMITS, {}).finish(job, '{"done": 1}', None)  # it finishes between the two reads
     assert manager.job_running(job), "not collected yet: keep polling"
     assert manager.get_result(job, job) == {"done": 1}
     assert not manager.job_running(job), "collected: over (and not cancelled)"
@@ -221,23 +240,24 @@ def test_a_real_dead_pid_is_seen_as_dead():
     import subprocess
     import sys
 
-    from dashboard.jobs import _forkserver_child_alive
+    from dashboard.jobs.local import ForkserverLauncher
 
+    alive = ForkserverLauncher().alive
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True, check=True)
-    assert _forkserver_child_alive({"pid": int(done.stdout)}) is False
+    assert alive({"pid": int(done.stdout)}) is False
     import os
 
-    assert _forkserver_child_alive({"pid": os.getpid()}) is None, "not a forkserver's child: the heartbeat's age decides"
+    assert alive({"pid": os.getpid()}) is None, "not a forkserver's child: the heartbeat's age decides"
 
 
 def test_the_heartbeat_outlives_a_store_that_blinks(tmp_path):
     """One failed write (Redis restarting, a locked database) must not end the heartbeats for good:
     where only the heartbeat speaks (Celery), a live job would then be reported lost."""
-    from dashboard.hosting import queued_progress
-    from dashboard.jobs import HEARTBEAT_S, LocalJobs, _Watch
+    from dashboard.jobs import HEARTBEAT_S
+    from dashboard.jobs.run import _Watch
 
-    manager = LocalJobs(str(tmp_path), LIMITS, lambda: S1, queued_progress)
+    manager = Executor(DiskStore(str(tmp_path)), LIMITS, {})
     job = manager.book.submit("j", S1, {"callback": "k", "args": [], "context": {}})[0]
     manager.book.polled(job)
     real_beat, failures = manager.book.beat, [1]
@@ -260,11 +280,7 @@ def test_the_heartbeat_outlives_a_store_that_blinks(tmp_path):
 def test_a_waiting_job_shows_its_place_in_line(tmp_path):
     """The page's progress row of a queued job says how many are ahead (the hosting tests cannot
     count on catching this state: it lasts as long as the jobs ahead of it)."""
-    from dashboard.hosting import queued_progress
-    from dashboard.jobs import LocalJobs
-
-    manager = LocalJobs(str(tmp_path), LIMITS, lambda: S1, queued_progress)
-    manager._start = lambda admitted: None  # nothing launches: the first two only hold the slots
+    manager = _manager(tmp_path)  # nothing launches: the first two only hold the slots
     for job, session in (("a", "s1"), ("b", "s2"), ("c", "s3"), ("d", "s4")):
         manager.book.submit(job, Client(session, "10.0.0.1"), {"callback": "k", "args": [], "context": {}})
     assert manager.get_progress("c") == ["0", "1", "Waiting: yours is next."]

@@ -1,0 +1,41 @@
+"""The private names of libraries the project uses (dashboard/compat.py), pinned to the installed
+versions: an upgrade that moves one fails here, by name."""
+
+import multiprocessing.process
+import re
+
+import dash
+
+from dashboard import compat
+from tests.serving import ROOT_DIR
+
+
+def test_the_pinned_dash_is_the_installed_one():
+    pinned = re.search(r"^dash\[diskcache\]==(\S+)$", (ROOT_DIR / "requirements.txt").read_text(), re.M)
+    assert pinned and dash.__version__ == pinned.group(1), "compat.py was checked against the pinned Dash"
+
+
+def test_background_callbacks_registered_at_import_are_found():
+    functions = compat.background_functions()
+    assert isinstance(compat.BaseBackgroundCallbackManager.functions, list)
+    assert functions, "the pages' background callbacks (sweep, landscape, export) are registered"
+    assert all(set(entry) == {"key", "fn", "progress"} and callable(entry["fn"]) for entry in functions.values())
+
+
+def test_a_job_sees_the_callback_context_with_its_own_set_props():
+    from dash._callback_context import context_value
+
+    calls = []
+    compat.job_context({"triggered_inputs": []}, lambda component, props: calls.append((component, props)))
+    context = context_value.get()
+    assert context.ignore_register_page is False and context.triggered_inputs == []
+    context.updated_props["x"] = {"children": "y"}
+    assert calls == [("x", {"children": "y"})]
+
+
+def test_a_started_process_can_be_let_go():
+    assert isinstance(multiprocessing.process._children, set)
+    process = multiprocessing.get_context("spawn").Process(target=print)
+    multiprocessing.process._children.add(process)
+    compat.forget_child(process)
+    assert process not in multiprocessing.process._children
