@@ -3,6 +3,7 @@ knob in use, printing ``step,weight,bias,loss`` exactly as ``python -m compute r
 
 from __future__ import annotations
 
+from compute.data import CLASS_SCORE_SOURCE, CLASS_SCORE_TEXT, TRUE_CURVE_SOURCE, TRUE_CURVE_TEXT
 from compute.losses import LOSSES
 from compute.optimizers import OPTIMIZERS
 from compute.specs import RunSpec
@@ -42,15 +43,16 @@ def torch_script(spec: RunSpec) -> str:
     shown = optimizer_kwargs(spec)
     full_batch = spec.batch >= data.n
     if loss_row.problem == "classification":
-        draw = [f"# data: two classes, y = 1 where x + 0.5 + {data.noise!r}·noise > 0",
+        draw = [f"# data: two classes, y = 1 where {CLASS_SCORE_TEXT} + {data.noise!r}·noise > 0",
                 f"np.random.seed({data.seed})",
                 f"x = np.array(np.random.randn({data.n}), dtype=np.float32)",
-                f"y = np.array(x + 0.5 + {data.noise!r} * np.random.randn({data.n}) > 0, dtype=np.float32)"]
+                f"y = np.array({CLASS_SCORE_SOURCE} + {data.noise!r} * np.random.randn({data.n}) > 0, "
+                "dtype=np.float32)"]
     else:
-        draw = [f"# data: y = 0.75x² + x + 2 + {data.noise!r}·noise, drawn as the classic experiment draws it",
+        draw = [f"# data: y = {TRUE_CURVE_TEXT} + {data.noise!r}·noise, drawn as the classic experiment draws it",
                 f"np.random.seed({data.seed})",
                 f"x = np.array(np.random.randn({data.n}), dtype=np.float32)",
-                f"y = np.array(0.75 * x**2 + 1.0 * x + 2.0 + {data.noise!r} * np.random.randn({data.n}), "
+                f"y = np.array({TRUE_CURVE_SOURCE} + {data.noise!r} * np.random.randn({data.n}), "
                 "dtype=np.float32)"]
     lines = [
         "import numpy as np",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.controls import as_control
-from dashboard.ids import ID, RENDERED, TOY, param_id, param_msg_id, shown_messages_id
+from dashboard.ids import ID, TOY, param_id, param_msg_id, shown_messages_id
 from dashboard.state import FIELDS, default_state
 
 
@@ -40,16 +40,14 @@ def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = Non
     ``drawn``: the view store of the figures on screen (a new run over the same maps sends none);
     ``shown``: the settings whose message slots show a message."""
     inputs_list, outputs_list = render_lists(control_values(overrides))
-    outputs = [outputs_list[0], {"id": ID.STATUS, "property": "children"},
-               *[{"id": f, "property": prop} for f, prop in RENDERED],
-               {"id": ID.STEP, "property": "max"}, {"id": ID.STEP, "property": "value"},
-               {"id": ID.VIEW_STORE, "property": "data"}, {"id": ID.CODE, "property": "children"},
-               {"id": ID.TRACES, "property": "data"}, {"id": shown_messages_id(TOY), "property": "data"}]
+    output = output_spec(dependencies, f"{ID.STATUS}.children")
+    # the callback's outputs in its order, the message slots (its one pattern-matched output) listed
+    outputs = [outputs_list[0] if part["id"].startswith("{") else part for part in split_outputs(output)]
     inputs = [inputs_list[0], {"id": ID.LOSS, "property": "value", "value": loss},
               {"id": ID.OPTIMIZER, "property": "value", "value": optimizer},
               {"id": ID.TABS, "property": "value", "value": tab},
               {"id": ID.LOG, "property": "value", "value": [] if log is None else log}]
-    return {"output": output_spec(dependencies, f"{ID.STATUS}.children"), "outputs": outputs,
+    return {"output": output, "outputs": outputs,
             "inputs": inputs, "changedPropIds": [changed],
             "state": [{"id": ID.STEP, "property": "value", "value": step},
                       {"id": ID.VIEW_STORE, "property": "data", "value": drawn},

@@ -1,5 +1,8 @@
 """Pure figure builders: results in, a Plotly figure out; no I/O, no globals, no callbacks.
 
+Every page's figures, built on the primitives of ``dashboard/primitives.py`` (a loss contour, a
+loss surface, a path, the log label): a figure here says only what is its own.
+
 Builders return the figure's JSON form (``{"data": [...], "layout": {...}}``) with arrays
 pre-encoded as Plotly typed arrays (base64). Building and validating ``go.Figure`` objects
 cost 40-90 ms for the 2 × 2 view on this machine, against a 5 ms budget for a cached
@@ -10,7 +13,6 @@ that playback patches only those.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,26 +21,33 @@ from dash import Patch
 
 from compute import LossGrid, Trajectory
 from compute.curvature import CurvaturePath
+from compute.data import BOUNDARY, BOUNDARY_TEXT, TRUE_CURVE_TEXT, true_curve
 from compute.landscape import MARK_NAMES, Landscape
 from compute.nets import Trained
 from compute.preview import Preview
 from compute.spectrum import Sharpening
 from compute.sweep import MEASURES, SweepResult
+from dashboard.primitives import (
+    LINEAR_AXIS,
+    LOG_AXIS,
+    LOG_FLOOR,
+    START_MARKER,
+    Figure,
+    centred_title,
+    log_label,
+    loss_contour,
+    loss_surface,
+    marker_trace,
+    path_trace,
+    scaled,
+    surface_layout,
+    typed_array,
+)
 
-Figure = dict[str, Any]
-
-# matplotlib's "terrain" colour map, as a Plotly colour scale.
-TERRAIN = [
-    [0.00, "rgb(51,51,153)"],
-    [0.15, "rgb(0,153,255)"],
-    [0.25, "rgb(0,204,102)"],
-    [0.50, "rgb(255,255,153)"],
-    [0.75, "rgb(128,92,84)"],
-    [1.00, "rgb(255,255,255)"],
-]
 RUN_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
 PATH_COLOUR = "#d62728"
 STEP_MARKER = {"color": "#ffdd00", "symbol": "diamond", "line": {"color": "black", "width": 1}}
+BIAS_WEIGHT = ("bias b", "weight w")  # the toy's map axes
 # Traces of one map panel, in order: contour (heatmap-coloured), path, start, end, current,
 # the optimizer's moment arrow at the current step, the clipped steps.
 MAP_TRACES_PER_PANEL = 7
@@ -51,27 +60,34 @@ FIT_FIRST_LINE = 2  # data, true curve, then one fitted line per run
 COMPARE_TRACES_PER_RUN = 3
 COMPARE_CURRENT = 3
 INSIDE_LEGEND = {"y": 0.99, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)"}
-_LOG_FLOOR = 1e-12
-# A log axis labels every tick in full ("~g"): Plotly's default labels 2 and 5 between decades by
-# their first digit alone, so 50 and 0.5 both read "5".
-LOG_AXIS = {"type": "log", "tickformat": "~g"}
-LINEAR_AXIS = {"type": "linear"}
-_DTYPES = {"float32": "f4", "float64": "f8", "int32": "i4", "int64": "i4"}
 
 
-def typed_array(values: np.ndarray) -> dict[str, str]:
-    """A numpy array as a Plotly typed array: base64 bytes, dtype and shape."""
-    arr = np.ascontiguousarray(values)
-    if arr.dtype == np.int64:
-        arr = arr.astype(np.int32)
-    spec = {"dtype": _DTYPES[str(arr.dtype)], "bdata": base64.b64encode(arr.tobytes()).decode()}
-    if arr.ndim > 1:
-        spec["shape"] = ", ".join(map(str, arr.shape))
-    return spec
+def _grid_contour(grid: LossGrid, log: bool, **extra: Any) -> dict:
+    """The toy's loss map over (bias, weight), its colour bar 90% of the plot's height."""
+    return loss_contour(typed_array(grid.biases), typed_array(grid.weights), scaled(grid.loss, log), log,
+                        ("bias", "weight"), colorbar={"len": 0.9}, **extra)
 
 
-def _shown(values: np.ndarray, log: bool) -> np.ndarray:
-    return np.log10(np.maximum(values, _LOG_FLOOR)).astype(np.float32) if log else values
+def _grid_surface(grid: LossGrid, log: bool, **extra: Any) -> dict:
+    return loss_surface(typed_array(grid.biases), typed_array(grid.weights), scaled(grid.loss, log), opacity=0.9,
+                        **extra)
+
+
+def _map_path(traj: Trajectory, name: str, colour: str, hover_name: str = "", **extra: Any) -> dict:
+    """A run's path on the (bias, weight) map, each point's loss in its hover."""
+    b, w, loss = _path(traj)
+    return path_trace(typed_array(b), typed_array(w), name, colour, text=typed_array(loss),
+                      hovertemplate=f"{hover_name}bias %{{x:.4f}}<br>weight %{{y:.4f}}<br>loss %{{text:.5g}}"
+                                    "<extra></extra>", **extra)
+
+
+def _map_layout(grid: LossGrid, title: str, uirevision: str) -> dict:
+    """One (bias, weight) map's layout: the grid's ranges, the legend below."""
+    xr, yr = _axis_ranges(grid)
+    return {"title": centred_title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
+            "xaxis": {"title": {"text": BIAS_WEIGHT[0]}, "range": xr},
+            "yaxis": {"title": {"text": BIAS_WEIGHT[1]}, "range": yr},
+            "legend": {"orientation": "h", "y": -0.18}, "uirevision": uirevision}
 
 
 def clamp_step(step: int | None, traj: Trajectory) -> int:
@@ -85,39 +101,25 @@ def _path(traj: Trajectory) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return traj.bias[:n], traj.weight[:n], traj.loss[:n]
 
 
-def _marker_trace(kind: str, x: Any, y: Any, name: str, marker: dict, **extra: Any) -> dict:
-    return {"type": kind, "x": x, "y": y, "mode": "markers", "name": name, "marker": marker, **extra}
-
-
 def _map_panel(grid: LossGrid, traj: Trajectory, step: int | None, log: bool, axes: str,
                showscale: bool) -> list[dict]:
-    b, w, loss = _path(traj)
+    b, w, _loss = _path(traj)
     k = clamp_step(step, traj)
     on = {"xaxis": "x" + axes, "yaxis": "y" + axes}
-    label = "log10 loss" if log else "loss"
     return [
-        {"type": "contour", "x": typed_array(grid.biases), "y": typed_array(grid.weights),
-         "z": typed_array(_shown(grid.loss, log)), "colorscale": TERRAIN, "ncontours": 25,
-         "contours": {"coloring": "fill"}, "line": {"color": "rgba(0,0,0,0.3)", "width": 1},
-         "showscale": showscale, "colorbar": {"title": {"text": label}, "len": 0.9},
-         "hovertemplate": f"bias %{{x:.3f}}<br>weight %{{y:.3f}}<br>{label} %{{z:.5g}}<extra></extra>",
-         **on},
-        {"type": "scatter", "x": typed_array(b), "y": typed_array(w), "mode": "lines+markers",
-         "name": "path", "line": {"color": PATH_COLOUR, "width": 2},
-         "marker": {"size": 4, "color": PATH_COLOUR}, "text": typed_array(loss),
-         "hovertemplate": "bias %{x:.4f}<br>weight %{y:.4f}<br>loss %{text:.5g}<extra></extra>", **on},
-        _marker_trace("scatter", [float(b[0])], [float(w[0])], "start",
-                      {"size": 12, "color": "white", "line": {"color": "black", "width": 2}}, **on),
-        _marker_trace("scatter", [float(b[-1])], [float(w[-1])], "end",
-                      {"size": 13, "color": "black", "symbol": "x"}, **on),
-        _marker_trace("scatter", [float(b[k])], [float(w[k])], "step", {"size": 14, **STEP_MARKER}, **on),
+        _grid_contour(grid, log, showscale=showscale, **on),
+        _map_path(traj, "path", PATH_COLOUR, **on),
+        marker_trace("scatter", [float(b[0])], [float(w[0])], "start", {"size": 12, **START_MARKER}, **on),
+        marker_trace("scatter", [float(b[-1])], [float(w[-1])], "end",
+                     {"size": 13, "color": "black", "symbol": "x"}, **on),
+        marker_trace("scatter", [float(b[k])], [float(w[k])], "step", {"size": 14, **STEP_MARKER}, **on),
         {"type": "scatter", **arrow_xy(traj, k), "mode": "lines+markers", "name": "moment",
          "line": {"color": ARROW_COLOUR, "width": 3}, "hoverinfo": "skip",
          "marker": {"symbol": ["circle", "arrow"], "size": [1, 14], "angleref": "previous",
                     "color": ARROW_COLOUR}, **on},
-        _marker_trace("scatter", typed_array(b[traj.clipped[: len(b)]]), typed_array(w[traj.clipped[: len(b)]]),
-                      "clipped step", {"size": 9, "symbol": "circle-open", "color": "#e377c2",
-                                       "line": {"width": 2}}, **on),
+        marker_trace("scatter", typed_array(b[traj.clipped[: len(b)]]), typed_array(w[traj.clipped[: len(b)]]),
+                     "clipped step", {"size": 9, "symbol": "circle-open", "color": "#e377c2",
+                                      "line": {"width": 2}}, **on),
     ]
 
 
@@ -133,10 +135,6 @@ def arrow_xy(traj: Trajectory, k: int) -> dict[str, list[float]]:
 def _axis_ranges(grid: LossGrid) -> tuple[list[float], list[float]]:
     return ([float(grid.biases[0]), float(grid.biases[-1])],
             [float(grid.weights[0]), float(grid.weights[-1])])
-
-
-def _title(text: str) -> dict:
-    return {"text": text, "x": 0.5}
 
 
 # The right-hand accuracy axis over a loss axis. Its own ticks ("auto"): an overlaying axis
@@ -173,53 +171,32 @@ def make_map_figure(grid: LossGrid, traj: Trajectory, title: str, step: int | No
                     log: bool = False, curvature: CurvaturePath | None = None) -> Figure:
     """Heatmap-coloured contours of the loss over (bias, weight) with the optimizer's path; with
     ``curvature``, the Hessian's eigenvectors through the step's point (the last trace)."""
-    xr, yr = _axis_ranges(grid)
     data = _map_panel(grid, traj, step, log, "", True)
     if curvature is not None:
         data.append({"type": "scatter", **eigen_xy(curvature, traj, clamp_step(step, traj), eigen_length(grid)),
                      "mode": "lines", "name": "Hessian eigenvectors (long: λmax)", "hoverinfo": "skip",
                      "line": {"color": EIGEN_COLOUR, "width": 3}})
-    return {
-        "data": data,
-        "layout": {
-            "title": _title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
-            "xaxis": {"title": {"text": "bias b"}, "range": xr},
-            "yaxis": {"title": {"text": "weight w"}, "range": yr},
-            "legend": {"orientation": "h", "y": -0.18}, "uirevision": "map",
-        },
-    }
+    return {"data": data, "layout": _map_layout(grid, title, "map")}
 
 
 def make_surface_figure(grid: LossGrid, traj: Trajectory, title: str, step: int | None = None,
                         log: bool = False) -> Figure:
     """The loss surface in 3D with the path lying on it (z = the loss at each step)."""
     b, w, loss = _path(traj)
-    z = _shown(loss, log)
+    z = scaled(loss, log)
     k = clamp_step(step, traj)
-    label = "log10 loss" if log else "loss"
     return {
         "data": [
-            {"type": "surface", "x": typed_array(grid.biases), "y": typed_array(grid.weights),
-             "z": typed_array(_shown(grid.loss, log)), "colorscale": TERRAIN, "showscale": False,
-             "opacity": 0.9, "contours": {"z": {"show": True, "usecolormap": True,
-                                                "project": {"z": True}}}},
-            {"type": "scatter3d", "x": typed_array(b), "y": typed_array(w), "z": typed_array(z),
-             "mode": "lines+markers", "name": "path", "line": {"color": PATH_COLOUR, "width": 5},
-             "marker": {"size": 2.5, "color": PATH_COLOUR}},
-            {**_marker_trace("scatter3d", [float(b[0])], [float(w[0])], "start",
-                             {"size": 6, "color": "white", "line": {"color": "black", "width": 2}}),
-             "z": [float(z[0])]},
-            {**_marker_trace("scatter3d", [float(b[-1])], [float(w[-1])], "end",
-                             {"size": 6, "color": "black", "symbol": "x"}), "z": [float(z[-1])]},
-            {**_marker_trace("scatter3d", [float(b[k])], [float(w[k])], "step",
-                             {"size": 7, "color": "#ffdd00", "symbol": "diamond"}), "z": [float(z[k])]},
+            _grid_surface(grid, log, contours={"z": {"show": True, "usecolormap": True, "project": {"z": True}}}),
+            path_trace(typed_array(b), typed_array(w), "path", PATH_COLOUR, z=typed_array(z)),
+            marker_trace("scatter3d", [float(b[0])], [float(w[0])], "start", {"size": 6, **START_MARKER},
+                         z=[float(z[0])]),
+            marker_trace("scatter3d", [float(b[-1])], [float(w[-1])], "end",
+                         {"size": 6, "color": "black", "symbol": "x"}, z=[float(z[-1])]),
+            marker_trace("scatter3d", [float(b[k])], [float(w[k])], "step",
+                         {"size": 7, "color": "#ffdd00", "symbol": "diamond"}, z=[float(z[k])]),
         ],
-        "layout": {
-            "title": _title(title), "margin": {"l": 0, "r": 0, "t": 50, "b": 0},
-            "scene": {"xaxis": {"title": {"text": "bias b"}}, "yaxis": {"title": {"text": "weight w"}},
-                      "zaxis": {"title": {"text": label}}},
-            "showlegend": False, "uirevision": "surface",
-        },
+        "layout": surface_layout(title, log, "surface", BIAS_WEIGHT, showlegend=False),
     }
 
 
@@ -234,9 +211,9 @@ def make_curve_figure(runs: Mapping[str, Trajectory], step: int | None = None) -
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
         data.append({"type": "scatter", "x": typed_array(np.arange(n)), "y": typed_array(traj.loss[:n]),
                      "mode": "lines", "name": label, "line": {"color": colour, "width": 2}})
-        data.append(_marker_trace("scatter", [k], [float(traj.loss[k])], label,
-                                  {"size": 10, "color": colour, "symbol": "diamond"},
-                                  showlegend=False))
+        data.append(marker_trace("scatter", [k], [float(traj.loss[k])], label,
+                                 {"size": 10, "color": colour, "symbol": "diamond"},
+                                 showlegend=False))
     for i, (label, traj) in enumerate(runs.items()):  # after the runs: playback indices stay fixed
         if traj.steps_per_epoch > 1:
             n = traj.finite_steps
@@ -247,7 +224,7 @@ def make_curve_figure(runs: Mapping[str, Trajectory], step: int | None = None) -
     return {
         "data": data,
         "layout": {
-            "title": _title("loss per step"), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
+            "title": centred_title("loss per step"), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
             "xaxis": {"title": {"text": "step"}}, "yaxis": {"title": {"text": "loss"}, **LOG_AXIS},
             "legend": INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"}, "uirevision": "curve",
         },
@@ -269,17 +246,17 @@ def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory]
                     step: int | None = None, problem: str = "regression") -> Figure:
     """The data, the true curve and each run's fitted line w·x + b (or σ(w·x + b)) at the step."""
     span = fit_span(x, problem)
-    data = [_marker_trace("scatter", typed_array(x), typed_array(y), "data", {"color": "#444", "size": 6})]
+    data = [marker_trace("scatter", typed_array(x), typed_array(y), "data", {"color": "#444", "size": 6})]
     if problem == "classification":
         title, y_range = "fitted probability σ(w·x + b) of class 1", [-0.1, 1.1]
-        data.append({"type": "scatter", "x": [-0.5, -0.5], "y": [-0.1, 1.1], "mode": "lines",
-                     "name": "x = −0.5 (noise-free boundary)", "line": {"color": "#999", "dash": "dot"}})
+        data.append({"type": "scatter", "x": [BOUNDARY, BOUNDARY], "y": [-0.1, 1.1], "mode": "lines",
+                     "name": f"{BOUNDARY_TEXT} (noise-free boundary)", "line": {"color": "#999", "dash": "dot"}})
     else:
         smooth = np.linspace(float(x.min()), float(x.max()), 100)
         pad = 0.15 * float(y.max() - y.min()) + 1e-6
         title, y_range = "fitted line y = w·x + b", [float(y.min()) - pad, float(y.max()) + pad]
-        data.append({"type": "scatter", "x": typed_array(smooth), "y": typed_array(0.75 * smooth**2 + smooth + 2.0),
-                     "mode": "lines", "name": "0.75x² + x + 2", "line": {"color": "#999", "dash": "dot"}})
+        data.append({"type": "scatter", "x": typed_array(smooth), "y": typed_array(true_curve(smooth)),
+                     "mode": "lines", "name": TRUE_CURVE_TEXT, "line": {"color": "#999", "dash": "dot"}})
     for i, (label, traj) in enumerate(runs.items()):
         data.append({"type": "scatter", "x": span.tolist(),
                      "y": fitted_line(span, traj, clamp_step(step, traj), problem),
@@ -288,7 +265,7 @@ def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory]
     return {
         "data": data,
         "layout": {
-            "title": _title(title), "margin": {"l": 50, "r": 10, "t": 50, "b": 40},
+            "title": centred_title(title), "margin": {"l": 50, "r": 10, "t": 50, "b": 40},
             "xaxis": {"title": {"text": "x"}}, "yaxis": {"title": {"text": "y"}, "range": y_range},
             "legend": INSIDE_LEGEND | ({"x": 0.99, "xanchor": "right", "y": 0.4} if problem == "classification"
                                        else {"x": 0.01, "xanchor": "left"}), "uirevision": "fit",
@@ -310,15 +287,15 @@ def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Traje
         # each map its own colour bar (the losses differ by orders of magnitude), beside it
         panel[0]["colorbar"] = {**panel[0]["colorbar"], "x": x0 + 0.43, "xanchor": "left", "y": top - 0.22,
                                 "yanchor": "middle", "len": 0.4, "thickness": 10,
-                                "title": {"text": "log10" if log else ""}}
+                                "title": {"text": log_label(log, "")}}
         data += panel
         xr, yr = _axis_ranges(grids[label])
         layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.42], "anchor": f"y{axes}", "range": xr,
-                                  "constrain": "domain", "title": {"text": "bias b" if row == 1 else ""}}
+                                  "constrain": "domain", "title": {"text": BIAS_WEIGHT[0] if row == 1 else ""}}
         # one unit of bias is as long as one unit of weight: the maps keep their aspect
         layout[f"yaxis{axes}"] = {"domain": [top - 0.44, top], "anchor": f"x{axes}", "range": yr,
                                   "scaleanchor": f"x{axes}", "constrain": "domain",
-                                  "title": {"text": "weight w" if col == 0 else ""}}
+                                  "title": {"text": BIAS_WEIGHT[1] if col == 0 else ""}}
         layout["annotations"].append({"text": f"<b>{label}</b>", "x": x0 + 0.21, "y": top,
                                       "xref": "paper", "yref": "paper", "showarrow": False,
                                       "yanchor": "bottom"})
@@ -356,7 +333,7 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
             rows[-1].update({"lam": typed_array(path.eigenvalues[:n].astype(np.float64).reshape(-1)),
                              "vec": typed_array(path.eigenvectors[:n].astype(np.float64).reshape(-1)),
                              "bound": None if bound is None else typed_array(bound[:n].astype(np.float64))})
-    return {"runs": rows, "step": step, "figures": dict(figures), "log": log, "logFloor": _LOG_FLOOR,
+    return {"runs": rows, "step": step, "figures": dict(figures), "log": log, "logFloor": LOG_FLOOR,
             "eigen": None if eigen is None else {"trace": eigen[0], "length": eigen[1]}, "lr": lr,
             "span": span.tolist(),
             "sigmoid": problem == "classification", "arrowLabel": arrow, "sizes": sizes,
@@ -414,12 +391,10 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
                       log_colour: bool = False, stability: np.ndarray | None = None) -> Figure:
     """The measure over the two hyperparameters as a heatmap; diverged runs in their own colour;
     with ``stability`` (compute.curvature.sweep_stability), the theory's boundary (ratio 1) over it."""
-    measure = MEASURES[result.measure]
+    logged = log_colour and result.measure in ("final_loss", "best_loss")
+    measure = log_label(logged, MEASURES[result.measure])
     diverged = result.diverged_at >= 0
-    shown = result.value
-    if log_colour and result.measure in ("final_loss", "best_loss"):
-        shown = np.log10(np.maximum(result.value, _LOG_FLOOR))
-        measure = f"log10 {measure}"
+    shown = scaled(result.value, logged)
     cell = f"{x_label} %{{x:.{SWEEP_DIGITS}g}}<br>{y_label} %{{y:.{SWEEP_DIGITS}g}}"
     hover = (f"{cell}<br>{MEASURES[result.measure]} "
              "%{customdata:.6g}<extra></extra>")
@@ -443,8 +418,8 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
                      "line": {"width": 3, "dash": "dash"},
                      "name": "theory: stable below lr·λmax = K(momentum)", "showlegend": True})
     layout = {
-        "title": _title(f"{measure} over {x_label} × {y_label} (red: diverged"
-                        f"{'; dashed: the theory' if stability is not None else ''})"),
+        "title": centred_title(f"{measure} over {x_label} × {y_label} (red: diverged"
+                               f"{'; dashed: the theory' if stability is not None else ''})"),
         "xaxis": {"title": {"text": x_label}, **(LOG_AXIS if x_log else LINEAR_AXIS)},
         "yaxis": {"title": {"text": y_label}, **(LOG_AXIS if y_log else LINEAR_AXIS)},
         "margin": {"l": 70, "r": 10, "t": 50, "b": 50}, "uirevision": "sweep",
@@ -457,55 +432,34 @@ def make_compare_map_figure(grid: LossGrid, runs: Mapping[str, Trajectory], titl
                             log: bool = False, step: int | None = None) -> Figure:
     """One loss map with every compared run's path in its colour (start ○, end ✕, the playback
     step ◆), COMPARE_TRACES_PER_RUN traces a run."""
-    label = "log10 loss" if log else "loss"
-    data = [{"type": "contour", "x": typed_array(grid.biases), "y": typed_array(grid.weights),
-             "z": typed_array(_shown(grid.loss, log)), "colorscale": TERRAIN, "ncontours": 25,
-             "contours": {"coloring": "fill"}, "line": {"color": "rgba(0,0,0,0.3)", "width": 1},
-             "colorbar": {"title": {"text": label}, "len": 0.9}, "showlegend": False,
-             "hovertemplate": f"bias %{{x:.3f}}<br>weight %{{y:.3f}}<br>{label} %{{z:.5g}}<extra></extra>"}]
+    data = [_grid_contour(grid, log, showlegend=False)]
     for i, (name, traj) in enumerate(runs.items()):
-        b, w, loss = _path(traj)
+        b, w, _loss = _path(traj)
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
-        data.append({"type": "scatter", "x": typed_array(b), "y": typed_array(w), "mode": "lines+markers",
-                     "name": name, "legendgroup": name, "line": {"color": colour, "width": 2},
-                     "marker": {"size": 4, "color": colour}, "text": typed_array(loss),
-                     "hovertemplate": f"{name}<br>bias %{{x:.4f}}<br>weight %{{y:.4f}}<br>loss %{{text:.5g}}"
-                                      "<extra></extra>"})
-        data.append(_marker_trace("scatter", [float(b[-1])], [float(w[-1])], f"{name} end",
-                                  {"size": 12, "color": colour, "symbol": "x"}, legendgroup=name,
-                                  showlegend=False))
+        data.append(_map_path(traj, name, colour, f"{name}<br>", legendgroup=name))
+        data.append(marker_trace("scatter", [float(b[-1])], [float(w[-1])], f"{name} end",
+                                 {"size": 12, "color": colour, "symbol": "x"}, legendgroup=name,
+                                 showlegend=False))
         k = clamp_step(step, traj)
-        data.append(_marker_trace("scatter", [float(b[k])], [float(w[k])], f"{name} step",
-                                  {"size": 13, "color": colour, "symbol": "diamond",
-                                   "line": {"color": "black", "width": 1.5}}, legendgroup=name, showlegend=False))
+        data.append(marker_trace("scatter", [float(b[k])], [float(w[k])], f"{name} step",
+                                 {"size": 13, "color": colour, "symbol": "diamond",
+                                  "line": {"color": "black", "width": 1.5}}, legendgroup=name, showlegend=False))
     if runs:
         first = next(iter(runs.values()))
-        data.append(_marker_trace("scatter", [float(first.bias[0])], [float(first.weight[0])], "start",
-                                  {"size": 12, "color": "white", "line": {"color": "black", "width": 2}}))
-    xr, yr = _axis_ranges(grid)
-    return {"data": data, "layout": {
-        "title": _title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
-        "xaxis": {"title": {"text": "bias b"}, "range": xr}, "yaxis": {"title": {"text": "weight w"}, "range": yr},
-        "legend": {"orientation": "h", "y": -0.18}, "uirevision": "compare-map"}}
+        data.append(marker_trace("scatter", [float(first.bias[0])], [float(first.weight[0])], "start",
+                                 {"size": 12, **START_MARKER}))
+    return {"data": data, "layout": _map_layout(grid, title, "compare-map")}
 
 
 def make_compare_surface_figure(grid: LossGrid, runs: Mapping[str, Trajectory], title: str,
                                 log: bool = False) -> Figure:
     """The loss surface with every compared run's path lying on it."""
-    data = [{"type": "surface", "x": typed_array(grid.biases), "y": typed_array(grid.weights),
-             "z": typed_array(_shown(grid.loss, log)), "colorscale": TERRAIN, "showscale": False,
-             "opacity": 0.9}]
+    data = [_grid_surface(grid, log)]
     for i, (name, traj) in enumerate(runs.items()):
         b, w, loss = _path(traj)
-        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
-        data.append({"type": "scatter3d", "x": typed_array(b), "y": typed_array(w),
-                     "z": typed_array(_shown(loss, log)), "mode": "lines+markers", "name": name,
-                     "line": {"color": colour, "width": 5}, "marker": {"size": 2.5, "color": colour}})
-    return {"data": data, "layout": {
-        "title": _title(title), "margin": {"l": 0, "r": 0, "t": 50, "b": 0}, "showlegend": False,
-        "scene": {"xaxis": {"title": {"text": "bias b"}}, "yaxis": {"title": {"text": "weight w"}},
-                  "zaxis": {"title": {"text": "log10 loss" if log else "loss"}}},
-        "uirevision": "compare-surface"}}
+        data.append(path_trace(typed_array(b), typed_array(w), name, RUN_COLOURS[i % len(RUN_COLOURS)],
+                               z=typed_array(scaled(loss, log))))
+    return {"data": data, "layout": surface_layout(title, log, "compare-surface", BIAS_WEIGHT, showlegend=False)}
 
 
 def make_placeholder(text: str) -> Figure:
@@ -536,7 +490,7 @@ def make_line_figure(result: Landscape, log: bool = False,
     marks = [{"type": "line", "x0": a, "x1": a, "yref": "paper", "y0": 0, "y1": 1,
               "line": {"color": "#888", "dash": "dot", "width": 1}} for a in (0.0, 1.0)]
     return {"data": data, "layout": {
-        "title": _title(title),
+        "title": centred_title(title),
         "xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "cross-entropy"},
                                                       **(LOG_AXIS if log else LINEAR_AXIS)},
         "yaxis2": ACCURACY_AXIS,
@@ -564,36 +518,38 @@ MARK_COLOURS = ("black", TRAINING_COLOURS[1][0], TRAINING_COLOURS[2][0])  # mode
 def _centre_marks(result: Landscape) -> list[dict]:
     """The trained θ* at (0, 0), or each model A, B, C where it lies on a plane through them."""
     if result.marks is None:
-        return [_marker_trace("scatter", [0.0], [0.0], "trained θ*", {"size": 12, "color": "black", "symbol": "x"})]
-    return [_marker_trace("scatter", [float(a)], [float(b)], f"model {name}",
-                          {"size": 12, "color": colour, "symbol": "x"}, mode="markers+text", text=[name],
-                          textposition="top right", textfont={"size": 14, "color": colour})
+        return [marker_trace("scatter", [0.0], [0.0], "trained θ*", {"size": 12, "color": "black", "symbol": "x"})]
+    return [marker_trace("scatter", [float(a)], [float(b)], f"model {name}",
+                         {"size": 12, "color": colour, "symbol": "x"}, mode="markers+text", text=[name],
+                         textposition="top right", textfont={"size": 14, "color": colour})
             for (a, b), name, colour in zip(result.marks, MARK_NAMES, MARK_COLOURS)]
+
+
+def _plane_loss(result: Landscape, log: bool) -> np.ndarray:
+    """A plane's training loss as its map shows it (float32)."""
+    return scaled(result.train_loss, log).astype(np.float32)
+
+
+def _plane_contour(result: Landscape, z: np.ndarray, log: bool, **extra: Any) -> dict:
+    """A plane's loss map over (a, b), shaded."""
+    coords = typed_array(result.coords)
+    return loss_contour(coords, coords, z, log, ("a", "b"), shaded=True, **extra)
 
 
 def make_plane_figure(result: Landscape, log: bool = False) -> Figure:
     """Contours of the training loss over the plane; the trained weights at (0, 0) (or the models
     A, B, C where they lie); the path (PCA)."""
     x_title, y_title = _plane_axes(result)
-    label = "log10 loss" if log else "loss"
-    coords = typed_array(result.coords)
-    data = [{"type": "contour", "x": coords, "y": coords, "z": typed_array(_shown(result.train_loss, log)
-                                                                           .astype(np.float32)),
-             "colorscale": TERRAIN, "ncontours": 30, "contours": {"coloring": "heatmap"},
-             "line": {"color": "rgba(0,0,0,0.3)", "width": 1}, "colorbar": {"title": {"text": label}},
-             "customdata": typed_array(result.train_acc.astype(np.float32)),
-             "hovertemplate": f"a %{{x:.3f}}<br>b %{{y:.3f}}<br>{label} %{{z:.4g}}<br>train accuracy "
-                              "%{customdata:.3f}<extra></extra>"},
+    data = [_plane_contour(result, _plane_loss(result, log), log, hover=("", "<br>train accuracy %{customdata:.3f}"),
+                           customdata=typed_array(result.train_acc.astype(np.float32))),
             *_centre_marks(result)]
     if result.path is not None:
         epochs = np.arange(len(result.path))
-        data.append({"type": "scatter", "x": typed_array(result.path[:, 0].astype(np.float32)),
-                     "y": typed_array(result.path[:, 1].astype(np.float32)), "mode": "lines+markers",
-                     "name": "training path", "line": {"color": PATH_COLOUR, "width": 2},
-                     "marker": {"size": 6, "color": PATH_COLOUR}, "text": [f"epoch {e}" for e in epochs],
-                     "hovertemplate": "%{text}<extra></extra>"})
+        data.append(path_trace(typed_array(result.path[:, 0].astype(np.float32)),
+                               typed_array(result.path[:, 1].astype(np.float32)), "training path", PATH_COLOUR,
+                               size=6, text=[f"epoch {e}" for e in epochs], hovertemplate="%{text}<extra></extra>"))
     return {"data": data, "layout": {
-        "title": _title("2D: " + result.description.replace(": ", "<br><sup>", 1) + "</sup>"),
+        "title": centred_title("2D: " + result.description.replace(": ", "<br><sup>", 1) + "</sup>"),
         "xaxis": {"title": {"text": x_title}},
         "yaxis": {"title": {"text": y_title}, "scaleanchor": "x"}, "legend": {"orientation": "h", "y": -0.2},
         "margin": {"l": 60, "r": 10, "t": 70, "b": 40}, "uirevision": "plane"}}
@@ -601,15 +557,9 @@ def make_plane_figure(result: Landscape, log: bool = False) -> Figure:
 
 def make_landscape_surface(result: Landscape, log: bool = False) -> Figure:
     """The same plane as a 3D surface."""
-    x_title, y_title = _plane_axes(result)
     coords = typed_array(result.coords)
-    data = [{"type": "surface", "x": coords, "y": coords,
-             "z": typed_array(_shown(result.train_loss, log).astype(np.float32)), "colorscale": TERRAIN,
-             "showscale": False}]
-    return {"data": data, "layout": {
-        "title": _title("the plane as a surface"), "margin": {"l": 0, "r": 0, "t": 50, "b": 0},
-        "scene": {"xaxis": {"title": {"text": x_title}}, "yaxis": {"title": {"text": y_title}},
-                  "zaxis": {"title": {"text": "log10 loss" if log else "loss"}}}, "uirevision": "surface3d"}}
+    return {"data": [loss_surface(coords, coords, _plane_loss(result, log))],
+            "layout": surface_layout("the plane as a surface", log, "surface3d", _plane_axes(result))}
 
 
 def make_training_figure(trained: Trained, *others: Trained, names: tuple[str, ...] = ("A", "B", "C")) -> Figure:
@@ -630,7 +580,7 @@ def make_training_figure(trained: Trained, *others: Trained, names: tuple[str, .
         data += more
     title = "training" if not others else "training: " + ", ".join(names[:len(others) + 1])
     return {"data": data, "layout": {
-        "title": _title(title), "xaxis": {"title": {"text": "epoch"}},
+        "title": centred_title(title), "xaxis": {"title": {"text": "epoch"}},
         "yaxis": {"title": {"text": "cross-entropy"}, **LOG_AXIS},
         "yaxis2": ACCURACY_AXIS,
         "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},
@@ -640,19 +590,14 @@ def make_training_figure(trained: Trained, *others: Trained, names: tuple[str, .
 def make_plane_pair_figure(first: Landscape, second: Landscape, names: tuple[str, str],
                            log: bool = False) -> Figure:
     """Two planes side by side on one colour scale: the same normalization, so flatness compares."""
-    shown = [_shown(r.train_loss, log).astype(np.float32) for r in (first, second)]
+    shown = [_plane_loss(r, log) for r in (first, second)]
     low, high = float(min(z.min() for z in shown)), float(max(z.max() for z in shown))
-    label = "log10 loss" if log else "loss"
     data, layout = [], {"annotations": [], "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
                         "uirevision": "pair", "showlegend": False}
     for i, (result, z, name) in enumerate(zip((first, second), shown, names)):
         axes = "" if i == 0 else "2"
-        coords = typed_array(result.coords)
-        data.append({"type": "contour", "x": coords, "y": coords, "z": typed_array(z), "zmin": low, "zmax": high,
-                     "colorscale": TERRAIN, "ncontours": 30, "contours": {"coloring": "heatmap"},
-                     "line": {"color": "rgba(0,0,0,0.3)", "width": 1}, "showscale": i == 1,
-                     "colorbar": {"title": {"text": label}}, "xaxis": "x" + axes, "yaxis": "y" + axes,
-                     "hovertemplate": f"{name}<br>a %{{x:.3f}}<br>b %{{y:.3f}}<br>{label} %{{z:.4g}}<extra></extra>"})
+        data.append(_plane_contour(result, z, log, hover=(f"{name}<br>", ""), zmin=low, zmax=high, showscale=i == 1,
+                                   xaxis="x" + axes, yaxis="y" + axes))
         x0 = 0.0 if i == 0 else 0.52
         layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.44], "anchor": f"y{axes}", "title": {"text": "a"}}
         layout[f"yaxis{axes}"] = {"anchor": f"x{axes}", "title": {"text": "b" if i == 0 else ""}}
@@ -690,7 +635,7 @@ def make_sharpening_figure(result: Sharpening, lr: float) -> Figure:
     title = "sharpness during training: " + ("Adam's preconditioned sharpness against (2 + 2β1)/((1 − β1)lr)"
                                              if result.preconditioned else "λmax against the stability threshold")
     return {"data": data, "layout": {
-        "title": _title(title), "xaxis": {"title": {"text": "optimizer step"}},
+        "title": centred_title(title), "xaxis": {"title": {"text": "optimizer step"}},
         "yaxis": {"title": {"text": what}, "range": [0, top if np.isfinite(top) and top > 0 else 1]},
         "yaxis2": {"title": {"text": "loss"}, "overlaying": "y", "side": "right", "showgrid": False},
         "shapes": shapes, "annotations": annotations, "legend": {"orientation": "h", "y": -0.2},
@@ -710,7 +655,7 @@ def make_hessian_figure(result: Sharpening, probes: int) -> Figure:
                      "hovertemplate": "step %{x}<br>trace %{y:.4g}<extra></extra>"})
     note = "" if probes else " (set trace_samples for the trace)"
     return {"data": data, "layout": {
-        "title": _title("the Hessian during training" + note), "xaxis": {"title": {"text": "optimizer step"}},
+        "title": centred_title("the Hessian during training" + note), "xaxis": {"title": {"text": "optimizer step"}},
         "yaxis": {"title": {"text": "λmax(H)"}},
         "yaxis2": {"title": {"text": "trace of H"}, "overlaying": "y", "side": "right", "showgrid": False},
         "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},

@@ -8,6 +8,7 @@ from typing import Any
 from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 
 from compute import LOSSES, OPTIMIZERS
+from compute.data import CLASS_SCORE_TEXT, TRUE_CURVE_TEXT
 from dashboard.controls import group_controls
 from dashboard.ids import optimizer_group_id
 
@@ -77,8 +78,8 @@ def training_section(state: dict[str, Any], page: str, hint: str | None = None) 
 
 def data_section(state: dict[str, Any], page: str) -> html.Details:
     return section("Data", group_controls("data", state, page=page),
-                   "y = 0.75x² + x + 2 + noise·ε, drawn with numpy's seed; for BCEWithLogitsLoss, "
-                   "two classes: y = 1 where x + 0.5 + noise·ε > 0.")
+                   f"y = {TRUE_CURVE_TEXT} + noise·ε, drawn with numpy's seed; for BCEWithLogitsLoss, "
+                   f"two classes: y = 1 where {CLASS_SCORE_TEXT} + noise·ε > 0.")
 
 
 def register_optimizer_switch(page: str, dropdown_id: str) -> None:

@@ -53,6 +53,7 @@ from dashboard.ids import (
     run_part_id,
     shown_messages_id,
 )
+from dashboard.outputs import matched, updates
 from dashboard.panels import (
     URL_SYNC_JS,
     PlaybackIDs,
@@ -226,19 +227,25 @@ def edit_runs(_dup, _remove, values, optimizers, count):
     return new_values, [optimizer for _, optimizer in runs], count
 
 
+# What the render callback writes, by name (it returns a dict of them).
+RENDER_OUTPUTS = {
+    "shared_messages": Output(param_msg_id(ALL, ALL, COMPARE), "children"),
+    "run_messages": Output(param_msg_id(ALL, ALL, COMPARE, ALL), "children"),
+    "status": Output(CompareID.STATUS, "children"),
+    "map": Output(CompareID.MAP, "figure"),
+    "surface": Output(CompareID.SURFACE, "figure"),
+    "curve": Output(CompareID.CURVE, "figure"),
+    "fit": Output(CompareID.FIT, "figure"),
+    "view": Output(CompareID.STORE, "data"),
+    "traces": Output(CompareID.TRACES, "data"),
+    "step_max": Output(CompareID.STEP, "max"),
+    "step": Output(CompareID.STEP, "value"),
+    "shown": Output(shown_messages_id(COMPARE), "data"),
+}
+
+
 @callback(
-    Output(param_msg_id(ALL, ALL, COMPARE), "children"),
-    Output(param_msg_id(ALL, ALL, COMPARE, ALL), "children"),
-    Output(CompareID.STATUS, "children"),
-    Output(CompareID.MAP, "figure"),
-    Output(CompareID.SURFACE, "figure"),
-    Output(CompareID.CURVE, "figure"),
-    Output(CompareID.FIT, "figure"),
-    Output(CompareID.STORE, "data"),
-    Output(CompareID.TRACES, "data"),
-    Output(CompareID.STEP, "max"),
-    Output(CompareID.STEP, "value"),
-    Output(shown_messages_id(COMPARE), "data"),
+    RENDER_OUTPUTS,
     Input(param_id(ALL, ALL, COMPARE), "value"),
     Input(param_id(ALL, ALL, COMPARE, ALL), "value"),
     Input(run_part_id("optimizer", ALL), "value"),
@@ -261,10 +268,11 @@ def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
     raw.update({COUNT.key: count, "loss": loss, "log": isinstance(log, list) and CHECKED in log})
     checked = check_state(raw, COMPARE)
     shared_msgs, run_msgs, status, now_shown = error_messages(
-        checked, ctx.outputs_list[0], ctx.outputs_list[1], shown=shown,
+        checked, matched("shared_messages"), matched("run_messages"), shown=shown,
         blocked="Nothing was recomputed: fix the settings marked in red.")
+    messages = {"shared_messages": shared_msgs, "run_messages": run_msgs, "shown": now_shown}
     if not checked.ok:
-        return shared_msgs, run_msgs, status, *([no_update] * 8), now_shown
+        return updates(RENDER_OUTPUTS, status=status, **messages)
     state = checked.state
     specs = checked.specs["runs"]
     runs = {run_label(i, state): traj
@@ -291,11 +299,11 @@ def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
     play = playback_data(runs, x, shown_step, state["log"], False,
                          {"map": CompareID.MAP, "curve": CompareID.CURVE, "fit": CompareID.FIT}, problem,
                          compare=True)
-    return (shared_msgs, run_msgs, status, no_update if same_maps else map_figure,
-            traces_only(surface, not_a_map) if same_maps else surface, make_curve_figure(runs, shown_step),
-            make_fit_figure(x, y, runs, shown_step, problem),
-            {"state": state, "query": _query(state), "maps": maps, "play": play}, moved, max(last, 1), shown_step,
-            now_shown)
+    return updates(RENDER_OUTPUTS, status=status, map=no_update if same_maps else map_figure,
+                   surface=traces_only(surface, not_a_map) if same_maps else surface,
+                   curve=make_curve_figure(runs, shown_step), fit=make_fit_figure(x, y, runs, shown_step, problem),
+                   view={"state": state, "query": _query(state), "maps": maps, "play": play}, traces=moved,
+                   step_max=max(last, 1), step=shown_step, **messages)
 
 
 register_playback(PLAYBACK)

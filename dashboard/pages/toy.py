@@ -25,7 +25,6 @@ from compute import (
     LOSSES,
     OPTIMIZERS,
     PRESETS,
-    RUN_PARAMS,
     InvalidSpec,
 )
 from compute.preview import PreviewSpec, run_preview
@@ -66,6 +65,7 @@ from dashboard.ids import (
     preset_id,
     shown_messages_id,
 )
+from dashboard.outputs import matched, updates
 from dashboard.panels import (
     URL_SYNC_JS,
     PlaybackIDs,
@@ -245,16 +245,25 @@ def _status(runs: dict, state: dict[str, Any], curvature: dict | None = None) ->
     return lines
 
 
+# What the render callback writes, by name (it returns a dict of them): each figure under its ID.
+RENDER_OUTPUTS = {
+    "messages": Output(param_msg_id(ALL, ALL), "children"),
+    "status": Output(ID.STATUS, "children"),
+    **{figure: Output(target, prop) for figure, (target, prop) in zip(FIGURES, RENDERED, strict=True)},
+    "step_max": Output(ID.STEP, "max"),
+    "step": Output(ID.STEP, "value"),
+    "view": Output(ID.VIEW_STORE, "data"),
+    "code": Output(ID.CODE, "children"),
+    "traces": Output(ID.TRACES, "data"),
+    "shown": Output(shown_messages_id(TOY), "data"),
+}
+# Each tab's figures by their role (figures.playback_data's): the map, the surface, the curve, the fit.
+ROLES = {"single": {"map": ID.MAP, "surface": ID.SURFACE, "curve": ID.CURVE, "fit": ID.FIT},
+         "all": {"map": ID.ALL_MAPS, "curve": ID.ALL_CURVES, "fit": ID.ALL_FITS}}
+
+
 @callback(
-    Output(param_msg_id(ALL, ALL), "children"),
-    Output(ID.STATUS, "children"),
-    *[Output(figure, prop) for figure, prop in RENDERED],
-    Output(ID.STEP, "max"),
-    Output(ID.STEP, "value"),
-    Output(ID.VIEW_STORE, "data"),
-    Output(ID.CODE, "children"),
-    Output(ID.TRACES, "data"),
-    Output(shown_messages_id(TOY), "data"),
+    RENDER_OUTPUTS,
     Input(param_id(ALL, ALL), "value"),
     Input(ID.LOSS, "value"),
     Input(ID.OPTIMIZER, "value"),
@@ -272,17 +281,16 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     screen (the trace store), and moves the step markers too.
     """
     checked = check_state(_raw_state(values, loss, optimizer, tab, log, step))
-    messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=shown,
+    messages, status, now_shown = error_messages(checked, matched("messages"), shown=shown,
                                                  blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
-        return messages, status, *([no_update] * 12), now_shown
+        return updates(RENDER_OUTPUTS, messages=messages, status=status, shown=now_shown)
     state = checked.state
     runs, grids = toy_runs(checked)
     last = max(traj.finite_steps for traj in runs.values()) - 1
     first_load = ctx.triggered_id is None
     shown_step = min(state["step"], last) if first_load and state["step"] is not None else last
     x, y, problem = fit_data(state)  # the data of the loss the fit shows
-    figures: list[Any] = [no_update] * 7
     maps = _maps_key(checked)
     same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
 
@@ -290,25 +298,23 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     # playback row, and on a projector the maps must fit under it)
     curvature = toy_curvature(checked, runs) if state["tab"] == "single" else {}
     eigen = None
+    built: dict[str, Any] = {}  # the tab's figures, by role
     if state["tab"] == "single":
         (title, traj), grid = next(iter(runs.items())), next(iter(grids.values()))
-        figures[:4] = [make_map_figure(grid, traj, title, shown_step, state["log"], curvature[title][0]),
-                       make_surface_figure(grid, traj, title, shown_step, state["log"]),
-                       make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step, problem)]
+        built = {"map": make_map_figure(grid, traj, title, shown_step, state["log"], curvature[title][0]),
+                     "surface": make_surface_figure(grid, traj, title, shown_step, state["log"]),
+                     "curve": make_curve_figure(runs, shown_step),
+                     "fit": make_fit_figure(x, y, runs, shown_step, problem)}
+        eigen = (len(built["map"]["data"]) - 1, eigen_length(grid))
     elif state["tab"] == "all":
-        figures[4:] = [make_all_maps_figure(grids, runs, shown_step, state["log"]),
-                       make_curve_figure(runs, shown_step), make_fit_figure(x, y, runs, shown_step)]
-    if state["tab"] == "single":
-        eigen = (len(figures[0]["data"]) - 1, eigen_length(grid))
+        built = {"map": make_all_maps_figure(grids, runs, shown_step, state["log"]),
+                     "curve": make_curve_figure(runs, shown_step), "fit": make_fit_figure(x, y, runs, shown_step)}
+    roles = ROLES.get(state["tab"], {})
     moved: Any = no_update
-    if same_maps and state["tab"] in ("single", "all"):  # the browser holds the maps: only the paths go
-        at = FIGURES.index(ID.MAP if state["tab"] == "single" else ID.ALL_MAPS)
-        moved = {"figure": FIGURES[at], **trace_update(figures[at], not_a_map)}
-        figures[at] = no_update
-        if state["tab"] == "single":  # the 3D surface: a patch of its path traces
-            figures[1] = traces_only(figures[1], not_a_map)
-    roles = {"single": dict(zip(("map", "surface", "curve", "fit"), FIGURES[:4])),
-             "all": dict(zip(("map", "curve", "fit"), FIGURES[4:]))}.get(state["tab"], {})
+    if same_maps and built:  # the browser holds the maps: only the paths go
+        moved = {"figure": roles["map"], **trace_update(built.pop("map"), not_a_map)}
+        if "surface" in built:  # the 3D surface: a patch of its path traces
+            built["surface"] = traces_only(built["surface"], not_a_map)
     play = playback_data(runs, x, shown_step, state["log"], state["tab"] == "all", roles, problem,
                          OPTIMIZERS[state["optimizer"]].arrow, state["optimizer"] != "sgd", curvature=curvature,
                          eigen=eigen, lr=state.get(f"{state['optimizer']}.lr"))
@@ -316,8 +322,9 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     # the script is written when its tab is open (choosing the tab renders): a hidden Markdown block
     # would be re-highlighted on every change
     code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```" if state["tab"] == "code" else no_update
-    return (messages, _status(runs, state, curvature), *figures, max(last, 1), shown_step, view, code, moved,
-            now_shown)
+    return updates(RENDER_OUTPUTS, messages=messages, status=_status(runs, state, curvature),
+                   **{roles[role]: figure for role, figure in built.items()}, step_max=max(last, 1),
+                   step=shown_step, view=view, code=code, traces=moved, shown=now_shown)
 
 
 def _maps_key(checked: Checked) -> str:
@@ -402,7 +409,8 @@ def click_start(click):
     try:
         if point is None:
             raise InvalidSpec("no point")
-        return RUN_PARAMS[1].coerce(round(point[1], 3)), RUN_PARAMS[2].coerce(round(point[0], 3))
+        weight, bias = (FIELD_BY_KEY[f"run.{name}"].param for name in ("init_weight", "init_bias"))
+        return weight.coerce(round(point[1], 3)), bias.coerce(round(point[0], 3))
     except InvalidSpec:  # outside the start point's range
         return no_update, no_update
 

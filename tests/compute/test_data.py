@@ -2,6 +2,16 @@ import numpy as np
 import pytest
 
 from compute import DataSpec, toy_data
+from compute.data import (
+    BOUNDARY,
+    BOUNDARY_TEXT,
+    CLASS_SCORE_SOURCE,
+    CLASS_SCORE_TEXT,
+    TRUE_CURVE_SOURCE,
+    TRUE_CURVE_TEXT,
+    class_score,
+    true_curve,
+)
 
 
 def classic_script(n: int, noise: float, seed: int):
@@ -39,3 +49,15 @@ def test_classification_labels_come_from_the_same_stream():
     np.testing.assert_array_equal(x, expected_x)
     np.testing.assert_array_equal(labels, expected)
     assert set(labels.tolist()) == {0.0, 1.0}
+
+
+def test_the_true_curve_is_written_once_and_read_alike():
+    """``true_curve`` against the formula typed here; its text forms (the page's, the script's source) say
+    the same curve, and the class boundary is where the noise-free score is 0."""
+    x = np.linspace(-3, 3, 13, dtype=np.float32)
+    np.testing.assert_array_equal(true_curve(x), 0.75 * x**2 + 1.0 * x + 2.0)
+    assert true_curve(x).dtype == np.float32
+    np.testing.assert_array_equal(eval(TRUE_CURVE_SOURCE, {"x": x}), true_curve(x))
+    assert TRUE_CURVE_TEXT == "0.75x² + x + 2"
+    np.testing.assert_array_equal(eval(CLASS_SCORE_SOURCE, {"x": x}), x + 0.5)
+    assert CLASS_SCORE_TEXT == "x + 0.5" and BOUNDARY_TEXT == "x = −0.5" and class_score(BOUNDARY) == 0

@@ -73,3 +73,9 @@ def test_script_prints_the_dashboards_trajectory(spec, capsys, printed):
     assert printed[spec] == expected
     assert "optimizer.zero_grad()" in source if spec.zero_grad else "no optimizer.zero_grad()" in source
     assert ("clip_grad_norm_" in source) == spec.clip_grad_norm
+
+
+def test_the_script_says_which_curve_it_draws():
+    """The script's comment names the data as the page's Data panel does (compute.data's text forms)."""
+    assert "# data: y = 0.75x² + x + 2 + 0.3·noise, drawn as" in torch_script(RunSpec())
+    assert "# data: two classes, y = 1 where x + 0.5 + 0.3·noise > 0" in torch_script(RunSpec(loss=LossSpec("bce")))

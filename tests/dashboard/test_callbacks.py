@@ -11,30 +11,38 @@ from compute import OPTIMIZERS, PRESETS, OptimizerSpec, RunSpec, run_trajectory
 from dashboard import figures as F
 from dashboard import toyview
 from dashboard.controls import CHECKED
-from dashboard.ids import ID, param_id, preset_id
+from dashboard.ids import FIGURES, ID, param_id, preset_id
 from dashboard.state import FIELDS
 
 from .conftest import blank, call_callback, control_values, render_lists
+from .grouping import grouped
 from .test_figures import _decode
 
 toy = importlib.import_module("dashboard.pages.toy")  # the module Dash pages loaded
 
 
 def render(overrides=None, loss="mse", tab="single", log=(), step=None, triggered=((ID.LOSS, "value"),),
-           drawn=None, shown=(), with_shown=False):
-    """The render callback's outputs (without the shown-messages store unless ``with_shown``)."""
+           drawn=None, shown=()):
+    """The render callback's outputs, by name (each figure by its ID)."""
     values = control_values(overrides)
     inputs_list, outputs_list = render_lists(values)
-    out = call_callback(toy.render, values, loss, "sgd", tab, list(log), step, drawn, list(shown),
-                        inputs_list=inputs_list, outputs_list=outputs_list, triggered=list(triggered))
-    return out if with_shown else out[:-1]
+    out = call_callback(grouped(toy.render, messages=outputs_list[0]), values, loss, "sgd", tab, list(log), step,
+                        drawn, list(shown), inputs_list=inputs_list, triggered=list(triggered))
+    assert list(out) == list(toy.RENDER_OUTPUTS), "every output, in the callback's order"
+    return out
+
+
+def figures(out):
+    """The toy lab's figures of a render, in ``FIGURES``' order."""
+    return [out[figure] for figure in FIGURES]
 
 
 def test_render_default_view(server_context):
-    messages, status, map_fig, _surface, curve, _fit, all_maps, *rest = render()
-    step_max, step, view, code = rest[-5:-1]
+    out = render()
+    messages, status, map_fig, curve, all_maps = (out[k] for k in ("messages", "status", ID.MAP, ID.CURVE, ID.ALL_MAPS))
+    step_max, step, view, code = (out[k] for k in ("step_max", "step", "view", "code"))
     assert code is no_update, "the script is written when its tab is open"
-    code = render(tab="code")[-2]
+    code = render(tab="code")["code"]
     assert code.startswith("```python\nimport numpy as np") and "torch.optim.SGD(model.parameters(), lr=0.1)" in code
     assert len(messages) == len(FIELDS) and all(blank(m) for m in messages) and status == []
     assert map_fig["layout"]["title"]["text"] == "MSELoss"
@@ -46,8 +54,8 @@ def test_render_default_view(server_context):
 
 def test_render_all_losses_tab(server_context):
     out = render(tab="all")
-    all_maps, all_curves, _all_fits = out[6:9]
-    assert out[2] is no_update
+    all_maps, all_curves = out[ID.ALL_MAPS], out[ID.ALL_CURVES]
+    assert out[ID.MAP] is no_update and isinstance(out[ID.ALL_FITS], dict)
     assert [a["text"] for a in all_maps["layout"]["annotations"]] == [
         "<b>MSELoss</b>", "<b>L1Loss</b>", "<b>HuberLoss</b>", "<b>SmoothL1Loss</b>"]
     assert [t["name"] for t in all_curves["data"][::2]] == ["MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss"]
@@ -61,45 +69,46 @@ def test_render_all_losses_tab(server_context):
 ])
 def test_bad_values_get_a_message_by_their_control_and_recompute_nothing(server_context, key, value, fragment):
     out = render({key: value})
-    messages = dict(zip([f.key for f in FIELDS], out[0]))
+    messages = dict(zip([f.key for f in FIELDS], out["messages"]))
     assert fragment in messages[key]
     assert all(blank(m) for k, m in messages.items() if k != key)
-    assert all(o is no_update for o in out[2:])
+    assert all(o is no_update for name, o in out.items() if name not in ("messages", "status", "shown"))
 
 
 def test_only_message_slots_that_change_are_sent(server_context):
     """An empty slot that stays empty gets no_update (Dash's renderer spent ~40 ms a change on the
     50 empty slots); a shown message is cleared once its setting is fixed; the store says which show."""
     keys = [f.key for f in FIELDS]
-    out = render({"sgd.lr": "abc"}, with_shown=True)
-    messages = dict(zip(keys, out[0]))
-    assert "lr needs a number" in messages["sgd.lr"] and out[-1] == ["sgd.lr"]
+    out = render({"sgd.lr": "abc"})
+    messages = dict(zip(keys, out["messages"]))
+    assert "lr needs a number" in messages["sgd.lr"] and out["shown"] == ["sgd.lr"]
     assert all(m is no_update for k, m in messages.items() if k != "sgd.lr")
-    out = render(shown=out[-1], with_shown=True)
-    messages = dict(zip(keys, out[0]))
-    assert messages["sgd.lr"] == "" and out[-1] == [] and out[2]["data"]
+    out = render(shown=out["shown"])
+    messages = dict(zip(keys, out["messages"]))
+    assert messages["sgd.lr"] == "" and out["shown"] == [] and out[ID.MAP]["data"]
     assert all(m is no_update for k, m in messages.items() if k != "sgd.lr")
-    out = render({"adam.eps": -1.0}, with_shown=True)  # not the viewed optimizer: marked, view drawn
-    assert "eps must be" in dict(zip(keys, out[0]))["adam.eps"] and out[-1] == ["adam.eps"] and out[2]["data"]
+    out = render({"adam.eps": -1.0})  # not the viewed optimizer: marked, view drawn
+    assert "eps must be" in dict(zip(keys, out["messages"]))["adam.eps"] and out["shown"] == ["adam.eps"]
+    assert out[ID.MAP]["data"]
 
 
 def test_nesterov_without_momentum_is_explained(server_context):
     out = render({"sgd.nesterov": True})
-    messages = dict(zip([f.key for f in FIELDS], out[0]))
+    messages = dict(zip([f.key for f in FIELDS], out["messages"]))
     assert "nesterov needs momentum > 0" in messages["sgd.nesterov"]
 
 
 def test_bad_choices_are_reported_in_the_status(server_context):
     out = render(loss="hinge")
-    assert "loss must be one of" in str(out[1]) and out[2] is no_update
+    assert "loss must be one of" in str(out["status"]) and out[ID.MAP] is no_update
 
 
 def test_divergence_is_shown_not_raised(server_context):
     out = render({"sgd.lr": 3.0})
-    status = str(out[1])
+    status = str(out["status"])
     traj = run_trajectory(RunSpec(optimizer=__import__("compute").OptimizerSpec("sgd", (("lr", 3.0),))))
     assert f"diverged at step {traj.diverged_at}" in status
-    assert out[-4] == traj.diverged_at - 1
+    assert out["step"] == traj.diverged_at - 1
 
 
 def test_display_only_changes_recompute_nothing(server_context, monkeypatch):
@@ -122,26 +131,24 @@ def test_display_only_changes_recompute_nothing(server_context, monkeypatch):
     monkeypatch.setattr(toyview, "run_trajectories", spy_together(toyview.run_trajectories))
     monkeypatch.setattr(toyview, "loss_grid", spy(toyview.loss_grid))
     out = render(log=[CHECKED], triggered=[(ID.LOG, "value")])
-    assert calls == [] and out[2]["layout"]["title"]["text"] == "MSELoss"
+    assert calls == [] and out[ID.MAP]["layout"]["title"]["text"] == "MSELoss"
     out = render({"sgd.lr": 0.2})  # a real change does compute, once: the run, not the map
     assert [type(spec).__name__ for spec in calls] == ["RunSpec"]
 
 
 def test_url_step_is_kept_on_first_load(server_context):
-    out = render(step=40, triggered=())
-    assert out[-4] == 40
-    out = render(step=40)  # a later change resets playback to the end
-    assert out[-4] == 100
+    assert render(step=40, triggered=())["step"] == 40
+    assert render(step=40)["step"] == 100  # a later change resets playback to the end
 
 
 def test_a_new_run_over_the_maps_on_screen_sends_no_map(server_context):
     """Only the run changed: the map's path traces come in the trace store (moved in place in the
     browser, the map not drawn again) and the surface as a patch of its path traces; the maps
     (contour, surface) stay as the browser has them. Anything else that changes the maps sends them."""
-    view = render()[-3]
+    view = render()["view"]
     out = render({"sgd.lr": 0.2}, drawn=view)
-    assert out[2] is no_update and out[-1]["figure"] == ID.MAP
-    moved, surface_patch = out[-1], out[3].to_plotly_json()["operations"]
+    assert out[ID.MAP] is no_update and out["traces"]["figure"] == ID.MAP
+    moved, surface_patch = out["traces"], out[ID.SURFACE].to_plotly_json()["operations"]
     # the panel's traces after the contour, and the Hessian's eigenvectors last
     assert moved["traces"] == list(range(1, F.MAP_TRACES_PER_PANEL + 1)) and len(moved["data"]) == len(moved["traces"])
     assert {op["location"][1] for op in surface_patch} == {1, 2, 3, 4}
@@ -150,16 +157,16 @@ def test_a_new_run_over_the_maps_on_screen_sends_no_map(server_context):
         optimizer=OptimizerSpec("sgd", (("lr", 0.2),)))).bias[1])
     for out in (render({"grid.resolution": 51}, drawn=view), render(log=[CHECKED], drawn=view),
                 render(drawn=view, triggered=())):  # a new map, a new colour scale, a page load
-        assert isinstance(out[2], dict) and out[-1] is no_update, "a new map is sent whole"
-    all_view = render(tab="all")[-3]
+        assert isinstance(out[ID.MAP], dict) and out["traces"] is no_update, "a new map is sent whole"
+    all_view = render(tab="all")["view"]
     out = render({"sgd.lr": 0.2}, tab="all", drawn=all_view)
     contours = {i * F.MAP_TRACES_PER_PANEL for i in range(4)}
-    assert out[6] is no_update and out[-1]["figure"] == ID.ALL_MAPS
-    assert set(out[-1]["traces"]).isdisjoint(contours) and len(out[-1]["traces"]) == 4 * 6
+    assert out[ID.ALL_MAPS] is no_update and out["traces"]["figure"] == ID.ALL_MAPS
+    assert set(out["traces"]["traces"]).isdisjoint(contours) and len(out["traces"]["traces"]) == 4 * 6
 
 
 def test_the_view_carries_what_playback_moves(server_context):
-    view = render()[-3]
+    view = render()["view"]
     play, traj = view["play"], run_trajectory(RunSpec())
     assert play["step"] == 100 and play["figures"]["map"] == ID.MAP and play["traces"]["current"] == F.MAP_CURRENT
     np.testing.assert_array_equal(_decode(play["runs"][0]["w"]), traj.weight)
@@ -173,8 +180,8 @@ def test_the_view_carries_the_hessian_at_every_step_and_says_when_lr_is_past_its
     from compute.curvature import stable_lr, toy_hessian
     from compute.specs import DataSpec, LossSpec
 
-    _messages, status, map_fig, *rest = render(loss="huber")
-    view = rest[-3]
+    out = render(loss="huber")
+    status, map_fig, view = out["status"], out[ID.MAP], out["view"]
     play, traj = view["play"], run_trajectory(RunSpec(loss=LossSpec("huber")))
     run = play["runs"][0]
     lam, vec, bound = (_decode(run[k]) for k in ("lam", "vec", "bound"))
@@ -187,7 +194,7 @@ def test_the_view_carries_the_hessian_at_every_step_and_says_when_lr_is_past_its
     eigen = map_fig["data"][-1]
     assert eigen["name"].startswith("Hessian eigenvectors") and len(eigen["x"]) == 5 and eigen["x"][2] is None
     assert not any("past the stability bound" in str(line) for line in status)
-    _messages, status, *_ = render({"sgd.lr": 1.2})  # MSE: 2/λmax = 0.976
+    status = render({"sgd.lr": 1.2})["status"]  # MSE: 2/λmax = 0.976
     assert any("lr 1.2 is past the stability bound 0.9757" in str(line) for line in status)
 
 
@@ -226,39 +233,39 @@ def test_only_the_chosen_optimizer_shows_its_controls():
 
 def test_code_tab_shows_the_script_of_the_current_run(server_context):
     out = render({"sgd.momentum": 0.9, "run.clip_grad_norm": True, "run.max_norm": 2.0}, loss="huber", tab="code")
-    code = out[-2]
+    code = out["code"]
     assert "torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)" in code
     assert "torch.nn.HuberLoss(delta=1.0)" in code and "clip_grad_norm_(model.parameters(), max_norm=2.0)" in code
-    assert all(figure is no_update for figure in out[2:9])
+    assert all(figure is no_update for figure in figures(out))
 
 
 def test_bce_shows_its_own_map_and_a_sigmoid_fit(server_context):
     out = render({"sgd.lr": 1.0}, loss="bce")
-    map_fig, fit = out[2], out[5]
+    map_fig, fit = out[ID.MAP], out[ID.FIT]
     assert map_fig["layout"]["title"]["text"] == "BCEWithLogitsLoss"
     assert "σ(w·x + b)" in fit["layout"]["title"]["text"]
     probabilities = fit["data"][2]["y"]
     assert len(probabilities) == 60 and all(0 < p < 1 for p in probabilities)
     all_tab = render(loss="bce", tab="all")
-    assert "BCEWithLogitsLoss" not in str(all_tab[6]["layout"]["annotations"])
+    assert "BCEWithLogitsLoss" not in str(all_tab[ID.ALL_MAPS]["layout"]["annotations"])
 
 
 def test_a_grabbed_slider_gets_every_stop_on_the_batched_engine(server_context):
     from compute.preview import PreviewSpec, run_preview
 
-    view = render()[-3]
+    view = render()["view"]
     data = call_callback(toy.preview, {"key": "sgd.lr"}, view)
     expected = run_preview(PreviewSpec(RunSpec(), "lr"))
     assert data["key"] == "sgd.lr" and data["query"] == view["query"]
     assert data["values"] == list(OPTIMIZERS["sgd"].params[0].stops)
     np.testing.assert_array_equal(_decode(data["runs"][0]["w"]), expected.weight.reshape(-1))
-    all_view = render(tab="all")[-3]
+    all_view = render(tab="all")["view"]
     assert len(call_callback(toy.preview, {"key": "sgd.momentum"}, all_view)["runs"]) == 4
 
 
 @pytest.mark.parametrize("key", ["grid.resolution", "data.noise", "adam.lr", "run.max_norm", "huber.delta"])
 def test_sliders_without_a_preview_say_so(server_context, key):
-    data = call_callback(toy.preview, {"key": key}, render()[-3])
+    data = call_callback(toy.preview, {"key": key}, render()["view"])
     assert "release" in data["note"]
 
 

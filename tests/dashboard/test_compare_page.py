@@ -11,6 +11,7 @@ from dashboard.ids import COMPARE, CompareID, param_id, param_msg_id, run_part_i
 from dashboard.state import COUNT, FIELDS, MAX_RUNS, default_state, from_query
 
 from .conftest import blank, call_callback
+from .grouping import grouped
 
 compare = importlib.import_module("dashboard.pages.compare")
 SHARED = list(FIELDS)
@@ -21,7 +22,8 @@ def _control(value, kind):
     return ([CHECKED] if value else []) if kind is bool else value
 
 
-def render(overrides=None, count=2, loss="mse", drawn=None, triggered=None, shown=(), step=None, with_step=False):
+def render(overrides=None, count=2, loss="mse", drawn=None, triggered=None, shown=(), step=None):
+    """The render callback's outputs, by name."""
     state = {**default_state(COMPARE), **(overrides or {})}
     shared = [_control(state[f.key], f.param.kind) for f in SHARED]
     per_run = [_control(state[f"r{i}.{key}.{p.name}"], p.kind) for i, key, p in RUN_CONTROLS]
@@ -31,17 +33,20 @@ def render(overrides=None, count=2, loss="mse", drawn=None, triggered=None, show
         [{"id": param_id(key, p.name, COMPARE, i), "property": "value"} for i, key, p in RUN_CONTROLS],
         [{"id": run_part_id("optimizer", i), "property": "value"} for i in range(MAX_RUNS)],
     ]
-    outputs_list = [
-        [{"id": param_msg_id(f.group, f.param.name, COMPARE), "property": "children"} for f in SHARED],
-        [{"id": param_msg_id(key, p.name, COMPARE, i), "property": "children"} for i, key, p in RUN_CONTROLS],
-    ]
-    out = call_callback(compare.render, shared, per_run, optimizers, count, loss, [], step, drawn, list(shown),
-                        inputs_list=inputs_list, outputs_list=outputs_list, triggered=triggered)
-    return out[:-1] if with_step else out[:-3]  # the step slider's max and value last, when asked
+    slots = grouped(compare.render,
+                    shared_messages=[{"id": param_msg_id(f.group, f.param.name, COMPARE), "property": "children"}
+                                     for f in SHARED],
+                    run_messages=[{"id": param_msg_id(key, p.name, COMPARE, i), "property": "children"}
+                                  for i, key, p in RUN_CONTROLS])
+    out = call_callback(slots, shared, per_run, optimizers, count, loss, [], step, drawn, list(shown),
+                        inputs_list=inputs_list, triggered=triggered)
+    assert list(out) == list(compare.RENDER_OUTPUTS), "every output, in the callback's order"
+    return out
 
 
 def test_default_comparison_draws_both_runs(server_context):
-    _, run_msgs, status, map_fig, _surface, curve, _fit, store, _moved = render()
+    out = render()
+    run_msgs, status, map_fig, curve, store = (out[k] for k in ("run_messages", "status", "map", "curve", "view"))
     names = [t["name"] for t in map_fig["data"] if t.get("mode") == "lines+markers"]
     assert names == ["1 · SGD lr=0.1 momentum=0.9", "2 · Adam lr=0.1"]
     assert [t["name"] for t in curve["data"][::2]] == names
@@ -49,34 +54,34 @@ def test_default_comparison_draws_both_runs(server_context):
     assert curve["data"][1]["y"] == [float(sgd.loss[-1])]
     query = dict(parse_qsl(store["query"][1:]))
     assert query == {}  # the default comparison: a short link holds what differs from the defaults
-    query = dict(parse_qsl(render({"r1.adam.lr": 0.05, "r2.adam.lr": 0.3, "r0.adam.lr": 0.2})[-2]["query"][1:]))
+    query = dict(parse_qsl(render({"r1.adam.lr": 0.05, "r2.adam.lr": 0.3, "r0.adam.lr": 0.2})["view"]["query"][1:]))
     assert query == {"r1.adam.lr": "0.05"}  # only each shown run's chosen optimizer travels
     assert all(blank(m) for m in run_msgs) and status == []
 
 
 def test_a_bad_value_in_one_run_is_marked_by_its_control(server_context):
-    _, run_msgs, _status, map_fig, *_ = render({"r1.adam.beta1": 1.5})
-    marked = [(i, key, p.name) for (i, key, p), m in zip(RUN_CONTROLS, run_msgs) if not blank(m)]
-    assert marked == [(1, "adam", "beta1")] and map_fig is no_update
-    _, run_msgs, *_ = render({"r0.sgd.nesterov": True, "r0.sgd.momentum": 0.0})
+    out = render({"r1.adam.beta1": 1.5})
+    marked = [(i, key, p.name) for (i, key, p), m in zip(RUN_CONTROLS, out["run_messages"]) if not blank(m)]
+    assert marked == [(1, "adam", "beta1")] and out["map"] is no_update
+    run_msgs = render({"r0.sgd.nesterov": True, "r0.sgd.momentum": 0.0})["run_messages"]
     assert any("nesterov needs momentum > 0" in m for m in run_msgs if not blank(m))
 
 
 def test_four_runs_of_any_optimizer(server_context):
     out = render(count=4)
-    names = [t["name"] for t in out[3]["data"] if t.get("mode") == "lines+markers"]
+    names = [t["name"] for t in out["map"]["data"] if t.get("mode") == "lines+markers"]
     assert [n.split(" ")[2] for n in names] == ["SGD", "Adam", "RMSprop", "Adagrad"]
 
 
 def test_a_run_change_over_the_map_on_screen_sends_no_map(server_context):
     changed = [(param_id("adam", "lr", COMPARE, 1), "value")]
-    store = render()[-2]
+    store = render()["view"]
     out = render({"r1.adam.lr": 0.05}, drawn=store, triggered=changed)
-    assert out[3] is no_update and out[-1]["figure"] == CompareID.MAP
-    assert 0 not in out[-1]["traces"], "the contour (trace 0) stays as drawn"
+    assert out["map"] is no_update and out["traces"]["figure"] == CompareID.MAP
+    assert 0 not in out["traces"]["traces"], "the contour (trace 0) stays as drawn"
     for out in (render(count=3, drawn=store, triggered=changed), render({"grid.resolution": 51}, drawn=store,
                                                                            triggered=changed)):
-        assert isinstance(out[3], dict) and out[-1] is no_update, "a new run or a new map: all sent"
+        assert isinstance(out["map"], dict) and out["traces"] is no_update, "a new run or a new map: all sent"
 
 
 def _edit(trigger, count=2, optimizers=("sgd", "adam", "sgd", "sgd"), changes=None):
@@ -118,8 +123,8 @@ def test_links_keep_the_runs():
 
 def test_playback_marks_each_run_at_the_step(server_context):
     """The compare page plays back too: a link's step on the first load, each run's marker there."""
-    out = render({"run.epochs": 30}, step=12, triggered=(), with_step=True)
-    map_fig, curve, store, steps, step = out[3], out[5], out[7], out[9], out[10]
+    out = render({"run.epochs": 30}, step=12, triggered=())
+    map_fig, curve, store, steps, step = (out[k] for k in ("map", "curve", "view", "step_max", "step"))
     assert (steps, step) == (30, 12)
     sgd = run_trajectory(RunSpec(optimizer=OptimizerSpec("sgd", (("momentum", 0.9),)), epochs=30))
     marker = next(t for t in map_fig["data"] if t.get("name") == "1 · SGD lr=0.1 momentum=0.9 step")
@@ -130,6 +135,6 @@ def test_playback_marks_each_run_at_the_step(server_context):
     index = [i for i, t in enumerate(map_fig["data"]) if t.get("name", "").endswith(" step")]
     per, current = play["traces"]["perPanel"], play["traces"]["current"]
     assert index == [per * i + current for i in range(2)], "the browser moves these traces"
-    later = render({"run.epochs": 30}, step=12, with_step=True,  # a change: playback goes to the end
+    later = render({"run.epochs": 30}, step=12,  # a change: playback goes to the end
                    triggered=[(param_id("run", "epochs", COMPARE), "value")])
-    assert later[10] == 30
+    assert later["step"] == 30

@@ -14,6 +14,7 @@ from compute import (
     toy_data,
 )
 from dashboard import figures as F
+from dashboard.primitives import TERRAIN, log_label
 
 GRID = loss_grid(GridSpec(resolution=21))
 TRAJ = run_trajectory(RunSpec(epochs=30))
@@ -147,3 +148,78 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
     up = control.children[1].children[2]
     assert up.className.split() == ["nudge", "nudge-up"] and control.children[1].children[0].className == "nudge nudge-down"
     assert getattr(control, "data-key") == "sgd.lr" and getattr(control, "data-page") == TOY
+
+
+def _plane(**kw):
+    """A small synthetic plane (no training): what the landscape's figures are drawn from."""
+    from compute.landscape import Landscape
+
+    rng = np.random.default_rng(0)
+    coords = np.linspace(-1, 1, 5, dtype=np.float32)
+    return Landscape(**{"mode": "plane", "coords": coords, "train_loss": rng.random((5, 5), np.float32) + 1e-3,
+                        "train_acc": rng.random((5, 5), np.float32), "test_loss": None, "test_acc": None,
+                        "description": "plane: two directions", **kw})
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_every_loss_map_and_surface_is_drawn_alike(log):
+    """Every page's loss maps: terrain colours, the same contour lines, z the loss or its log10, and
+    the colour bar, the hover and a surface's z axis all saying which (the all-maps view: "log10" alone)."""
+    label = "log10 loss" if log else "loss"
+    plane, pca = _plane(), _plane(mode="pca", path=np.zeros((3, 2), np.float32), explained=np.array([0.6, 0.3]))
+    runs = {"1 · SGD": TRAJ, "2 · diverged": DIVERGED}
+    on_grid = [F.make_map_figure(GRID, TRAJ, "MSELoss", 5, log)["data"][0],
+               F.make_compare_map_figure(GRID, runs, "MSELoss", log)["data"][0],
+               *F.make_all_maps_figure(dict.fromkeys("ab", GRID), dict.fromkeys("ab", TRAJ), 5, log)["data"][::7]]
+    on_plane = [F.make_plane_figure(plane, log)["data"][0], *F.make_plane_pair_figure(plane, pca, ("A", "B"), log)["data"]]
+    maps = ([(t, GRID.loss, 25, "fill") for t in on_grid]
+            + [(t, r.train_loss, 30, "heatmap") for t, r in zip(on_plane, (plane, plane, pca), strict=True)])
+    for trace, loss, levels, coloring in maps:
+        assert trace["type"] == "contour" and trace["colorscale"] == TERRAIN
+        assert trace["line"] == {"color": "rgba(0,0,0,0.3)", "width": 1}
+        assert (trace["ncontours"], trace["contours"]) == (levels, {"coloring": coloring})
+        np.testing.assert_allclose(_decode(trace["z"]), (np.log10(loss) if log else loss).reshape(-1), rtol=1e-6)
+        assert f"<br>{label} %{{z:" in trace["hovertemplate"]
+    assert [t["colorbar"]["title"]["text"] for t, *_ in maps] == [label, label, *["log10" if log else ""] * 2,
+                                                                  label, label, label]
+    surfaces = [F.make_surface_figure(GRID, TRAJ, "MSELoss", 5, log), F.make_compare_surface_figure(GRID, runs, "MSELoss", log),
+                F.make_landscape_surface(plane, log)]
+    for fig, raw in zip(surfaces, (GRID.loss, GRID.loss, plane.train_loss)):
+        surface = fig["data"][0]
+        assert surface["type"] == "surface" and surface["colorscale"] == TERRAIN and surface["showscale"] is False
+        np.testing.assert_allclose(_decode(surface["z"]), (np.log10(raw) if log else raw).reshape(-1), rtol=1e-6)
+        assert fig["layout"]["scene"]["zaxis"]["title"]["text"] == label
+        assert fig["layout"]["margin"] == {"l": 0, "r": 0, "t": 50, "b": 0}
+
+
+def test_every_path_is_drawn_alike():
+    """A path on a map: line 2, markers 4, in its run's colour; in 3D: line 5, markers 2.5, z its loss."""
+    runs = {"1 · SGD": TRAJ, "2 · diverged": DIVERGED}
+    flat = [F.make_map_figure(GRID, TRAJ, "MSELoss")["data"][1], *F.make_compare_map_figure(GRID, runs, "t")["data"][1:7:3]]
+    assert [t["line"]["color"] for t in flat] == [F.PATH_COLOUR, *F.RUN_COLOURS[:2]]
+    for trace in flat:
+        assert trace["mode"] == "lines+markers" and trace["line"]["width"] == 2 and trace["marker"]["size"] == 4
+        assert trace["marker"]["color"] == trace["line"]["color"] and "loss %{text:.5g}" in trace["hovertemplate"]
+    np.testing.assert_array_equal(_decode(flat[2]["text"]), DIVERGED.loss[:DIVERGED.finite_steps])
+    solid = [F.make_surface_figure(GRID, TRAJ, "t")["data"][1], *F.make_compare_surface_figure(GRID, runs, "t")["data"][1:]]
+    for trace in solid:
+        assert trace["type"] == "scatter3d" and trace["line"]["width"] == 5 and trace["marker"]["size"] == 2.5
+    np.testing.assert_array_equal(_decode(solid[2]["z"]), DIVERGED.loss[:DIVERGED.finite_steps])
+    trained = F.make_plane_figure(_plane(mode="pca", path=np.ones((3, 2), np.float32), explained=np.ones(2)))["data"][-1]
+    assert trained["name"] == "training path" and trained["marker"]["size"] == 6 and trained["line"]["width"] == 2
+
+
+def test_the_fit_draws_the_true_curve_the_data_is_drawn_from():
+    fit = F.make_fit_figure(X, Y, {"a": TRAJ})["data"][1]
+    smooth = np.linspace(float(X.min()), float(X.max()), 100)
+    assert fit["name"] == "0.75x² + x + 2"
+    np.testing.assert_array_equal(_decode(fit["y"]), 0.75 * smooth**2 + smooth + 2.0)
+    boundary = F.make_fit_figure(X, (Y > 3).astype(np.float32), {"a": TRAJ}, problem="classification")["data"][1]
+    assert boundary["x"] == [-0.5, -0.5] and boundary["name"] == "x = −0.5 (noise-free boundary)"
+
+
+@pytest.mark.parametrize(("log", "what", "label"), [(False, "loss", "loss"), (True, "loss", "log10 loss"),
+                                                    (True, "", "log10"), (False, "", ""),
+                                                    (True, "final loss", "log10 final loss")])
+def test_log_label(log, what, label):
+    assert log_label(log, what) == label
