@@ -33,6 +33,7 @@ RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
 COPY app.py pyproject.toml ./
 COPY compute/ compute/
 COPY dashboard/ dashboard/
+COPY assets/ assets/
 
 
 RUN useradd --create-home --uid 10001 descent \

@@ -22,6 +22,8 @@ from dashboard.ratelimit import make_limiter
 from dashboard.settings import ClientLimits, Proxying, from_env
 
 HERE = Path(__file__).parent
+# assets/ beside this file in a checkout; installed, they are the dashboard package's (pyproject.toml)
+ASSETS = HERE / "assets" if (HERE / "assets").is_dir() else HERE / "dashboard" / "assets"
 log = logging.getLogger("descent_lab")
 # Background jobs: processes from a forkserver on this machine, or Celery workers when REDIS_URL
 # is set (``make worker``); see dashboard/jobs/. The job processes start from dashboard/jobs/entry.py.
@@ -33,7 +35,7 @@ def create_app() -> Dash:
         __name__,
         use_pages=True,
         pages_folder=str(HERE / "dashboard" / "pages"),
-        assets_folder=str(HERE / "dashboard" / "assets"),
+        assets_folder=str(ASSETS),
         title="Descent Lab",
         on_error=show_callback_error,
         background_callback_manager=manager,
@@ -66,7 +68,7 @@ def create_app() -> Dash:
                 ],
                 className="topbar",
             ),
-            # the room's bar (assets/descent.js fills it): the link and QR code, or "following"
+            # the room's bar (assets/room.js fills it): the link and QR code, or "following"
             html.Div(id=ID.ROOM_BAR, className="room-bar", hidden=True, **{"data-poll-ms": str(rooms.POLL_MS)}),
             html.Div(id=ID.ERROR, className="global-error"),
             dash.page_container,

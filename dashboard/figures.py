@@ -313,7 +313,7 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
     step the figures were drawn at.
 
     The browser (``assets/descent.js``, ``playStep``) moves the marker, the arrow, the surface's
-    point, the curve's marker and the fitted line as ``step_traces`` would, without a request.
+    point, the curve's marker and the fitted line to the step, without a request.
     ``curvature`` (per run title: its Hessians along the path, and SGD's stable lr at each step
     or None) adds each step's eigenvalues, eigenvectors and bound; ``eigen`` (the map's
     eigenvector trace and segment length) lets the browser move the eigenvectors too.

@@ -31,7 +31,7 @@ class ID(StrEnum):
     COPY = "copy-link"
     ERROR = "global-error"
     PRESENT = "present-toggle"  # the presentation layout (assets/descent.js toggles body.presenting)
-    ROOM = "room-button"  # presenter mode (dashboard/rooms.py; assets/descent.js runs it)
+    ROOM = "room-button"  # presenter mode (dashboard/rooms.py; assets/room.js runs it)
     ROOM_BAR = "room-bar"
     CODE = "code"
     ENGINE = "engine-badge"

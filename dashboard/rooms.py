@@ -60,7 +60,7 @@ ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read off a project
 CODE_LENGTH = 6  # 32**6 ≈ 10⁹ codes
 IDLE_S = 1800.0  # a room expires this long after its presenter's page last published
 BUCKET_S = 3.0  # followers are counted per bucket of this many seconds
-POLL_MS = 400  # a follower's poll (assets/descent.js reads it from the page)
+POLL_MS = 400  # a follower's poll (assets/room.js reads it from the page)
 URL_MAX = 4000  # characters of a published address
 
 

@@ -26,7 +26,8 @@ def test_the_project_installs_as_a_package_with_its_command_and_api(tmp_path):
                            "--target", str(target), str(ROOT_DIR)], check=False, capture_output=True, text=True,
                           timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-1500:]
-    assert (target / "dashboard" / "assets" / "descent.js").is_file() and (target / "app.py").is_file()
+    assets = target / "dashboard" / "assets"  # the top-level assets/, installed inside the package
+    assert (assets / "descent.js").is_file() and (assets / "style.css").is_file() and (target / "app.py").is_file()
     env = {**os.environ, "PYTHONPATH": str(target)}
     command = target / "bin" / "descent-lab"
     shown = subprocess.run([sys.executable, str(command), "--help"], check=False, capture_output=True, text=True,
@@ -62,6 +63,8 @@ def _serves(command: Path, env: dict[str, str], cwd: Path, target: Path) -> None
             (cwd / "serve.log").read_text()[-2000:]
         with urllib.request.urlopen(url + "/", timeout=10) as page:
             assert page.status == 200 and b"Descent Lab" in page.read()
+        with urllib.request.urlopen(url + "/assets/style.css", timeout=10) as style:
+            assert style.status == 200 and b"{" in style.read(), "the assets are served from the package"
         with urllib.request.urlopen(url + "/healthz", timeout=10) as health:
             version = json.loads(health.read())["version"]
         assert version == tomllib.loads((ROOT_DIR / "pyproject.toml").read_text())["project"]["version"]

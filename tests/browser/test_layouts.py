@@ -1,4 +1,4 @@
-"""Layouts (issue 11): on a phone (390×844) the navigation fits, the figures come before the
+"""Layouts: on a phone (390×844) the navigation fits, the figures come before the
 controls, and no page is wider than the screen."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Presenter mode in the browser: a presenter's page and a follower's page, each in its own
 browser context (two people). The same flow runs against gunicorn's two workers on Redis in
-tests/hosting/test_rooms.py."""
+tests/hosting/test_workshop_rooms.py."""
 
 from __future__ import annotations
 

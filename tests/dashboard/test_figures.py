@@ -65,7 +65,7 @@ def test_log_colour_changes_only_the_colouring():
     assert plain["data"][1] == logged["data"][1]
 
 
-def test_playback_indices_point_at_step_traces():
+def test_playback_indices_point_at_the_traces_that_move():
     fig = F.make_all_maps_figure(dict.fromkeys("abcd", GRID), dict.fromkeys("abcd", TRAJ))
     for i in range(4):
         assert fig["data"][i * F.MAP_TRACES_PER_PANEL + F.MAP_CURRENT]["name"] == "step"
@@ -131,11 +131,11 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
     from dashboard.controls import param_control
     from dashboard.ids import ID, PARAM_SLIDER, TOY, param_part_id
 
-    script = (Path(__file__).resolve().parents[2] / "dashboard" / "assets" / "descent.js").read_text()
+    script = (Path(__file__).resolve().parents[2] / "assets" / "descent.js").read_text()
     named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "step-line", "descent-lab"}
     assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW, "nudge-up"}
     # the room's script (assets/room.js): the top bar's button and bar, its sessionStorage key
-    room = (Path(__file__).resolve().parents[2] / "dashboard" / "assets" / "room.js").read_text()
+    room = (Path(__file__).resolve().parents[2] / "assets" / "room.js").read_text()
     assert set(re.findall(r'getElementById\("([^"]+)"\)', room)) == {ID.ROOM, ID.ROOM_BAR}
     assert f'closest("#{ID.ROOM}")' in room
     assert f'dataset.page === "{TOY}"' in script

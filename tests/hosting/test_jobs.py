@@ -107,7 +107,7 @@ def _within_the_cap(most: list[int]) -> None:
 
 
 def test_jobs_after_toy_lab_traffic_all_finish(one_machine, browser):
-    """The deadlock of issue 9: torch work in the request threads first, then jobs. A job forked
+    """The libgomp deadlock: torch work in the request threads first, then jobs. A job forked
     from such a thread waited forever in libgomp's barrier; every one must finish now."""
     deps = get_json(one_machine.url + "/_dash-dependencies")
 
