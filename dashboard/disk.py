@@ -2,7 +2,9 @@
 
 A read marks a file as used (its mtime is set to now), so eviction drops what nobody asked for
 longest. Used by the trained weights and landscapes (WEIGHTS_DIR, WEIGHTS_MAX_MB) and the file
-compute cache (CACHE_DIR, CACHE_DIR_MAX_MB).
+compute cache (CACHE_DIR, CACHE_DIR_MAX_MB). (diskcache's own ``size_limit`` evicts only inside a
+diskcache: these folders are plain safetensors/npz files that any process reads by name, and
+cachelib's FileSystemCache; the job store, which is a diskcache, holds only small JSON that expires.)
 """
 
 from __future__ import annotations
