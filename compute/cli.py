@@ -32,20 +32,19 @@ from compute.landscape import (
     DEVICES,
     DIR_TYPES,
     LANDSCAPE_PARAMS,
-    MODEL_MODES,
-    MODES,
+    MARK_NAMES,
     NORMS,
+    VIEWS,
     LandscapeSpec,
     Plan,
     Values,
+    View,
     assemble,
     evaluate_plan,
-    plan,
-    plan_line,
-    plan_through,
     resolve_device,
     write_landscape,
 )
+from compute.lookup import field_default, param
 from compute.losses import LOSSES
 from compute.nets import (
     DATA_SPLIT_PARAMS,
@@ -120,7 +119,7 @@ def _add_problem_options(parser: argparse.ArgumentParser) -> None:
     for p in DATA_PARAMS:
         _add(data, p, p.default)
     loss = parser.add_argument_group("loss")
-    loss.add_argument("--loss", choices=list(LOSSES), default="mse", help="torch.nn loss")
+    loss.add_argument("--loss", choices=list(LOSSES), default=field_default(LossSpec, "name"), help="torch.nn loss")
     _add_registry_options(loss, LOSSES)
 
 
@@ -133,7 +132,8 @@ def _loss_spec(args: argparse.Namespace) -> LossSpec:
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_problem_options(parser)
     opt = parser.add_argument_group("optimizer")
-    opt.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="torch.optim class")
+    opt.add_argument("--optimizer", choices=list(OPTIMIZERS), default=field_default(OptimizerSpec, "name"),
+                     help="torch.optim class")
     _add_registry_options(opt, OPTIMIZERS)
     loop = parser.add_argument_group("training loop")
     for p in RUN_PARAMS:
@@ -151,6 +151,11 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
     )
 
 
+def axis_text(axis: SweepAxis) -> str:
+    """A SweepAxis as ``parse_axis`` reads it: ``name:lo:hi:points[:log]``."""
+    return f"{axis.name}:{axis.lo:g}:{axis.hi:g}:{axis.points}" + (":log" if axis.log else "")
+
+
 def parse_axis(text: str, which: str) -> SweepAxis:
     """``name:lo:hi:points[:log]`` as a SweepAxis (values are checked by SweepSpec)."""
     parts = text.split(":")
@@ -163,8 +168,8 @@ def parse_axis(text: str, which: str) -> SweepAxis:
 def _add_network_options(parser: argparse.ArgumentParser) -> None:
     """A trained network's options (the landscape's and the network curvature's)."""
     net = parser.add_argument_group("network")
-    net.add_argument("--model", choices=list(MODELS), default="cnn", help="the network")
-    net.add_argument("--dataset", choices=list(DATASETS), default="digits",
+    net.add_argument("--model", choices=list(MODELS), default=field_default(TrainSpec, "model"), help="the network")
+    net.add_argument("--dataset", choices=list(DATASETS), default=field_default(DatasetSpec, "name"),
                      help="; ".join(f"{k}: {row.help}" for k, row in DATASETS.items()))
     net.add_argument("--data-dir", default=None, metavar="DIR",
                      help="the folder of the data files (default $DATA_DIR, else cache-dir/data)")
@@ -197,6 +202,34 @@ def _train_spec(args: argparse.Namespace) -> TrainSpec:
     return spec
 
 
+def _add_view_options(land: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The landscape's own options: its view (VIEWS' rows), models B and C, range and directions."""
+    view = land.add_argument_group("landscape")
+    view.add_argument("--mode", choices=list(CLI_VIEWS), default=field_default(LandscapeSpec, "mode"),
+                      help="; ".join(f"{k}: {v.title}" for k, v in CLI_VIEWS.items()))
+    for i, example in ((1, "batch_size=256"), (2, "seed=1")):
+        which = MARK_NAMES[i]
+        modes = "/".join(k for k, v in CLI_VIEWS.items() if v.models > i)
+        view.add_argument(f"--{which.lower()}", action="append", default=None, metavar="NAME=VALUE",
+                          help=f"model {which} of --mode {modes}: trained as A but for these settings "
+                               f"({', '.join(p.name for p in TRAIN_PARAMS)}), e.g. --{which.lower()} {example}")
+    _add(view, param(LANDSCAPE_PARAMS, "resolution"), param(LANDSCAPE_PARAMS, "resolution").default)
+    ranges: dict[tuple[float, float], list[str]] = {}
+    for k, v in CLI_VIEWS.items():
+        ranges.setdefault(v.range, []).append(k)
+    view.add_argument("--range", nargs=2, default=None, metavar=("LO", "HI"),
+                      help="coordinates along each direction (default " +
+                           "; ".join(f"{lo:g} {hi:g} for {', '.join(modes)}" for (lo, hi), modes in ranges.items()) + ")")
+    _add(view, param(LANDSCAPE_PARAMS, "seed"), param(LANDSCAPE_PARAMS, "seed").default)
+    view.add_argument("--norm", choices=list(NORMS), default=field_default(LandscapeSpec, "norm"),
+                      help="; ".join(f"{k}: {v}" for k, v in NORMS.items()))
+    view.add_argument("--bias", choices=list(BIAS_MODES), default=field_default(LandscapeSpec, "bias"),
+                      help="biases and BatchNorm: " + "; ".join(f"{k}: {v}" for k, v in BIAS_MODES.items()))
+    view.add_argument("--dir-type", choices=list(DIR_TYPES), default=field_default(LandscapeSpec, "dir_type"),
+                      help="; ".join(f"{k}: {v}" for k, v in DIR_TYPES.items()))
+    return view
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -208,11 +241,11 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="print a sweep map: x,y,value,diverged")
     _add_run_options(sweep)
     axes = sweep.add_argument_group("sweep")
-    axes.add_argument("--x", default="lr:0.001:1:100:log", metavar="NAME:LO:HI:POINTS[:log]",
+    axes.add_argument("--x", default=axis_text(field_default(SweepSpec, "x")), metavar="NAME:LO:HI:POINTS[:log]",
                       help="the x axis: an optimizer hyperparameter, its range and points")
-    axes.add_argument("--y", default="momentum:0:0.99:100", metavar="NAME:LO:HI:POINTS[:log]",
+    axes.add_argument("--y", default=axis_text(field_default(SweepSpec, "y")), metavar="NAME:LO:HI:POINTS[:log]",
                       help="the y axis, likewise")
-    axes.add_argument("--measure", choices=list(MEASURES), default="final_loss",
+    axes.add_argument("--measure", choices=list(MEASURES), default=field_default(SweepSpec, "measure"),
                       help="; ".join(f"{k}: {v}" for k, v in MEASURES.items()))
     for p in SWEEP_PARAMS:
         _add(axes, p, p.default)
@@ -239,11 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
     top = net_curvature.add_argument_group("curvature")
     for p in SPECTRUM_PARAMS:
         _add(top, p, p.default)
-    top.add_argument("--hvp", choices=list(HVP_METHODS), default="forward",
+    top.add_argument("--hvp", choices=list(HVP_METHODS), default=field_default(SpectrumSpec, "hvp"),
                      help="; ".join(f"{k}: {v}" for k, v in HVP_METHODS.items()))
     top.add_argument("--every", default=None, metavar="N",
                      help="measure λmax every N optimizer steps during training instead "
-                          f"({SHARPENING_PARAMS[0].range_text()}); --samples and --trace-samples apply")
+                          f"({param(SHARPENING_PARAMS, 'every').range_text()}); --samples and --trace-samples apply")
     top.add_argument("--device", choices=DEVICES, default="auto",
                      help="where the products run: auto is the GPU when torch sees one, else the CPU")
 
@@ -255,24 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--out", help="write the (weight × bias) array to this .npy file instead")
     land = sub.add_parser("landscape", help="train a network on the digits and write its loss landscape (.npz)")
     _add_network_options(land)
-    view = land.add_argument_group("landscape")
-    view.add_argument("--mode", choices=[*MODES, *MODEL_MODES], default="plane",
-                      help="; ".join(f"{k}: {v}" for k, v in {**MODES, **MODEL_MODES}.items()))
-    for which, example in (("b", "batch_size=256"), ("c", "seed=1")):
-        view.add_argument(f"--{which}", action="append", default=None, metavar="NAME=VALUE",
-                          help=f"model {which.upper()} of --mode between/three: trained as A but for these "
-                               f"settings ({', '.join(p.name for p in TRAIN_PARAMS)}), e.g. --{which} {example}")
-    view.add_argument("--resolution", default=LANDSCAPE_PARAMS[0].default, metavar="RESOLUTION",
-                      help=f"points per axis ({LANDSCAPE_PARAMS[0].range_text()})")
-    view.add_argument("--range", nargs=2, default=None, metavar=("LO", "HI"),
-                      help="coordinates along each direction (default -1 1; line: -0.5 1.5)")
-    view.add_argument("--seed", default=0, metavar="SEED", help="seed of the random directions")
-    view.add_argument("--norm", choices=list(NORMS), default="filter",
-                      help="; ".join(f"{k}: {v}" for k, v in NORMS.items()))
-    view.add_argument("--bias", choices=list(BIAS_MODES), default="ignore",
-                      help="biases and BatchNorm: " + "; ".join(f"{k}: {v}" for k, v in BIAS_MODES.items()))
-    view.add_argument("--dir-type", choices=list(DIR_TYPES), default="weights",
-                      help="; ".join(f"{k}: {v}" for k, v in DIR_TYPES.items()))
+    view = _add_view_options(land)
     view.add_argument("--device", choices=DEVICES, default="auto",
                       help="where the points are evaluated: auto is the GPU when torch sees one, else the CPU")
     view.add_argument("--out", required=True, help="the .npz file to write")
@@ -305,28 +321,29 @@ def _fetch_data(args: argparse.Namespace) -> None:
     sys.stdout.write(f"{folder}\n")
 
 
+# The views ``landscape --mode`` offers: those that are one landscape (compute.landscape.VIEWS says
+# why the others are not).
+CLI_VIEWS: dict[str, View] = {k: v for k, v in VIEWS.items() if v.in_cli}
+
+
 def _landscape(args: argparse.Namespace) -> None:
     resolve_device(args.device)  # a missing GPU is reported before any training
+    view = CLI_VIEWS[args.mode]
     train_spec = _train_spec(args)
-    others = [_other(train_spec, getattr(args, which), which)
-              for which in ("b", "c")[:MODEL_COUNT.get(args.mode, 1) - 1]]
-    lo, hi = args.range or ((-0.5, 1.5) if args.mode in ("line", *MODEL_MODES) else (-1.0, 1.0))
-    mode = {"between": "line", "three": "plane"}.get(args.mode, args.mode)
-    spec = LandscapeSpec(train=train_spec, mode=mode, resolution=args.resolution, lo=lo, hi=hi,
+    others = [_other(train_spec, getattr(args, which.lower()), which, view) for which in MARK_NAMES[1:view.models]]
+    lo, hi = args.range or view.range
+    spec = LandscapeSpec(train=train_spec, mode=view.spec_mode, resolution=args.resolution, lo=lo, hi=hi,
                          seed=args.seed, bias=args.bias, norm=args.norm, dir_type=args.dir_type)
     out = Path(args.out)
-    trained = [_trained(s, out, name) for s, name in zip([train_spec, *others], ("", "-b", "-c"))]
-    if args.mode == "between":
-        planned = plan_line(spec, trained[0].final_state, trained[1].final_state,
-                            "θ(α) = θ_A + α(θ_B − θ_A), A and B trained")
-    elif args.mode == "three":
-        planned = plan_through(spec, *(t.final_state for t in trained))
-    else:
-        found = None
-        if spec.mode == "hessian":  # the top two eigenvectors, with their own progress bar
-            with _bar(SpectrumSpec().max_matvecs, "Lanczos", "product") as report:
-                found = spectrum(SpectrumSpec(train_spec, k=2, seed=spec.seed), trained[0], args.device, report)[0]
-        planned = plan(spec, trained[0], found, args.device)
+    trained = [_trained(s, out, "" if which == MARK_NAMES[0] else f"-{which.lower()}")
+               for s, which in zip([train_spec, *others], MARK_NAMES)]
+    found = None
+    if view.spectrum is not None:  # the eigenvectors its directions are, with their own progress bar
+        wanted = view.spectrum(spec)
+        with _bar(wanted.max_matvecs, "Lanczos", "product") as report:
+            found = spectrum(wanted, trained[0], args.device, report)[0]
+    assert view.plan is not None  # every view the CLI offers is one landscape
+    planned = view.plan(spec, trained, found, args.device)
     key = json.dumps({"mode": args.mode, "landscape": spec.to_dict(), "models": [s.cache_key() for s in others]})
     partial = Path(f"{args.out}.partial.npz")
     values = _resume(partial, key, planned)
@@ -337,26 +354,25 @@ def _landscape(args: argparse.Namespace) -> None:
 
         values = evaluate_plan(planned, values, report, args.device, lambda v: _save_partial(partial, key, v))
     result = assemble(planned, values)
-    saved = {"landscape": spec.to_dict(), **{f"model_{w}": s.to_dict() for w, s in zip("bc", others)}}
+    saved = {"landscape": spec.to_dict(), **{f"model_{w}": s.to_dict() for w, s in zip(MARK_NAMES[1:].lower(), others)}}
     _write(out, lambda stream: write_landscape(stream, result, saved if others else spec.to_dict()))
     partial.unlink(missing_ok=True)
 
 
-MODEL_COUNT = {"between": 2, "three": 3}  # trained models a mode needs (A, then B and C)
-
-
-def _other(spec: TrainSpec, given: list[str] | None, which: str) -> TrainSpec:
+def _other(spec: TrainSpec, given: list[str] | None, which: str, view: View) -> TrainSpec:
     """Model B's or C's training: A's, but for the --b/--c NAME=VALUE settings."""
     names = [p.name for p in TRAIN_PARAMS]
+    flag = f"--{which.lower()}"
     if not given:
-        raise InvalidSpec(f"--mode between needs --b, three needs --b and --c: model {which.upper()}'s settings "
-                          f"that differ from A's, e.g. --b batch_size=256 --c seed=1", which)
+        needs = " and ".join(f"--{m.lower()}" for m in MARK_NAMES[1:view.models])
+        raise InvalidSpec(f"--mode {view.name} needs {needs}: model {which}'s settings that differ from A's, "
+                          f"e.g. --b batch_size=256 --c seed=1", which.lower())
     changes = {}
     for item in given:
         name, _, value = item.partition("=")
         if name not in names or not value:
-            raise InvalidSpec(f"--{which} takes NAME=VALUE with NAME one of {', '.join(names)} (got {item!r:.40})",
-                              which)
+            raise InvalidSpec(f"{flag} takes NAME=VALUE with NAME one of {', '.join(names)} (got {item!r:.40})",
+                              which.lower())
         changes[name] = value
     return dataclasses.replace(spec, **changes)
 
@@ -503,7 +519,8 @@ def _net_curvature(args: argparse.Namespace) -> None:
         for i, step in enumerate(result.steps.tolist()):
             writer.writerow((step, *(repr(float(a[i])) for a in (result.sharpness, result.hessian_max, result.trace,
                                                                    result.loss)), repr(result.threshold)))
-        what = "λmax(P⁻¹H), Adam's preconditioned sharpness" if result.preconditioned else "λmax(H)"
+        what = (f"λmax(P⁻¹H), {OPTIMIZERS[train_spec.optimizer.name].title}'s preconditioned sharpness"
+                if result.preconditioned else "λmax(H)")
         limit = f"the threshold {result.threshold_name} = {result.threshold:.6g}" if result.threshold_name else \
             "no stability threshold for this optimizer"
         sys.stderr.write(f"sharpness: {what}; {limit}\n")

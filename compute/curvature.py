@@ -21,6 +21,9 @@ stable exactly while its 2 × 2 matrix's eigenvalues lie inside the unit circle 
 Adam's momentum is heavy ball with dampening τ = β1 on the preconditioned problem, whence
 Cohen et al. (2022)'s threshold for the preconditioned sharpness: (2 + 2β1)/((1 − β1)·lr), 38/lr
 at β1 = 0.9 (the formula above, solved for λ).
+
+These bounds live on the optimizer registry's rows (``OptimizerInfo.stability``: compute/optimizers.py's
+``sgd_factor`` and ``adam_factor``); this module asks the row, never the optimizer's name.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import torch
 
 from compute.errors import InvalidSpec
 from compute.losses import LOSSES, loss_data
+from compute.optimizers import OPTIMIZERS, Stability
 from compute.specs import DataSpec, LossSpec, OptimizerSpec, RunSpec
 from compute.sweep import SweepSpec
 from compute.toy import Trajectory
@@ -106,34 +110,32 @@ def toy_hessian(data: DataSpec, loss: LossSpec, weight: float, bias: float) -> T
 
 
 def run_curvature(spec: RunSpec, traj: Trajectory) -> tuple[CurvaturePath, np.ndarray | None]:
-    """The Hessian along a run's finite rows and, for SGD, the stable learning rate at each
-    (``stable_lr`` of that row's λmax; inf where curvature sets no bound); None for the others."""
+    """The Hessian along a run's finite rows and, where the optimizer's row bounds lr by the
+    Hessian's own λmax (SGD), the stable learning rate at each (``stable_lr`` of that row's λmax;
+    inf where curvature sets no bound); None for the others."""
     n = traj.finite_steps
     path = toy_hessians(spec.data, spec.loss, traj.weight[:n], traj.bias[:n])
-    factor = sgd_factor(spec.optimizer)
+    factor = lr_factor(spec.optimizer)
     if factor is None:
         return path, None
-    curvature = path.eigenvalues[:, 0] + float(spec.optimizer.values.get("weight_decay", 0.0))
+    curvature = path.eigenvalues[:, 0] + float(OPTIMIZERS[spec.optimizer.name].l2(spec.optimizer.values))
     with np.errstate(divide="ignore"):
         return path, np.where(curvature > 0, factor / np.where(curvature > 0, curvature, 1.0), np.inf)
 
 
-def sgd_factor(optimizer: OptimizerSpec) -> float | None:
-    """K of SGD's bound lr < K/(λ + wd): 2 plain, 2(1 + μ)/(1 − τ) heavy ball, 2(1 + μ)/(1 + 2μ)
-    Nesterov; None for other optimizers, or when no gradient enters the velocity (τ = 1)."""
-    if optimizer.name != "sgd":
-        return None
-    v = optimizer.values
-    factor = _factors(np.float64(v.get("momentum", 0.0)), np.float64(v.get("dampening", 0.0)), bool(v.get("nesterov")))
-    return float(factor) if np.isfinite(factor) else None
+def _lr_theory(name: str) -> Stability | None:
+    """The optimizer row's stability theory where it bounds lr by the Hessian's own λmax (not a
+    preconditioned one's); None otherwise."""
+    theory = OPTIMIZERS[name].stability
+    return theory if theory is not None and not theory.preconditioned else None
 
 
-def _factors(mu: np.ndarray, tau: np.ndarray, nesterov: bool) -> np.ndarray:
-    """``sgd_factor`` over arrays of momentum and dampening (NaN where no bound applies)."""
-    mu, tau = np.asarray(mu, np.float64), np.asarray(tau, np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        momentum = 2 * (1 + mu) / (1 + 2 * mu) if nesterov else np.where(tau < 1, 2 * (1 + mu) / (1 - tau), np.nan)
-    return np.where(mu <= 0, 2.0, momentum)
+def lr_factor(optimizer: OptimizerSpec) -> float | None:
+    """K of the bound lr < K/(λ + wd) the optimizer's row states (SGD: 2 plain, 2(1 + μ)/(1 − τ)
+    heavy ball, 2(1 + μ)/(1 + 2μ) Nesterov); None for optimizers without such a bound, or when
+    none applies (SGD's τ = 1: no gradient enters the velocity)."""
+    theory = _lr_theory(optimizer.name)
+    return None if theory is None else theory.bound(optimizer.values)
 
 
 def sweep_sharpness(spec: SweepSpec) -> float:
@@ -145,41 +147,31 @@ def sweep_sharpness(spec: SweepSpec) -> float:
 def sweep_stability(spec: SweepSpec) -> np.ndarray | None:
     """lr × (λmax + weight_decay) / K at each cell of a sweep (rows: y values, columns: x values),
     the run's stability ratio: full-batch SGD on MSE (a quadratic: λmax is the same everywhere)
-    converges where it is below 1 and diverges above. None where the theory does not apply: not
-    SGD, not MSE, or mini-batches."""
+    converges where it is below 1 and diverges above. None where the theory does not apply: an
+    optimizer whose row states no lr bound (only SGD's does), not MSE, or mini-batches."""
     run = spec.run
-    if run.optimizer.name != "sgd" or run.loss.name != "mse" or run.batch < run.data.n:
+    theory = _lr_theory(run.optimizer.name)
+    if theory is None or run.loss.name != "mse" or run.batch < run.data.n:
         return None
     sharpness = sweep_sharpness(spec)
     xs, ys = np.meshgrid(spec.x.values(), spec.y.values())
-    values = dict(run.optimizer.values)
-
-    def grid(name: str) -> np.ndarray:
-        if name == spec.x.name:
-            return xs
-        if name == spec.y.name:
-            return ys
-        return np.full(xs.shape, float(values.get(name, 0.0)))
-
-    factor = _factors(grid("momentum"), grid("dampening"), bool(values.get("nesterov")))
-    return grid("lr") * (sharpness + grid("weight_decay")) / factor
+    grid = {name: value if isinstance(value, bool) else np.full(xs.shape, float(value))
+            for name, value in run.optimizer.values.items()}
+    grid[spec.x.name], grid[spec.y.name] = xs, ys
+    l2 = OPTIMIZERS[run.optimizer.name].l2(grid)
+    return grid["lr"] * (sharpness + l2) / theory.factor(grid)
 
 
 def stable_lr(sharpness: float, optimizer: OptimizerSpec) -> float | None:
     """The largest learning rate at which full-batch ``optimizer`` is stable on a quadratic of
     largest Hessian eigenvalue ``sharpness`` (see the module's note); None where no such bound
-    applies: an optimizer other than SGD, or no positive curvature (lr is then unbounded by it)."""
-    factor = sgd_factor(optimizer)
-    curvature = sharpness + float(optimizer.values.get("weight_decay", 0.0))
+    applies: an optimizer whose row states no such bound (only SGD's does), or no positive curvature
+    (lr is then unbounded by it)."""
+    factor = lr_factor(optimizer)
+    curvature = sharpness + float(OPTIMIZERS[optimizer.name].l2(optimizer.values))
     if factor is None or not curvature > 0:
         return None
     return factor / curvature
-
-
-def adam_threshold(lr: float, beta1: float) -> float:
-    """Cohen et al. (2022): Adam is stable while the preconditioned sharpness stays below
-    (2 + 2β1)/((1 − β1)·lr) (38/lr at β1 = 0.9)."""
-    return (2 + 2 * beta1) / ((1 - beta1) * lr)
 
 
 def spectral_radius(h: float, mu: float, nesterov: bool = False, dampening: float = 0.0) -> float:
@@ -192,5 +184,5 @@ def spectral_radius(h: float, mu: float, nesterov: bool = False, dampening: floa
     return float(np.abs(np.linalg.eigvals(matrix)).max())
 
 
-__all__ = ["CurvaturePath", "ToyCurvature", "adam_threshold", "run_curvature", "sgd_factor", "spectral_radius",
-           "stable_lr", "sweep_sharpness", "sweep_stability", "toy_hessian", "toy_hessians"]
+__all__ = ["CurvaturePath", "ToyCurvature", "lr_factor", "run_curvature", "spectral_radius", "stable_lr",
+           "sweep_sharpness", "sweep_stability", "toy_hessian", "toy_hessians"]

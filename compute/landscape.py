@@ -13,12 +13,16 @@ and the loss's curvature along d₁ at the centre is λ₁.
 Points are state vectors: the parameters, then the floating-point buffers (BatchNorm's running
 statistics). Networks are evaluated in eval mode, so BatchNorm uses the state's running statistics;
 "weights" directions leave them at θ*'s, "states" directions (Li et al.'s) move them too.
+
+The views (VIEWS, at the end: one ``View`` row each, naming the function that plans its points) are
+what the page's view menu, its caps and its drawing and the CLI's ``landscape --mode`` all read;
+the LandscapeSpec's modes (MODES) are the views that one model's spec describes whole.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -46,8 +50,6 @@ from compute.params import Param, check_fields, defaults
 from compute.specs import _Keyed
 from compute.spectrum import Spectrum, SpectrumSpec, spectrum
 
-MODES = {"line": "initial → trained", "plane": "random normalized plane", "pca": "PCA of the path",
-         "hessian": "the Hessian's top two eigenvectors"}
 BIAS_MODES = {"ignore": "directions are 0 on biases and BatchNorm",
               "keep": "biases and BatchNorm kept (filter, layer, weight: equal to θ*'s; model, none: Gaussian)"}
 NORMS = {
@@ -57,10 +59,6 @@ NORMS = {
     "model": "the whole vector at once, scaled to ‖θ*‖ (the article's)",
     "none": "raw Gaussian, unnormalized (for the article's wide ranges)",
 }
-# Views of several trained models (the CLI's --mode, the page's views): A trained from the
-# settings, B and C trained alike but for some of them.
-MODEL_MODES = {"between": "the line from model A (α = 0) to model B (α = 1)",
-               "three": "the plane through models A, B and C (Li et al.'s model_file2/3)"}
 DIR_TYPES = {"weights": "parameters only", "states": "parameters and BatchNorm's running statistics"}
 LANDSCAPE_PARAMS: tuple[Param, ...] = (
     Param("resolution", int, 31, 3, 101, help="points per axis"),
@@ -86,7 +84,7 @@ class LandscapeSpec(_Keyed):
     dir_type: str = "weights"
     PARAMS: ClassVar[tuple[Param, ...]] = LANDSCAPE_PARAMS
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # MODES: the views one model's spec describes (end of the module)
         for name, table in (("mode", MODES), ("bias", BIAS_MODES), ("norm", NORMS), ("dir_type", DIR_TYPES)):
             if getattr(self, name) not in table:
                 raise InvalidSpec(f"{name} must be one of {', '.join(table)} (got {getattr(self, name)!r:.40})",
@@ -212,27 +210,33 @@ def write_landscape(target: Any, result: Landscape | Mapping[str, Any], spec: An
     np.savez(target, **strings, **arrays)
 
 def directions(spec: LandscapeSpec, trained: Trained) -> tuple[torch.Tensor, torch.Tensor, np.ndarray | None]:
-    """The plane's two flat state directions (and PCA's explained-variance ratios).
-
-    Random: two Gaussian directions drawn from a generator seeded with ``spec.seed``, over the
-    parameters in order (then, for "states", the buffers), each normalized by
-    ``normalize_direction``; "weights" directions are 0 on the buffers. PCA: the top two right
-    singular vectors of the path's parameters minus the final ones (0 on the buffers), scaled so
-    that one unit is 1.25 × the path's largest coordinate: the range ±1 frames the path."""
-    model = spec.train.build(0)
-    params, buffers = param_shapes(model), buffer_shapes(model)
-    n_buffers = sum(int(np.prod(s)) for _, s in buffers)
+    """The plane's two flat state directions (and PCA's explained-variance ratios): PCA's for mode
+    "pca" (``pca_directions``), else seeded random ones (``random_directions``)."""
     if spec.mode == "pca":
-        deltas = (torch.from_numpy(trained.path) - torch.from_numpy(trained.final)).double()
-        _, s, vh = torch.linalg.svd(deltas, full_matrices=False)
-        explained = (s**2 / (s**2).sum()).numpy()
-        reach = float((deltas @ vh[:2].T).abs().max()) * 1.25 + 1e-12  # one unit: 1.25 × the path's reach
-        pad = torch.zeros(n_buffers)
-        return (torch.cat([(vh[0] * reach).float(), pad]), torch.cat([(vh[1] * reach).float(), pad]),
-                explained[:2])
-    d1, d2 = random_plane(torch.from_numpy(trained.final_state), params, buffers, spec.seed, spec.norm,
-                          spec.bias, spec.dir_type)
-    return d1, d2, None
+        return pca_directions(spec, trained)
+    return (*random_directions(spec, trained), None)
+
+
+def pca_directions(spec: LandscapeSpec, trained: Trained) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """The top two right singular vectors of the path's parameters minus the final ones (0 on the
+    buffers), scaled so that one unit is 1.25 × the path's largest coordinate: the range ±1 frames
+    the path; and their explained-variance ratios."""
+    n_buffers = sum(int(np.prod(s)) for _, s in buffer_shapes(spec.train.build(0)))
+    deltas = (torch.from_numpy(trained.path) - torch.from_numpy(trained.final)).double()
+    _, s, vh = torch.linalg.svd(deltas, full_matrices=False)
+    explained = (s**2 / (s**2).sum()).numpy()
+    reach = float((deltas @ vh[:2].T).abs().max()) * 1.25 + 1e-12  # one unit: 1.25 × the path's reach
+    pad = torch.zeros(n_buffers)
+    return torch.cat([(vh[0] * reach).float(), pad]), torch.cat([(vh[1] * reach).float(), pad]), explained[:2]
+
+
+def random_directions(spec: LandscapeSpec, trained: Trained) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two Gaussian directions drawn from a generator seeded with ``spec.seed``, over the
+    parameters in order (then, for "states", the buffers), each normalized by
+    ``normalize_direction``; "weights" directions are 0 on the buffers (``random_plane``)."""
+    model = spec.train.build(0)
+    return random_plane(torch.from_numpy(trained.final_state), param_shapes(model), buffer_shapes(model), spec.seed,
+                        spec.norm, spec.bias, spec.dir_type)
 
 
 def random_plane(state: torch.Tensor, params: list[tuple[str, torch.Size]], buffers: list[tuple[str, torch.Size]],
@@ -330,13 +334,19 @@ def plan_line(spec: LandscapeSpec, start: np.ndarray, end: np.ndarray, descripti
                 torch.zeros_like(first), ("train", "test"), description)
 
 
+def hessian_spectrum(spec: LandscapeSpec) -> SpectrumSpec:
+    """The Lanczos run whose eigenvectors are mode "hessian"'s directions: the top two of model
+    A's training loss's Hessian, from a start vector seeded with the spec's seed."""
+    return SpectrumSpec(spec.train, k=2, seed=spec.seed)
+
+
 def hessian_plane(spec: LandscapeSpec, trained: Trained, found: Spectrum | None = None,
                   device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """The two flat state directions of mode "hessian": the unit eigenvectors of the training
     loss's two largest Hessian eigenvalues at θ* (0 on the buffers), and the eigenvalues;
     ``found`` when they were computed already (the page does, with its progress)."""
     if found is None:
-        found = spectrum(SpectrumSpec(spec.train, k=2, seed=spec.seed), trained, device)[0]
+        found = spectrum(hessian_spectrum(spec), trained, device)[0]
     if len(found.eigenvalues) < 2:
         raise InvalidSpec("Lanczos converged on fewer than two eigenvalues: raise max_matvecs", "landscape.mode")
     pad = torch.zeros(len(trained.final_state) - found.eigenvectors.shape[1])
@@ -345,34 +355,75 @@ def hessian_plane(spec: LandscapeSpec, trained: Trained, found: Spectrum | None 
 
 
 def plan(spec: LandscapeSpec, trained: Trained, found: Spectrum | None = None, device: str = "cpu") -> Plan:
-    """The spec's line (initial → trained) or plane around ``trained`` (see the module's note);
-    ``found``: the Hessian's top eigenvectors for mode "hessian", if already computed."""
-    if spec.mode == "line":
-        return plan_line(spec, trained.initial_state, trained.final_state,
-                         "θ(α) = θ₀ + α(θ₁ − θ₀), θ₀ initial, θ₁ trained")
-    eigenvalues = None
-    if spec.mode == "hessian":
-        d1, d2, eigenvalues = hessian_plane(spec, trained, found, device)
-        explained = None
-    else:
-        d1, d2, explained = directions(spec, trained)
-    final = torch.from_numpy(trained.final_state)
-    path = None
-    if spec.mode == "pca":  # the path's coordinates along the (orthogonal) directions
-        n = trained.path.shape[1]
-        axes = torch.stack((d1, d2))[:, :n].double()
-        path = (((torch.from_numpy(trained.path) - final[:n]).double() @ axes.T) / axes.square().sum(1)).numpy()
+    """The spec's line (initial → trained) or plane around ``trained`` (see the module's note): its
+    view's ``plan``; ``found``: the Hessian's top eigenvectors for mode "hessian", if already computed."""
+    planner = VIEWS[spec.mode].plan
+    assert planner is not None  # every mode (a view one model's spec describes) has its planner
+    return planner(spec, (trained,), found, device)
+
+
+def _plane(spec: LandscapeSpec, base: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor, description: str,
+           **more: Any) -> Plan:
+    """base + a·d₁ + b·d₂ for a and b over the spec's range, on the training set, indexed [b, a]."""
     coords = torch.linspace(spec.lo, spec.hi, spec.resolution)
     b, a = torch.meshgrid(coords, coords, indexing="ij")
-    if spec.mode == "pca":
-        what = "PCA of the training path, one unit = 1.25 × the path's reach"
-    elif spec.mode == "hessian":
-        what = f"the Hessian's top two unit eigenvectors (λ₁ = {eigenvalues[0]:.4g}, λ₂ = {eigenvalues[1]:.4g})"
-    else:
-        what = (f"seeded Gaussian directions (seed {spec.seed}), {spec.norm}-normalized, biases and BN "
-                f"{spec.bias}, {spec.dir_type}")
-    return Plan(spec, coords.numpy(), a.reshape(-1), b.reshape(-1), final, d1, d2, ("train",),
-                f"θ* + a·d₁ + b·d₂: {what}", path, explained, eigenvalues=eigenvalues)
+    return Plan(spec, coords.numpy(), a.reshape(-1), b.reshape(-1), base, d1, d2, ("train",), description, **more)
+
+
+# A view's planner: plan(spec, the trained models A, B, C it needs, the Hessian's eigenvectors when
+# its view computes them first, device) -> its points.
+Planner = Callable[[LandscapeSpec, Sequence[Trained], Spectrum | None, str], Plan]
+
+
+def plan_initial(spec: LandscapeSpec, models: Sequence[Trained], found: Spectrum | None = None,
+                 device: str = "cpu") -> Plan:
+    """View "line": θ₀ + α(θ₁ − θ₀) from model A's initial to its trained state (Goodfellow et al.)."""
+    return plan_line(spec, models[0].initial_state, models[0].final_state,
+                     "θ(α) = θ₀ + α(θ₁ − θ₀), θ₀ initial, θ₁ trained")
+
+
+def plan_random(spec: LandscapeSpec, models: Sequence[Trained], found: Spectrum | None = None,
+                device: str = "cpu") -> Plan:
+    """View "plane": θ* + a·d₁ + b·d₂ along seeded normalized Gaussian directions (Li et al.)."""
+    d1, d2 = random_directions(spec, models[0])
+    return _plane(spec, torch.from_numpy(models[0].final_state), d1, d2,
+                  f"θ* + a·d₁ + b·d₂: seeded Gaussian directions (seed {spec.seed}), {spec.norm}-normalized, "
+                  f"biases and BN {spec.bias}, {spec.dir_type}")
+
+
+def plan_pca(spec: LandscapeSpec, models: Sequence[Trained], found: Spectrum | None = None,
+             device: str = "cpu") -> Plan:
+    """View "pca": the plane of the training path's top two principal directions, with the path's
+    coordinates in it (along the orthogonal directions)."""
+    trained = models[0]
+    d1, d2, explained = pca_directions(spec, trained)
+    final = torch.from_numpy(trained.final_state)
+    n = trained.path.shape[1]
+    axes = torch.stack((d1, d2))[:, :n].double()
+    path = (((torch.from_numpy(trained.path) - final[:n]).double() @ axes.T) / axes.square().sum(1)).numpy()
+    return _plane(spec, final, d1, d2, "θ* + a·d₁ + b·d₂: PCA of the training path, one unit = 1.25 × the path's reach",
+                  path=path, explained=explained)
+
+
+def plan_hessian(spec: LandscapeSpec, models: Sequence[Trained], found: Spectrum | None = None,
+                 device: str = "cpu") -> Plan:
+    """View "hessian": the plane of the Hessian's top two unit eigenvectors at θ* (``hessian_plane``)."""
+    d1, d2, eigenvalues = hessian_plane(spec, models[0], found, device)
+    return _plane(spec, torch.from_numpy(models[0].final_state), d1, d2,
+                  f"θ* + a·d₁ + b·d₂: the Hessian's top two unit eigenvectors (λ₁ = {eigenvalues[0]:.4g}, "
+                  f"λ₂ = {eigenvalues[1]:.4g})", eigenvalues=eigenvalues)
+
+
+def plan_between(spec: LandscapeSpec, models: Sequence[Trained], found: Spectrum | None = None,
+                 device: str = "cpu") -> Plan:
+    """View "between": θ_A + α(θ_B − θ_A) from trained model A (α = 0) to trained model B (α = 1)."""
+    return plan_line(spec, models[0].final_state, models[1].final_state, "θ(α) = θ_A + α(θ_B − θ_A), A and B trained")
+
+
+def plan_three(spec: LandscapeSpec, models: Sequence[Trained], found: Spectrum | None = None,
+               device: str = "cpu") -> Plan:
+    """View "three": the plane through trained models A, B and C (``plan_through``)."""
+    return plan_through(spec, *(m.final_state for m in models[:3]))
 
 
 def plan_through(spec: LandscapeSpec, first: np.ndarray, second: np.ndarray, third: np.ndarray) -> Plan:
@@ -383,12 +434,9 @@ def plan_through(spec: LandscapeSpec, first: np.ndarray, second: np.ndarray, thi
     if not first.shape == second.shape == third.shape:
         raise InvalidSpec("the three models must have the same parameters and buffers (one architecture)", "models")
     base = torch.from_numpy(first)
-    coords = torch.linspace(spec.lo, spec.hi, spec.resolution)
-    b, a = torch.meshgrid(coords, coords, indexing="ij")
-    return Plan(spec, coords.numpy(), a.reshape(-1), b.reshape(-1), base, torch.from_numpy(second) - base,
-                torch.from_numpy(third) - base, ("train",),
-                "θ_A + a(θ_B − θ_A) + b(θ_C − θ_A): the plane through three trained models",
-                marks=np.array(THREE_MARKS))
+    return _plane(spec, base, torch.from_numpy(second) - base, torch.from_numpy(third) - base,
+                  "θ_A + a(θ_B − θ_A) + b(θ_C − θ_A): the plane through three trained models",
+                  marks=np.array(THREE_MARKS))
 
 
 BLOCK = 64  # points evaluated between two checkpoints
@@ -483,7 +531,7 @@ def through(spec: LandscapeSpec, first: Trained, second: Trained, third: Trained
             progress: Callable[[int, int], None] | None = None, device: str = "cpu",
             evaluate: Evaluate = evaluate_plan) -> Landscape:
     """The plane through three trained models A, B, C (``plan_through``), over the spec's range."""
-    planned = plan_through(spec, first.final_state, second.final_state, third.final_state)
+    planned = plan_three(spec, (first, second, third))
     return assemble(planned, evaluate(planned, None, progress, device))
 
 
@@ -492,8 +540,100 @@ def between(spec: LandscapeSpec, first: Trained, second: Trained,
             evaluate: Evaluate = evaluate_plan) -> Landscape:
     """The 1D interpolation from one trained model (α = 0) to another (α = 1), Keskar et al.'s
     sharpness picture: a sharp minimum rises fast as α leaves it, a flat one slowly."""
-    return line(spec, first.final_state, second.final_state, "θ(α) = θ_A + α(θ_B − θ_A), A and B trained",
-                progress, device, evaluate)
+    planned = plan_between(spec, (first, second))
+    return assemble(planned, evaluate(planned, None, progress, device))
+
+
+# ---- views: one row each ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A landscape view, one row that the page's view menu, its caps and its drawing, and the
+    CLI's ``landscape --mode`` all read.
+
+    name: the page's view (``mode=`` in its links) and the CLI's --mode.
+    title: how the page's menu and the CLI's help name it.
+    computes: what it computes, which the page's drawers are keyed by: "landscape" (one model's
+        line or plane, the LandscapeSpec's own mode), "between" (the line from model A to model
+        B), "three" (the plane through A, B and C), "sharpness" (A vs B: the line between them,
+        both planes, both λmax), "sharpening" (λmax during training: a SharpeningSpec, no points).
+    models: the trainings it needs: A; A and B; A, B and C (B and C trained as A but for a setting).
+    range: the coordinates it opens on (the page's lo and hi, the CLI's default --range).
+    lines, planes: the lines (resolution points each, evaluated on the training and the test set)
+        and the planes (resolution² points each, on the training set) it evaluates, which the
+        page's caps count.
+    lanczos: the Lanczos runs it takes, which the page's caps count (each capped in products).
+    plan: its points, where it is one landscape (what ``landscape --mode`` writes):
+        plan(spec, trained models A…, the Hessian's eigenvectors where ``spectrum`` says, device).
+    spectrum: the Lanczos run its directions come from, computed first with its own progress.
+    mode: the mode of model A's LandscapeSpec ("": the view's own name, a mode of its own).
+    not_on_page, not_in_cli: why the page, or ``landscape --mode``, does not offer it ("": it does).
+    """
+
+    name: str
+    title: str
+    computes: str = "landscape"
+    models: int = 1
+    range: tuple[float, float] = (-1.0, 1.0)
+    lines: int = 0
+    planes: int = 1
+    lanczos: int = 0
+    plan: Planner | None = None
+    spectrum: Callable[[LandscapeSpec], SpectrumSpec] | None = None
+    mode: str = ""
+    not_on_page: str = ""
+    not_in_cli: str = ""
+
+    @property
+    def spec_mode(self) -> str:
+        """The mode of model A's LandscapeSpec for this view."""
+        return self.mode or self.name
+
+    @property
+    def on_page(self) -> bool:
+        return not self.not_on_page
+
+    @property
+    def in_cli(self) -> bool:
+        return not self.not_in_cli
+
+    @property
+    def sharpening(self) -> bool:
+        """Whether it measures λmax during training (a SharpeningSpec) instead of evaluating points."""
+        return self.computes == "sharpening"
+
+    def points(self, resolution: int) -> int:
+        """Its points at ``resolution`` points per axis."""
+        return self.lines * resolution + self.planes * resolution**2
+
+    def evaluations(self, resolution: int) -> int:
+        """Its points' evaluations at ``resolution`` points per axis: a line's on two sets."""
+        return self.lines * 2 * resolution + self.planes * resolution**2
+
+
+# α from −0.5 to 1.5 frames both ends of a line and a little beyond; the plane through A (0, 0),
+# B (1, 0) and C (0, 1) likewise. Planes around θ* open on −1 to 1.
+ENDS = (-0.5, 1.5)
+VIEWS: dict[str, View] = {view.name: view for view in (
+    View("line", "initial → trained", range=ENDS, lines=1, planes=0, plan=plan_initial),
+    View("plane", "random normalized plane", plan=plan_random),
+    View("pca", "PCA of the path", plan=plan_pca),
+    View("hessian", "the Hessian's top two eigenvectors", lanczos=1, plan=plan_hessian, spectrum=hessian_spectrum),
+    View("between", "the line from model A (α = 0) to model B (α = 1)", "between", models=2, range=ENDS, lines=1,
+         planes=0, plan=plan_between, mode="line",
+         not_on_page="the page's A vs B (sharpness) draws this line, beside both models' planes and λmax"),
+    View("sharpness", "A vs B: between them, both planes and their λmax", "sharpness", models=2, lines=1,
+         planes=2, lanczos=2, mode="plane",
+         not_in_cli="three landscapes and two spectra, not one file: the CLI's --mode between, --mode plane "
+                    "(of each model) and curvature --model give its parts"),
+    View("three", "A, B and C: the plane through three trainings", "three", models=3, range=ENDS, plan=plan_three,
+         mode="plane"),
+    View("edge", "sharpness during training: λmax against lr's threshold", "sharpening", planes=0, mode="plane",
+         not_in_cli="not a landscape: the CLI's curvature --model MODEL --every N prints it"),
+)}
+# The LandscapeSpec's modes: the views one model's spec describes whole.
+MODES = {view.name: view.title for view in VIEWS.values() if view.spec_mode == view.name}
 
 
 __all__ = [
@@ -503,13 +643,14 @@ __all__ = [
     "LANDSCAPE_ARRAYS",
     "MARK_NAMES",
     "MODELS",
-    "MODEL_MODES",
     "MODES",
     "NORMS",
+    "VIEWS",
     "Landscape",
     "LandscapeSpec",
     "Plan",
     "Values",
+    "View",
     "assemble",
     "between",
     "directions",
@@ -520,14 +661,23 @@ __all__ = [
     "evaluate_points",
     "filter_normalized",
     "hessian_plane",
+    "hessian_spectrum",
     "landscape",
     "line",
     "normalize_direction",
+    "pca_directions",
     "plan",
+    "plan_between",
     "plan_data",
+    "plan_hessian",
+    "plan_initial",
     "plan_line",
+    "plan_pca",
+    "plan_random",
+    "plan_three",
     "plan_through",
     "random_direction",
+    "random_directions",
     "random_plane",
     "resolve_device",
     "through",

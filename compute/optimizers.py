@@ -1,8 +1,13 @@
-"""The optimizer registry: one row per torch.optim class, generating controls, CLI and checks."""
+"""The optimizer registry: one row per torch.optim class, generating controls, CLI and checks.
+
+A row also carries what theory says of the optimizer's stability (``Stability``, see
+compute/curvature.py's note for the derivations): the toy lab's stable learning rate, the sweep's
+stability ratio and the sharpness during training's threshold all ask the row, never its name.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -68,9 +73,86 @@ def _adagrad_view(states: list[dict], v: dict[str, Any]) -> StateView:
     return None, sizes
 
 
+def sgd_factor(momentum: Any, dampening: Any, nesterov: bool) -> np.ndarray:
+    """K of torch.optim.SGD's full-batch bound lr·(λ + wd) < K on a quadratic of largest Hessian
+    eigenvalue λ (compute/curvature.py's note), over numbers or arrays of momentum μ and dampening τ:
+    2 without momentum, 2(1 + μ)/(1 − τ) heavy ball, 2(1 + μ)/(1 + 2μ) Nesterov; NaN where no
+    gradient enters the velocity (τ = 1)."""
+    mu, tau = np.asarray(momentum, np.float64), np.asarray(dampening, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        moving = 2 * (1 + mu) / (1 + 2 * mu) if nesterov else np.where(tau < 1, 2 * (1 + mu) / (1 - tau), np.nan)
+    return np.where(mu <= 0, 2.0, moving)
+
+
+def adam_factor(beta1: Any) -> Any:
+    """K of Adam's threshold K/lr on the preconditioned sharpness λmax(P⁻¹H), Cohen et al. (2022):
+    (2 + 2β1)/(1 − β1), heavy ball with dampening β1 on the preconditioned problem (38 at β1 = 0.9)."""
+    return (2 + 2 * beta1) / (1 - beta1)
+
+
+def adam_scale(optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
+    """P^(-1/2) of torch's Adam/AdamW as a flat vector: P = (1 − β1ᵗ)(√(v/(1 − β2ᵗ)) + ε), so
+    that λmax(P⁻¹H) = λmax(P^(-1/2) H P^(-1/2)). None before the first step."""
+    parts = []
+    for group in optimizer.param_groups:
+        beta1, beta2 = group["betas"]
+        for p in group["params"]:
+            state = optimizer.state.get(p)
+            if not state or "exp_avg_sq" not in state:
+                return None
+            t = float(state["step"])
+            denom = (state["exp_avg_sq"] / (1 - beta2**t)).sqrt() + group["eps"]
+            parts.append(((1 - beta1**t) * denom).reshape(-1).rsqrt())
+    return torch.cat(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Stability:
+    """What theory says of an optimizer's full-batch stability on a quadratic: stable while
+    lr·λ < K, K = ``factor(values)``, λ the largest eigenvalue of the loss's Hessian (weight
+    decay coupled as L2 adds to it: ``OptimizerInfo.l2``), or with a ``preconditioner`` P of
+    P⁻¹H's. The threshold on the measured sharpness is K/lr.
+
+    ``factor`` takes the hyperparameters by name, numbers or arrays of one shape (a sweep's grid),
+    and returns K (NaN where no bound applies); ``label(values, K)`` names the threshold;
+    ``preconditioner(optimizer)``: P^(-1/2) as a flat vector from the torch optimizer's state.
+    """
+
+    factor: Callable[[Mapping[str, Any]], Any]
+    label: Callable[[Mapping[str, Any], float], str]
+    preconditioner: Callable[[torch.optim.Optimizer], torch.Tensor | None] | None = None
+
+    @property
+    def preconditioned(self) -> bool:
+        """Whether the bound is on P⁻¹H's λmax rather than the Hessian's own."""
+        return self.preconditioner is not None
+
+    def bound(self, values: Mapping[str, Any]) -> float | None:
+        """K for these hyperparameters, or None where no bound applies."""
+        factor = float(self.factor(values))
+        return factor if np.isfinite(factor) else None
+
+    def threshold(self, values: Mapping[str, Any]) -> float | None:
+        """K/lr, the largest stable sharpness at these hyperparameters (None where no bound applies)."""
+        factor = self.bound(values)
+        return None if factor is None else factor / float(values["lr"])
+
+
+SGD_STABILITY = Stability(
+    factor=lambda v: sgd_factor(v["momentum"], v["dampening"], bool(v["nesterov"])),
+    label=lambda v, k: "2/lr" if k == 2 else f"{k:.4g}/lr",
+)
+ADAM_STABILITY = Stability(
+    factor=lambda v: adam_factor(v["beta1"]),
+    label=lambda v, k: f"(2 + 2β1)/((1 − β1)·lr) = {2 + 2 * v['beta1']:g}/({1 - v['beta1']:g}·lr)",
+    preconditioner=adam_scale,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class OptimizerInfo:
-    """A registry row: the torch.optim class, its hyperparameters and its cross-field rules."""
+    """A registry row: the torch.optim class, its hyperparameters and its cross-field rules, and
+    its stability theory (None where none is known)."""
 
     key: str
     title: str
@@ -80,6 +162,13 @@ class OptimizerInfo:
     help: str
     view: Callable[[list[dict], dict[str, Any]], StateView]
     arrow: str | None  # what the arrow shows, in torch's state names
+    stability: Stability | None = None
+    decoupled_decay: bool = False  # weight decay applied to θ apart from the gradient (AdamW), not as L2
+
+    def l2(self, values: Mapping[str, Any]) -> Any:
+        """The L2 coefficient the optimizer's weight decay adds to the loss, so to its Hessian:
+        weight_decay when it enters the gradient, 0 when decoupled (numbers or arrays)."""
+        return 0.0 if self.decoupled_decay else values.get("weight_decay", 0.0)
 
     def state_view(self, optimizer: torch.optim.Optimizer, values: dict[str, Any],
                    params: list[torch.Tensor]) -> StateView:
@@ -156,6 +245,7 @@ SGD = OptimizerInfo(
     help="θ ← θ − lr·(g + weight_decay·θ), with optional (Nesterov) momentum",
     view=_sgd_view,
     arrow="−lr·momentum_buffer",
+    stability=SGD_STABILITY,
 )
 
 def _lr(default: float) -> Param:
@@ -168,7 +258,8 @@ _BETAS = (
     Param("beta2", float, 0.999, 0.0, 1.0, hi_open=True, help="decay of the second moment (mean of g²)",
           label="betas[1]", span=(0.9, 0.9999)),
 )
-def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, decay_help: str) -> OptimizerInfo:
+def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, decay_help: str,
+          decoupled: bool) -> OptimizerInfo:
     return OptimizerInfo(
         key=key,
         title=title,
@@ -186,12 +277,14 @@ def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, 
         help="θ ← θ − lr·m̂/(√v̂ + eps), m and v running means of g and g²",
         view=_adam_view,
         arrow="−lr·m̂/(√v̂ + eps) (exp_avg)",
+        stability=ADAM_STABILITY,
+        decoupled_decay=decoupled,
     )
 
 
-ADAM = _adam("adam", "Adam", torch.optim.Adam, 0.0, "adds weight_decay·θ to the gradient (L2)")
+ADAM = _adam("adam", "Adam", torch.optim.Adam, 0.0, "adds weight_decay·θ to the gradient (L2)", False)
 ADAMW = _adam("adamw", "AdamW", torch.optim.AdamW, 1e-2,
-              "decoupled: θ ← θ·(1 − lr·weight_decay) before the Adam step")
+              "decoupled: θ ← θ·(1 − lr·weight_decay) before the Adam step", True)
 RMSPROP = OptimizerInfo(
     key="rmsprop",
     title="RMSprop",

@@ -20,7 +20,8 @@ parameters θ; the buffers are not variables. H = ∇²L(θ), P × P, never form
   heavy ball, 2(1 + μ)/((1 + 2μ)lr) Nesterov; weight decay adds to λ); for Adam and AdamW the
   measured quantity is Cohen et al. (2022)'s preconditioned sharpness λmax(P⁻¹H), with torch's
   update θ ← θ − lr·m/((1 − β1ᵗ)(√(v/(1 − β2ᵗ)) + ε)) read as θ ← θ − lr·P⁻¹m, against
-  (2 + 2β1)/((1 − β1)lr).
+  (2 + 2β1)/((1 − β1)lr). Each theory is its optimizer's registry row's (``OptimizerInfo.stability``,
+  with the preconditioner P), asked here, never chosen by the optimizer's name.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ import torch.nn.functional as F
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 from torch.func import functional_call, grad, jvp, vjp
 
-from compute.curvature import adam_threshold, sgd_factor
 from compute.engine import Data, _batches, resolve_device
 from compute.errors import InvalidSpec
 from compute.nets import (
@@ -52,6 +52,7 @@ from compute.nets import (
     train,
     unflatten,
 )
+from compute.optimizers import OPTIMIZERS, adam_scale
 from compute.params import Param, check_fields, defaults
 from compute.specs import _Keyed
 
@@ -393,39 +394,28 @@ class SharpeningSpec(_Keyed):
     def measurements(self) -> int:
         return self.steps // self.every + 1
 
+    @property
+    def products(self) -> int:
+        """Hessian-vector products one measurement takes at most: Lanczos on H, again on P⁻¹H
+        where the optimizer's theory is a preconditioned one (Adam's), and the trace's probes."""
+        theory = OPTIMIZERS[self.train.optimizer.name].stability
+        return WATCH_MATVECS * (2 if theory is not None and theory.preconditioned else 1) + self.trace_samples
+
 
 def train_images(train_spec: TrainSpec) -> int:
     return len(load_split(train_spec.dataset).y_train)
 
 
 def threshold(optimizer: Any) -> tuple[float | None, str, bool]:
-    """The stability threshold a training's optimizer sets on the measured sharpness, how it is
-    named, and whether the sharpness is Adam's preconditioned one. None where no theory applies."""
+    """The stability threshold a training's optimizer sets on the measured sharpness (its registry
+    row's ``stability``: K/lr), how it is named, and whether the sharpness is a preconditioned one
+    (Adam's λmax(P⁻¹H)). None where no theory applies."""
+    theory = OPTIMIZERS[optimizer.name].stability
     values = optimizer.values
-    if optimizer.name in ("adam", "adamw"):
-        beta1 = float(values.get("beta1", 0.9))
-        return adam_threshold(float(values["lr"]), beta1), f"(2 + 2β1)/((1 − β1)·lr) = {2 + 2 * beta1:g}/({1 - beta1:g}·lr)", True
-    factor = sgd_factor(optimizer)
-    if factor is None:
+    limit = None if theory is None else theory.threshold(values)
+    if theory is None or limit is None:
         return None, "", False
-    name = "2/lr" if factor == 2 else f"{factor:.4g}/lr"
-    return factor / float(values["lr"]), name, False
-
-
-def adam_scale(optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
-    """P^(-1/2) of torch's Adam/AdamW as a flat vector: P = (1 − β1ᵗ)(√(v/(1 − β2ᵗ)) + ε), so
-    that λmax(P⁻¹H) = λmax(P^(-1/2) H P^(-1/2)). None before the first step."""
-    parts = []
-    for group in optimizer.param_groups:
-        beta1, beta2 = group["betas"]
-        for p in group["params"]:
-            state = optimizer.state.get(p)
-            if not state or "exp_avg_sq" not in state:
-                return None
-            t = float(state["step"])
-            denom = (state["exp_avg_sq"] / (1 - beta2**t)).sqrt() + group["eps"]
-            parts.append(((1 - beta1**t) * denom).reshape(-1).rsqrt())
-    return torch.cat(parts)
+    return limit, theory.label(values, theory.bound(values)), theory.preconditioned
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,8 +457,10 @@ def sharpening(spec: SharpeningSpec, progress: Callable[[int, int], None] | None
     decoupled decay does not. ``progress(measurements done, measurements)``."""
     split = load_split(spec.train.dataset)
     data = subset(split.x_train, split.y_train, spec.samples, spec.seed)
-    limit, name, preconditioned = threshold(spec.train.optimizer)
-    l2 = float(spec.train.optimizer.values.get("weight_decay", 0.0)) if spec.train.optimizer.name != "adamw" else 0.0
+    optimizer_spec = spec.train.optimizer
+    limit, name, preconditioned = threshold(optimizer_spec)
+    theory = OPTIMIZERS[optimizer_spec.name].stability
+    l2 = float(OPTIMIZERS[optimizer_spec.name].l2(optimizer_spec.values))
     rows: list[tuple[int, float, float, float, float]] = []
     last: list[np.ndarray | None] = [None, None]
     total = spec.measurements
@@ -480,7 +472,7 @@ def sharpening(spec: SharpeningSpec, progress: Callable[[int, int], None] | None
         found = top_eigen(hessian, 1, spec.seed, start=last[0], max_matvecs=WATCH_MATVECS, ncv=WATCH_NCV)
         last[0] = found.eigenvectors[0].astype(np.float64)
         measured = found.sharpness
-        scale = adam_scale(optimizer) if preconditioned else None
+        scale = theory.preconditioner(optimizer) if preconditioned else None
         if scale is not None:
             pre = top_eigen(hessian, 1, spec.seed, start=last[1], scale=scale, max_matvecs=WATCH_MATVECS,
                             ncv=WATCH_NCV)

@@ -36,13 +36,23 @@ from compute import (
     RunSpec,
 )
 from compute.datasets import SOURCES
-from compute.landscape import BIAS_MODES, DIR_TYPES, LANDSCAPE_PARAMS, MODES, NORMS, LandscapeSpec
+from compute.landscape import (
+    BIAS_MODES,
+    DIR_TYPES,
+    LANDSCAPE_PARAMS,
+    MARK_NAMES,
+    NORMS,
+    VIEWS,
+    LandscapeSpec,
+    View,
+)
+from compute.lookup import param
 from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_OPTIMIZER, TRAIN_PARAMS, DatasetSpec, TrainSpec
 from compute.specs import MAX_STEPS
-from compute.spectrum import HVP_COST, SHARPENING_PARAMS, WATCH_MATVECS, SharpeningSpec
+from compute.spectrum import HVP_COST, SHARPENING_PARAMS, SharpeningSpec
 from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
 
-AXIS_POINTS = (AXIS_PARAMS[0].lo, AXIS_PARAMS[0].hi)
+AXIS_POINTS = (param(AXIS_PARAMS, "points").lo, param(AXIS_PARAMS, "points").hi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,16 +127,18 @@ DISPLAY: dict[str, Param] = {
 
 # ---- the landscapes page ----------------------------------------------------------------------------------
 
-PAIR_PARAMS = (Param("batch_size", int, 256, TRAIN_PARAMS[1].lo, TRAIN_PARAMS[1].hi, log=True,
-                     help="batch_size of model B, trained otherwise as A (A vs B; A, B and C)", label="B batch_size"),
-               Param("seed", int, 1, 0, 2**32 - 1, slider=False, label="C seed",
-                     help="seed of model C (initial weights, batch order), trained otherwise as A (A, B and C)"))
-PAIR_USED_BY = {"batch_size": ("sharpness", "three"), "seed": ("three",)}  # the views each pair setting is for
-TRAININGS = {"sharpness": 2, "three": 3}  # models a view trains (A, B, C); the others train one
-LANDSCAPE_VIEWS = {**MODES, "sharpness": "A vs B: between them, both planes and their λmax",
-                   "three": "A, B and C: the plane through three trainings",
-                   "edge": "sharpness during training: λmax against lr's threshold"}
-PAGE_VIEWS = ("sharpness", "three", "edge")  # views of the page only: their LandscapeSpec is model A's plane
+# The page's models B and C: each trained as A but for one setting (the CLI's --b and --c take any).
+PAIRS: dict[str, Param] = {
+    "B": dataclasses.replace(param(TRAIN_PARAMS, "batch_size"), default=256, span=None, label="B batch_size",
+                             help="batch_size of model B, trained otherwise as A (A vs B; A, B and C)"),
+    "C": dataclasses.replace(param(TRAIN_PARAMS, "seed"), default=1, label="C seed",
+                             help="seed of model C (initial weights, batch order), trained otherwise as A (A, B and C)"),
+}
+PAIR_PARAMS = tuple(PAIRS.values())
+PAIR_MODEL = {f"pair.{p.name}": MARK_NAMES.index(m) for m, p in PAIRS.items()}  # which model (1: B, 2: C) each sets
+# The page's views: compute.landscape.VIEWS' rows that it offers, in their order.
+PAGE_VIEWS: dict[str, View] = {name: view for name, view in VIEWS.items() if view.on_page}
+LANDSCAPE_VIEWS = {name: view.title for name, view in PAGE_VIEWS.items()}
 LANDSCAPE_FIELDS: tuple[Field, ...] = tuple(
     Field(group, p) for group, params in (("net", TRAIN_PARAMS), ("split", DATA_SPLIT_PARAMS),
                                           ("landscape", LANDSCAPE_PARAMS), ("pair", PAIR_PARAMS),
@@ -135,10 +147,6 @@ LANDSCAPE_FIELDS: tuple[Field, ...] = tuple(
     for p in params)
 # The loss's colour scale (and the lines' axis): auto is log when the loss spans more than two decades.
 SCALES = {"auto": "auto: log when the loss spans > 2 decades", "linear": "linear", "log": "log"}
-# Each view opens on its natural range: α from −0.5 to 1.5 along a line, −1 to 1 on planes.
-# The plane through A, B and C opens on −0.5 to 1.5 (A at (0, 0), B at (1, 0), C at (0, 1)).
-VIEW_RANGES = {"line": (-0.5, 1.5), "plane": (-1.0, 1.0), "pca": (-1.0, 1.0), "sharpness": (-1.0, 1.0),
-               "three": (-0.5, 1.5), "hessian": (-1.0, 1.0), "edge": (-1.0, 1.0)}
 
 
 def _landscape_defaults() -> dict[str, Any]:
@@ -232,15 +240,24 @@ def _sweep_uses(key: str, state: Mapping[str, Any]) -> bool:
     return True
 
 
+def pair_trainings(train: TrainSpec, state: Mapping[str, Any]) -> list[TrainSpec]:
+    """The trainings of models B and C that the state's view needs: A's but for their pair setting."""
+    models = MARK_NAMES[1:VIEWS[state["mode"]].models]
+    return [dataclasses.replace(train, **{PAIRS[m].name: state[f"pair.{PAIRS[m].name}"]}) for m in models]
+
+
 def _landscape_uses(key: str, state: Mapping[str, Any]) -> bool:
     group = _group(key)
+    view = VIEWS[state["mode"]]
     if group in OPTIMIZERS:
         return group == state["optimizer"]
     if group == "curvature":
-        return state["mode"] == "edge"
+        return view.sharpening
     if group == "landscape":
-        return state["mode"] != "edge"
-    return group != "pair" or state["mode"] in PAIR_USED_BY[key.split(".", 1)[1]]
+        return not view.sharpening
+    if group == "pair":  # model B's setting for views of two models or more, C's for three
+        return PAIR_MODEL[key] < view.models
+    return True
 
 
 def _every_loss(state: dict[str, Any]) -> dict[str, Any]:
@@ -257,7 +274,7 @@ def _sweep_specs(state: dict[str, Any]) -> dict[str, Any]:
 
 def _landscape_fill(state: dict[str, Any], raw: Mapping[str, Any]) -> None:
     if "landscape.lo" not in raw and "landscape.hi" not in raw:
-        state["landscape.lo"], state["landscape.hi"] = VIEW_RANGES[state["mode"]]
+        state["landscape.lo"], state["landscape.hi"] = VIEWS[state["mode"]].range
     if "log" in raw and "scale" not in raw:  # links from before the colour-scale choice
         state["scale"] = "log" if state["log"] else "linear"
     state["log"] = False  # the choice is "scale" now; "log" is read from old links only
@@ -269,9 +286,9 @@ PAGE_MAX_TRAIN_PASSES = 1_200_000
 PAGE_MAX_EVALUATIONS = 15_000_000
 
 
-# Lanczos's cap on the page: the Hessian plane's two eigenvectors, A vs B's λmax (k = 1, twice).
+# Lanczos's cap on the page, on each run a view takes (View.lanczos): the Hessian plane's two
+# eigenvectors, A vs B's λmax (k = 1, twice).
 PAGE_LANCZOS = 150
-ADAM_LIKE = ("adam", "adamw")  # whose sharpness during training is measured twice (H and P⁻¹H)
 
 
 def _images(spec: LandscapeSpec) -> int:
@@ -279,18 +296,16 @@ def _images(spec: LandscapeSpec) -> int:
     return spec.train.dataset.train_size or SOURCES[spec.train.dataset.name].size
 
 
-def _page_caps(spec: LandscapeSpec, state: Mapping[str, Any]) -> None:
+def _page_caps(spec: LandscapeSpec, view: View) -> None:
     images = _images(spec)
-    passes = spec.train.epochs * images * TRAININGS.get(state["mode"], 1)
+    passes = spec.train.epochs * images * view.models
     if passes > PAGE_MAX_TRAIN_PASSES:
         raise InvalidSpec(f"epochs × training images is {passes:,} here; the page trains at most "
                           f"{PAGE_MAX_TRAIN_PASSES:,}: use fewer epochs or set train_size (the CLI has no cap)",
                           "split.train_size")
-    if state["mode"] == "edge":  # no points: its products are capped by build_sharpening
+    if view.sharpening:  # no points: its products are capped by build_sharpening
         return
-    r = spec.resolution
-    points = {"line": 2 * r, "sharpness": 2 * r + 2 * r * r}.get(state["mode"], r * r)
-    points += {"hessian": PAGE_LANCZOS, "sharpness": 2 * PAGE_LANCZOS}.get(state["mode"], 0) * HVP_COST
+    points = view.evaluations(spec.resolution) + view.lanczos * PAGE_LANCZOS * HVP_COST
     if points * images > PAGE_MAX_EVALUATIONS:
         raise InvalidSpec(f"points × images is {points * images:,} here; the page evaluates at most "
                           f"{PAGE_MAX_EVALUATIONS:,}: lower the resolution or set train_size (the CLI has no cap)",
@@ -299,7 +314,7 @@ def _page_caps(spec: LandscapeSpec, state: Mapping[str, Any]) -> None:
 
 def _sharpening_caps(sharpening: SharpeningSpec, images: int) -> None:
     measured = min(sharpening.samples or images, images)
-    each = WATCH_MATVECS * (2 if sharpening.train.optimizer.name in ADAM_LIKE else 1) + sharpening.trace_samples
+    each = sharpening.products
     if sharpening.measurements * each * measured * HVP_COST > PAGE_MAX_EVALUATIONS:
         raise InvalidSpec(f"{sharpening.measurements:,} measurements × up to {each} Hessian-vector products × "
                           f"{measured:,} images is more than the page's {PAGE_MAX_EVALUATIONS:,} image evaluations "
@@ -332,7 +347,7 @@ def build_sharpening(spec: LandscapeSpec, state: Mapping[str, Any]) -> Sharpenin
 
 def _landscape_specs(state: dict[str, Any]) -> dict[str, Any]:
     spec = build_landscape(state)
-    if state["mode"] != "edge":
+    if not VIEWS[state["mode"]].sharpening:
         return {"landscape": spec}
     return {"landscape": spec, "sharpening": build_sharpening(spec, state)}
 
@@ -347,10 +362,10 @@ def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
             dataset=DatasetSpec(state["dataset"], **group_values(state, "split", LANDSCAPE)),
             optimizer=OptimizerSpec(optimizer, tuple(group_values(state, optimizer, LANDSCAPE).items())),
             **group_values(state, "net", LANDSCAPE))
-        mode = "plane" if state["mode"] in PAGE_VIEWS else state["mode"]
-        spec = LandscapeSpec(train=train, mode=mode, bias=state["bias"], norm=state["norm"],
+        view = VIEWS[state["mode"]]
+        spec = LandscapeSpec(train=train, mode=view.spec_mode, bias=state["bias"], norm=state["norm"],
                              dir_type=state["dir_type"], **group_values(state, "landscape", LANDSCAPE))
-        _page_caps(spec, state)
+        _page_caps(spec, view)
         return spec
     except InvalidSpec as err:
         raise _on_page(err, "landscape") from None
@@ -364,7 +379,7 @@ PAGES: dict[str, Page] = {
                   CHOICE_DEFAULTS | {"step": None} | COMPARE_DEFAULTS, DISPLAY, _compare_specs, _compare_uses),
     SWEEP: Page(SWEEP, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _sweep_specs, _sweep_uses),
     LANDSCAPE: Page(LANDSCAPE, LANDSCAPE_FIELDS,
-                    {"model": tuple(MODELS), "mode": tuple(LANDSCAPE_VIEWS), "bias": tuple(BIAS_MODES),
+                    {"model": tuple(MODELS), "mode": tuple(PAGE_VIEWS), "bias": tuple(BIAS_MODES),
                      "optimizer": tuple(OPTIMIZERS), "dataset": tuple(SOURCES), "norm": tuple(NORMS),
                      "dir_type": tuple(DIR_TYPES), "scale": tuple(SCALES)},
                     _landscape_defaults(), {"log": Param("log", bool, False, help="show the loss in log scale")},

@@ -21,8 +21,8 @@ from compute.datasets import SOURCES, DataFileError
 from compute.landscape import (
     BIAS_MODES,
     DIR_TYPES,
-    MODES,
     NORMS,
+    VIEWS,
     LandscapeSpec,
     between,
     landscape,
@@ -64,11 +64,12 @@ from dashboard.state import LANDSCAPE as LANDSCAPE_PAGE
 from dashboard.state import (
     LANDSCAPE_VIEWS,
     PAGE_LANCZOS,
+    PAGE_VIEWS,
     SCALES,
-    VIEW_RANGES,
     Checked,
     check_state,
     from_query,
+    pair_trainings,
     to_query,
 )
 from dashboard.weights import (
@@ -88,7 +89,6 @@ dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descen
 
 # Where the points are evaluated: "auto" (the GPU when torch sees one), "cpu" or "cuda".
 DEVICE = os.environ.get("LANDSCAPE_DEVICE", "auto")
-BETWEEN = (-0.5, 1.5)  # the sharpness view's line from A to B
 
 
 def check(raw: Any) -> Checked:
@@ -166,9 +166,9 @@ register_optimizer_switch(LANDSCAPE, LandscapeID.OPTIMIZER)
     prevent_initial_call=True,
 )
 def mode_range(mode):
-    """Each view starts on its natural range: α from −0.5 to 1.5, planes from −1 to 1, the plane
-    through A, B and C from −0.5 to 1.5."""
-    return VIEW_RANGES.get(mode, (no_update, no_update)) if isinstance(mode, str) else (no_update, no_update)
+    """Each view starts on its natural range (its row's): α from −0.5 to 1.5, planes from −1 to 1,
+    the plane through A, B and C from −0.5 to 1.5."""
+    return PAGE_VIEWS[mode].range if isinstance(mode, str) and mode in PAGE_VIEWS else (no_update, no_update)
 
 
 # A large data set starts on a seeded subset, so that the page's first training takes minutes, not hours.
@@ -279,65 +279,76 @@ def _checked(request: Any) -> Checked:
     return check(state if isinstance(state, dict) else {"model": None})
 
 
-def _draw(request: Any, report: Callable[[str], Callable[[int, int], None]], stored_only: bool = False) -> tuple:
+Report = Callable[[str], Callable[[int, int], None]]
+
+
+def _draw(request: Any, report: Report, stored_only: bool = False) -> tuple:
     """The three figures and the line under them; with ``stored_only``, from what is on disk only
-    (NotStored when something would have to be trained or evaluated)."""
+    (NotStored when something would have to be trained or evaluated). The view's row says which
+    drawer (DRAW, by what the view computes) draws it."""
     checked = _checked(request)
     if not checked.ok:
         return no_update, no_update, no_update, "Nothing drawn: " + "; ".join(checked.blocking.values())
-    state, spec = checked.state, checked.specs["landscape"]
     try:
         resolve_device(DEVICE)
     except InvalidSpec as err:
         return no_update, no_update, no_update, f"Nothing drawn: LANDSCAPE_DEVICE: {err}"
-    title = _what(spec.train)
-    if state.get("mode") == "edge":
-        return _edge(checked.specs["sharpening"], report, stored_only)
-    trained = trained_model(spec.train, report(f"training {title} (epochs)"), stored_only)
-    scale = state.get("scale", "auto")
-    if state.get("mode") == "sharpness":
-        return _sharpness(spec, trained, state, report, scale, stored_only)
-    if state.get("mode") == "three":
-        return _three(spec, trained, state, report, scale, stored_only)
+    return DRAW[PAGE_VIEWS[checked.state["mode"]].computes](checked, report, stored_only)
+
+
+def _model_a(spec: LandscapeSpec, report: Report, stored_only: bool) -> Trained:
+    return trained_model(spec.train, report(f"training {_what(spec.train)} (epochs)"), stored_only)
+
+
+def _single(checked: Checked, report: Report, stored_only: bool) -> tuple:
+    """A view of one model's landscape (its spec's own mode): a line, or a plane and its surface."""
+    state, spec = checked.state, checked.specs["landscape"]
+    view = PAGE_VIEWS[state["mode"]]
+    trained = _model_a(spec, report, stored_only)
+
     def compute() -> Any:
         found = None
-        if spec.mode == "hessian":  # its directions first, with their own progress
-            found = spectrum(SpectrumSpec(spec.train, k=2, seed=spec.seed, max_matvecs=PAGE_LANCZOS), trained,
-                             DEVICE, report("Lanczos: the Hessian's top two eigenvectors (products, at most)"))[0]
-        return landscape(spec, trained, report(f"{MODES[spec.mode]} (points)"), DEVICE, evaluator(), found)
+        if view.spectrum is not None:  # its directions first, with their own progress
+            wanted = dataclasses.replace(view.spectrum(spec), max_matvecs=PAGE_LANCZOS)
+            found = spectrum(wanted, trained, DEVICE,
+                             report("Lanczos: the Hessian's top two eigenvectors (products, at most)"))[0]
+        return landscape(spec, trained, report(f"{view.title} (points)"), DEVICE, evaluator(), found)
 
     result = stored_landscape(landscape_key(spec), compute, stored_only)
-    log, said = use_log(scale, result)
-    if spec.mode == "line":
+    log, said = use_log(state.get("scale", "auto"), result)
+    if result.mode == "line":
         main, surface = make_line_figure(result, log), NO_SURFACE
     else:
         main, surface = make_plane_figure(result, log), make_landscape_surface(result, log)
-    points = spec.resolution if spec.mode == "line" else spec.resolution**2
-    done = (f"{title}, {spec.train.epochs} epochs: test accuracy {trained.test_acc[-1]:.3f}; "
-            f"{points} points evaluated{said}.")
+    done = (f"{_what(spec.train)}, {spec.train.epochs} epochs: test accuracy {trained.test_acc[-1]:.3f}; "
+            f"{view.points(spec.resolution)} points evaluated{said}.")
     return main, surface, make_training_figure(trained), done
 
 
 NO_SURFACE = make_placeholder("(a line has no surface)")
 
 
-def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
-               report: Callable[[str], Callable[[int, int], None]], scale: str, stored_only: bool = False) -> tuple:
-    """A and B trained alike but for the batch size: the line between them, both planes."""
-    batch_b = state["pair.batch_size"]
-    second, train_b = _model_b(spec, state, report, stored_only)
+def _sharpness(checked: Checked, report: Report, stored_only: bool) -> tuple:
+    """A and B trained alike but for the batch size: the line between them (the view "between"),
+    both planes."""
+    state, spec = checked.state, checked.specs["landscape"]
+    first = _model_a(spec, report, stored_only)
+    (train_b,) = pair_trainings(spec.train, state)
+    second = _model_b(train_b, report, stored_only)
     spec_b = dataclasses.replace(spec, train=train_b)
     sharp = [_sharpness_of(t.train, trained, which, report, stored_only)
              for t, trained, which in ((spec, first, "A"), (spec_b, second, "B"))]
-    names = (f"A: batch {spec.train.batch_size}, λmax {sharp[0]:.4g}", f"B: batch {batch_b}, λmax {sharp[1]:.4g}")
-    line_spec = dataclasses.replace(spec, mode="line", lo=BETWEEN[0], hi=BETWEEN[1])
+    names = (f"A: batch {spec.train.batch_size}, λmax {sharp[0]:.4g}",
+             f"B: batch {train_b.batch_size}, λmax {sharp[1]:.4g}")
+    line_view = VIEWS["between"]  # drawn here, beside both planes (not a view of the page on its own)
+    line_spec = dataclasses.replace(spec, mode=line_view.spec_mode, lo=line_view.range[0], hi=line_view.range[1])
     path = stored_landscape(landscape_key(line_spec, spec_b.train),
                             lambda: between(line_spec, first, second, report("A → B (points)"), DEVICE, evaluator()), stored_only)
     plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)"), DEVICE, evaluator()),
                                stored_only)
     plane_b = stored_landscape(landscape_key(spec_b),
                                lambda: landscape(spec_b, second, report("plane of B (points)"), DEVICE, evaluator()), stored_only)
-    log, said = use_log(scale, path, plane_a, plane_b)
+    log, said = use_log(state.get("scale", "auto"), path, plane_a, plane_b)
     main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
     sharper = "A" if sharp[0] > sharp[1] else "B"
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
@@ -347,8 +358,7 @@ def _sharpness(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
             make_training_figure(first, second, names=tuple(n.split(',')[0] for n in names)), done)
 
 
-def _sharpness_of(train: Any, trained: Trained, which: str, report: Callable[[str], Callable[[int, int], None]],
-                  stored_only: bool) -> float:
+def _sharpness_of(train: Any, trained: Trained, which: str, report: Report, stored_only: bool) -> float:
     """λmax of a trained model's training loss (k = 1, within the page's Lanczos cap), kept on disk."""
     wanted = SpectrumSpec(train, k=1, max_matvecs=PAGE_LANCZOS)
     return float(stored_eigenvalues(wanted, lambda: spectrum(wanted, trained, DEVICE,
@@ -356,9 +366,11 @@ def _sharpness_of(train: Any, trained: Trained, which: str, report: Callable[[st
                                     .eigenvalues, stored_only)[0])
 
 
-def _edge(spec: SharpeningSpec, report: Callable[[str], Callable[[int, int], None]], stored_only: bool) -> tuple:
+def _edge(checked: Checked, report: Report, stored_only: bool) -> tuple:
     """λmax every few steps of model A's training against the optimizer's threshold (Cohen et
     al.'s edge of stability); the training it made is kept like any other."""
+    spec: SharpeningSpec = checked.specs["sharpening"]
+
     def compute() -> Sharpening:
         result, trained = sharpening(spec, report("sharpness during training (measurements)"), DEVICE)
         keep_trained(spec.train, trained)
@@ -383,31 +395,34 @@ def _edge(spec: SharpeningSpec, report: Callable[[str], Callable[[int, int], Non
             make_training_figure(trained), done)
 
 
-def _model_b(spec: LandscapeSpec, state: dict[str, Any], report: Callable[[str], Callable[[int, int], None]],
-             stored_only: bool) -> tuple[Trained, Any]:
-    """Model B of A vs B and of A, B and C: trained as A but for pair.batch_size (and its spec)."""
-    batch_b = state["pair.batch_size"]
-    train_b = dataclasses.replace(spec.train, batch_size=batch_b)
-    return trained_model(train_b, report(f"training B (batch {batch_b}, epochs)"), stored_only), train_b
+def _model_b(train_b: Any, report: Report, stored_only: bool) -> Trained:
+    """Model B of A vs B and of A, B and C: trained as A but for pair.batch_size."""
+    return trained_model(train_b, report(f"training B (batch {train_b.batch_size}, epochs)"), stored_only)
 
 
-def _three(spec: LandscapeSpec, first: Trained, state: dict[str, Any],
-           report: Callable[[str], Callable[[int, int], None]], scale: str, stored_only: bool = False) -> tuple:
+def _three(checked: Checked, report: Report, stored_only: bool) -> tuple:
     """A; B trained alike but for the batch size; C alike but for the seed: the plane through
     the three (Li et al.'s model_file2/3), A at (0, 0), B at (1, 0), C at (0, 1)."""
-    batch_b, seed_c = state["pair.batch_size"], state["pair.seed"]
-    second, train_b = _model_b(spec, state, report, stored_only)
-    train_c = dataclasses.replace(spec.train, seed=seed_c)
-    third = trained_model(train_c, report(f"training C (seed {seed_c}, epochs)"), stored_only)
-    names = (f"A: batch {spec.train.batch_size}, seed {spec.train.seed}", f"B: batch {batch_b}", f"C: seed {seed_c}")
+    state, spec = checked.state, checked.specs["landscape"]
+    first = _model_a(spec, report, stored_only)
+    train_b, train_c = pair_trainings(spec.train, state)
+    second = _model_b(train_b, report, stored_only)
+    third = trained_model(train_c, report(f"training C (seed {train_c.seed}, epochs)"), stored_only)
+    names = (f"A: batch {spec.train.batch_size}, seed {spec.train.seed}", f"B: batch {train_b.batch_size}",
+             f"C: seed {train_c.seed}")
     result = stored_landscape(landscape_key(spec, "three", train_b, train_c),
                               lambda: through(spec, first, second, third, report("plane through A, B, C (points)"),
                                               DEVICE, evaluator()), stored_only)
-    log, said = use_log(scale, result)
+    log, said = use_log(state.get("scale", "auto"), result)
     accuracy = ", ".join(f"{n.split(':')[0]} {t.test_acc[-1]:.3f}" for n, t in zip(names, (first, second, third)))
-    done = f"{_what(spec.train)}: test accuracy {accuracy}; {spec.resolution**2} points evaluated{said}."
+    done = f"{_what(spec.train)}: test accuracy {accuracy}; {PAGE_VIEWS[state['mode']].points(spec.resolution)} points evaluated{said}."
     return (make_plane_figure(result, log), make_landscape_surface(result, log),
             make_training_figure(first, second, third, names=names), done)
+
+
+# The drawers of the page's views, by what a view computes (compute.landscape.View.computes).
+DRAW: dict[str, Callable[[Checked, Report, bool], tuple]] = {
+    "landscape": _single, "sharpness": _sharpness, "three": _three, "sharpening": _edge}
 
 
 clientside_callback(URL_SYNC_JS, Output(LandscapeID.LINK, "value"), Input(LandscapeID.STORE, "data"))

@@ -19,6 +19,7 @@ from compute import (
     run_trajectory,
 )
 from compute.cli import main
+from compute.landscape import MARK_NAMES, VIEWS
 
 
 def run_cli(capsys, *args):
@@ -308,3 +309,59 @@ def test_fetch_data_without_internet_is_one_line(capsys, tmp_path, monkeypatch):
                                          "could not be downloaded from https://")
     assert last.endswith(f"network is unreachable. Data folder: {tmp_path}")  # not the command just run
     assert list((tmp_path / "mnist").iterdir()) == []
+
+
+def _landscape_parser():
+    from compute.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return sub.choices["landscape"]
+
+
+@pytest.mark.parametrize("name", list(VIEWS))
+def test_every_view_the_cli_offers_writes_its_landscape_and_the_others_say_why_not(name, capsys, tmp_path):
+    """Each row of compute.landscape.VIEWS: in ``landscape --mode`` (trained with the models it
+    needs, over its own default range, its points as its row says), or not, with a reason."""
+    view = VIEWS[name]
+    mode = next(a for a in _landscape_parser()._actions if a.dest == "mode")
+    if not view.in_cli:
+        assert name not in mode.choices and len(view.not_in_cli) > 20 and view.on_page
+        with pytest.raises(SystemExit) as stop:
+            main(["landscape", "--mode", name, "--out", str(tmp_path / "x.npz")])
+        assert stop.value.code == 2 and "invalid choice" in capsys.readouterr().err
+        return
+    assert name in mode.choices and f"{name}: {view.title}" in " ".join(mode.help.split())
+    models = [arg for m, setting in zip(MARK_NAMES[1:view.models], ("batch_size=128", "seed=1"))
+              for arg in (f"--{m.lower()}", setting)]
+    target = tmp_path / f"{name}.npz"
+    assert main(["landscape", "--model", "mlp", "--mode", name, "--epochs", "1", "--train-size", "300",
+                 "--resolution", "4", *models, "--out", str(target)]) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert all(f"training {m}" in err for m in MARK_NAMES[1:view.models]) and ("Lanczos" in err) == bool(view.spectrum)
+    with np.load(target) as saved:
+        assert tuple(saved["coords"][[0, -1]]) == view.range
+        assert saved["train_loss"].size == view.points(4) and np.isfinite(saved["train_loss"]).all()
+        assert ("test_loss" in saved) == bool(view.lines)
+        spec = json.loads(str(saved["spec"]))
+        assert spec.get("landscape", spec)["mode"] == view.spec_mode
+
+
+def test_the_clis_defaults_are_the_specs():
+    """Each default of a command is its spec's own (or its Param row's), not typed again."""
+    from compute.cli import build_parser
+    from compute.landscape import LandscapeSpec
+    from compute.nets import TrainSpec
+    from compute.sweep import SweepSpec
+
+    land = build_parser().parse_args(["landscape", "--out", "x.npz"])
+    spec, train = LandscapeSpec(), TrainSpec()
+    assert (land.mode, land.resolution, land.seed, land.norm, land.bias, land.dir_type) == \
+        (spec.mode, spec.resolution, spec.seed, spec.norm, spec.bias, spec.dir_type)
+    assert (land.model, land.dataset, land.optimizer) == (train.model, train.dataset.name, train.optimizer.name)
+    sweep = build_parser().parse_args(["sweep"])
+    from compute.cli import parse_axis
+
+    default = SweepSpec()
+    assert SweepSpec(x=parse_axis(sweep.x, "x"), y=parse_axis(sweep.y, "y"), measure=sweep.measure) == default
+    run = build_parser().parse_args(["run"])
+    assert (run.loss, run.optimizer) == (RunSpec().loss.name, RunSpec().optimizer.name)

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from compute import run_trajectory
-from compute.curvature import adam_threshold, spectral_radius, stable_lr, toy_hessian
+from compute.curvature import spectral_radius, stable_lr, toy_hessian
 from compute.losses import loss_data
+from compute.optimizers import OPTIMIZERS
 from compute.specs import DataSpec, LossSpec, OptimizerSpec, RunSpec
 
 POINTS = [(6.0, -3.0), (1.0, 2.0), (-0.5, 0.3), (2.2, 2.9)]
@@ -72,7 +73,7 @@ def test_weight_decay_adds_to_the_curvature_and_adams_threshold_is_cohen_et_als(
     plain = stable_lr(2.0, OptimizerSpec("sgd", (("lr", 0.1),)))
     decayed = stable_lr(2.0, OptimizerSpec("sgd", (("lr", 0.1), ("weight_decay", 0.5))))
     assert plain == pytest.approx(1.0) and decayed == pytest.approx(2 / 2.5)
-    assert adam_threshold(0.01, 0.9) == pytest.approx(38 / 0.01)
+    assert OPTIMIZERS["adam"].stability.threshold({"lr": 0.01, "beta1": 0.9}) == pytest.approx(38 / 0.01)
     assert stable_lr(2.0, OptimizerSpec("adam", (("lr", 0.1),))) is None
 
 
@@ -144,3 +145,89 @@ def test_the_batched_engines_divergence_agrees_with_the_theory_on_a_fine_grid(ne
     assert below.sum() > 300 and above.sum() > 300
     assert (~below & ~above).mean() < 0.05
     np.testing.assert_array_equal(ratio < 1, rho < 1)  # the ratio's boundary is the spectral radius's
+
+
+# ---- the theory on the optimizer registry's rows -------------------------------------------------
+
+# What each registry row states, checked against the closed forms above: SGD's bound is where the
+# iteration's spectral radius crosses 1 (and 2/lr, 38/lr at momentum 0.9, 2·1.9/(2.8·lr) Nesterov);
+# Adam's is Cohen et al.'s 38/lr at β1 = 0.9, heavy ball with dampening β1 on P⁻¹H. A new row must
+# say here what its theory is (None: none known), so that every row is tested.
+ROW_THEORY = {"sgd": "lr", "adam": "preconditioned", "adamw": "preconditioned", "rmsprop": None, "adagrad": None}
+SGD_CASES = [(0.0, 0.0, False), (0.5, 0.0, False), (0.9, 0.0, False), (0.9, 0.5, False), (0.3, 0.0, True),
+             (0.9, 0.0, True), (0.99, 0.0, True)]
+
+
+def test_every_optimizer_row_says_what_its_theory_is():
+    assert set(ROW_THEORY) == set(OPTIMIZERS)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_the_theory_on_each_row_is_the_closed_form(name):
+    from compute.optimizers import adam_scale
+    from compute.spectrum import threshold
+
+    row, kind = OPTIMIZERS[name], ROW_THEORY.get(name, "missing")
+    values = OptimizerSpec(name, (("lr", 0.1),)).values
+    if kind is None:
+        assert row.stability is None and threshold(OptimizerSpec(name, (("lr", 0.1),))) == (None, "", False)
+        assert stable_lr(2.0, OptimizerSpec(name, (("lr", 0.1),))) is None
+        return
+    theory = row.stability
+    if kind == "lr":
+        assert not theory.preconditioned
+        for mu, tau, nesterov in SGD_CASES:
+            values = {**values, "momentum": mu, "dampening": tau, "nesterov": nesterov}
+            k = theory.bound(values)
+            assert spectral_radius(0.999 * k, mu, nesterov, tau) < 1 + 1e-9 < spectral_radius(1.001 * k, mu, nesterov, tau)
+            assert stable_lr(3.7, OptimizerSpec(name, tuple(values.items()))) == pytest.approx(k / 3.7)
+        heavy = {**values, "momentum": 0.9, "dampening": 0.0, "nesterov": False}
+        assert theory.threshold(heavy) == pytest.approx(38.0)  # TrainSpec's SGD: lr 0.1, momentum 0.9
+        assert theory.threshold({**heavy, "nesterov": True}) == pytest.approx(2 * 1.9 / 2.8 / 0.1)
+        plain = {**heavy, "momentum": 0.0, "lr": 0.5}
+        assert theory.threshold(plain) == pytest.approx(4.0) and theory.label(plain, theory.bound(plain)) == "2/lr"
+        assert theory.bound({**heavy, "dampening": 1.0}) is None  # no gradient enters the velocity
+    else:
+        assert kind == "preconditioned" and theory.preconditioned and theory.preconditioner is adam_scale
+        assert theory.threshold({**values, "lr": 0.01, "beta1": 0.9}) == pytest.approx(38 / 0.01)
+        for beta1 in (0.0, 0.5, 0.9, 0.99):  # heavy ball with dampening β1 (the module's note)
+            k = theory.bound({**values, "beta1": beta1})
+            assert spectral_radius(0.999 * k, beta1, False, beta1) < 1 + 1e-9 < spectral_radius(1.001 * k, beta1, False, beta1)
+        assert stable_lr(2.0, OptimizerSpec(name, (("lr", 0.1),))) is None  # its bound is not on H's own λmax
+        limit, label, preconditioned = threshold(OptimizerSpec(name, (("lr", 0.01),)))
+        assert limit == pytest.approx(3800.0) and preconditioned and label == "(2 + 2β1)/((1 − β1)·lr) = 3.8/(0.1·lr)"
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZERS))
+def test_weight_decay_adds_to_the_hessian_unless_decoupled(name):
+    values = {**OptimizerSpec(name).values, "weight_decay": 0.25}
+    assert OPTIMIZERS[name].l2(values) == (0.0 if name == "adamw" else 0.25)  # AdamW's decay is decoupled
+
+
+def test_a_new_row_with_known_theory_is_one_row(monkeypatch):
+    """Rows copied from SGD's and Adam's under new names get their theory everywhere: the stable
+    learning rate, the sweep's stability ratio, the sharpness's threshold and its products."""
+    import dataclasses
+
+    from compute.nets import TrainSpec
+    from compute.optimizers import ADAM, SGD
+    from compute.spectrum import SharpeningSpec, threshold
+    from compute.sweep import SweepAxis, SweepSpec
+
+    monkeypatch.setitem(OPTIMIZERS, "sgd2", dataclasses.replace(SGD, key="sgd2"))
+    monkeypatch.setitem(OPTIMIZERS, "adam2", dataclasses.replace(ADAM, key="adam2"))
+    for new, old, params in (("sgd2", "sgd", (("lr", 0.1), ("momentum", 0.9))), ("adam2", "adam", (("lr", 0.01),))):
+        assert stable_lr(3.0, OptimizerSpec(new, params)) == stable_lr(3.0, OptimizerSpec(old, params))
+        assert threshold(OptimizerSpec(new, params)) == threshold(OptimizerSpec(old, params))
+        train = TrainSpec(model="mlp", epochs=1)
+        assert (SharpeningSpec(dataclasses.replace(train, optimizer=OptimizerSpec(new, params))).products ==
+                SharpeningSpec(dataclasses.replace(train, optimizer=OptimizerSpec(old, params))).products)
+    products = {name: SharpeningSpec(TrainSpec(model="mlp", epochs=1, optimizer=OptimizerSpec(name))).products
+                for name in ("sgd2", "adam2")}
+    assert products["adam2"] == 2 * products["sgd2"]  # Lanczos on H, then on P⁻¹H
+    from compute.curvature import sweep_stability
+
+    axes = {"x": SweepAxis("lr", 0.05, 5.0, 4, True), "y": SweepAxis("momentum", 0.0, 0.9, 3)}
+    np.testing.assert_array_equal(
+        sweep_stability(SweepSpec(run=RunSpec(optimizer=OptimizerSpec("sgd2"), epochs=10), **axes)),
+        sweep_stability(SweepSpec(run=RunSpec(optimizer=OptimizerSpec("sgd"), epochs=10), **axes)))

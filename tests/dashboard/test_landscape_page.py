@@ -9,10 +9,11 @@ import pytest
 import torch
 from dash import no_update
 
+from compute.landscape import VIEWS
 from compute.nets import TrainSpec, train
 from compute.spectrum import SharpeningSpec, SpectrumSpec, sharpening, spectrum
 from dashboard import weights
-from dashboard.state import PAGE_LANCZOS
+from dashboard.state import PAGE_LANCZOS, PAGES
 
 from .conftest import call_callback
 
@@ -258,3 +259,31 @@ def test_the_edge_views_caps_and_bad_values_name_the_curvature_settings():
     assert page.check({"mode": "plane", "curvature.every": 1, "curvature.samples": 0}).ok  # not this view's
     assert "SharpeningSpec" not in str(page.check({"mode": "plane"}).specs)
     assert isinstance(page.check({"mode": "edge"}).specs["sharpening"], SharpeningSpec)
+
+
+@pytest.mark.parametrize("name", list(VIEWS))
+def test_every_view_is_on_the_page_and_drawn_or_says_why_not(weights_dir, name):
+    """Each row of compute.landscape.VIEWS: in the page's view menu, opening on its range, with
+    the models, spec and drawer its row names, drawn; or not on the page, with a reason (and then
+    in the CLI: tests/compute/test_cli.py)."""
+    view = VIEWS[name]
+    choices = PAGES[page.LANDSCAPE_PAGE].choices["mode"]
+    if not view.on_page:
+        assert name not in choices and name not in page.LANDSCAPE_VIEWS and len(view.not_on_page) > 20
+        assert view.in_cli and not page.check({"mode": name}).ok
+        return
+    assert name in choices and page.LANDSCAPE_VIEWS[name] == view.title
+    assert page.mode_range(name) == view.range
+    checked = page.check({"mode": name, "net.epochs": 1, "landscape.resolution": 4, "split.train_size": 300,
+                          "curvature.samples": 100, "pair.batch_size": 128})
+    spec = checked.specs["landscape"]
+    assert checked.ok and spec.mode == view.spec_mode and (spec.lo, spec.hi) == view.range
+    assert ("sharpening" in checked.specs) == view.sharpening and view.computes in page.DRAW
+    reports = []
+    main, _surface, training, text = call_callback(page.draw, reports.append, 1, {"state": checked.state})
+    assert isinstance(main, dict) and not text.startswith("Nothing drawn"), text
+    trainings = {t["name"].split(":")[0] if ":" in t["name"] else "A" for t in training["data"]}
+    assert trainings == set("ABC"[:view.models])  # one training figure per model the view trains
+    assert any(r[2].startswith("Lanczos") for r in reports) == bool(view.spectrum)
+    if view.computes in ("landscape", "three"):
+        assert f"{view.points(4)} points evaluated" in text

@@ -48,3 +48,33 @@ def test_good_parts_of_a_query_survive_a_bad_part():
 def test_check_state_never_raises_and_names_the_field(value):
     checked = check_state({"sgd.lr": value})
     assert not checked.ok and set(checked.errors) == {"sgd.lr"}
+
+
+@pytest.mark.parametrize("mode", ["line", "plane", "pca", "hessian", "sharpness", "three", "edge"])
+def test_a_views_models_decide_which_pair_settings_block_it(mode):
+    """Model B's setting (pair.batch_size) matters to views of two models or more, C's (pair.seed)
+    to views of three: a bad value blocks only those (the rows' ``models``)."""
+    from compute.landscape import VIEWS
+    from dashboard.state import LANDSCAPE
+
+    models = VIEWS[mode].models
+    for key, model in (("pair.batch_size", 1), ("pair.seed", 2)):
+        checked = check_state({"mode": mode, key: -1}, LANDSCAPE)
+        assert key in checked.errors and checked.ok == (models <= model)
+    assert ("curvature.every" in check_state({"mode": mode, "curvature.every": 0}, LANDSCAPE).blocking) == \
+        (mode == "edge")
+    assert ("landscape.resolution" in check_state({"mode": mode, "landscape.resolution": 0}, LANDSCAPE).blocking) \
+        != (mode == "edge")
+
+
+def test_the_pair_settings_are_the_trainings_own_with_their_page_defaults():
+    from compute.lookup import param
+    from compute.nets import TRAIN_PARAMS
+    from dashboard.state import PAIR_PARAMS
+
+    batch, seed = PAIR_PARAMS
+    assert (batch.name, batch.default, batch.lo, batch.hi, batch.log, batch.span, batch.label) == \
+        ("batch_size", 256, 1, 60000, True, None, "B batch_size")
+    assert (seed.name, seed.default, seed.lo, seed.hi, seed.slider, seed.label) == ("seed", 1, 0, 2**32 - 1, False, "C seed")
+    assert (batch.lo, batch.hi) == (param(TRAIN_PARAMS, "batch_size").lo, param(TRAIN_PARAMS, "batch_size").hi)
+
