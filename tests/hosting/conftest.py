@@ -128,11 +128,11 @@ class Served:
         return get_json(self.url + "/healthz")["background"]["jobs"]
 
 
-# one machine, as `make serve`: no REDIS_URL, no SECRET_KEY (the workers share a key file);
-# a shorter abandon time so a closed tab's job stops within the test (wide enough for ten pages
-# polling from one loaded 2-core machine)
-# (and one trusted proxy: a test speaks for several client addresses through X-Forwarded-For)
-ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "6", "JOBS_ABANDON_S": "30",
+# one machine, as `make serve`: no REDIS_URL, no SECRET_KEY (the workers share a key file); a
+# shorter abandon time so a closed tab's job stops within the test (a page polls every 250 ms: 15 s
+# is wide for ten pages on one loaded 2-core machine); one trusted proxy, so that a test speaks for
+# several client addresses through X-Forwarded-For
+ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "6", "JOBS_ABANDON_S": "15",
                    "TRUSTED_PROXIES": "1"}
 
 

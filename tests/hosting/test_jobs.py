@@ -207,6 +207,9 @@ def test_one_session_holds_at_most_its_share(one_machine, browser):
         time.sleep(1)
     _wait_until(pages, lambda t: "you already have 2 jobs" in t[2] and "training" in t[0]
                 and ("training" in t[1] or "Waiting" in t[1]), 60)
+    for page, _ in pages[:2]:  # cancelled, not left to stop when abandoned (the closed tab's test)
+        page.click("#ls-cancel")
+    _wait_until(pages[:2], lambda t: all("Cancelled." in text for text in t), 30)
     context.close()
     _idle(one_machine, 60)
 
