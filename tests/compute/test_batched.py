@@ -112,14 +112,18 @@ def test_float64_matches_torch_optim_step_by_step(optimizer, loss, data):
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_float32_matches_the_toy_lab_run(optimizer, data):
+    """Every drawn run is compared, none skipped: with lr ≤ 0.2 on MSE no run explodes (the worst
+    corner, SGD at lr 0.2 with momentum 0.95 and weight_decay 1, peaks near loss 170 from the start's 53)."""
     flags, settings_ = data.draw(configurations(optimizer, max_lr=0.2))
+    compared = 0
     for spec, runs, r in _batched_against_reference(optimizer, "mse", flags, settings_, torch.float32, 20):
         traj = run_trajectory(spec)
-        if traj.diverged_at is not None or traj.loss.max() > 1e4:
-            continue  # exploding runs amplify rounding: compared in float64 above
+        assert traj.diverged_at is None and traj.loss.max() < 1e4, "a bounded run, as lr ≤ 0.2 on MSE gives"
         np.testing.assert_allclose(runs.weight[:, r], traj.weight, rtol=2e-4, atol=2e-5)
         np.testing.assert_allclose(runs.bias[:, r], traj.bias, rtol=2e-4, atol=2e-5)
         np.testing.assert_allclose(runs.loss[:, r], traj.loss, rtol=1e-3, atol=1e-5)
+        compared += 1
+    assert compared == len(settings_) == 3
 
 
 @pytest.mark.parametrize("knobs", [

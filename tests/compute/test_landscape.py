@@ -19,8 +19,8 @@ from compute.landscape import (
 )
 from compute.nets import (
     MODELS,
+    BasicBlock,
     DatasetSpec,
-    SmallCNN,
     TrainSpec,
     build_model,
     evaluate,
@@ -121,16 +121,58 @@ def test_same_seed_same_surface_and_nothing_is_modified(trained):
     assert first.train_loss[2, 2] == pytest.approx(trained.train_loss[-1], rel=1e-5)  # the centre is θ*
 
 
-def test_pca_directions_explain_the_path(trained):
-    result = landscape(LandscapeSpec(train=SMALL, mode="pca", resolution=5), trained)
-    assert result.explained[0] >= result.explained[1] > 0 and result.explained.sum() <= 1 + 1e-9
-    np.testing.assert_allclose(result.path[-1], [0.0, 0.0], atol=1e-5)
-    assert np.abs(result.path).max() < result.coords[-1]
+def test_pca_directions_are_the_principal_axes_of_the_path(trained):
+    """Against numpy's eigendecomposition of the path's Gram matrix G = ΔΔᵀ, Δ the parameters after
+    each epoch minus the final ones: the ratios are G's top eigenvalues over their sum, d₁ and d₂ the
+    unit axes Δᵀu/√λ times 1.25 × the path's largest coordinate, the path its projections Δ·v."""
+    spec = LandscapeSpec(train=SMALL, mode="pca", resolution=5)
+    result = landscape(spec, trained)
+    d1, d2, _ = directions(spec, trained)
+    deltas = trained.path.astype(np.float64) - trained.final.astype(np.float64)
+    eigenvalues, vectors = np.linalg.eigh(deltas @ deltas.T)  # ascending
+    top, u = eigenvalues[::-1][:2], vectors[:, ::-1][:, :2]
+    np.testing.assert_allclose(result.explained, top / eigenvalues.sum(), rtol=1e-6)
+    axes = deltas.T @ u / np.sqrt(top)  # (P, 2), unit columns
+    coords = deltas @ axes
+    reach = 1.25 * np.abs(coords).max()
+    for k, direction in enumerate((d1, d2)):
+        d = direction.double().numpy()
+        sign = np.sign(d @ axes[:, k])  # an eigenvector's sign is arbitrary
+        assert sign != 0
+        np.testing.assert_allclose(d, sign * reach * axes[:, k], rtol=1e-4, atol=1e-6 * reach)
+        np.testing.assert_allclose(result.path[:, k], sign * coords[:, k] / reach, atol=1e-6)
 
 
-def test_skip_connection_changes_only_the_forward():
-    plain, skip = SmallCNN(skip=False), SmallCNN(skip=True)
-    assert [s for _, s in param_shapes(plain)] == [s for _, s in param_shapes(skip)]
+def test_the_skip_adds_the_blocks_input_before_its_relu():
+    """The CNN and the CNN + skip from one seed share their weights; by hand with torch.nn.functional,
+    h = relu(conv1(x)), z = conv2(h): the CNN is fc(pool(relu(z))), the skip's fc(pool(relu(z + h))).
+    ResNet's identity block with the skip is relu(the no-skip block's conv-BN output + x)."""
+    fn = torch.nn.functional
+    plain, skip = build_model("cnn", 5), build_model("cnn-skip", 5)
+    w = plain.state_dict()
+    assert all(torch.equal(v, w[k]) for k, v in skip.state_dict().items()) and skip.state_dict().keys() == w.keys()
+    x = load_split(DatasetSpec()).x_train[:32]
+    h = fn.relu(fn.conv2d(x, w["conv1.weight"], w["conv1.bias"], padding=1))
+    z = fn.conv2d(h, w["conv2.weight"], w["conv2.bias"], padding=1)
+
+    def head(a):
+        return fn.linear(fn.max_pool2d(fn.relu(a), 2).flatten(1), w["fc.weight"], w["fc.bias"])
+
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x), head(z))
+        torch.testing.assert_close(skip(x), head(z + h))
+        assert (head(z + h) - head(z)).abs().max() > 0.1  # the skip matters at these weights
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        block, noshort = BasicBlock(4, 4, 1, True).eval(), BasicBlock(4, 4, 1, False).eval()
+        noshort.load_state_dict(block.state_dict())
+        x = torch.randn(3, 4, 6, 6)
+    seen = {}
+    noshort.bn2.register_forward_hook(lambda _m, _i, out: seen.update(out=out))
+    with torch.no_grad():
+        torch.testing.assert_close(noshort(x), fn.relu(seen["out"]))
+        torch.testing.assert_close(block(x), fn.relu(seen["out"] + x))
 
 
 @pytest.mark.parametrize(("kwargs", "fragment"), [

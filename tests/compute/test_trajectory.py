@@ -28,8 +28,10 @@ SETTINGS = [
 LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.7}, "smoothl1": {"beta": 0.4}, "bce": {}}
 
 
-def reference_loop(loss_fn, opt_kwargs, epochs, w0=6.0, b0=-3.0, optimizer=torch.optim.SGD, problem="regression"):
-    """The usual training loop, written out as a person would write it."""
+def reference_loop(loss_fn, opt_kwargs, epochs, w0=6.0, b0=-3.0, optimizer=torch.optim.SGD, problem="regression",
+                   watch=None):
+    """The usual training loop, written out as a person would write it; ``watch(optimizer, model)``
+    after each step."""
     x, y = toy_data(DataSpec(), problem)
     X = torch.tensor(x).reshape(-1, 1)
     Y = torch.tensor(y).reshape(-1, 1)
@@ -45,6 +47,8 @@ def reference_loop(loss_fn, opt_kwargs, epochs, w0=6.0, b0=-3.0, optimizer=torch
         rows.append((model.weight.item(), model.bias.item(), loss.item()))
         loss.backward()
         optimizer.step()
+        if watch is not None:
+            watch(optimizer, model)
     rows.append((model.weight.item(), model.bias.item(), loss_fn(model(X), Y).item()))
     return np.array(rows, dtype=np.float32)
 
@@ -217,13 +221,64 @@ def test_step_cap_counts_batches():
     assert RunSpec(epochs=100, batch_size=10).steps == 500
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "adagrad"])
-def test_eps_zero_runs_as_torch_does_without_an_exception(optimizer):
-    """eps is a slider stop at 0: where the denominator becomes 0 torch divides to inf or nan, and
-    so does the effective step size shown beside it (it raised ZeroDivisionError)."""
-    spec = RunSpec(optimizer=OptimizerSpec(optimizer, (("eps", 0.0), ("lr", 0.05))), epochs=30)
-    traj = run_trajectory(spec)
-    assert traj.weight.shape == (31,)
+def _torch_view(optimizer, p):
+    """The moment's step and the effective step size of parameter p, from torch.optim's own state
+    after a step, by the updates torch documents: RMSprop θ ← θ − lr·g/(√v + eps) (v = square_avg,
+    less grad_avg² when centered), with momentum buf ← μ·buf + g/(√v + eps), θ ← θ − lr·buf;
+    Adagrad θ ← θ − lr/(1 + (t − 1)·lr_decay)·g/(√sum + eps); Adam θ ← θ − size·m̂, size =
+    lr/(√v̂ + eps), m̂ = exp_avg/(1 − β₁ᵗ), v̂ = exp_avg_sq (or its max)/(1 − β₂ᵗ)."""
+    hp, state = optimizer.param_groups[0], optimizer.state[p]
+    lr, eps = np.float64(hp["lr"]), hp["eps"]
+    if isinstance(optimizer, torch.optim.RMSprop):
+        v = state["square_avg"].item() - (state["grad_avg"].item() ** 2 if hp["centered"] else 0.0)
+        return (-lr * state["momentum_buffer"].item() if hp["momentum"] > 0 else math.nan), lr / (math.sqrt(v) + eps)
+    t = state["step"].item()
+    if isinstance(optimizer, torch.optim.Adagrad):
+        return math.nan, lr / (1 + (t - 1) * hp["lr_decay"]) / (math.sqrt(state["sum"].item()) + eps)
+    beta1, beta2 = hp["betas"]
+    v = state["max_exp_avg_sq" if hp["amsgrad"] else "exp_avg_sq"].item() / (1 - beta2**t)
+    size = lr / (math.sqrt(v) + eps)
+    return -size * state["exp_avg"].item() / (1 - beta1**t), size
+
+
+VIEW_SETTINGS = {
+    "rmsprop": [{"lr": 0.05}, {"lr": 0.02, "alpha": 0.9, "momentum": 0.8, "centered": True, "eps": 0.0},
+                {"lr": 0.01, "weight_decay": 0.3, "eps": 0.01, "centered": True}],
+    "adagrad": [{"lr": 0.5, "eps": 0.0},
+                {"lr": 0.8, "lr_decay": 0.05, "initial_accumulator_value": 0.3, "weight_decay": 0.2}],
+    "adam": [{"lr": 0.05, "eps": 0.0, "amsgrad": True, "betas": (0.9, 0.5)}],  # v falls: its max differs
+}
+
+
+@pytest.mark.parametrize(("optimizer", "settings"), [(k, s) for k, rows in VIEW_SETTINGS.items() for s in rows],
+                         ids=lambda v: v if isinstance(v, str) else ",".join(f"{a}={b}" for a, b in v.items()))
+def test_the_arrow_and_step_sizes_are_torch_optims_state(optimizer, settings):
+    """What the toy lab draws after each step (the moment's arrow, the effective step sizes) against
+    the same quantities read from torch.optim's state in the plain loop, and against the step taken:
+    with a moment the arrow is the step; without one the step is −size·(g + weight_decay·θ). eps 0
+    is a slider stop: Adagrad's state exists before its first step, so its view divides by √0 there."""
+    from compute import OPTIMIZERS
+
+    traj = run_trajectory(RunSpec(epochs=25, optimizer=OptimizerSpec(optimizer, _registry_values(settings))))
+    views, grads = [], []
+
+    def watch(opt, model):
+        views.append([_torch_view(opt, p) for p in (model.bias, model.weight)])
+        grads.append([model.bias.grad.item(), model.weight.grad.item()])
+
+    rows = reference_loop(torch.nn.MSELoss(), settings, 25, optimizer=OPTIMIZERS[optimizer].torch_cls, watch=watch)
+    expected = np.array(views)  # (steps, (bias, weight), (arrow, size))
+    assert traj.finite_steps == 26 and np.isfinite(expected[:, :, 1]).all() and np.isnan(traj.arrow[0]).all()
+    np.testing.assert_allclose(traj.step_size[1:], expected[:, :, 1], rtol=1e-6)
+    np.testing.assert_allclose(traj.arrow[1:], expected[:, :, 0], rtol=1e-6)  # NaN where there is no moment
+    params = rows[:, [1, 0]].astype(np.float64)  # (bias, weight) before each step, then the last
+    taken = np.diff(params, axis=0)
+    if np.isfinite(expected[:, :, 0]).all():
+        np.testing.assert_allclose(traj.arrow[1:], taken, rtol=1e-3, atol=1e-6)
+    else:
+        assert np.isnan(traj.arrow).all()
+        g = np.array(grads) + settings.get("weight_decay", 0.0) * params[:-1]
+        np.testing.assert_allclose(taken, -traj.step_size[1:] * g, rtol=1e-3, atol=1e-6)
 
 
 def _same(a, b) -> None:

@@ -10,9 +10,9 @@ from dash import no_update
 from compute import OPTIMIZERS, PRESETS, OptimizerSpec, RunSpec, run_trajectory
 from dashboard import figures as F
 from dashboard import toyview
-from dashboard.controls import CHECKED
+from dashboard.controls import CHECKED, settings_from_controls
 from dashboard.ids import FIGURES, ID, param_id, preset_id
-from dashboard.state import FIELDS
+from dashboard.state import FIELDS, PAGES, TOY, check_state
 
 from .conftest import blank, call_callback, control_values, render_lists
 from .grouping import grouped
@@ -204,22 +204,74 @@ def test_click_moves_the_start_point():
         assert toy.click_start(junk) == (no_update, no_update)
 
 
-@pytest.mark.parametrize("key", list(PRESETS))
-def test_presets_set_the_optimizer(key):
-    outputs_list = [[{"id": param_id(f.group, f.param.name), "property": "value"} for f in FIELDS]]
+def _path(traj):
+    """Each step's length in the (bias, weight) plane."""
+    return np.hypot(np.diff(traj.weight), np.diff(traj.bias))
+
+
+def _climb(traj):
+    """How far the loss climbs back on the way down, in all: the overshoot."""
+    rises = np.diff(traj.loss.astype(np.float64))
+    return rises[rises > 0].sum()
+
+
+# What each preset's caption says its run does, as a check of that run against the default run
+# (``base``) and the other presets' runs; a new preset needs its row.
+CAPTIONS = {
+    # "walks straight down the steepest slope, then crawls along the long valley": the page's
+    # default run, and its loss never climbs (but by float32 rounding at the minimum)
+    "plain": lambda run, base, runs: np.array_equal(run.loss, base.loss) and _climb(run) < 1e-5,
+    # "builds speed: the path overshoots the valley floor and spirals around the minimum before it settles"
+    "momentum": lambda run, base, runs: (_path(run)[:3].max() > 1.5 * _path(base)[:3].max() and _climb(run) > 1
+                                         and _path(run).sum() > 3 * _path(base).sum()
+                                         and run.loss[-1] < 1.01 * base.loss[-1]),
+    # "the same speed, but tighter turns and less overshoot than plain momentum"
+    "nesterov": lambda run, base, runs: (abs(_path(run).max() / _path(runs["momentum"]).max() - 1) < 0.05
+                                         and _path(run).sum() < 0.5 * _path(runs["momentum"]).sum()
+                                         and _climb(run) < 0.5 * _climb(runs["momentum"])),
+    # "pulls both parameters toward 0: the path settles at a point well away from the loss minimum"
+    "decay": lambda run, base, runs: (abs(run.weight[-1]) < 0.5 * abs(base.weight[-1])
+                                      and abs(run.bias[-1]) < 0.6 * abs(base.bias[-1])
+                                      and _path(run)[-10:].max() < 1e-3 and run.loss[-1] > 2 * base.loss[-1]),
+    # "only 20% of each new gradient into the buffer: shorter, smoother steps and a slower approach"
+    # (than momentum 0.9's)
+    "dampening": lambda run, base, runs: (_path(run).max() < 0.6 * _path(runs["momentum"]).max()
+                                          and _climb(run) < _climb(runs["momentum"])
+                                          and run.loss[30] > 2 * runs["momentum"].loss[30]),
+}
+
+
+def _after_click(key, before):
+    """The toy lab's RunSpec (MSE) and GridSpec once preset ``key`` is clicked on a page whose
+    controls hold ``before``: the callback's outputs put in the controls, then the page's own
+    check of its settings into specs."""
+    outputs = [{"id": param_id(f.group, f.param.name), "property": "value"} for f in FIELDS]
     values, optimizer, caption = call_callback(
-        toy.apply_preset, [1] * len(PRESETS), outputs_list=outputs_list, triggered=[(preset_id(key), "n_clicks")])
-    preset = PRESETS[key]
-    got = {f.key: v for f, v in zip(FIELDS, values)}
-    for f in FIELDS:
-        if f.group == preset.optimizer:
-            value = dict(preset.params).get(f.param.name, f.param.default)
-            assert got[f.key] == (([CHECKED] if value else []) if f.param.kind is bool else value)
-        elif f.key == "run.epochs":
-            assert got[f.key] == preset.epochs
-        else:
-            assert got[f.key] is no_update  # data, grid, start and loss settings stay
-    assert optimizer == preset.optimizer and preset.caption in caption
+        toy.apply_preset, [1] * len(PRESETS), outputs_list=[outputs], triggered=[(preset_id(key), "n_clicks")])
+    shown = [b if v is no_update else v for b, v in zip(before, values, strict=True)]
+    raw = settings_from_controls([{**o, "value": v} for o, v in zip(outputs, shown)], shown)
+    checked = check_state({**raw, "optimizer": optimizer, "loss": "mse"}, TOY)
+    assert checked.ok, checked.blocking
+    return (*checked.specs["mse"], caption)
+
+
+def test_every_preset_builds_the_run_its_caption_describes():
+    """Each preset, clicked on a page with other settings changed: its keys are settings of its
+    optimizer, the page's specs hold exactly its optimizer (the rest at the registry's defaults) and
+    epochs while the data, start and grid stay, and its run does what its caption says."""
+    assert set(CAPTIONS) == set(PRESETS)
+    before = control_values({"grid.resolution": 57, "sgd.weight_decay": 0.5, "sgd.dampening": 0.3,
+                             "adam.lr": 0.5, "run.epochs": 7})
+    base = run_trajectory(check_state({}, TOY).specs["mse"][0])
+    built = {key: _after_click(key, before) for key in PRESETS}
+    runs = {key: run_trajectory(run) for key, (run, _grid, _caption) in built.items()}
+    for key, preset in PRESETS.items():
+        run, grid, caption = built[key]
+        unknown = [name for name, _ in preset.params if f"{preset.optimizer}.{name}" not in PAGES[TOY].by_key]
+        assert not unknown, f"preset {key} sets {unknown}, no setting of {preset.optimizer}"
+        assert run == RunSpec(optimizer=OptimizerSpec(preset.optimizer, preset.params), epochs=preset.epochs)
+        assert grid.resolution == 57 and caption == f"{preset.label}: {preset.caption}"
+        assert CAPTIONS[key](runs[key], base, runs), f"preset {key}: {preset.caption}"
 
 
 def test_only_the_chosen_optimizer_shows_its_controls():

@@ -3,8 +3,9 @@
 component IDs. Every answer is a message or no update (200/204), or a refusal of a malformed
 request (4xx), never a 500; the server stays responsive; no request outlives REQUEST_CAP_S.
 
-Background callbacks (sweep, landscape) start a job rather than answer; their job functions
-get the same hostile values directly.
+Background callbacks (sweep, landscape) start a job rather than answer; their job functions get
+hostile values directly: a small valid request with settings no setting accepts keeps every figure
+and names each bad setting, a malformed request keeps every figure, and the valid request draws.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import re
 import time
 from typing import Any
 
@@ -19,6 +21,8 @@ import dash
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from dashboard.state import PAGES
 
 from .conftest import call_callback
 
@@ -179,18 +183,82 @@ def test_the_server_answers_after_the_fuzz(client):
     assert client.get("/").status_code == 200
 
 
-@pytest.mark.parametrize(("module", "function"), [("sweep", "sweep"), ("landscape", "draw")])
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(request=st.one_of(HOSTILE, st.fixed_dictionaries({"state": HOSTILE}),
-                         st.fixed_dictionaries({"state": st.dictionaries(
-                             st.sampled_from(["sweep.x_points", "sweep.y_points", "run.epochs", "net.epochs",
-                                              "landscape.resolution", "model", "mode", "optimizer", "data.n"]),
-                             HOSTILE, min_size=1, max_size=4)})))
-def test_hostile_requests_to_background_jobs_get_a_message(module, function, request, tmp_path, monkeypatch):
+# The background jobs: the function, a small valid state of its page (it draws in about a second),
+# what its status line says when it draws, and when it refuses.
+JOBS = {"sweep": ("sweep", {"sweep.x_points": 3, "sweep.y_points": 2, "run.epochs": 5}, "6 runs × 5 steps done",
+                  "No sweep: "),
+        "landscape": ("draw", {"model": "mlp", "net.epochs": 1, "mode": "line", "landscape.resolution": 3},
+                      "3 points evaluated", "Nothing drawn: ")}
+JOB_KEYS = ["sweep.x_points", "sweep.y_points", "run.epochs", "net.epochs", "landscape.resolution", "model", "mode",
+            "optimizer", "data.n"]  # settings of one page or the other: each page knows some of them
+CHOICE_NAMES = {name for key in ("model", "mode", "optimizer") for page in ("landscape", "sweep")
+                for name in PAGES[page].choices.get(key, ())}
+
+
+def _a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# Values that none of JOB_KEYS accepts: those are whole numbers from 0 to at most 2,000, or a name
+# from a list, so anything negative, huge, fractional, not finite, not a number, or not a name is refused.
+REFUSED = st.one_of(
+    st.none(), st.booleans(), st.integers(max_value=-1), st.integers(min_value=10**6),
+    st.floats(allow_nan=True, allow_infinity=True).filter(
+        lambda x: not (math.isfinite(x) and x == int(x) and 0 <= x <= 1e6)),
+    st.sampled_from(["NaN", "inf", "-1e400", "1e999", "", " ", "0x10", "<script>alert(1)</script>", "' OR 1=1 --",
+                     "../../etc/passwd", "\x00", "🙂" * 50, "a" * 5000, "__proto__"]),
+    st.text(max_size=30).filter(lambda t: not _a_number(t) and t not in CHOICE_NAMES),
+    st.lists(st.one_of(st.integers(), st.text(max_size=5), st.none()), max_size=4),
+    st.dictionaries(st.text(max_size=5), st.one_of(st.integers(), st.text(max_size=5), st.none()), max_size=3),
+)
+
+
+def _job(module: str, request: Any, monkeypatch, tmp_path) -> tuple:
     monkeypatch.setenv("WEIGHTS_DIR", str(tmp_path))
+    function = JOBS[module][0]
     job = getattr(importlib.import_module(f"dashboard.pages.{module}"), function)
     args = (1, request) if function == "draw" else (request, 1)
-    out = call_callback(job, lambda _: None, *args)
-    assert isinstance(out[-1], str)  # what the page shows under the progress bar
-    if out[0] is dash.no_update:
-        assert out[-1].startswith(("Nothing drawn", "No sweep")), out[-1]
+    return call_callback(job, lambda _: None, *args)
+
+
+def _names(message: str, key: str) -> bool:
+    """Whether the status line names the setting: "unknown setting 'key'", or a clause "name must …"
+    or "name needs …" (compute's messages, one per bad setting, joined by "; ")."""
+    name = re.escape(key.rsplit(".", 1)[-1])
+    return f"unknown setting {key!r}" in message or re.search(rf"(: |; ){name} (must|needs) ", message) is not None
+
+
+@pytest.mark.parametrize("module", list(JOBS))
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(bad=st.dictionaries(st.sampled_from(JOB_KEYS), REFUSED, min_size=1, max_size=4))
+def test_hostile_settings_sent_to_a_background_job_are_named_and_change_nothing(module, bad, tmp_path, monkeypatch):
+    """The page's small valid request with some settings replaced by values no setting accepts: every
+    figure stays as it was (no_update) and the status line names each bad setting."""
+    _function, valid, _drawn, refusal = JOBS[module]
+    out = _job(module, {"state": {**valid, **bad}}, monkeypatch, tmp_path)
+    assert all(figure is dash.no_update for figure in out[:-1])
+    assert out[-1].startswith(refusal), out[-1]
+    assert all(_names(out[-1], key) for key in bad), (bad, out[-1])
+
+
+@pytest.mark.parametrize("module", list(JOBS))
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=st.one_of(HOSTILE.filter(lambda v: not isinstance(v, dict)),
+                         st.fixed_dictionaries({"state": HOSTILE.filter(lambda v: not isinstance(v, dict))})))
+def test_a_malformed_request_to_a_background_job_changes_nothing(module, request, tmp_path, monkeypatch):
+    out = _job(module, request, monkeypatch, tmp_path)
+    assert all(figure is dash.no_update for figure in out[:-1])
+    assert out[-1].startswith(JOBS[module][3]), out[-1]
+
+
+@pytest.mark.parametrize("module", list(JOBS))
+def test_the_valid_request_the_fuzz_starts_from_draws(module, tmp_path, monkeypatch):
+    """The control of the two tests above: the same request without the bad values draws."""
+    _function, valid, drawn, _refusal = JOBS[module]
+    out = _job(module, {"state": valid}, monkeypatch, tmp_path)
+    assert all(isinstance(figure, dict) for figure in out[:-1]) and out[0]["data"], out[-1]
+    assert drawn in out[-1]

@@ -1,6 +1,10 @@
 """Which background manager the environment picks, the shared secret key, sessions, /healthz and
 404s on one machine."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 
 from dashboard.clients import SESSION_COOKIE
@@ -64,10 +68,38 @@ def test_healthz_on_one_machine(client):
     assert set(background["jobs"]) == {"running", "queued", "max"} and background["jobs"]["max"] == 2
 
 
-def test_dash_is_set_up_before_the_first_request(dash_app):
-    """Concurrent first requests to a fresh worker must find every callback (bench load found a race)."""
-    assert dash_app._got_first_request["setup_server"] is True
-    assert any("run-status.children" in output for output in dash_app.callback_map)
+# A fresh worker: a new interpreter imports the app as gunicorn does, then eight threads make its
+# first requests at once (thread switches made frequent, so that a race in Dash's set-up shows).
+FRESH_WORKER = """
+import json, sys, threading
+sys.setswitchinterval(1e-6)
+import app
+mapped = sorted(app.app.callback_map)  # what Dash dispatches from, before any request
+barrier, seen = threading.Barrier(8), []
+def first_request():
+    client = app.server.test_client()
+    barrier.wait()
+    answer = client.get("/_dash-dependencies")
+    seen.append(sorted(d["output"] for d in answer.get_json()) if answer.status_code == 200 else answer.status_code)
+threads = [threading.Thread(target=first_request) for _ in range(8)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+print(json.dumps({"mapped": mapped, "seen": seen}))
+"""
+
+
+def test_a_fresh_worker_serves_every_callback_to_its_first_concurrent_requests(client):
+    """Dash finishes its set-up on the first request, without a lock: concurrent first requests to a
+    fresh worker found callbacks missing (bench load). A freshly imported app dispatches every callback
+    before any request, and eight simultaneous first requests each list every callback."""
+    every = sorted(d["output"] for d in client.get("/_dash-dependencies").get_json())
+    assert any("run-status.children" in output for output in every)
+    done = subprocess.run([sys.executable, "-c", FRESH_WORKER], check=False, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    fresh = json.loads(done.stdout.strip().splitlines()[-1])
+    assert fresh["mapped"] == every
+    assert fresh["seen"] == [every] * 8
 
 
 def test_a_job_that_cannot_start_or_finish_says_why_in_its_status_line():
