@@ -42,6 +42,7 @@ def create_app() -> Dash:
         suppress_callback_exceptions=True,
     )
     server = app.server
+    server.extensions["descent_lab.jobs"] = manager  # gunicorn's post_worker_init warms it (gunicorn_conf.py)
     server.config["SECRET_KEY"] = secret_key()  # one key for every worker (see README, Hosting)
     server.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("MAX_CONTENT_LENGTH", str(1 << 20)))
     compute_cache.configure(server)

@@ -5,6 +5,7 @@ fetch-data)."""
 
 from __future__ import annotations
 
+import runpy
 import sys
 from collections.abc import Sequence
 
@@ -28,10 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(usage())
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    if command == "serve":
-        import app
-
-        app.main(rest)
+    if command == "serve":  # app.py as a program, as `python app.py` runs it (the app is the top of the house)
+        sys.argv = ["descent-lab serve", *rest]
+        runpy.run_module("app", run_name="__main__", alter_sys=True)
         return 0
     if command == "export":
         from dashboard import exports

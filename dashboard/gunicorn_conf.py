@@ -26,7 +26,6 @@ reuse_port = True  # the kernel spreads new connections over the workers
 
 
 def post_worker_init(worker) -> None:
-    """Start this worker's job forkserver (one machine) before it serves, not on the first job."""
-    from app import manager
-
-    manager.warm()
+    """Start this worker's job forkserver (one machine) before it serves, not on the first job (the
+    app it loaded keeps its job manager among the server's extensions)."""
+    worker.wsgi.extensions["descent_lab.jobs"].warm()
