@@ -26,7 +26,7 @@ HERE = Path(__file__).parent
 ASSETS = HERE / "assets" if (HERE / "assets").is_dir() else HERE / "dashboard" / "assets"
 log = logging.getLogger("descent_lab")
 # Background jobs: processes from a forkserver on this machine, or Celery workers when REDIS_URL
-# is set (``make worker``); see dashboard/jobs/. The job processes start from dashboard/jobs/entry.py.
+# is set (``make worker``); see dashboard/jobs/. The job processes start from dashboard/jobprocess.py.
 manager, celery_app = background_manager()
 
 

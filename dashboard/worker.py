@@ -1,6 +1,6 @@
 """``python -m dashboard.worker [celery worker options]``: a Celery worker that comes back.
 
-Runs ``celery -A dashboard.jobs.entry:celery_app worker …`` and starts it again whenever it exits on its own. The
+Runs ``celery -A dashboard.jobprocess:celery_app worker …`` and starts it again whenever it exits on its own. The
 worker can die for good when Redis goes away mid-job (kombu 5.7.0, the release Celery 5.7 needs,
 raises "'NoneType' object has no attribute 'hostname'" while it restores the unacknowledged job,
 and Celery calls that unrecoverable); the jobs it held are reported lost to their pages by the job
@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 
 log = logging.getLogger("descent_lab.worker")
-CELERY = [sys.executable, "-m", "celery", "-A", "dashboard.jobs.entry:celery_app", "worker"]
+CELERY = [sys.executable, "-m", "celery", "-A", "dashboard.jobprocess:celery_app", "worker"]
 
 
 def supervise(command: Sequence[str], backoff: Sequence[float] = (1, 2, 5, 10),

@@ -4,7 +4,8 @@ Dash's background callbacks hand a job to a manager: ours (``manager.Jobs``) kee
 (``book.JobBook``) in the store every web worker shares (a folder on one machine, Redis with
 REDIS_URL; JSON text only, so nothing read back can run code), and starts each job through a
 launcher: a forkserver's child on this machine (``local``) or a Celery task (``celery``). The job
-runs in ``run.Executor``, from the job process's own entry point (``entry``), which imports no app.
+runs in ``run.Executor``, from the job process's own entry point (dashboard/jobprocess.py), which
+imports no app.
 """
 
 from dashboard.jobs.book import (

@@ -1,6 +1,6 @@
 """With REDIS_URL: jobs are Celery tasks on ``make worker`` (dashboard/worker.py), the book and the
 values in Redis. The web side sends a job by its task's name; the worker side (the job's entry
-point, dashboard/jobs/entry.py) registers the tasks that run it, and a landscape job's helpers
+point, dashboard/jobprocess.py) registers the tasks that run it, and a landscape job's helpers
 (dashboard/spread.py) that idle workers take.
 """
 

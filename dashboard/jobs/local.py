@@ -1,7 +1,7 @@
 """One machine: each job is a process made by a forkserver.
 
 The forkserver is started by exec (not fork) and imports the job's entry point once
-(dashboard/jobs/entry.py: the pages' background callbacks, and torch._dynamo, which the first
+(dashboard/jobprocess.py: the pages' background callbacks, and torch._dynamo, which the first
 torch.optim constructor of a process imports lazily: 2.6 s of a 2.8 s sweep job when each job paid
 it). Importing starts no OpenMP threads, so no job inherits a web worker's (a child forked from a
 thread that had run torch waited forever in libgomp's barrier). Every job after the first starts in
@@ -21,7 +21,7 @@ from typing import Any
 from dashboard.compat import forget_child
 
 log = logging.getLogger(__name__)
-ENTRY = "dashboard.jobs.entry"
+ENTRY = "dashboard.jobprocess"
 _FORKSERVER = multiprocessing.get_context("forkserver")
 _FORKSERVER.set_forkserver_preload([ENTRY, "torch._dynamo"])
 

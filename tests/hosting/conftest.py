@@ -175,7 +175,7 @@ def workshop(redis_server, tmp_path_factory) -> Iterator[str]:
     web = _spawn([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
                   "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:server"],
                  env, "hosting-gunicorn.log")
-    worker = _spawn([sys.executable, "-m", "celery", "-A", "dashboard.jobs.entry:celery_app", "worker", "--loglevel=INFO",
+    worker = _spawn([sys.executable, "-m", "celery", "-A", "dashboard.jobprocess:celery_app", "worker", "--loglevel=INFO",
                      "--concurrency", "1"], env, "hosting-celery.log")
     url = f"http://127.0.0.1:{port}"
     if not wait_for(lambda: get_json(url + "/healthz", timeout=2)["background"]["reachable"], [web, worker], 90):

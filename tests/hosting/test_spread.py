@@ -31,7 +31,7 @@ def helpers(redis_server, tmp_path_factory) -> Iterator:
     scratch = tmp_path_factory.mktemp("spread")
     env = {**os.environ, "REDIS_URL": redis_server.url, "SECRET_KEY": "test-secret",
            "WEIGHTS_DIR": str(scratch / "weights")}
-    worker = _spawn([sys.executable, "-m", "celery", "-A", "dashboard.jobs.entry:celery_app", "worker", "--loglevel=INFO",
+    worker = _spawn([sys.executable, "-m", "celery", "-A", "dashboard.jobprocess:celery_app", "worker", "--loglevel=INFO",
                      "--concurrency", "2", "--hostname", "spread@%h"], env, "hosting-spread-celery.log")
     celery = make_celery(redis_server.url)
     if not wait_for(lambda: celery.control.ping(timeout=1.0), [worker], 90):

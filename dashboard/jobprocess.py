@@ -1,5 +1,5 @@
 """A job process's entry point, for the forkserver's children (``run_job``) and the Celery worker
-(``celery -A dashboard.jobs.entry:celery_app worker``, which ``make worker`` runs).
+(``celery -A dashboard.jobprocess:celery_app worker``, which ``make worker`` runs).
 
 It imports what a job needs and nothing of the web app: the pages' modules, for their background
 callbacks (their pages are not registered: there is no Dash app here), the compute cache on a bare
