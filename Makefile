@@ -12,6 +12,10 @@ CONCURRENCY ?= 2
 # glibc keeps freed activation buffers instead of unmapping them (measured: a CNN forward 14 -> 7 ms)
 export MALLOC_MMAP_THRESHOLD_ ?= 1073741824
 export MALLOC_TRIM_THRESHOLD_ ?= 1073741824
+# torch's OpenMP threads sleep when idle instead of spinning: request threads, job processes (and the
+# test workers) share the cores, and spinning threads starved the others (measured: a ResNet-20
+# training beside two busy processes took 27 s spinning, 4 s passive)
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install run serve worker test check lint bench bench-landscape bench-load clean
 

@@ -76,8 +76,8 @@ def test_the_playback_speed_sets_the_tick_and_the_stride(page):
     page.get_by_text("100 steps/s", exact=True).click()
     page.click("#play-button")
     expect(page.locator("#step-text")).not_to_contain_text("step 0:", timeout=TIMEOUT)
-    page.click("#play-button")  # pause
-    expect(page.locator("#play-button")).to_have_text("▶ play")
+    page.click("#play-button")  # pause (a loaded machine's page may take a while between two ticks' redraws)
+    expect(page.locator("#play-button")).to_have_text("▶ play", timeout=TIMEOUT)
     time.sleep(0.5)  # a tick already under way lands
     step = int(page.locator("#step-text").inner_text().split("step ")[1].split(":")[0])
     assert step > 0 and step % 10 == 0, step
