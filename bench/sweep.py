@@ -58,7 +58,35 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
         for what, value in (("engine s", engine), ("loop s", loop), ("ratio", loop / engine)):
             sane(f"{name}: {what}", value)
     print("goal: the 10,000-run sweep in under 0.2 s and at least 1,000x the loop")
+    _largest(smoke)
     _sweep_view(repeat, points)
+
+
+def _largest(smoke: bool) -> None:
+    """The largest sweep the page allows (300 × 300 runs on 400 points): in blocks of runs (what the
+    engine does) against all runs at once (the reference; its temporaries are runs × points)."""
+    from compute import batched
+
+    points, epochs = (20, 5) if smoke else (300, 110)
+    spec = SweepSpec(run=RunSpec(data=dataclasses.replace(RunSpec().data, n=400), epochs=epochs),
+                     x=SweepAxis("lr", 0.001, 1.0, points, True), y=SweepAxis("momentum", 0.0, 0.99, points))
+    block = batched.BLOCK_ELEMENTS
+    times = {}
+    for name, elements in (("all at once", 1 << 62), ("in blocks", block)):
+        batched.BLOCK_ELEMENTS = elements
+        try:
+            start = time.perf_counter()
+            run_sweep(spec)
+            times[name] = time.perf_counter() - start
+        finally:
+            batched.BLOCK_ELEMENTS = block
+    whole_mb = spec.runs * 400 * 4 / 2**20
+    block_mb = min(spec.runs * 400, block) * 4 / 2**20
+    print(f"largest sweep, {points} x {points} runs x {epochs} epochs on 400 points: all at once "
+          f"{times['all at once']:.2f} s ({whole_mb:,.0f} MB a temporary), in blocks {times['in blocks']:.2f} s "
+          f"({block_mb:,.0f} MB a temporary): {times['all at once'] / times['in blocks']:.1f}x")
+    for name, value in times.items():
+        sane(f"largest sweep {name} s", value)
 
 
 def _sweep_view(repeat: int, points: int) -> None:

@@ -22,6 +22,9 @@ from compute.optimizers import OPTIMIZERS
 from compute.specs import RunSpec
 from compute.toy import batch_order
 
+# the most (runs × points) elements one block of runs holds per temporary (8 MB in float32)
+BLOCK_ELEMENTS = 1 << 21
+
 Tensor = torch.Tensor
 
 
@@ -236,6 +239,34 @@ def run_batched(
         progress: called as progress(steps done, steps in all) every few steps.
     """
     runs = len(next(iter(overrides.values()))) if overrides else 1
+    # Runs are independent: a sweep of 90,000 runs on 400 points would hold several (runs × points)
+    # temporaries at once (0.9 GB); blocks of runs keep each below BLOCK_ELEMENTS and reach the
+    # same numbers (each run's arithmetic is its own row).
+    block = max(1, BLOCK_ELEMENTS // max(1, base.data.n))
+    if runs <= block:
+        return _run_block(base, overrides, runs, dtype, keep_params, progress)
+    starts = range(0, runs, block)
+    parts = []
+    for i, start in enumerate(starts):
+        part = {name: np.asarray(values)[start:start + block] for name, values in overrides.items()}
+
+        def report(step: int, steps: int, i: int = i) -> None:
+            # the whole sweep's progress on the steps' scale: block i of n at ``step``
+            progress((i * steps + step) // len(starts), steps)
+
+        parts.append(_run_block(base, part, min(block, runs - start), dtype, keep_params,
+                                None if progress is None else report))
+    return BatchedRuns(
+        loss=np.concatenate([p.loss for p in parts], axis=1),
+        diverged_at=np.concatenate([p.diverged_at for p in parts]),
+        weight=None if not keep_params else np.concatenate([p.weight for p in parts], axis=1),
+        bias=None if not keep_params else np.concatenate([p.bias for p in parts], axis=1),
+    )
+
+
+def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype: torch.dtype,
+               keep_params: bool, progress: Callable[[int, int], None] | None) -> BatchedRuns:
+    """run_batched on one block of runs, all at once."""
     hp, on = _hyperparameters(base, overrides, runs, dtype)
     x, y = loss_data(base.data, base.loss.name)
     xs, ys = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)

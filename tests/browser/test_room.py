@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from tests.browser.conftest import param_selector, shot
+from tests.browser.conftest import param_selector, shot, wait_js
 
 LR = param_selector("sgd", "lr")
 
@@ -42,7 +42,9 @@ def run_room(browser, base: str, name: str) -> None:
         link = presenter.get_attribute(".room-link", "href")
         code = presenter.inner_text(".room-code")
         assert link.endswith(f"/r/{code}")
-        assert presenter.locator("img.room-qr").evaluate("img => img.complete && img.naturalWidth > 0")
+        # the QR code is an image the browser decodes after it is shown: wait for it to have pixels
+        wait_js(presenter, "() => { const img = document.querySelector('img.room-qr');"
+                           " return img !== null && img.complete && img.naturalWidth > 0; }", timeout=10000)
 
         follower.goto(link)
         follower.wait_for_selector("#map-figure .js-plotly-plot .contour", timeout=30000)

@@ -11,6 +11,8 @@ the last bit, so float32 runs there agree in where they settle, not step by step
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -105,7 +107,13 @@ def test_float64_matches_torch_optim_step_by_step(optimizer, loss, data):
         expected = reference(spec)
         got = np.c_[runs.weight[:, r], runs.bias[:, r], runs.loss[:, r]]
         finite = np.isfinite(expected).all(axis=1)
-        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-7, atol=1e-9)
+        # Rounding, amplified: a chaotic run (centered RMSprop on BCE at lr 0.5, say) grows float64's
+        # last-bit differences to 1e-7 in 40 steps. torch.optim's own run, started one ulp away,
+        # measures that amplification; the engine may differ from torch by rounding plus 100× it.
+        nudged = reference(dataclasses.replace(spec, init_weight=float(np.nextafter(spec.init_weight, np.inf))))
+        allowed = 1e-7 * np.abs(expected) + 1e-9 + 100 * np.abs(nudged - expected)
+        assert (np.abs(got - expected)[finite] <= allowed[finite]).all(), \
+            np.max((np.abs(got - expected) - allowed)[finite])
 
 
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
@@ -179,3 +187,25 @@ def test_tiny_hyperparameters_switch_branches_as_torch_does():
         traj = run_trajectory(RunSpec(epochs=5, optimizer=OptimizerSpec(
             "sgd", (("lr", 0.1), ("dampening", 0.5), ("momentum", momentum)))))
         np.testing.assert_allclose(runs.weight[:, r], traj.weight, rtol=1e-6)
+
+
+@pytest.mark.parametrize("batch", [0, 7])
+def test_blocks_of_runs_give_the_runs_of_one_block(monkeypatch, batch):
+    """A big sweep runs in blocks of runs (bounded memory): the same runs, in order, to rounding
+    (a matrix-vector product's summation order may follow the number of rows), the same divergence,
+    and a progress that climbs to the last step once."""
+    from compute import batched
+
+    base = RunSpec(epochs=400 if batch == 0 else 100, batch_size=batch, optimizer=OptimizerSpec("sgd", (("lr", 0.05),)))
+    overrides = {"lr": np.geomspace(1e-3, 10.0, 23), "momentum": np.linspace(0.0, 0.95, 23)}
+    whole = run_batched(base, overrides, dtype=torch.float64, keep_params=True)
+    monkeypatch.setattr(batched, "BLOCK_ELEMENTS", 5 * base.data.n)  # blocks of 5 runs: 5 blocks
+    seen = []
+    blocks = run_batched(base, overrides, dtype=torch.float64, keep_params=True,
+                         progress=lambda done, steps: seen.append((done, steps)))
+    np.testing.assert_array_equal(blocks.diverged_at, whole.diverged_at)
+    assert (whole.diverged_at >= 0).any() and (whole.diverged_at < 0).any()
+    for name in ("loss", "weight", "bias"):
+        np.testing.assert_allclose(getattr(blocks, name), getattr(whole, name), rtol=1e-12, atol=1e-300)
+    assert seen == sorted(seen) and seen[-1] == (base.steps, base.steps)
+    assert all(steps == base.steps for _, steps in seen)
