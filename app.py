@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 import dash
@@ -19,7 +18,7 @@ from dashboard.errors import install_request_errors, show_callback_error
 from dashboard.hosting import background_manager, install_headers, install_healthz, secret_key
 from dashboard.ids import ID
 from dashboard.ratelimit import make_limiter
-from dashboard.settings import ClientLimits, Proxying, from_env
+from dashboard.settings import settings
 
 HERE = Path(__file__).parent
 # assets/ beside this file in a checkout; installed, they are the dashboard package's (pyproject.toml)
@@ -44,11 +43,11 @@ def create_app() -> Dash:
     server = app.server
     server.extensions["descent_lab.jobs"] = manager  # gunicorn's post_worker_init warms it (gunicorn_conf.py)
     server.config["SECRET_KEY"] = secret_key()  # one key for every worker (see README, Hosting)
-    server.config["MAX_CONTENT_LENGTH"] = int(os.environ.get("MAX_CONTENT_LENGTH", str(1 << 20)))
+    server.config["MAX_CONTENT_LENGTH"] = settings().server.MAX_CONTENT_LENGTH
     compute_cache.configure(server)
     install_request_errors(server)
     install_healthz(server, manager, celery_app)
-    limits, proxying = from_env(ClientLimits), from_env(Proxying)
+    limits, proxying = settings().clients, settings().proxying
     limiter = make_limiter(server, manager.store)
     clients.install(server, limiter, limits, proxying)
     install_headers(server, app.csp_hashes, proxying)
@@ -88,8 +87,8 @@ server = app.server
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="descent-lab serve", description="Serve Descent Lab.")
-    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8050")))
+    parser.add_argument("--host", default=settings().server.HOST, help="the address to listen on (HOST)")
+    parser.add_argument("--port", type=int, default=settings().server.PORT, help="the port (PORT)")
     parser.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
     args = parser.parse_args(argv)
     manager.warm()  # the job forkserver imports the job's entry point now, not on the first job

@@ -105,7 +105,7 @@ def _sweep_view(repeat: int, points: int) -> None:
         for _ in range(repeat + 1):
             cache.clear()
             start = time.perf_counter()
-            _, text = page.sweep(lambda _progress: None, request, 0)
+            text = page.sweep(lambda _progress: None, request, 0)["text"]
             times.append(time.perf_counter() - start)
     median = statistics.median(times[1:])
     print(f"sweep view, {points} x {points} uncached (the job, median of {repeat}): {median:.3f} s "

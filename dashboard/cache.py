@@ -9,6 +9,9 @@ dataclasses of arrays and plain values, from an allow-list) as safetensors bytes
 the other fields as JSON in its metadata; as fast to read as a pickle, 40x faster than .npz),
 anything else as JSON. An entry that does not decode reads as a miss, so
 it is computed again and overwritten; nothing in it runs.
+
+It is flask-caching's, not dashboard.store's ``Store``: its values are large and may be evicted at
+any time (least recently used first), where the store holds small ledgers that must never be.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Callable
 from typing import IO, Any, TypeVar
 
 import numpy as np
@@ -31,12 +33,12 @@ from redis.retry import Retry
 from safetensors.numpy import load as load_arrays
 from safetensors.numpy import save as save_arrays
 
-from compute.datasets import CACHE_ROOT
 from compute.preview import Preview
 from compute.sweep import SweepResult
 from compute.toy import LossGrid, Trajectory
 from dashboard import share
 from dashboard.disk import megabytes, prune_lru, touch
+from dashboard.settings import Settings, settings
 
 log = logging.getLogger(__name__)
 cache = Cache()
@@ -121,7 +123,7 @@ class FileSystemCache(filesystemcache.FileSystemCache):
     def set(self, key: str, value: Any, timeout: Any = None, mgmt_element: bool = False) -> bool:
         stored = super().set(key, value, timeout, mgmt_element)
         if stored and not mgmt_element:
-            prune_lru(self._path, megabytes("CACHE_DIR_MAX_MB", 500), keep=self._get_filename(key))
+            prune_lru(self._path, megabytes(settings().stores.CACHE_DIR_MAX_MB), keep=self._get_filename(key))
         return stored
 
 
@@ -132,32 +134,29 @@ class RedisCache(rediscache.RedisCache):
 BACKENDS = {cls.__name__: f"{__name__}.{cls.__name__}" for cls in (SimpleCache, FileSystemCache, RedisCache)}
 
 
-def cache_config(env: Mapping[str, str]) -> dict[str, Any]:
-    """flask-caching settings from the environment.
+def cache_config(config: Settings) -> dict[str, Any]:
+    """flask-caching settings from the server's settings.
 
-    CACHE_TYPE: SimpleCache (default), FileSystemCache (with CACHE_DIR) or RedisCache
-    (the default when REDIS_URL is set), on CACHE_REDIS_URL (default REDIS_URL: a Redis of its own
-    lets the cache evict freely without touching the job book, rooms and rates);
-    CACHE_DEFAULT_TIMEOUT in seconds (default 3600); CACHE_THRESHOLD: most entries kept by
-    SimpleCache/FileSystemCache (default 500).
+    CACHE_TYPE: SimpleCache (default), FileSystemCache (in CACHE_DIR) or RedisCache (the default
+    when REDIS_URL is set), on CACHE_REDIS_URL (default REDIS_URL: a Redis of its own lets the cache
+    evict freely without touching the job book, rooms and rates).
     """
-    kind = env.get("CACHE_TYPE") or ("RedisCache" if env.get("REDIS_URL") else "SimpleCache")
-    if kind not in BACKENDS:
-        raise SystemExit(f"CACHE_TYPE={kind!r}: expected one of {', '.join(BACKENDS)}")
-    config: dict[str, Any] = {
+    stores = config.stores
+    kind = stores.cache_type
+    options: dict[str, Any] = {
         "CACHE_TYPE": BACKENDS[kind],
-        "CACHE_DEFAULT_TIMEOUT": int(env.get("CACHE_DEFAULT_TIMEOUT", "3600")),
-        "CACHE_THRESHOLD": int(env.get("CACHE_THRESHOLD", "500")),
+        "CACHE_DEFAULT_TIMEOUT": stores.CACHE_DEFAULT_TIMEOUT,
+        "CACHE_THRESHOLD": stores.CACHE_THRESHOLD,
         "CACHE_KEY_PREFIX": "descent-lab:",
     }
     if kind == "FileSystemCache":
-        config["CACHE_DIR"] = env.get("CACHE_DIR") or str(Path(env.get("CACHE_ROOT") or CACHE_ROOT) / "compute")
+        options["CACHE_DIR"] = str(config.folders.path("CACHE_DIR"))
     if kind == "RedisCache":
-        config["CACHE_REDIS_URL"] = env.get("CACHE_REDIS_URL") or env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        options["CACHE_REDIS_URL"] = stores.CACHE_REDIS_URL or stores.REDIS_URL or "redis://127.0.0.1:6379/0"
         # one try, no back-off: while Redis is down each request computes at once instead of waiting
-        config["CACHE_OPTIONS"] = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S,
-                                   "retry": Retry(NoBackoff(), 0)}
-    return config
+        options["CACHE_OPTIONS"] = {"socket_timeout": REDIS_TIMEOUT_S, "socket_connect_timeout": REDIS_TIMEOUT_S,
+                                    "retry": Retry(NoBackoff(), 0)}
+    return options
 
 
 def cache_health() -> dict[str, Any]:
@@ -171,10 +170,10 @@ def cache_health() -> dict[str, Any]:
     return {"backend": backend, "reachable": reachable, **STATS}
 
 
-def configure(server: Flask, env: Mapping[str, str] = os.environ) -> None:
+def configure(server: Flask, config: Settings | None = None) -> None:
     """Bind the cache to ``server``; it is also the cache's app outside any request, as in
     background jobs (a diskcache process or a Celery worker), which have no app context."""
-    cache.init_app(server, config=cache_config(env))
+    cache.init_app(server, config=cache_config(config or settings()))
     cache.app = server
 
 

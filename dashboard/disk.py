@@ -19,12 +19,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def megabytes(env_name: str, default: float) -> int:
-    """A size cap in bytes from an environment variable given in megabytes."""
-    try:
-        value = float(os.environ.get(env_name, default))
-    except ValueError as err:
-        raise SystemExit(f"{env_name}={os.environ[env_name]!r}: expected a number of megabytes") from err
+def megabytes(value: float) -> int:
+    """A size cap in bytes from megabytes (the settings' *_MAX_MB)."""
     return int(value * 1024 * 1024)
 
 

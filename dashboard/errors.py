@@ -8,16 +8,17 @@ becomes a banner (never a traceback), and a malformed request to Dash's endpoint
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from dash import no_update, set_props
+from dash import set_props
 from dash.exceptions import BackgroundCallbackError, DependencyException
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException, NotFound
 
 from dashboard.ids import ID
 from dashboard.jobs import JobRefused
+from dashboard.outputs import updates
 from dashboard.share import Busy
 
 log = logging.getLogger(__name__)
@@ -51,16 +52,16 @@ def job_message(err: Exception) -> str:
     return f"The job failed ({type(err).__name__}); the last good view is kept."
 
 
-def job_error(outputs: int) -> Callable[[Exception], list[Any]]:
-    """``on_error`` of a background callback whose last output is its status line: the reason
-    goes there (a job that could not start shows why), the other outputs keep their values."""
+def job_error(outputs: Mapping[str, Any], status: str) -> Callable[[Exception], dict[str, Any]]:
+    """``on_error`` of a background callback with the dict ``outputs``: the reason goes to the
+    output ``status`` (a job that could not start shows why), the others keep their values."""
 
-    def handle(err: Exception) -> list[Any]:
+    def handle(err: Exception) -> dict[str, Any]:
         if isinstance(err, JobRefused | BackgroundCallbackError):
             log.warning("background job: %s", job_message(err))
         else:
             log.exception("background job failed", exc_info=err)
-        return [no_update] * (outputs - 1) + [job_message(err)]
+        return updates(outputs, **{status: job_message(err)})
 
     return handle
 

@@ -30,6 +30,7 @@ import numpy as np
 from compute import LOSSES, InvalidSpec
 from compute.script import loss_call, optimizer_call
 from dashboard import figures as F
+from dashboard.settings import settings
 from dashboard.state import TOY, Checked, check_state, from_query
 from dashboard.toyview import fit_data, shown_losses, toy_runs
 
@@ -191,7 +192,8 @@ class Exported:
 
 def _browser() -> None:
     """Point Kaleido at a Chrome or Chromium on this machine, or say what to install."""
-    if os.environ.get("BROWSER_PATH"):
+    if settings().server.BROWSER_PATH:
+        os.environ["BROWSER_PATH"] = settings().server.BROWSER_PATH  # where Kaleido looks for it
         return
     for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"):
         if found := shutil.which(name):

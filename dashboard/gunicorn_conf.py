@@ -1,11 +1,12 @@
 """gunicorn settings for `make serve` and the Docker image: `gunicorn --config python:dashboard.gunicorn_conf`
 (command-line flags override them)."""
 
-import os
+from dashboard.settings import settings
 
-bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8050')}"
-workers = int(os.environ.get("WORKERS", "2"))
-threads = int(os.environ.get("THREADS", "4"))
+_server = settings().server
+bind = f"{_server.HOST}:{_server.PORT}"
+workers = _server.WORKERS
+threads = _server.THREADS
 worker_class = "gthread"
 # A request is answered within the app's work caps (epochs, grid, sweep size) in seconds; a worker
 # silent for longer than this is restarted rather than left hung.

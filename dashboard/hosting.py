@@ -14,7 +14,7 @@ import os
 import secrets
 import time
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,11 @@ from flask import Flask, Response, jsonify
 
 from dashboard.cache import REDIS_TIMEOUT_S, cache_health
 from dashboard.clients import client
-from dashboard.jobs import JobLimits, Jobs
+from dashboard.jobs import Jobs
 from dashboard.jobs.celery import CeleryLauncher, make_celery
 from dashboard.jobs.local import ForkserverLauncher
-from dashboard.settings import Folders, Proxying, from_env
-from dashboard.store import shared_store, uses_celery
+from dashboard.settings import Proxying, Settings, settings
+from dashboard.store import shared_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,37 +48,38 @@ def queued_progress(text: str) -> list[str]:
     return ["0", "1", text]
 
 
-def background_manager(env: Mapping[str, str] = os.environ) -> tuple[Jobs, Any]:
-    """(the job manager, the Celery app or None) from the environment.
+def background_manager(config: Settings | None = None) -> tuple[Jobs, Any]:
+    """(the job manager, the Celery app or None) for these settings.
 
     REDIS_URL set (and BACKGROUND_MANAGER not "diskcache"): jobs are Celery tasks on that Redis.
     Otherwise job processes on this machine, their store in BACKGROUND_CACHE_DIR
     (default CACHE_ROOT/background).
     """
-    limits = JobLimits.from_env(env)
-    celery = make_celery(env["REDIS_URL"], limits) if uses_celery(env) else None
+    config = config or settings()
+    celery = make_celery(config.stores.REDIS_URL, config.jobs) if config.stores.uses_celery else None
     launcher = CeleryLauncher(celery) if celery is not None else ForkserverLauncher()
-    return Jobs(shared_store(env), limits, client, queued_progress, launcher), celery
+    return Jobs(shared_store(config), config.jobs, client, queued_progress, launcher), celery
 
 
 class SecretKeyMissing(SystemExit):
     """Serving across machines (REDIS_URL) without SECRET_KEY: refuse to start, saying how."""
 
 
-def secret_key(env: Mapping[str, str] = os.environ) -> str:
+def secret_key(config: Settings | None = None) -> str:
     """The key that signs job handles and cookies, the same in every web worker.
 
     SECRET_KEY when set. Otherwise, on one machine, a key made once and kept in
     cache-dir/secret_key (SECRET_KEY_FILE) that every worker reads; with REDIS_URL (web workers
     on several machines) there is no shared folder, so serving refuses to start without one.
     """
-    if env.get("SECRET_KEY"):
-        return env["SECRET_KEY"]
-    if env.get("REDIS_URL"):
+    config = config or settings()
+    if config.server.SECRET_KEY:
+        return config.server.SECRET_KEY
+    if config.stores.REDIS_URL:
         raise SecretKeyMissing("SECRET_KEY is not set: with REDIS_URL every web worker must sign with the "
                                "same key. Set it, e.g. export SECRET_KEY=$(python3 -c "
                                "'import secrets; print(secrets.token_hex(32))')")
-    path = from_env(Folders, env).path("SECRET_KEY_FILE")
+    path = config.folders.path("SECRET_KEY_FILE")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:  # the first worker to get here writes it; O_EXCL makes every other one read that one
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -10,16 +10,15 @@ deployment's store. The forkserver imports this module once; every job process s
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
 
 from flask import Flask
 
 from dashboard import cache
 from dashboard.compat import background_functions, ignoring_pages
-from dashboard.jobs.book import JobLimits
 from dashboard.jobs.run import Executor, limit_memory
-from dashboard.store import shared_store, uses_celery
+from dashboard.settings import settings
+from dashboard.store import shared_store
 
 
 def _import_pages() -> None:
@@ -32,7 +31,7 @@ def _import_pages() -> None:
 
 _import_pages()
 cache.configure(Flask("descent_lab.jobs"))
-LIMITS = JobLimits.from_env()
+LIMITS = settings().jobs
 EXECUTOR = Executor(shared_store(), LIMITS, background_functions())
 
 
@@ -44,8 +43,8 @@ def run_job(job: str) -> None:
 
 
 celery_app = None
-if uses_celery():
+if settings().stores.uses_celery:
     from dashboard.jobs.celery import make_celery, register_worker_tasks
 
-    celery_app = make_celery(os.environ["REDIS_URL"], LIMITS)
+    celery_app = make_celery(settings().stores.REDIS_URL, LIMITS)
     register_worker_tasks(celery_app, EXECUTOR, LIMITS)

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html
+from dash import (
+    ALL,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 
 from compute import LOSSES, OPTIMIZERS
 from compute.data import CLASS_SCORE_TEXT, TRUE_CURVE_TEXT
-from dashboard.controls import group_controls
-from dashboard.ids import optimizer_group_id
+from dashboard.controls import error_messages, group_controls, settings_from_controls
+from dashboard.errors import job_error
+from dashboard.ids import optimizer_group_id, param_id, param_msg_id, shown_messages_id
+from dashboard.state import check_state
 
 URL_SYNC_JS = """
 function(view, step) {
@@ -108,6 +123,55 @@ def progress_row(bar_id: str, text_id: str) -> html.Div:
     """A progress bar and its line of text, fed by a background callback's ``progress``."""
     return html.Div([html.Progress(id=bar_id, value="0", max="1"), html.Span(id=text_id, className="progress-text")],
                     className="progress-row")
+
+
+@dataclass(frozen=True, slots=True)
+class JobIDs:
+    """A page's background job: its run and cancel buttons and its progress row (``progress_row``)."""
+
+    run: str
+    cancel: str
+    bar: str
+    text: str
+
+
+def job_callback(ids: JobIDs, outputs: dict[str, Output], status: str) -> dict[str, Any]:
+    """The options of a background callback with the dict ``outputs``, as every page runs one: its
+    progress row fed (value, max, text), run disabled and cancel enabled while it runs, polled
+    every 250 ms, and a job that fails or cannot start saying why in the output ``status``."""
+    return {"background": True,
+            "progress": [Output(ids.bar, "value"), Output(ids.bar, "max"), Output(ids.text, "children")],
+            "running": [(Output(ids.run, "disabled"), True, False), (Output(ids.cancel, "disabled"), False, True)],
+            "cancel": [Input(ids.cancel, "n_clicks")],
+            "interval": 250,
+            "on_error": job_error(outputs, status)}
+
+
+def register_settings_check(page: str, status_id: str, store_id: str, choices: dict[str, str],
+                            request: Callable[[dict[str, Any]], dict[str, Any]], blocked: str) -> Callable:
+    """The settings check of a page whose job waits for a request: every control's value (the
+    page's pattern-matched ones, and ``choices``: setting → dropdown or checklist id) checked as
+    they change; each message goes under its control and a valid state becomes ``request(state)``
+    in ``store_id``, which the job reads."""
+
+    @callback(
+        Output(param_msg_id(ALL, ALL, page), "children"),
+        Output(status_id, "children"),
+        Output(store_id, "data"),
+        Output(shown_messages_id(page), "data"),
+        Input(param_id(ALL, ALL, page), "value"),
+        *(Input(component, "value") for component in choices.values()),
+        State(shown_messages_id(page), "data"),
+        prevent_initial_call=True,
+    )
+    def check_settings(values, *chosen):
+        raw = settings_from_controls(ctx.inputs_list[0], values)
+        raw.update(zip(choices, chosen[:-1], strict=True))
+        checked = check_state(raw, page)
+        messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=chosen[-1], blocked=blocked)
+        return messages, status, request(checked.state) if checked.ok else no_update, now_shown
+
+    return check_settings
 
 
 PLAY_SPEEDS = (1, 2, 5, 10, 20, 50, 100)  # playback, in optimizer steps per second

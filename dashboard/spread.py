@@ -15,6 +15,10 @@ LANDSCAPE_HELPERS helper tasks. The job and its helpers take blocks off the list
 - The job reports one progress: the points finished anywhere, plus those of its own block so far.
 - When the job ends (finished, cancelled, failed) it raises a stop flag: a helper finishes the
   block it holds and takes no other. If Redis fails mid-way, the job computes what is left itself.
+
+It speaks to Redis directly, not through dashboard.store's ``Store``: it needs a list and bytes (a
+plan of megabytes), which the store's protocol of short texts and counters does not carry, and it
+exists only where there is a Redis.
 """
 
 from __future__ import annotations

@@ -8,14 +8,13 @@ limiter and the job manager's values all take a ``Store``; nothing read back can
 from __future__ import annotations
 
 import contextlib
-import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Protocol
 
 import diskcache
 
-from dashboard.settings import Folders, from_env
+from dashboard.settings import Settings, settings
 
 PREFIX = "descent-lab:job:"
 
@@ -157,14 +156,10 @@ class RedisStore:
         self.client.close()
 
 
-def uses_celery(env: Mapping[str, str] = os.environ) -> bool:
-    """Whether jobs go to Celery workers: REDIS_URL set, and BACKGROUND_MANAGER not "diskcache"."""
-    return bool(env.get("REDIS_URL")) and env.get("BACKGROUND_MANAGER", "celery") == "celery"
-
-
-def shared_store(env: Mapping[str, str] = os.environ) -> Store:
+def shared_store(config: Settings | None = None) -> Store:
     """This deployment's store: Redis where jobs go to Celery, else the folder BACKGROUND_CACHE_DIR
     (default CACHE_ROOT/background) that this machine's web workers and jobs share."""
-    if uses_celery(env):
-        return RedisStore(env["REDIS_URL"])
-    return DiskStore(str(from_env(Folders, env).path("BACKGROUND_CACHE_DIR")))
+    config = config or settings()
+    if config.stores.uses_celery:
+        return RedisStore(config.stores.REDIS_URL)
+    return DiskStore(str(config.folders.path("BACKGROUND_CACHE_DIR")))

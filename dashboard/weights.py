@@ -21,7 +21,7 @@ from compute.landscape import LANDSCAPE_ARRAYS, Landscape, LandscapeSpec, write_
 from compute.nets import Trained, TrainSpec, train
 from compute.spectrum import Sharpening, SharpeningSpec, SpectrumSpec
 from dashboard.disk import megabytes, prune_lru, touch, write_atomically
-from dashboard.settings import Folders, from_env
+from dashboard.settings import settings
 
 T = TypeVar("T")
 
@@ -31,14 +31,14 @@ class NotStored(LookupError):
 
 
 def weights_dir() -> Path:
-    """WEIGHTS_DIR (read when asked: a test or a job may set it), default CACHE_ROOT/weights."""
-    return from_env(Folders).path("WEIGHTS_DIR")
+    """WEIGHTS_DIR, default CACHE_ROOT/weights."""
+    return settings().folders.path("WEIGHTS_DIR")
 
 
 def _store(target: Path, write: Callable[[str], None], suffix: str) -> None:
     """Write ``target`` atomically, then keep the folder within WEIGHTS_MAX_MB."""
     write_atomically(target, write, suffix)
-    prune_lru(target.parent, megabytes("WEIGHTS_MAX_MB", 500), keep=target)
+    prune_lru(target.parent, megabytes(settings().stores.WEIGHTS_MAX_MB), keep=target)
 
 
 

@@ -51,3 +51,26 @@ def pytest_collection_modifyitems(items):
         if item.get_closest_marker("xdist_group") is None:
             group = "workshop" if "workshop" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
             item.add_marker(pytest.mark.xdist_group(group))
+
+
+@pytest.fixture(autouse=True)
+def _settings_as_the_environment_says():
+    """The server reads its settings once (dashboard.settings.settings); each test starts and ends
+    with them read afresh, so a test's environment never leaks into the next."""
+    from dashboard.settings import settings as read
+
+    read.cache_clear()
+    yield
+    read.cache_clear()
+
+
+@pytest.fixture
+def setenv(monkeypatch):
+    """``setenv(NAME, value)``: set a server setting for this test (the environment, read again)."""
+    from dashboard.settings import settings as read
+
+    def set_(name: str, value: str) -> None:
+        monkeypatch.setenv(name, value)
+        read.cache_clear()
+
+    return set_

@@ -17,51 +17,15 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from _plotly_utils.utils import PlotlyJSONEncoder
 
 from dashboard.clients import Client
-from dashboard.settings import from_env, positive
+from dashboard.settings import JobLimits
 from dashboard.store import Store
-
-
-@dataclass(frozen=True, slots=True)
-class JobLimits:
-    """The caps and deadlines of background jobs (environment variables of the same names)."""
-
-    JOBS_MAX: int = 2  # jobs running at once on the server (one machine: its cores)
-    JOBS_PER_SESSION: int = 2  # jobs one browser session may hold, running or queued
-    # jobs one client address may hold, running or queued: half the queue, so one network cannot
-    # fill it (a classroom of 30 behind one NAT address: 15 at once; sweeps take about a second)
-    JOBS_PER_ADDRESS: int = 15
-    JOBS_QUEUE: int = 30  # jobs waiting at most; a job beyond is refused with a message
-    # a job nobody polled for this long stops. Not less than a minute: Chrome wakes the timers of a
-    # tab hidden for over 5 minutes once a minute, so a page in a background tab polls that seldom
-    JOBS_ABANDON_S: float = 75.0
-    JOBS_LOST_S: float = 8.0  # a running job whose heartbeat is older than this is lost
-    JOBS_START_S: float = 60.0  # time allowed from admission to the first heartbeat
-    JOBS_STALL_S: float = 180.0  # a job that reports no progress for this long is stopped
-    JOBS_EXPIRE_S: float = 600.0  # a finished job's result waits this long to be collected
-    JOBS_THREADS: int = 1  # torch threads of a job process (JOBS_MAX jobs share the cores)
-    # a job process's memory ceiling (its data: heap and anonymous maps; after imports a job holds
-    # about 450 MB of it): a job that needs more stops with a message and the server lives on
-    JOBS_MEMORY_MB: int = 2048
-    # helper tasks a landscape job sends with REDIS_URL (dashboard/spread.py): idle Celery workers
-    # take blocks of its points; 1 and a busy pool leave the job to compute them all itself
-    LANDSCAPE_HELPERS: int = 2
-
-    def __post_init__(self) -> None:
-        positive(self)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> JobLimits:
-        """The limits, with any JOBS_* variable of ``env`` in place of its default; a bad one stops
-        the server at start with a one-line message."""
-        return from_env(cls, env)
-
 
 HEARTBEAT_S = 1.0
 GRACE_S = 10.0  # a stopped job that does not reach its next progress report exits after this

@@ -21,7 +21,7 @@ RUN_TASK, HELP_TASK = "descent_lab.run_job", "descent_lab.spread_help"
 VISIBILITY_TIMEOUT_S = 900
 
 
-def make_celery(redis_url: str, limits: JobLimits | None = None) -> Any:
+def make_celery(redis_url: str, limits: JobLimits) -> Any:
     """The Celery app of the background jobs: Redis as broker and result backend.
 
     Connection attempts are short and few, so a web request never hangs on a Redis that is
@@ -40,7 +40,7 @@ def make_celery(redis_url: str, limits: JobLimits | None = None) -> Any:
         broker_connection_retry_on_startup=True,
         broker_connection_retry=True,
         broker_connection_max_retries=None,  # a worker waits for Redis to come back, however long
-        result_expires=(limits or JobLimits.from_env()).JOBS_EXPIRE_S,
+        result_expires=limits.JOBS_EXPIRE_S,
         worker_prefetch_multiplier=1,  # long jobs: a worker takes one at a time
         # a job is acknowledged when it ends; one whose worker died goes back to the queue (and runs
         # only if the page still waits for it: see JobBook), one that outlives the visibility timeout

@@ -1,9 +1,9 @@
 """A job's side: running it in a job process (forkserver child) or on a Celery worker, with a
 heartbeat, progress reports, a memory ceiling and a result that always lands in the store.
 
-- **Memory.** The process's data segment is capped at ``JOBS_MEMORY_MB`` (RLIMIT_DATA): a job that
-  needs more fails its allocation, and ends with a sentence saying so; the process and the next job
-  carry on.
+- **Memory.** A job may allocate ``JOBS_MEMORY_MB`` beyond what its process starts with (RLIMIT_DATA):
+  a job that needs more fails its allocation, and ends with a sentence saying so; the process and
+  the next job carry on.
 - **Stops.** A job asked to stop (cancel, stall) or that nobody polls any more raises JobStopped at
   its next progress report; one that reaches none exits after GRACE_S.
 """
@@ -149,13 +149,25 @@ class _Watch:
             os._exit(3)
 
 
+_START: list[int] = []  # this process's data segment when its first job began (bytes)
+
+
 def limit_memory(megabytes: int) -> None:
-    """Cap this process's data (heap and anonymous maps, RLIMIT_DATA) at ``megabytes``: an allocation
-    past it fails in the job (MemoryError, or torch's "can't allocate memory"), not in the machine."""
+    """Let this process's jobs allocate at most ``megabytes`` beyond what the process held when its
+    first job began (its imports, shared with the forkserver it came from; about 400 MB): the data
+    segment is capped there (RLIMIT_DATA), so an allocation past it fails in the job (MemoryError,
+    or torch's "can't allocate memory"), not in the machine. A Celery pool child keeps the ceiling
+    of its first job for the later ones."""
     import resource
 
+    import psutil
+
+    if not _START:
+        _START.append(psutil.Process().memory_info().data)
     _, hard = resource.getrlimit(resource.RLIMIT_DATA)
-    limit = megabytes << 20
+    # whole MiB: Chrome (the exports' renderer, a child that inherits the limit) hangs at start under a
+    # limit that is not a multiple of 1 MiB (seen: 2,582,867,968 bytes hangs, 2,582,642,688 renders)
+    limit = ((_START[0] >> 20) + megabytes) << 20
     if hard != resource.RLIM_INFINITY:
         limit = min(limit, hard)
     resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))

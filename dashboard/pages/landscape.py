@@ -6,13 +6,12 @@ import base64
 import binascii
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 from typing import Any
 
 import dash
 import numpy as np
-from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
 from compute import OPTIMIZERS, InvalidSpec
 from compute.api import load_landscape
@@ -33,11 +32,8 @@ from compute.nets import MODELS, Trained
 from compute.spectrum import Sharpening, SharpeningSpec, SpectrumSpec, sharpening, spectrum
 from dashboard import share
 from dashboard.controls import (
-    error_messages,
     group_controls,
-    settings_from_controls,
 )
-from dashboard.errors import job_error
 from dashboard.figures import (
     make_hessian_figure,
     make_landscape_surface,
@@ -48,17 +44,22 @@ from dashboard.figures import (
     make_sharpening_figure,
     make_training_figure,
 )
-from dashboard.ids import LANDSCAPE, LandscapeID, param_id, param_msg_id, shown_messages_id
+from dashboard.ids import LANDSCAPE, LandscapeID, param_id, shown_messages_id
+from dashboard.outputs import updates
 from dashboard.panels import (
     URL_SYNC_JS,
+    JobIDs,
     graph,
+    job_callback,
     labelled_dropdown,
     optimizer_section,
     progress_row,
     register_optimizer_switch,
+    register_settings_check,
     section,
     view_header,
 )
+from dashboard.settings import settings
 from dashboard.spread import evaluator
 from dashboard.state import LANDSCAPE as LANDSCAPE_PAGE
 from dashboard.state import (
@@ -87,8 +88,9 @@ log = logging.getLogger(__name__)
 dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
 
 
-# Where the points are evaluated: "auto" (the GPU when torch sees one), "cpu" or "cuda".
-DEVICE = os.environ.get("LANDSCAPE_DEVICE", "auto")
+def device() -> str:
+    """Where the points are evaluated (LANDSCAPE_DEVICE): "auto" (the GPU when torch sees one), "cpu" or "cuda"."""
+    return settings().server.LANDSCAPE_DEVICE
 
 
 def check(raw: Any) -> Checked:
@@ -186,51 +188,37 @@ def dataset_subset(dataset):
     return SUBSETS.get(dataset, (0, 0)) if isinstance(dataset, str) and dataset in SOURCES else (no_update, no_update)
 
 
-@callback(
-    Output(param_msg_id(ALL, ALL, LANDSCAPE), "children"),
-    Output(LandscapeID.STATUS, "children"),
-    Output(LandscapeID.STORE, "data"),
-    Output(shown_messages_id(LANDSCAPE), "data"),
-    Input(param_id(ALL, ALL, LANDSCAPE), "value"),
-    Input(LandscapeID.MODEL, "value"),
-    Input(LandscapeID.OPTIMIZER, "value"),
-    Input(LandscapeID.MODE, "value"),
-    Input(LandscapeID.BIAS, "value"),
-    Input(LandscapeID.LOG, "value"),
-    Input(LandscapeID.DATASET, "value"),
-    Input(LandscapeID.NORM, "value"),
-    Input(LandscapeID.DIR_TYPE, "value"),
-    State(shown_messages_id(LANDSCAPE), "data"),
-    prevent_initial_call=True,
-)
-def check_settings(values, model, optimizer, mode, bias, log, dataset, norm, dir_type, shown):
-    """Check every setting; valid ones become the request that Train & draw runs."""
-    raw = settings_from_controls(ctx.inputs_list[0], values)
-    raw.update({"model": model, "optimizer": optimizer, "mode": mode, "bias": bias, "dataset": dataset,
-                "norm": norm, "dir_type": dir_type, "scale": log})
-    checked = check(raw)
-    messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=shown,
-                                                 blocked="Fix the settings marked in red.")
-    if not checked.ok:
-        return messages, status, no_update, now_shown
-    return messages, status, _request(checked.state), now_shown
+check_settings = register_settings_check(
+    LANDSCAPE, LandscapeID.STATUS, LandscapeID.STORE,
+    {"model": LandscapeID.MODEL, "optimizer": LandscapeID.OPTIMIZER, "mode": LandscapeID.MODE,
+     "bias": LandscapeID.BIAS, "scale": LandscapeID.LOG, "dataset": LandscapeID.DATASET, "norm": LandscapeID.NORM,
+     "dir_type": LandscapeID.DIR_TYPE},
+    _request, blocked="Fix the settings marked in red.")
+
+
+def drawn_outputs(duplicate: bool) -> dict[str, Output]:
+    """What a drawing callback writes, by name: the three figures and the status line under them
+    (``duplicate``: for the callbacks that share them with Train & draw's)."""
+    return {"main": Output(LandscapeID.MAIN, "figure", allow_duplicate=duplicate),
+            "surface": Output(LandscapeID.SURFACE, "figure", allow_duplicate=duplicate),
+            "training": Output(LandscapeID.TRAINING, "figure", allow_duplicate=duplicate),
+            "text": Output(LandscapeID.PROGRESS_TEXT, "children", allow_duplicate=True)}
+
+
+DRAWN = drawn_outputs(False)
+
+
+def drawn(**values: Any) -> dict[str, Any]:
+    """A drawing callback's return: ``values`` by name (main, surface, training, text), the rest unchanged."""
+    return updates(DRAWN, **values)
 
 
 @callback(
-    Output(LandscapeID.MAIN, "figure"),
-    Output(LandscapeID.SURFACE, "figure"),
-    Output(LandscapeID.TRAINING, "figure"),
-    Output(LandscapeID.PROGRESS_TEXT, "children", allow_duplicate=True),
+    DRAWN,
     Input(LandscapeID.RUN, "n_clicks"),
     State(LandscapeID.STORE, "data"),
-    background=True,
-    progress=[Output(LandscapeID.PROGRESS, "value"), Output(LandscapeID.PROGRESS, "max"),
-              Output(LandscapeID.PROGRESS_TEXT, "children")],
-    running=[(Output(LandscapeID.RUN, "disabled"), True, False),
-             (Output(LandscapeID.CANCEL, "disabled"), False, True)],
-    cancel=[Input(LandscapeID.CANCEL, "n_clicks")],
-    interval=250,
-    on_error=job_error(4),
+    **job_callback(JobIDs(LandscapeID.RUN, LandscapeID.CANCEL, LandscapeID.PROGRESS, LandscapeID.PROGRESS_TEXT),
+                   DRAWN, "text"),
     prevent_initial_call=True,  # a link opens with its settings; training waits for a click
 )
 def draw(set_progress, _clicks, request):
@@ -241,7 +229,7 @@ def draw(set_progress, _clicks, request):
     try:
         return _draw(request, report)
     except InvalidSpec as err:  # a data file missing or damaged: one line naming it
-        return no_update, no_update, no_update, nothing_drawn(err)
+        return drawn(text=nothing_drawn(err))
 
 
 def nothing_drawn(err: InvalidSpec) -> str:
@@ -282,17 +270,17 @@ def _checked(request: Any) -> Checked:
 Report = Callable[[str], Callable[[int, int], None]]
 
 
-def _draw(request: Any, report: Report, stored_only: bool = False) -> tuple:
+def _draw(request: Any, report: Report, stored_only: bool = False) -> dict[str, Any]:
     """The three figures and the line under them; with ``stored_only``, from what is on disk only
     (NotStored when something would have to be trained or evaluated). The view's row says which
     drawer (DRAW, by what the view computes) draws it."""
     checked = _checked(request)
     if not checked.ok:
-        return no_update, no_update, no_update, "Nothing drawn: " + "; ".join(checked.blocking.values())
+        return drawn(text="Nothing drawn: " + "; ".join(checked.blocking.values()))
     try:
-        resolve_device(DEVICE)
+        resolve_device(device())
     except InvalidSpec as err:
-        return no_update, no_update, no_update, f"Nothing drawn: LANDSCAPE_DEVICE: {err}"
+        return drawn(text=f"Nothing drawn: LANDSCAPE_DEVICE: {err}")
     return DRAW[PAGE_VIEWS[checked.state["mode"]].computes](checked, report, stored_only)
 
 
@@ -300,7 +288,7 @@ def _model_a(spec: LandscapeSpec, report: Report, stored_only: bool) -> Trained:
     return trained_model(spec.train, report(f"training {_what(spec.train)} (epochs)"), stored_only)
 
 
-def _single(checked: Checked, report: Report, stored_only: bool) -> tuple:
+def _single(checked: Checked, report: Report, stored_only: bool) -> dict[str, Any]:
     """A view of one model's landscape (its spec's own mode): a line, or a plane and its surface."""
     state, spec = checked.state, checked.specs["landscape"]
     view = PAGE_VIEWS[state["mode"]]
@@ -310,9 +298,9 @@ def _single(checked: Checked, report: Report, stored_only: bool) -> tuple:
         found = None
         if view.spectrum is not None:  # its directions first, with their own progress
             wanted = dataclasses.replace(view.spectrum(spec), max_matvecs=PAGE_LANCZOS)
-            found = spectrum(wanted, trained, DEVICE,
+            found = spectrum(wanted, trained, device(),
                              report("Lanczos: the Hessian's top two eigenvectors (products, at most)"))[0]
-        return landscape(spec, trained, report(f"{view.title} (points)"), DEVICE, evaluator(), found)
+        return landscape(spec, trained, report(f"{view.title} (points)"), device(), evaluator(), found)
 
     result = stored_landscape(landscape_key(spec), compute, stored_only)
     log, said = use_log(state.get("scale", "auto"), result)
@@ -322,13 +310,13 @@ def _single(checked: Checked, report: Report, stored_only: bool) -> tuple:
         main, surface = make_plane_figure(result, log), make_landscape_surface(result, log)
     done = (f"{_what(spec.train)}, {spec.train.epochs} epochs: test accuracy {trained.test_acc[-1]:.3f}; "
             f"{view.points(spec.resolution)} points evaluated{said}.")
-    return main, surface, make_training_figure(trained), done
+    return drawn(main=main, surface=surface, training=make_training_figure(trained), text=done)
 
 
 NO_SURFACE = make_placeholder("(a line has no surface)")
 
 
-def _sharpness(checked: Checked, report: Report, stored_only: bool) -> tuple:
+def _sharpness(checked: Checked, report: Report, stored_only: bool) -> dict[str, Any]:
     """A and B trained alike but for the batch size: the line between them (the view "between"),
     both planes."""
     state, spec = checked.state, checked.specs["landscape"]
@@ -343,36 +331,36 @@ def _sharpness(checked: Checked, report: Report, stored_only: bool) -> tuple:
     line_view = VIEWS["between"]  # drawn here, beside both planes (not a view of the page on its own)
     line_spec = dataclasses.replace(spec, mode=line_view.spec_mode, lo=line_view.range[0], hi=line_view.range[1])
     path = stored_landscape(landscape_key(line_spec, spec_b.train),
-                            lambda: between(line_spec, first, second, report("A → B (points)"), DEVICE, evaluator()), stored_only)
-    plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)"), DEVICE, evaluator()),
+                            lambda: between(line_spec, first, second, report("A → B (points)"), device(), evaluator()), stored_only)
+    plane_a = stored_landscape(landscape_key(spec), lambda: landscape(spec, first, report("plane of A (points)"), device(), evaluator()),
                                stored_only)
     plane_b = stored_landscape(landscape_key(spec_b),
-                               lambda: landscape(spec_b, second, report("plane of B (points)"), DEVICE, evaluator()), stored_only)
+                               lambda: landscape(spec_b, second, report("plane of B (points)"), device(), evaluator()), stored_only)
     log, said = use_log(state.get("scale", "auto"), path, plane_a, plane_b)
     main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
     sharper = "A" if sharp[0] > sharp[1] else "B"
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
             f"{sharper} is the sharper minimum (λmax: the training loss's largest Hessian eigenvalue, Lanczos); "
             f"both planes use the same seeded, {spec.norm}-normalized directions' recipe{said}.")
-    return (main, make_plane_pair_figure(plane_a, plane_b, names, log),
-            make_training_figure(first, second, names=tuple(n.split(',')[0] for n in names)), done)
+    return drawn(main=main, surface=make_plane_pair_figure(plane_a, plane_b, names, log),
+                 training=make_training_figure(first, second, names=tuple(n.split(',')[0] for n in names)), text=done)
 
 
 def _sharpness_of(train: Any, trained: Trained, which: str, report: Report, stored_only: bool) -> float:
     """λmax of a trained model's training loss (k = 1, within the page's Lanczos cap), kept on disk."""
     wanted = SpectrumSpec(train, k=1, max_matvecs=PAGE_LANCZOS)
-    return float(stored_eigenvalues(wanted, lambda: spectrum(wanted, trained, DEVICE,
+    return float(stored_eigenvalues(wanted, lambda: spectrum(wanted, trained, device(),
                                                              report(f"λmax of {which} (products, at most)"))[0]
                                     .eigenvalues, stored_only)[0])
 
 
-def _edge(checked: Checked, report: Report, stored_only: bool) -> tuple:
+def _edge(checked: Checked, report: Report, stored_only: bool) -> dict[str, Any]:
     """λmax every few steps of model A's training against the optimizer's threshold (Cohen et
     al.'s edge of stability); the training it made is kept like any other."""
     spec: SharpeningSpec = checked.specs["sharpening"]
 
     def compute() -> Sharpening:
-        result, trained = sharpening(spec, report("sharpness during training (measurements)"), DEVICE)
+        result, trained = sharpening(spec, report("sharpness during training (measurements)"), device())
         keep_trained(spec.train, trained)
         return result
 
@@ -391,8 +379,8 @@ def _edge(checked: Checked, report: Report, stored_only: bool) -> tuple:
     done = (f"{_what(spec.train)}: {what} from {result.sharpness[0]:.4g} at step 0 to {result.sharpness[-1]:.4g} "
             f"at step {int(result.steps[-1])} (peak {peak:.4g}) on {spec.samples or 'all'} training images; {edge}; "
             f"test accuracy {trained.test_acc[-1]:.3f}.")
-    return (make_sharpening_figure(result, lr), make_hessian_figure(result, spec.trace_samples),
-            make_training_figure(trained), done)
+    return drawn(main=make_sharpening_figure(result, lr), surface=make_hessian_figure(result, spec.trace_samples),
+                 training=make_training_figure(trained), text=done)
 
 
 def _model_b(train_b: Any, report: Report, stored_only: bool) -> Trained:
@@ -400,7 +388,7 @@ def _model_b(train_b: Any, report: Report, stored_only: bool) -> Trained:
     return trained_model(train_b, report(f"training B (batch {train_b.batch_size}, epochs)"), stored_only)
 
 
-def _three(checked: Checked, report: Report, stored_only: bool) -> tuple:
+def _three(checked: Checked, report: Report, stored_only: bool) -> dict[str, Any]:
     """A; B trained alike but for the batch size; C alike but for the seed: the plane through
     the three (Li et al.'s model_file2/3), A at (0, 0), B at (1, 0), C at (0, 1)."""
     state, spec = checked.state, checked.specs["landscape"]
@@ -412,16 +400,16 @@ def _three(checked: Checked, report: Report, stored_only: bool) -> tuple:
              f"C: seed {train_c.seed}")
     result = stored_landscape(landscape_key(spec, "three", train_b, train_c),
                               lambda: through(spec, first, second, third, report("plane through A, B, C (points)"),
-                                              DEVICE, evaluator()), stored_only)
+                                              device(), evaluator()), stored_only)
     log, said = use_log(state.get("scale", "auto"), result)
     accuracy = ", ".join(f"{n.split(':')[0]} {t.test_acc[-1]:.3f}" for n, t in zip(names, (first, second, third)))
     done = f"{_what(spec.train)}: test accuracy {accuracy}; {PAGE_VIEWS[state['mode']].points(spec.resolution)} points evaluated{said}."
-    return (make_plane_figure(result, log), make_landscape_surface(result, log),
-            make_training_figure(first, second, third, names=names), done)
+    return drawn(main=make_plane_figure(result, log), surface=make_landscape_surface(result, log),
+                 training=make_training_figure(first, second, third, names=names), text=done)
 
 
 # The drawers of the page's views, by what a view computes (compute.landscape.View.computes).
-DRAW: dict[str, Callable[[Checked, Report, bool], tuple]] = {
+DRAW: dict[str, Callable[[Checked, Report, bool], dict[str, Any]]] = {
     "landscape": _single, "sharpness": _sharpness, "three": _three, "sharpening": _edge}
 
 
@@ -436,10 +424,7 @@ def _quiet(_what: str) -> Callable[[int, int], None]:
 
 
 @callback(
-    Output(LandscapeID.MAIN, "figure", allow_duplicate=True),
-    Output(LandscapeID.SURFACE, "figure", allow_duplicate=True),
-    Output(LandscapeID.TRAINING, "figure", allow_duplicate=True),
-    Output(LandscapeID.PROGRESS_TEXT, "children", allow_duplicate=True),
+    drawn_outputs(True),
     Input(LandscapeID.STORE, "data"),
     prevent_initial_call="initial_duplicate",
 )
@@ -450,15 +435,13 @@ def show_stored(request):
     try:
         return _draw(request, _quiet, stored_only=True)
     except InvalidSpec as err:
-        return no_update, no_update, no_update, nothing_drawn(err)
+        return drawn(text=nothing_drawn(err))
     except NotStored:
         spec = _checked(request).specs["landscape"]
         if ctx.triggered_id is None:
-            return (no_update, no_update, no_update,
-                    f"Press Train & draw: it trains the {_what(spec.train)} for {spec.train.epochs} "
-                    "epochs (kept on disk), then draws this view.")
-        return (no_update, no_update, no_update,
-                "Out of date: the figures show the settings before your change. Press Train & draw.")
+            return drawn(text=f"Press Train & draw: it trains the {_what(spec.train)} for {spec.train.epochs} "
+                              "epochs (kept on disk), then draws this view.")
+        return drawn(text="Out of date: the figures show the settings before your change. Press Train & draw.")
 
 
 UPLOAD_MAX_BYTES = 700_000  # under the server's request cap (MAX_CONTENT_LENGTH, 1 MiB) once base64-encoded
@@ -466,10 +449,7 @@ NO_TRAINING = make_placeholder("(an opened file holds no training)")
 
 
 @callback(
-    Output(LandscapeID.MAIN, "figure", allow_duplicate=True),
-    Output(LandscapeID.SURFACE, "figure", allow_duplicate=True),
-    Output(LandscapeID.TRAINING, "figure", allow_duplicate=True),
-    Output(LandscapeID.PROGRESS_TEXT, "children", allow_duplicate=True),
+    drawn_outputs(True),
     Input(LandscapeID.UPLOAD, "contents"),
     State(LandscapeID.UPLOAD, "filename"),
     State(LandscapeID.STORE, "data"),
@@ -481,19 +461,20 @@ def show_file(contents, filename, request):
     name = filename if isinstance(filename, str) else "the file"
     name = name[:80]
     if not isinstance(contents, str) or "," not in contents:
-        return no_update, no_update, no_update, f"{name}: nothing to read"
+        return drawn(text=f"{name}: nothing to read")
     encoded = contents.split(",", 1)[1]
     if len(encoded) > UPLOAD_MAX_BYTES * 4 // 3 + 4:
-        return no_update, no_update, no_update, f"{name}: larger than {UPLOAD_MAX_BYTES:,} bytes"
+        return drawn(text=f"{name}: larger than {UPLOAD_MAX_BYTES:,} bytes")
     share.before_heavy_work()  # reading a file is work: one at a time per person, a few per network
     try:
         result = load_landscape(base64.b64decode(encoded, validate=True))
     except (InvalidSpec, binascii.Error, ValueError) as err:
-        return no_update, no_update, no_update, f"{name}: {err}"
+        return drawn(text=f"{name}: {err}")
     scale = _checked(request).state.get("scale", "auto")
     log, said = use_log(scale, result)
     if result.mode == "line":
         main, surface = make_line_figure(result, log, f"{name}: 1D"), NO_SURFACE
     else:
         main, surface = make_plane_figure(result, log), make_landscape_surface(result, log)
-    return main, surface, NO_TRAINING, f"Showing {name}: {result.description or result.mode}{said}."
+    return drawn(main=main, surface=surface, training=NO_TRAINING,
+                 text=f"Showing {name}: {result.description or result.mode}{said}.")

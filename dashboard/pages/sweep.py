@@ -14,22 +14,23 @@ from dashboard.cache import cached
 from dashboard.controls import (
     as_control,
     clicked_point,
-    error_messages,
     param_control,
-    settings_from_controls,
 )
-from dashboard.errors import job_error
 from dashboard.figures import make_sweep_figure, shown_value
-from dashboard.ids import SWEEP, SweepID, param_id, param_msg_id, shown_messages_id
+from dashboard.ids import SWEEP, SweepID, param_id, shown_messages_id
+from dashboard.outputs import updates
 from dashboard.panels import (
     URL_SYNC_JS,
+    JobIDs,
     data_section,
     graph,
+    job_callback,
     labelled_dropdown,
     loss_section,
     optimizer_section,
     progress_row,
     register_optimizer_switch,
+    register_settings_check,
     section,
     training_section,
     view_header,
@@ -139,51 +140,32 @@ def choose_axes(optimizer, x, y):
     return options, x, options, y, values
 
 
-@callback(
-    Output(param_msg_id(ALL, ALL, SWEEP), "children"),
-    Output(SweepID.STATUS, "children"),
-    Output(SweepID.STORE, "data"),
-    Output(shown_messages_id(SWEEP), "data"),
-    Input(param_id(ALL, ALL, SWEEP), "value"),
-    Input(SweepID.LOSS, "value"),
-    Input(SweepID.OPTIMIZER, "value"),
-    Input(SweepID.X, "value"),
-    Input(SweepID.Y, "value"),
-    Input(SweepID.MEASURE, "value"),
-    State(shown_messages_id(SWEEP), "data"),
-    prevent_initial_call=True,
-)
-def check_sweep(values, loss, optimizer, x, y, measure, shown):
-    """Check every setting; a valid sweep becomes the request the runner picks up."""
-    raw = settings_from_controls(ctx.inputs_list[0], values)
-    raw.update({"loss": loss, "optimizer": optimizer, "sweep.x": x, "sweep.y": y, "sweep.measure": measure})
-    checked = check_state(raw, SWEEP_PAGE)
-    messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=shown,
-                                                 blocked="Fix the settings marked in red to run the sweep.")
-    if not checked.ok:
-        return messages, status, no_update, now_shown
-    return messages, status, _request(checked.state), now_shown
+check_sweep = register_settings_check(
+    SWEEP, SweepID.STATUS, SweepID.STORE,
+    {"loss": SweepID.LOSS, "optimizer": SweepID.OPTIMIZER, "sweep.x": SweepID.X, "sweep.y": SweepID.Y,
+     "sweep.measure": SweepID.MEASURE},
+    _request, blocked="Fix the settings marked in red to run the sweep.")
+
+
+# What the sweep job writes, by name: the map and the status line under it.
+SWEPT = {"figure": Output(SweepID.FIGURE, "figure"),
+         "text": Output(SweepID.PROGRESS_TEXT, "children", allow_duplicate=True)}
 
 
 @callback(
-    Output(SweepID.FIGURE, "figure"),
-    Output(SweepID.PROGRESS_TEXT, "children", allow_duplicate=True),
+    SWEPT,
     Input(SweepID.STORE, "data"),
     Input(SweepID.RUN, "n_clicks"),
-    background=True,
-    progress=[Output(SweepID.PROGRESS, "value"), Output(SweepID.PROGRESS, "max"),
-              Output(SweepID.PROGRESS_TEXT, "children")],
-    running=[(Output(SweepID.RUN, "disabled"), True, False), (Output(SweepID.CANCEL, "disabled"), False, True)],
-    cancel=[Input(SweepID.CANCEL, "n_clicks")],
-    interval=250,
-    on_error=job_error(2),
+    **job_callback(JobIDs(SweepID.RUN, SweepID.CANCEL, SweepID.PROGRESS, SweepID.PROGRESS_TEXT), SWEPT, "text"),
     prevent_initial_call="initial_duplicate",
 )
 def sweep(set_progress, request, _clicks):
     """Run the requested sweep on the batched engine, with progress; cached on its spec."""
-    checked = check_state(request.get("state", {}), SWEEP_PAGE) if isinstance(request, dict) else None
+    state = request.get("state") if isinstance(request, dict) else None  # a request without settings is not a default sweep
+    checked = check_state(state, SWEEP_PAGE) if isinstance(state, dict) else None
     if checked is None or not checked.ok:
-        return no_update, "No sweep: " + ("; ".join(checked.blocking.values()) if checked else "the settings need fixing.")
+        return updates(SWEPT, text="No sweep: " + ("; ".join(checked.blocking.values()) if checked
+                                                 else "the settings need fixing."))
     spec = checked.specs["sweep"]
     set_progress(("0", str(spec.run.steps), f"{spec.runs:,} runs × {spec.run.steps} steps"))
 
@@ -199,7 +181,7 @@ def sweep(set_progress, request, _clicks):
     theory = ("" if stability is None else
               f" Dashed: where full-batch SGD on MSE turns unstable in theory (lr·λmax = 2(1 + μ)/(1 − τ), "
               f"Nesterov 2(1 + μ)/(1 + 2μ); λmax = {sweep_sharpness(spec):.4g}).")
-    return figure, f"{spec.runs:,} runs × {spec.run.steps} steps done; {diverged:,} diverged.{theory}"
+    return updates(SWEPT, figure=figure, text=f"{spec.runs:,} runs × {spec.run.steps} steps done; {diverged:,} diverged.{theory}")
 
 
 @callback(

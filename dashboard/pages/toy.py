@@ -41,7 +41,6 @@ from dashboard.controls import (
     log_checklist,
     settings_from_controls,
 )
-from dashboard.errors import job_error
 from dashboard.figures import (
     eigen_length,
     make_all_maps_figure,
@@ -68,9 +67,11 @@ from dashboard.ids import (
 from dashboard.outputs import matched, updates
 from dashboard.panels import (
     URL_SYNC_JS,
+    JobIDs,
     PlaybackIDs,
     data_section,
     graph,
+    job_callback,
     labelled_dropdown,
     loss_section,
     optimizer_section,
@@ -455,9 +456,12 @@ clientside_callback(
 )
 
 
+# What the export job writes, by name: the file to download and the line that says what it is.
+EXPORTED = {"file": Output(ID.EXPORT_DOWNLOAD, "data"), "text": Output(ID.EXPORT_TEXT, "children")}
+
+
 @callback(
-    Output(ID.EXPORT_DOWNLOAD, "data"),
-    Output(ID.EXPORT_TEXT, "children"),
+    EXPORTED,
     Input(ID.EXPORT_RUN, "n_clicks"),
     State(ID.VIEW_STORE, "data"),
     State(ID.STEP, "value"),
@@ -466,27 +470,21 @@ clientside_callback(
     State(ID.EXPORT_SIZE, "value"),
     State(ID.EXPORT_FRAMES, "value"),
     State(ID.EXPORT_FPS, "value"),
-    background=True,
-    progress=[Output(ID.EXPORT_PROGRESS, "value"), Output(ID.EXPORT_PROGRESS, "max"),
-              Output(ID.EXPORT_TEXT, "children")],
-    running=[(Output(ID.EXPORT_RUN, "disabled"), True, False), (Output(ID.EXPORT_CANCEL, "disabled"), False, True)],
-    cancel=[Input(ID.EXPORT_CANCEL, "n_clicks")],
-    interval=250,
-    on_error=job_error(2),
+    **job_callback(JobIDs(ID.EXPORT_RUN, ID.EXPORT_CANCEL, ID.EXPORT_PROGRESS, ID.EXPORT_TEXT), EXPORTED, "text"),
     prevent_initial_call=True,
 )
 def export_view(set_progress, _clicks, view, step, figure, fmt, size, frames, fps):
     """The view's playback (or its step) as a file for slides, rendered in the background."""
     state = view.get("state") if isinstance(view, dict) else None
     if not isinstance(state, dict):
-        return no_update, "Nothing to export yet: wait for the figures."
+        return updates(EXPORTED, text="Nothing to export yet: wait for the figures.")
     def whole(value: Any) -> Any:  # a number box sends 60.0 for 60; 2.5 stays 2.5 (and is refused)
         return int(value) if isinstance(value, float) and value.is_integer() else value
 
     try:
         spec = exports.ExportSpec(figure, fmt, size, whole(frames), whole(fps))
     except InvalidSpec as err:
-        return no_update, f"Not exported: {err.message}"
+        return updates(EXPORTED, text=f"Not exported: {err.message}")
     set_progress(("0", "1", "starting the renderer…"))
     try:
         done = exports.export({**state, "step": step if isinstance(step, int) else None}, spec,
@@ -494,6 +492,6 @@ def export_view(set_progress, _clicks, view, step, figure, fmt, size, frames, fp
     except (InvalidSpec, exports.ExportUnavailable) as err:
         if isinstance(err, exports.ExportUnavailable):
             log.warning("export: %s %s", err, err.hint)  # what to install: for the host, not the page
-        return no_update, f"Not exported: {getattr(err, 'message', str(err))}"
-    return (dcc.send_bytes(done.content, done.name, type=done.mime),
-            f"{done.name}: {len(done.content) / 2**20:.1f} MiB, {done.frames} frame{'s' if done.frames > 1 else ''}")
+        return updates(EXPORTED, text=f"Not exported: {getattr(err, 'message', str(err))}")
+    return updates(EXPORTED, file=dcc.send_bytes(done.content, done.name, type=done.mime),
+                   text=f"{done.name}: {len(done.content) / 2**20:.1f} MiB, {done.frames} frame{'s' if done.frames > 1 else ''}")

@@ -11,6 +11,14 @@ from .conftest import param_selector, shot
 TIMEOUT = 60_000
 
 
+def choose_view(page, name: str, mode: str) -> None:
+    """Choose a view, and wait until the page's request holds it (the link shows it), as Train & draw
+    reads it: a click within the settings check's round trip draws the view before."""
+    page.click("#ls-mode")
+    page.get_by_role("option", name=name).click()
+    expect(page.locator("#ls-link")).to_have_value(re.compile(rf"mode={mode}\b"), timeout=TIMEOUT)
+
+
 def test_train_and_see_the_plane_then_the_line(page):
     link = page.base_url + "/landscape?net.epochs=6&landscape.resolution=9"
     page.goto(link)
@@ -22,8 +30,7 @@ def test_train_and_see_the_plane_then_the_line(page):
     expect(page.locator("#ls-main .gtitle")).to_contain_text("filter-normalized")
     expect(page.locator("#ls-training .gtitle")).to_have_text("training")
     shot(page, "landscape-plane")
-    page.click("#ls-mode")
-    page.get_by_role("option", name="initial → trained").click()
+    choose_view(page, "initial → trained", "line")
     page.click("#ls-run")
     expect(page.locator("#ls-main .gtitle")).to_contain_text("1D: from the initial", timeout=TIMEOUT)
     expect(page.locator("#ls-main .legend")).to_contain_text("test accuracy")
@@ -43,8 +50,7 @@ def test_the_plane_through_three_trainings(page):
     page.goto(page.base_url + "/landscape?net.epochs=3&landscape.resolution=9")
     text = page.locator("#ls-progress-text")
     expect(text).to_contain_text("Press Train & draw", timeout=TIMEOUT)
-    page.click("#ls-mode")
-    page.get_by_role("option", name="A, B and C: the plane through three trainings").click()
+    choose_view(page, "A, B and C: the plane through three trainings", "three")
     expect(page.locator(param_selector("landscape", "lo", "landscape"))).to_have_value("-0.5", timeout=TIMEOUT)
     page.click("#ls-run")
     expect(text).to_contain_text("test accuracy A", timeout=TIMEOUT)
@@ -111,8 +117,7 @@ def test_the_hessian_plane_and_the_sharpness_during_training(page):
     page.goto(page.base_url + "/landscape?model=cnn&net.epochs=3&landscape.resolution=9")
     text = page.locator("#ls-progress-text")
     expect(text).to_contain_text("Press Train & draw", timeout=TIMEOUT)
-    page.click("#ls-mode")
-    page.get_by_role("option", name="the Hessian's top two eigenvectors").click()
+    choose_view(page, "the Hessian's top two eigenvectors", "hessian")
     page.click("#ls-run")
     expect(text).to_contain_text("81 points evaluated", timeout=TIMEOUT)
     expect(page.locator("#ls-main .xtitle")).to_contain_text("λ₁ =")

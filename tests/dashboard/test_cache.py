@@ -7,6 +7,7 @@ from flask import Flask
 from compute import GridSpec, OptimizerSpec, RunSpec, loss_grid, run_trajectory
 from dashboard import cache as cache_module
 from dashboard.cache import cache_config, cached
+from dashboard.settings import Settings
 
 
 @pytest.mark.parametrize(("env", "kind"), [
@@ -15,7 +16,7 @@ from dashboard.cache import cache_config, cached
     ({"REDIS_URL": "redis://127.0.0.1:6399/0"}, "RedisCache"),
 ])
 def test_backend_comes_from_the_environment(env, kind):
-    config = cache_config(env)
+    config = cache_config(Settings.from_env(env))
     assert config["CACHE_TYPE"] == f"dashboard.cache.{kind}"
     if kind == "FileSystemCache":
         assert config["CACHE_DIR"] == "/tmp/x"
@@ -25,7 +26,7 @@ def test_backend_comes_from_the_environment(env, kind):
 
 def test_the_cache_may_have_a_redis_of_its_own():
     """compose.yaml gives the cache its own Redis (evicting freely) beside the store's (evicting nothing)."""
-    config = cache_config({"REDIS_URL": "redis://store:6379/0", "CACHE_REDIS_URL": "redis://cache:6379/0"})
+    config = cache_config(Settings.from_env({"REDIS_URL": "redis://store:6379/0", "CACHE_REDIS_URL": "redis://cache:6379/0"}))
     assert config["CACHE_TYPE"] == "dashboard.cache.RedisCache" and config["CACHE_REDIS_URL"] == "redis://cache:6379/0"
 
 
@@ -33,7 +34,7 @@ def test_the_cache_may_have_a_redis_of_its_own():
 def file_cache(tmp_path, monkeypatch):
     server = Flask("t")
     cache = cache_module.Cache()
-    cache.init_app(server, config=cache_config({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(tmp_path)}))
+    cache.init_app(server, config=cache_config(Settings.from_env({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(tmp_path)})))
     monkeypatch.setattr(cache_module, "cache", cache)
     with server.app_context():
         yield cache
@@ -72,7 +73,7 @@ def test_background_jobs_use_the_cache_outside_any_request(monkeypatch):
     server = Flask("t")
     fresh = cache_module.Cache()
     monkeypatch.setattr(cache_module, "cache", fresh)
-    cache_module.configure(server, {"CACHE_TYPE": "SimpleCache"})
+    cache_module.configure(server, Settings.from_env({"CACHE_TYPE": "SimpleCache"}))
     before = dict(cache_module.STATS)
     first = cached(run_trajectory, RunSpec(epochs=9))
     again = cached(run_trajectory, RunSpec(epochs=9))
@@ -85,7 +86,7 @@ def test_an_unreachable_redis_means_computing_without_the_cache(monkeypatch):
     server = Flask("t")
     fresh = cache_module.Cache()
     monkeypatch.setattr(cache_module, "cache", fresh)
-    cache_module.configure(server, {"REDIS_URL": "redis://127.0.0.1:9/0"})  # nothing listens on port 9
+    cache_module.configure(server, Settings.from_env({"REDIS_URL": "redis://127.0.0.1:9/0"}))  # nothing listens on port 9
     errors = cache_module.STATS["errors"]
     shared = []  # the fair share's slots live in the same store: not asked for while it is down
     monkeypatch.setattr(cache_module.share, "before_heavy_work", lambda: shared.append(1))

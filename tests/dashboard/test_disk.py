@@ -15,6 +15,7 @@ from compute.landscape import Landscape
 from dashboard import cache as cache_module
 from dashboard.cache import cache_config, cached
 from dashboard.disk import prune_lru, write_atomically
+from dashboard.settings import Settings
 from dashboard.weights import stored_landscape
 
 
@@ -49,11 +50,11 @@ def _landscape(value: float) -> Landscape:
                      test_loss=grid, test_acc=grid, description=f"v{value}")
 
 
-def test_the_landscape_store_keeps_to_weights_max_mb(tmp_path, monkeypatch):
-    monkeypatch.setenv("WEIGHTS_DIR", str(tmp_path))
+def test_the_landscape_store_keeps_to_weights_max_mb(tmp_path, setenv):
+    setenv("WEIGHTS_DIR", str(tmp_path))
     stored_landscape("a", lambda: _landscape(1.0))
     size = (tmp_path / "landscape-a.npz").stat().st_size
-    monkeypatch.setenv("WEIGHTS_MAX_MB", str(2.5 * size / 2**20))
+    setenv("WEIGHTS_MAX_MB", str(2.5 * size / 2**20))
     os.utime(tmp_path / "landscape-a.npz", (1, 1))
     stored_landscape("b", lambda: _landscape(2.0))
     os.utime(tmp_path / "landscape-b.npz", (2, 2))
@@ -62,12 +63,12 @@ def test_the_landscape_store_keeps_to_weights_max_mb(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["landscape-a.npz", "landscape-c.npz"]
 
 
-def test_the_file_cache_keeps_to_cache_dir_max_mb(tmp_path, monkeypatch):
+def test_the_file_cache_keeps_to_cache_dir_max_mb(tmp_path, monkeypatch, setenv):
     server = Flask("t")
     cache = cache_module.Cache()
-    cache.init_app(server, config=cache_config({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(tmp_path)}))
+    cache.init_app(server, config=cache_config(Settings.from_env({"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(tmp_path)})))
     monkeypatch.setattr(cache_module, "cache", cache)
-    monkeypatch.setenv("CACHE_DIR_MAX_MB", str(6_000 / 2**20))
+    setenv("CACHE_DIR_MAX_MB", str(6_000 / 2**20))
     with server.app_context():
         for epochs in range(1, 30):
             cached(run_trajectory, RunSpec(epochs=epochs))

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dashboard import settings as server_settings
 from dashboard.state import PAGES
 
 from .conftest import call_callback
@@ -219,10 +220,11 @@ REFUSED = st.one_of(
 
 def _job(module: str, request: Any, monkeypatch, tmp_path) -> tuple:
     monkeypatch.setenv("WEIGHTS_DIR", str(tmp_path))
+    server_settings.settings.cache_clear()
     function = JOBS[module][0]
     job = getattr(importlib.import_module(f"dashboard.pages.{module}"), function)
     args = (1, request) if function == "draw" else (request, 1)
-    return call_callback(job, lambda _: None, *args)
+    return list(call_callback(job, lambda _: None, *args).values())  # the figures, then the status line
 
 
 def _names(message: str, key: str) -> bool:

@@ -12,31 +12,32 @@ from dashboard.hosting import VERSION, SecretKeyMissing, background_manager, sec
 from dashboard.jobs import Jobs
 from dashboard.jobs.celery import CeleryLauncher
 from dashboard.jobs.local import ForkserverLauncher
+from dashboard.settings import Settings
 from dashboard.store import DiskStore, RedisStore
 
 
 def test_one_machine_by_default_and_celery_with_redis(tmp_path):
-    manager, celery = background_manager({"BACKGROUND_CACHE_DIR": str(tmp_path)})
+    manager, celery = background_manager(Settings.from_env({"BACKGROUND_CACHE_DIR": str(tmp_path)}))
     assert isinstance(manager, Jobs) and isinstance(manager.launcher, ForkserverLauncher) and celery is None
     assert isinstance(manager.store, DiskStore)
-    manager, celery = background_manager({"REDIS_URL": "redis://127.0.0.1:9/0"})
+    manager, celery = background_manager(Settings.from_env({"REDIS_URL": "redis://127.0.0.1:9/0"}))
     assert isinstance(manager.launcher, CeleryLauncher) and isinstance(manager.store, RedisStore)
     assert celery.conf.broker_url == "redis://127.0.0.1:9/0"
     assert celery.conf.task_acks_late and celery.conf.task_reject_on_worker_lost
     assert celery.conf.accept_content == ["json"] and celery.conf.result_accept_content == ["json"]
-    manager, _ = background_manager({"REDIS_URL": "redis://127.0.0.1:9/0", "BACKGROUND_MANAGER": "diskcache",
-                                     "BACKGROUND_CACHE_DIR": str(tmp_path)})
+    manager, _ = background_manager(Settings.from_env({"REDIS_URL": "redis://127.0.0.1:9/0", "BACKGROUND_MANAGER": "diskcache",
+                                                         "BACKGROUND_CACHE_DIR": str(tmp_path)}))
     assert isinstance(manager.launcher, ForkserverLauncher)
 
 
 def test_one_secret_key_for_every_worker(tmp_path):
-    assert secret_key({"SECRET_KEY": "given"}) == "given"
-    env = {"SECRET_KEY_FILE": str(tmp_path / "key")}
+    assert secret_key(Settings.from_env({"SECRET_KEY": "given"})) == "given"
+    env = Settings.from_env({"SECRET_KEY_FILE": str(tmp_path / "key")})
     first = secret_key(env)
     assert len(first) == 64 and secret_key(env) == first, "made once, then read by every worker"
     assert (tmp_path / "key").stat().st_mode & 0o777 == 0o600
     with pytest.raises(SecretKeyMissing, match="export SECRET_KEY="):
-        secret_key({"REDIS_URL": "redis://127.0.0.1:9/0"})
+        secret_key(Settings.from_env({"REDIS_URL": "redis://127.0.0.1:9/0"}))
 
 
 def test_every_browser_gets_a_session_cookie_once(client):
@@ -108,13 +109,15 @@ def test_a_job_that_cannot_start_or_finish_says_why_in_its_status_line():
 
     from dashboard.errors import job_error
     from dashboard.jobs import LOST, JobRefused
+    from dashboard.pages.landscape import DRAWN
 
-    handle = job_error(4)
-    assert handle(JobRefused("Not started: the job queue is unreachable")) == [
-        no_update, no_update, no_update, "Not started: the job queue is unreachable"]
+    handle = job_error(DRAWN, "text")
+    assert handle(JobRefused("Not started: the job queue is unreachable")) == {
+        "main": no_update, "surface": no_update, "training": no_update,
+        "text": "Not started: the job queue is unreachable"}
     lost = BackgroundCallbackError(f"An error occurred inside a background callback: {LOST}\n")
-    assert handle(lost)[-1] == LOST
-    assert handle(ValueError("x"))[-1].startswith("The job failed (ValueError)")
+    assert handle(lost)["text"] == LOST
+    assert handle(ValueError("x"))["text"].startswith("The job failed (ValueError)")
 
 
 def _fresh_server(tmp_path, env: dict[str, str]):
@@ -125,13 +128,13 @@ def _fresh_server(tmp_path, env: dict[str, str]):
 
     from dashboard import clients
     from dashboard.ratelimit import make_limiter
-    from dashboard.settings import ClientLimits, Proxying, from_env
     from dashboard.store import DiskStore
 
     server = Flask(__name__)
     server.secret_key = "test-key"
     limiter = make_limiter(server, DiskStore(str(tmp_path / "store")))
-    clients.install(server, limiter, from_env(ClientLimits, env), from_env(Proxying, env))
+    config = Settings.from_env(env)
+    clients.install(server, limiter, config.clients, config.proxying)
     server.get("/healthz-of-this-test", endpoint="api")(lambda: {"ok": True})  # JSON, as the app's endpoints
     server.get("/who", endpoint="who")(lambda: Response(json.dumps({"session": clients.client().session,
                                                     "address": clients.client().address}), mimetype="text/html"))
@@ -175,13 +178,24 @@ def test_forwarded_addresses_count_only_behind_trusted_proxies(tmp_path):
 
 @pytest.mark.parametrize("env", [{"TRUSTED_PROXIES": "-1"}, {"COOKIE_SECURE": "sometimes"},
                                  {"FRAME_ANCESTORS": "'self'; script-src *"}, {"ADDRESS_COMPUTING": "0"},
-                                 {"ROOMS_MAX": "many"}])
-def test_bad_hosting_settings_stop_the_server_with_one_line(env):
-    from dashboard.settings import ClientLimits, Proxying, from_env
-
+                                 {"ROOMS_MAX": "many"}, {"JOBS_MAX": "0"}, {"JOBS_QUEUE": "-1"},
+                                 {"JOBS_LOST_S": "nan"}, {"JOBS_ABANDON_S": "inf"}, {"JOBS_MAX": "two"},
+                                 {"JOBS_THREADS": "1.5"}, {"PORT": "70000"}, {"WORKERS": "0"},
+                                 {"LANDSCAPE_DEVICE": "tpu"}, {"CACHE_TYPE": "MemcachedCache"},
+                                 {"BACKGROUND_MANAGER": "rq"}, {"WEIGHTS_MAX_MB": "-5"},
+                                 {"MAX_CONTENT_LENGTH": "1MB"}])
+def test_bad_settings_stop_the_server_with_one_line(env):
     with pytest.raises(SystemExit, match=next(iter(env))):
-        from_env(ClientLimits, env)
-        from_env(Proxying, env)
+        Settings.from_env(env)
+
+
+def test_settings_come_from_the_environment_once():
+    config = Settings.from_env({"JOBS_MAX": "6", "JOBS_ABANDON_S": "12.5", "PORT": "9000", "PATH": "/bin",
+                                "WEIGHTS_DIR": "/w", "CACHE_ROOT": "/r"})
+    assert (config.jobs.JOBS_MAX, config.jobs.JOBS_ABANDON_S, config.jobs.JOBS_QUEUE) == (6, 12.5, 30)
+    assert config.server.PORT == 9000 and config.server.HOST == "127.0.0.1"
+    assert str(config.folders.path("WEIGHTS_DIR")) == "/w" and str(config.folders.path("CACHE_DIR")) == "/r/compute"
+    assert str(Settings.from_env({}).folders.path("BACKGROUND_CACHE_DIR")) == "cache-dir/background"
 
 
 def test_every_page_carries_the_security_headers(client):

@@ -209,18 +209,6 @@ def test_a_result_stored_between_two_reads_of_a_poll_is_collected_by_the_next(tm
     assert manager.book.ending(job) is None
 
 
-@pytest.mark.parametrize("env", [{"JOBS_MAX": "0"}, {"JOBS_QUEUE": "-1"}, {"JOBS_LOST_S": "nan"},
-                                 {"JOBS_ABANDON_S": "inf"}, {"JOBS_MAX": "two"}, {"JOBS_THREADS": "1.5"}])
-def test_bad_limits_stop_the_server_with_one_line(env):
-    with pytest.raises(SystemExit, match=next(iter(env))):
-        JobLimits.from_env(env)
-
-
-def test_limits_come_from_the_environment():
-    limits = JobLimits.from_env({"JOBS_MAX": "6", "JOBS_ABANDON_S": "12.5", "PATH": "/bin"})
-    assert (limits.JOBS_MAX, limits.JOBS_ABANDON_S, limits.JOBS_QUEUE) == (6, 12.5, JobLimits().JOBS_QUEUE)
-
-
 def test_where_the_process_can_be_seen_it_decides_not_the_heartbeat(tmp_path, clock):
     """One machine: a live job with a late heartbeat (a loaded machine) is not lost; a job whose
     process is gone is lost at once, however fresh its last heartbeat."""
@@ -302,3 +290,28 @@ def test_a_job_that_finishes_while_a_poll_looks_at_it_is_not_called_lost(tmp_pat
     book._dead = finishes_meanwhile
     assert book.state("a").state == "done"
     assert book.ending("a") is None, "no 'Lost' message is recorded"
+
+
+def test_a_job_may_allocate_its_ceiling_beyond_its_start_in_whole_mib():
+    """limit_memory(64): 32 MB more is allowed, 256 MB more fails as MemoryError (not the process);
+    the limit is whole MiB (Chrome, the exports' renderer, hangs under one that is not)."""
+    import subprocess
+    import sys
+
+    code = """
+import resource
+import psutil
+from dashboard.jobs.run import limit_memory
+start = psutil.Process().memory_info().data
+limit_memory(64)
+limit = resource.getrlimit(resource.RLIMIT_DATA)[0]
+assert limit % (1 << 20) == 0 and 63 << 20 <= limit - start <= 65 << 20, (start, limit)
+kept = bytearray(32 << 20)
+try:
+    bytearray(256 << 20)
+except MemoryError:
+    print("refused")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                         env={**__import__("os").environ, "MALLOC_MMAP_THRESHOLD_": "1073741824"})
+    assert out.returncode == 0 and out.stdout.strip() == "refused", out.stderr

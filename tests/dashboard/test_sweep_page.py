@@ -54,7 +54,7 @@ def test_bad_sweeps_say_why_and_run_nothing(overrides, kwargs, fragment):
 def test_sweep_runs_the_request_with_progress(server_context):
     _, _, request = check({"sweep.x_points": 12, "sweep.y_points": 5, "run.epochs": 30})
     reports = []
-    figure, text = call_callback(sweep_page.sweep, reports.append, request, 0)
+    figure, text = call_callback(sweep_page.sweep, reports.append, request, 0).values()
     expected = run_sweep(build_sweep(request["state"]))
     z = np.frombuffer(__import__("base64").b64decode(figure["data"][1]["z"]["bdata"]), dtype=np.float32)
     assert (np.isfinite(z) == (expected.diverged_at.ravel() >= 0)).all()
@@ -65,13 +65,13 @@ def test_sweep_runs_the_request_with_progress(server_context):
     z = np.frombuffer(__import__("base64").b64decode(theory["z"]["bdata"]), dtype=np.float32)
     np.testing.assert_allclose(z, sweep_stability(build_sweep(request["state"])).ravel(), rtol=1e-6)
     _, _, other = check({"sweep.x_points": 12, "sweep.y_points": 5, "run.epochs": 30}, loss="huber")
-    figure, text = call_callback(sweep_page.sweep, reports.append, other, 0)
+    figure, text = call_callback(sweep_page.sweep, reports.append, other, 0).values()
     assert len(figure["data"]) == 2 and "Dashed" not in text  # the theory is MSE's
 
 
-@pytest.mark.parametrize("request_", [None, "x", {"state": {"sgd.lr": "bad"}}, {"state": {"sweep.x_lo": 0}}])
+@pytest.mark.parametrize("request_", [None, "x", {}, {"state": "x"}, {"state": {"sgd.lr": "bad"}}, {"state": {"sweep.x_lo": 0}}])
 def test_sweep_refuses_a_bad_request(server_context, request_):
-    figure, text = call_callback(sweep_page.sweep, lambda _: None, request_, 1)
+    figure, text = call_callback(sweep_page.sweep, lambda _: None, request_, 1).values()
     assert figure is no_update and text.startswith("No sweep")
 
 

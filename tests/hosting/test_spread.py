@@ -26,14 +26,15 @@ from .conftest import _spawn, _stop
 def helpers(redis_server, tmp_path_factory) -> Iterator:
     """A Celery worker of two pool children on ``redis_server`` (the app's tasks) and a Celery
     client that sends helper tasks to it."""
-    from dashboard.hosting import make_celery
+    from dashboard.jobs.celery import make_celery
+    from dashboard.settings import JobLimits
 
     scratch = tmp_path_factory.mktemp("spread")
     env = {**os.environ, "REDIS_URL": redis_server.url, "SECRET_KEY": "test-secret",
            "WEIGHTS_DIR": str(scratch / "weights")}
     worker = _spawn([sys.executable, "-m", "celery", "-A", "dashboard.jobprocess:celery_app", "worker", "--loglevel=INFO",
                      "--concurrency", "2", "--hostname", "spread@%h"], env, "hosting-spread-celery.log")
-    celery = make_celery(redis_server.url)
+    celery = make_celery(redis_server.url, JobLimits())
     if not wait_for(lambda: celery.control.ping(timeout=1.0), [worker], 90):
         _stop(worker)
         pytest.fail("the Celery worker did not start; see artifacts/hosting-spread-celery.log")
