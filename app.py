@@ -39,6 +39,8 @@ def create_app() -> Dash:
         on_error=show_callback_error,
         background_callback_manager=manager,
         suppress_callback_exceptions=True,
+        # the browser numbers its requests, so that the server knows which change is the newest
+        hooks={"request_pre": share.ORDER_HOOK},
     )
     server = app.server
     server.extensions["descent_lab.jobs"] = manager  # gunicorn's post_worker_init warms it (gunicorn_conf.py)

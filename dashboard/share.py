@@ -54,17 +54,27 @@ class Gate:
         self.store, self.limits = store, limits or ClientLimits()
         self.wait_s, self.lease_s = wait_s, lease_s
 
-    def acquire(self, who: Client, callback: str) -> str:
+    def acquire(self, who: Client, callback: str, order: tuple[str, int] | None = None) -> str:
         """Take ``who``'s session slot and one of its address's slots for ``callback``; returns the
         token to release them with. Raises PreventUpdate when a newer request of the same callback
         replaced this one, and Busy when the slots stayed taken for ``wait_s`` or the address has
-        ``ADDRESS_WAITING`` requests waiting already."""
+        ``ADDRESS_WAITING`` requests waiting already.
+
+        ``order``: (the page, its request number) as the browser numbered it (``ORDER_HOOK``). Newer
+        is then the browser's order, not the order the requests reached a thread (two requests sent
+        10 ms apart may arrive the other way round: the newer one gave up, and the page kept the
+        older answer); and each page of a session (two tabs) replaces only its own requests."""
         token = uuid.uuid4().hex
+        page, number = order if order is not None else ("", None)
         # a newer request of the same callback replaces a waiting one: the same person's (a session
         # the server issued), never another's who shares an address (their change would be lost)
-        slot, waiter = f"slot:{who.session}", f"waiter:{who.session}:{callback}" + ("" if who.signed else token)
+        slot = f"slot:{who.session}"
+        waiter = f"waiter:{who.session}:{callback}:{page}" + ("" if who.signed else token)
         crowd, queue = f"crowd:{who.address}", f"queue:{who.address}"
-        self.store.set(waiter, token, expire=self.wait_s + 5)
+        with self.store.locked(f"gate:{who.address}"):
+            if number is not None and number < _waiting_number(self.store.get(waiter)):
+                raise PreventUpdate  # the browser sent a newer request of this callback already
+            self.store.set(waiter, json.dumps([token, number]), expire=self.wait_s + 5)
         deadline = time.monotonic() + self.wait_s
         crowded_until = time.monotonic() + CROWDED_S
         waiting = False
@@ -85,7 +95,7 @@ class Gate:
                         elif time.monotonic() > crowded_until:  # (a waiter this one replaced had time to leave)
                             raise Busy("Too many changes from your network are being computed just now; this "
                                        "one was skipped. Try again in a moment.")
-                if self.store.get(waiter) != token:
+                if _waiting_token(self.store.get(waiter)) != token:
                     raise PreventUpdate  # a newer request of this callback waits now; this one's answer is stale
                 if time.monotonic() > deadline:
                     raise Busy(f"Your previous change is still being computed (more than {self.wait_s:.0f} s); "
@@ -130,6 +140,40 @@ class Gate:
             self._save(crowd, {k: v for k, v in self._entries(crowd).items() if k != token})
 
 
+def _waiting(value: str | None) -> list:
+    try:
+        entry = json.loads(value or "null")
+    except ValueError:
+        return [None, None]
+    return entry if isinstance(entry, list) and len(entry) == 2 else [None, None]
+
+
+def _waiting_token(value: str | None) -> str | None:
+    return _waiting(value)[0]
+
+
+def _waiting_number(value: str | None) -> float:
+    number = _waiting(value)[1]
+    return number if isinstance(number, int) else -1
+
+
+# The browser numbers its callback requests (Dash's request_pre hook, app.py): each page load picks a
+# random name and counts up, and the request carries [name, number] as ``descent_order``.
+ORDER_HOOK = ("function(payload) { const w = window; if (!w.descentPage) "
+              "{ w.descentPage = Math.random().toString(36).slice(2, 12); } "
+              "w.descentRequests = (w.descentRequests || 0) + 1; "
+              "payload.descent_order = [w.descentPage, w.descentRequests]; }")
+
+
+def request_order(body: Any) -> tuple[str, int] | None:
+    """The browser's (page, number) of a callback request, when it is well formed."""
+    order = body.get("descent_order") if isinstance(body, dict) else None
+    if (isinstance(order, list) and len(order) == 2 and isinstance(order[0], str) and 0 < len(order[0]) <= 16
+            and isinstance(order[1], int) and not isinstance(order[1], bool) and 0 <= order[1] < 2**53):
+        return order[0], order[1]
+    return None
+
+
 _gate: Gate | None = None
 _client: Callable[[], Client] | None = None
 
@@ -155,7 +199,7 @@ def before_heavy_work() -> None:
     output = body.get("output", "") if isinstance(body, dict) else ""
     callback = hashlib.sha256(str(output).encode()).hexdigest()[:16]
     who = _client()
-    g.share_token = (who, _gate.acquire(who, callback))
+    g.share_token = (who, _gate.acquire(who, callback, request_order(body)))
 
 
 @contextlib.contextmanager

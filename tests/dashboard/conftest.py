@@ -24,6 +24,21 @@ def dash_app():
     return app_module.app
 
 
+class Clock:
+    """A clock the test moves by hand (``clock.now += 60``)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
 @pytest.fixture
 def server_context(dash_app):
     with dash_app.server.app_context():

@@ -23,19 +23,6 @@ LIMITS = JobLimits(JOBS_MAX=2, JOBS_PER_SESSION=2, JOBS_QUEUE=3, JOBS_ABANDON_S=
                    JOBS_START_S=60, JOBS_STALL_S=180)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def book(tmp_path, clock):
     return JobBook(DiskStore(str(tmp_path)), LIMITS, clock)

@@ -21,19 +21,6 @@ def who(name: str, address: str = "10.0.0.1") -> Client:
     return Client(f"s:{name}", address)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
 @pytest.fixture
 def rooms(tmp_path, clock):
     return Rooms(DiskStore(str(tmp_path / "store")), lambda: PATHS, clock=clock)

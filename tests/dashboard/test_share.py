@@ -10,7 +10,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard.clients import Client
 from dashboard.settings import ClientLimits
-from dashboard.share import Busy, Gate
+from dashboard.share import Busy, Gate, request_order
 from dashboard.store import DiskStore
 
 ALICE, BOB = Client("s:alice", "10.0.0.1"), Client("s:bob", "10.0.0.2")
@@ -65,6 +65,44 @@ def test_a_newer_request_of_the_same_callback_replaces_the_waiting_one(gate):
         gate.release(ALICE, newer_outcome["value"])
     other.join(5)
     assert "value" in newer_outcome and "value" in other_outcome
+
+
+def test_the_browser_s_order_decides_which_request_is_newer(gate):
+    """Requests 4 and 5 of one page, sent 10 ms apart, reach their threads the other way round:
+    5 still waits and computes, 4 gives up at once (the page shows only its newest answer)."""
+    first = gate.acquire(ALICE, "render", ("page1", 3))
+    newer, newer_outcome = _in_thread(lambda: gate.acquire(ALICE, "render", ("page1", 5)))
+    time.sleep(0.3)
+    with pytest.raises(PreventUpdate):
+        gate.acquire(ALICE, "render", ("page1", 4))
+    assert newer.is_alive(), "the newer request still waits for the slot"
+    gate.release(ALICE, first)
+    newer.join(5)
+    assert "value" in newer_outcome
+    gate.release(ALICE, newer_outcome["value"])
+
+
+def test_two_pages_of_one_session_do_not_replace_each_other(gate):
+    """Two tabs of one browser: each keeps its own newest request (both answers are shown)."""
+    first = gate.acquire(ALICE, "render", ("tab-a", 1))
+    one, one_outcome = _in_thread(lambda: gate.acquire(ALICE, "render", ("tab-a", 9)))
+    time.sleep(0.3)
+    two, two_outcome = _in_thread(lambda: gate.acquire(ALICE, "render", ("tab-b", 2)))
+    time.sleep(0.3)
+    gate.release(ALICE, first)
+    for thread, outcome in ((one, one_outcome), (two, two_outcome)):
+        thread.join(10)
+        assert "value" in outcome, outcome
+        gate.release(ALICE, outcome["value"])
+
+
+@pytest.mark.parametrize("body", [None, {}, {"descent_order": "x"}, {"descent_order": ["p", "1"]},
+                                  {"descent_order": ["", 1]}, {"descent_order": ["p" * 17, 1]},
+                                  {"descent_order": ["p", True]}, {"descent_order": ["p", -1]},
+                                  {"descent_order": ["p", 1, 2]}])
+def test_a_malformed_order_counts_as_none(body):
+    assert request_order(body) is None
+    assert request_order({"descent_order": ["p", 7]}) == ("p", 7)
 
 
 def test_a_dead_holder_frees_the_slot_after_its_lease(gate):
