@@ -180,7 +180,7 @@ def test_a_flood_of_jobs_keeps_the_cap_and_the_queue_drains(one_machine, browser
     with _sampled(one_machine) as most:
         for i in range(10):  # all opened at once: each job takes seconds, so the queue fills
             page = browser.new_context().new_page()
-            url = one_machine.url + f"/landscape?net.epochs={12 + i}&landscape.resolution=15"
+            url = one_machine.url + f"/landscape?net.epochs={6 + i}&landscape.resolution=11"
             page.goto(url, wait_until="commit")
             pages.append((page, LANDSCAPE_TEXT))
         for page, _ in pages:
