@@ -6,19 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from dash import (
-    ALL,
-    ClientsideFunction,
-    Input,
-    Output,
-    State,
-    callback,
-    clientside_callback,
-    ctx,
-    dcc,
-    html,
-    no_update,
-)
+import dash
+from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html
 
 from compute import LOSSES, OPTIMIZERS
 from compute.data import CLASS_SCORE_TEXT, TRUE_CURVE_TEXT
@@ -169,7 +158,7 @@ def register_settings_check(page: str, status_id: str, store_id: str, choices: d
         raw.update(zip(choices, chosen[:-1], strict=True))
         checked = check_state(raw, page)
         messages, status, now_shown = error_messages(checked, ctx.outputs_list[0], shown=chosen[-1], blocked=blocked)
-        return messages, status, request(checked.state) if checked.ok else no_update, now_shown
+        return messages, status, request(checked.state) if checked.ok else dash.no_update, now_shown
 
     return check_settings
 
