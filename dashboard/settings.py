@@ -117,7 +117,8 @@ class Server:
     WORKERS: int = 2  # gunicorn worker processes (`make serve`, the image)
     THREADS: int = 4  # request threads per worker
     MAX_CONTENT_LENGTH: int = 1 << 20  # bytes a request may carry (an uploaded landscape); beyond: 413
-    SECRET_KEY: str = ""  # signs cookies and job handles; required with REDIS_URL (default: made once, kept)
+    # signs cookies and job handles; required with REDIS_URL (default: made once, kept); never in a repr
+    SECRET_KEY: str = dataclasses.field(default="", repr=False)
     LANDSCAPE_DEVICE: str = "auto"  # where landscape points are evaluated: auto (a GPU when torch sees one), cpu, cuda
     BROWSER_PATH: str = ""  # the Chrome or Chromium the exports draw with (default: found on the PATH)
 

@@ -196,6 +196,8 @@ def test_settings_come_from_the_environment_once():
     assert config.server.PORT == 9000 and config.server.HOST == "127.0.0.1"
     assert str(config.folders.path("WEIGHTS_DIR")) == "/w" and str(config.folders.path("CACHE_DIR")) == "/r/compute"
     assert str(Settings.from_env({}).folders.path("BACKGROUND_CACHE_DIR")) == "cache-dir/background"
+    secret = Settings.from_env({"SECRET_KEY": "do-not-print-me"})
+    assert secret.server.SECRET_KEY == "do-not-print-me" and "do-not-print-me" not in repr(secret), "never logged"
 
 
 def test_every_page_carries_the_security_headers(client):
