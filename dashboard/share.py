@@ -72,7 +72,7 @@ class Gate:
         waiter = f"waiter:{who.session}:{callback}:{page}" + ("" if who.signed else token)
         crowd, queue = f"crowd:{who.address}", f"queue:{who.address}"
         with self.store.locked(f"gate:{who.address}"):
-            if number is not None and number < _waiting_number(self.store.get(waiter)):
+            if number is not None and number < _waiter(self.store.get(waiter))[1]:
                 raise PreventUpdate  # the browser sent a newer request of this callback already
             self.store.set(waiter, json.dumps([token, number]), expire=self.wait_s + 5)
         deadline = time.monotonic() + self.wait_s
@@ -95,7 +95,7 @@ class Gate:
                         elif time.monotonic() > crowded_until:  # (a waiter this one replaced had time to leave)
                             raise Busy("Too many changes from your network are being computed just now; this "
                                        "one was skipped. Try again in a moment.")
-                if _waiting_token(self.store.get(waiter)) != token:
+                if _waiter(self.store.get(waiter))[0] != token:
                     raise PreventUpdate  # a newer request of this callback waits now; this one's answer is stale
                 if time.monotonic() > deadline:
                     raise Busy(f"Your previous change is still being computed (more than {self.wait_s:.0f} s); "
@@ -140,21 +140,16 @@ class Gate:
             self._save(crowd, {k: v for k, v in self._entries(crowd).items() if k != token})
 
 
-def _waiting(value: str | None) -> list:
+def _waiter(value: str | None) -> tuple[str | None, int]:
+    """A waiter entry's (token, the browser's request number; -1 when it gave none)."""
     try:
         entry = json.loads(value or "null")
     except ValueError:
-        return [None, None]
-    return entry if isinstance(entry, list) and len(entry) == 2 else [None, None]
-
-
-def _waiting_token(value: str | None) -> str | None:
-    return _waiting(value)[0]
-
-
-def _waiting_number(value: str | None) -> float:
-    number = _waiting(value)[1]
-    return number if isinstance(number, int) else -1
+        entry = None
+    if not isinstance(entry, list) or len(entry) != 2:
+        return None, -1
+    token, number = entry
+    return token, number if isinstance(number, int) else -1
 
 
 # The browser numbers its callback requests (Dash's request_pre hook, app.py): each page load picks a
