@@ -186,6 +186,8 @@ class JobLimits:
     JOBS_STALL_S: float = 180.0  # a job that reports no progress for this long is stopped
     JOBS_EXPIRE_S: float = 600.0  # a finished job's result waits this long to be collected
     JOBS_THREADS: int = 1  # torch threads of a job process (JOBS_MAX jobs share the cores)
+    # a job process's niceness (1-19): below the web workers, whose request threads answer sliders
+    JOBS_NICE: int = 10
     # what a job may allocate beyond what its process starts with (its imports, about 400 MB shared
     # with the forkserver): a job that needs more stops with a message and the server lives on
     JOBS_MEMORY_MB: int = 2048
@@ -195,6 +197,8 @@ class JobLimits:
 
     def __post_init__(self) -> None:
         positive(self)
+        if self.JOBS_NICE > 19:
+            raise SystemExit(f"JOBS_NICE={self.JOBS_NICE!r}: expected 1 to 19")
 
 
 SECTIONS: dict[str, type] = {"server": Server, "stores": Stores, "folders": Folders, "clients": ClientLimits,

@@ -32,25 +32,60 @@ if os.environ.get("CI") or os.environ.get("HYPOTHESIS_PROFILE") == "ci":
 
 
 @pytest.fixture(scope="session")
-def browser():
+def _playwright():
+    """One Playwright per test process (its sync API allows no second one), both browsers on it."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (see .ci/run)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        yield p
 
 
+@pytest.fixture(scope="session")
+def browser(_playwright):
+    """Chromium without WebGL. This machine has no GPU: each 3-D figure a page draws runs through the
+    software WebGL renderer (measured: loading the toy lab costs 7.4 CPU-s with it, 5.3 without, and
+    the browser tests are bound by Chromium's CPU). A page shows its 3-D figures' place with Plotly's
+    "WebGL is not supported" note; the tests that look at 3-D figures take ``webgl_browser``."""
+    chromium = _playwright.chromium.launch(executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--disable-webgl"])
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="session")
+def webgl_browser(_playwright):
+    """Chromium with (software) WebGL: for the tests that look at 3-D figures and screens' shots."""
+    chromium = _playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.hookimpl(trylast=True)  # after the folders' hooks have marked their items browser or hosting
 def pytest_collection_modifyitems(items):
     """`make test` runs the suite in two processes (pytest-xdist, ``--dist loadgroup``): the tests of a
     file stay in one (they share its module's deployments and fixtures), and so do the files that
-    share the session's Redis deployment (``workshop``); a test that names its own group keeps it."""
+    share the session's Redis deployment (``workshop``); a test that names its own group keeps it.
+
+    The groups go out in the order of their items, so the long ones go first (the deployments, then
+    the benches and the browser), and the many short files even out the two processes at the end:
+    a deployment's file last kept one process busy for minutes while the other sat idle."""
     for item in items:
         if item.get_closest_marker("xdist_group") is None:
             group = "workshop" if "workshop" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
             item.add_marker(pytest.mark.xdist_group(group))
+    rank: dict[str, int] = {}
+    for item in items:
+        group = _group(item)
+        kind = next((i for i, m in enumerate(("hosting", "bench", "browser")) if item.get_closest_marker(m)), 3)
+        rank[group] = min(rank.get(group, kind), kind)
+    position = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank[_group(item)], position[id(item)]))
+
+
+def _group(item) -> str:
+    mark = item.get_closest_marker("xdist_group")
+    return mark.kwargs.get("name") or mark.args[0]
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@ the benches import it in a venv without the test tools)."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import time
@@ -40,3 +41,25 @@ def wait_for(ready: Callable[[], object], procs: Sequence[subprocess.Popen] = ()
         if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
             return False
         time.sleep(0.2)
+
+
+def stop(proc: subprocess.Popen, grace: float = 1) -> None:
+    """Stop a server the tests started, with every process under it (gunicorn's workers, their job
+    processes, a Celery pool). Asked first (SIGTERM); what still runs after ``grace`` seconds is
+    killed. A test deployment need not drain: gunicorn waits up to 30 s for its requests (a browser's
+    kept-alive connection among them) and Celery for its running task, which cost the suite 5-25 s at
+    each module's end; and a job process left
+    behind would go on taking a core from the tests that follow."""
+    import psutil
+
+    try:
+        family = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        family = []
+    proc.terminate()
+    _, alive = psutil.wait_procs(family, timeout=grace)
+    for left in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            left.kill()
+    psutil.wait_procs(alive, timeout=10)
+    proc.wait(timeout=10)

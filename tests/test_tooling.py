@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.serving import ROOT_DIR
 
 
@@ -16,6 +18,7 @@ def test_bench_modules_import_without_pytest_or_hypothesis():
     assert done.returncode == 0, done.stderr[-800:]
 
 
+@pytest.mark.hosting  # it serves: `make test`, not `make check`'s inner loop
 def test_the_project_installs_as_a_package_with_its_command_and_api(tmp_path):
     """``pip install`` of the repository gives the ``descent-lab`` command and the Python API (here
     into a folder, without dependencies: they are this venv's), and the dashboard's assets."""
@@ -50,7 +53,7 @@ def _serves(command: Path, env: dict[str, str], cwd: Path, target: Path) -> None
     import tomllib
     import urllib.request
 
-    from tests.serving import free_port, wait_for
+    from tests.serving import free_port, stop, wait_for
 
     port = free_port()
     env = {k: v for k, v in env.items() if k not in ("BACKGROUND_CACHE_DIR", "WEIGHTS_DIR", "SECRET_KEY_FILE")}
@@ -69,7 +72,6 @@ def _serves(command: Path, env: dict[str, str], cwd: Path, target: Path) -> None
             version = json.loads(health.read())["version"]
         assert version == tomllib.loads((ROOT_DIR / "pyproject.toml").read_text())["project"]["version"]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
     assert (cwd / "cache-dir" / "secret_key").is_file(), "the folders are the working directory's"
     assert not (target / "cache-dir").exists(), "nothing is written inside the package"

@@ -12,7 +12,7 @@ import torch
 
 from dashboard.cache import REDIS_TIMEOUT_S
 from dashboard.jobs.book import JobLimits
-from dashboard.jobs.run import Executor, limit_memory
+from dashboard.jobs.run import Executor, limit_memory, lower_priority
 from dashboard.spread import Spreader, configure, help_plan
 
 RUN_TASK, HELP_TASK = "descent_lab.run_job", "descent_lab.spread_help"
@@ -97,4 +97,5 @@ def register_worker_tasks(celery: Any, executor: Executor, limits: JobLimits) ->
     def spread_help(spread_id: str) -> int:
         limit_memory(limits.JOBS_MEMORY_MB)
         torch.set_num_threads(limits.JOBS_THREADS)
+        lower_priority(limits.JOBS_NICE)
         return help_plan(client, spread_id)

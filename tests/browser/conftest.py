@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.ids import param_part_id
-from tests.serving import answers, wait_for
+from tests.serving import answers, stop, wait_for
 from tests.serving import free_port as _free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,13 +40,13 @@ def server_url(tmp_path_factory):
         proc.kill()
         pytest.fail(f"server did not start; see {log}")
     yield url
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop(proc)
 
 
 @pytest.fixture
-def page(browser, server_url):
-    context = browser.new_context(viewport={"width": 1500, "height": 1200})
+def page(request, server_url):
+    chromium = request.getfixturevalue("webgl_browser" if request.node.get_closest_marker("webgl") else "browser")
+    context = chromium.new_context(viewport={"width": 1500, "height": 1200})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))

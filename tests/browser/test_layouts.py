@@ -14,8 +14,8 @@ PAGES = [("/", "#map-figure .main-svg"), ("/?tab=all", "#all-maps-figure .main-s
 
 
 @pytest.fixture
-def phone(browser, server_url):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+def phone(webgl_browser, server_url):  # (the shots are what a person sees: 3-D figures drawn)
+    context = webgl_browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
@@ -50,10 +50,10 @@ def test_a_phone_sees_the_figures_first_and_nothing_wider_than_the_screen(phone,
     ((1280, 720), "/?tab=all", ["#all-maps-figure"]),
     ((1920, 1080), "/", ["#map-figure", "#surface-figure", "#curve-figure", "#fit-figure"]),
 ])
-def test_the_presentation_layout_puts_the_view_on_one_screen(browser, server_url, size, path, figures):
+def test_the_presentation_layout_puts_the_view_on_one_screen(webgl_browser, server_url, size, path, figures):
     """⛶ present folds the controls away: at 1280×720 the whole 2×2 view is on screen without
     scrolling; at 1920×1080 the one-loss view shows map, surface, curve and fit."""
-    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    context = webgl_browser.new_context(viewport={"width": size[0], "height": size[1]})
     page = context.new_page()
     try:
         page.goto(server_url + path)

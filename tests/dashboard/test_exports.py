@@ -172,6 +172,12 @@ def _estimate(query: dict, figure: str, fmt: str, frames: int) -> int:
     return exports.estimate_bytes(_shown(query, figure), ExportSpec(figure, fmt, size="960x540", frames=frames))
 
 
+# the CLI's rasters are drawn by Kaleido, which drives a headless Chromium: browser tests (`make test`,
+# not `make check`'s inner loop)
+RENDERS = pytest.mark.browser
+
+
+@RENDERS
 def test_the_cli_makes_a_gif_of_the_asked_frames(tmp_path):
     made = _cli(tmp_path, "--format", "gif", "--query", "sgd.lr=0.2&run.epochs=20", "--frames", "4", "--fps", "5")
     assert made.name == "descent-lab_map_MSELoss_SGD-lr0.2_steps0-20.gif"
@@ -181,6 +187,7 @@ def test_the_cli_makes_a_gif_of_the_asked_frames(tmp_path):
     assert made.stat().st_size <= estimate <= 10 * made.stat().st_size  # pixel formats: within 10×
 
 
+@RENDERS
 @pytest.mark.parametrize("fmt", ["mp4", "webm"])
 def test_the_cli_makes_a_video_of_the_asked_length(tmp_path, fmt):
     made = _cli(tmp_path, "--format", fmt, "--figure", "all-maps", "--query", "tab=all&run.epochs=20",
@@ -190,6 +197,7 @@ def test_the_cli_makes_a_video_of_the_asked_length(tmp_path, fmt):
     assert made.stat().st_size <= _estimate({"tab": "all", "run.epochs": "20"}, "all-maps", fmt, 6)
 
 
+@RENDERS
 def test_the_cli_makes_stills_with_the_caption(tmp_path):
     (tmp_path / "png").mkdir()
     png = _cli(tmp_path / "png", "--format", "png", "--query", "step=7", "--figure", "fit")

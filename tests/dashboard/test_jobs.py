@@ -6,15 +6,17 @@ the processes and Celery workers around it are tested in tests/hosting.
 
 from __future__ import annotations
 
+import os
 import pickle
 import sqlite3
+import threading
 import time
 
 import pytest
 
 from dashboard.clients import Client
 from dashboard.jobs import ABANDONED, LOST, NEVER_STARTED, JobBook, JobLimits, JobRefused, Jobs
-from dashboard.jobs.run import Executor
+from dashboard.jobs.run import Executor, lower_priority
 from dashboard.store import DiskStore
 
 S1 = Client("s:s1", "10.0.0.1")
@@ -302,3 +304,28 @@ except MemoryError:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
                          env={**__import__("os").environ, "MALLOC_MMAP_THRESHOLD_": "1073741824"})
     assert out.returncode == 0 and out.stdout.strip() == "refused", out.stderr
+
+
+def test_a_job_runs_below_the_web_workers_and_never_climbs_back():
+    """A job's thread (and what it starts) runs at JOBS_NICE; a second job in the same process (a
+    Celery pool child) leaves it there; the thread that started it keeps its own priority."""
+    before, seen = os.getpriority(os.PRIO_PROCESS, 0), []
+
+    def job() -> None:
+        lower_priority(JobLimits().JOBS_NICE)
+        seen.append(os.getpriority(os.PRIO_PROCESS, 0))
+        lower_priority(3)
+        seen.append(os.getpriority(os.PRIO_PROCESS, 0))
+
+    thread = threading.Thread(target=job)
+    thread.start()
+    thread.join()
+    assert seen == [max(before, 10)] * 2 and os.getpriority(os.PRIO_PROCESS, 0) == before
+
+
+def test_a_nice_out_of_range_stops_the_server(setenv):
+    from dashboard.settings import settings
+
+    setenv("JOBS_NICE", "20")
+    with pytest.raises(SystemExit, match="JOBS_NICE=20: expected 1 to 19"):
+        settings()

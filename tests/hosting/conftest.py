@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving import free_port, wait_for
+from tests.serving import free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "artifacts"
@@ -95,15 +95,6 @@ def _spawn(args: list[str], env: dict[str, str], log_name: str) -> subprocess.Po
         return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def job_processes(server: subprocess.Popen) -> list:
     """The job processes under a gunicorn master: the children of its workers' forkservers."""
     import psutil
@@ -128,11 +119,12 @@ class Served:
         return get_json(self.url + "/healthz")["background"]["jobs"]
 
 
-# one machine, as `make serve`: no REDIS_URL, no SECRET_KEY (the workers share a key file); a
-# shorter abandon time so a closed tab's job stops within the test (a page polls every 250 ms: 15 s
-# is wide for ten pages on one loaded 2-core machine); one trusted proxy, so that a test speaks for
-# several client addresses through X-Forwarded-For
-ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "6", "JOBS_ABANDON_S": "15",
+# one machine, as `make serve`: no REDIS_URL, no SECRET_KEY (the workers share a key file); two
+# slots and a queue of two, so that six pages overflow it; a shorter abandon time so a closed tab's
+# job stops within the test (a page polls every 250 ms: 10 s is wide for six pages on one loaded
+# 2-core machine); one trusted proxy, so that a test speaks for several client addresses through
+# X-Forwarded-For
+ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "2", "JOBS_ABANDON_S": "10",
                    "TRUSTED_PROXIES": "1"}
 
 
@@ -150,12 +142,12 @@ def serving_one_machine(scratch: Path, env: dict[str, str], workers: int, thread
                  env, log_name)
     url = f"http://127.0.0.1:{port}"
     if not wait_for(lambda: get_json(url + "/healthz", timeout=2), [web], 90):
-        _stop(web)
+        stop(web)
         pytest.fail(f"gunicorn did not start; see artifacts/{log_name}")
     try:
         yield Served(url, web)
     finally:
-        _stop(web)
+        stop(web)
 
 
 @pytest.fixture(scope="module")
@@ -179,12 +171,12 @@ def workshop(redis_server, tmp_path_factory) -> Iterator[str]:
                      "--concurrency", "1"], env, "hosting-celery.log")
     url = f"http://127.0.0.1:{port}"
     if not wait_for(lambda: get_json(url + "/healthz", timeout=2)["background"]["reachable"], [web, worker], 90):
-        _stop(web)
-        _stop(worker)
+        stop(web)
+        stop(worker)
         pytest.fail("gunicorn or the Celery worker did not start; see artifacts/hosting-*.log")
     yield url
-    _stop(web)
-    _stop(worker)
+    stop(web)
+    stop(worker)
 
 
 class ScaleOut(Served):
@@ -214,7 +206,7 @@ def scale_out(tmp_path_factory) -> Iterator[ScaleOut]:
     redis = Redis(scratch)
     redis.start()
     env = {**os.environ, "REDIS_URL": redis.url, "SECRET_KEY": "test-secret", "JOBS_MAX": "1",
-           "WEIGHTS_DIR": str(scratch / "weights")}
+           "JOBS_LOST_S": "4", "WEIGHTS_DIR": str(scratch / "weights")}  # lost: four heartbeats missed, not eight
     port = free_port()
     web = _spawn([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
                   "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:server"],
@@ -225,11 +217,11 @@ def scale_out(tmp_path_factory) -> Iterator[ScaleOut]:
     served = ScaleOut(url, web, supervisor, redis)
     if not wait_for(lambda: get_json(url + "/healthz", timeout=2)["background"]["reachable"] and served.pool_children(),
                     [web, supervisor], 90):
-        _stop(web)
-        _stop(supervisor)
+        stop(web)
+        stop(supervisor)
         pytest.fail("gunicorn or the Celery worker did not start; see artifacts/hosting-scale-out-*.log")
     yield served
-    _stop(web)
-    _stop(supervisor)
+    stop(web)
+    stop(supervisor)
     with contextlib.suppress(OSError, ValueError):
         redis.stop()

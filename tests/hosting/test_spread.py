@@ -17,9 +17,9 @@ import torch
 from compute.landscape import LandscapeSpec, Plan, evaluate_plan, random_plane
 from compute.nets import TrainSpec, buffer_shapes, flat_state, param_shapes
 from dashboard.spread import Spreader, _key, help_plan
-from tests.serving import wait_for
+from tests.serving import stop, wait_for
 
-from .conftest import _spawn, _stop
+from .conftest import _spawn
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +36,10 @@ def helpers(redis_server, tmp_path_factory) -> Iterator:
                      "--concurrency", "2", "--hostname", "spread@%h"], env, "hosting-spread-celery.log")
     celery = make_celery(redis_server.url, JobLimits())
     if not wait_for(lambda: celery.control.ping(timeout=1.0), [worker], 90):
-        _stop(worker)
+        stop(worker)
         pytest.fail("the Celery worker did not start; see artifacts/hosting-spread-celery.log")
     yield celery, redis_server.client()
-    _stop(worker)
+    stop(worker)
 
 
 def _plan(resolution: int = 9) -> Plan:

@@ -1,5 +1,8 @@
 """Rooms across gunicorn's two workers on Redis: a room made through one worker is served by the
-other, followers are counted by both, and the presenter/follower flow runs in the browser.
+other, followers are counted by both, and the presenter/follower flow runs in the browser (a
+presenter's page and a follower's page, each in its own browser context: two people). The flow runs
+here only, on the deployment that can get it wrong in more ways; one machine's room store is tested
+in tests/dashboard/test_rooms.py and its followers by bench rooms' smoke run.
 
 (Named to run after test_workshop.py on the same server: its cache test counts each worker's
 misses from a fresh start, and the pages opened here compute in both workers.)"""
@@ -7,10 +10,106 @@ misses from a fresh start, and the pages opened here compute in both workers.)""
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
-from tests.browser.test_room import run_room
+from tests.browser.conftest import param_selector, shot, wait_js
 from tests.hosting.conftest import get_json, post_json, session_cookie
+
+LR = param_selector("sgd", "lr")
+
+
+def _until(check, seconds: float = 10.0, what: str = "") -> float:
+    """Seconds until ``check()`` held; fails after ``seconds``."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if check():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def _set(page, selector: str, value: str) -> None:
+    box = page.locator(selector)
+    box.fill(value)
+    box.press("Enter")
+
+
+def run_room(browser, base: str, name: str) -> None:
+    """Start a room, follow it, follow settings, tab, step and page, break away, rejoin, end."""
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
+    presenter, follower = (c.new_page() for c in contexts)
+    errors: list[str] = []
+    for p in (presenter, follower):
+        p.on("pageerror", lambda err: errors.append(str(err)))
+    try:
+        presenter.goto(base + "/")
+        presenter.wait_for_selector("#map-figure .js-plotly-plot .contour", timeout=30000)
+        presenter.click("#room-button")
+        presenter.wait_for_selector(".room-code")
+        link = presenter.get_attribute(".room-link", "href")
+        code = presenter.inner_text(".room-code")
+        assert link.endswith(f"/r/{code}")
+        # the QR code is an image the browser decodes after it is shown: wait for it to have pixels
+        wait_js(presenter, "() => { const img = document.querySelector('img.room-qr');"
+                           " return img !== null && img.complete && img.naturalWidth > 0; }", timeout=10000)
+
+        follower.goto(link)
+        follower.wait_for_selector("#map-figure .js-plotly-plot .contour", timeout=30000)
+        assert "Following the presenter" in follower.inner_text("#room-bar")
+        _until(lambda: presenter.inner_text(".room-count") == "1 following", 12, "the presenter sees 1 follower")
+
+        # a setting: the follower's page shows the presenter's value (as the link would)
+        _set(presenter, LR, "0.05")
+        took = _until(lambda: follower.input_value(LR) == "0.05", 10, "the follower follows lr")
+        follower.wait_for_selector("#map-figure .js-plotly-plot .contour", timeout=30000)
+        print(f"{name}: a setting reached the follower's page in {took:.2f} s")
+        # the tab
+        presenter.click("text=All losses side by side")
+        _until(lambda: follower.locator("#all-maps-figure .js-plotly-plot").count() == 1
+               and follower.locator("#all-maps-figure").is_visible(), 15, "the follower follows the tab")
+        # the playback step (the presenter presses Home on the step slider)
+        presenter.locator("#step-slider [role=slider]").focus()
+        presenter.keyboard.press("Home")
+        _until(lambda: "step 0:" in follower.inner_text("#step-text"), 10, "the follower follows the step")
+        shot(follower, f"{name}-follower")
+        shot(presenter, f"{name}-presenter")
+        _away_and_back(presenter, follower)
+    finally:
+        for c in contexts:
+            c.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def _away_and_back(presenter, follower) -> None:
+    """Break away, rejoin, follow to another page, and learn that the room ended."""
+    # breaking away: the presenter's next change does not reach this follower
+    follower.click("button.room-away")
+    assert "On your own" in follower.inner_text("#room-bar")
+    _set(presenter, LR, "0.02")
+    _until(lambda: "sgd.lr=0.02" in presenter.evaluate("location.href"), 10, "the presenter's own page")
+    time.sleep(2.0)
+    assert follower.input_value(LR) == "0.05"
+    _until(lambda: presenter.inner_text(".room-count") == "0 following", 15, "the count drops")
+    # rejoining: one click, and the presenter's view is back
+    follower.click("button.room-rejoin")
+    _until(lambda: follower.input_value(LR) == "0.02", 10, "rejoined")
+    assert "Following the presenter" in follower.inner_text("#room-bar")
+
+    # another page
+    presenter.click("nav >> text=Compare")
+    _until(lambda: follower.evaluate("location.pathname") == "/compare", 10, "the follower follows the page")
+    follower.wait_for_selector("#compare-map .js-plotly-plot", timeout=30000)
+    # touching a control is breaking away too
+    follower.locator(".controls input.dash-input-element:visible").first.click()
+    _until(lambda: "On your own" in follower.inner_text("#room-bar"), 2, "a touched control breaks away")
+
+    # the end: the follower is told
+    presenter.click("#room-button")  # hides the room's bar (the presenter's screen is the projector's)
+    assert presenter.locator("#room-bar").is_hidden()
+    presenter.click("#room-button")
+    presenter.click("text=end the room")
+    _until(lambda: "has ended" in follower.inner_text("#room-bar"), 10, "the follower learns the room ended")
 
 
 def _publish(url: str, code: str, key: str, address: str) -> dict:
