@@ -35,6 +35,17 @@ PASS_CASES = (  # model, data set, images, points, points per pass tried
 SKIPPED = "skipped: loss-landscapes is not installed here (make bench-landscape runs it in .venv-bench)"
 
 
+def _rows(naive: float, reference: float | None, ours: float, columns, what: str) -> None:
+    """A table's three rows (the naive loop, loss-landscapes where installed, ours): each method's
+    seconds through ``columns``, checked sane (``what`` names the number)."""
+    for name, seconds in (("naive loop", naive), ("loss-landscapes", reference), ("ours", ours)):
+        if seconds is None:
+            print(f"{name:<22}{SKIPPED}")
+            continue
+        print(f"{name:<22}{columns(seconds)}")
+        sane(what.format(name), seconds)
+
+
 @dataclass(frozen=True)
 class Sizes:
     """What one run measures."""
@@ -127,14 +138,8 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
     print(f"float32 matmul rate ({sizes.matmul} x {sizes.matmul}): {rate:.1f} GFLOP/s; "
           f"the plane: {flops / 1e9:.1f} GFLOP")
     print(f"{'method':<22}{'seconds':>9}{'÷ ours':>10}{'GFLOP/s':>9}{'of matmul':>11}")
-    rows = [("naive loop", naive), ("loss-landscapes", reference), ("ours", ours)]
-    for name, seconds in rows:
-        if seconds is None:
-            print(f"{name:<22}{SKIPPED}")
-            continue
-        print(f"{name:<22}{seconds:>9.2f}{seconds / ours:>9.2f}x{flops / seconds / 1e9:>9.1f}"
-              f"{100 * flops / seconds / 1e9 / rate:>10.0f}%")
-        sane(f"{name} s", seconds)
+    _rows(naive, reference, ours, lambda s: f"{s:>9.2f}{s / ours:>9.2f}x{flops / s / 1e9:>9.1f}"
+                                            f"{100 * flops / s / 1e9 / rate:>10.0f}%", "{} s")
     _same_losses(f"{spec.model} plane", naive_losses, np.asarray(losses).reshape(-1))
     print("goal: ours at least 3x faster than both references and at least 40% of the matmul rate")
     article(sizes)
@@ -190,13 +195,9 @@ def article(sizes: Sizes = SIZES[False]) -> None:
     print(f"{sample} points of the {resolution} x {resolution} plane timed per method, extrapolated to "
           f"{plane}; {flops_point / 1e9:.1f} GFLOP a point, matmul {rate:.1f} GFLOP/s")
     print(f"{'method':<22}{'s/point':>9}{'plane (min)':>13}{'÷ ours':>9}{'GFLOP/s':>9}{'of matmul':>11}")
-    for name, seconds in (("naive loop", naive), ("loss-landscapes", reference), ("ours", ours)):
-        if seconds is None:
-            print(f"{name:<22}{SKIPPED}")
-            continue
-        print(f"{name:<22}{seconds:>9.2f}{seconds * plane / 60:>13.1f}{seconds / ours:>8.2f}x"
-              f"{flops_point / seconds / 1e9:>9.1f}{100 * flops_point / seconds / 1e9 / rate:>10.0f}%")
-        sane(f"article's CNN, {name} s/point", seconds)
+    _rows(naive, reference, ours, lambda s: f"{s:>9.2f}{s * plane / 60:>13.1f}{s / ours:>8.2f}x"
+                                            f"{flops_point / s / 1e9:>9.1f}{100 * flops_point / s / 1e9 / rate:>10.0f}%",
+          "article's CNN, {} s/point")
     _same_losses("article's CNN", naive_losses, np.asarray(losses).reshape(-1))
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from compute.params import Param, check_fields, defaults
+from compute.params import Param, param_fields
 
 DATA_PARAMS: tuple[Param, ...] = (
     Param("n", int, 50, 2, 1000, log=True, help="number of data points"),
@@ -16,7 +16,6 @@ DATA_PARAMS: tuple[Param, ...] = (
           span=(0.01, 10.0)),
     Param("seed", int, 20240215, 0, 2**32 - 1, help="numpy seed of the data", slider=False),
 )
-_DEFAULT = defaults(DATA_PARAMS)
 
 # The toy's noise-free truth, written once: the data, the Code tab's script, the fit figure and the
 # Data panel's text all derive from these two rows.
@@ -53,16 +52,10 @@ BOUNDARY_TEXT = f"x = {BOUNDARY:g}".replace("-", "−")  # "x = −0.5"
 
 
 @dataclass(frozen=True, slots=True)
+@param_fields(DATA_PARAMS, "data")
 class DataSpec:
-    """The toy data: ``n`` points of y = true_curve(x) + noise·ε with x, ε ~ N(0, 1)."""
-
-    n: int = _DEFAULT["n"]
-    noise: float = _DEFAULT["noise"]
-    seed: int = _DEFAULT["seed"]
-    PARAMS: ClassVar[tuple[Param, ...]] = DATA_PARAMS
-
-    def __post_init__(self) -> None:
-        check_fields(self, DATA_PARAMS, "data")
+    """The toy data: ``n`` points of y = true_curve(x) + noise·ε with x, ε ~ N(0, 1); its fields are
+    DATA_PARAMS's rows."""
 
 
 @lru_cache(maxsize=64)

@@ -46,7 +46,7 @@ from compute.nets import (
     param_shapes,
     unflatten,
 )
-from compute.params import Param, check_fields, defaults
+from compute.params import Param, param_fields
 from compute.specs import _Keyed
 from compute.spectrum import Spectrum, SpectrumSpec, spectrum
 
@@ -66,30 +66,24 @@ LANDSCAPE_PARAMS: tuple[Param, ...] = (
     Param("hi", float, 1.0, -100.0, 100.0, help="last coordinate along each direction", span=(-25.0, 25.0)),
     Param("seed", int, 0, 0, 2**32 - 1, help="seed of the random directions", slider=False),
 )
-_DEFAULT = defaults(LANDSCAPE_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
+@param_fields(LANDSCAPE_PARAMS, "landscape")
 class LandscapeSpec(_Keyed):
     """Which trained model, which directions, over which range and resolution."""
 
     train: TrainSpec = field(default_factory=TrainSpec)
     mode: str = "plane"
-    resolution: int = _DEFAULT["resolution"]
-    lo: float = _DEFAULT["lo"]
-    hi: float = _DEFAULT["hi"]
-    seed: int = _DEFAULT["seed"]
     bias: str = "ignore"
     norm: str = "filter"
     dir_type: str = "weights"
-    PARAMS: ClassVar[tuple[Param, ...]] = LANDSCAPE_PARAMS
 
     def __post_init__(self) -> None:  # MODES: the views one model's spec describes (end of the module)
         for name, table in (("mode", MODES), ("bias", BIAS_MODES), ("norm", NORMS), ("dir_type", DIR_TYPES)):
             if getattr(self, name) not in table:
                 raise InvalidSpec(f"{name} must be one of {', '.join(table)} (got {getattr(self, name)!r:.40})",
                                   f"landscape.{name}")
-        check_fields(self, LANDSCAPE_PARAMS, "landscape")
         if self.lo >= self.hi:
             raise InvalidSpec("lo must be below hi", "landscape.hi")
 

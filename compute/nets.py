@@ -23,7 +23,7 @@ from torch import nn
 from compute.datasets import SOURCES, Images, data_dir
 from compute.errors import InvalidSpec
 from compute.optimizers import OPTIMIZERS
-from compute.params import Param, check_fields, defaults
+from compute.params import Param, param_fields
 from compute.specs import OptimizerSpec, _Keyed
 
 # ---- data --------------------------------------------------------------------------------
@@ -36,25 +36,19 @@ DATA_SPLIT_PARAMS: tuple[Param, ...] = (
     Param("train_size", int, 0, 0, 60000, help="training images used, a seeded subset; 0: all", slider=False),
     Param("test_size", int, 0, 0, 10000, help="test images used, a seeded subset; 0: all", slider=False),
 )
-_SPLIT = defaults(DATA_SPLIT_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
+@param_fields(DATA_SPLIT_PARAMS, "dataset")
 class DatasetSpec(_Keyed):
     """A data set from the registry: its official train/test split, or one drawn with a seed where it
     has none (the digits), and seeded subsets of ``train_size`` and ``test_size`` images (0: all)."""
 
     name: str = "digits"
-    split_seed: int = _SPLIT["split_seed"]
-    test_fraction: float = _SPLIT["test_fraction"]
-    train_size: int = _SPLIT["train_size"]
-    test_size: int = _SPLIT["test_size"]
-    PARAMS: ClassVar[tuple[Param, ...]] = DATA_SPLIT_PARAMS
 
     def __post_init__(self) -> None:
         if self.name not in DATASETS:
             raise InvalidSpec(f"unknown dataset {self.name!r:.40}; choose one of {', '.join(DATASETS)}", "dataset")
-        check_fields(self, DATA_SPLIT_PARAMS, "dataset")
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -329,28 +323,22 @@ TRAIN_PARAMS: tuple[Param, ...] = (
     Param("width", int, 1, 1, 16, log=True,
           help="width multiplier: hidden units and channels × width (wider nets, smoother landscapes)"),
 )
-_TRAIN = defaults(TRAIN_PARAMS)
 # Networks train by default with SGD, lr 0.1 and momentum 0.9 (the registry's SGD has momentum 0).
 TRAIN_OPTIMIZER = OptimizerSpec("sgd", (("lr", 0.1), ("momentum", 0.9)))
 
 
 @dataclass(frozen=True, slots=True)
+@param_fields(TRAIN_PARAMS, "train")
 class TrainSpec(_Keyed):
     """One model trained on one split with one optimizer: everything that fixes its weights."""
 
     model: str = "cnn"
     dataset: DatasetSpec = field(default_factory=DatasetSpec)
     optimizer: OptimizerSpec = field(default_factory=lambda: TRAIN_OPTIMIZER)
-    epochs: int = _TRAIN["epochs"]
-    batch_size: int = _TRAIN["batch_size"]
-    seed: int = _TRAIN["seed"]
-    width: int = _TRAIN["width"]
-    PARAMS: ClassVar[tuple[Param, ...]] = TRAIN_PARAMS
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise InvalidSpec(f"unknown model {self.model!r:.40}; choose one of {', '.join(MODELS)}", "model")
-        check_fields(self, TRAIN_PARAMS, "train")
         row, shape = MODELS[self.model], self.dataset.shape
         why = row.refuses(shape)
         if why:

@@ -5,7 +5,9 @@ Every control, CLI option and validation rule is generated from tables of `Param
 
 from __future__ import annotations
 
+import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -203,3 +205,31 @@ def check_fields(obj: Any, params: tuple[Param, ...], prefix: str) -> None:
     """Coerce each of a frozen dataclass's fields named in ``params``, in place."""
     for p in params:
         object.__setattr__(obj, p.name, p.coerce(getattr(obj, p.name), f"{prefix}.{p.name}"))
+
+
+def param_fields(params: tuple[Param, ...], prefix: str) -> Callable[[type], type]:
+    """A class decorator, under ``@dataclass``: the spec gets a field per row of ``params`` (its
+    name, its kind, its default), after the fields the class declares itself, and ``PARAMS``; its
+    ``__post_init__`` first coerces and checks those fields (``prefix``.name in messages), then
+    runs the class's own checks. The table is the one place a setting is written."""
+
+    def add(cls: type) -> type:
+        annotations = dict(inspect.get_annotations(cls))
+        for p in params:
+            if p.name in annotations:
+                raise TypeError(f"{cls.__name__}.{p.name} is declared by the class and by its params")
+            annotations[p.name] = p.kind
+            setattr(cls, p.name, p.default)
+        cls.__annotations__ = annotations
+        own = cls.__dict__.get("__post_init__")
+
+        def __post_init__(self: Any) -> None:
+            check_fields(self, params, prefix)
+            if own is not None:
+                own(self)
+
+        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
+        cls.PARAMS = params  # type: ignore[attr-defined]
+        return cls
+
+    return add

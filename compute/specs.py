@@ -11,13 +11,13 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any
 
 from compute.data import DataSpec
 from compute.errors import InvalidSpec
 from compute.losses import LOSSES
 from compute.optimizers import OPTIMIZERS
-from compute.params import Param, check_fields, defaults
+from compute.params import Param, param_fields
 
 COMPUTE_VERSION = "1"
 
@@ -106,28 +106,18 @@ RUN_PARAMS: tuple[Param, ...] = (
           span=(1, 1000)),
     Param("batch_seed", int, 0, 0, 2**32 - 1, help="seed of the shuffled mini-batch order", slider=False),
 )
-_RUN = defaults(RUN_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
+@param_fields(RUN_PARAMS, "run")
 class RunSpec(_Keyed):
     """One training run of the single neuron: data, loss, optimizer, epochs, start point."""
 
     data: DataSpec = field(default_factory=DataSpec)
     loss: LossSpec = field(default_factory=LossSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
-    epochs: int = _RUN["epochs"]
-    init_weight: float = _RUN["init_weight"]
-    init_bias: float = _RUN["init_bias"]
-    zero_grad: bool = _RUN["zero_grad"]
-    clip_grad_norm: bool = _RUN["clip_grad_norm"]
-    max_norm: float = _RUN["max_norm"]
-    batch_size: int = _RUN["batch_size"]
-    batch_seed: int = _RUN["batch_seed"]
-    PARAMS: ClassVar[tuple[Param, ...]] = RUN_PARAMS
 
     def __post_init__(self) -> None:
-        check_fields(self, RUN_PARAMS, "run")
         if self.epochs * self.batches_per_epoch > MAX_STEPS:
             raise InvalidSpec(
                 f"epochs × batches per epoch must be at most {MAX_STEPS} optimizer steps "
@@ -154,24 +144,17 @@ GRID_PARAMS: tuple[Param, ...] = (
     Param("w_max", float, 8.0, -1000.0, 1000.0, help="top edge of the weight axis", span=(-20.0, 20.0)),
     Param("resolution", int, 101, 3, 301, help="grid points per axis"),
 )
-_GRID = defaults(GRID_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
+@param_fields(GRID_PARAMS, "grid")
 class GridSpec(_Keyed):
     """A loss map: the loss over a resolution × resolution grid of (bias, weight)."""
 
     data: DataSpec = field(default_factory=DataSpec)
     loss: LossSpec = field(default_factory=LossSpec)
-    b_min: float = _GRID["b_min"]
-    b_max: float = _GRID["b_max"]
-    w_min: float = _GRID["w_min"]
-    w_max: float = _GRID["w_max"]
-    resolution: int = _GRID["resolution"]
-    PARAMS: ClassVar[tuple[Param, ...]] = GRID_PARAMS
 
     def __post_init__(self) -> None:
-        check_fields(self, GRID_PARAMS, "grid")
         if self.b_min >= self.b_max:
             raise InvalidSpec("b_min must be below b_max", "grid.b_max")
         if self.w_min >= self.w_max:

@@ -53,7 +53,7 @@ from compute.nets import (
     unflatten,
 )
 from compute.optimizers import OPTIMIZERS, adam_scale
-from compute.params import Param, check_fields, defaults
+from compute.params import Param, param_fields
 from compute.specs import _Keyed
 
 HVP_METHODS = {"forward": "forward-over-reverse: jvp of the gradient",
@@ -292,24 +292,17 @@ SPECTRUM_PARAMS: tuple[Param, ...] = (
           help="Hessian-vector products Lanczos may take", slider=False),
     SEED,
 )
-_SPECTRUM = defaults(SPECTRUM_PARAMS)
 
 
 @dataclass(frozen=True, slots=True)
+@param_fields(SPECTRUM_PARAMS, "spectrum")
 class SpectrumSpec(_Keyed):
     """The top k eigenvalues (and, with trace_samples, the trace) of a trained network's Hessian."""
 
     train: TrainSpec = field(default_factory=TrainSpec)
-    k: int = _SPECTRUM["k"]
-    samples: int = _SPECTRUM["samples"]
-    trace_samples: int = _SPECTRUM["trace_samples"]
-    max_matvecs: int = _SPECTRUM["max_matvecs"]
-    seed: int = _SPECTRUM["seed"]
     hvp: str = "forward"
-    PARAMS: ClassVar[tuple[Param, ...]] = SPECTRUM_PARAMS
 
     def __post_init__(self) -> None:
-        check_fields(self, SPECTRUM_PARAMS, "spectrum")
         if self.hvp not in HVP_METHODS:
             raise InvalidSpec(f"hvp must be one of {', '.join(HVP_METHODS)} (got {self.hvp!r:.20})", "spectrum.hvp")
 
@@ -361,25 +354,19 @@ SHARPENING_PARAMS: tuple[Param, ...] = (
     dataclasses.replace(TRACE_SAMPLES, hi=100),
     SEED,
 )
-_SHARPENING = defaults(SHARPENING_PARAMS)
 MAX_MEASUREMENTS = 2000
 # Lanczos during training starts from the last measurement's eigenvector: a few vectors suffice.
 WATCH_NCV, WATCH_MATVECS = 8, 60
 
 
 @dataclass(frozen=True, slots=True)
+@param_fields(SHARPENING_PARAMS, "sharpening")
 class SharpeningSpec(_Keyed):
     """λmax (and the trace) every ``every`` steps of a training, on ``samples`` training images."""
 
     train: TrainSpec = field(default_factory=TrainSpec)
-    every: int = _SHARPENING["every"]
-    samples: int = _SHARPENING["samples"]
-    trace_samples: int = _SHARPENING["trace_samples"]
-    seed: int = _SHARPENING["seed"]
-    PARAMS: ClassVar[tuple[Param, ...]] = SHARPENING_PARAMS
 
     def __post_init__(self) -> None:
-        check_fields(self, SHARPENING_PARAMS, "sharpening")
         if self.measurements > MAX_MEASUREMENTS:
             raise InvalidSpec(f"{self.measurements:,} measurements of λmax; at most {MAX_MEASUREMENTS:,}: raise every",
                               "sharpening.every")

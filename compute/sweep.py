@@ -12,7 +12,7 @@ import numpy as np
 from compute.batched import run_batched
 from compute.errors import InvalidSpec
 from compute.optimizers import OPTIMIZERS
-from compute.params import Param, check_fields, defaults
+from compute.params import Param, check_fields, defaults, param_fields
 from compute.specs import RunSpec, _Keyed
 
 MEASURES: dict[str, str] = {
@@ -68,6 +68,7 @@ def _check_axis(axis: SweepAxis, optimizer: str, which: str) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+@param_fields(SWEEP_PARAMS, "sweep")
 class SweepSpec(_Keyed):
     """The base run, two axes over its optimizer's hyperparameters, and what to measure."""
 
@@ -75,8 +76,6 @@ class SweepSpec(_Keyed):
     x: SweepAxis = field(default_factory=lambda: SweepAxis("lr", 0.001, 1.0, 100, True))
     y: SweepAxis = field(default_factory=lambda: SweepAxis("momentum", 0.0, 0.99, 100, False))
     measure: str = "final_loss"
-    tolerance: float = defaults(SWEEP_PARAMS)["tolerance"]
-    PARAMS: ClassVar[tuple[Param, ...]] = SWEEP_PARAMS
 
     def __post_init__(self) -> None:
         optimizer = self.run.optimizer.name
@@ -87,7 +86,6 @@ class SweepSpec(_Keyed):
         if self.measure not in MEASURES:
             raise InvalidSpec(f"measure must be one of {', '.join(MEASURES)} (got {self.measure!r:.40})",
                               "sweep.measure")
-        check_fields(self, SWEEP_PARAMS, "sweep")
         work = self.runs * self.run.steps
         if work > MAX_SWEEP_RUN_STEPS:
             raise InvalidSpec(f"a sweep may take at most {MAX_SWEEP_RUN_STEPS:,} run-steps "

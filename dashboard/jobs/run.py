@@ -60,8 +60,8 @@ class Executor:
         # One torch thread per job by default: JOBS_MAX jobs share the cores, and two jobs of two
         # OpenMP threads each on two cores spun against each other (bench load: a sweep 0.6 -> 16 s).
         torch.set_num_threads(limits.JOBS_THREADS)
+        watch = _Watch(self, job)  # its heartbeat thread first: it keeps the priority the process began with
         lower_priority(limits.JOBS_NICE)
-        watch = _Watch(self, job)
 
         def set_progress(value: Any) -> None:
             watch.progressed()
@@ -175,10 +175,11 @@ def limit_memory(megabytes: int) -> None:
 
 
 def lower_priority(nice: int) -> None:
-    """Run this job (this thread, and the threads it starts: its heartbeat, torch's) at ``nice``
-    (JOBS_NICE), below the web workers: a slider's request computes in a request thread, and it must
-    not wait behind a landscape's training for a core. The job loses nothing when the cores are free.
-    (Linux keeps a priority per thread; a process that already runs lower stays there.)"""
+    """Run this job's thread (and the threads it starts later) at ``nice`` (JOBS_NICE), below the web
+    workers: a slider's request computes in a request thread, and it must not wait behind a
+    landscape's training for a core. The job loses nothing when the cores are free. Linux keeps a
+    priority per thread: the job's heartbeat, started before, keeps the process's (a Celery pool
+    child's later jobs start theirs at ``nice``); a thread that already runs lower stays there."""
     if os.getpriority(os.PRIO_PROCESS, 0) < nice:
         os.setpriority(os.PRIO_PROCESS, 0, nice)
 

@@ -206,7 +206,7 @@ def scale_out(tmp_path_factory) -> Iterator[ScaleOut]:
     redis = Redis(scratch)
     redis.start()
     env = {**os.environ, "REDIS_URL": redis.url, "SECRET_KEY": "test-secret", "JOBS_MAX": "1",
-           "JOBS_LOST_S": "4", "WEIGHTS_DIR": str(scratch / "weights")}  # lost: four heartbeats missed, not eight
+           "WEIGHTS_DIR": str(scratch / "weights")}
     port = free_port()
     web = _spawn([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
                   "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:server"],
