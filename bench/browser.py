@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from bench.smoke import require, sane
 from dashboard.ids import PARAM, param_part_id
-from tests.serving import ROOT_DIR, answers, free_port, wait_for
+from tests.serving import ROOT_DIR, answers, free_port, stop, wait_for
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -205,8 +205,7 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
                 _check(tab, result)
             browser.close()
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop(server)
     print("goals: a typed change on screen within 150 ms median with one draw; 30 or more redraws a "
           "second while dragging")
     if smoke:

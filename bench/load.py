@@ -57,7 +57,7 @@ from bench.smoke import require, sane
 from bench.workshop import ToyLabUser, address
 from dashboard.callback_requests import render_body
 from dashboard.ids import ID
-from tests.serving import answers, free_port, wait_for
+from tests.serving import answers, free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts"
@@ -384,12 +384,7 @@ def _scenario(name: str, env: dict[str, str], worker: list[str] | None, jobs: li
             load_cpu = sum(after[:4]) - sum(before[:4])  # the bench's threads' and locust's user and system time
     finally:
         for proc in procs.values():
-            proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
         for log in logs:
             log.close()
     tracebacks = {path.name: path.read_text(errors="replace").count("Traceback")

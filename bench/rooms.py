@@ -29,7 +29,7 @@ from pathlib import Path
 from bench.load import Usage
 from bench.smoke import require, sane
 from dashboard.rooms import POLL_MS
-from tests.serving import answers, free_port, wait_for
+from tests.serving import answers, free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts"
@@ -157,11 +157,7 @@ def _scenario(name: str, env: dict[str, str], sizes: Sizes) -> dict:
             time.sleep(1.5)
             after = usage.cpu_by_role()
     finally:
-        web.terminate()
-        try:
-            web.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            web.kill()
+        stop(web)
     cpu = sum(after.values()) - sum(before.values())
     print(f"\n== {name}: gunicorn {sizes.workers} workers x 4 threads, {os.cpu_count()} cores, "
           f"followers poll every {POLL_MS} ms")

@@ -70,22 +70,17 @@ def pytest_collection_modifyitems(items):
     The groups go out in the order of their items, so the long ones go first (the deployments, then
     the benches and the browser), and the many short files even out the two processes at the end:
     a deployment's file last kept one process busy for minutes while the other sat idle."""
+    groups, rank = {}, {}
     for item in items:
-        if item.get_closest_marker("xdist_group") is None:
+        mark = item.get_closest_marker("xdist_group")
+        if mark is None:
             group = "workshop" if "workshop" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
             item.add_marker(pytest.mark.xdist_group(group))
-    rank: dict[str, int] = {}
-    for item in items:
-        group = _group(item)
+        else:
+            group = mark.kwargs.get("name") or mark.args[0]
         kind = next((i for i, m in enumerate(("hosting", "bench", "browser")) if item.get_closest_marker(m)), 3)
-        rank[group] = min(rank.get(group, kind), kind)
-    position = {id(item): i for i, item in enumerate(items)}
-    items.sort(key=lambda item: (rank[_group(item)], position[id(item)]))
-
-
-def _group(item) -> str:
-    mark = item.get_closest_marker("xdist_group")
-    return mark.kwargs.get("name") or mark.args[0]
+        groups[item.nodeid], rank[group] = group, min(rank.get(group, kind), kind)
+    items.sort(key=lambda item: rank[groups[item.nodeid]])  # a stable sort: each group keeps its order
 
 
 @pytest.fixture(autouse=True)

@@ -46,10 +46,10 @@ def wait_for(ready: Callable[[], object], procs: Sequence[subprocess.Popen] = ()
 def stop(proc: subprocess.Popen, grace: float = 1) -> None:
     """Stop a server the tests started, with every process under it (gunicorn's workers, their job
     processes, a Celery pool). Asked first (SIGTERM); what still runs after ``grace`` seconds is
-    killed. A test deployment need not drain: gunicorn waits up to 30 s for its requests (a browser's
-    kept-alive connection among them) and Celery for its running task, which cost the suite 5-25 s at
-    each module's end; and a job process left
-    behind would go on taking a core from the tests that follow."""
+    killed. A deployment of a test or a bench need not drain: gunicorn waits up to 30 s for its
+    requests (a browser's kept-alive connection among them) and Celery for its running task, which
+    cost the suite 5-25 s at each module's end; and a job process left behind would go on taking a
+    core from what follows."""
     import psutil
 
     try:
