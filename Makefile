@@ -58,11 +58,11 @@ lint: install
 
 # every test, in two processes (pytest-xdist: a file's tests stay together); the slowest are listed
 test: lint
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=25
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2 --dist loadscope --durations=25
 
 # the inner loop: lint and the tests without a browser or real servers (under two minutes)
 check: lint
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not browser and not hosting and not bench"
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 2 --dist loadscope -m "not browser and not hosting and not bench"
 
 bench: install
 	$(BIN)/python -m bench grid

@@ -206,8 +206,10 @@ def register_playback(ids: PlaybackIDs) -> None:
         f"""
         function(clicks, ticks, step, max, stopped, speed, tick) {{
             const nu = window.dash_clientside.no_update;
-            const trigger = window.dash_clientside.callback_context.triggered_id;
-            if (trigger === "{ids.play}") {{
+            // a click and a tick can arrive in one call: the click wins (triggered_id names only one)
+            const clicked = window.dash_clientside.callback_context.triggered
+                .some(t => t.prop_id === "{ids.play}.n_clicks");
+            if (clicked) {{
                 if (stopped) {{ return [(step >= max) ? 0 : step, false, "⏸ pause"]; }}
                 return [nu, true, "▶ play"];
             }}

@@ -61,26 +61,42 @@ def webgl_browser(_playwright):
     chromium.close()
 
 
+# `make test` runs the suite in two processes (pytest-xdist) that take whole scopes: a file's tests stay
+# in one process (they share its module's deployments and fixtures); the files of the session's Redis
+# deployment (``workshop``) share a scope; the benches' smoke runs go out one by one.
+SHARED_SCOPES = {"tests/hosting/test_workshop.py": "workshop", "tests/hosting/test_workshop_rooms.py": "workshop"}
+ONE_BY_ONE = ("tests/test_benches.py",)
+
+
+def scope(nodeid: str) -> str:
+    path = nodeid.split("::", maxsplit=1)[0]
+    return nodeid if path in ONE_BY_ONE else SHARED_SCOPES.get(path, path)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Whole scopes, in the order the items were collected (so the long ones first: below). xdist's
+    own ``loadgroup`` reads each item's group from its node id, which pytest 9.2 no longer lets a plugin
+    change: every test went out alone, and a module's deployment started again in each process."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope(nodeid)
+
+    config.option.loadscopereorder = False  # (xdist would send the scopes with the most tests first)
+    return ByScope(config, log)
+
+
 @pytest.hookimpl(trylast=True)  # after the folders' hooks have marked their items browser or hosting
 def pytest_collection_modifyitems(items):
-    """`make test` runs the suite in two processes (pytest-xdist, ``--dist loadgroup``): the tests of a
-    file stay in one (they share its module's deployments and fixtures), and so do the files that
-    share the session's Redis deployment (``workshop``); a test that names its own group keeps it.
-
-    The groups go out in the order of their items, so the long ones go first (the deployments, then
-    the benches and the browser), and the many short files even out the two processes at the end:
-    a deployment's file last kept one process busy for minutes while the other sat idle."""
-    groups, rank = {}, {}
+    """The scopes go out in the order of their items, so the long ones go first (the deployments,
+    then the benches and the browser), and the many short files even out the two processes at the
+    end: a deployment's file last kept one process busy for minutes while the other sat idle."""
+    rank: dict[str, int] = {}
     for item in items:
-        mark = item.get_closest_marker("xdist_group")
-        if mark is None:
-            group = "workshop" if "workshop" in getattr(item, "fixturenames", ()) else item.nodeid.split("::")[0]
-            item.add_marker(pytest.mark.xdist_group(group))
-        else:
-            group = mark.kwargs.get("name") or mark.args[0]
         kind = next((i for i, m in enumerate(("hosting", "bench", "browser")) if item.get_closest_marker(m)), 3)
-        groups[item.nodeid], rank[group] = group, min(rank.get(group, kind), kind)
-    items.sort(key=lambda item: rank[groups[item.nodeid]])  # a stable sort: each group keeps its order
+        rank[scope(item.nodeid)] = min(rank.get(scope(item.nodeid), kind), kind)
+    items.sort(key=lambda item: rank[scope(item.nodeid)])  # a stable sort: each scope keeps its order
 
 
 @pytest.fixture(autouse=True)

@@ -19,9 +19,8 @@ TIMEOUT_S = 180
 pytestmark = pytest.mark.bench
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.xdist_group(f"bench-{name}"),
-                                                            *([pytest.mark.browser] if name == "browser" else [])])
-                                  for name in COMMANDS])  # each its own group: the benches spread over the workers
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.browser] if name == "browser" else [])
+                                  for name in COMMANDS])  # (each its own scope: tests/conftest.py)
 def test_the_bench_runs_in_smoke_mode(name):
     done = subprocess.run([sys.executable, "-m", "bench", name, "--smoke"], cwd=ROOT_DIR, capture_output=True,
                           text=True, timeout=TIMEOUT_S, check=False)
