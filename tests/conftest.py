@@ -61,7 +61,7 @@ def webgl_browser(_playwright):
     chromium.close()
 
 
-# `make test` runs the suite in two processes (pytest-xdist) that take whole scopes: a file's tests stay
+# `make test` runs the suite in several processes (pytest-xdist) that take whole scopes: a file's tests stay
 # in one process (they share its module's deployments and fixtures); the files of the session's Redis
 # deployment (``workshop``) share a scope; the benches' smoke runs go out one by one.
 SHARED_SCOPES = {"tests/hosting/test_workshop.py": "workshop", "tests/hosting/test_workshop_rooms.py": "workshop"}
@@ -90,7 +90,7 @@ def pytest_xdist_make_scheduler(config, log):
 @pytest.hookimpl(trylast=True)  # after the folders' hooks have marked their items browser or hosting
 def pytest_collection_modifyitems(items):
     """The scopes go out in the order of their items, so the long ones go first (the deployments,
-    then the benches and the browser), and the many short files even out the two processes at the
+    then the benches and the browser), and the many short files even out the processes at the
     end: a deployment's file last kept one process busy for minutes while the other sat idle."""
     rank: dict[str, int] = {}
     for item in items:
