@@ -17,6 +17,7 @@ from dashboard import clients, rooms, share
 from dashboard.errors import install_request_errors, show_callback_error
 from dashboard.hosting import background_manager, install_headers, install_healthz, secret_key
 from dashboard.ids import ID
+from dashboard.panels import icon
 from dashboard.ratelimit import make_limiter
 from dashboard.settings import settings
 
@@ -55,7 +56,7 @@ def create_app() -> Dash:
     install_headers(server, app.csp_hashes, proxying)
     share.install(server, share.Gate(manager.store, limits), clients.client)
     rooms.install(server, rooms.Rooms(manager.store, lambda: {p["relative_path"] for p in dash.page_registry.values()},
-                                      limits=limits), clients.client, limiter)
+                                      limits=limits), clients.client, limiter, proxying.PUBLIC_URL)
     app.layout = html.Div(
         [
             html.Header(
@@ -63,9 +64,9 @@ def create_app() -> Dash:
                     html.H1("Descent Lab"),
                     html.Nav([dcc.Link(page["name"], href=page["relative_path"])
                               for page in dash.page_registry.values()]),
-                    html.Button("⛶ present", id=ID.PRESENT, className="present-toggle",
+                    html.Button([icon("present"), "present"], id=ID.PRESENT, className="present-toggle",
                                 title="presentation layout: the controls fold away, the figures fill the screen"),
-                    html.Button("📡 start a room", id=ID.ROOM, className="room-toggle",
+                    html.Button([icon("room"), "start a room"], id=ID.ROOM, className="room-toggle",
                                 title="presenter mode: everyone who opens the room's link follows this page"),
                 ],
                 className="topbar",

@@ -24,6 +24,7 @@
         return strip(x.toFixed(Math.max(0, p - 1 - e)));
     }
 
+    const NO_STABLE_LR = "no lr is stable with momentum ≥ 1";  // a heavy ball whose velocity never decays
     const decoded = new WeakMap();
 
     function runsOf(play) {
@@ -151,7 +152,10 @@
         if (run.lam && k < run.lam.length / 2) {
             line += ` · Hessian eigenvalues ${format(run.lam[2 * k], 4)}, ${format(run.lam[2 * k + 1], 4)}`;
             const bound = run.bound ? run.bound[k] : NaN;
-            if (Number.isFinite(bound)) {
+            if (bound === 0) {  // heavy ball with momentum ≥ 1 (compute/optimizers.py sgd_factor)
+                past = true;
+                line += ` · ${NO_STABLE_LR}`;
+            } else if (Number.isFinite(bound)) {
                 past = play.lr !== null && play.lr >= bound;
                 line += ` · SGD stable while lr < ${format(bound, 4)}${past ? ` (lr ${format(play.lr, 4)} is past it)` : ""}`;
             }
@@ -357,7 +361,10 @@
         const toggle = event.target.closest && event.target.closest("#present-toggle");
         if (!toggle) { return; }
         const on = document.body.classList.toggle("presenting");
-        toggle.textContent = on ? "✕ leave presentation" : "⛶ present";
+        const icon = document.createElement("span");
+        icon.className = "icon icon-present";
+        icon.setAttribute("aria-hidden", "true");
+        toggle.replaceChildren(...(on ? ["✕ leave presentation"] : [icon, "present"]));
         document.querySelectorAll(".js-plotly-plot").forEach(adapt);
     });
 
@@ -556,7 +563,10 @@
                                `λmin ${format(run.lam[2 * k + 1], 4)}.`];
                 const bound = run.bound ? run.bound[k] : NaN;
                 let past = false;
-                if (Number.isFinite(bound)) {
+                if (bound === 0) {
+                    past = true;
+                    parts.push(` ${NO_STABLE_LR}: the velocity never decays.`);
+                } else if (Number.isFinite(bound)) {
                     past = play.lr !== null && play.lr >= bound;
                     parts.push(` SGD is stable while lr < ${format(bound, 4)}` +
                                (past ? `: lr ${format(play.lr, 4)} is past it.` : "."));

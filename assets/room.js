@@ -37,13 +37,15 @@
         return node;
     }
 
+    const icon = () => el("span", {class: "icon icon-room", "aria-hidden": "true"});  // assets/icons/room.svg
+
     let message = "";
     function render() {
         const bar = document.getElementById("room-bar");
         const button = document.getElementById("room-button");
         if (!bar || !button) { return; }
         bar.replaceChildren();
-        button.textContent = room && room.role === "presenter" ? `📡 room ${room.code}` : "📡 start a room";
+        button.replaceChildren(icon(), room && room.role === "presenter" ? `room ${room.code}` : "start a room");
         if (message) {
             bar.append(el("span", {class: "room-message"}, message),
                        el("button", {class: "small", onclick: () => { message = ""; render(); }}, "×"));
@@ -54,12 +56,14 @@
                 el("div", {class: "room-text"},
                    el("div", {class: "room-title"}, "Room ", el("b", {class: "room-code"}, room.code),
                       ": open ", el("a", {href: room.link, class: "room-link", target: "_blank"}, room.link)),
+                   ...(room.note ? [el("div", {class: "room-note"}, room.note)] : []),
+                   ...((room.links || []).length > 1 ? [otherLinks()] : []),
                    el("div", {class: "room-count"}, `${n} following`),
                    el("button", {class: "small", onclick: endRoom}, "end the room")));
         } else if (room && room.role === "follower") {
             bar.append(el("span", {class: "room-title"},
-                          room.following ? `📡 Following the presenter (room ${room.code})`
-                                         : `📡 On your own (room ${room.code})`),
+                          icon(), room.following ? `Following the presenter (room ${room.code})`
+                                                 : `On your own (room ${room.code})`),
                        room.following
                            ? el("button", {class: "small room-away", onclick: breakAway}, "break away")
                            : el("button", {class: "small room-rejoin", onclick: rejoin}, "⟲ rejoin the presenter"),
@@ -67,6 +71,23 @@
         }
         bar.hidden = !message && !(room && (room.role === "follower" || room.shown !== false));
         bar.className = "room-bar" + (room && room.role === "follower" && room.following ? " following" : "");
+    }
+
+    function otherLinks() {  // this computer's other addresses: the presenter picks the one the room can reach
+        const select = el("select", {class: "room-links", "aria-label": "the room link's address",
+                                     onchange: e => {
+                                         const i = Number(e.target.value);
+                                         room.link = room.links[i];
+                                         room.qr = `/room/${room.code}/qr.svg?at=${i}`;
+                                         save();
+                                         render();
+                                     }},
+                            ...room.links.map((link, i) => {
+                                const option = el("option", {value: String(i)}, link);
+                                option.selected = link === room.link;
+                                return option;
+                            }));
+        return el("label", {class: "room-other"}, "address: ", select);
     }
 
     // --- the presenter ---
@@ -80,6 +101,7 @@
         const data = await json(response);
         if (!response.ok) { message = data.error; render(); return; }
         room = {code: data.code, key: data.key, link: data.link, qr: data.qr, role: "presenter",
+                links: data.links, note: data.note,
                 published: here(), sentAt: Date.now(), followers: 0, shown: true};
         save();
         render();

@@ -484,7 +484,9 @@ def _curvature(args: argparse.Namespace) -> None:
     vectors = "; ".join(f"({v[0]:.6g}, {v[1]:.6g})" for v in found.eigenvectors.T)
     sys.stderr.write(f"at step {step}: w={weight!r}, b={bias!r}; eigenvectors (w, b): {vectors}\n")
     bound = stable_lr(found.sharpness, spec.optimizer)
-    if bound is not None:
+    if bound == 0:
+        sys.stderr.write("no lr is stable with momentum >= 1 (a heavy ball's velocity never decays)\n")
+    elif bound is not None:
         lr = spec.optimizer.values["lr"]
         sys.stderr.write(f"stable while lr < {bound:.6g} (lr is {lr:g}: {'stable' if lr < bound else 'past it'})\n")
 
@@ -538,7 +540,9 @@ def _net_curvature(args: argparse.Namespace) -> None:
     if trace is not None:
         sys.stderr.write(f"trace ≈ {trace.mean:.6g} ± {trace.stderr:.2g} (Hutchinson, {len(trace.values)} probes)\n")
     bound = stable_lr(found.sharpness, train_spec.optimizer)
-    if bound is not None:
+    if bound == 0:
+        sys.stderr.write("no lr is stable with momentum >= 1 (a heavy ball's velocity never decays)\n")
+    elif bound is not None:
         sys.stderr.write(f"full-batch {train_spec.optimizer.name} would be stable here while lr < {bound:.6g}\n")
 
 

@@ -66,6 +66,8 @@ def _rmsprop_view(states: list[dict], v: dict[str, Any]) -> StateView:
 
 
 def _adagrad_view(states: list[dict], v: dict[str, Any]) -> StateView:
+    if _value(states[0], "step") == 0:  # torch makes Adagrad's state before the first step: no step yet
+        return None, [float("nan")] * len(states)
     sizes = []
     for s in states:
         clr = v["lr"] / (1 + (_value(s, "step") - 1) * v["lr_decay"])
@@ -77,10 +79,15 @@ def sgd_factor(momentum: Any, dampening: Any, nesterov: bool) -> np.ndarray:
     """K of torch.optim.SGD's full-batch bound lr·(λ + wd) < K on a quadratic of largest Hessian
     eigenvalue λ (compute/curvature.py's note), over numbers or arrays of momentum μ and dampening τ:
     2 without momentum, 2(1 + μ)/(1 − τ) heavy ball, 2(1 + μ)/(1 + 2μ) Nesterov; NaN where no
-    gradient enters the velocity (τ = 1)."""
+    gradient enters the velocity (τ = 1); 0 (no lr) for a heavy ball with μ ≥ 1, whose iteration's
+    two eigenvalues multiply to μ: one of them is at least 1 in size at every lr (torch accepts such
+    a momentum). (Nesterov with μ ≥ 1 converges only inside a window, lr·λ > 1 − 1/μ for every
+    eigenvalue as well: K stays its upper end.)"""
     mu, tau = np.asarray(momentum, np.float64), np.asarray(dampening, np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         moving = 2 * (1 + mu) / (1 + 2 * mu) if nesterov else np.where(tau < 1, 2 * (1 + mu) / (1 - tau), np.nan)
+    if not nesterov:
+        moving = np.where(mu >= 1, 0.0, moving)
     return np.where(mu <= 0, 2.0, moving)
 
 
@@ -140,7 +147,7 @@ class Stability:
 
 SGD_STABILITY = Stability(
     factor=lambda v: sgd_factor(v["momentum"], v["dampening"], bool(v["nesterov"])),
-    label=lambda v, k: "2/lr" if k == 2 else f"{k:.4g}/lr",
+    label=lambda v, k: "2/lr" if k == 2 else "none: no lr is stable with momentum ≥ 1" if k == 0 else f"{k:.4g}/lr",
 )
 ADAM_STABILITY = Stability(
     factor=lambda v: adam_factor(v["beta1"]),

@@ -264,7 +264,7 @@ def _html(figures: list[dict], steps: list[int], fps: int, width: int, height: i
         height=height + 60, width=width,
         updatemenus=[{"type": "buttons", "x": 0, "y": 1.12, "xanchor": "left", "showactive": False,
                       "buttons": [{"label": "▶ play", "method": "animate", "args": [None, play]},
-                                  {"label": "⏸ pause", "method": "animate",
+                                  {"label": "❚❚ pause", "method": "animate",
                                    "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}]}]}],
         sliders=[{"active": 0, "currentvalue": {"prefix": "step "}, "pad": {"t": 30},
                   "steps": [{"label": str(k), "method": "animate",

@@ -35,6 +35,12 @@ GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showEditInChart
                 "toImageButtonOptions": {"format": "png", "scale": 2}}
 
 
+def icon(name: str) -> html.Span:
+    """An icon of assets/icons/ (``NAME.svg``) in the text's colour (assets/style.css ``.icon-NAME``):
+    drawn from the page's own file, where an emoji needs a font a projector's computer may lack."""
+    return html.Span(className=f"icon icon-{name}", **{"aria-hidden": "true"})
+
+
 def graph(component_id: str, height: str, figure: dict | None = None) -> dcc.Graph:
     """A figure of a page, with the one modebar configuration (and what it shows before its first draw)."""
     extra = {} if figure is None else {"figure": figure}
@@ -210,7 +216,7 @@ def register_playback(ids: PlaybackIDs) -> None:
             const clicked = window.dash_clientside.callback_context.triggered
                 .some(t => t.prop_id === "{ids.play}.n_clicks");
             if (clicked) {{
-                if (stopped) {{ return [(step >= max) ? 0 : step, false, "⏸ pause"]; }}
+                if (stopped) {{ return [(step >= max) ? 0 : step, false, "❚❚ pause"]; }}
                 return [nu, true, "▶ play"];
             }}
             if (stopped) {{ return [nu, nu, nu]; }}

@@ -32,20 +32,29 @@ unreachable):
   and, when the revision is newer than ``R``, ``"url"``.
 - ``DELETE /room/CODE`` with ``X-Room-Key``: end the room.
 - ``GET /r/CODE``: the room's short link: redirects to the presenter's address, marked to follow.
-- ``GET /room/CODE/qr.svg``: the short link as a QR code.
+- ``GET /room/CODE/qr.svg?at=I``: the short link (the I-th of ``links``; the first by default) as a
+  QR code.
+
+The link is one participants can open (``room_links``): under ``PUBLIC_URL`` when the host set it;
+else at the address the presenter opened, unless that is this computer's own (127.0.0.1,
+localhost), which no participant can reach: then at this computer's network addresses, with a note
+that says why (and, when the server answers on none of them, how to serve so that it does).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, jsonify, redirect, request
 from flask_limiter import Limiter
@@ -229,7 +238,83 @@ def qr_svg(text: str) -> bytes:
     return out.getvalue()
 
 
-def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: Limiter) -> None:
+def _own_machine(host: str) -> bool:
+    """Whether ``host`` names this computer only (a loopback address or localhost)."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+VIRTUAL = ("docker", "br-", "veth", "virbr", "vmnet", "vboxnet", "tun", "tap", "wg")
+
+
+def network_addresses() -> list[str]:
+    """This computer's IPv4 addresses on the interfaces that are up, but loopback and link-local:
+    where another machine on its network reaches it (virtual bridges', such as Docker's, last)."""
+    import psutil
+
+    up = {name for name, stats in psutil.net_if_stats().items() if stats.isup}
+    found = []
+    for name, addresses in psutil.net_if_addrs().items():
+        for address in addresses:
+            if name in up and address.family == socket.AF_INET:
+                ip = ipaddress.ip_address(address.address)
+                if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified):
+                    found.append((name.startswith(VIRTUAL), address.address))
+    return [address for _, address in sorted(set(found))]
+
+
+def answers(host: str, port: int) -> bool:
+    """Whether something listens at ``host``:``port`` (a connection from this computer, 0.2 s)."""
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Where participants open a room: ``links`` (the first is the one shown and in the QR code)
+    and ``note``, why the link is not the address the presenter opened ("" when it is)."""
+
+    links: tuple[str, ...]
+    note: str = ""
+
+
+def room_links(root: str, public_url: str = "", addresses: Callable[[], list[str]] = network_addresses,
+               reachable: Callable[[str, int], bool] = answers) -> Links:
+    """The links of a room whose pages live under ``root`` (the address the presenter opened, up to
+    the app's path): ``public_url`` when set; ``root`` when another machine can reach it; else this
+    computer's network ``addresses`` at the same port, those where the server answers first."""
+    if public_url:
+        return Links((public_url,))
+    parts = urlsplit(root)
+    opened = parts.hostname or ""
+    if not _own_machine(opened):
+        return Links((root,))
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    found = addresses()
+    if not found:
+        return Links((root,), f"You opened Descent Lab at {opened}, which only this computer can reach, and this "
+                              "computer has no network address: set PUBLIC_URL to an address participants can open.")
+    serving = [address for address in found if reachable(address, port)]
+    links = tuple(urlunsplit((parts.scheme, f"{address}:{port}", parts.path, "", ""))
+                  for address in serving + [a for a in found if a not in serving])
+    note = (f"You opened Descent Lab at {opened}, which only this computer can reach: the link uses this "
+            "computer's network address instead.")
+    if not serving:
+        note += (f" The server answers on {opened} only, so participants cannot open it yet: start it with "
+                 "HOST=0.0.0.0 (make run HOST=0.0.0.0, or make serve HOST=0.0.0.0).")
+    return Links(links, note + " If participants reach this computer by another name, set PUBLIC_URL.")
+
+
+def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: Limiter,
+            public_url: str = "") -> None:
     """The room routes (see the module's docstring) on ``server``, their rates limited per address."""
     # codes that find no room, per address: past the limit every lookup is refused (a 429 for a miss
     # and a 200 for a hit would still tell codes apart), but the rooms a session already follows
@@ -251,15 +336,17 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
         data = request.get_json(silent=True)
         return data if isinstance(data, dict) else {}
 
-    def link(code: str) -> str:
-        return f"{request.host_url}r/{code}"
+    def links() -> Links:
+        return room_links(request.url_root, public_url)
 
     @server.post("/room")
     @starts
     def room_create():
         def work():
             made = rooms.create(client(), body().get("url"))
-            return jsonify(**made, link=link(made["code"]), qr=f"/room/{made['code']}/qr.svg")
+            found = links()
+            return jsonify(**made, link=f"{found.links[0]}r/{made['code']}", qr=f"/room/{made['code']}/qr.svg",
+                           links=[f"{link}r/{made['code']}" for link in found.links], note=found.note)
         return answer(work)
 
     @server.post("/room/<code>")
@@ -300,5 +387,8 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
     def room_qr(code: str):
         def work():
             rooms.url(code)  # a room that exists
-            return Response(qr_svg(link(code)), mimetype="image/svg+xml")
+            found = links().links
+            at = request.args.get("at", "0")
+            link = found[int(at)] if at.isdigit() and len(at) < 3 and int(at) < len(found) else found[0]
+            return Response(qr_svg(f"{link}r/{code.upper()}"), mimetype="image/svg+xml")
         return answer(work)

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
 
@@ -73,6 +74,8 @@ class Proxying:
     COOKIE_SECURE: str = "auto"
     # who may show the pages in a frame (CSP frame-ancestors): 'self', 'none', or origins
     FRAME_ANCESTORS: str = "'self'"
+    # the address participants open (e.g. https://lab.example.org/): room links and their QR codes use it
+    PUBLIC_URL: str = ""
 
     def __post_init__(self) -> None:
         if not 0 <= self.TRUSTED_PROXIES <= 10:
@@ -81,6 +84,12 @@ class Proxying:
             raise SystemExit(f"COOKIE_SECURE={self.COOKIE_SECURE!r}: expected one of {', '.join(COOKIE_SECURE)}")
         if not self.FRAME_ANCESTORS.strip() or any(c in self.FRAME_ANCESTORS for c in ";,\r\n"):
             raise SystemExit(f"FRAME_ANCESTORS={self.FRAME_ANCESTORS!r}: expected sources such as 'self'")
+        if self.PUBLIC_URL:
+            parts = urlsplit(self.PUBLIC_URL)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+                raise SystemExit(f"PUBLIC_URL={self.PUBLIC_URL!r}: expected an address such as https://lab.example.org/")
+            if not self.PUBLIC_URL.endswith("/"):
+                object.__setattr__(self, "PUBLIC_URL", self.PUBLIC_URL + "/")
 
 
 @dataclass(frozen=True, slots=True)

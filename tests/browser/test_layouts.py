@@ -51,7 +51,7 @@ def test_a_phone_sees_the_figures_first_and_nothing_wider_than_the_screen(phone,
     ((1920, 1080), "/", ["#map-figure", "#surface-figure", "#curve-figure", "#fit-figure"]),
 ])
 def test_the_presentation_layout_puts_the_view_on_one_screen(webgl_browser, server_url, size, path, figures):
-    """⛶ present folds the controls away: at 1280×720 the whole 2×2 view is on screen without
+    """*present* folds the controls away: at 1280×720 the whole 2×2 view is on screen without
     scrolling; at 1920×1080 the one-loss view shows map, surface, curve and fit."""
     context = webgl_browser.new_context(viewport={"width": size[0], "height": size[1]})
     page = context.new_page()

@@ -35,6 +35,20 @@ def test_page_loads_with_the_classic_run(page):
     assert "WebGL is not supported" not in page.inner_text("#surface-figure")
     assert page.locator("#curve-figure .scatterlayer .trace").count() >= 1
     shot(page, "toy-lab-default")
+    _icons_are_the_pages_own_drawings(page)
+
+
+def _icons_are_the_pages_own_drawings(page):
+    """The top bar's icons are the page's SVG files drawn as masks, not emoji (a projector's Linux
+    box without an emoji font showed empty boxes): each mask is a file the server serves, and no
+    text on the page needs an emoji font."""
+    for button, name in (("#present-toggle", "present"), ("#room-button", "room")):
+        mask = page.eval_on_selector(f"{button} .icon", "e => getComputedStyle(e).webkitMaskImage || ''")
+        assert f"icons/{name}.svg" in mask, mask
+        url = mask.split('"')[1]
+        assert page.request.get(url).headers["content-type"].startswith("image/svg+xml")
+    text = page.inner_text("body")
+    assert not [c for c in text if ord(c) >= 0x1F000 or 0x2600 <= ord(c) < 0x2700 or 0x2300 <= ord(c) < 0x2400], text
 
 
 def test_dropdown_changes_the_loss_and_the_figures(page):

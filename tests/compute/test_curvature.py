@@ -69,6 +69,19 @@ def test_each_threshold_is_where_the_iteration_s_spectral_radius_crosses_one(mu,
     assert max(spectral_radius(v, mu, nesterov, tau) for v in h) < 1 + 1e-9
 
 
+@pytest.mark.parametrize(("mu", "tau"), [(1.0, 0.0), (1.5, 0.0), (2.0, 0.5)])
+def test_no_lr_is_stable_for_a_heavy_ball_with_momentum_of_one_or_more(mu, tau):
+    """torch accepts momentum ≥ 1; the iteration's two eigenvalues multiply to μ, so no lr·λ makes
+    both smaller than 1: the bound is 0 (none), and torch's runs never settle."""
+    params = (("lr", 0.1), ("momentum", mu), ("dampening", tau))
+    assert stable_lr(3.7, OptimizerSpec("sgd", params)) == 0
+    assert min(spectral_radius(h, mu, False, tau) for h in np.linspace(1e-4, 10, 2000)) >= 1 - 1e-9
+    run = run_trajectory(RunSpec(optimizer=OptimizerSpec("sgd", (("lr", 0.01), *params[1:])), epochs=500))
+    settled = run_trajectory(RunSpec(optimizer=OptimizerSpec("sgd", (("lr", 0.01), ("momentum", 0.9))), epochs=500))
+    assert run.diverged_at is not None or run.loss[-1] > 10 * settled.loss[-1], (run.diverged_at, run.loss[-1])
+    assert OPTIMIZERS["sgd"].stability.label({}, 0.0).startswith("none: no lr is stable")
+
+
 def test_weight_decay_adds_to_the_curvature_and_adams_threshold_is_cohen_et_als():
     plain = stable_lr(2.0, OptimizerSpec("sgd", (("lr", 0.1),)))
     decayed = stable_lr(2.0, OptimizerSpec("sgd", (("lr", 0.1), ("weight_decay", 0.5))))

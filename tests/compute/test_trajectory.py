@@ -256,7 +256,7 @@ def test_the_arrow_and_step_sizes_are_torch_optims_state(optimizer, settings):
     """What the toy lab draws after each step (the moment's arrow, the effective step sizes) against
     the same quantities read from torch.optim's state in the plain loop, and against the step taken:
     with a moment the arrow is the step; without one the step is −size·(g + weight_decay·θ). eps 0
-    is a slider stop: Adagrad's state exists before its first step, so its view divides by √0 there."""
+    is a slider stop: Adagrad's state exists before its first step, but no step size does."""
     from compute import OPTIMIZERS
 
     traj = run_trajectory(RunSpec(epochs=25, optimizer=OptimizerSpec(optimizer, _registry_values(settings))))
@@ -269,6 +269,7 @@ def test_the_arrow_and_step_sizes_are_torch_optims_state(optimizer, settings):
     rows = reference_loop(torch.nn.MSELoss(), settings, 25, optimizer=OPTIMIZERS[optimizer].torch_cls, watch=watch)
     expected = np.array(views)  # (steps, (bias, weight), (arrow, size))
     assert traj.finite_steps == 26 and np.isfinite(expected[:, :, 1]).all() and np.isnan(traj.arrow[0]).all()
+    assert np.isnan(traj.step_size[0]).all(), "no step size before the first step (Adagrad's state exists already)"
     np.testing.assert_allclose(traj.step_size[1:], expected[:, :, 1], rtol=1e-6)
     np.testing.assert_allclose(traj.arrow[1:], expected[:, :, 0], rtol=1e-6)  # NaN where there is no moment
     params = rows[:, [1, 0]].astype(np.float64)  # (bias, weight) before each step, then the last

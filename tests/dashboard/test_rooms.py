@@ -10,7 +10,7 @@ from flask import Flask
 
 from dashboard.clients import Client
 from dashboard.ratelimit import make_limiter
-from dashboard.rooms import ENDED, RoomError, Rooms, install, qr_svg
+from dashboard.rooms import ENDED, RoomError, Rooms, install, network_addresses, qr_svg, room_links
 from dashboard.settings import ClientLimits
 from dashboard.store import DiskStore
 
@@ -113,6 +113,68 @@ def test_the_qr_code_is_an_svg_of_the_link():
     svg = qr_svg("http://127.0.0.1:8050/r/ABCDEF").decode()
     assert svg.startswith("<svg") and "<path" in svg
     assert qr_svg("http://127.0.0.1:8050/r/ABCDEF") != qr_svg("http://127.0.0.1:8050/r/ABCDEG")
+
+
+def test_a_link_opened_on_this_computer_becomes_one_participants_can_open():
+    """127.0.0.1 or localhost reach only the presenter's computer: the link takes the computer's
+    network addresses (at the same port and path), those where the server answers first, and says
+    why; where the server answers on none, it says how to serve so that it does."""
+    lan = lambda: ["192.168.1.20", "172.17.0.1"]  # noqa: E731 (the LAN, then Docker's bridge)
+    only = {("172.17.0.1", 8050)}
+    found = room_links("http://127.0.0.1:8050/lab/", addresses=lan, reachable=lambda h, p: (h, p) in only)
+    assert found.links == ("http://172.17.0.1:8050/lab/", "http://192.168.1.20:8050/lab/")
+    assert "127.0.0.1, which only this computer can reach" in found.note and "HOST=0.0.0.0" not in found.note
+    nowhere = room_links("http://localhost:8761/", addresses=lan, reachable=lambda h, p: False)
+    assert nowhere.links == ("http://192.168.1.20:8761/", "http://172.17.0.1:8761/")
+    assert "make run HOST=0.0.0.0" in nowhere.note and "PUBLIC_URL" in nowhere.note
+    alone = room_links("http://[::1]:8050/", addresses=lambda: [], reachable=lambda h, p: True)
+    assert alone.links == ("http://[::1]:8050/",) and "set PUBLIC_URL" in alone.note
+
+
+def test_a_link_others_can_open_stays_and_public_url_wins():
+    for root in ("http://192.168.1.20:8050/", "https://lab.example.org/"):
+        assert room_links(root, addresses=lambda: ["10.0.0.2"]) == room_links(root) and room_links(root).note == ""
+        assert room_links(root).links == (root,)
+    assert room_links("http://127.0.0.1:8050/", "https://lab.example.org/").links == ("https://lab.example.org/",)
+
+
+def test_this_computers_network_addresses_are_not_its_own_loopback():
+    import ipaddress
+
+    for address in network_addresses():
+        ip = ipaddress.ip_address(address)
+        assert ip.version == 4 and not ip.is_loopback and not ip.is_link_local
+
+
+def test_the_room_started_on_127_0_0_1_links_elsewhere_and_its_qr_follows(rooms):
+    server = _server(rooms)
+    client = server.test_client()
+    made = client.post("/room", json={"url": "/"}, base_url="http://127.0.0.1:8050").get_json()
+    hosts = [link.split("/")[2] for link in made["links"]]
+    assert made["link"] == made["links"][0] and "127.0.0.1, which only this computer can reach" in made["note"]
+    if network_addresses():
+        assert hosts == [f"{a}:8050" for a in network_addresses()]
+    else:
+        assert hosts == ["127.0.0.1:8050"] and "set PUBLIC_URL" in made["note"]
+    for at in range(len(made["links"])):
+        shown = client.get(f"{made['qr']}?at={at}", base_url="http://127.0.0.1:8050")
+        assert shown.data == qr_svg(made["links"][at])
+    assert client.get(made["qr"] + "?at=" + "9" * 5000, base_url="http://127.0.0.1:8050").data == qr_svg(made["link"])
+    public = Flask(__name__)
+    install(public, rooms, lambda: who("session-2"), make_limiter(public, rooms.store), "https://lab.example.org/")
+    made = public.test_client().post("/room", json={"url": "/"}, base_url="http://127.0.0.1:8050").get_json()
+    assert made["links"] == [f"https://lab.example.org/r/{made['code']}"] and made["note"] == ""
+
+
+def test_public_url_is_checked(setenv):
+    from dashboard.settings import settings
+
+    setenv("PUBLIC_URL", "https://lab.example.org/workshop")
+    assert settings().proxying.PUBLIC_URL == "https://lab.example.org/workshop/"
+    for bad in ("lab.example.org", "ftp://lab.example.org/", "https://lab.example.org/?x=1"):
+        setenv("PUBLIC_URL", bad)
+        with pytest.raises(SystemExit, match="PUBLIC_URL"):
+            settings()
 
 
 class Down:

@@ -164,8 +164,10 @@ def workshop(redis_server, tmp_path_factory) -> Iterator[str]:
     env = {**os.environ, "REDIS_URL": redis_server.url, "SECRET_KEY": "test-secret",
            "WEIGHTS_DIR": str(scratch / "weights"), "BACKGROUND_CACHE_DIR": str(scratch / "jobs")}
     port = free_port()
+    # on every interface, as a workshop serves (make serve HOST=0.0.0.0): the room link the presenter
+    # sees, opened on 127.0.0.1, is this computer's network address, and a follower opens it
     web = _spawn([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
-                  "--bind", f"127.0.0.1:{port}", "--workers", "2", "--threads", "4", "app:server"],
+                  "--bind", f"0.0.0.0:{port}", "--workers", "2", "--threads", "4", "app:server"],
                  env, "hosting-gunicorn.log")
     worker = _spawn([sys.executable, "-m", "celery", "-A", "dashboard.jobprocess:celery_app", "worker", "--loglevel=INFO",
                      "--concurrency", "1"], env, "hosting-celery.log")

@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from urllib.parse import urlsplit
 
+from dashboard.rooms import network_addresses
 from tests.browser.conftest import param_selector, shot, wait_js
 from tests.hosting.conftest import get_json, post_json, session_cookie
 
@@ -50,6 +52,11 @@ def run_room(browser, base: str, name: str) -> None:
         link = presenter.get_attribute(".room-link", "href")
         code = presenter.inner_text(".room-code")
         assert link.endswith(f"/r/{code}")
+        # opened on 127.0.0.1, which no participant reaches: the link is this computer's network
+        # address, and the bar says why
+        if network_addresses():
+            assert urlsplit(link).hostname in network_addresses(), link
+            assert "which only this computer can reach" in presenter.inner_text(".room-note")
         # the QR code is an image the browser decodes after it is shown: wait for it to have pixels
         wait_js(presenter, "() => { const img = document.querySelector('img.room-qr');"
                            " return img !== null && img.complete && img.naturalWidth > 0; }", timeout=10000)
