@@ -570,11 +570,11 @@ def _sweep(args: argparse.Namespace) -> None:
     out = open(args.out, "w", newline="") if args.out else sys.stdout  # noqa: SIM115
     try:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow((spec.x.name, spec.y.name, spec.measure, "diverged"))
+        writer.writerow((spec.x.name, spec.y.name, spec.measure, "diverged", "start_loss"))
         for i, y in enumerate(result.y.tolist()):
             for j, x in enumerate(result.x.tolist()):
                 writer.writerow((repr(x), repr(y), repr(float(result.value[i, j])),
-                                 "true" if result.diverged_at[i, j] >= 0 else "false"))
+                                 "true" if result.diverged_at[i, j] >= 0 else "false", repr(float(result.start[i, j]))))
     finally:
         if args.out:
             out.close()

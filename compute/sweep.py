@@ -73,7 +73,9 @@ class SweepSpec(_Keyed):
     """The base run, two axes over its optimizer's hyperparameters, and what to measure."""
 
     run: RunSpec = field(default_factory=RunSpec)
-    x: SweepAxis = field(default_factory=lambda: SweepAxis("lr", 0.001, 1.0, 100, True))
+    # lr up to 4: past SGD's bound 2(1 + μ)/λmax at every momentum of the default problem (λmax 2.05),
+    # so the default map shows where runs diverge and the theory's line between
+    x: SweepAxis = field(default_factory=lambda: SweepAxis("lr", 0.001, 4.0, 100, True))
     y: SweepAxis = field(default_factory=lambda: SweepAxis("momentum", 0.0, 0.99, 100, False))
     measure: str = "final_loss"
 
@@ -121,6 +123,7 @@ class SweepResult:
     value: np.ndarray  # float64
     diverged_at: np.ndarray  # int, -1 where the run stayed finite
     measure: str
+    start: np.ndarray  # float64: each run's loss before its first step
 
 
 def run_sweep(spec: SweepSpec, progress: Callable[[int, int], None] | None = None) -> SweepResult:
@@ -150,4 +153,5 @@ def run_sweep(spec: SweepSpec, progress: Callable[[int, int], None] | None = Non
     if spec.measure != "diverged":
         value = np.where(diverged, np.nan, value)
     shape = (len(ys), len(xs))
-    return SweepResult(xs, ys, value.reshape(shape), runs.diverged_at.reshape(shape), spec.measure)
+    return SweepResult(xs, ys, value.reshape(shape), runs.diverged_at.reshape(shape), spec.measure,
+                       loss[0].astype(np.float64).reshape(shape))

@@ -391,10 +391,17 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
                       log_colour: bool = False, stability: np.ndarray | None = None) -> Figure:
     """The measure over the two hyperparameters as a heatmap; diverged runs in their own colour;
     with ``stability`` (compute.curvature.sweep_stability), the theory's boundary (ratio 1) over it."""
-    logged = log_colour and result.measure in ("final_loss", "best_loss")
+    losses = result.measure in ("final_loss", "best_loss")
+    logged = log_colour and losses
     measure = log_label(logged, MEASURES[result.measure])
     diverged = result.diverged_at >= 0
     shown = scaled(result.value, logged)
+    # a run that blew up without overflowing (1e35) would stretch the colours of all the others: the
+    # scale ends at the highest start, and a loss above where its run began takes the top colour
+    top = float(np.nanmax(result.start)) if losses and np.isfinite(result.start).any() else np.nan
+    capped = bool(np.isfinite(top) and (result.value > top).any())
+    limits = {"zmin": float(np.nanmin(shown)), "zmax": float(scaled(np.array([top]), logged)[0])} if capped else {}
+    bar = f"{measure}<br>(above the start:<br>top colour)" if capped else measure
     cell = f"{x_label} %{{x:.{SWEEP_DIGITS}g}}<br>{y_label} %{{y:.{SWEEP_DIGITS}g}}"
     hover = (f"{cell}<br>{MEASURES[result.measure]} "
              "%{customdata:.6g}<extra></extra>")
@@ -402,11 +409,12 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
         {"type": "heatmap", "x": typed_array(result.x), "y": typed_array(result.y),
          "z": typed_array(shown.astype(np.float32)), "customdata": typed_array(result.value.astype(np.float32)),
          "colorscale": "Viridis", "reversescale": result.measure != "diverged", "hovertemplate": hover,
-         "colorbar": {"title": {"text": measure}}, "name": measure},
+         "hoverongaps": False, "colorbar": {"title": {"text": bar}}, "name": measure, **limits},
         {"type": "heatmap", "x": typed_array(result.x), "y": typed_array(result.y),
          "z": typed_array(np.where(diverged, 1.0, np.nan).astype(np.float32)),
          "customdata": typed_array(result.diverged_at.astype(np.int32)),
          "colorscale": [[0, "#c0392b"], [1, "#c0392b"]], "showscale": False, "name": "diverged",
+         "hoverongaps": False,  # (a converged cell is a gap of this layer: its hover is the measure's)
          "hovertemplate": f"{cell}<br>diverged at step "
                           "%{customdata}<extra></extra>"},
     ]

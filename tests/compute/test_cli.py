@@ -102,16 +102,17 @@ def test_sweep_writes_the_map(capsys, tmp_path):
 
     code, out, _ = run_cli(capsys, "sweep", "--x", "lr:0.01:2:6:log", "--y", "momentum:0:0.9:3", "--epochs", "30")
     rows = list(csv.reader(io.StringIO(out)))
-    assert code == 0 and rows[0] == ["lr", "momentum", "final_loss", "diverged"] and len(rows) == 19
+    assert code == 0 and rows[0] == ["lr", "momentum", "final_loss", "diverged", "start_loss"] and len(rows) == 19
     expected = run_sweep(SweepSpec(run=RunSpec(epochs=30), x=SweepAxis("lr", 0.01, 2, 6, True),
                                    y=SweepAxis("momentum", 0, 0.9, 3)))
     values = np.array([float(r[2]) for r in rows[1:]]).reshape(3, 6)
     np.testing.assert_array_equal(values, expected.value)
     assert [r[3] == "true" for r in rows[1:]] == list((expected.diverged_at >= 0).ravel())
+    np.testing.assert_array_equal(np.array([float(r[4]) for r in rows[1:]]).reshape(3, 6), expected.start)
     target = tmp_path / "sweep.csv"
     assert run_cli(capsys, "sweep", "--optimizer", "adam", "--x", "lr:0.001:1:4:log", "--y", "beta1:0:0.9:2",
                    "--measure", "steps_to_tol", "--out", str(target))[0] == 0
-    assert target.read_text().startswith("lr,beta1,steps_to_tol,diverged\n")
+    assert target.read_text().startswith("lr,beta1,steps_to_tol,diverged,start_loss\n")
 
 
 @pytest.mark.parametrize("args", [

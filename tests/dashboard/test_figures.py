@@ -1,5 +1,7 @@
 """Figure builders are pure and every property they set is one Plotly knows."""
 
+import dataclasses
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -100,6 +102,33 @@ def test_page_builders_validate_as_plotly_figures():
     go.Figure(F.make_compare_surface_figure(GRID, runs, "MSELoss"))
 
 
+def test_the_default_sweep_shows_divergence_the_theory_line_and_honest_colours():
+    """The default ranges reach past SGD's bound: diverged cells and the theory's line on the map.
+    A converged cell's hover is its measure (the diverged layer has a gap there, and gaps hover
+    nothing). Runs that blew up without overflowing (past the bound, not yet inf) do not stretch
+    the colour scale: it ends at the start's loss, and the colour bar says what the top colour holds."""
+    from compute.curvature import sweep_stability
+    from compute.sweep import SweepSpec, run_sweep
+
+    spec = SweepSpec()
+    sweep, ratio = run_sweep(spec), sweep_stability(spec)
+    diverged = sweep.diverged_at >= 0
+    assert 0 < diverged.sum() < diverged.size and (ratio < 1).any() and (ratio > 1).any()
+    assert not diverged[ratio < 0.97].any(), "nothing diverges well inside the theory's bound"
+    figure = F.make_sweep_figure(sweep, "lr", "momentum", True, False, True, ratio)
+    measure, red, line = figure["data"]
+    assert measure["hoverongaps"] is False and red["hoverongaps"] is False and line["type"] == "contour"
+    finite = np.isfinite(sweep.value)
+    top = float(np.log10(np.nanmax(sweep.start)))
+    if (sweep.value[finite] > np.nanmax(sweep.start)).any():  # runs past the bound that have not overflowed
+        assert measure["zmax"] == pytest.approx(top) and "above the start" in measure["colorbar"]["title"]["text"]
+    blown = dataclasses.replace(sweep, value=np.where(finite, sweep.value, 1e35))
+    shown = F.make_sweep_figure(blown, "lr", "momentum", True, False, True)["data"][0]
+    assert shown["zmax"] == pytest.approx(top) and shown["zmin"] == pytest.approx(np.log10(np.nanmin(blown.value)))
+    calm = dataclasses.replace(sweep, value=np.where(sweep.value > np.nanmax(sweep.start), np.nan, sweep.value))
+    assert "zmax" not in F.make_sweep_figure(calm, "lr", "momentum", True, False, True)["data"][0]
+
+
 @pytest.mark.parametrize("module", ["toy", "compare", "sweep", "landscape"])
 def test_no_figure_offers_to_upload_itself(module):
     """Plotly's "Share chart" button sends the figure to Plotly's cloud: no page shows it."""
@@ -132,7 +161,7 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
     from dashboard.ids import ID, PARAM_SLIDER, TOY, param_part_id
 
     script = (Path(__file__).resolve().parents[2] / "assets" / "descent.js").read_text()
-    named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "step-line", "descent-lab"}
+    named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "aria-hidden", "step-line", "descent-lab"}
     assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW, "nudge-up"}
     # the room's script (assets/room.js): the top bar's button and bar, its sessionStorage key
     room = (Path(__file__).resolve().parents[2] / "assets" / "room.js").read_text()
