@@ -251,8 +251,15 @@ def _video(pngs: list[bytes], fps: int, fmt: str) -> bytes:
         return Path(path).read_bytes()
 
 
-def _html(figures: list[dict], steps: list[int], fps: int, width: int, height: int) -> bytes:
-    """One file: Plotly.js inlined, the first frame drawn, every frame a Plotly frame, ▶ and a slider."""
+HTML_CONTROLS_PX = 90  # the HTML file's row under the caption: ▶ play, ❚❚ pause and the step slider
+
+
+def _html(figures: list[dict], steps: list[int], fps: int, width: int, height: int, title: str) -> bytes:
+    """One file: Plotly.js inlined, the first frame drawn, every frame a Plotly frame, and a row of
+    controls (▶, ❚❚ and a step slider) under the caption, in a margin of its own (over the plot they
+    covered the axis; under it, the caption); the page's title is the caption."""
+    import html
+
     import plotly.graph_objects as go
 
     duration = round(1000 / fps)
@@ -260,19 +267,24 @@ def _html(figures: list[dict], steps: list[int], fps: int, width: int, height: i
     figure.frames = [go.Frame(data=f["data"], layout={"annotations": f["layout"]["annotations"]}, name=str(k))
                      for f, k in zip(figures, steps, strict=True)]
     play = {"frame": {"duration": duration, "redraw": True}, "fromcurrent": True, "transition": {"duration": 0}}
+    margin = figures[0]["layout"]["margin"]
+    plot = height - margin["t"] - margin["b"]  # the plot area's height: the paper's unit
+    row = -(margin["b"] + 8) / plot  # just under the caption, in paper units
     figure.update_layout(
-        height=height + 60, width=width,
-        updatemenus=[{"type": "buttons", "x": 0, "y": 1.12, "xanchor": "left", "showactive": False,
+        height=height + HTML_CONTROLS_PX, width=width, margin={**margin, "b": margin["b"] + HTML_CONTROLS_PX},
+        updatemenus=[{"type": "buttons", "direction": "right", "x": 0, "xanchor": "left", "y": row,
+                      "yanchor": "top", "pad": {"t": 22}, "showactive": False,
                       "buttons": [{"label": "▶ play", "method": "animate", "args": [None, play]},
                                   {"label": "❚❚ pause", "method": "animate",
                                    "args": [[None], {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"}]}]}],
-        sliders=[{"active": 0, "currentvalue": {"prefix": "step "}, "pad": {"t": 30},
+        sliders=[{"active": 0, "currentvalue": {"prefix": "step "}, "x": 0.2, "len": 0.8, "y": row,
+                  "yanchor": "top", "pad": {"t": 0},
                   "steps": [{"label": str(k), "method": "animate",
                              "args": [[str(k)], {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"}]}
                             for k in steps]}],
     )
-    return figure.to_html(include_plotlyjs=True, full_html=True, auto_play=False,
-                          config={"displaylogo": False}).encode()
+    page = figure.to_html(include_plotlyjs=True, full_html=True, auto_play=False, config={"displaylogo": False})
+    return page.replace("<head>", f"<head><title>Descent Lab: {html.escape(title)}</title>", 1).encode()
 
 
 # ---- what a file will cost, known before any frame is built ------------------------------------
@@ -468,7 +480,7 @@ def export(state: dict[str, Any], spec: ExportSpec, progress: Callable[[int, int
     mime = FORMATS[spec.fmt][0]
     if spec.fmt == "html":
         progress(1, 1)
-        content = _html(list(figures), steps, spec.fps, width, height)
+        content = _html(list(figures), steps, spec.fps, width, height, text)
     elif spec.fmt in ("png", "svg"):
         content = _images(figures, len(steps), spec.fmt, width, height, progress)[0]
     else:

@@ -55,9 +55,33 @@ def test_a_gif_and_an_html_animation_come_down_and_open(page, browser):
         assert viewer.locator(".js-plotly-plot .contour").count() >= 1, "the map survived the animation"
         caption = viewer.inner_text(".js-plotly-plot")
         assert "torch.optim.SGD(lr=0.1, momentum=0.9)" in caption and "step 40" in caption
+        assert viewer.title() == "Descent Lab: MSELoss · torch.optim.SGD(lr=0.1, momentum=0.9) · start w=6, b=-3 · " \
+                                 "40 epochs · steps 0–40"
         viewer.screenshot(path=str(SHOTS / "export-html.png"))
+        _apart(viewer)
     finally:
         viewer.close()
+
+
+def _apart(viewer) -> None:
+    """What the HTML file shows does not overlap: the plot, its legend, the caption, and the row of
+    ▶/❚❚ and the step slider under them, each within the page (their bounding boxes)."""
+    boxes = viewer.evaluate("""() => {
+        const box = e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+        const caption = [...document.querySelectorAll('.annotation')].find(e => e.textContent.includes('torch.optim'));
+        return {plot: box(document.querySelector('.nsewdrag')), legend: box(document.querySelector('.legend')),
+                caption: box(caption), buttons: box(document.querySelector('.updatemenu-container')),
+                slider: box(document.querySelector('.slider-container')),
+                page: [0, 0, document.documentElement.scrollWidth, document.documentElement.scrollHeight]};
+    }""")
+    names = ["plot", "legend", "caption", "buttons", "slider"]
+    for i, a in enumerate(names):
+        left, top, right, bottom = boxes[a]
+        assert left >= 0 and top >= 0 and right <= boxes["page"][2] and bottom <= boxes["page"][3], (a, boxes)
+        for b in names[i + 1:]:
+            other = boxes[b]
+            apart = right <= other[0] or other[2] <= left or bottom <= other[1] or other[3] <= top
+            assert apart, f"{a} overlaps {b}: {boxes}"
 
 
 def test_cancel_stops_a_long_export(page):
