@@ -139,8 +139,10 @@ def _axis_ranges(grid: LossGrid) -> tuple[list[float], list[float]]:
 
 # The right-hand accuracy axis over a loss axis. Its own ticks ("auto"): an overlaying axis
 # otherwise syncs its ticks to the loss axis's, and a log loss axis left it unreadable.
-ACCURACY_AXIS = {"title": {"text": "accuracy"}, "overlaying": "y", "side": "right", "range": [0, 1.02],
-                 "tickmode": "auto", "showgrid": False}
+# a second quantity on the right: its own ticks (synced to the left axis's grid they read 2.2496,
+# 2.2558, …) and no zero line drawn across the plot
+RIGHT_AXIS = {"overlaying": "y", "side": "right", "tickmode": "auto", "showgrid": False, "zeroline": False}
+ACCURACY_AXIS = {"title": {"text": "accuracy"}, **RIGHT_AXIS, "range": [0, 1.02]}
 
 
 EIGEN_COLOUR = "#17becf"
@@ -503,7 +505,7 @@ def make_line_figure(result: Landscape, log: bool = False,
                                                       **(LOG_AXIS if log else LINEAR_AXIS)},
         "yaxis2": ACCURACY_AXIS,
         "shapes": marks, "legend": {"orientation": "h", "y": -0.2},
-        "margin": {"l": 60, "r": 60, "t": 50, "b": 40}, "uirevision": "line"}}
+        "margin": {"l": 60, "r": 60, "t": 70 if "<br>" in title else 50, "b": 40}, "uirevision": "line"}}
 
 
 def _plane_axes(result: Landscape) -> tuple[str, str]:
@@ -600,7 +602,7 @@ def make_plane_pair_figure(first: Landscape, second: Landscape, names: tuple[str
     """Two planes side by side on one colour scale: the same normalization, so flatness compares."""
     shown = [_plane_loss(r, log) for r in (first, second)]
     low, high = float(min(z.min() for z in shown)), float(max(z.max() for z in shown))
-    data, layout = [], {"annotations": [], "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
+    data, layout = [], {"annotations": [], "margin": {"l": 50, "r": 10, "t": 56, "b": 40},
                         "uirevision": "pair", "showlegend": False}
     for i, (result, z, name) in enumerate(zip((first, second), shown, names)):
         axes = "" if i == 0 else "2"
@@ -609,8 +611,10 @@ def make_plane_pair_figure(first: Landscape, second: Landscape, names: tuple[str
         x0 = 0.0 if i == 0 else 0.52
         layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.44], "anchor": f"y{axes}", "title": {"text": "a"}}
         layout[f"yaxis{axes}"] = {"anchor": f"x{axes}", "title": {"text": "b" if i == 0 else ""}}
-        layout["annotations"].append({"text": f"<b>{name}</b>", "x": x0 + 0.22, "y": 1.0, "xref": "paper",
-                                      "yref": "paper", "showarrow": False, "yanchor": "bottom"})
+        head, _, rest = name.partition(", ")  # "A: batch 64" over "λmax 12.3": each half holds its own
+        layout["annotations"].append({"text": f"<b>{head}</b>" + (f"<br>{rest}" if rest else ""), "x": x0 + 0.22,
+                                      "y": 1.0, "xref": "paper", "yref": "paper", "showarrow": False,
+                                      "yanchor": "bottom"})
     return {"data": data, "layout": layout}
 
 
@@ -645,13 +649,18 @@ def make_sharpening_figure(result: Sharpening, lr: float) -> Figure:
     return {"data": data, "layout": {
         "title": centred_title(title), "xaxis": {"title": {"text": "optimizer step"}},
         "yaxis": {"title": {"text": what}, "range": [0, top if np.isfinite(top) and top > 0 else 1]},
-        "yaxis2": {"title": {"text": "loss"}, "overlaying": "y", "side": "right", "showgrid": False},
+        "yaxis2": {"title": {"text": "loss"}, **RIGHT_AXIS},
         "shapes": shapes, "annotations": annotations, "legend": {"orientation": "h", "y": -0.2},
         "margin": {"l": 60, "r": 60, "t": 50, "b": 40}, "uirevision": "sharpening"}}
 
 
 def make_hessian_figure(result: Sharpening, probes: int) -> Figure:
-    """The Hessian itself during training: λmax(H) and, with probes, Hutchinson's trace (right axis)."""
+    """The Hessian itself during training: λmax(H) and, with probes, Hutchinson's trace (right axis).
+    Without probes, where the sharpness figure already draws λmax(H) (not Adam's preconditioned
+    one), it would repeat that curve: it says how to draw the trace instead."""
+    if not probes and not result.preconditioned:
+        return make_placeholder("The trace of H during training: set trace_samples (Hutchinson's probes) to "
+                                "draw it.<br>λmax(H) is the sharpness on the left.")
     steps = typed_array(result.steps.astype(np.int32))
     data = [{"type": "scatter", "x": steps, "y": typed_array(result.hessian_max), "mode": "lines+markers",
              "name": "λmax(H)", "line": {"color": SHARPNESS_COLOUR}, "marker": {"size": 5},
@@ -665,6 +674,6 @@ def make_hessian_figure(result: Sharpening, probes: int) -> Figure:
     return {"data": data, "layout": {
         "title": centred_title("the Hessian during training" + note), "xaxis": {"title": {"text": "optimizer step"}},
         "yaxis": {"title": {"text": "λmax(H)"}},
-        "yaxis2": {"title": {"text": "trace of H"}, "overlaying": "y", "side": "right", "showgrid": False},
+        "yaxis2": {"title": {"text": "trace of H"}, **RIGHT_AXIS},
         "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},
         "uirevision": "hessian"}}

@@ -337,7 +337,7 @@ def _sharpness(checked: Checked, report: Report, stored_only: bool) -> dict[str,
     plane_b = stored_landscape(landscape_key(spec_b),
                                lambda: landscape(spec_b, second, report("plane of B (points)"), device(), evaluator()), stored_only)
     log, said = use_log(state.get("scale", "auto"), path, plane_a, plane_b)
-    main = make_line_figure(path, log, f"1D: from {names[0]} (α = 0) to {names[1]} (α = 1)")
+    main = make_line_figure(path, log, f"1D: from A (α = 0) to B (α = 1)<br><sup>{names[0]} · {names[1]}</sup>")
     sharper = "A" if sharp[0] > sharp[1] else "B"
     done = (f"test accuracy {names[0]}: {first.test_acc[-1]:.3f}, {names[1]}: {second.test_acc[-1]:.3f}; "
             f"{sharper} is the sharper minimum (λmax: the training loss's largest Hessian eigenvalue, Lanczos); "

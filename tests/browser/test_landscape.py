@@ -146,6 +146,8 @@ def test_the_hessian_plane_and_the_sharpness_during_training(page):
         box = page.locator(param_selector(group, name, "landscape"))
         box.fill(value)
         box.press("Enter")
+        # (the link holds the value typed, or no such setting at its default, before the next one)
+        expect(link).not_to_have_value(re.compile(rf"{group}\.{name}=(?!{re.escape(value)}(?:&|$))"), timeout=TIMEOUT)
     expect(text).to_contain_text("Out of date", timeout=TIMEOUT)
     page.click("#ls-run")
     expect(text).to_contain_text("measurements at or past it", timeout=TIMEOUT)

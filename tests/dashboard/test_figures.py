@@ -190,6 +190,44 @@ def _plane(**kw):
                         "description": "plane: two directions", **kw})
 
 
+def test_the_sharpness_figures_read_cleanly_and_do_not_repeat_themselves():
+    """The right-hand axes keep their own ticks and draw no zero line across the plot; without
+    Hutchinson's probes the Hessian panel does not repeat the sharpness panel's λmax(H) (it says how
+    to draw the trace), but beside Adam's preconditioned sharpness it still draws λmax(H)."""
+    from compute.spectrum import Sharpening
+
+    steps = np.arange(0, 30, 5)
+    curve = np.linspace(0.6, 0.7, len(steps))
+    result = Sharpening(steps, curve, curve, np.full(len(steps), np.nan), np.linspace(2.30, 2.25, len(steps)),
+                        40.0, "2/lr", False)
+    sharp = F.make_sharpening_figure(result, 0.05)
+    assert sharp["layout"]["yaxis2"]["tickmode"] == "auto" and sharp["layout"]["yaxis2"]["zeroline"] is False
+    alone = F.make_hessian_figure(result, 0)
+    assert alone["data"] == [] and "set trace_samples" in alone["layout"]["annotations"][0]["text"]
+    traced = F.make_hessian_figure(dataclasses.replace(result, trace=curve * 5), 3)
+    assert [t["name"] for t in traced["data"]] == ["λmax(H)", "trace (Hutchinson, 3 probes)"]
+    assert traced["layout"]["yaxis2"]["tickmode"] == "auto"
+    adam = F.make_hessian_figure(dataclasses.replace(result, preconditioned=True, sharpness=curve * 30), 0)
+    assert [t["name"] for t in adam["data"]] == ["λmax(H)"]
+    for figure in (sharp, traced, adam):
+        go.Figure(figure)
+
+
+def test_a_vs_b_names_each_plane_in_lines_that_fit_its_half():
+    """A vs B's planes are named on two short lines each (they ran into one jumble on one line), and
+    the line between them has a short title with the details under it (a long one was cut at the left)."""
+    plane = _plane()
+    names = ("A: batch 64, λmax 123.4", "B: batch 1024, λmax 0.0001234")
+    figure = F.make_plane_pair_figure(plane, plane, names)
+    texts = [a["text"] for a in figure["layout"]["annotations"]]
+    assert texts == ["<b>A: batch 64</b><br>λmax 123.4", "<b>B: batch 1024</b><br>λmax 0.0001234"]
+    half = (figure["layout"]["xaxis"]["domain"][1] - figure["layout"]["xaxis"]["domain"][0]) * 390  # px on a phone
+    for text in texts:  # each line within its half at about 7 px a character (12 px text)
+        assert max(len(line.replace("<b>", "").replace("</b>", "")) for line in text.split("<br>")) * 7 <= half
+    line = F.make_line_figure(plane, False, "1D: from A (α = 0) to B (α = 1)<br><sup>details</sup>")["layout"]
+    assert line["margin"]["t"] >= 70  # room for the second line
+
+
 @pytest.mark.parametrize("log", [False, True])
 def test_every_loss_map_and_surface_is_drawn_alike(log):
     """Every page's loss maps: terrain colours, the same contour lines, z the loss or its log10, and

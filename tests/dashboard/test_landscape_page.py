@@ -91,10 +91,10 @@ def test_sharpness_trains_a_and_b_and_draws_both_planes(weights_dir):
     main, pair, _training, text = call_callback(page.draw, reports.append, 1, {"state": state}).values()
     sharp = [spectrum(SpectrumSpec(t, k=1, max_matvecs=PAGE_LANCZOS), train(t))[0].sharpness
              for t in (spec.train, dataclasses.replace(spec.train, batch_size=256))]
-    assert f"from A: batch 64, λmax {sharp[0]:.4g} (α = 0) to B: batch 256, λmax {sharp[1]:.4g} (α = 1)" in \
-        main["layout"]["title"]["text"]
-    assert [a["text"] for a in pair["layout"]["annotations"]] == [f"<b>A: batch 64, λmax {sharp[0]:.4g}</b>",
-                                                                  f"<b>B: batch 256, λmax {sharp[1]:.4g}</b>"]
+    assert main["layout"]["title"]["text"] == (f"1D: from A (α = 0) to B (α = 1)<br><sup>A: batch 64, λmax "
+                                               f"{sharp[0]:.4g} · B: batch 256, λmax {sharp[1]:.4g}</sup>")
+    assert [a["text"] for a in pair["layout"]["annotations"]] == [f"<b>A: batch 64</b><br>λmax {sharp[0]:.4g}",
+                                                                  f"<b>B: batch 256</b><br>λmax {sharp[1]:.4g}"]
     assert "is the sharper minimum" in text and any("λmax of B" in r[2] for r in reports)
     assert pair["data"][0]["zmax"] == pair["data"][1]["zmax"]  # one colour scale for both
     assert len(list(weights_dir.glob("*.safetensors"))) == 2
