@@ -58,7 +58,8 @@
                       ": open ", el("a", {href: room.link, class: "room-link", target: "_blank"}, room.link)),
                    ...(room.note ? [el("div", {class: "room-note"}, room.note)] : []),
                    ...((room.links || []).length > 1 ? [otherLinks()] : []),
-                   el("div", {class: "room-count"}, `${n} following`),
+                   el("div", {class: "room-count"},
+                      `${n} following` + (room.away ? ` · ${room.away} on their own` : "")),
                    el("button", {class: "small", onclick: endRoom}, "end the room")));
         } else if (room && room.role === "follower") {
             bar.append(el("span", {class: "room-title"},
@@ -130,7 +131,11 @@
         room.sentAt = Date.now();
         if (response.ok) {
             room.published = url;
-            if (room.followers !== data.followers) { room.followers = data.followers; render(); }
+            if (room.followers !== data.followers || room.away !== data.away) {
+                room.followers = data.followers;
+                room.away = data.away;
+                render();
+            }
         }
         save();
     }

@@ -119,6 +119,7 @@ class CompareID(StrEnum):
     STATUS = "compare-status"
     STORE = "compare-store"
     COUNT = "compare-count"
+    RUNS_NOTE = "compare-runs-note"
     LINK = "compare-link"
     QUERY_NOTE = "compare-query-note"
     TRACES = "compare-trace-update"

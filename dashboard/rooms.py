@@ -27,7 +27,8 @@ unreachable):
 - ``POST /room`` ``{"url"}``: start a room (one per browser session: a new one ends the last).
   Answers ``{"code", "key", "link", "qr"}``; ``key`` authorises the presenter's later calls.
 - ``POST /room/CODE`` ``{"url"}`` with header ``X-Room-Key``: publish the address (also the
-  presenter's heartbeat); answers ``{"rev", "followers"}``.
+  presenter's heartbeat); answers ``{"rev", "followers", "away"}`` (those following, and those
+  who broke away and are on their own).
 - ``GET /room/CODE?rev=R&bucket=B&follow=1``: a follower's poll; answers ``{"rev", "bucket"}``
   and, when the revision is newer than ``R``, ``"url"``.
 - ``DELETE /room/CODE`` with ``X-Room-Key``: end the room.
@@ -71,6 +72,7 @@ IDLE_S = 1800.0  # a room expires this long after its presenter's page last publ
 BUCKET_S = 3.0  # followers are counted per bucket of this many seconds
 POLL_MS = 400  # a follower's poll (assets/room.js reads it from the page)
 URL_MAX = 4000  # characters of a published address
+FOLLOWING, AWAY = "n", "away"  # the two counts of a room's followers
 
 
 class RoomError(Exception):
@@ -170,7 +172,7 @@ class Rooms:
             room.update(url=url, rev=int(room.get("rev", 0)) + 1)
         room["at"] = self.clock()
         self._save(code, room)
-        return {"rev": room["rev"], "followers": self.followers(code)}
+        return {"rev": room["rev"], "followers": self.followers(code), "away": self.followers(code, AWAY)}
 
     def end(self, code: Any, key: Any) -> None:
         self._presenter(code, key)
@@ -188,22 +190,24 @@ class Rooms:
         now = self._bucket()
         answer: dict[str, Any] = {"rev": room["rev"], "bucket": bucket}
         if str(bucket) != str(now):  # once a bucket: count the follower, and know it as the room's
-            if counted and self.store.add(f"room:{code}:seen:{now}:{_digest(who.session)[:24]}", "1",
-                                          expire=self.bucket_s * 4):
-                self.store.incr(f"room:{code}:n:{now}", expire=self.bucket_s * 4)
+            kind = FOLLOWING if counted else AWAY  # following, or on their own (they broke away)
+            if self.store.add(f"room:{code}:seen:{kind}:{now}:{_digest(who.session)[:24]}", "1",
+                              expire=self.bucket_s * 4):
+                self.store.incr(f"room:{code}:{kind}:{now}", expire=self.bucket_s * 4)
             self._join(code, who)
             answer["bucket"] = now
         if str(rev) != str(room["rev"]):
             answer["url"] = room["url"]
         return answer
 
-    def followers(self, code: str) -> int:
-        """Followers counted in this bucket or the last (a full bucket, and the one filling now)."""
+    def followers(self, code: str, kind: str = FOLLOWING) -> int:
+        """Followers counted in this bucket or the last (a full bucket, and the one filling now):
+        those following (``FOLLOWING``), or those on their own (``AWAY``)."""
         now = self._bucket()
         counts = []
         for bucket in (now - 1, now):
             try:
-                counts.append(int(self.store.get(f"room:{code}:n:{bucket}") or 0))
+                counts.append(int(self.store.get(f"room:{code}:{kind}:{bucket}") or 0))
             except ValueError:
                 counts.append(0)
         return max(counts)

@@ -140,8 +140,11 @@ class Jobs(BaseBackgroundCallbackManager):
         with self._followed():
             # A result stored after this poll's get_result looked is collected by the next poll: the
             # job counts as running until then (else Dash would answer "no update" and stop polling).
-            # One collected by this poll was taken off the book, so Dash does not cancel it.
-            return self.book.state(job).state in ("queued", "running") or self.store.get(job) is not None
+            # So does an ending recorded meanwhile (Cancel, sent while this poll was under way: the
+            # page kept its last progress and never said "Cancelled."). One collected by this poll
+            # was taken off the book, so Dash does not cancel it.
+            return (self.book.state(job).state in ("queued", "running", "ended")
+                    or self.store.get(job) is not None)
 
     def terminate_job(self, job):
         if job is None:

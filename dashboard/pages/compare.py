@@ -141,6 +141,7 @@ def layout(**query: Any) -> html.Div:
     controls = html.Aside(
         [
             section("Runs", [*[_run_card(i, state) for i in range(MAX_RUNS)],
+                             html.Div(_runs_note(state[COUNT.key]), id=CompareID.RUNS_NOTE, className="hint"),
                              dcc.Store(id=CompareID.COUNT, data=state[COUNT.key])],
                     "Up to four runs share the loss, data, start and loop; each has its own optimizer. "
                     "Duplicate a run, then tweak the copy."),
@@ -183,10 +184,27 @@ def show_run_optimizer(optimizer):
     return [shown_if(item["id"]["key"] == optimizer) for item in ctx.outputs_list]
 
 
-@callback(Output(run_part_id("card", ALL), "style"), Input(CompareID.COUNT, "data"))
+FULL = f"{MAX_RUNS} runs, the most a comparison holds: remove one to duplicate another."
+
+
+def _runs_note(count: int) -> str:
+    return FULL if count >= MAX_RUNS else ""
+
+
+@callback(
+    Output(run_part_id("card", ALL), "style"),
+    Output(run_part_id("duplicate", ALL), "disabled"),
+    Output(run_part_id("duplicate", ALL), "title"),
+    Output(CompareID.RUNS_NOTE, "children"),
+    Input(CompareID.COUNT, "data"),
+)
 def show_cards(count):
+    """The runs in use; at the most runs, duplicate is off and says why (it did nothing, silently)."""
     count = count if isinstance(count, int) and 1 <= count <= MAX_RUNS else COUNT.param.default
-    return [shown_if(item["id"]["run"] < count) for item in ctx.outputs_list]
+    full = count >= MAX_RUNS
+    runs = [item["id"]["run"] for item in ctx.outputs_list[0]]
+    return ([shown_if(run < count) for run in runs], [full] * len(runs),
+            [FULL if full else "a copy of this run in the next slot, to tweak"] * len(runs), _runs_note(count))
 
 
 @callback(

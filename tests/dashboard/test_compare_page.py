@@ -113,6 +113,19 @@ def test_edits_past_the_limits_change_nothing():
     assert count is no_update
 
 
+def test_at_the_most_runs_duplicate_is_off_and_says_why():
+    """A fifth duplicate did nothing, silently: at MAX_RUNS each duplicate button is off with a title
+    that says why, and the Runs section says it too."""
+    cards = [[{"id": run_part_id(part, i), "property": prop} for i in range(MAX_RUNS)]
+             for part, prop in (("card", "style"), ("duplicate", "disabled"), ("duplicate", "title"))]
+    for count, full in ((2, False), (MAX_RUNS, True)):
+        styles, disabled, titles, note = call_callback(compare.show_cards, count,
+                                                       outputs_list=[*cards, {"id": CompareID.RUNS_NOTE}])
+        assert [s.get("display") != "none" for s in styles] == [i < count for i in range(MAX_RUNS)]
+        assert disabled == [full] * MAX_RUNS and (note == compare.FULL) == full
+        assert all(("remove one" in title) == full for title in titles)
+
+
 def test_links_keep_the_runs():
     state, notes = from_query({"compare.runs": "3", "r2.optimizer": "rmsprop", "r2.rmsprop.centered": "true",
                                "r1.adam.lr": "0.02"}, COMPARE)

@@ -198,6 +198,20 @@ def test_a_result_stored_between_two_reads_of_a_poll_is_collected_by_the_next(tm
     assert manager.book.ending(job) is None
 
 
+def test_a_cancel_between_two_reads_of_a_poll_is_said_by_the_next(tmp_path):
+    """Cancel is a request of its own: one that ends the job between a poll's get_result and its
+    job_running must keep the job 'running' for one more poll, which says "Cancelled." (else Dash
+    answered 204, the page stopped polling and kept its last progress: seen under load)."""
+    manager = _manager(tmp_path)
+    job = manager.book.submit("j", S1, {"callback": "k", "args": [], "context": {}})[0]
+    manager.book.beat(job, time.time())
+    assert manager.get_result(job, job) is manager.UNDEFINED
+    manager.terminate_job(job)  # the Cancel request, between the poll's two reads
+    assert manager.job_running(job), "its ending not said yet: keep polling"
+    assert manager.get_result(job, job) == {"background_callback_error": {"msg": "Cancelled.", "tb": ""}}
+    assert not manager.job_running(job), "said: over"
+
+
 def test_where_the_process_can_be_seen_it_decides_not_the_heartbeat(tmp_path, clock):
     """One machine: a live job with a late heartbeat (a loaded machine) is not lost; a job whose
     process is gone is lost at once, however fresh its last heartbeat."""

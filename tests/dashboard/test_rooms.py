@@ -77,15 +77,15 @@ def test_a_new_room_of_the_same_session_ends_the_last(rooms):
     assert rooms.url(second["code"]) == "/compare" and rooms.url(other["code"]) == "/sweep"
 
 
-def test_followers_are_counted_once_each_and_only_while_following(rooms, clock):
+def test_followers_are_counted_once_each_following_or_on_their_own(rooms, clock):
     made = rooms.create(who("alice"), "/")
     code = made["code"]
     buckets = {}
     for _ in range(5):  # three followers polling five times within one bucket
         for name in ("a", "b", "c"):
             buckets[name] = rooms.follow(code, who(name), bucket=buckets.get(name))["bucket"]
-        rooms.follow(code, who("d"), bucket=None, counted=False)  # on their own: not counted
-    assert rooms.followers(code) == 3
+        rooms.follow(code, who("d"), bucket=None, counted=False)  # on their own: counted apart, once
+    assert rooms.followers(code) == 3 and rooms.publish(code, made["key"], "/")["away"] == 1
     clock.now += rooms.bucket_s  # the next bucket: two still poll
     for name in ("a", "b"):
         buckets[name] = rooms.follow(code, who(name), bucket=buckets[name])["bucket"]
@@ -94,7 +94,7 @@ def test_followers_are_counted_once_each_and_only_while_following(rooms, clock):
     for name in ("a", "b"):
         buckets[name] = rooms.follow(code, who(name), bucket=buckets[name])["bucket"]
     assert rooms.followers(code) == 2
-    assert rooms.publish(code, made["key"], "/")["followers"] == 2
+    assert rooms.publish(code, made["key"], "/") == {"rev": 1, "followers": 2, "away": 0}  # d left two buckets ago
 
 
 def test_an_idle_room_expires(tmp_path):

@@ -97,7 +97,8 @@ def _away_and_back(presenter, follower) -> None:
     _until(lambda: "sgd.lr=0.02" in presenter.evaluate("location.href"), 10, "the presenter's own page")
     time.sleep(2.0)
     assert follower.input_value(LR) == "0.05"
-    _until(lambda: presenter.inner_text(".room-count") == "0 following", 15, "the count drops")
+    _until(lambda: presenter.inner_text(".room-count") == "0 following · 1 on their own", 15,
+           "the count drops, and the one on their own is counted apart")
     # rejoining: one click, and the presenter's view is back
     follower.click("button.room-rejoin")
     _until(lambda: follower.input_value(LR) == "0.02", 10, "rejoined")
