@@ -355,6 +355,27 @@
         },
     };
 
+    // On a touch screen a slider takes only a drag of its thumb: a touch that lands on its track does
+    // not set the value there (the slider sets it on the touch's first contact), so a swipe up or down
+    // over the controls, which are most of a phone's page, scrolls the page and changes nothing. (The
+    // thumb's own vertical swipe scrolls too: CSS touch-action pan-y.)
+    const onTrack = event => event.target.closest && event.target.closest(".dash-slider-root")
+        && !event.target.closest("[role=slider]");
+    let trackTouch = false;  // a touch that began on a slider's track: the slider sees none of it
+    document.addEventListener("pointerdown", event => {
+        trackTouch = event.pointerType === "touch" && onTrack(event);
+        if (trackTouch) { event.stopPropagation(); }
+    }, true);
+    document.addEventListener("touchstart", event => { if (onTrack(event)) { event.stopPropagation(); } }, true);
+    for (const type of ["pointermove", "touchmove"]) {
+        document.addEventListener(type, event => { if (trackTouch) { event.stopPropagation(); } }, true);
+    }
+    for (const type of ["pointerup", "pointercancel"]) {
+        document.addEventListener(type, event => {
+            if (trackTouch && event.pointerType === "touch") { trackTouch = false; event.stopPropagation(); }
+        }, true);
+    }
+
     // The presentation layout: the controls fold away and the figures fill the screen (assets/style.css
     // body.presenting); each graph follows its container's new size (dcc.Graph is responsive).
     document.addEventListener("click", event => {

@@ -199,16 +199,37 @@
         render();
     }
 
-    // A follower who changes anything on the page is on their own from then on.
+    // A follower who decides something (types or picks a value, moves a slider, presses a button, a
+    // tab or a link) is on their own from then on. Scrolling, pinching or a touch that changes nothing
+    // is no decision: on a phone the controls are most of the page, and a swipe over them broke away.
     const CONTROLS = ".controls, .playback, .tab, nav a, .share, .sweep-buttons";
-    function touched(event) {
-        if (room && room.role === "follower" && room.following && event.target.closest &&
-            event.target.closest(CONTROLS)) {
-            breakAway();
-        }
+    const DECISIONS = "button:not(.dash-dropdown), a, [role=tab], [role=option], [role=radio], [role=checkbox], .tab";
+    const following = () => room && room.role === "follower" && room.following;
+    const inControls = target => target && target.closest && target.closest(CONTROLS);
+    function decided(event) {
+        if (following() && inControls(event.target)) { breakAway(); }
     }
-    document.addEventListener("pointerdown", touched, true);
-    document.addEventListener("keydown", touched, true);
+    document.addEventListener("input", decided, true);  // a typed value, a ticked box
+    document.addEventListener("change", decided, true);
+    document.addEventListener("click", event => {  // a tap that did not scroll: browsers send no click after one
+        if (following() && inControls(event.target) && event.target.closest(DECISIONS)) { breakAway(); }
+    }, true);
+    // a slider: a drag or a key that moved its value (a swipe that began over it and scrolled did not)
+    let grabbed = null;
+    function grab(event) {
+        const slider = following() && inControls(event.target) && event.target.closest(".dash-slider-root");
+        const thumb = slider && slider.querySelector("[role=slider]");
+        grabbed = thumb ? {thumb: thumb, value: thumb.getAttribute("aria-valuenow")} : null;
+    }
+    function release() {
+        if (grabbed && following() && grabbed.thumb.getAttribute("aria-valuenow") !== grabbed.value) { breakAway(); }
+        grabbed = null;
+    }
+    document.addEventListener("pointerdown", grab, true);
+    document.addEventListener("keydown", grab, true);
+    document.addEventListener("pointerup", () => setTimeout(release, 50), true);  // (after React draws it)
+    document.addEventListener("keyup", () => setTimeout(release, 50), true);
+    document.addEventListener("pointercancel", () => { grabbed = null; }, true);  // the browser took it: a scroll
 
     document.addEventListener("click", event => {
         if (!event.target.closest || !event.target.closest("#room-button")) { return; }

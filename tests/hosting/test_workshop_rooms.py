@@ -39,7 +39,8 @@ def _set(page, selector: str, value: str) -> None:
 
 def run_room(browser, base: str, name: str) -> None:
     """Start a room, follow it, follow settings, tab, step and page, break away, rejoin, end."""
-    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in range(2)]
+    # the follower's screen takes touch too (a laptop's, or a tablet's): a swipe over the controls
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}, has_touch=touch) for touch in (False, True)]
     presenter, follower = (c.new_page() for c in contexts)
     errors: list[str] = []
     for p in (presenter, follower):
@@ -108,9 +109,16 @@ def _away_and_back(presenter, follower) -> None:
     presenter.click("nav >> text=Compare")
     _until(lambda: follower.evaluate("location.pathname") == "/compare", 10, "the follower follows the page")
     follower.wait_for_selector("#compare-map .js-plotly-plot", timeout=30000)
-    # touching a control is breaking away too
-    follower.locator(".controls input.dash-input-element:visible").first.click()
-    _until(lambda: "On your own" in follower.inner_text("#room-bar"), 2, "a touched control breaks away")
+    # only a decision breaks away: a swipe over the controls (it scrolls the page) or a tap into a box
+    # keeps following; typing a value there does not
+    _swipe_up(follower, follower.locator(".controls .param-slider .dash-slider-root:visible").first)
+    box = follower.locator(".controls input.dash-input-element:visible").first
+    box.tap()
+    time.sleep(1.0)
+    assert "Following the presenter" in follower.inner_text("#room-bar"), "a swipe or a tap is no decision"
+    box.press("End")
+    box.type("1")
+    _until(lambda: "On your own" in follower.inner_text("#room-bar"), 2, "a typed value breaks away")
 
     # the end: the follower is told
     presenter.click("#room-button")  # hides the room's bar (the presenter's screen is the projector's)
@@ -118,6 +126,23 @@ def _away_and_back(presenter, follower) -> None:
     presenter.click("#room-button")
     presenter.click("text=end the room")
     _until(lambda: "has ended" in follower.inner_text("#room-bar"), 10, "the follower learns the room ended")
+
+
+def _swipe_up(page, over) -> None:
+    """A finger's vertical swipe that begins over ``over`` (a slider): the page scrolls, the slider
+    keeps its value."""
+    thumb = over.locator("[role=slider]")
+    where = "() => window.scrollY + [...document.querySelectorAll('.controls')].reduce((s, e) => s + e.scrollTop, 0)"
+    value, scrolled = thumb.get_attribute("aria-valuenow"), page.evaluate(where)
+    box = over.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    touch = page.context.new_cdp_session(page)
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for i in range(1, 9):
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y - 30 * i}]})
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    _until(lambda: page.evaluate(where) > scrolled, 5, "the swipe scrolls the page")
+    assert thumb.get_attribute("aria-valuenow") == value, "a vertical swipe does not move the slider"
 
 
 def _publish(url: str, code: str, key: str, address: str) -> dict:
