@@ -113,10 +113,11 @@ def test_a_landscape_file_of_your_own_model_opens_with_the_pages_figures(page, t
 
 
 def _link_holds(link, key: str, value: float) -> None:
-    """Wait until the view's link holds ``value`` for ``key`` (or leaves it out: its default)."""
+    """Wait until the view's link holds ``value`` for ``key`` (none of the values typed here is the
+    page's default, which the link leaves out)."""
     deadline = time.monotonic() + TIMEOUT / 1000
-    while (shown := parse_qs(urlsplit(link.input_value()).query).get(key)) and float(shown[0]) != value:
-        assert time.monotonic() < deadline, f"the link kept {key}={shown[0]}, not {value}"
+    while not ((shown := parse_qs(urlsplit(link.input_value()).query).get(key)) and float(shown[0]) == value):
+        assert time.monotonic() < deadline, f"the link kept {key}={shown}, not {value}"
         time.sleep(0.2)
 
 
