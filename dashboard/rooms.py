@@ -349,8 +349,8 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
         def work():
             made = rooms.create(client(), body().get("url"))
             found = links()
-            return jsonify(**made, link=f"{found.links[0]}r/{made['code']}", qr=f"/room/{made['code']}/qr.svg",
-                           links=[f"{link}r/{made['code']}" for link in found.links], note=found.note)
+            reach = [f"{link}r/{made['code']}" for link in found.links]
+            return jsonify(**made, link=reach[0], links=reach, note=found.note, qr=f"/room/{made['code']}/qr.svg")
         return answer(work)
 
     @server.post("/room/<code>")
