@@ -66,6 +66,12 @@ def create_app() -> Dash:
                               for page in dash.page_registry.values()]),
                     html.Button([icon("present"), "present"], id=ID.PRESENT, className="present-toggle",
                                 title="presentation layout: the controls fold away, the figures fill the screen"),
+                    # presenting only: the next screen of figures (PageDown, a clicker's key) and the maps'
+                    # scale (assets/descent.js)
+                    html.Button("next screen ▾", id=ID.PRESENT_NEXT, className="present-only",
+                                title="the next row of figures (PageDown; PageUp goes back)"),
+                    html.Button("maps: fill", id=ID.MAP_FILL, className="present-only",
+                                title="maps fill their space, or keep one unit of bias as long as one of weight"),
                     html.Button([icon("room"), "start a room"], id=ID.ROOM, className="room-toggle",
                                 title="presenter mode: everyone who opens the room's link follows this page"),
                 ],

@@ -386,8 +386,169 @@
         icon.className = "icon icon-present";
         icon.setAttribute("aria-hidden", "true");
         toggle.replaceChildren(...(on ? ["✕ leave presentation"] : [icon, "present"]));
+        layDeck();
         document.querySelectorAll(".js-plotly-plot").forEach(adapt);
     });
+
+    // Presenting, a page's figures are a deck of rows (the layouts' .deck): the deck fills the screen
+    // under the playback, one row to a screen where two would squeeze each plot below what reads from
+    // the back of a room (a plot area of 300 × 220 px needs a row of about 330 px), two where they fit.
+    // PageDown (a presenter's clicker) or "next screen" shows the next row: the maps, then the curves.
+    const ROW_MIN = 330;
+    const root = document.documentElement;
+    function activeDeck() {
+        return Array.from(document.querySelectorAll(".deck")).find(d => d.getClientRects().length) || null;
+    }
+    function layDeck() {
+        const deck = activeDeck();
+        if (!document.body.classList.contains("presenting") || !deck) {
+            root.style.removeProperty("--deck");
+            root.style.removeProperty("--row");
+            return;
+        }
+        const top = deck.getBoundingClientRect().top + window.scrollY;
+        const height = Math.max(2 * 120, Math.floor(window.innerHeight - top - 6));
+        const row = Math.floor(height / (height >= 2 * ROW_MIN && deck.children.length > 1 ? 2 : 1));
+        if (root.style.getPropertyValue("--deck") !== `${height}px`) { root.style.setProperty("--deck", `${height}px`); }
+        if (root.style.getPropertyValue("--row") !== `${row}px`) { root.style.setProperty("--row", `${row}px`); }
+        const next = document.getElementById("present-next");
+        if (next) { next.hidden = screens(deck).length < 2; }
+    }
+    function screens(deck) {  // where each screen of the deck starts: each row's top (a double row's two)
+        const row = parseFloat(root.style.getPropertyValue("--row")) || 1;
+        const tops = [];
+        Array.from(deck.children).forEach(child => {
+            for (let y = 0; y < child.offsetHeight - row / 2; y += row) { tops.push(child.offsetTop + y); }
+        });
+        const end = deck.scrollHeight - deck.clientHeight;  // the last screen ends with the deck
+        return [...new Set(tops.map(t => Math.min(t, end)))];
+    }
+    function flip(by) {
+        const deck = activeDeck();
+        if (!deck) { return; }
+        const tops = screens(deck), at = deck.scrollTop;
+        const ahead = by > 0 ? tops.find(t => t > at + 2) : tops.filter(t => t < at - 2).pop();
+        deck.scrollTo({top: ahead === undefined ? (by > 0 ? 0 : tops[tops.length - 1]) : ahead});
+    }
+    document.addEventListener("keydown", event => {
+        if (!document.body.classList.contains("presenting") || !["PageDown", "PageUp"].includes(event.key)) { return; }
+        const t = event.target;
+        if (t && t.closest && t.closest("input, textarea, select, [role=slider]")) { return; }  // the control's own keys
+        event.preventDefault();
+        flip(event.key === "PageDown" ? 1 : -1);
+    });
+    document.addEventListener("click", event => {
+        if (event.target.closest && event.target.closest("#present-next")) { flip(1); }
+    });
+    let deckFrame = 0;  // laid out again when the page changes under it (a tab, a message, the room's bar)
+    const relayDeck = () => {
+        if (!deckFrame && document.body.classList.contains("presenting")) {
+            deckFrame = requestAnimationFrame(() => { deckFrame = 0; layDeck(); });
+        }
+    };
+    window.addEventListener("resize", relayDeck);
+
+    // Maps keep equal scale (dashboard/figures.py EQUAL_SCALE: one unit of bias as long as one unit
+    // of weight); "maps: fill" lets them fill their space instead, remembered in this browser.
+    const FILL = "descent-fill-maps";
+    let fillMaps = false;
+    try { fillMaps = localStorage.getItem(FILL) === "1"; } catch (e) { fillMaps = false; }
+    function fillButton() {
+        const button = document.getElementById("map-fill");
+        const text = fillMaps ? "maps: equal scale" : "maps: fill";
+        if (button && button.textContent !== text) { button.textContent = text; }  // (a change is a mutation)
+    }
+    function applyFill(gd) {
+        const keys = Object.keys(gd.layout).filter(k => /^yaxis\d*$/.test(k));
+        const anchored = keys.filter(k => gd.layout[k] && gd.layout[k].scaleanchor);
+        if (anchored.length) { gd._descentAnchors = Object.fromEntries(anchored.map(k => [k, gd.layout[k].scaleanchor])); }
+        const saved = gd._descentAnchors;
+        if (!saved) { return; }
+        if (fillMaps && anchored.length) {
+            Plotly.relayout(gd, Object.fromEntries(anchored.map(k => [`${k}.scaleanchor`, null])));
+        } else if (!fillMaps && !anchored.length) {
+            Plotly.relayout(gd, Object.fromEntries(Object.entries(saved).map(([k, v]) => [`${k}.scaleanchor`, v])));
+        }
+    }
+    document.addEventListener("click", event => {
+        if (!event.target.closest || !event.target.closest("#map-fill")) { return; }
+        fillMaps = !fillMaps;
+        try { localStorage.setItem(FILL, fillMaps ? "1" : "0"); } catch (e) { /* private mode: this page only */ }
+        fillButton();
+        document.querySelectorAll(".js-plotly-plot").forEach(gd => { if (gd._fullLayout) { applyFill(gd); } });
+    });
+
+    // A map's colour bar beside its plot area: equal scale shrinks the area, and a bar placed by the
+    // figure's width stood far to its right.
+    function barBeside(gd) {
+        const size = gd._fullLayout._size;
+        const update = {"colorbar.x": [], "colorbar.y": [], "colorbar.len": []}, traces = [];
+        gd._fullData.forEach((t, i) => {
+            if (t.type !== "contour" || t.showscale === false || !t.visible || t.visible === "legendonly") { return; }
+            const xa = gd._fullLayout[(t.xaxis || "x").replace("x", "xaxis")];
+            const ya = gd._fullLayout[(t.yaxis || "y").replace("y", "yaxis")];
+            if (!xa || !ya) { return; }
+            const x = (xa._offset + xa._length + 8 - size.l) / size.w;
+            const y = 1 - (ya._offset + ya._length / 2 - size.t) / size.h, len = ya._length / size.h;
+            const bar = t.colorbar || {};
+            if (Math.abs((bar.x || 0) - x) * size.w < 3 && Math.abs((bar.y || 0) - y) * size.h < 3
+                && Math.abs((bar.len || 0) - len) * size.h < 3 && bar.xanchor === "left" && bar.yanchor === "middle") {
+                return;
+            }
+            traces.push(i);
+            update["colorbar.x"].push(x);
+            update["colorbar.y"].push(y);
+            update["colorbar.len"].push(len);
+        });
+        if (traces.length) {
+            Plotly.restyle(gd, {...update, "colorbar.xanchor": "left", "colorbar.yanchor": "middle",
+                                "colorbar.lenmode": "fraction"}, traces);
+        }
+    }
+
+    // A legend at the figure's foot (dashboard/figures.py FOOT_LEGEND) stays clear of the x axis's
+    // ticks and title: where larger text (presenting) or more rows of legend need it, the bottom
+    // margin grows; back to the figure's own margin where they no longer do.
+    function legendClear(gd) {
+        const legend = gd.querySelector(".legend"), layout = gd._fullLayout;
+        if (!legend || !layout.legend || layout.legend.yref !== "container") { return; }
+        if (gd._descentLayout !== gd.layout) {  // a figure from the server: its own margin
+            gd._descentLayout = gd.layout;
+            gd._descentFoot = layout.margin.b;
+        }
+        const axis = Array.from(gd.querySelectorAll("[class*=xtick] text, [class*=g-xtitle] text"))
+            .map(t => t.getBoundingClientRect()).filter(r => r.height > 0);
+        if (!axis.length) { return; }
+        const lowest = Math.max(...axis.map(r => r.bottom)), top = legend.getBoundingClientRect().top;
+        const want = Math.max(gd._descentFoot, Math.ceil(layout.margin.b + lowest + 4 - top));
+        if (Math.abs(want - layout.margin.b) > 2) { Plotly.relayout(gd, {"margin.b": want}); }
+    }
+
+    // Tick labels never overlap: an axis whose labels run into each other (a narrow plot, the
+    // presentation's larger text) gets fewer ticks. Plotly places ticks by the axis's length, not by
+    // its labels' size: a log axis labelled every digit ran "0.4 0.5 0.6 …" together.
+    const LOG_STEPS = ["D1", "D2", 1, 2, 3, 5, 10];
+    function thinTicks(gd) {
+        const layout = gd._fullLayout, update = {};
+        Object.keys(layout).filter(k => /^[xy]axis\d*$/.test(k)).forEach(name => {
+            const ax = layout[name];
+            if (!ax || !ax._id || !["linear", "log"].includes(ax.type)) { return; }
+            const labels = Array.from(gd.querySelectorAll(`.${ax._id}tick text`))
+                .map(t => t.getBoundingClientRect()).filter(r => r.width > 0)
+                .sort((a, b) => (ax._id[0] === "x" ? a.left - b.left : a.top - b.top));
+            const crowded = labels.some((r, i) => i > 0 && (ax._id[0] === "x" ? labels[i - 1].right + 2 > r.left
+                                                                               : labels[i - 1].bottom > r.top + 1));
+            if (!crowded) { return; }
+            if (ax.type === "log") {
+                const at = LOG_STEPS.indexOf(ax.dtick);
+                if (at >= 0 && at < LOG_STEPS.length - 1) { update[`${name}.dtick`] = LOG_STEPS[at + 1]; }
+                else if (at < 0 && typeof ax.dtick === "number") { update[`${name}.dtick`] = Math.ceil(ax.dtick * 2); }
+            } else if (labels.length > 2) {
+                update[`${name}.nticks`] = Math.max(2, Math.floor(labels.length / 2));
+            }
+        });
+        if (Object.keys(update).length) { Plotly.relayout(gd, update); }
+    }
 
     // ... and the figures' text grows (ticks, legends, titles: Plotly lays them out again). A figure
     // that Dash draws anew while presenting gets the larger text after its draw.
@@ -423,10 +584,11 @@
         Plotly.update(gd, bars, layout, maps);
     }
 
-    // ... and a title wider than its figure gets smaller text (it ran off both sides).
+    // ... and a title wider than its figure gets smaller text (it ran off both sides on a phone, or
+    // in the presentation's larger text).
     function fitTitle(gd) {
         const title = gd.querySelector(".gtitle");
-        if (window.innerWidth > PHONE_PX || !title) { return; }
+        if (!title) { return; }
         const room = gd._fullLayout.width - 16, wide = title.getBBox().width;
         if (wide > room) {
             const size = Math.max(9, Math.floor(gd._fullLayout.title.font.size * room / wide));
@@ -455,8 +617,15 @@
         presentFont(gd);
         stackOnPhone(gd);
         fitTitle(gd);
+        applyFill(gd);
+        barBeside(gd);
+        thinTicks(gd);
+        legendClear(gd);
     }
+    fillButton();
     new MutationObserver(() => {
+        relayDeck();
+        fillButton();
         document.querySelectorAll(".js-plotly-plot").forEach(gd => {
             if (!gd._descentAdapt && gd._fullLayout) {
                 gd._descentAdapt = true;

@@ -81,13 +81,37 @@ def _map_path(traj: Trajectory, name: str, colour: str, hover_name: str = "", **
                                     "<extra></extra>", **extra)
 
 
+# A map's axes: one unit of bias as long on screen as one unit of weight, so that contours keep their
+# shape, a gradient step looks perpendicular to its contour and the Hessian's eigenvectors look
+# orthogonal (the plot area shrinks to the map's aspect; assets/descent.js keeps the colour bar
+# beside it and has a switch that fills the space instead).
+EQUAL_SCALE = {"scaleanchor": "x", "scaleratio": 1, "constrain": "domain"}
+# The legend at the foot of the figure, under the axis's title (placed at the plot's foot, as a
+# share of the plot's height, it ran into the title when the figure grew). Each entry its own group
+# (``flowing``), so that a row holds as many as fit: otherwise Plotly gives every entry the widest
+# one's width, and a map's legend became a column of five rows over the ticks. The bottom margin
+# holds the ticks and the title (40 px) and two rows of legend.
+FOOT_LEGEND = {"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0.5, "xanchor": "center",
+               "traceorder": "grouped"}
+FOOT_MARGIN = 90
+
+
+# an axis whose title keeps clear of its tick labels at any text size (the margin grows to hold both)
+TITLED = {"automargin": True}
+
+
+def flowing(data: list[dict]) -> list[dict]:
+    """The traces, each without a legend group in one of its own (FOOT_LEGEND's entries flow in rows)."""
+    return [t if t.get("legendgroup") else {**t, "legendgroup": f"{i}:{t.get('name', '')}"} for i, t in enumerate(data)]
+
+
 def _map_layout(grid: LossGrid, title: str, uirevision: str) -> dict:
-    """One (bias, weight) map's layout: the grid's ranges, the legend below."""
+    """One (bias, weight) map's layout: the grid's ranges at equal scale, the legend at the foot."""
     xr, yr = _axis_ranges(grid)
-    return {"title": centred_title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
-            "xaxis": {"title": {"text": BIAS_WEIGHT[0]}, "range": xr},
-            "yaxis": {"title": {"text": BIAS_WEIGHT[1]}, "range": yr},
-            "legend": {"orientation": "h", "y": -0.18}, "uirevision": uirevision}
+    return {"title": centred_title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": FOOT_MARGIN},
+            "xaxis": {"title": {"text": BIAS_WEIGHT[0], "standoff": 6}, "range": xr, "constrain": "domain", **TITLED},
+            "yaxis": {"title": {"text": BIAS_WEIGHT[1], "standoff": 6}, "range": yr, **EQUAL_SCALE, **TITLED},
+            "legend": FOOT_LEGEND, "uirevision": uirevision}
 
 
 def clamp_step(step: int | None, traj: Trajectory) -> int:
@@ -178,7 +202,7 @@ def make_map_figure(grid: LossGrid, traj: Trajectory, title: str, step: int | No
         data.append({"type": "scatter", **eigen_xy(curvature, traj, clamp_step(step, traj), eigen_length(grid)),
                      "mode": "lines", "name": "Hessian eigenvectors (long: λmax)", "hoverinfo": "skip",
                      "line": {"color": EIGEN_COLOUR, "width": 3}})
-    return {"data": data, "layout": _map_layout(grid, title, "map")}
+    return {"data": flowing(data), "layout": _map_layout(grid, title, "map")}
 
 
 def make_surface_figure(grid: LossGrid, traj: Trajectory, title: str, step: int | None = None,
@@ -227,7 +251,7 @@ def make_curve_figure(runs: Mapping[str, Trajectory], step: int | None = None) -
         "data": data,
         "layout": {
             "title": centred_title("loss per step"), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
-            "xaxis": {"title": {"text": "step"}}, "yaxis": {"title": {"text": "loss"}, **LOG_AXIS},
+            "xaxis": {"title": {"text": "step", "standoff": 6}, **TITLED}, "yaxis": {"title": {"text": "loss"}, **LOG_AXIS},
             "legend": INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"}, "uirevision": "curve",
         },
     }
@@ -268,7 +292,7 @@ def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory]
         "data": data,
         "layout": {
             "title": centred_title(title), "margin": {"l": 50, "r": 10, "t": 50, "b": 40},
-            "xaxis": {"title": {"text": "x"}}, "yaxis": {"title": {"text": "y"}, "range": y_range},
+            "xaxis": {"title": {"text": "x", "standoff": 6}, **TITLED}, "yaxis": {"title": {"text": "y"}, "range": y_range},
             "legend": INSIDE_LEGEND | ({"x": 0.99, "xanchor": "right", "y": 0.4} if problem == "classification"
                                        else {"x": 0.01, "xanchor": "left"}), "uirevision": "fit",
         },
@@ -292,11 +316,11 @@ def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Traje
                                 "title": {"text": log_label(log, "")}}
         data += panel
         xr, yr = _axis_ranges(grids[label])
+        # every map named on both axes: a presenter shows one row of them at a time
         layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.42], "anchor": f"y{axes}", "range": xr,
-                                  "constrain": "domain", "title": {"text": BIAS_WEIGHT[0] if row == 1 else ""}}
-        # one unit of bias is as long as one unit of weight: the maps keep their aspect
+                                  "constrain": "domain", "title": {"text": BIAS_WEIGHT[0], "standoff": 4}}
         layout[f"yaxis{axes}"] = {"domain": [top - 0.44, top], "anchor": f"x{axes}", "range": yr,
-                                  "scaleanchor": f"x{axes}", "constrain": "domain",
+                                  **EQUAL_SCALE, "scaleanchor": f"x{axes}",
                                   "title": {"text": BIAS_WEIGHT[1] if col == 0 else ""}}
         layout["annotations"].append({"text": f"<b>{label}</b>", "x": x0 + 0.21, "y": top,
                                       "xref": "paper", "yref": "paper", "showarrow": False,
@@ -432,10 +456,10 @@ def make_sweep_figure(result: SweepResult, x_label: str, y_label: str, x_log: bo
                                f"{'; dashed: the theory' if stability is not None else ''})"),
         "xaxis": {"title": {"text": x_label}, **(LOG_AXIS if x_log else LINEAR_AXIS)},
         "yaxis": {"title": {"text": y_label}, **(LOG_AXIS if y_log else LINEAR_AXIS)},
-        "margin": {"l": 70, "r": 10, "t": 50, "b": 50}, "uirevision": "sweep",
-        "legend": {"orientation": "h", "y": -0.15},
+        "margin": {"l": 70, "r": 10, "t": 50, "b": FOOT_MARGIN}, "uirevision": "sweep",
+        "legend": FOOT_LEGEND,
     }
-    return {"data": data, "layout": layout}
+    return {"data": flowing(data), "layout": layout}
 
 
 def make_compare_map_figure(grid: LossGrid, runs: Mapping[str, Trajectory], title: str,
@@ -458,7 +482,7 @@ def make_compare_map_figure(grid: LossGrid, runs: Mapping[str, Trajectory], titl
         first = next(iter(runs.values()))
         data.append(marker_trace("scatter", [float(first.bias[0])], [float(first.weight[0])], "start",
                                  {"size": 12, **START_MARKER}))
-    return {"data": data, "layout": _map_layout(grid, title, "compare-map")}
+    return {"data": flowing(data), "layout": _map_layout(grid, title, "compare-map")}
 
 
 def make_compare_surface_figure(grid: LossGrid, runs: Mapping[str, Trajectory], title: str,
@@ -499,13 +523,13 @@ def make_line_figure(result: Landscape, log: bool = False,
                               result.train_acc, result.test_acc, "lines")
     marks = [{"type": "line", "x0": a, "x1": a, "yref": "paper", "y0": 0, "y1": 1,
               "line": {"color": "#888", "dash": "dot", "width": 1}} for a in (0.0, 1.0)]
-    return {"data": data, "layout": {
+    return {"data": flowing(data), "layout": {
         "title": centred_title(title),
         "xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "cross-entropy"},
                                                       **(LOG_AXIS if log else LINEAR_AXIS)},
         "yaxis2": ACCURACY_AXIS,
-        "shapes": marks, "legend": {"orientation": "h", "y": -0.2},
-        "margin": {"l": 60, "r": 60, "t": 70 if "<br>" in title else 50, "b": 40}, "uirevision": "line"}}
+        "shapes": marks, "legend": FOOT_LEGEND,
+        "margin": {"l": 60, "r": 60, "t": 70 if "<br>" in title else 50, "b": FOOT_MARGIN}, "uirevision": "line"}}
 
 
 def _plane_axes(result: Landscape) -> tuple[str, str]:
@@ -558,11 +582,11 @@ def make_plane_figure(result: Landscape, log: bool = False) -> Figure:
         data.append(path_trace(typed_array(result.path[:, 0].astype(np.float32)),
                                typed_array(result.path[:, 1].astype(np.float32)), "training path", PATH_COLOUR,
                                size=6, text=[f"epoch {e}" for e in epochs], hovertemplate="%{text}<extra></extra>"))
-    return {"data": data, "layout": {
+    return {"data": flowing(data), "layout": {
         "title": centred_title("2D: " + result.description.replace(": ", "<br><sup>", 1) + "</sup>"),
         "xaxis": {"title": {"text": x_title}},
-        "yaxis": {"title": {"text": y_title}, "scaleanchor": "x"}, "legend": {"orientation": "h", "y": -0.2},
-        "margin": {"l": 60, "r": 10, "t": 70, "b": 40}, "uirevision": "plane"}}
+        "yaxis": {"title": {"text": y_title}, "scaleanchor": "x"}, "legend": FOOT_LEGEND,
+        "margin": {"l": 60, "r": 10, "t": 70, "b": FOOT_MARGIN}, "uirevision": "plane"}}
 
 
 def make_landscape_surface(result: Landscape, log: bool = False) -> Figure:
@@ -589,11 +613,11 @@ def make_training_figure(trained: Trained, *others: Trained, names: tuple[str, .
             trace["marker"]["symbol"] = ("diamond", "square")[k - 1]
         data += more
     title = "training" if not others else "training: " + ", ".join(names[:len(others) + 1])
-    return {"data": data, "layout": {
+    return {"data": flowing(data), "layout": {
         "title": centred_title(title), "xaxis": {"title": {"text": "epoch"}},
         "yaxis": {"title": {"text": "cross-entropy"}, **LOG_AXIS},
         "yaxis2": ACCURACY_AXIS,
-        "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},
+        "legend": FOOT_LEGEND, "margin": {"l": 60, "r": 60, "t": 50, "b": FOOT_MARGIN},
         "uirevision": "training"}}
 
 
@@ -646,12 +670,12 @@ def make_sharpening_figure(result: Sharpening, lr: float) -> Figure:
         top = float(np.nanmax(result.sharpness)) * 1.15
     title = "sharpness during training: " + ("Adam's preconditioned sharpness against (2 + 2β1)/((1 − β1)lr)"
                                              if result.preconditioned else "λmax against the stability threshold")
-    return {"data": data, "layout": {
+    return {"data": flowing(data), "layout": {
         "title": centred_title(title), "xaxis": {"title": {"text": "optimizer step"}},
         "yaxis": {"title": {"text": what}, "range": [0, top if np.isfinite(top) and top > 0 else 1]},
         "yaxis2": {"title": {"text": "loss"}, **RIGHT_AXIS},
-        "shapes": shapes, "annotations": annotations, "legend": {"orientation": "h", "y": -0.2},
-        "margin": {"l": 60, "r": 60, "t": 50, "b": 40}, "uirevision": "sharpening"}}
+        "shapes": shapes, "annotations": annotations, "legend": FOOT_LEGEND,
+        "margin": {"l": 60, "r": 60, "t": 50, "b": FOOT_MARGIN}, "uirevision": "sharpening"}}
 
 
 def make_hessian_figure(result: Sharpening, probes: int) -> Figure:
@@ -671,9 +695,9 @@ def make_hessian_figure(result: Sharpening, probes: int) -> Figure:
                      "marker": {"size": 5, "symbol": "square"},
                      "hovertemplate": "step %{x}<br>trace %{y:.4g}<extra></extra>"})
     note = "" if probes else " (set trace_samples for the trace)"
-    return {"data": data, "layout": {
+    return {"data": flowing(data), "layout": {
         "title": centred_title("the Hessian during training" + note), "xaxis": {"title": {"text": "optimizer step"}},
         "yaxis": {"title": {"text": "λmax(H)"}},
         "yaxis2": {"title": {"text": "trace of H"}, **RIGHT_AXIS},
-        "legend": {"orientation": "h", "y": -0.2}, "margin": {"l": 60, "r": 60, "t": 50, "b": 40},
+        "legend": FOOT_LEGEND, "margin": {"l": 60, "r": 60, "t": 50, "b": FOOT_MARGIN},
         "uirevision": "hessian"}}

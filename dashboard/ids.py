@@ -31,6 +31,8 @@ class ID(StrEnum):
     COPY = "copy-link"
     ERROR = "global-error"
     PRESENT = "present-toggle"  # the presentation layout (assets/descent.js toggles body.presenting)
+    PRESENT_NEXT = "present-next"  # presenting: the deck's next screen of figures (or PageDown)
+    MAP_FILL = "map-fill"  # presenting: maps fill their space, or keep equal scale (assets/descent.js)
     ROOM = "room-button"  # presenter mode (dashboard/rooms.py; assets/room.js runs it)
     ROOM_BAR = "room-bar"
     CODE = "code"

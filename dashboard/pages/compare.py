@@ -159,12 +159,9 @@ def layout(**query: Any) -> html.Div:
         [
             *view_header(notes, CompareID.QUERY_NOTE, CompareID.LINK, CompareID.STATUS),
             html.Div(playback_controls(PLAYBACK, _steps(state), state["step"]), className="playback"),
-            html.Div([graph(CompareID.MAP, "460px"),
-                      graph(CompareID.SURFACE, "460px")],
-                     className="row"),
-            html.Div([graph(CompareID.CURVE, "340px"),
-                      graph(CompareID.FIT, "340px")],
-                     className="row"),
+            html.Div([html.Div([graph(CompareID.MAP, "460px"), graph(CompareID.SURFACE, "460px")], className="row"),
+                      html.Div([graph(CompareID.CURVE, "340px"), graph(CompareID.FIT, "340px")], className="row")],
+                     className="deck"),  # presenting, a key flips the rows (assets/descent.js)
             dcc.Store(id=CompareID.STORE),
             dcc.Store(id=CompareID.TRACES),
             dcc.Store(id=CompareID.TRACES_DRAWN),

@@ -148,10 +148,10 @@ def layout(**query: Any) -> html.Div:
     main = html.Main([
         *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS),
         progress_row(LandscapeID.PROGRESS, LandscapeID.PROGRESS_TEXT),
-        html.Div([graph(LandscapeID.MAIN, "520px", WAITING),
-                  graph(LandscapeID.SURFACE, "520px", WAITING)],
-                 className="row"),
-        graph(LandscapeID.TRAINING, "320px", WAITING),
+        html.Div([html.Div([graph(LandscapeID.MAIN, "520px", WAITING), graph(LandscapeID.SURFACE, "520px", WAITING)],
+                           className="row"),
+                  graph(LandscapeID.TRAINING, "320px", WAITING)],
+                 className="deck"),  # presenting, a key flips the rows (assets/descent.js)
         dcc.Store(id=LandscapeID.STORE, data=_request(state)),
         dcc.Store(id=shown_messages_id(LANDSCAPE), data=[]),
     ], className="view")

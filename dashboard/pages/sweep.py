@@ -93,7 +93,7 @@ def layout(**query: Any) -> html.Div:
         [
             *view_header(notes, SweepID.QUERY_NOTE, SweepID.LINK, SweepID.STATUS),
             progress_row(SweepID.PROGRESS, SweepID.PROGRESS_TEXT),
-            graph(SweepID.FIGURE, "680px"),
+            html.Div(graph(SweepID.FIGURE, "680px"), className="deck"),
             dcc.Store(id=SweepID.STORE, data=request),
             dcc.Store(id=SweepID.NAV),
             dcc.Store(id=shown_messages_id(SWEEP), data=[]),

@@ -144,14 +144,16 @@ def layout(**query: Any) -> html.Div:
         ],
         className="playback",
     )
+    # each tab's figures in rows of a deck: presenting, a row or two fill the screen and a key flips
+    # to the next (assets/descent.js)
     single = dcc.Tab(label="One loss", value="single", children=html.Div([
         html.Div([_graph(ID.MAP), _graph(ID.SURFACE)], className="row"),
         html.Div([_graph(ID.CURVE, "320px"), _graph(ID.FIT, "320px")], className="row"),
-    ]))
+    ], className="deck"))
     side_by_side = dcc.Tab(label="All losses side by side", value="all", children=html.Div([
         _graph(ID.ALL_MAPS, "760px"),
         html.Div([_graph(ID.ALL_CURVES, "340px"), _graph(ID.ALL_FITS, "340px")], className="row"),
-    ]))
+    ], className="deck"))
     code = dcc.Tab(label="Code", value="code", children=html.Div([
         html.P(["The plain torch script behind the run of the ", html.I("One loss"), " view, every knob "
                 "in use. It prints the same step,weight,bias,loss rows as the page and ",

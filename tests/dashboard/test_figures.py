@@ -161,8 +161,9 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
     from dashboard.ids import ID, PARAM_SLIDER, TOY, param_part_id
 
     script = (Path(__file__).resolve().parents[2] / "assets" / "descent.js").read_text()
-    named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "aria-hidden", "step-line", "descent-lab"}
-    assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW, "nudge-up"}
+    named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "aria-hidden", "step-line", "descent-lab",
+                                                                    "descent-fill-maps"}
+    assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW, "nudge-up", ID.PRESENT_NEXT, ID.MAP_FILL}
     # the room's script (assets/room.js): the top bar's button and bar, its sessionStorage key
     room = (Path(__file__).resolve().parents[2] / "assets" / "room.js").read_text()
     assert set(re.findall(r'getElementById\("([^"]+)"\)', room)) == {ID.ROOM, ID.ROOM_BAR}
