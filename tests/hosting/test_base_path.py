@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from dashboard.state import default_state
 from tests.hosting.conftest import Served, serving_one_machine
 from tests.hosting.test_workshop_rooms import a_room, follows_a_setting
 
@@ -55,6 +56,7 @@ def test_every_route_is_under_the_sub_path_and_none_at_the_root(lab):
                  "/lab/_dash-dependencies", "/lab/assets/room.js"):
         assert _ask(lab, "GET", path).status == 200, path
     assert json.loads(_ask(lab, "GET", "/lab/healthz").data)["status"] == "ok"
+    assert _ask(lab, "GET", "/lab").headers["Location"].endswith("/lab/"), "the app's root, with its slash"
     for path in ("/", "/healthz", "/compare", "/_dash-layout", "/assets/room.js", "/r/ABCDEF", "/room/ABCDEF"):
         assert _ask(lab, "GET", path).status == 404, path
     assert _ask(lab, "POST", "/room", {"url": "/lab/"}).status == 404
@@ -96,3 +98,16 @@ def test_a_room_is_followed_under_the_sub_path(lab, browser):
         assert follower.evaluate("location.pathname") == "/lab/", "the short link opened the app's page"
         follows_a_setting(presenter, follower)
         assert follower.evaluate("location.pathname") == "/lab/" and "sgd.lr=0.05" in follower.evaluate("location.search")
+
+
+def test_a_sweeps_cell_opens_the_toy_lab_under_the_sub_path(lab):
+    """The sweep page's click on a cell answers the toy lab's address under /lab/ (its page opens it)."""
+    state = {**default_state(), "sweep.y": "momentum"}
+    body = {"output": "sweep-nav.data", "outputs": {"id": "sweep-nav", "property": "data"},
+            "inputs": [{"id": "sweep-figure", "property": "clickData", "value": {"points": [{"x": 0.0316, "y": 0.45}]}}],
+            "state": [{"id": "sweep-store", "property": "data", "value": {"state": state, "query": ""}}],
+            "changedPropIds": ["sweep-figure.clickData"]}
+    answer = _ask(lab, "POST", "/lab/_dash-update-component", body)
+    assert answer.status == 200, answer.data
+    href = json.loads(answer.data)["response"]["sweep-nav"]["data"]
+    assert href.startswith("/lab/?") and "sgd.lr=0.0316" in href
