@@ -44,7 +44,8 @@ USER 10001
 VOLUME ["/data"]
 EXPOSE 8050
 
+# /healthz under the app's routes (Dash's DASH_ROUTES_PATHNAME_PREFIX or DASH_URL_BASE_PATHNAME, else /)
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ['PORT']}/healthz\", timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request; e = os.environ; path = e.get('DASH_ROUTES_PATHNAME_PREFIX') or e.get('DASH_URL_BASE_PATHNAME') or '/'; urllib.request.urlopen(f\"http://127.0.0.1:{e['PORT']}{path}healthz\", timeout=4)"]
 
 CMD ["gunicorn", "--config", "python:dashboard.gunicorn_conf", "app:server"]

@@ -48,15 +48,22 @@ def create_app() -> Dash:
     server.config["SECRET_KEY"] = secret_key()  # one key for every worker (see README, Hosting)
     server.config["MAX_CONTENT_LENGTH"] = settings().server.MAX_CONTENT_LENGTH
     compute_cache.configure(server)
+    # Under a sub-path (DASH_URL_BASE_PATHNAME=/lab/, or DASH_REQUESTS_PATHNAME_PREFIX behind a proxy
+    # that strips it) the app's own routes live where Dash's do, and every address a browser is
+    # given starts where the browser reaches the app (see README, Hosting).
+    routes, requests = app.config.routes_pathname_prefix, app.config.requests_pathname_prefix
     install_request_errors(server)
-    install_healthz(server, manager, celery_app)
+    install_healthz(server, manager, celery_app, routes)
     limits, proxying = settings().clients, settings().proxying
-    limiter = make_limiter(server, manager.store)
-    clients.install(server, limiter, limits, proxying)
+    rooms.check_public_url(proxying.PUBLIC_URL, requests)
+    limiter = make_limiter(server, manager.store, json_under=f"{routes}room")
+    clients.install(server, limiter, limits, proxying, routes, cookie_path=requests)
     install_headers(server, app.csp_hashes, proxying)
     share.install(server, share.Gate(manager.store, limits), clients.client)
+    # a room holds one of the pages' addresses as the browser has it (Dash's relative_path: the prefix and
+    # the page's path), so its short link redirects within the app
     rooms.install(server, rooms.Rooms(manager.store, lambda: {p["relative_path"] for p in dash.page_registry.values()},
-                                      limits=limits), clients.client, limiter, proxying.PUBLIC_URL)
+                                      limits=limits), clients.client, limiter, proxying.PUBLIC_URL, routes, requests)
     app.layout = html.Div(
         [
             html.Header(
@@ -86,7 +93,7 @@ def create_app() -> Dash:
     # Dash finishes its set-up (callback map, page router) on the first request, without a lock:
     # concurrent first requests to a fresh gunicorn worker found callbacks missing (HTTP 400 in
     # bench load). That first request is made here, before the worker serves anyone.
-    app.server.test_client().get("/_dash-dependencies")
+    app.server.test_client().get(f"{routes}_dash-dependencies")
     return app
 
 

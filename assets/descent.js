@@ -602,7 +602,10 @@
         const outer = gd.closest("[id]:not(.js-plotly-plot)");
         const query = new URLSearchParams(window.location.search);
         const parts = [...query.entries()].map(([k, v]) => `${k}${v}`.replace(/[^A-Za-z0-9.-]+/g, ""));
-        const page = window.location.pathname.replace(/\//g, "") || "toy";
+        let root = "/";  // the app's path ("/lab/" under a sub-path), as assets/room.js reads it
+        try { root = JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix; } catch (e) { }
+        const path = window.location.pathname.startsWith(root) ? window.location.pathname.slice(root.length) : "";
+        const page = path.replace(/\//g, "") || "toy";
         const name = ["descent-lab", page, outer ? outer.id.replace(/-figure$/, "") : "figure", ...parts].join("_");
         if (gd._context && gd._context.toImageButtonOptions) { gd._context.toImageButtonOptions.filename = name.slice(0, 180); }
     }

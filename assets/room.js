@@ -5,16 +5,24 @@
 // sessionStorage, so a reload keeps following.
 (function () {
     "use strict";
-    const STORE = "descent-room";
     const HEARTBEAT_MS = 2000;  // the presenter's page speaks at least this often (keeps the room alive)
     const TICK_MS = 150;  // how often the presenter's page looks for a new address
     const AWAY_POLL_MS = 3000;  // a follower on their own still learns where the presenter is
+
+    // The app's path as the browser reaches it ("/", or "/lab/" under a sub-path): Dash writes its
+    // config into the page before the assets' scripts, and its own requests start there too.
+    const ROOT = (() => {
+        try {
+            return JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix || "/";
+        } catch (e) { return "/"; }
+    })();
+    const STORE = ROOT === "/" ? "descent-room" : `descent-room:${ROOT}`;  // two apps of one site: two rooms
 
     let room = null;
     try { room = JSON.parse(sessionStorage.getItem(STORE)); } catch (e) { room = null; }
     const here = () => window.location.pathname + window.location.search;
     const opened = /[#&]room=([A-Za-z0-9]+)/.exec(window.location.hash);
-    if (opened) {  // a room's link (/r/CODE) lands here: this tab follows that room
+    if (opened) {  // a room's link (/r/CODE, under the app's path) lands here: this tab follows that room
         room = {code: opened[1].toUpperCase(), role: "follower", following: true, rev: null, bucket: null,
                 applied: here()};
         window.history.replaceState(window.history.state, "", here());
@@ -79,7 +87,7 @@
                                      onchange: e => {
                                          const i = Number(e.target.value);
                                          room.link = room.links[i];
-                                         room.qr = `/room/${room.code}/qr.svg?at=${i}`;
+                                         room.qr = `${ROOT}room/${room.code}/qr.svg?at=${i}`;
                                          save();
                                          render();
                                      }},
@@ -97,8 +105,8 @@
     }
 
     async function startRoom() {
-        const response = await fetch("/room", {method: "POST", headers: {"Content-Type": "application/json"},
-                                               body: JSON.stringify({url: here()})});
+        const response = await fetch(`${ROOT}room`, {method: "POST", headers: {"Content-Type": "application/json"},
+                                                  body: JSON.stringify({url: here()})});
         const data = await json(response);
         if (!response.ok) { message = data.error; render(); return; }
         room = {code: data.code, key: data.key, link: data.link, qr: data.qr, role: "presenter",
@@ -110,7 +118,7 @@
 
     async function endRoom() {
         if (room && room.role === "presenter") {
-            await fetch(`/room/${room.code}`, {method: "DELETE", headers: {"X-Room-Key": room.key}});
+            await fetch(`${ROOT}room/${room.code}`, {method: "DELETE", headers: {"X-Room-Key": room.key}});
         }
         room = null;
         save();
@@ -121,7 +129,7 @@
     async function publish() {
         const url = here();
         if (url === room.published && Date.now() - room.sentAt < HEARTBEAT_MS) { return; }
-        const response = await fetch(`/room/${room.code}`, {
+        const response = await fetch(`${ROOT}room/${room.code}`, {
             method: "POST", headers: {"Content-Type": "application/json", "X-Room-Key": room.key},
             body: JSON.stringify({url: url})});
         const data = await json(response);
@@ -163,7 +171,7 @@
     async function poll() {
         const query = new URLSearchParams({rev: room.rev ?? "", bucket: room.bucket ?? "",
                                            follow: room.following ? "1" : "0"});
-        const response = await fetch(`/room/${room.code}?${query}`, {cache: "no-store"});
+        const response = await fetch(`${ROOT}room/${room.code}?${query}`, {cache: "no-store"});
         const data = await json(response);
         if (!response.ok) {
             if (response.status === 404) { room = null; message = data.error; save(); render(); }

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from bench.smoke import require, sane
 from dashboard.ids import PARAM, param_part_id
-from tests.serving import ROOT_DIR, answers, free_port, stop, wait_for
+from tests.serving import ROOT_DIR, SUB_PATH_VARIABLES, answers, free_port, stop, wait_for
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
@@ -179,8 +179,9 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
     log = ROOT_DIR / "artifacts" / "bench-browser-server.log"
     log.parent.mkdir(exist_ok=True)
     with log.open("w") as out:
-        server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT_DIR,
-                                  stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT_DIR, stdout=out,
+                                  stderr=subprocess.STDOUT,
+                                  env={k: v for k, v in os.environ.items() if k not in SUB_PATH_VARIABLES})
     try:
         if not wait_for(lambda: answers(url + "/"), [server]):
             raise SystemExit(f"bench browser: the server did not start; see {log}")

@@ -57,7 +57,7 @@ from bench.smoke import require, sane
 from bench.workshop import ToyLabUser, address
 from dashboard.callback_requests import render_body
 from dashboard.ids import ID
-from tests.serving import answers, free_port, stop, wait_for
+from tests.serving import SUB_PATH_VARIABLES, answers, free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts"
@@ -521,7 +521,7 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
 
 def _run(sizes: Sizes, jobs: list[list[tuple]], bombs: dict[str, bytes], smoke: bool) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-load-"))
-    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "CACHE_TYPE")}
+    base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "CACHE_TYPE", *SUB_PATH_VARIABLES)}
     base["TRUSTED_PROXIES"] = "1"  # every client names its address in X-Forwarded-For
     verdicts = {}
     try:

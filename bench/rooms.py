@@ -29,7 +29,7 @@ from pathlib import Path
 from bench.load import Usage
 from bench.smoke import require, sane
 from dashboard.rooms import POLL_MS
-from tests.serving import answers, free_port, stop, wait_for
+from tests.serving import SUB_PATH_VARIABLES, answers, free_port, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "artifacts"
@@ -185,7 +185,7 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
     scratch = Path(tempfile.mkdtemp(prefix="bench-rooms-"))
     # every follower comes from loopback here but stands for a person of their own: the per-address
     # rate of new sessions is lifted, so each is issued one and counted once
-    base = {**{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "CACHE_TYPE")},
+    base = {**{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "CACHE_TYPE", *SUB_PATH_VARIABLES)},
             "SESSIONS_PER_MINUTE": str(10 * sizes.followers + 100)}
     try:
         loaded = _scenario("one machine (make serve)", {**base, "BACKGROUND_CACHE_DIR": str(scratch / "jobs"),

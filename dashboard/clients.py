@@ -23,7 +23,7 @@ from dashboard.ratelimit import allowed, client_address
 from dashboard.settings import ClientLimits, Proxying
 
 SESSION_COOKIE = "descent_session"
-API_PREFIXES = ("/_dash-", "/_reload-hash", "/room", "/r/", "/assets/", "/healthz")
+API_PREFIXES = ("/_dash-", "/_reload-hash", "/room", "/r/", "/assets/", "/healthz")  # under the app's path
 SALT = "descent-lab.session"
 
 
@@ -67,14 +67,20 @@ def client() -> Client:
     return Client(f"s:{session}" if session else f"addr:{address}", address)
 
 
-def _a_page(response: Response) -> bool:
+def _a_page(response: Response, routes_prefix: str = "/") -> bool:
     """Whether the response is a page a browser opens (sessions are issued there only: requests to
     the app's endpoints without a session, such as a flood's, do not use up the address's sessions)."""
-    return request.method == "GET" and response.mimetype == "text/html" and not request.path.startswith(API_PREFIXES)
+    endpoints = tuple(routes_prefix + prefix.lstrip("/") for prefix in API_PREFIXES)
+    return request.method == "GET" and response.mimetype == "text/html" and not request.path.startswith(endpoints)
 
 
-def install(server: Flask, limiter: Limiter, limits: ClientLimits, proxying: Proxying) -> None:
-    """Trust ``TRUSTED_PROXIES`` proxies' forwarded address and scheme, and issue signed sessions."""
+def install(server: Flask, limiter: Limiter, limits: ClientLimits, proxying: Proxying, routes_prefix: str = "/",
+            cookie_path: str = "/") -> None:
+    """Trust ``TRUSTED_PROXIES`` proxies' forwarded address and scheme, and issue signed sessions.
+
+    Under a sub-path the app's endpoints are under ``routes_prefix`` and the session cookie is the
+    app's path's (``cookie_path``, where the browser reaches it): two apps at /a/ and /b/ of one
+    host, each with its own key, would otherwise overwrite each other's session at every page."""
     if proxying.TRUSTED_PROXIES:
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=proxying.TRUSTED_PROXIES,  # type: ignore[method-assign]
                                    x_proto=proxying.TRUSTED_PROXIES)
@@ -82,11 +88,11 @@ def install(server: Flask, limiter: Limiter, limits: ClientLimits, proxying: Pro
 
     @server.after_request
     def _issue(response: Response) -> Response:
-        if not _a_page(response) or _session_of(request.cookies.get(SESSION_COOKIE)) is not None:
+        if not _a_page(response, routes_prefix) or _session_of(request.cookies.get(SESSION_COOKIE)) is not None:
             return response
         if not allowed(limiter, rate, "new-session", client_address()):
             return response  # this address had its new sessions for the minute: it counts as itself
         secure = proxying.COOKIE_SECURE == "always" or (proxying.COOKIE_SECURE == "auto" and request.is_secure)
         response.set_cookie(SESSION_COOKIE, _signer().sign(secrets.token_urlsafe(16)).decode(), httponly=True,
-                            samesite="Lax", secure=secure)
+                            samesite="Lax", secure=secure, path=cookie_path)
         return response

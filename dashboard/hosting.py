@@ -111,14 +111,15 @@ def background_health(manager: Any, celery: Any) -> dict[str, Any]:
     return {"manager": "diskcache" if celery is None else "celery", "reachable": reachable, "jobs": jobs}
 
 
-def install_healthz(server: Flask, manager: Any, celery: Any) -> None:
-    """GET /healthz: 200 with the version, this worker's pid, the cache and the job queue.
+def install_healthz(server: Flask, manager: Any, celery: Any, routes_prefix: str = "/") -> None:
+    """GET /healthz (under ``routes_prefix``, the app's path: /lab/healthz): 200 with the version,
+    this worker's pid, the cache and the job queue.
 
     It answers 200 while the app serves, even with Redis gone (the pages then compute without
     the cache), and says so in ``cache.reachable``; a load balancer or Docker's HEALTHCHECK reads it.
     """
 
-    @server.get("/healthz")
+    @server.get(f"{routes_prefix}healthz")
     def healthz():
         cache = cache_health()
         background = background_health(manager, celery)

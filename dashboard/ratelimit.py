@@ -71,9 +71,10 @@ def client_address() -> str:
     return get_remote_address() or "unknown"
 
 
-def make_limiter(server: Flask, store: Store) -> Limiter:
+def make_limiter(server: Flask, store: Store, json_under: str = "/room") -> Limiter:
     """A Flask-Limiter bound to ``server`` counting in ``store``, keyed by client address; routes opt
-    in with ``@limiter.limit(...)``. A store that fails lets requests through (``swallow_errors``)."""
+    in with ``@limiter.limit(...)``. A store that fails lets requests through (``swallow_errors``).
+    Refusals are JSON under ``json_under`` (the rooms' endpoints, under the app's path), text elsewhere."""
 
     limiter = Limiter(client_address, app=server, storage_uri=f"{SCHEME}://", storage_options={"store": store},
                       strategy="fixed-window", swallow_errors=True, headers_enabled=True)
@@ -82,7 +83,7 @@ def make_limiter(server: Flask, store: Store) -> Limiter:
     def _too_many(err: Any) -> tuple[Response, int]:
         sentence = (f"Too many requests from your network ({getattr(err, 'description', '') or 'a limit'}); "
                     "wait a minute and try again.")
-        if request.path.startswith("/room"):
+        if request.path.startswith(json_under):
             return jsonify(error=sentence), 429
         return Response(sentence, status=429, mimetype="text/plain"), 429
 

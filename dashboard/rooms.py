@@ -22,7 +22,7 @@ address (an index of the live rooms, pruned as they expire), ``ROOMS_PER_MINUTE`
 past it, the address's lookups are refused but for the rooms its sessions already follow).
 
 HTTP (JSON in and out; errors are ``{"error": message}`` with a 4xx status, 503 when the store is
-unreachable):
+unreachable), each under the app's path when it is served under one (``/lab/room``: see ``install``):
 
 - ``POST /room`` ``{"url"}``: start a room (one per browser session: a new one ends the last).
   Answers ``{"code", "key", "link", "qr"}``; ``key`` authorises the presenter's later calls.
@@ -117,6 +117,10 @@ class Rooms:
             room = None
         if not isinstance(room, dict) or not isinstance(room.get("url"), str):
             raise RoomError(ENDED, 404)
+        try:  # only ever one of this app's pages (its short link redirects there)
+            self.check_url(room["url"])
+        except RoomError:
+            raise RoomError(ENDED, 404) from None
         return room
 
     def _presenter(self, code: Any, key: Any) -> dict[str, Any]:
@@ -317,9 +321,24 @@ def room_links(root: str, public_url: str = "", addresses: Callable[[], list[str
     return Links(links, note + " If participants reach this computer by another name, set PUBLIC_URL.")
 
 
+def check_public_url(public_url: str, requests_prefix: str) -> None:
+    """Refuse to start when PUBLIC_URL cannot open the app: under a sub-path, the address a browser
+    opens ends with the app's path (Dash's ``requests_pathname_prefix``)."""
+    if public_url and not urlsplit(public_url).path.endswith(requests_prefix):
+        raise SystemExit(f"PUBLIC_URL ({public_url}) does not end with the app's path {requests_prefix} "
+                         "(DASH_URL_BASE_PATHNAME or DASH_REQUESTS_PATHNAME_PREFIX): room links would not "
+                         f"open the app. Set it to the address participants open, e.g. "
+                         f"https://lab.example.org{requests_prefix}")
+
+
 def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: Limiter,
-            public_url: str = "") -> None:
-    """The room routes (see the module's docstring) on ``server``, their rates limited per address."""
+            public_url: str = "", routes_prefix: str = "/", requests_prefix: str = "/") -> None:
+    """The room routes (see the module's docstring) on ``server``, their rates limited per address.
+
+    Under a sub-path (Dash's ``url_base_pathname``) the routes live under ``routes_prefix``, where
+    this server answers, and every address given to a browser (the link, the QR code's) under
+    ``requests_prefix``, where the browser reaches it (the two differ behind a proxy that strips the
+    prefix)."""
     # codes that find no room, per address: past the limit every lookup is refused (a 429 for a miss
     # and a 200 for a hit would still tell codes apart), but the rooms a session already follows
     misses = limiter.shared_limit(f"{rooms.limits.ROOM_MISSES_PER_MINUTE}/minute", scope="room-misses",
@@ -340,38 +359,41 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
         data = request.get_json(silent=True)
         return data if isinstance(data, dict) else {}
 
-    def links() -> Links:
-        return room_links(request.url_root, public_url)
+    def links() -> Links:  # the app's address as the browser sees it: this host, the requests' prefix
+        return room_links(request.host_url + requests_prefix.lstrip("/"), public_url)
 
-    @server.post("/room")
+    room, short = f"{routes_prefix}room", f"{routes_prefix}r"
+
+    @server.post(room)
     @starts
     def room_create():
         def work():
             made = rooms.create(client(), body().get("url"))
             found = links()
             reach = [f"{link}r/{made['code']}" for link in found.links]
-            return jsonify(**made, link=reach[0], links=reach, note=found.note, qr=f"/room/{made['code']}/qr.svg")
+            return jsonify(**made, link=reach[0], links=reach, note=found.note,
+                           qr=f"{requests_prefix}room/{made['code']}/qr.svg")
         return answer(work)
 
-    @server.post("/room/<code>")
+    @server.post(f"{room}/<code>")
     def room_publish(code: str):
         return answer(lambda: jsonify(rooms.publish(code, request.headers.get("X-Room-Key"), body().get("url"))))
 
-    @server.delete("/room/<code>")
+    @server.delete(f"{room}/<code>")
     def room_end(code: str):
         def work():
             rooms.end(code, request.headers.get("X-Room-Key"))
             return jsonify(ended=code)
         return answer(work)
 
-    @server.get("/room/<code>")
+    @server.get(f"{room}/<code>")
     @misses
     def room_follow(code: str):
         args = request.args
         return answer(lambda: jsonify(rooms.follow(code, client(), args.get("rev"), args.get("bucket"),
                                                    counted=args.get("follow", "1") == "1")))
 
-    @server.get("/r/<code>")
+    @server.get(f"{short}/<code>")
     @misses
     def room_link(code: str):
         code = code.upper()
@@ -379,14 +401,15 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
             url = rooms.url(code, client())
         except RoomError as err:
             return Response(f"<!doctype html><title>Descent Lab: no such room</title><p>{err.message}</p>"
-                            '<p><a href="/">Open Descent Lab</a></p>', status=err.status, mimetype="text/html")
+                            f'<p><a href="{requests_prefix}">Open Descent Lab</a></p>', status=err.status,
+                            mimetype="text/html")
         except Exception:
             log.exception("room store")
             return Response("<!doctype html><p>Rooms are unavailable right now; try again in a moment.</p>",
                             status=503, mimetype="text/html")
         return redirect(f"{url}#room={code}", code=302)
 
-    @server.get("/room/<code>/qr.svg")
+    @server.get(f"{room}/<code>/qr.svg")
     @misses
     def room_qr(code: str):
         def work():

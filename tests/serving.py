@@ -8,10 +8,21 @@ import socket
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 ROOT_DIR = Path(__file__).resolve().parents[1]
+
+
+# Dash's own settings of the app's path (README, Hosting): a server started with any of them answers
+# under it; the benches, whose requests are the site root's, start theirs without them
+SUB_PATH_VARIABLES = ("DASH_URL_BASE_PATHNAME", "DASH_ROUTES_PATHNAME_PREFIX", "DASH_REQUESTS_PATHNAME_PREFIX")
+
+
+def routes_prefix(env: Mapping[str, str]) -> str:
+    """Where a server started with ``env`` answers ("/", or "/lab/"), as Dash reads its variables and
+    the Dockerfile's HEALTHCHECK finds /healthz."""
+    return env.get("DASH_ROUTES_PATHNAME_PREFIX") or env.get("DASH_URL_BASE_PATHNAME") or "/"
 
 
 def free_port() -> int:

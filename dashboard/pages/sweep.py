@@ -202,13 +202,14 @@ def open_run(click, request):
     checked = check_state(state, SWEEP_PAGE)
     if not checked.ok:
         return no_update
-    return "/" + to_query(checked.state)
+    return dash.get_relative_path("/") + to_query(checked.state)  # the toy lab, under the app's path
 
 
 clientside_callback(URL_SYNC_JS, Output(SweepID.LINK, "value"), Input(SweepID.STORE, "data"))
 clientside_callback(  # a full page load of the toy lab, whose layout reads the run from the URL
     """function(href) {
-        if (typeof href === "string" && href.startsWith("/?")) { window.location.assign(href); }
+        const root = JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix;
+        if (typeof href === "string" && href.startsWith(root + "?")) { window.location.assign(href); }
         return window.dash_clientside.no_update;
     }""",
     Output(SweepID.NAV_SINK, "title"),

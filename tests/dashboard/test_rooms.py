@@ -3,11 +3,13 @@ how followers are counted, and that bad requests get a message (never a 500)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 from flask import Flask
 
+from dashboard import rooms as rooms_module
 from dashboard.clients import Client
 from dashboard.ratelimit import make_limiter
 from dashboard.rooms import ENDED, RoomError, Rooms, install, network_addresses, qr_svg, room_links
@@ -294,3 +296,75 @@ def test_past_the_guessing_limit_a_follower_keeps_its_room(tmp_path):
     assert client.get(f"/room/{code}").status_code == 429, "a live code is refused to the guesser too"
     current["who"] = who("follower")
     assert client.get(f"/room/{code}").status_code == 200, "the follower's room still answers"
+
+
+# Under a sub-path (Dash's url_base_pathname "/lab/"): the pages' addresses are Dash's relative paths
+LAB_PATHS = {"/lab/", "/lab/compare", "/lab/sweep", "/lab/landscape"}
+
+
+def _lab_server(rooms, routes: str = "/lab/", requests: str = "/lab/", public_url: str = "") -> Flask:
+    server = Flask(__name__)
+    install(server, rooms, lambda: who("session-1"), make_limiter(server, rooms.store, json_under=f"{routes}room"),
+            public_url, routes_prefix=routes, requests_prefix=requests)
+    return server
+
+
+@pytest.fixture
+def lab_rooms(tmp_path, clock):
+    return Rooms(DiskStore(str(tmp_path / "store")), lambda: LAB_PATHS, clock=clock,
+                 limits=ClientLimits(ROOM_MISSES_PER_MINUTE=3))
+
+
+def test_under_a_sub_path_every_room_route_is_under_it(lab_rooms):
+    client = _lab_server(lab_rooms).test_client()
+    base = "http://lab.example.org"
+    assert client.post("/room", json={"url": "/lab/"}, base_url=base).status_code == 404, "nothing at the root"
+    made = client.post("/lab/room", json={"url": "/lab/?step=4"}, base_url=base).get_json()
+    code = made["code"]
+    assert made["link"] == f"{base}/lab/r/{code}" and made["links"] == [made["link"]]
+    assert made["qr"] == f"/lab/room/{code}/qr.svg"
+    assert client.get(made["qr"], base_url=base).data == qr_svg(made["link"])
+    assert client.post(f"/lab/room/{code}", json={"url": "/lab/sweep"},
+                       headers={"X-Room-Key": made["key"]}).get_json()["rev"] == 2
+    assert client.get(f"/lab/room/{code}?rev=1").get_json()["url"] == "/lab/sweep"
+    link = client.get(f"/lab/r/{code}")
+    assert link.status_code == 302 and link.headers["Location"] == f"/lab/sweep#room={code}"
+    for outside in (f"/r/{code}", f"/room/{code}", f"/room/{code}/qr.svg"):
+        assert client.get(outside).status_code == 404, outside
+    assert client.delete(f"/lab/room/{code}", headers={"X-Room-Key": made["key"]}).status_code == 200
+    gone = client.get(f"/lab/r/{code}")
+    assert gone.status_code == 404 and b'<a href="/lab/">' in gone.data
+    statuses = [client.get(f"/lab/room/{c * 6}").status_code for c in "ABCD"]
+    assert statuses == [404, 404, 404, 429] and client.get("/lab/room/EEEEEE").get_json()["error"], \
+        "a refusal of the room's API is JSON under the sub-path too"
+
+
+def test_behind_a_proxy_that_strips_the_sub_path_the_routes_are_at_the_root_and_the_links_under_it(lab_rooms):
+    """DASH_REQUESTS_PATHNAME_PREFIX=/lab/ alone: the proxy forwards /lab/x as /x."""
+    client = _lab_server(lab_rooms, routes="/").test_client()
+    made = client.post("/room", json={"url": "/lab/compare"}, base_url="https://lab.example.org").get_json()
+    assert made["link"] == f"https://lab.example.org/lab/r/{made['code']}"
+    assert made["qr"] == f"/lab/room/{made['code']}/qr.svg"
+    assert client.get(f"/room/{made['code']}/qr.svg").status_code == 200
+    assert client.get(f"/r/{made['code']}").headers["Location"] == f"/lab/compare#room={made['code']}"
+
+
+def test_a_rooms_short_link_leads_only_to_this_apps_pages(lab_rooms):
+    """A room holds the pages' addresses under the app's path only; one whose address is not (a room
+    of an app served elsewhere in the same store, or a damaged entry) has ended: no redirect out."""
+    with pytest.raises(RoomError):
+        lab_rooms.create(who("alice"), "/compare")  # the site root's page, outside the app
+    client = _lab_server(lab_rooms).test_client()
+    code = client.post("/lab/room", json={"url": "/lab/"}).get_json()["code"]
+    for elsewhere in ("/compare", "https://evil.example/lab/", "//evil.example/lab/"):
+        lab_rooms.store.set(f"room:{code}", json.dumps({"url": elsewhere, "rev": 1, "key": ""}), expire=60)
+        answer = client.get(f"/lab/r/{code}")
+        assert answer.status_code == 404 and "Location" not in answer.headers, elsewhere
+
+
+def test_public_url_must_be_the_apps_address():
+    rooms_module.check_public_url("https://lab.example.org/lab/", "/lab/")
+    rooms_module.check_public_url("https://lab.example.org/", "/")
+    rooms_module.check_public_url("", "/lab/")
+    with pytest.raises(SystemExit, match="DASH_URL_BASE_PATHNAME"):
+        rooms_module.check_public_url("https://lab.example.org/", "/lab/")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serving import free_port, stop, wait_for
+from tests.serving import free_port, routes_prefix, stop, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGS = ROOT / "artifacts"
@@ -130,17 +130,18 @@ ONE_MACHINE_ENV = {"JOBS_MAX": "2", "JOBS_PER_SESSION": "2", "JOBS_QUEUE": "2", 
 
 @contextlib.contextmanager
 def serving_one_machine(scratch: Path, env: dict[str, str], workers: int, threads: int,
-                        log_name: str) -> Iterator[Served]:
+                        log_name: str, host: str = "127.0.0.1") -> Iterator[Served]:
     """gunicorn as `make serve` on one machine (no REDIS_URL, no SECRET_KEY: the workers share a
-    key file), its job store and weights in ``scratch``, ``env`` on top."""
+    key file) on ``host``, its job store and weights in ``scratch``, ``env`` on top; its URL is the
+    app's (under DASH_URL_BASE_PATHNAME when ``env`` sets it), on 127.0.0.1."""
     env = {**{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "SECRET_KEY", "CACHE_TYPE")},
            **env, "WEIGHTS_DIR": str(scratch / "weights"), "BACKGROUND_CACHE_DIR": str(scratch / "jobs"),
            "SECRET_KEY_FILE": str(scratch / "secret_key")}
     port = free_port()
     web = _spawn([sys.executable, "-m", "gunicorn", "--config", "python:dashboard.gunicorn_conf",
-                  "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads), "app:server"],
+                  "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads), "app:server"],
                  env, log_name)
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}" + routes_prefix(env).rstrip("/")  # under the app's path, when it has one
     if not wait_for(lambda: get_json(url + "/healthz", timeout=2), [web], 90):
         stop(web)
         pytest.fail(f"gunicorn did not start; see artifacts/{log_name}")

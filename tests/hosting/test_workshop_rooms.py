@@ -9,9 +9,11 @@ misses from a fresh start, and the pages opened here compute in both workers.)""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import urllib.request
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from dashboard.rooms import network_addresses
@@ -37,8 +39,11 @@ def _set(page, selector: str, value: str) -> None:
     box.press("Enter")
 
 
-def run_room(browser, base: str, name: str) -> None:
-    """Start a room, follow it, follow settings, tab, step and page, break away, rejoin, end."""
+@contextlib.contextmanager
+def a_room(browser, base: str) -> Iterator[tuple]:
+    """(presenter, follower, link): a presenter's page that opened ``base``/ and started a room, and a
+    follower's page that opened the room's link (one page load each, each in its own browser context:
+    two people). A JavaScript error on either fails the test."""
     # the follower's screen takes touch too (a laptop's, or a tablet's): a swipe over the controls
     contexts = [browser.new_context(viewport={"width": 1280, "height": 900}, has_touch=touch) for touch in (False, True)]
     presenter, follower = (c.new_page() for c in contexts)
@@ -53,11 +58,6 @@ def run_room(browser, base: str, name: str) -> None:
         link = presenter.get_attribute(".room-link", "href")
         code = presenter.inner_text(".room-code")
         assert link.endswith(f"/r/{code}")
-        # opened on 127.0.0.1, which no participant reaches: the link is this computer's network
-        # address, and the bar says why
-        if network_addresses():
-            assert urlsplit(link).hostname in network_addresses(), link
-            assert "which only this computer can reach" in presenter.inner_text(".room-note")
         # the QR code is an image the browser decodes after it is shown: wait for it to have pixels
         wait_js(presenter, "() => { const img = document.querySelector('img.room-qr');"
                            " return img !== null && img.complete && img.naturalWidth > 0; }", timeout=10000)
@@ -66,12 +66,31 @@ def run_room(browser, base: str, name: str) -> None:
         follower.wait_for_selector("#map-figure .js-plotly-plot .contour", timeout=30000)
         assert "Following the presenter" in follower.inner_text("#room-bar")
         _until(lambda: presenter.inner_text(".room-count") == "1 following", 12, "the presenter sees 1 follower")
+        yield presenter, follower, link
+    finally:
+        for c in contexts:
+            c.close()
+    assert errors == [], f"JavaScript errors: {errors}"
 
-        # a setting: the follower's page shows the presenter's value (as the link would)
-        _set(presenter, LR, "0.05")
-        took = _until(lambda: follower.input_value(LR) == "0.05", 10, "the follower follows lr")
-        follower.wait_for_selector("#map-figure .js-plotly-plot .contour", timeout=30000)
-        print(f"{name}: a setting reached the follower's page in {took:.2f} s")
+
+def follows_a_setting(presenter, follower, value: str = "0.05") -> float:
+    """The presenter sets lr: the follower's page shows the presenter's value (as the link would);
+    the seconds it took."""
+    _set(presenter, LR, value)
+    took = _until(lambda: follower.input_value(LR) == value, 10, "the follower follows lr")
+    follower.wait_for_selector("#map-figure .js-plotly-plot .contour", timeout=30000)
+    return took
+
+
+def run_room(browser, base: str, name: str) -> None:
+    """Start a room, follow it, follow settings, tab, step and page, break away, rejoin, end."""
+    with a_room(browser, base) as (presenter, follower, link):
+        # opened on 127.0.0.1, which no participant reaches: the link is this computer's network
+        # address, and the bar says why
+        if network_addresses():
+            assert urlsplit(link).hostname in network_addresses(), link
+            assert "which only this computer can reach" in presenter.inner_text(".room-note")
+        print(f"{name}: a setting reached the follower's page in {follows_a_setting(presenter, follower):.2f} s")
         # the tab
         presenter.click("text=All losses side by side")
         _until(lambda: follower.locator("#all-maps-figure .js-plotly-plot").count() == 1
@@ -83,10 +102,6 @@ def run_room(browser, base: str, name: str) -> None:
         shot(follower, f"{name}-follower")
         shot(presenter, f"{name}-presenter")
         _away_and_back(presenter, follower)
-    finally:
-        for c in contexts:
-            c.close()
-    assert errors == [], f"JavaScript errors: {errors}"
 
 
 def _away_and_back(presenter, follower) -> None:
