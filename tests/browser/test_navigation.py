@@ -86,12 +86,17 @@ def test_the_top_bar_keeps_settings_and_a_run_travels_to_compare_and_back(page, 
     expect(page.locator(LEGEND)).to_contain_text("2 · Adam lr=0.1", timeout=TIMEOUT)
 
 
-def test_the_share_area_on_a_phone(browser, server_url):
+def test_the_share_area_on_a_phone_and_a_browser_that_keeps_nothing(browser, server_url):
     """390 × 844, touch: the links beside the share link are a finger's size, inside the screen,
-    over nothing."""
+    over nothing. This browser refuses localStorage (as a private window may): the top bar opens the
+    pages at their defaults, as it did before it kept anything, and nothing breaks."""
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    context.add_init_script("Object.defineProperty(window, 'localStorage', "
+                            "{get() { throw new DOMException('refused', 'SecurityError'); }})")
+    errors: list[str] = []
     try:
         phone = context.new_page()
+        phone.on("pageerror", lambda err: errors.append(str(err)))
         phone.goto(server_url + "/?sgd.lr=0.05")
         expect(phone.locator("#to-compare-link")).to_have_attribute("href", "/compare?r0.sgd.lr=0.05&r0.sgd"
                                                                     ".momentum=0.0&compare.runs=1", timeout=TIMEOUT)
@@ -103,5 +108,10 @@ def test_the_share_area_on_a_phone(browser, server_url):
             assert action.bounding_box()["height"] >= 44, action.inner_text()
         phone.locator(".share").scroll_into_view_if_needed()
         shot(phone, "navigation-share-phone")
+        phone.click("nav >> text=Compare")
+        expect(phone.locator(LEGEND)).to_contain_text("2 · Adam lr=0.1", timeout=TIMEOUT)
+        phone.click("nav >> text=Toy lab")
+        expect(phone.locator(LR)).to_have_value("0.1", timeout=TIMEOUT)
     finally:
         context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
