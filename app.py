@@ -16,7 +16,7 @@ from dashboard import cache as compute_cache
 from dashboard import clients, rooms, share
 from dashboard.errors import install_request_errors, show_callback_error
 from dashboard.hosting import background_manager, install_headers, install_healthz, secret_key
-from dashboard.ids import ID
+from dashboard.ids import ID, nav_id
 from dashboard.panels import icon
 from dashboard.ratelimit import make_limiter
 from dashboard.settings import settings
@@ -69,7 +69,7 @@ def create_app() -> Dash:
             html.Header(
                 [
                     html.H1("Descent Lab"),
-                    html.Nav([dcc.Link(page["name"], href=page["relative_path"])
+                    html.Nav([dcc.Link(page["name"], href=page["relative_path"], id=nav_id(page["path"]))
                               for page in dash.page_registry.values()]),
                     html.Button([icon("present"), "present"], id=ID.PRESENT, className="present-toggle",
                                 title="presentation layout: the controls fold away, the figures fill the screen"),

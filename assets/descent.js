@@ -376,6 +376,69 @@
         }, true);
     }
 
+    // The top bar's links bring a page back as it was left. Leaving a page (a link, the back button, a
+    // reload) keeps its query in localStorage under its path; each top-bar link to another page is then
+    // that page's address with its kept query, set as the dcc.Link's href (set_props), so the navigation
+    // stays Dash's, without a reload, and the page is built from its address as a shared link would be.
+    // An address opened with its own query (a shared link, a room's) is what it says, whatever is kept;
+    // a page's *defaults* link opens it without a query. Without localStorage (private mode) the links
+    // stay the pages' plain addresses.
+    const KEPT = "descent-lab:kept:";  // + the page's path
+    const MAX_KEPT = 4000;  // a longer address could not be reloaded (gunicorn reads 4094 bytes of a request line)
+    const navLinks = () => Array.from(document.querySelectorAll(".topbar nav a[id]"));
+    function kept(path) {
+        try { return localStorage.getItem(KEPT + path) || ""; } catch (e) { return ""; }
+    }
+    function keep(path, search) {
+        if (!navLinks().some(a => a.pathname === path)) { return; }  // the top bar's pages only
+        try {
+            if (search.length > 1 && search.length <= MAX_KEPT) { localStorage.setItem(KEPT + path, search); }
+            else { localStorage.removeItem(KEPT + path); }
+        } catch (e) { /* no storage, or full: the links stay plain */ }
+    }
+    function pointLinks() {  // each link to another page: its kept query (the page shown keeps its own)
+        navLinks().forEach(a => {
+            if (a.pathname === window.location.pathname) { return; }
+            const href = a.pathname + kept(a.pathname);
+            if (a.getAttribute("href") !== href) {
+                try { window.dash_clientside.set_props(a.id, {href: href}); } catch (e) { /* not drawn yet */ }
+            }
+        });
+    }
+    let seen = {path: window.location.pathname, search: window.location.search};
+    function moved() {  // the address changed: a new page keeps the one left
+        const now = {path: window.location.pathname, search: window.location.search};
+        if (now.path !== seen.path) {
+            keep(seen.path, seen.search);
+            pointLinks();
+        }
+        seen = now;
+    }
+    // Dash's links, its pages' link sync and a room's follower all move through the History API
+    for (const name of ["pushState", "replaceState"]) {
+        const original = window.history[name];
+        window.history[name] = function (...args) {
+            const result = original.apply(this, args);
+            moved();
+            return result;
+        };
+    }
+    window.addEventListener("popstate", moved);
+    window.addEventListener("pagehide", () => keep(seen.path, seen.search));
+    // the link to the page shown keeps it as it is (Dash would open its address: its older settings)
+    document.addEventListener("click", event => {
+        const link = event.target.closest && event.target.closest(".topbar nav a[id]");
+        if (link && link.pathname === window.location.pathname && event.button === 0
+            && !(event.metaKey || event.ctrlKey || event.shiftKey || event.altKey)) {
+            event.preventDefault();
+            event.stopPropagation();
+        }
+    }, true);
+    const navDrawn = new MutationObserver(() => {  // the top bar is drawn by Dash after this script runs
+        if (navLinks().length) { navDrawn.disconnect(); pointLinks(); }
+    });
+    navDrawn.observe(document, {childList: true, subtree: true});
+
     // The presentation layout: the controls fold away and the figures fill the screen (assets/style.css
     // body.presenting); each graph follows its container's new size (dcc.Graph is responsive).
     document.addEventListener("click", event => {

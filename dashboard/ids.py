@@ -35,6 +35,7 @@ class ID(StrEnum):
     MAP_FILL = "map-fill"  # presenting: maps fill their space, or keep equal scale (assets/descent.js)
     ROOM = "room-button"  # presenter mode (dashboard/rooms.py; assets/room.js runs it)
     ROOM_BAR = "room-bar"
+    TO_COMPARE = "to-compare-link"  # the toy lab's run opened in Compare (dashboard/carry.py)
     CODE = "code"
     ENGINE = "engine-badge"
     STABILITY = "stability-note"  # the Hessian and SGD's stable lr at the playback step, beside lr
@@ -104,6 +105,16 @@ def shown_messages_id(page: str) -> str:
 def optimizer_group_id(key: Any, page: str = TOY, run: Any = None) -> dict[str, Any]:
     """The box holding one optimizer's controls (shown when that optimizer is chosen)."""
     return _with_run({"type": "optimizer-group", "page": page, "key": key}, run)
+
+
+def nav_id(path: str) -> str:
+    """The top bar's link to the page at ``path`` (assets/descent.js points it at the page's last settings)."""
+    return "nav-" + (path.strip("/") or "toy")
+
+
+def to_toy_id(run: int) -> str:
+    """A compared run's link that opens it in the toy lab (a plain string: written by one callback)."""
+    return f"to-toy-link-r{run}"
 
 
 def run_part_id(part: str, run: Any) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from compute.data import CLASS_SCORE_TEXT, TRUE_CURVE_TEXT
 from dashboard.controls import error_messages, group_controls, settings_from_controls
 from dashboard.errors import job_error
 from dashboard.ids import optimizer_group_id, param_id, param_msg_id, shown_messages_id
-from dashboard.state import check_state
+from dashboard.state import PATHS, check_state
 
 URL_SYNC_JS = """
 function(view, step) {
@@ -102,14 +102,22 @@ def register_optimizer_switch(page: str, dropdown_id: str) -> None:
     return show_optimizer
 
 
-def view_header(notes: list[str], note_id: str, link_id: str, status_id: str) -> list:
-    """What tops every page's view: what the link could not use, the link itself, the status line."""
+def view_header(notes: list[str], note_id: str, link_id: str, status_id: str, page: str,
+                actions: tuple = ()) -> list:
+    """What tops every page's view: what the link could not use, the link itself with ``actions``
+    (links to other pages) and *defaults*, the status line.
+
+    *defaults* opens the page without a query: every setting at its default (the top bar's link to
+    a page brings back its last settings, assets/descent.js)."""
+    defaults = dcc.Link("defaults", href=dash.get_relative_path(PATHS[page]), className="share-action",
+                        title="this page with every setting at its default")
     return [
         html.Div("Ignored from the link: " + "; ".join(notes) if notes else "", id=note_id,
                  className="query-note" if notes else ""),
         html.Div([html.Span("Link to this view", className="share-label"),
                   dcc.Input(id=link_id, type="text", readOnly=True, className="share-link"),
-                  dcc.Clipboard(target_id=link_id, title="copy link", className="copy")], className="share"),
+                  dcc.Clipboard(target_id=link_id, title="copy link", className="copy"),
+                  *actions, defaults], className="share"),
         html.Div(id=status_id, className="status"),
     ]
 

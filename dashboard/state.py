@@ -373,6 +373,7 @@ def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
 
 _TOY_CHOICES = {k: v for k, v in CHOICES.items() if not k.startswith("r")}
 TOY, COMPARE, SWEEP, LANDSCAPE = "toy", "compare", "sweep", "landscape"
+PATHS = {TOY: "/", COMPARE: "/compare", SWEEP: "/sweep", LANDSCAPE: "/landscape"}  # each page's address
 PAGES: dict[str, Page] = {
     TOY: Page(TOY, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _every_loss, _toy_uses),
     COMPARE: Page(COMPARE, (*FIELDS, *RUN_FIELDS, COUNT), CHOICES,

@@ -23,6 +23,7 @@ from dash import (
 from compute import LOSSES, OPTIMIZERS, InvalidSpec, loss_data, loss_grid, run_trajectories, run_trajectory
 from compute.data import DataSpec
 from dashboard.cache import cached, cached_each
+from dashboard.carry import carry_query
 from dashboard.controls import (
     CHECKED,
     as_control,
@@ -46,12 +47,14 @@ from dashboard.figures import (
 )
 from dashboard.ids import (
     COMPARE,
+    TOY,
     CompareID,
     optimizer_group_id,
     param_id,
     param_msg_id,
     run_part_id,
     shown_messages_id,
+    to_toy_id,
 )
 from dashboard.outputs import matched, updates
 from dashboard.panels import (
@@ -71,6 +74,7 @@ from dashboard.state import (
     COUNT,
     FIELD_BY_KEY,
     MAX_RUNS,
+    PATHS,
     check_state,
     check_value,
     from_query,
@@ -79,7 +83,7 @@ from dashboard.state import (
 )
 
 RUN_PREFIXES = {f"r{i}" for i in range(MAX_RUNS)}
-dash.register_page(__name__, path="/compare", name="Compare", title="Descent Lab · compare")
+dash.register_page(__name__, path=PATHS[COMPARE], name="Compare", title="Descent Lab · compare")
 
 
 def run_label(i: int, state: dict[str, Any]) -> str:
@@ -90,6 +94,13 @@ def run_label(i: int, state: dict[str, Any]) -> str:
                for p in row.params
                if p.name == "lr" or state[f"r{i}.{key}.{p.name}"] != p.default]
     return f"{i + 1} · {row.title} " + " ".join(changed)
+
+
+def toy_href(state: dict[str, Any], i: int) -> str:
+    """The toy lab's address with run ``i``'s settings (a run not compared now: the toy lab's own)."""
+    if i >= state[COUNT.key]:
+        return dash.get_relative_path(PATHS[TOY])
+    return dash.get_relative_path(PATHS[TOY]) + carry_query({**state, "step": None}, COMPARE, i)
 
 
 def _run_card(i: int, state: dict[str, Any]) -> html.Div:
@@ -105,6 +116,8 @@ def _run_card(i: int, state: dict[str, Any]) -> html.Div:
                       html.Button("duplicate", id=run_part_id("duplicate", i), n_clicks=0, className="small"),
                       html.Button("remove", id=run_part_id("remove", i), n_clicks=0, className="small")],
                      className="run-head"),
+            dcc.Link("open in the toy lab", id=to_toy_id(i), href=toy_href(state, i), className="run-toy",
+                     title="the toy lab with this run's optimizer and the shared settings"),
             dcc.Dropdown(id=run_part_id("optimizer", i), value=chosen, clearable=False,
                          options=[{"label": row.title, "value": key} for key, row in OPTIMIZERS.items()]),
             *groups,
@@ -157,7 +170,7 @@ def layout(**query: Any) -> html.Div:
     )
     main = html.Main(
         [
-            *view_header(notes, CompareID.QUERY_NOTE, CompareID.LINK, CompareID.STATUS),
+            *view_header(notes, CompareID.QUERY_NOTE, CompareID.LINK, CompareID.STATUS, COMPARE),
             html.Div(playback_controls(PLAYBACK, _steps(state), state["step"]), className="playback"),
             html.Div([html.Div([graph(CompareID.MAP, "460px"), graph(CompareID.SURFACE, "460px")], className="row"),
                       html.Div([graph(CompareID.CURVE, "340px"), graph(CompareID.FIT, "340px")], className="row")],
@@ -256,6 +269,7 @@ RENDER_OUTPUTS = {
     "step_max": Output(CompareID.STEP, "max"),
     "step": Output(CompareID.STEP, "value"),
     "shown": Output(shown_messages_id(COMPARE), "data"),
+    **{f"to_toy_{i}": Output(to_toy_id(i), "href") for i in range(MAX_RUNS)},
 }
 
 
@@ -318,7 +332,8 @@ def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
                    surface=traces_only(surface, not_a_map) if same_maps else surface,
                    curve=make_curve_figure(runs, shown_step), fit=make_fit_figure(x, y, runs, shown_step, problem),
                    view={"state": state, "query": _query(state), "maps": maps, "play": play}, traces=moved,
-                   step_max=max(last, 1), step=shown_step, **messages)
+                   step_max=max(last, 1), step=shown_step, **messages,
+                   **{f"to_toy_{i}": toy_href(state, i) for i in range(MAX_RUNS)})
 
 
 register_playback(PLAYBACK)

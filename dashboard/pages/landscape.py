@@ -66,6 +66,7 @@ from dashboard.state import (
     LANDSCAPE_VIEWS,
     PAGE_LANCZOS,
     PAGE_VIEWS,
+    PATHS,
     SCALES,
     Checked,
     check_state,
@@ -85,7 +86,7 @@ from dashboard.weights import (
 
 log = logging.getLogger(__name__)
 
-dash.register_page(__name__, path="/landscape", name="Landscapes", title="Descent Lab · landscapes")
+dash.register_page(__name__, path=PATHS[LANDSCAPE_PAGE], name="Landscapes", title="Descent Lab · landscapes")
 
 
 def device() -> str:
@@ -146,7 +147,7 @@ def layout(**query: Any) -> html.Div:
                 "training (batch_size = the training set) shows the edge of stability best."),
     ], className="controls")
     main = html.Main([
-        *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS),
+        *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS, LANDSCAPE_PAGE),
         progress_row(LandscapeID.PROGRESS, LandscapeID.PROGRESS_TEXT),
         html.Div([html.Div([graph(LandscapeID.MAIN, "520px", WAITING), graph(LandscapeID.SURFACE, "520px", WAITING)],
                            className="row"),

@@ -35,10 +35,10 @@ from dashboard.panels import (
     training_section,
     view_header,
 )
-from dashboard.state import FIELD_BY_KEY, check_state, from_query, to_query
+from dashboard.state import FIELD_BY_KEY, PATHS, check_state, from_query, to_query
 from dashboard.state import SWEEP as SWEEP_PAGE
 
-dash.register_page(__name__, path="/sweep", name="Sweep", title="Descent Lab · sweep")
+dash.register_page(__name__, path=PATHS[SWEEP_PAGE], name="Sweep", title="Descent Lab · sweep")
 
 
 AXIS_FIELDS = ("lo", "hi", "points", "log")
@@ -91,7 +91,7 @@ def layout(**query: Any) -> html.Div:
     )
     main = html.Main(
         [
-            *view_header(notes, SweepID.QUERY_NOTE, SweepID.LINK, SweepID.STATUS),
+            *view_header(notes, SweepID.QUERY_NOTE, SweepID.LINK, SweepID.STATUS, SWEEP_PAGE),
             progress_row(SweepID.PROGRESS, SweepID.PROGRESS_TEXT),
             html.Div(graph(SweepID.FIGURE, "680px"), className="deck"),
             dcc.Store(id=SweepID.STORE, data=request),

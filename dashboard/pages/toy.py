@@ -31,6 +31,7 @@ from compute.preview import PreviewSpec, run_preview
 from compute.script import torch_script
 from dashboard import exports
 from dashboard.cache import cached
+from dashboard.carry import carry_query
 from dashboard.controls import (
     CHECKED,
     as_control,
@@ -55,6 +56,7 @@ from dashboard.figures import (
     traces_only,
 )
 from dashboard.ids import (
+    COMPARE,
     FIGURES,
     ID,
     RENDERED,
@@ -85,6 +87,7 @@ from dashboard.panels import (
 )
 from dashboard.state import (
     FIELD_BY_KEY,
+    PATHS,
     Checked,
     build_specs,
     check_state,
@@ -96,7 +99,7 @@ from dashboard.toyview import fit_data, shown_losses, toy_curvature, toy_runs
 
 log = logging.getLogger(__name__)
 
-dash.register_page(__name__, path="/", name="Toy lab", title="Descent Lab · toy lab")
+dash.register_page(__name__, path=PATHS[TOY], name="Toy lab", title="Descent Lab · toy lab")
 
 
 PLAYBACK = PlaybackIDs(ID.PLAY, ID.SPEED, ID.STEP, ID.STEP_TEXT, ID.TICKER, ID.VIEW_STORE)
@@ -167,7 +170,10 @@ def layout(**query: Any) -> html.Div:
             controls,
             html.Main(
                 [
-                    *view_header(notes, ID.QUERY_NOTE, ID.LINK, ID.STATUS),
+                    *view_header(notes, ID.QUERY_NOTE, ID.LINK, ID.STATUS, TOY, (
+                        dcc.Link("open this run in Compare", id=ID.TO_COMPARE, href=compare_href(state),
+                                 className="share-action",
+                                 title="Compare with this run as its run 1: duplicate it there and tweak the copy"),)),
                     playback,
                     dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side, code],
                                          mobile_breakpoint=0),  # side by side on a phone too
@@ -179,6 +185,12 @@ def layout(**query: Any) -> html.Div:
         ],
         className="toy-lab",
     )
+
+
+def compare_href(state: dict[str, Any]) -> str:
+    """Compare's address with this view's run as its only run (the playback step stays behind:
+    it moves in the browser after the link is built)."""
+    return dash.get_relative_path(PATHS[COMPARE]) + carry_query({**state, "step": None}, TOY)
 
 
 def export_section() -> html.Details:
@@ -259,6 +271,7 @@ RENDER_OUTPUTS = {
     "code": Output(ID.CODE, "children"),
     "traces": Output(ID.TRACES, "data"),
     "shown": Output(shown_messages_id(TOY), "data"),
+    "to_compare": Output(ID.TO_COMPARE, "href"),
 }
 # Each tab's figures by their role (figures.playback_data's): the map, the surface, the curve, the fit.
 ROLES = {"single": {"map": ID.MAP, "surface": ID.SURFACE, "curve": ID.CURVE, "fit": ID.FIT},
@@ -327,7 +340,8 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```" if state["tab"] == "code" else no_update
     return updates(RENDER_OUTPUTS, messages=messages, status=_status(runs, state, curvature),
                    **{roles[role]: figure for role, figure in built.items()}, step_max=max(last, 1),
-                   step=shown_step, view=view, code=code, traces=moved, shown=now_shown)
+                   step=shown_step, view=view, code=code, traces=moved, shown=now_shown,
+                   to_compare=compare_href(state))
 
 
 def _maps_key(checked: Checked) -> str:

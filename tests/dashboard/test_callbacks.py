@@ -52,6 +52,13 @@ def test_render_default_view(server_context):
     assert curve["data"][1]["y"] == [float(run_trajectory(RunSpec()).loss[100])]
 
 
+def test_render_points_open_in_compare_at_this_run(server_context):
+    """The link beside the share link opens Compare with the view's run as its only run."""
+    assert render()["to_compare"] == "/compare?r0.sgd.momentum=0.0&compare.runs=1"
+    href = render({"sgd.lr": 0.05, "data.n": 30}, loss="huber")["to_compare"]
+    assert href == "/compare?data.n=30&r0.sgd.lr=0.05&r0.sgd.momentum=0.0&compare.runs=1&loss=huber"
+
+
 def test_render_all_losses_tab(server_context):
     out = render(tab="all")
     all_maps, all_curves = out[ID.ALL_MAPS], out[ID.ALL_CURVES]

@@ -57,6 +57,10 @@ def test_default_comparison_draws_both_runs(server_context):
     query = dict(parse_qsl(render({"r1.adam.lr": 0.05, "r2.adam.lr": 0.3, "r0.adam.lr": 0.2})["view"]["query"][1:]))
     assert query == {"r1.adam.lr": "0.05"}  # only each shown run's chosen optimizer travels
     assert all(blank(m) for m in run_msgs) and status == []
+    # each compared run's card opens it in the toy lab (a card not in use: the toy lab's own address)
+    out = render({"r1.adam.lr": 0.05})
+    assert [out[f"to_toy_{i}"] for i in range(MAX_RUNS)] == ["/?sgd.momentum=0.9", "/?adam.lr=0.05&optimizer=adam",
+                                                             "/", "/"]
 
 
 def test_a_bad_value_in_one_run_is_marked_by_its_control(server_context):
