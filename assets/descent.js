@@ -168,10 +168,10 @@
 
     const previews = new WeakMap();
 
-    function previewRuns(data) {  // per run: steps, and (rows × stops) weight, bias, loss
+    function previewRuns(data) {  // per run previewed: its panel, steps, and (rows × stops) weight, bias, loss
         let runs = previews.get(data);
         if (!runs) {
-            runs = data.runs.map(r => ({title: r.title, steps: decode(r.steps, Int32Array), w: decode(r.w),
+            runs = data.runs.map(r => ({panel: r.panel, steps: decode(r.steps, Int32Array), w: decode(r.w),
                                         b: decode(r.b), loss: decode(r.loss)}));
             previews.set(data, runs);
         }
@@ -247,25 +247,30 @@
         const cols = runs.map(run => column(run, stops, i, data.ends));
         const last = c => c.steps.length - 1;
         const at = (arr, c) => (last(c) >= 0 ? [arr[last(c)]] : []);
+        // each previewed run at its place among the view's runs (the compare page previews one of them)
         const map = graph(play.figures.map);
         if (map) {
-            cols.forEach((c, p) => {
-                const base = t.perPanel * p;
-                place(map, base + 1, c.b, c.w);  // the path (its points hidden: the line follows)
-                place(map, base + 2, c.b.slice(0, 1), c.w.slice(0, 1));  // the start
-                place(map, base + t.current - 1, at(c.b, c), at(c.w, c));  // the end
+            cols.forEach((c, i) => {
+                const base = t.perPanel * runs[i].panel;
+                place(map, base + t.path, c.b, c.w);  // the path (its points hidden: the line follows)
+                if (t.start !== null) { place(map, base + t.start, c.b.slice(0, 1), c.w.slice(0, 1)); }
+                place(map, base + t.end, at(c.b, c), at(c.w, c));
                 place(map, base + t.current, at(c.b, c), at(c.w, c));  // the step
-                place(map, base + t.arrow, [], []);
+                if (t.arrow !== null) { place(map, base + t.arrow, [], []); }
             });
         }
         // The 3D surface (WebGL) keeps torch's run on screen and follows on release.
         const curve = graph(play.figures.curve);
         if (curve) {
-            cols.forEach((c, p) => { place(curve, 2 * p, c.steps, c.loss); place(curve, 2 * p + 1, at(c.steps, c), at(c.loss, c)); });
+            cols.forEach((c, i) => {
+                const p = runs[i].panel;
+                place(curve, 2 * p, c.steps, c.loss);
+                place(curve, 2 * p + 1, at(c.steps, c), at(c.loss, c));
+            });
         }
         const fit = graph(play.figures.fit);
         if (fit) {
-            cols.forEach((c, p) => place(fit, t.fitFirst + p, last(c) >= 0 ? play.span : [], last(c) >= 0 ? play.span.map(x => {
+            cols.forEach((c, i) => place(fit, t.fitFirst + runs[i].panel, last(c) >= 0 ? play.span : [], last(c) >= 0 ? play.span.map(x => {
                 const z = c.w[last(c)] * x + c.b[last(c)];
                 return play.sigmoid ? 1 / (1 + Math.exp(-z)) : z;
             }) : []));
@@ -279,20 +284,29 @@
     // A drag is followed outside Dash's callbacks: an input on every slider of a page (a pattern
     // that Dash resolves over the whole layout) cost ~70 ms a move here. The page's view and the
     // preview data come from the callbacks below; the slider's position from its aria-valuenow.
-    const live = {view: null, data: null, dragging: null, frame: 0, wanted: null};
+    // A page with a live drag has a badge (dashboard/panels.py preview_parts) that names its page
+    // and the store the browser asks for a preview through.
+    const live = {view: null, data: null, dragging: null, frame: 0, wanted: null, store: null};
     const stats = {previewDraws: 0, previewMs: []};  // read by the browser tests and bench browser
     const EXACT = "Exact: torch.optim's run at the values in the boxes.";
 
-    function badge(text) {  // the text node Dash rendered, rewritten in place (a Dash update costs a frame)
-        const el = document.getElementById("engine-badge");
-        if (el && el.firstChild && el.firstChild.nodeType === Node.TEXT_NODE) { el.firstChild.nodeValue = text; }
-        else { window.dash_clientside.set_props("engine-badge", {children: text}); }
+    function badgeOf(page) {
+        return document.querySelector(`.engine[data-want][data-page='${CSS.escape(page || "")}']`);
     }
 
-    function sliderKey(element) {  // the toy lab's setting whose slider ``element`` is part of
+    function badge(text) {  // the text node Dash rendered, rewritten in place (a Dash update costs a frame)
+        const el = document.querySelector(".engine[data-want]");  // a page holds one
+        if (!el) { return; }
+        if (el.firstChild && el.firstChild.nodeType === Node.TEXT_NODE) { el.firstChild.nodeValue = text; }
+        else { window.dash_clientside.set_props(el.id, {children: text}); }
+    }
+
+    function sliderKey(element) {  // the setting whose slider ``element`` is part of, on a page with a live drag
         const host = element && element.closest(".param-slider");
         const root = host && host.closest(".param[data-stops]");
-        return root && root.dataset.page === "toy" ? {key: root.dataset.key, host: host} : null;
+        const page = root && badgeOf(root.dataset.page);
+        return page ? {key: root.dataset.key, label: root.dataset.label || root.dataset.key, host: host,
+                       want: page.dataset.want} : null;
     }
 
     // A setting's number box, −/+ buttons and slider (dashboard/controls.py param_control) kept in
@@ -740,12 +754,12 @@
         if (!data || data.key !== d.key || data.query !== view.query) {
             if (!live.wanted || live.wanted.key !== d.key || live.wanted.query !== view.query) {
                 live.wanted = {key: d.key, query: view.query};
-                window.dash_clientside.set_props("preview-want", {data: live.wanted});
-                badge(`Preview: running ${d.key} at every stop…`);
+                window.dash_clientside.set_props(d.want, {data: live.wanted});
+                badge(`Preview: running ${d.label} at every stop…`);
             }
             return;
         }
-        if (data.note) { badge(`${d.key}: ${data.note}.`); return; }
+        if (data.note) { badge(`${d.label}: ${data.note}.`); return; }
         const onScreen = data.values.indexOf(view.state[d.key]);
         if (d.index === d.drawn) { return; }
         d.drawn = d.index;
@@ -755,7 +769,7 @@
         stats.previewDraws += 1;
         stats.previewMs.push(performance.now() - started);
         if (stats.previewMs.length > 2000) { stats.previewMs.splice(0, 1000); }  // a long session
-        badge(`Preview (batched engine): ${d.key} = ${format(data.values[d.index], 4)}${note}` +
+        badge(`Preview (batched engine): ${d.label} = ${format(data.values[d.index], 4)}${note}` +
               " · release for torch.optim's exact run.");
     }
 
@@ -768,7 +782,7 @@
     document.addEventListener("pointerdown", event => {
         const found = sliderKey(event.target);
         if (!found) { return; }
-        live.dragging = {key: found.key, host: found.host, index: null, drawn: null};
+        live.dragging = Object.assign(found, {index: null, drawn: null});
     }, true);
     document.addEventListener("pointerup", () => { live.dragging = null; }, true);
     new MutationObserver(records => {
@@ -796,8 +810,11 @@
                 return new Promise(resolve => requestAnimationFrame(() => setTimeout(() => resolve(value), 0)));
             },
             previewArrived: function (view, data) {  // a new exact view, or a slider's preview data
-                const trigger = window.dash_clientside.callback_context.triggered_id;
-                if (trigger === "preview-store") {
+                const context = window.dash_clientside.callback_context, store = context.inputs_list[1].id;
+                if (live.store !== store) {  // another page: its previews are not this one's
+                    Object.assign(live, {store: store, data: null, wanted: null});
+                }
+                if (context.triggered_id === store) {
                     live.data = data;
                     if (live.dragging) { live.dragging.drawn = null; drawLive(); }
                     return window.dash_clientside.no_update;

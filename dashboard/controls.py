@@ -53,8 +53,11 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY, run: in
     data: dict[str, str] = {}
     if param.stops and slider:
         slider_id = param_part_id(PARAM_SLIDER, group, param.name, page, run)
+        # data-key: the setting's key in the page's state (a compared run's: r{run}.group.name), what
+        # a live preview of its slider names (data-label: how the page says it, "run 2 · adam.lr")
         data = {"data-stops": json.dumps(list(param.stops)), "data-log": "1" if param.log else "0",
-                "data-key": f"{group}.{param.name}", "data-page": page, "data-slider": slider_id}
+                "data-key": control_key(param_id(group, param.name, page, run)), "data-page": page,
+                "data-slider": slider_id, **({} if run is None else {"data-label": f"run {run + 1} · {group}.{param.name}"})}
         at = nearest_stop(param.stops, float(value), param.log) if isinstance(value, (int, float)) else 0
         parts[1] = html.Div([
             html.Button("−", id=param_part_id(PARAM_DOWN, group, param.name, page, run), n_clicks=0,

@@ -51,14 +51,13 @@ BIAS_WEIGHT = ("bias b", "weight w")  # the toy's map axes
 # Traces of one map panel, in order: contour (heatmap-coloured), path, start, end, current,
 # the optimizer's moment arrow at the current step, the clipped steps.
 MAP_TRACES_PER_PANEL = 7
-MAP_CURRENT = 4
-MAP_ARROW = 5
+MAP_PATH, MAP_START, MAP_END, MAP_CURRENT, MAP_ARROW = 1, 2, 3, 4, 5
 ARROW_COLOUR = "#ff7f0e"
 SURFACE_CURRENT = 4  # surface, path, start, end, current
 FIT_FIRST_LINE = 2  # data, true curve, then one fitted line per run
 # the compare map: the map, then per run its path, its end and its playback step; the start last
 COMPARE_TRACES_PER_RUN = 3
-COMPARE_CURRENT = 3
+COMPARE_PATH, COMPARE_END, COMPARE_CURRENT = 1, 2, 3
 INSIDE_LEGEND = {"y": 0.99, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)"}
 
 
@@ -363,22 +362,26 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
             "eigen": None if eigen is None else {"trace": eigen[0], "length": eigen[1]}, "lr": lr,
             "span": span.tolist(),
             "sigmoid": problem == "classification", "arrowLabel": arrow, "sizes": sizes,
-            "traces": ({"perPanel": COMPARE_TRACES_PER_RUN, "current": COMPARE_CURRENT, "arrow": None,
-                        "surface": None, "fitFirst": FIT_FIRST_LINE} if compare else
-                       {"perPanel": MAP_TRACES_PER_PANEL if panels else 0, "current": MAP_CURRENT,
-                        "arrow": MAP_ARROW, "surface": SURFACE_CURRENT, "fitFirst": FIT_FIRST_LINE})}
+            # each map's traces (run i's at perPanel × i + these); the compare map's start is shared
+            "traces": ({"perPanel": COMPARE_TRACES_PER_RUN, "path": COMPARE_PATH, "start": None, "end": COMPARE_END,
+                        "current": COMPARE_CURRENT, "arrow": None, "surface": None, "fitFirst": FIT_FIRST_LINE}
+                       if compare else
+                       {"perPanel": MAP_TRACES_PER_PANEL if panels else 0, "path": MAP_PATH, "start": MAP_START,
+                        "end": MAP_END, "current": MAP_CURRENT, "arrow": MAP_ARROW, "surface": SURFACE_CURRENT,
+                        "fitFirst": FIT_FIRST_LINE})}
 
 
-def preview_data(key: str, query: str, previews: Mapping[str, Preview]) -> dict[str, Any]:
-    """A slider's preview for the browser: the stops, and per run (the view's losses) the rows'
-    steps and weight, bias and loss at every stop (rows × stops, float32 typed arrays); for a
-    prefix preview (epochs) one column and each stop's last step (``ends``)."""
+def preview_data(key: str, query: str, previews: Mapping[int, Preview]) -> dict[str, Any]:
+    """A slider's preview for the browser: the stops, and per run previewed (keyed by its place
+    among the view's runs: its map panel, its curve and fitted line) the rows' steps and weight,
+    bias and loss at every stop (rows × stops, float32 typed arrays); for a prefix preview
+    (epochs) one column and each stop's last step (``ends``)."""
     first = next(iter(previews.values()))
     return {"key": key, "query": query, "values": first.values.tolist(),
             "ends": None if first.ends is None else first.ends.tolist(),
-            "runs": [{"title": title, "steps": typed_array(p.steps.astype(np.int32)),
+            "runs": [{"panel": panel, "steps": typed_array(p.steps.astype(np.int32)),
                       "w": typed_array(p.weight), "b": typed_array(p.bias), "loss": typed_array(p.loss)}
-                     for title, p in previews.items()]}
+                     for panel, p in previews.items()]}
 
 
 def traces_only(figure: Figure, keep: Callable[[int, dict], bool]) -> Patch:

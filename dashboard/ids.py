@@ -142,6 +142,9 @@ class CompareID(StrEnum):
     STEP = "compare-step"
     STEP_TEXT = "compare-step-text"
     TICKER = "compare-play-interval"
+    ENGINE = "compare-engine-badge"
+    PREVIEW_WANT = "compare-preview-want"
+    PREVIEW = "compare-preview-store"
 
 
 class SweepID(StrEnum):

@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import dash
-from dash import ALL, ClientsideFunction, Input, Output, State, callback, clientside_callback, ctx, dcc, html
+from dash import (
+    ALL,
+    ClientsideFunction,
+    Input,
+    Output,
+    State,
+    callback,
+    clientside_callback,
+    ctx,
+    dcc,
+    html,
+    no_update,
+)
 
-from compute import LOSSES, OPTIMIZERS
+from compute import LOSSES, OPTIMIZERS, InvalidSpec, RunSpec
 from compute.data import CLASS_SCORE_TEXT, TRUE_CURVE_TEXT
+from compute.preview import PreviewSpec, run_preview
+from dashboard.cache import cached
 from dashboard.controls import error_messages, group_controls, settings_from_controls
 from dashboard.errors import job_error
+from dashboard.figures import preview_data
 from dashboard.ids import optimizer_group_id, param_id, param_msg_id, shown_messages_id
-from dashboard.state import PATHS, check_state
+from dashboard.state import PATHS, Checked, check_state
 
 URL_SYNC_JS = """
 function(view, step) {
@@ -259,3 +274,63 @@ def register_playback(ids: PlaybackIDs) -> None:
         Input(ids.step, "value"),
         Input(ids.view, "data"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewIDs:
+    """A page's live drag (assets/descent.js): the line that says which run is on screen, the store
+    the browser asks for a slider's preview through, the store the preview comes back in, and the
+    store of the view (``state``, ``query`` and ``play``) the preview is drawn over."""
+
+    badge: str
+    want: str
+    store: str
+    view: str
+
+
+NO_PREVIEW = "no preview for this slider: release it"
+MAX_KEY = 100  # longer than any setting's key: a request with more is not the page's
+
+# What a page previews for a dragged slider's key in its checked view: per run it moves (by its place
+# among the view's runs: map panel, curve and fitted line), the run's spec and the setting varied.
+# Empty: a slider with no preview; InvalidSpec: a key the page cannot preview, with the reason.
+PreviewRuns = Callable[[str, Checked], Mapping[int, tuple[RunSpec, str]]]
+
+
+def preview_parts(ids: PreviewIDs, page: str) -> list:
+    """The badge (its page and its want store named for the browser) and the preview's two stores."""
+    return [html.Div(id=ids.badge, className="engine", **{"data-page": page, "data-want": ids.want}),
+            dcc.Store(id=ids.want), dcc.Store(id=ids.store)]
+
+
+def register_preview(ids: PreviewIDs, page: str, runs: PreviewRuns) -> Callable:
+    """Dragging a slider of ``page`` draws its preview: the browser follows the hand and asks for the
+    slider's stops once per drag; a new view is torch's exact run. Returns the server's callback."""
+
+    @callback(Output(ids.store, "data"), Input(ids.want, "data"), State(ids.view, "data"),
+              prevent_initial_call=True)
+    def preview(want, view):
+        """The grabbed slider's stops on the batched engine, one cached call per run it moves (the
+        page's ``runs`` say which), for the browser to pick from while the slider is dragged."""
+        key = want.get("key") if isinstance(want, dict) else None
+        if (not isinstance(key, str) or len(key) > MAX_KEY or not isinstance(view, dict)
+                or not isinstance(view.get("state"), dict)):
+            return no_update  # not what the page sends: nobody to tell
+        query = view.get("query")
+        checked = check_state(view["state"], page)
+        try:
+            moved = runs(key, checked) if checked.ok else {}
+            if not moved:
+                return {"key": key, "query": query, "note": NO_PREVIEW}
+            previews = {panel: cached(run_preview, PreviewSpec(spec, name)) for panel, (spec, name) in moved.items()}
+        except InvalidSpec as err:
+            return {"key": key, "query": query, "note": f"no preview: {err.message}; release it"}
+        return preview_data(key, query, previews)
+
+    clientside_callback(  # a new view (torch's exact run), or the preview data of a grabbed slider
+        ClientsideFunction("descent", "previewArrived"),
+        Output(ids.badge, "children"),
+        Input(ids.view, "data"),
+        Input(ids.store, "data"),
+    )
+    return preview

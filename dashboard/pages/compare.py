@@ -20,7 +20,16 @@ from dash import (
     no_update,
 )
 
-from compute import LOSSES, OPTIMIZERS, InvalidSpec, loss_data, loss_grid, run_trajectories, run_trajectory
+from compute import (
+    LOSSES,
+    OPTIMIZERS,
+    InvalidSpec,
+    RunSpec,
+    loss_data,
+    loss_grid,
+    run_trajectories,
+    run_trajectory,
+)
 from compute.data import DataSpec
 from dashboard.cache import cached, cached_each
 from dashboard.carry import carry_query
@@ -60,11 +69,14 @@ from dashboard.outputs import matched, updates
 from dashboard.panels import (
     URL_SYNC_JS,
     PlaybackIDs,
+    PreviewIDs,
     data_section,
     graph,
     loss_section,
     playback_controls,
+    preview_parts,
     register_playback,
+    register_preview,
     section,
     shown_if,
     training_section,
@@ -75,6 +87,7 @@ from dashboard.state import (
     FIELD_BY_KEY,
     MAX_RUNS,
     PATHS,
+    Checked,
     check_state,
     check_value,
     from_query,
@@ -141,6 +154,7 @@ def _query(state: dict[str, Any]) -> str:
 
 PLAYBACK = PlaybackIDs(CompareID.PLAY, CompareID.SPEED, CompareID.STEP, CompareID.STEP_TEXT, CompareID.TICKER,
                        CompareID.STORE)
+PREVIEW = PreviewIDs(CompareID.ENGINE, CompareID.PREVIEW_WANT, CompareID.PREVIEW, CompareID.STORE)
 
 
 def _steps(state: dict[str, Any]) -> int:
@@ -171,7 +185,8 @@ def layout(**query: Any) -> html.Div:
     main = html.Main(
         [
             *view_header(notes, CompareID.QUERY_NOTE, CompareID.LINK, CompareID.STATUS, COMPARE),
-            html.Div(playback_controls(PLAYBACK, _steps(state), state["step"]), className="playback"),
+            html.Div([*playback_controls(PLAYBACK, _steps(state), state["step"]), *preview_parts(PREVIEW, COMPARE)],
+                     className="playback"),
             html.Div([html.Div([graph(CompareID.MAP, "460px"), graph(CompareID.SURFACE, "460px")], className="row"),
                       html.Div([graph(CompareID.CURVE, "340px"), graph(CompareID.FIT, "340px")], className="row")],
                      className="deck"),  # presenting, a key flips the rows (assets/descent.js)
@@ -337,6 +352,26 @@ def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
 
 
 register_playback(PLAYBACK)
+
+
+def _preview_runs(key: str, checked: Checked) -> dict[int, tuple[RunSpec, str]]:
+    """A grabbed slider of a run's card moves that run only: one preview a drag, whatever the number
+    of runs. A shared setting moves every run (or the map): no preview."""
+    run, _, rest = key.partition(".")
+    if run not in RUN_PREFIXES:
+        return {}
+    i, state = int(run[1:]), checked.state
+    if i >= state[COUNT.key]:
+        raise InvalidSpec(f"run {i + 1} is not on screen (the comparison has {state[COUNT.key]})", "preview")
+    group, _, name = rest.partition(".")
+    if group != state[f"{run}.optimizer"]:
+        raise InvalidSpec(f"run {i + 1} runs {OPTIMIZERS[state[f'{run}.optimizer']].title}, not {group!r:.40}",
+                          "preview")
+    return {i: (checked.specs["runs"][i], name)}
+
+
+# Dragging a run's slider draws that run's preview, as on the toy lab (assets/descent.js).
+preview = register_preview(PREVIEW, COMPARE, _preview_runs)
 
 
 clientside_callback(  # a new path over the map on screen: the map is not sent again

@@ -22,15 +22,13 @@ from dash import (
 )
 
 from compute import (
-    LOSSES,
     OPTIMIZERS,
     PRESETS,
     InvalidSpec,
+    RunSpec,
 )
-from compute.preview import PreviewSpec, run_preview
 from compute.script import torch_script
 from dashboard import exports
-from dashboard.cache import cached
 from dashboard.carry import carry_query
 from dashboard.controls import (
     CHECKED,
@@ -51,7 +49,6 @@ from dashboard.figures import (
     make_surface_figure,
     not_a_map,
     playback_data,
-    preview_data,
     trace_update,
     traces_only,
 )
@@ -71,6 +68,7 @@ from dashboard.panels import (
     URL_SYNC_JS,
     JobIDs,
     PlaybackIDs,
+    PreviewIDs,
     data_section,
     graph,
     job_callback,
@@ -78,9 +76,11 @@ from dashboard.panels import (
     loss_section,
     optimizer_section,
     playback_controls,
+    preview_parts,
     progress_row,
     register_optimizer_switch,
     register_playback,
+    register_preview,
     section,
     training_section,
     view_header,
@@ -103,6 +103,7 @@ dash.register_page(__name__, path=PATHS[TOY], name="Toy lab", title="Descent Lab
 
 
 PLAYBACK = PlaybackIDs(ID.PLAY, ID.SPEED, ID.STEP, ID.STEP_TEXT, ID.TICKER, ID.VIEW_STORE)
+PREVIEW = PreviewIDs(ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW, ID.VIEW_STORE)
 
 
 def _graph(id_: str, height: str = "420px") -> dcc.Graph:
@@ -137,9 +138,7 @@ def layout(**query: Any) -> html.Div:
     playback = html.Div(
         [
             *playback_controls(PLAYBACK, steps, state["step"]),
-            html.Div(id=ID.ENGINE, className="engine"),
-            dcc.Store(id=ID.PREVIEW_WANT),
-            dcc.Store(id=ID.PREVIEW),
+            *preview_parts(PREVIEW, TOY),
             dcc.Store(id=ID.SURFACE_NEXT),
             dcc.Store(id=ID.TRACES),
             dcc.Store(id=ID.TRACES_DRAWN),
@@ -351,40 +350,19 @@ def _maps_key(checked: Checked) -> str:
     return "|".join([state["tab"], str(state["log"]), *(checked.specs[loss][1].cache_key() for loss in losses)])
 
 
-@callback(
-    Output(ID.PREVIEW, "data"),
-    Input(ID.PREVIEW_WANT, "data"),
-    State(ID.VIEW_STORE, "data"),
-    prevent_initial_call=True,
-)
-def preview(want, view):
-    """The grabbed slider's stops run on the batched engine (one call per loss shown), for the
-    browser to pick from while the slider is dragged; torch's exact run follows on release."""
-    key = want.get("key") if isinstance(want, dict) else None
-    if not isinstance(key, str) or not isinstance(view, dict) or not isinstance(view.get("state"), dict):
-        return no_update
-    checked = check_state(view["state"])
+def _preview_runs(key: str, checked: Checked) -> dict[int, tuple[RunSpec, str]]:
+    """A grabbed slider of the run (its optimizer's, or the loop's) moves the run of every loss the
+    tab shows; the others (data, losses, the map) change the maps too: no preview."""
     group, _, name = key.partition(".")
     state = checked.state
-    if not checked.ok or group not in (state["optimizer"], "run"):
-        return {"key": key, "query": view.get("query"), "note": "no preview for this slider: release it"}
-    losses = shown_losses(state)
-    try:
-        previews = {LOSSES[loss].title: cached(run_preview, PreviewSpec(checked.specs[loss][0], name))
-                    for loss in losses}
-    except InvalidSpec as err:
-        return {"key": key, "query": view.get("query"), "note": f"no preview: {err.message}; release it"}
-    return preview_data(key, view.get("query"), previews)
+    if group not in (state["optimizer"], "run"):
+        return {}
+    return {panel: (checked.specs[loss][0], name) for panel, loss in enumerate(shown_losses(state))}
 
 
 # Dragging a slider draws its preview (assets/descent.js follows the hand and asks for the
 # preview through PREVIEW_WANT); a new view is torch's exact run.
-clientside_callback(
-    ClientsideFunction("descent", "previewArrived"),
-    Output(ID.ENGINE, "children"),
-    Input(ID.VIEW_STORE, "data"),
-    Input(ID.PREVIEW, "data"),
-)
+preview = register_preview(PREVIEW, TOY, _preview_runs)
 
 
 clientside_callback(  # a new path over the maps on screen: the maps are not sent again

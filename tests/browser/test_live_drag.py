@@ -16,8 +16,9 @@ from .test_toy_lab import TIMEOUT, open_lab
 PATH_LINE = "#map-figure .scatterlayer .trace:first-child path.js-line"
 
 
-def _grab(page, group: str, name: str):
-    thumb = page.locator(part_selector("param-slider", group, name) + " [role=slider]")
+def grab(page, group: str, name: str, on: str = "toy", run: int | None = None):
+    """Press the mouse on a setting's slider thumb (of page ``on``, of compared run ``run``)."""
+    thumb = page.locator(part_selector("param-slider", group, name, on, run) + " [role=slider]")
     thumb.scroll_into_view_if_needed()
     box = thumb.bounding_box()
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -29,7 +30,7 @@ def _grab(page, group: str, name: str):
 def test_dragging_moves_the_path_and_release_shows_torchs_run(page):
     open_lab(page)
     exact_path = page.locator(PATH_LINE).get_attribute("d")
-    x, y = _grab(page, "sgd", "lr")
+    x, y = grab(page, "sgd", "lr")
     page.mouse.move(x - 12, y, steps=3)
     expect(page.locator("#engine-badge")).to_contain_text("Preview (batched engine): sgd.lr =", timeout=TIMEOUT)
     first = page.locator(PATH_LINE).get_attribute("d")
@@ -55,7 +56,7 @@ def test_dragging_moves_the_path_and_release_shows_torchs_run(page):
 
 def test_dragging_back_to_the_value_on_screen_shows_the_exact_run_again(page):
     open_lab(page)
-    x, y = _grab(page, "sgd", "momentum")
+    x, y = grab(page, "sgd", "momentum")
     page.mouse.move(x + 30, y, steps=3)
     expect(page.locator("#engine-badge")).to_contain_text("Preview", timeout=TIMEOUT)
     page.mouse.move(x - 40, y, steps=3)  # past the slider's start: momentum 0, the value on screen
@@ -68,7 +69,7 @@ def test_dragging_epochs_shortens_the_path_to_a_prefix(page):
     open_lab(page)
     points = "(d) => d.split('L').length"  # the preview draws every step (Plotly simplifies lines)
     exact = page.locator(PATH_LINE).get_attribute("d")
-    x, y = _grab(page, "run", "epochs")
+    x, y = grab(page, "run", "epochs")
     page.mouse.move(x - 60, y, steps=4)
     expect(page.locator("#engine-badge")).to_contain_text("Preview (batched engine): run.epochs =", timeout=TIMEOUT)
     time.sleep(0.3)
@@ -83,7 +84,7 @@ def test_dragging_epochs_shortens_the_path_to_a_prefix(page):
 
 def test_a_slider_without_a_preview_says_release(page):
     open_lab(page)
-    x, y = _grab(page, "grid", "resolution")
+    x, y = grab(page, "grid", "resolution")
     page.mouse.move(x - 20, y, steps=3)
     expect(page.locator("#engine-badge")).to_contain_text("release", timeout=TIMEOUT)
     page.mouse.up()

@@ -1,13 +1,18 @@
 """The compare page's callbacks as plain functions, and its state in links."""
 
+import base64
 import importlib
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import parse_qsl
 
+import numpy as np
+import pytest
 from dash import no_update
 
 from compute import OPTIMIZERS, OptimizerSpec, RunSpec, run_trajectory
 from dashboard.controls import CHECKED
 from dashboard.ids import COMPARE, CompareID, param_id, param_msg_id, run_part_id
+from dashboard.panels import NO_PREVIEW
 from dashboard.state import COUNT, FIELDS, MAX_RUNS, default_state, from_query
 
 from .conftest import blank, call_callback
@@ -15,6 +20,7 @@ from .grouping import grouped
 
 compare = importlib.import_module("dashboard.pages.compare")
 SHARED = list(FIELDS)
+ADAM_LR = OPTIMIZERS["adam"].params[0]
 RUN_CONTROLS = [(i, key, p) for i in range(MAX_RUNS) for key, row in OPTIMIZERS.items() for p in row.params]
 
 
@@ -155,3 +161,62 @@ def test_playback_marks_each_run_at_the_step(server_context):
     later = render({"run.epochs": 30}, step=12,  # a change: playback goes to the end
                    triggered=[(param_id("run", "epochs", COMPARE), "value")])
     assert later["step"] == 30
+
+
+def _decoded(typed):
+    return np.frombuffer(base64.b64decode(typed["bdata"]), dtype=typed["dtype"])
+
+
+def test_dragging_a_runs_slider_previews_that_run_only(server_context):
+    """One preview a drag, of the dragged run: its stops on the batched engine, at its place among the
+    runs (its map traces, curve and fitted line); at the value on screen it is that run's torch run."""
+    view = render(count=4)["view"]
+    data = call_callback(compare.preview, {"key": "r1.adam.lr"}, view)
+    assert data["key"] == "r1.adam.lr" and data["query"] == view["query"]
+    assert data["values"] == list(ADAM_LR.stops) and [run["panel"] for run in data["runs"]] == [1]
+    adam = run_trajectory(RunSpec(optimizer=OptimizerSpec("adam", (("lr", 0.1),))))  # run 2
+    at = data["values"].index(0.1)
+    steps = _decoded(data["runs"][0]["steps"])
+    weight = _decoded(data["runs"][0]["w"]).reshape(len(steps), -1)[:, at]
+    np.testing.assert_allclose(weight, adam.weight[steps], rtol=2e-4, atol=2e-5)  # compute/preview.py's bound
+    last = call_callback(compare.preview, {"key": "r3.adagrad.initial_accumulator_value"}, view)
+    assert [run["panel"] for run in last["runs"]] == [3]
+
+
+@pytest.mark.parametrize("key", ["run.init_weight", "run.epochs", "grid.resolution", "data.noise", "mse.x"])
+def test_a_shared_slider_has_no_preview_and_says_release(server_context, key):
+    assert call_callback(compare.preview, {"key": key}, render()["view"])["note"] == NO_PREVIEW
+
+
+@pytest.mark.parametrize(("key", "says"), [
+    ("r3.sgd.lr", "no preview: run 4 is not on screen (the comparison has 2); release it"),
+    ("r1.sgd.lr", "no preview: run 2 runs Adam, not 'sgd'; release it"),
+    ("r0.sgd.nesterov", "'nesterov' cannot be previewed on the batched engine; these can: lr, momentum,"),
+])
+def test_a_key_the_page_cannot_preview_gets_a_clear_message(server_context, key, says):
+    data = call_callback(compare.preview, {"key": key}, render()["view"])
+    assert set(data) == {"key", "query", "note"} and says in data["note"]
+
+
+@pytest.mark.parametrize(("want", "view"), [(None, None), ({"key": 3}, {}), ({"key": "r0.sgd.lr"}, {"state": "x"}),
+                                            ({"key": "r0.sgd.lr" + "x" * 200}, None)])
+def test_a_tampered_compare_preview_request_is_ignored(server_context, want, view):
+    view = view if view is not None else render()["view"]
+    assert call_callback(compare.preview, want, view) is no_update
+
+
+def test_previews_of_several_runs_at_once_are_each_their_own(dash_app):
+    """Eight requests at once (two for each of four runs): each gets its own run's preview."""
+    with dash_app.server.app_context():
+        view = render(count=4)["view"]
+    keys = ["r0.sgd.lr", "r1.adam.lr", "r2.rmsprop.lr", "r3.adagrad.lr"] * 2
+
+    def ask(key):
+        with dash_app.server.app_context():
+            return call_callback(compare.preview, {"key": key}, view)
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(ask, keys))
+    for key, data in zip(keys, got, strict=True):
+        assert data["key"] == key and [run["panel"] for run in data["runs"]] == [int(key[1])]
+    assert got[:4] == got[4:]

@@ -152,23 +152,31 @@ def test_no_figure_offers_to_upload_itself(module):
 
 
 def test_the_browser_code_names_the_components_as_dashboard_ids_does():
-    """assets/descent.js addresses a few components by their IDs: they must be the ones ids.py types."""
+    """assets/descent.js addresses a few components by their IDs: they must be the ones ids.py types;
+    a live drag's components it reads from the page (each page's badge names its page and its store)."""
     import re
     from pathlib import Path
 
     from compute import OPTIMIZERS
     from dashboard.controls import param_control
-    from dashboard.ids import ID, PARAM_SLIDER, TOY, param_part_id
+    from dashboard.ids import ID, PARAM_SLIDER, TOY, CompareID, param_part_id
+    from dashboard.pages import compare, toy
+    from dashboard.panels import preview_parts
 
     script = (Path(__file__).resolve().parents[2] / "assets" / "descent.js").read_text()
     named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "aria-hidden", "step-line", "descent-lab",
                                                                     "descent-fill-maps"}
-    assert named == {ID.ENGINE, ID.PREVIEW_WANT, ID.PREVIEW, "nudge-up", ID.PRESENT_NEXT, ID.MAP_FILL}
+    assert named == {"nudge-up", ID.PRESENT_NEXT, ID.MAP_FILL}
+    for ids, page, badge, want in ((toy.PREVIEW, TOY, ID.ENGINE, ID.PREVIEW_WANT),
+                                   (compare.PREVIEW, "compare", CompareID.ENGINE, CompareID.PREVIEW_WANT)):
+        shown = preview_parts(ids, page)[0]
+        assert (shown.id, shown.className, getattr(shown, "data-page"), getattr(shown, "data-want")) == (
+            badge, "engine", page, want)
+    assert "page.dataset.want" in script and ".engine[data-want][data-page=" in script
     # the room's script (assets/room.js): the top bar's button and bar, its sessionStorage key
     room = (Path(__file__).resolve().parents[2] / "assets" / "room.js").read_text()
     assert set(re.findall(r'getElementById\("([^"]+)"\)', room)) == {ID.ROOM, ID.ROOM_BAR}
     assert f'closest("#{ID.ROOM}")' in room
-    assert f'dataset.page === "{TOY}"' in script
     # the slider's ID: the control carries it (dashboard/ids.py param_part_id), the script reads it
     assert "sliderId: root.dataset.slider" in script
     compared = param_control("adam", OPTIMIZERS["adam"].params[0], 0.1, "compare", 2)
