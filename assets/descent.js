@@ -560,6 +560,7 @@
     function barBeside(gd) {
         const size = gd._fullLayout._size;
         const update = {"colorbar.x": [], "colorbar.y": [], "colorbar.len": []}, traces = [];
+        let skipped = 0;
         gd._fullData.forEach((t, i) => {
             if (t.type !== "contour" || t.showscale === false || !t.visible || t.visible === "legendonly") { return; }
             const xa = gd._fullLayout[(t.xaxis || "x").replace("x", "xaxis")];
@@ -567,9 +568,13 @@
             if (!xa || !ya) { return; }
             const x = (xa._offset + xa._length + 8 - size.l) / size.w;
             const y = 1 - (ya._offset + ya._length / 2 - size.t) / size.h, len = ya._length / size.h;
-            const bar = t.colorbar || {};
-            if (Math.abs((bar.x || 0) - x) * size.w < 3 && Math.abs((bar.y || 0) - y) * size.h < 3
-                && Math.abs((bar.len || 0) - len) * size.h < 3 && bar.xanchor === "left" && bar.yanchor === "middle") {
+            const drawn = gd.querySelectorAll(".colorbar")[traces.length + skipped];
+            const at = drawn && drawn.getBoundingClientRect(), plot = gd.getBoundingClientRect();
+            // beside it already (within 40 px of its right edge, as long as it): left as it is (moving a
+            // bar moves the margin, and so the plot; a bar chasing its plot never settled)
+            if (at && at.left - plot.left - (xa._offset + xa._length) >= 0 && at.left - plot.left - (xa._offset + xa._length) <= 40
+                && Math.abs(at.top - plot.top - ya._offset) <= 40) {
+                skipped += 1;
                 return;
             }
             traces.push(i);

@@ -101,6 +101,15 @@ def wait_js(page, expression: str, arg=None, timeout: float = 30000) -> None:
         time.sleep(0.1)
 
 
+SEEING = Path(__file__).with_name("seeing.js").read_text()
+
+
+def seen(page) -> dict:
+    """What a person sees of the page's figures (tests/browser/seeing.js): for each figure in sight,
+    its plot areas (in view), colour bars, overlapping text and text cut by the screen or its deck."""
+    return page.evaluate(SEEING)
+
+
 def shot(page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)

@@ -33,7 +33,7 @@
             plots.push({x: Math.round(r.left + L.width * s.x[0]), y: Math.round(r.top + L.height * (1 - s.y[1])),
                         w: Math.round(L.width * (s.x[1] - s.x[0])), h: Math.round(L.height * (s.y[1] - s.y[0])), scene: true});
         });
-        const bars = Array.from(gd.querySelectorAll(".colorbar")).map(c => box(c.getBoundingClientRect()));
+        const bars = Array.from(gd.querySelectorAll(".colorbar")).map(c => c.getBoundingClientRect()).filter(inView).map(box);
         const texts = Array.from(gd.querySelectorAll(".gtitle, .g-xtitle text, .g-ytitle text, .xtick text, .ytick text, "
                                                      + "[class*=tick] text, .annotation-text, .legendtext, .cbtitle text"))
             .filter(t => shown(t) && t.textContent.trim())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import shot, wait_js
+from .conftest import seen, shot, wait_js
 from .test_toy_lab import TIMEOUT
 
 PAGES = [("/", "#map-figure .main-svg"), ("/?tab=all", "#all-maps-figure .main-svg"),
@@ -46,39 +46,77 @@ def test_a_phone_sees_the_figures_first_and_nothing_wider_than_the_screen(phone,
     shot(phone, "phone" + path.replace("/", "-").replace("?", "-").rstrip("-"))
 
 
-@pytest.mark.parametrize(("size", "path", "figures"), [
-    ((1280, 720), "/?tab=all", ["#all-maps-figure"]),
-    ((1920, 1080), "/", ["#map-figure", "#surface-figure", "#curve-figure", "#fit-figure"]),
-])
-def test_the_presentation_layout_puts_the_view_on_one_screen(webgl_browser, server_url, size, path, figures):
-    """*present* folds the controls away: at 1280×720 the whole 2×2 view is on screen without
-    scrolling; at 1920×1080 the one-loss view shows map, surface, curve and fit."""
+# The tabs' figures: presenting, the deck shows them a screen at a time
+TAB_FIGURES = {"/": ["map-figure", "surface-figure", "curve-figure", "fit-figure"],
+               "/?tab=all": ["all-maps-figure", "all-curves-figure", "all-fits-figure"]}
+PLOT_MIN = (300, 220)  # a plot area that reads from the back of a room (px)
+
+
+def _check_screen(page, size: tuple[int, int]) -> dict:
+    """One screen of the presentation as a person sees it: every plot area in view at least
+    PLOT_MIN and whole, each map's colour bar beside its plot, no text on other text, none cut."""
+    view = seen(page)
+    assert view["scrollW"] <= size[0], "the page scrolls sideways"
+    for figure in view["figures"]:
+        name = figure["id"]
+        assert figure["overlaps"] == [], (name, "text on text", figure["overlaps"])
+        assert figure["cut"] == [], (name, "text cut by the screen", figure["cut"])
+        for plot in figure["plots"]:
+            assert not plot.get("cut"), (name, "a plot area cut by the screen", plot)
+            assert plot["w"] >= PLOT_MIN[0] and plot["h"] >= PLOT_MIN[1], (name, "a plot area too small", plot)
+        for bar in figure["bars"]:  # beside a plot: within 40 px of its right edge, level with it
+            assert any(0 <= bar["x"] - (p["x"] + p["w"]) <= 40 and abs(bar["y"] - p["y"]) <= 40
+                       for p in figure["plots"]), (name, "a colour bar away from its map", bar, figure["plots"])
+    return view
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+@pytest.mark.parametrize("path", list(TAB_FIGURES))
+def test_the_presentation_shows_every_figure_at_a_size_that_reads(webgl_browser, server_url, size, path):
+    """*present* folds the controls away and lays the view out as a deck of screens: on each screen
+    every plot area is at least 300 × 220 px, colour bars beside their maps, no label on another,
+    nothing cut; PageDown flips to the next screen until every figure of the view has been shown,
+    then back to the first. Maps keep equal scale (square here: both axes span 13 units), and
+    "maps: fill" lets them fill their space."""
     context = webgl_browser.new_context(viewport={"width": size[0], "height": size[1]})
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
     try:
         page.goto(server_url + path)
-        expect(page.locator(figures[0] + " .main-svg").first).to_be_visible(timeout=TIMEOUT)
-        if path == "/?tab=all":  # the issue's projector: only two of the four maps fit
-            bottom = page.locator(figures[-1]).bounding_box()
-            assert bottom["y"] + bottom["height"] > size[1], "without the toggle the view runs below the screen"
+        first = f"#{TAB_FIGURES[path][0]} .main-svg"
+        expect(page.locator(first).first).to_be_visible(timeout=TIMEOUT)
         page.click("#present-toggle")
         expect(page.locator(".controls")).to_be_hidden()
-        for figure in figures:
-            svg = page.locator(figure + " .main-svg").first
-            wait_js(page,   # the graph follows its container (dcc.Graph is responsive)
-                "([sel, h]) => { const e = document.querySelector(sel); const g = e && e.querySelector('.main-svg');"
-                " return g && Math.abs(g.getBoundingClientRect().height - e.getBoundingClientRect().height) < 2; }",
-                arg=[figure, size[1]], timeout=TIMEOUT)
-            box = svg.bounding_box()
-            assert box["y"] >= 0 and box["y"] + box["height"] <= size[1], (figure, box)
-            assert box["x"] + box["width"] <= size[0], (figure, box)
-        tick = f"{figures[0]} .xtick text"
+        tick = f"#{TAB_FIGURES[path][0]} .xtick text"
         wait_js(page, f"getComputedStyle(document.querySelector('{tick}')).fontSize === '16px'",
-                               timeout=TIMEOUT)  # larger text for the back of the room
-        shot(page, f"present-{size[0]}x{size[1]}")
+                timeout=TIMEOUT)  # larger text for the back of the room
+        page.wait_for_timeout(800)  # the figures settle at their new size (each follows its container)
+        shown: set[str] = set()
+        deck_top = "Array.from(document.querySelectorAll('.deck')).find(d => d.getClientRects().length).scrollTop"
+        for screen in range(4):  # PageDown to the last screen, and from there round to the first
+            view = _check_screen(page, size)
+            shown |= {f["id"] for f in view["figures"]}
+            shot(page, f"present-{size[0]}x{size[1]}{path.replace('/', '-').replace('?tab=', '-')}-{screen}")
+            if page.locator("#present-next").is_hidden():
+                break
+            page.keyboard.press("PageDown")
+            page.wait_for_timeout(400)
+            if page.evaluate(deck_top) == 0:
+                break
+        assert shown == set(TAB_FIGURES[path]), ("a figure the presenter cannot reach", shown)
+        maps = "Array.from(document.querySelectorAll('.deck .nsewdrag')).slice(0, 1).map(d => { const r = " \
+               "d.getBoundingClientRect(); return r.width / r.height; })[0]"
+        if path == "/" and size == (1280, 720):
+            page.evaluate("document.querySelector('.deck').scrollTo({top: 0})")
+            assert abs(page.evaluate(maps) - 1) < 0.02, "the map at equal scale"
+            page.click("#map-fill")
+            wait_js(page, f"{maps} > 1.2", timeout=TIMEOUT)  # the map fills its wider space
+            page.click("#map-fill")
+            wait_js(page, f"Math.abs({maps} - 1) < 0.02", timeout=TIMEOUT)
         page.click("#present-toggle")
         expect(page.locator(".controls")).to_be_visible()
-        wait_js(page, f"getComputedStyle(document.querySelector('{tick}')).fontSize === '12px'",
-                               timeout=TIMEOUT)
+        wait_js(page, f"getComputedStyle(document.querySelector('{tick}')).fontSize === '12px'", timeout=TIMEOUT)
     finally:
         context.close()
+    assert errors == [], errors
