@@ -666,6 +666,44 @@
         Plotly.update(gd, bars, layout, maps);
     }
 
+    // On a phone the controls come after the figures: while a setting's slider or − / + is in use
+    // with the map out of sight, the map comes into view over the page (at the top of the screen, or
+    // at its foot when the control is in the top half) and follows the drag; it goes back a moment
+    // after the last change. The page under it stays still (its row keeps its height).
+    const PEEK_MS = 1500;
+    let peeking = null, peekTimer = 0;
+    function shownMap() {
+        return Array.from(document.querySelectorAll("#map-figure, #compare-map")).find(m => m.getClientRects().length);
+    }
+    function peek(event) {
+        const control = window.innerWidth <= PHONE_PX && event.target.closest
+            && event.target.closest(".controls .param [role=slider], .controls .param .nudge");
+        if (!control) { return; }
+        clearTimeout(peekTimer);
+        const map = shownMap();
+        if (peeking || !map) { return; }
+        const r = map.getBoundingClientRect();
+        if (r.bottom > 60 && r.top < window.innerHeight - 60) { return; }  // in sight already
+        const row = map.parentElement;
+        row.style.minHeight = `${row.offsetHeight}px`;
+        const high = control.getBoundingClientRect().top < window.innerHeight / 2;
+        peeking = {map, row};
+        map.classList.add("peek", high ? "peek-foot" : "peek-top");
+    }
+    function unpeekSoon() {
+        if (!peeking) { return; }
+        clearTimeout(peekTimer);
+        peekTimer = setTimeout(() => {
+            peeking.map.classList.remove("peek", "peek-foot", "peek-top");
+            peeking.row.style.minHeight = "";
+            peeking = null;
+        }, PEEK_MS);
+    }
+    document.addEventListener("pointerdown", peek, true);
+    for (const type of ["pointerup", "pointercancel"]) {
+        document.addEventListener(type, unpeekSoon, true);
+    }
+
     // ... and a title wider than its figure gets smaller text (it ran off both sides on a phone, or
     // in the presentation's larger text).
     function fitTitle(gd) {

@@ -112,14 +112,16 @@ def _controls(group: str, state: dict[str, Any]) -> list:
 def layout(**query: Any) -> html.Div:
     """The page, its settings (and its first landscape) from the URL's query string."""
     state, notes = from_query(query, LANDSCAPE_PAGE)
+    # beside the figures that wait for it, above them (on a phone the controls come after the figures,
+    # and the placeholder said "Press Train & draw" with the button a screen or more below)
+    buttons = html.Div([html.Button("Train & draw", id=LandscapeID.RUN, n_clicks=0),
+                        html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True),
+                        dcc.Upload(html.Button("Open a file…", title=f"a landscape file (.npz, at most "
+                                                                      f"{UPLOAD_MAX_BYTES // 1000:,} KB) from the CLI or "
+                                                                      "the Python API: shown with this page's figures"),
+                                   id=LandscapeID.UPLOAD, accept=".npz", max_size=UPLOAD_MAX_BYTES, multiple=False)],
+                       className="sweep-buttons")
     controls = html.Aside([
-        html.Div([html.Button("Train & draw", id=LandscapeID.RUN, n_clicks=0),
-                  html.Button("Cancel", id=LandscapeID.CANCEL, n_clicks=0, disabled=True),
-                  dcc.Upload(html.Button("Open a file…", title=f"a landscape file (.npz, at most {UPLOAD_MAX_BYTES // 1000:,}"
-                                                                " KB) from the CLI or the Python API: shown with this "
-                                                                "page's figures"),
-                             id=LandscapeID.UPLOAD, accept=".npz", max_size=UPLOAD_MAX_BYTES, multiple=False)],
-                 className="sweep-buttons"),  # first, so that it is on screen without scrolling
         section("Network", [
             labelled_dropdown(LandscapeID.DATASET, state["dataset"], {k: r.title for k, r in SOURCES.items()},
                               "dataset"),
@@ -148,6 +150,7 @@ def layout(**query: Any) -> html.Div:
     ], className="controls")
     main = html.Main([
         *view_header(notes, LandscapeID.QUERY_NOTE, LandscapeID.LINK, LandscapeID.STATUS, LANDSCAPE_PAGE),
+        buttons,
         progress_row(LandscapeID.PROGRESS, LandscapeID.PROGRESS_TEXT),
         html.Div([html.Div([graph(LandscapeID.MAIN, "520px", WAITING), graph(LandscapeID.SURFACE, "520px", WAITING)],
                            className="row"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from .conftest import seen, shot, wait_js
+from .conftest import SHOTS, part_selector, seen, shot, wait_js
 from .test_toy_lab import TIMEOUT
 
 PAGES = [("/", "#map-figure .main-svg"), ("/?tab=all", "#all-maps-figure .main-svg"),
@@ -43,7 +43,81 @@ def test_a_phone_sees_the_figures_first_and_nothing_wider_than_the_screen(phone,
         sides = phone.evaluate("(() => { const l = document.querySelector('#all-maps-figure .js-plotly-plot')._fullLayout;"
                                " return ['', '2', '3', '4'].map(s => [l['xaxis' + s]._length, l['yaxis' + s]._length]); })()")
         assert all(w >= 200 and h >= 200 for w, h in sides), sides
+    crowded = [(f["id"], f["overlaps"]) for f in seen(phone)["figures"] if f["overlaps"]]
+    assert crowded == [], ("labels run into each other on a narrow plot", crowded)
+    if path == "/landscape":  # the placeholder says "Press Train & draw": the button is beside it
+        button = phone.locator("#ls-run").bounding_box()
+        assert 0 <= figure_top - (button["y"] + button["height"]) <= 150, (button, figure_top)
     shot(phone, "phone" + path.replace("/", "-").replace("?", "-").rstrip("-"))
+
+
+# every control a finger can press, and what stands for it: a dropdown's inner text box is the
+# dropdown's, an option's box is its label's, a slider's thumb takes touches in a ring around it
+SMALL_TARGETS = """(() => {
+    const out = [];
+    document.querySelectorAll("button, a[href], input:not([type=hidden]), select, [role=slider], [role=tab], summary,"
+                              + " .dash-options-list-option").forEach(e => {
+        const s = getComputedStyle(e);
+        if (s.display === "none" || s.visibility === "hidden" || !e.getClientRects().length || e.closest(".js-plotly-plot")
+            || e.matches(".dash-dropdown-focus-target, .dash-options-list-option input")) { return; }
+        let r = e.getBoundingClientRect();
+        if (e.matches("[role=slider]")) {  // the ring: what a touch 22 px from the thumb's centre lands on
+            e.scrollIntoView({block: "center"});
+            r = e.getBoundingClientRect();
+            const x = r.left + r.width / 2, y = r.top + r.height / 2;
+            const reach = [[x, y - 22], [x, y + 22], [x - 22, y], [x + 22, y]].every(([px, py]) =>
+                document.elementFromPoint(px, py) === e);
+            r = reach ? {width: 44, height: 44} : r;
+        }
+        if (r.width < 44 || r.height < 44) {
+            const owner = e.closest("[id]");
+            out.push(`${e.tagName.toLowerCase()}.${String(e.className).split(" ")[0]} "${e.textContent.trim().slice(0, 12)}"`
+                     + ` in #${owner ? owner.id.slice(0, 60) : ""}`
+                     + ` ${Math.round(r.width)}x${Math.round(r.height)}`);
+        }
+    });
+    return out;
+})()"""
+
+
+def _touch(page):
+    return page.context.new_cdp_session(page)
+
+
+def test_a_phone_has_finger_sized_controls_and_keeps_the_map_in_sight_while_a_slider_moves(phone, server_url):
+    """On a 390×844 touch screen every control is at least 44 × 44 px to a finger; dragging a setting's
+    slider (below the figures) brings the map over the page while the finger moves, the page itself
+    does not jump, and the map goes back after the release."""
+    phone.goto(server_url + "/")
+    expect(phone.locator("#map-figure .main-svg").first).to_be_visible(timeout=TIMEOUT)
+    for _ in range(3):  # the Loading wrapper and late controls: the page as drawn
+        small = phone.evaluate(SMALL_TARGETS)
+        if not small:
+            break
+        phone.wait_for_timeout(500)
+    assert small == [], ("controls smaller than a finger", small)
+    thumb = phone.locator(part_selector("param-slider", "sgd", "lr") + " [role=slider]")
+    thumb.scroll_into_view_if_needed()
+    phone.evaluate("window.scrollBy(0, -200)")  # the slider in the lower part of the screen
+    box = thumb.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    scrolled = phone.evaluate("window.scrollY")
+    assert phone.locator("#map-figure").bounding_box()["y"] + 400 < 0, "the map is out of sight"
+    value = thumb.get_attribute("aria-valuenow")
+    touch = _touch(phone)
+    touch.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    for i in range(1, 6):
+        touch.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x + 12 * i, "y": y}]})
+        phone.wait_for_timeout(60)
+    peeked = phone.locator("#map-figure").bounding_box()
+    assert peeked["y"] >= 0 and peeked["y"] + peeked["height"] <= 844 and peeked["height"] >= 300, peeked
+    assert peeked["y"] + peeked["height"] <= y - 20 or peeked["y"] >= y + 20, "the map leaves the finger's slider free"
+    assert phone.evaluate("window.scrollY") == scrolled, "the page under the map stays still"
+    phone.screenshot(path=str(SHOTS / "phone-peek.png"))  # what the screen shows (a full page would scroll it)
+    touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    assert thumb.get_attribute("aria-valuenow") != value, "the drag moved the slider"
+    wait_js(phone, "!document.querySelector('#map-figure').classList.contains('peek')", timeout=5000)
+    assert phone.locator("#map-figure").bounding_box()["y"] < 0, "the map back in its place"
 
 
 # The tabs' figures: presenting, the deck shows them a screen at a time
