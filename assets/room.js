@@ -149,19 +149,34 @@
     }
 
     // --- a follower ---
-    function settingsOf(url) {  // the address without its playback step
+    // What the page shows without being built again: the playback's step and the view's tab. The
+    // page's components take them (its link follows); anything else opens the address as a link does.
+    const SHOWN = {step: () => document.querySelector(".step-slider[data-slider]"),  // the playback slider
+                   tab: () => document.querySelector("[data-tabs]")};  // the view's tabs
+    function settingsOf(url) {  // the address without what the page shows in place
         const u = new URL(url, window.location.origin);
-        u.searchParams.delete("step");
+        Object.keys(SHOWN).forEach(key => u.searchParams.delete(key));
         u.searchParams.sort();
         return u.pathname + "?" + u.searchParams.toString();
     }
 
+    function inPlace(url) {  // the step and tab set on the page's components, or false
+        if (!room.applied || settingsOf(url) !== settingsOf(room.applied)) { return false; }
+        const want = new URL(url, window.location.origin).searchParams;
+        const had = new URL(room.applied, window.location.origin).searchParams;
+        const moves = Object.entries(SHOWN).filter(([key]) => want.get(key) !== had.get(key));
+        const value = (key, node) => want.get(key) ?? (node && node.dataset.default);  // (a link omits a default)
+        if (moves.some(([key, find]) => !find() || value(key, find()) == null)) { return false; }
+        moves.forEach(([key, find]) => {
+            const node = find();
+            const id = key === "step" ? node.dataset.slider : node.dataset.tabs;
+            window.dash_clientside.set_props(id, {value: key === "step" ? Number(value(key, node)) : value(key, node)});
+        });
+        return true;
+    }
+
     function apply(url) {
-        const step = new URL(url, window.location.origin).searchParams.get("step");
-        const slider = document.querySelector(".step-slider[data-slider]");  // the page's playback slider
-        if (room.applied && settingsOf(url) === settingsOf(room.applied) && slider && step !== null) {
-            window.dash_clientside.set_props(slider.dataset.slider, {value: Number(step)});  // the step only
-        } else {  // open the address as a link would: the page is built from its settings
+        if (!inPlace(url)) {  // open the address as a link would: the page is built from its settings
             window.history.pushState(null, "", url);
             window.dispatchEvent(new CustomEvent("_dashprivate_pushstate"));
         }

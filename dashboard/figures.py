@@ -85,6 +85,9 @@ def _map_path(traj: Trajectory, name: str, colour: str, hover_name: str = "", **
 # orthogonal (the plot area shrinks to the map's aspect; assets/descent.js keeps the colour bar
 # beside it and has a switch that fills the space instead).
 EQUAL_SCALE = {"scaleanchor": "x", "scaleratio": 1, "constrain": "domain"}
+# ... a map narrower than its space keeps to the side of its colour bar (the bar stands at the
+# space's right edge: the page's first draw has it in place, without moving it after)
+BAR_SIDE = {"constrain": "domain", "constraintoward": "right"}
 # The legend at the foot of the figure, under the axis's title (placed at the plot's foot, as a
 # share of the plot's height, it ran into the title when the figure grew). Each entry its own group
 # (``flowing``), so that a row holds as many as fit: otherwise Plotly gives every entry the widest
@@ -108,7 +111,7 @@ def _map_layout(grid: LossGrid, title: str, uirevision: str) -> dict:
     """One (bias, weight) map's layout: the grid's ranges at equal scale, the legend at the foot."""
     xr, yr = _axis_ranges(grid)
     return {"title": centred_title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": FOOT_MARGIN},
-            "xaxis": {"title": {"text": BIAS_WEIGHT[0], "standoff": 6}, "range": xr, "constrain": "domain", **TITLED},
+            "xaxis": {"title": {"text": BIAS_WEIGHT[0], "standoff": 6}, "range": xr, **BAR_SIDE, **TITLED},
             "yaxis": {"title": {"text": BIAS_WEIGHT[1], "standoff": 6}, "range": yr, **EQUAL_SCALE, **TITLED},
             "legend": FOOT_LEGEND, "uirevision": uirevision}
 
@@ -316,8 +319,8 @@ def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Traje
         data += panel
         xr, yr = _axis_ranges(grids[label])
         # every map named on both axes: a presenter shows one row of them at a time
-        layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.42], "anchor": f"y{axes}", "range": xr,
-                                  "constrain": "domain", "title": {"text": BIAS_WEIGHT[0], "standoff": 4}}
+        layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.42], "anchor": f"y{axes}", "range": xr, "constrain": "domain",
+                                  "title": {"text": BIAS_WEIGHT[0], "standoff": 4}}
         layout[f"yaxis{axes}"] = {"domain": [top - 0.44, top], "anchor": f"x{axes}", "range": yr,
                                   **EQUAL_SCALE, "scaleanchor": f"x{axes}",
                                   "title": {"text": BIAS_WEIGHT[1] if col == 0 else ""}}

