@@ -434,10 +434,25 @@
         window.history[name] = function (...args) {
             const result = original.apply(this, args);
             moved();
+            window.dispatchEvent(new Event("descent-address"));  // (a room's presenter publishes it: assets/room.js)
             return result;
         };
     }
     window.addEventListener("popstate", moved);
+
+    // A click on one of the view's tabs writes the tab in the address at once: the view's own sync
+    // (dashboard/panels.py URL_SYNC_JS) writes it once the server has drawn the tab's figures, a
+    // second or so later, and a room's followers waited that long for a new tab.
+    document.addEventListener("click", event => {
+        const tab = event.target.closest && event.target.closest("[data-tabs] .tab");
+        const tabs = tab && tab.closest("[data-tabs]");
+        if (!tabs) { return; }
+        const value = tabs.dataset.values.split(" ")[Array.from(tab.parentElement.querySelectorAll(":scope > .tab")).indexOf(tab)];
+        if (!value) { return; }
+        const url = new URL(window.location.href);
+        if (value === tabs.dataset.default) { url.searchParams.delete("tab"); } else { url.searchParams.set("tab", value); }
+        window.history.replaceState(window.history.state, "", url.pathname + url.search);
+    }, true);
     window.addEventListener("pagehide", () => keep(seen.path, seen.search));
     // the link to the page shown keeps it as it is (Dash would open its address: its older settings)
     document.addEventListener("click", event => {

@@ -1,8 +1,8 @@
 // Presenter mode (dashboard/rooms.py): the presenter's page publishes its address (page, settings,
-// tab and playback step); a follower's page polls the room and opens each new address as a link
-// would, or only moves the playback step when nothing else changed. A follower who touches a
-// control breaks away (their own view) and rejoins with one click. The room lives in this tab's
-// sessionStorage, so a reload keeps following.
+// tab and playback step) as soon as it changes; a follower's page polls the room and opens each new
+// address as a link would, or only moves the playback step and the tab when nothing else changed. A
+// follower who decides something breaks away (their own view) and rejoins with one click. The room
+// lives in this tab's sessionStorage, so a reload keeps following.
 (function () {
     "use strict";
     const HEARTBEAT_MS = 2000;  // the presenter's page speaks at least this often (keeps the room alive)
@@ -147,6 +147,14 @@
         }
         save();
     }
+
+    // ... at once when the page's address changes (a tab, a page, a setting), not at its next look
+    window.addEventListener("descent-address", () => {
+        if (room && room.role === "presenter" && !busy) {
+            busy = true;
+            publish().catch(() => {}).finally(() => { busy = false; });
+        }
+    });
 
     // --- a follower ---
     // What the page shows without being built again: the playback's step and the view's tab. The

@@ -7,8 +7,15 @@ it) p50/p95/max, errors, and the server's CPU and peak memory. The reference, me
 same run against the same server: one follower alone (its delay is the poll's wait plus one
 request). ROOM_FOLLOWERS and ROOM_SECONDS change the load.
 
+In browsers (on the one-machine server, after its polls): a presenter's page and BROWSER_FOLLOWERS
+followers' pages in Chromium; the presenter changes the playback step, the toy lab's tab and the
+page (toy lab <-> Compare) in turns, and each follower's delay is from the presenter's action to
+the follower's page showing it (the step's box, the tab selected, the page's map drawn). Ratio:
+against the lone follower's poll delivery measured in the same run.
+
 Smoke mode (``--smoke``): one machine only (one gunicorn worker), 2 followers for 3 s and the
-lone follower for 2 s, a change every second; it requires 0 errors and the changes delivered.
+lone follower for 2 s, a change every second; in browsers one follower, one change of each
+kind; it requires 0 errors and the changes delivered.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -138,7 +146,78 @@ def _run(port: int, followers: int, seconds: float, every_s: float) -> dict:
             "p50": pick(0.5), "p95": pick(0.95), "max": pick(1.0), "errors": room.errors, "counted": counted}
 
 
-def _scenario(name: str, env: dict[str, str], sizes: Sizes) -> dict:
+# (follower pages, changes of each kind, seconds the pages settle after one) in browsers: full, smoke
+BROWSERS = {False: (int(os.environ.get("BROWSER_FOLLOWERS", "3")), 8, 2.0), True: (1, 1, 1.0)}
+# What a follower's page shows once it follows a change (a JS predicate, its argument the change)
+SHOWS = {
+    "step": "(v) => { const b = document.querySelector('#step-slider input'); return !!b && b.value === String(v); }",
+    "tab": "(v) => { const t = document.querySelector('#view-tabs .tab--selected'); "
+           "return !!t && t.textContent.includes(v) && !!document.querySelector('.deck .main-svg'); }",
+    "page": "(v) => window.location.pathname === v[0] && !!document.querySelector(v[1] + ' .main-svg')",
+}
+
+
+def _in_browsers(port: int, pages: int, changes: int, settle_s: float) -> dict[str, list[float]]:
+    """Each kind of change's delays (s) from the presenter's action to each follower's page showing it;
+    the reference, the presenter's own page showing it; and the difference, what the room adds."""
+    from playwright.sync_api import sync_playwright
+
+    from bench.browser import ARGS, CHROMIUM
+
+    url = f"http://127.0.0.1:{port}"
+    delays: dict[str, list[float]] = {f"{kind}{part}": [] for kind in SHOWS
+                                      for part in ("", ": presenter's own page", ": added by the room")}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            presenter = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+            presenter.goto(url + "/")
+            presenter.wait_for_selector("#map-figure .main-svg", timeout=60000)
+            presenter.click("#room-button")
+            presenter.wait_for_selector(".room-link", timeout=30000)
+            code = presenter.locator(".room-code").inner_text().strip()
+            followers = []
+            for _ in range(pages):
+                page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+                page.goto(f"{url}/r/{code}")
+                page.wait_for_selector("#map-figure .main-svg", timeout=60000)
+                followers.append(page)
+
+            def followed(kind: str, act, value) -> None:
+                began, waiting = time.monotonic(), [presenter, *followers]
+                act()  # (from before the action: a click returns once the presenter's page took it)
+                shown: dict = {}
+                while waiting and time.monotonic() - began < 20:
+                    for page in list(waiting):
+                        if page.evaluate(SHOWS[kind], value):
+                            shown[page] = time.monotonic() - began
+                            waiting.remove(page)
+                    time.sleep(0.01)
+                own = shown.get(presenter, float("inf"))
+                delays[f"{kind}: presenter's own page"].append(own)
+                for page in followers:  # not followed within 20 s: inf
+                    delays[kind].append(shown.get(page, float("inf")))
+                    delays[f"{kind}: added by the room"].append(shown.get(page, float("inf")) - own)
+                time.sleep(settle_s)  # the pages settle before the next change
+
+            time.sleep(1.5)
+            thumb = presenter.locator("#step-slider [role=slider]")
+            steps = presenter.locator("#step-slider input")
+            for i in range(changes):
+                followed("step", lambda i=i: thumb.press("Home" if i % 2 == 0 else "End"),
+                         steps.get_attribute("min") if i % 2 == 0 else steps.get_attribute("max"))
+            for i in range(changes):
+                label = "All losses side by side" if i % 2 == 0 else "One loss"
+                followed("tab", lambda label=label: presenter.click(f"text={label}"), label)
+            for i in range(changes):
+                name, path, figure = ("Compare", "/compare", "#compare-map") if i % 2 == 0 else ("Toy lab", "/", "#map-figure")
+                followed("page", lambda name=name: presenter.click(f".topbar nav >> text={name}"), [path, figure])
+        finally:
+            browser.close()
+    return delays
+
+
+def _scenario(name: str, env: dict[str, str], sizes: Sizes, browsers: tuple[int, int, float] | None = None) -> dict:
     port = free_port()
     OUT.mkdir(exist_ok=True)
     with (OUT / f"rooms-{name}-gunicorn.log").open("w") as log:
@@ -156,6 +235,7 @@ def _scenario(name: str, env: dict[str, str], sizes: Sizes) -> dict:
             loaded = _run(port, sizes.followers, sizes.seconds, sizes.change_s)
             time.sleep(1.5)
             after = usage.cpu_by_role()
+        seen = _in_browsers(port, *browsers) if browsers else None
     finally:
         stop(web)
     cpu = sum(after.values()) - sum(before.values())
@@ -177,6 +257,19 @@ def _scenario(name: str, env: dict[str, str], sizes: Sizes) -> dict:
         require(f"{label}: a change was delivered", r["seen"] > 0)
     sane("server CPU s", cpu)
     sane("ratio p95", loaded["p95"] / reference["p95"])
+    if seen is not None:
+        print(f"{'in browsers':>22}: a presenter's page and {browsers[0]} followers' "
+              "pages (Chromium), from the presenter's action to each follower's page showing it")
+        for kind, values in seen.items():
+            ordered = sorted(values)
+            p50, p95 = (ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 for q in (0.5, 0.95))
+            print(f"{kind:>40}: {len(values)}, p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {ordered[-1] * 1000:.0f} ms")
+            require(f"in browsers, every {kind} shown", all(abs(v) < float("inf") for v in values) and values)
+            sane(f"in browsers, {kind} p95 ms", p95, low=-1e4)
+        for kind in SHOWS:
+            ratio = statistics.median(seen[kind]) / statistics.median(seen[f"{kind}: presenter's own page"])
+            print(f"{kind:>40}: a follower's p50 is {ratio:.2f} x the presenter's own page's")
+            sane(f"in browsers, {kind} ratio", ratio)
     return loaded
 
 
@@ -189,7 +282,7 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
             "SESSIONS_PER_MINUTE": str(10 * sizes.followers + 100)}
     try:
         loaded = _scenario("one machine (make serve)", {**base, "BACKGROUND_CACHE_DIR": str(scratch / "jobs"),
-                                                        "SECRET_KEY_FILE": str(scratch / "key")}, sizes)
+                                                        "SECRET_KEY_FILE": str(scratch / "key")}, sizes, BROWSERS[smoke])
         if smoke:
             require(f"no follower's poll failed ({loaded['errors'][:3]})", not loaded["errors"])
             require("the followers saw the changes (a delivery a follower at least)",
@@ -211,4 +304,5 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
             os.kill(int((scratch / "redis.pid").read_text()), 15)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\ngoal: follower delay p95 under 1 s with {sizes.followers} followers, 0 errors")
+    print(f"\ngoal: follower delay p95 under 1 s with {sizes.followers} followers, 0 errors; in browsers, a step, "
+          "tab or page change on every follower's page within 1 s at p95")

@@ -86,6 +86,7 @@ from dashboard.panels import (
     view_header,
 )
 from dashboard.state import (
+    CHOICES,
     FIELD_BY_KEY,
     PATHS,
     Checked,
@@ -176,11 +177,13 @@ def layout(**query: Any) -> html.Div:
                                  title="Compare with this run as its run 1: duplicate it there and tweak the copy"),)),
                     playback,
                     # data-tabs: a room's follower switches these tabs when only the presenter's tab (and
-                    # step) changed, without building the page again (assets/room.js)
+                    # step) changed, without building the page again; a click on a tab writes it in the
+                    # address at once (assets/descent.js), its values in data-values, in order
                     html.Div(dcc.Loading(dcc.Tabs(id=ID.TABS, value=state["tab"], children=[single, side_by_side, code],
                                                   mobile_breakpoint=0),  # side by side on a phone too
                                          delay_show=300),
-                             **{"data-tabs": ID.TABS, "data-default": default_state(TOY)["tab"]}),
+                             **{"data-tabs": ID.TABS, "data-default": default_state(TOY)["tab"],
+                                "data-values": " ".join(CHOICES["tab"])}),
                     dcc.Store(id=ID.VIEW_STORE),
                 ],
                 className="view",

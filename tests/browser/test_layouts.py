@@ -143,53 +143,62 @@ def _check_screen(page, size: tuple[int, int]) -> dict:
     return view
 
 
+def _flip_through(page, size: tuple[int, int], tab: str) -> None:
+    """Every screen of the deck checked, PageDown from the first to the last and round to the first;
+    every figure of the tab shown on one of them."""
+    shown: set[str] = set()
+    deck_top = "Array.from(document.querySelectorAll('.deck')).find(d => d.getClientRects().length).scrollTop"
+    for screen in range(4):
+        view = _check_screen(page, size)
+        shown |= {f["id"] for f in view["figures"]}
+        shot(page, f"present-{size[0]}x{size[1]}-{tab}-{screen}")
+        if page.locator("#present-next").is_hidden():
+            break
+        page.keyboard.press("PageDown")
+        page.wait_for_timeout(400)
+        if page.evaluate(deck_top) == 0:
+            break
+    assert shown == set(TAB_FIGURES[tab]), ("a figure the presenter cannot reach", shown)
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
-@pytest.mark.parametrize("path", list(TAB_FIGURES))
-def test_the_presentation_shows_every_figure_at_a_size_that_reads(webgl_browser, server_url, size, path):
+def test_the_presentation_shows_every_figure_at_a_size_that_reads(webgl_browser, server_url, size):
     """*present* folds the controls away and lays the view out as a deck of screens: on each screen
     every plot area is at least 300 × 220 px, colour bars beside their maps, no label on another,
     nothing cut; PageDown flips to the next screen until every figure of the view has been shown,
-    then back to the first. Maps keep equal scale (square here: both axes span 13 units), and
-    "maps: fill" lets them fill their space."""
+    then back to the first; the other tab, picked while presenting, the same. Maps keep equal scale
+    (square here: both axes span 13 units), and "maps: fill" lets them fill their space."""
     context = webgl_browser.new_context(viewport={"width": size[0], "height": size[1]})
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
     try:
-        page.goto(server_url + path)
-        first = f"#{TAB_FIGURES[path][0]} .main-svg"
-        expect(page.locator(first).first).to_be_visible(timeout=TIMEOUT)
+        page.goto(server_url + "/")
+        expect(page.locator("#map-figure .main-svg").first).to_be_visible(timeout=TIMEOUT)
         page.click("#present-toggle")
         expect(page.locator(".controls")).to_be_hidden()
-        tick = f"#{TAB_FIGURES[path][0]} .xtick text"
+        tick = "#map-figure .xtick text"
         wait_js(page, f"getComputedStyle(document.querySelector('{tick}')).fontSize === '16px'",
                 timeout=TIMEOUT)  # larger text for the back of the room
         page.wait_for_timeout(800)  # the figures settle at their new size (each follows its container)
-        shown: set[str] = set()
-        deck_top = "Array.from(document.querySelectorAll('.deck')).find(d => d.getClientRects().length).scrollTop"
-        for screen in range(4):  # PageDown to the last screen, and from there round to the first
-            view = _check_screen(page, size)
-            shown |= {f["id"] for f in view["figures"]}
-            shot(page, f"present-{size[0]}x{size[1]}{path.replace('/', '-').replace('?tab=', '-')}-{screen}")
-            if page.locator("#present-next").is_hidden():
-                break
-            page.keyboard.press("PageDown")
-            page.wait_for_timeout(400)
-            if page.evaluate(deck_top) == 0:
-                break
-        assert shown == set(TAB_FIGURES[path]), ("a figure the presenter cannot reach", shown)
-        maps = "Array.from(document.querySelectorAll('.deck .nsewdrag')).slice(0, 1).map(d => { const r = " \
-               "d.getBoundingClientRect(); return r.width / r.height; })[0]"
-        if path == "/" and size == (1280, 720):
-            page.evaluate("document.querySelector('.deck').scrollTo({top: 0})")
+        _flip_through(page, size, "/")
+        if size == (1280, 720):
+            maps = ("Array.from(document.querySelectorAll('.deck .nsewdrag')).slice(0, 1).map(d => { const r = "
+                    "d.getBoundingClientRect(); return r.width / r.height; })[0]")
             assert abs(page.evaluate(maps) - 1) < 0.02, "the map at equal scale"
             page.click("#map-fill")
             wait_js(page, f"{maps} > 1.2", timeout=TIMEOUT)  # the map fills its wider space
             page.click("#map-fill")
             wait_js(page, f"Math.abs({maps} - 1) < 0.02", timeout=TIMEOUT)
+        page.click("text=All losses side by side")
+        wait_js(page, "(() => { const t = document.querySelector('#all-maps-figure .xtick text');"
+                      " return !!t && getComputedStyle(t).fontSize === '16px'; })()", timeout=TIMEOUT)
+        page.wait_for_timeout(800)
+        _flip_through(page, size, "/?tab=all")
         page.click("#present-toggle")
         expect(page.locator(".controls")).to_be_visible()
-        wait_js(page, f"getComputedStyle(document.querySelector('{tick}')).fontSize === '12px'", timeout=TIMEOUT)
+        wait_js(page, "getComputedStyle(document.querySelector('#all-maps-figure .xtick text')).fontSize === '12px'",
+                timeout=TIMEOUT)
     finally:
         context.close()
     assert errors == [], errors

@@ -165,7 +165,8 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
 
     script = (Path(__file__).resolve().parents[2] / "assets" / "descent.js").read_text()
     named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "aria-hidden", "step-line", "descent-lab",
-                                                                    "descent-fill-maps", "peek-top", "peek-foot"}
+                                                                    "descent-fill-maps", "peek-top", "peek-foot",
+                                                                    "descent-address"}
     assert named == {"nudge-up", ID.PRESENT_NEXT, ID.MAP_FILL}
     for ids, page, badge, want in ((toy.PREVIEW, TOY, ID.ENGINE, ID.PREVIEW_WANT),
                                    (compare.PREVIEW, "compare", CompareID.ENGINE, CompareID.PREVIEW_WANT)):
