@@ -91,10 +91,12 @@ def run_room(browser, base: str, name: str) -> None:
             assert urlsplit(link).hostname in network_addresses(), link
             assert "which only this computer can reach" in presenter.inner_text(".room-note")
         print(f"{name}: a setting reached the follower's page in {follows_a_setting(presenter, follower):.2f} s")
-        # the tab
+        # the tab, set in place on the follower's page (opening the address would push a history entry)
+        opened = follower.evaluate("history.length")
         presenter.click("text=All losses side by side")
         _until(lambda: follower.locator("#all-maps-figure .js-plotly-plot").count() == 1
                and follower.locator("#all-maps-figure").is_visible(), 15, "the follower follows the tab")
+        assert follower.evaluate("history.length") == opened, "the follower's page was built again for a tab"
         # the playback step (the presenter presses Home on the step slider)
         presenter.locator("#step-slider [role=slider]").focus()
         presenter.keyboard.press("Home")
