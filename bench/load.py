@@ -139,7 +139,7 @@ def _job(k: int, turn: int, sizes: Sizes) -> tuple:
                           "net.seed": str(k)})
     require(f"the landscape page takes the bench's landscape ({checked.errors})", checked.ok)
     return ("landscape", "/landscape", "ls-main.figure",
-            {"ls-store.data": page._request(checked.state), "ls-run.n_clicks": 0}, "ls-progress-text", "test accuracy")
+            {"ls-run-request.data": {**page._request(checked.state), "click": 1}}, "ls-progress-text", "test accuracy")
 
 
 # what a process under a root is called, by its depth below it (deeper ones take the last name);

@@ -192,5 +192,6 @@ class LandscapeID(StrEnum):
     TRAINING = "ls-training"
     STATUS = "ls-status"
     STORE = "ls-store"
+    RUN_REQUEST = "ls-run-request"  # the settings at Train & draw's click (panels.register_run_request)
     LINK = "ls-link"
     QUERY_NOTE = "ls-query-note"

@@ -192,6 +192,31 @@ def register_settings_check(page: str, status_id: str, store_id: str, choices: d
     return check_settings
 
 
+def register_run_request(page: str, run_id: str, request_id: str, choices: dict[str, str],
+                         request: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable:
+    """What a page's job runs when ``run_id`` is clicked: the controls' values as they are at the
+    click (the pattern-matched ones and ``choices``, as ``register_settings_check`` reads them),
+    as ``request(state)`` in ``request_id``, with the click's count (each click is a change).
+
+    Not the settings check's store: a value typed just before the click (its box left by the
+    click itself) reached that store after the click, and the job ran the value before it."""
+
+    @callback(
+        Output(request_id, "data"),
+        Input(run_id, "n_clicks"),
+        State(param_id(ALL, ALL, page), "value"),
+        *(State(component, "value") for component in choices.values()),
+        prevent_initial_call=True,
+    )
+    def run_request(clicks, values, *chosen):
+        raw = settings_from_controls(ctx.states_list[0], values)
+        raw.update(zip(choices, chosen, strict=True))
+        checked = check_state(raw, page)  # an invalid state goes as it is: the job says what blocks it
+        return {**(request(checked.state) if checked.ok else {"state": raw}), "click": clicks}
+
+    return run_request
+
+
 PLAY_SPEEDS = (1, 2, 5, 10, 20, 50, 100)  # playback, in optimizer steps per second
 DEFAULT_SPEED = 5
 MIN_TICK_MS = 100  # faster speeds move several steps a tick: a tick redraws the figures (~50 ms)

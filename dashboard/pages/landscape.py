@@ -55,6 +55,7 @@ from dashboard.panels import (
     optimizer_section,
     progress_row,
     register_optimizer_switch,
+    register_run_request,
     register_settings_check,
     section,
     view_header,
@@ -157,6 +158,7 @@ def layout(**query: Any) -> html.Div:
                   graph(LandscapeID.TRAINING, "320px", WAITING)],
                  className="deck"),  # presenting, a key flips the rows (assets/descent.js)
         dcc.Store(id=LandscapeID.STORE, data=_request(state)),
+        dcc.Store(id=LandscapeID.RUN_REQUEST),
         dcc.Store(id=shown_messages_id(LANDSCAPE), data=[]),
     ], className="view")
     return html.Div([controls, main], className="toy-lab")
@@ -192,12 +194,13 @@ def dataset_subset(dataset):
     return SUBSETS.get(dataset, (0, 0)) if isinstance(dataset, str) and dataset in SOURCES else (no_update, no_update)
 
 
-check_settings = register_settings_check(
-    LANDSCAPE, LandscapeID.STATUS, LandscapeID.STORE,
-    {"model": LandscapeID.MODEL, "optimizer": LandscapeID.OPTIMIZER, "mode": LandscapeID.MODE,
-     "bias": LandscapeID.BIAS, "scale": LandscapeID.LOG, "dataset": LandscapeID.DATASET, "norm": LandscapeID.NORM,
-     "dir_type": LandscapeID.DIR_TYPE},
-    _request, blocked="Fix the settings marked in red.")
+CHOSEN = {"model": LandscapeID.MODEL, "optimizer": LandscapeID.OPTIMIZER, "mode": LandscapeID.MODE,
+          "bias": LandscapeID.BIAS, "scale": LandscapeID.LOG, "dataset": LandscapeID.DATASET, "norm": LandscapeID.NORM,
+          "dir_type": LandscapeID.DIR_TYPE}  # the settings chosen in dropdowns and checklists
+check_settings = register_settings_check(LANDSCAPE, LandscapeID.STATUS, LandscapeID.STORE, CHOSEN, _request,
+                                         blocked="Fix the settings marked in red.")
+# Train & draw runs the settings as they are at the click (not the store: a value typed just before it)
+run_request = register_run_request(LANDSCAPE, LandscapeID.RUN, LandscapeID.RUN_REQUEST, CHOSEN, _request)
 
 
 def drawn_outputs(duplicate: bool) -> dict[str, Output]:
@@ -219,13 +222,12 @@ def drawn(**values: Any) -> dict[str, Any]:
 
 @callback(
     DRAWN,
-    Input(LandscapeID.RUN, "n_clicks"),
-    State(LandscapeID.STORE, "data"),
+    Input(LandscapeID.RUN_REQUEST, "data"),
     **job_callback(JobIDs(LandscapeID.RUN, LandscapeID.CANCEL, LandscapeID.PROGRESS, LandscapeID.PROGRESS_TEXT),
                    DRAWN, "text"),
     prevent_initial_call=True,  # a link opens with its settings; training waits for a click
 )
-def draw(set_progress, _clicks, request):
+def draw(set_progress, request):
     """Train (or load) the network(s), then evaluate the landscape, with progress."""
     def report(what: str) -> Callable[[int, int], None]:
         return lambda done, total: set_progress((str(done), str(total), f"{what}: {done} of {total}"))

@@ -126,7 +126,7 @@ def _server_callbacks(dash_app) -> list[dict]:
     return [d for d in deps if not d.get("clientside_function") and not d.get("background")]
 
 
-CALLBACK_COUNT = 24  # server-side, non-background callbacks; a test below keeps this honest
+CALLBACK_COUNT = 25  # server-side, non-background callbacks; a test below keeps this honest
 
 
 def test_every_server_callback_is_fuzzed(dash_app):
@@ -223,7 +223,7 @@ def _job(module: str, request: Any, monkeypatch, tmp_path) -> tuple:
     server_settings.settings.cache_clear()
     function = JOBS[module][0]
     job = getattr(importlib.import_module(f"dashboard.pages.{module}"), function)
-    args = (1, request) if function == "draw" else (request, 1)
+    args = (request,) if function == "draw" else (request, 1)
     return list(call_callback(job, lambda _: None, *args).values())  # the figures, then the status line
 
 

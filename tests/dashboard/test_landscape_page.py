@@ -47,7 +47,7 @@ def test_bad_settings_are_named(raw, key):
 def test_the_job_draws_what_it_was_asked(weights_dir):
     state = page.check({"net.epochs": 3, "landscape.resolution": 5, "mode": "pca"}).state
     reports = []
-    main, surface, training, text = call_callback(page.draw, reports.append, 1, {"state": state}).values()
+    main, surface, training, text = call_callback(page.draw, reports.append, {"state": state}).values()
     assert "PC1" in main["layout"]["xaxis"]["title"]["text"] and surface["data"][0]["type"] == "surface"
     assert len(training["data"]) == 4 and "test accuracy" in text
     assert any("training MLP" in r[2] for r in reports) and any("points" in r[2] for r in reports)
@@ -56,7 +56,7 @@ def test_the_job_draws_what_it_was_asked(weights_dir):
 
 @pytest.mark.parametrize("request_", [None, "x", {"state": {"net.epochs": -1}}])
 def test_the_job_refuses_bad_requests(request_):
-    out = call_callback(page.draw, lambda _: None, 1, request_)
+    out = call_callback(page.draw, lambda _: None, request_)
     assert [out[k] for k in ("main", "surface", "training")] == [no_update] * 3 and out["text"].startswith("Nothing drawn")
 
 
@@ -66,7 +66,7 @@ def test_a_gpu_the_server_lacks_is_a_message(setenv):
     test_hosting.py)."""
     setenv("LANDSCAPE_DEVICE", "cuda")
     state = page.check({"net.epochs": 1, "landscape.resolution": 5}).state
-    out = call_callback(page.draw, lambda _: None, 1, {"state": state})
+    out = call_callback(page.draw, lambda _: None, {"state": state})
     assert [out[k] for k in ("main", "surface", "training")] == [no_update] * 3 and "LANDSCAPE_DEVICE" in out["text"]
 
 
@@ -88,7 +88,7 @@ def test_sharpness_trains_a_and_b_and_draws_both_planes(weights_dir):
     state, spec = checked.state, checked.specs["landscape"]
     assert checked.errors == {} and spec.mode == "plane"
     reports = []
-    main, pair, _training, text = call_callback(page.draw, reports.append, 1, {"state": state}).values()
+    main, pair, _training, text = call_callback(page.draw, reports.append, {"state": state}).values()
     sharp = [spectrum(SpectrumSpec(t, k=1, max_matvecs=PAGE_LANCZOS), train(t))[0].sharpness
              for t in (spec.train, dataclasses.replace(spec.train, batch_size=256))]
     assert main["layout"]["title"]["text"] == (f"1D: from A (α = 0) to B (α = 1)<br><sup>A: batch 64, λmax "
@@ -107,7 +107,7 @@ def test_three_trains_a_b_and_c_and_draws_the_plane_through_them(weights_dir):
     state, spec = checked.state, checked.specs["landscape"]
     assert checked.errors == {} and (spec.lo, spec.hi) == (-0.5, 1.5)
     reports = []
-    main, surface, training, text = call_callback(page.draw, reports.append, 1, {"state": state}).values()
+    main, surface, training, text = call_callback(page.draw, reports.append, {"state": state}).values()
     marks = [t for t in main["data"] if t.get("mode") == "markers+text"]
     assert [(t["text"], t["x"], t["y"]) for t in marks] == [(["A"], [0.0], [0.0]), (["B"], [1.0], [0.0]),
                                                             (["C"], [0.0], [1.0])]
@@ -129,7 +129,7 @@ def test_the_page_caps_count_every_training_and_plane():
 
 def test_landscapes_are_stored_and_redrawn_without_computing(weights_dir, monkeypatch):
     state = page.check({"net.epochs": 2, "landscape.resolution": 5, "mode": "pca"}).state
-    first = call_callback(page.draw, lambda _: None, 1, {"state": state})
+    first = call_callback(page.draw, lambda _: None, {"state": state})
     stored = list(weights_dir.glob("landscape-*.npz"))
     assert len(stored) == 1
     with np.load(stored[0], allow_pickle=False) as saved:  # plain arrays and strings
@@ -140,7 +140,7 @@ def test_landscapes_are_stored_and_redrawn_without_computing(weights_dir, monkey
 
     monkeypatch.setattr(page, "landscape", fail)
     monkeypatch.setattr(page, "train", fail, raising=False)
-    again = call_callback(page.draw, lambda _: None, 1, {"state": state})
+    again = call_callback(page.draw, lambda _: None, {"state": state})
     assert again["main"] == first["main"]
 
 
@@ -167,7 +167,7 @@ def test_a_link_trains_nothing_without_a_click(weights_dir):
 @pytest.mark.parametrize("mode", ["plane", "sharpness", "three", "hessian", "edge"])
 def test_settings_on_disk_draw_at_once_from_disk(weights_dir, monkeypatch, mode):
     request = {"state": page.check({"net.epochs": 2, "landscape.resolution": 5, "mode": mode}).state}
-    drawn = call_callback(page.draw, lambda _: None, 1, request)
+    drawn = call_callback(page.draw, lambda _: None, request)
 
     def fail(*args, **kwargs):
         raise AssertionError("computed in a web request")
@@ -219,7 +219,7 @@ def test_the_hessian_view_draws_the_plane_of_the_top_two_eigenvectors(weights_di
     state, spec = checked.state, checked.specs["landscape"]
     assert checked.errors == {} and spec.mode == "hessian" and (spec.lo, spec.hi) == (-1.0, 1.0)
     reports = []
-    main, surface, _training, text = call_callback(page.draw, reports.append, 1, {"state": state}).values()
+    main, surface, _training, text = call_callback(page.draw, reports.append, {"state": state}).values()
     found, _ = spectrum(SpectrumSpec(spec.train, k=2, seed=3, max_matvecs=PAGE_LANCZOS), train(spec.train))
     assert f"λ₁ = {found.eigenvalues[0]:.4g}" in main["layout"]["xaxis"]["title"]["text"]
     assert f"λ₂ = {found.eigenvalues[1]:.4g}" in main["layout"]["yaxis"]["title"]["text"]
@@ -237,7 +237,7 @@ def test_the_edge_view_draws_the_sharpness_during_training_against_the_threshold
     wanted = checked.specs["sharpening"]
     assert (wanted.every, wanted.samples, wanted.trace_samples) == (7, 200, 2)
     reports = []
-    main, hessian, training, text = call_callback(page.draw, reports.append, 1, {"state": checked.state}).values()
+    main, hessian, training, text = call_callback(page.draw, reports.append, {"state": checked.state}).values()
     expected, _ = sharpening(wanted)
     line = main["layout"]["shapes"][0]
     assert line["y0"] == line["y1"] == pytest.approx(40.0)  # 2/lr
@@ -282,10 +282,28 @@ def test_every_view_is_on_the_page_and_drawn_or_says_why_not(weights_dir, name):
     assert checked.ok and spec.mode == view.spec_mode and (spec.lo, spec.hi) == view.range
     assert ("sharpening" in checked.specs) == view.sharpening and view.computes in page.DRAW
     reports = []
-    main, _surface, training, text = call_callback(page.draw, reports.append, 1, {"state": checked.state}).values()
+    main, _surface, training, text = call_callback(page.draw, reports.append, {"state": checked.state}).values()
     assert isinstance(main, dict) and not text.startswith("Nothing drawn"), text
     trainings = {t["name"].split(":")[0] if ":" in t["name"] else "A" for t in training["data"]}
     assert trainings == set("ABC"[:view.models])  # one training figure per model the view trains
     assert any(r[2].startswith("Lanczos") for r in reports) == bool(view.spectrum)
     if view.computes in ("landscape", "three"):
         assert f"{view.points(4)} points evaluated" in text
+
+
+def test_train_and_draw_runs_the_settings_as_they_are_at_the_click():
+    """The request Train & draw's job runs is built from the controls' values at the click (a value
+    typed just before it, its box left by the click itself, reached the settings' store after the
+    click, and the job trained the value before it); a bad value goes as it is, for the job's message."""
+    from dashboard.ids import param_id
+    from dashboard.state import default_state
+
+    ids = [{"id": param_id("net", "epochs", page.LANDSCAPE)}, {"id": param_id("net", "seed", page.LANDSCAPE)}]
+    chosen = [default_state(page.LANDSCAPE_PAGE)[key] for key in page.CHOSEN]
+    request_ = call_callback(page.run_request, 3, [2, 7], *chosen, states_list=[ids])
+    assert request_["click"] == 3
+    assert request_["state"]["net.epochs"] == 2 and request_["state"]["net.seed"] == 7
+    assert "net.epochs=2" in request_["query"]
+    bad = call_callback(page.run_request, 4, [-1, 7], *chosen, states_list=[ids])
+    out = call_callback(page.draw, lambda _: None, bad)
+    assert "epochs" in out["text"] and out["main"] is no_update
