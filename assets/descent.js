@@ -440,6 +440,35 @@
     }
     window.addEventListener("popstate", moved);
 
+    // A value typed without Enter is taken when its box is left, and the page's address follows once
+    // the server has checked it. A click on a link (the top bar, "open this run in Compare") or on
+    // the copy icon that left the box acted on the address before that, with the value before:
+    // it waits for the address to take the new value (at most 2 s: a refused value never does).
+    let edited = null;  // {at, search}: a box changed, the address as it was
+    document.addEventListener("change", event => {
+        if (event.target.closest && event.target.closest(".controls input")) {
+            edited = {at: Date.now(), search: window.location.search};
+        }
+    }, true);
+    document.addEventListener("click", event => {
+        const target = event.target.closest && event.target.closest("a[href], .copy");
+        if (!target || !edited || Date.now() - edited.at > 2000 || window.location.search !== edited.search) {
+            return;
+        }
+        event.preventDefault();
+        event.stopPropagation();
+        const waiting = edited;
+        const retry = () => {
+            if (window.location.search !== waiting.search || Date.now() - waiting.at > 2000) {
+                edited = null;
+                target.click();
+            } else {
+                setTimeout(retry, 50);
+            }
+        };
+        retry();
+    }, true);
+
     // A click on one of the view's tabs writes the tab in the address at once: the view's own sync
     // (dashboard/panels.py URL_SYNC_JS) writes it once the server has drawn the tab's figures, a
     // second or so later, and a room's followers waited that long for a new tab.
@@ -478,6 +507,7 @@
         icon.className = "icon icon-present";
         icon.setAttribute("aria-hidden", "true");
         toggle.replaceChildren(...(on ? ["✕ leave presentation"] : [icon, "present"]));
+        toggle.blur();  // a clicker's Enter or Space would press it again and leave the presentation
         layDeck();
         document.querySelectorAll(".js-plotly-plot").forEach(adapt);
     });
@@ -501,10 +531,17 @@
         const top = deck.getBoundingClientRect().top + window.scrollY;
         const height = Math.max(2 * 120, Math.floor(window.innerHeight - top - 6));
         const row = Math.floor(height / (height >= 2 * ROW_MIN && deck.children.length > 1 ? 2 : 1));
+        const was = parseFloat(root.style.getPropertyValue("--row")) || row;
+        const screen = Math.round(deck.scrollTop / was);  // the screen shown, kept when the rows change size
         if (root.style.getPropertyValue("--deck") !== `${height}px`) { root.style.setProperty("--deck", `${height}px`); }
         if (root.style.getPropertyValue("--row") !== `${row}px`) { root.style.setProperty("--row", `${row}px`); }
+        const tops = screens(deck);
+        const snap = tops.reduce((best, t) => (Math.abs(t - screen * row) < Math.abs(best - screen * row) ? t : best), 0);
+        if (Math.abs(deck.scrollTop - snap) > 2) { deck.scrollTo({top: snap}); }  // (a bar shown or hidden above)
         const next = document.getElementById("present-next");
-        if (next) { next.hidden = screens(deck).length < 2; }
+        if (next) { next.hidden = tops.length < 2; }
+        const fill = document.getElementById("map-fill");  // only where there is a map to fill
+        if (fill) { fill.hidden = !Array.from(deck.querySelectorAll(".js-plotly-plot")).some(gd => gd._descentAnchors); }
     }
     function screens(deck) {  // where each screen of the deck starts: each row's top (a double row's two)
         const row = parseFloat(root.style.getPropertyValue("--row")) || 1;

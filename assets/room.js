@@ -159,8 +159,16 @@
     // --- a follower ---
     // What the page shows without being built again: the playback's step and the view's tab. The
     // page's components take them (its link follows); anything else opens the address as a link does.
-    const SHOWN = {step: () => document.querySelector(".step-slider[data-slider]"),  // the playback slider
-                   tab: () => document.querySelector("[data-tabs]")};  // the view's tabs
+    // Each: where it is, its component's id, what it shows now, and what a link without it means.
+    const SHOWN = {
+        step: {find: () => document.querySelector(".step-slider[data-slider]"), id: node => node.dataset.slider,
+               now: node => { const thumb = node.querySelector("[role=slider]"); return thumb && thumb.getAttribute("aria-valuenow"); },
+               value: text => Number(text)},
+        tab: {find: () => document.querySelector("[data-tabs]"), id: node => node.dataset.tabs,
+              now: node => node.dataset.values.split(" ")[[...node.querySelectorAll(".tab")]
+                  .findIndex(t => t.classList.contains("tab--selected"))],
+              value: text => text},
+    };
     function settingsOf(url) {  // the address without what the page shows in place
         const u = new URL(url, window.location.origin);
         Object.keys(SHOWN).forEach(key => u.searchParams.delete(key));
@@ -168,17 +176,20 @@
         return u.pathname + "?" + u.searchParams.toString();
     }
 
-    function inPlace(url) {  // the step and tab set on the page's components, or false
+    // The step and tab of ``url`` set on the page's components where they show another, or false
+    // (another page or settings). Called again at each poll: the page's own answer to an earlier
+    // change (its view, drawn late on a busy machine) set the step back to its run's end.
+    function inPlace(url) {
         if (!room.applied || settingsOf(url) !== settingsOf(room.applied)) { return false; }
         const want = new URL(url, window.location.origin).searchParams;
-        const had = new URL(room.applied, window.location.origin).searchParams;
-        const moves = Object.entries(SHOWN).filter(([key]) => want.get(key) !== had.get(key));
-        const value = (key, node) => want.get(key) ?? (node && node.dataset.default);  // (a link omits a default)
-        if (moves.some(([key, find]) => !find() || value(key, find()) == null)) { return false; }
-        moves.forEach(([key, find]) => {
-            const node = find();
-            const id = key === "step" ? node.dataset.slider : node.dataset.tabs;
-            window.dash_clientside.set_props(id, {value: key === "step" ? Number(value(key, node)) : value(key, node)});
+        const parts = Object.entries(SHOWN).map(([key, part]) => [key, part, part.find()]);
+        const wanted = (key, node) => want.get(key) ?? (node && node.dataset.default);  // (a link omits a default)
+        if (parts.some(([key, , node]) => want.get(key) !== null && !node)) { return false; }
+        parts.forEach(([key, part, node]) => {
+            const value = node && wanted(key, node);
+            if (value != null && String(part.now(node)) !== String(value)) {
+                window.dash_clientside.set_props(part.id(node), {value: part.value(value)});
+            }
         });
         return true;
     }
@@ -205,6 +216,8 @@
             room.rev = data.rev;
             room.latest = data.url;
             if (room.following) { apply(data.url); }
+        } else if (room.following && room.latest && room.applied === room.latest) {
+            inPlace(room.latest);  // the step and tab still as the presenter's
         }
         save();
     }

@@ -36,6 +36,11 @@ function(view, step) {
     if (!view || typeof view.query !== "string") { return window.dash_clientside.no_update; }
     const params = new URLSearchParams(view.query.slice(1));
     if (step !== null && step !== undefined) { params.set("step", step); }
+    // the tab on screen (a click writes it at once, assets/descent.js; the view may be the one before)
+    const tabs = document.querySelector("[data-tabs]");
+    const shown = tabs && [...tabs.querySelectorAll(".tab")].findIndex(t => t.classList.contains("tab--selected"));
+    const tab = tabs && shown >= 0 ? tabs.dataset.values.split(" ")[shown] : null;
+    if (tab) { if (tab === tabs.dataset.default) { params.delete("tab"); } else { params.set("tab", tab); } }
     const url = window.location.pathname + "?" + params.toString();
     window.history.replaceState(window.history.state, "", url);
     return window.location.origin + url;
@@ -264,13 +269,19 @@ def register_playback(ids: PlaybackIDs) -> None:
             const clicked = window.dash_clientside.callback_context.triggered
                 .some(t => t.prop_id === "{ids.play}.n_clicks");
             if (clicked) {{
-                if (stopped) {{ return [(step >= max) ? 0 : step, false, "❚❚ pause"]; }}
+                if (stopped) {{ (window.descentPlayed || (window.descentPlayed = {{}}))["{ids.step}"] = null;
+                               return [(step >= max) ? 0 : step, false, "❚❚ pause"]; }}
                 return [nu, true, "▶ play"];
             }}
             if (stopped) {{ return [nu, nu, nu]; }}
             const stride = Math.max(1, Math.round(Number(speed) * tick / 1000));  // steps a tick
-            const next = (step || 0) + stride;
-            if (next >= max) {{ return [max, true, "▶ play"]; }}
+            // playing, a new run arrived (a value typed, then ▶ play): it shows its end; it plays from
+            // its start rather than stop there
+            const played = window.descentPlayed || (window.descentPlayed = {{}});
+            const from = (step >= max && played["{ids.step}"] !== step) ? 0 : (step || 0);
+            const next = from + stride;
+            if (next >= max) {{ played["{ids.step}"] = max; return [max, true, "▶ play"]; }}
+            played["{ids.step}"] = next;
             return [next, false, nu];
         }}
         """,

@@ -175,6 +175,9 @@ def test_the_presentation_shows_every_figure_at_a_size_that_reads(webgl_browser,
     try:
         page.goto(server_url + "/")
         expect(page.locator("#map-figure .main-svg").first).to_be_visible(timeout=TIMEOUT)
+        page.wait_for_timeout(500)
+        width = "document.querySelector('#map-figure .main-svg').getBoundingClientRect().width"
+        before = page.evaluate(width)
         page.click("#present-toggle")
         expect(page.locator(".controls")).to_be_hidden()
         tick = "#map-figure .xtick text"
@@ -195,10 +198,12 @@ def test_the_presentation_shows_every_figure_at_a_size_that_reads(webgl_browser,
                       " return !!t && getComputedStyle(t).fontSize === '16px'; })()", timeout=TIMEOUT)
         page.wait_for_timeout(800)
         _flip_through(page, size, "/?tab=all")
+        page.click("text=One loss")  # and the presentation left: the figures back in their columns
         page.click("#present-toggle")
         expect(page.locator(".controls")).to_be_visible()
-        wait_js(page, "getComputedStyle(document.querySelector('#all-maps-figure .xtick text')).fontSize === '12px'",
+        wait_js(page, "getComputedStyle(document.querySelector('#map-figure .xtick text')).fontSize === '12px'",
                 timeout=TIMEOUT)
+        wait_js(page, f"Math.abs({width} - {before}) < 2", timeout=TIMEOUT)
     finally:
         context.close()
     assert errors == [], errors

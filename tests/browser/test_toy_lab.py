@@ -82,6 +82,15 @@ def test_play_runs_through_the_steps(page):
     page.click("#play-button")
     expect(page.locator("#step-text")).to_contain_text("step 20:", timeout=TIMEOUT)
     expect(page.locator("#play-button")).to_have_text("▶ play")
+    # a value typed, then ▶ play (the click leaves the box): the new run arrives while playing, at its
+    # end; it plays from its start, not stops there
+    page.fill(param_selector("sgd", "lr"), "0.05")
+    page.click("#play-button")
+    wait_js(page, "window.location.search.includes('sgd.lr=0.05')", timeout=TIMEOUT)  # the new run is on screen
+    page.wait_for_timeout(600)  # a few ticks (5 steps/s): it stopped at its end on the first
+    assert page.inner_text("#play-button") == "❚❚ pause" and "step 20:" not in page.inner_text("#step-text")
+    expect(page.locator("#step-text")).to_contain_text("step 20:", timeout=TIMEOUT)
+    expect(page.locator("#play-button")).to_have_text("▶ play")
 
 
 def test_the_playback_speed_sets_the_tick_and_the_stride(page):
