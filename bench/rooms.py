@@ -147,7 +147,7 @@ def _run(port: int, followers: int, seconds: float, every_s: float) -> dict:
 
 
 # (follower pages, changes of each kind, seconds the pages settle after one) in browsers: full, smoke
-BROWSERS = {False: (int(os.environ.get("BROWSER_FOLLOWERS", "3")), 8, 2.0), True: (1, 1, 1.0)}
+BROWSERS = {False: (int(os.environ.get("BROWSER_FOLLOWERS", "3")), 8, 2.0), True: (1, 1, 0.2)}
 # What a follower's page shows once it follows a change (a JS predicate, its argument the change)
 SHOWS = {
     "step": "(v) => { const b = document.querySelector('#step-slider input'); return !!b && b.value === String(v); }",

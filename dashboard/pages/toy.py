@@ -311,7 +311,10 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     runs, grids = toy_runs(checked)
     last = max(traj.finite_steps for traj in runs.values()) - 1
     first_load = ctx.triggered_id is None
-    shown_step = min(state["step"], last) if first_load and state["step"] is not None else last
+    # a new tab shows the same runs at the step shown, and leaves the slider as it is by then (its
+    # answer reset a step moved while it was computed: a room's presenter pressing Home just after)
+    same_runs = ctx.triggered_id == ID.TABS
+    shown_step = (min(state["step"], last) if (first_load or same_runs) and state["step"] is not None else last)
     x, y, problem = fit_data(state)  # the data of the loss the fit shows
     maps = _maps_key(checked)
     same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
@@ -346,7 +349,7 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     code = f"```python\n{torch_script(checked.specs[state['loss']][0])}```" if state["tab"] == "code" else no_update
     return updates(RENDER_OUTPUTS, messages=messages, status=_status(runs, state, curvature),
                    **{roles[role]: figure for role, figure in built.items()}, step_max=max(last, 1),
-                   step=shown_step, view=view, code=code, traces=moved, shown=now_shown,
+                   step=no_update if same_runs else shown_step, view=view, code=code, traces=moved, shown=now_shown,
                    to_compare=compare_href(state))
 
 

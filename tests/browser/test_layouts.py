@@ -126,8 +126,18 @@ PLOT_MIN = (300, 220)  # a plot area that reads from the back of a room (px)
 
 
 def _check_screen(page, size: tuple[int, int]) -> dict:
-    """One screen of the presentation as a person sees it: every plot area in view at least
-    PLOT_MIN and whole, each map's colour bar beside its plot, no text on other text, none cut."""
+    """One screen of the presentation as a person sees it, once it has settled (a busy machine
+    draws a resized figure late): every plot area in view at least PLOT_MIN and whole, each map's
+    colour bar beside its plot, no text on other text, none cut."""
+    for _ in range(20):
+        try:
+            return _screen(page, size)
+        except AssertionError:
+            page.wait_for_timeout(250)
+    return _screen(page, size)
+
+
+def _screen(page, size: tuple[int, int]) -> dict:
     view = seen(page)
     assert view["scrollW"] <= size[0], "the page scrolls sideways"
     for figure in view["figures"]:
