@@ -472,14 +472,25 @@
     // A click on one of the view's tabs writes the tab in the address at once: the view's own sync
     // (dashboard/panels.py URL_SYNC_JS) writes it once the server has drawn the tab's figures, a
     // second or so later, and a room's followers waited that long for a new tab.
+    // The view's tabs (dashboard/pages/toy.py: data-tabs, their values in order, the default): a tab
+    // element's value, the one on screen, and a value written into an address's query as a link holds
+    // it (the default left out). Used here, by the view's link sync and by a room's follower.
+    const tabs = {
+        node: () => document.querySelector("[data-tabs]"),
+        valueOf: (node, tab) => node.dataset.values.split(" ")[[...node.querySelectorAll(".tab")].indexOf(tab)],
+        shown: node => tabs.valueOf(node, node.querySelector(".tab--selected")),
+        write: (node, params, value) => {
+            if (value === node.dataset.default) { params.delete("tab"); } else { params.set("tab", value); }
+        },
+    };
+    window.descentTabs = tabs;
     document.addEventListener("click", event => {
         const tab = event.target.closest && event.target.closest("[data-tabs] .tab");
-        const tabs = tab && tab.closest("[data-tabs]");
-        if (!tabs) { return; }
-        const value = tabs.dataset.values.split(" ")[Array.from(tab.parentElement.querySelectorAll(":scope > .tab")).indexOf(tab)];
+        const node = tab && tab.closest("[data-tabs]");
+        const value = node && tabs.valueOf(node, tab);
         if (!value) { return; }
         const url = new URL(window.location.href);
-        if (value === tabs.dataset.default) { url.searchParams.delete("tab"); } else { url.searchParams.set("tab", value); }
+        tabs.write(node, url.searchParams, value);
         window.history.replaceState(window.history.state, "", url.pathname + url.search);
     }, true);
     window.addEventListener("pagehide", () => keep(seen.path, seen.search));

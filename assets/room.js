@@ -164,10 +164,8 @@
         step: {find: () => document.querySelector(".step-slider[data-slider]"), id: node => node.dataset.slider,
                now: node => { const thumb = node.querySelector("[role=slider]"); return thumb && thumb.getAttribute("aria-valuenow"); },
                value: text => Number(text)},
-        tab: {find: () => document.querySelector("[data-tabs]"), id: node => node.dataset.tabs,
-              now: node => node.dataset.values.split(" ")[[...node.querySelectorAll(".tab")]
-                  .findIndex(t => t.classList.contains("tab--selected"))],
-              value: text => text},
+        tab: {find: () => window.descentTabs.node(), id: node => node.dataset.tabs,
+              now: node => window.descentTabs.shown(node), value: text => text},  // (assets/descent.js)
     };
     function settingsOf(url) {  // the address without what the page shows in place
         const u = new URL(url, window.location.origin);

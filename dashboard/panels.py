@@ -37,10 +37,9 @@ function(view, step) {
     const params = new URLSearchParams(view.query.slice(1));
     if (step !== null && step !== undefined) { params.set("step", step); }
     // the tab on screen (a click writes it at once, assets/descent.js; the view may be the one before)
-    const tabs = document.querySelector("[data-tabs]");
-    const shown = tabs && [...tabs.querySelectorAll(".tab")].findIndex(t => t.classList.contains("tab--selected"));
-    const tab = tabs && shown >= 0 ? tabs.dataset.values.split(" ")[shown] : null;
-    if (tab) { if (tab === tabs.dataset.default) { params.delete("tab"); } else { params.set("tab", tab); } }
+    const tabs = window.descentTabs, node = tabs && tabs.node();  // (assets/descent.js)
+    const tab = node && tabs.shown(node);
+    if (tab) { tabs.write(node, params, tab); }
     const url = window.location.pathname + "?" + params.toString();
     window.history.replaceState(window.history.state, "", url);
     return window.location.origin + url;
