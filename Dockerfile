@@ -35,6 +35,7 @@ COPY app.py pyproject.toml ./
 COPY compute/ compute/
 COPY dashboard/ dashboard/
 COPY assets/ assets/
+COPY lessons/ lessons/
 
 
 RUN useradd --create-home --uid 10001 descent \

@@ -13,7 +13,7 @@ import dash
 from dash import Dash, dcc, html
 
 from dashboard import cache as compute_cache
-from dashboard import clients, rooms, share
+from dashboard import clients, player, rooms, share
 from dashboard.errors import install_request_errors, show_callback_error
 from dashboard.hosting import background_manager, install_headers, install_healthz, secret_key
 from dashboard.ids import ID, nav_id
@@ -71,6 +71,7 @@ def create_app() -> Dash:
                     html.H1("Descent Lab"),
                     html.Nav([dcc.Link(page["name"], href=page["relative_path"], id=nav_id(page["path"]))
                               for page in dash.page_registry.values()]),
+                    player.menu(),
                     html.Button([icon("present"), "present"], id=ID.PRESENT, className="present-toggle",
                                 title="presentation layout: the controls fold away, the figures fill the screen"),
                     # presenting only: the next screen of figures (PageDown, a clicker's key) and the maps'
@@ -86,6 +87,8 @@ def create_app() -> Dash:
             ),
             # the room's bar (assets/room.js fills it): the link and QR code, or "following"
             html.Div(id=ID.ROOM_BAR, className="room-bar", hidden=True, **{"data-poll-ms": str(rooms.POLL_MS)}),
+            # a lesson's step, where the address names one (dashboard/player.py)
+            *player.parts(),
             html.Div(id=ID.ERROR, className="global-error"),
             dash.page_container,
         ]

@@ -25,6 +25,24 @@
     }
 
     const NO_STABLE_LR = "no lr is stable with momentum ≥ 1";  // a heavy ball whose velocity never decays
+    // What the stability line's terms mean, for a newcomer: shown where the term is written (a
+    // hover; a tap on a touch screen, assets/style.css)
+    const term = (text, title) => ({namespace: "dash_html_components", type: "Abbr",
+                                    props: {children: text, title: title, className: "term", tabIndex: 0}});
+    const TERMS = {
+        eigen: "The Hessian's eigenvalues: how sharply the loss bends along its two principal directions at this " +
+               "point (the arrows on the map), largest first. MSE's are the same everywhere.",
+        lamMax: "λmax: the largest eigenvalue of the loss's Hessian, how sharply the loss bends along its " +
+                "steepest direction (the longer arrow on the map). Steps of lr × slope overshoot there first.",
+        lamMin: "λmin: the smallest eigenvalue, how gently the loss bends along its flattest direction. " +
+                "Progress along it shrinks the gap by about lr·λmin per step.",
+        kappa: "κ, the condition number λmax/λmin: 1 is a round bowl; a large κ is a long, narrow valley where " +
+               "no single lr suits both directions (small enough for the steep one is slow along the flat " +
+               "one). Standardizing the input brings MSE's κ to 1.",
+        stable: "Full-batch gradient descent on a bowl of curvature λmax overshoots more at every step, and " +
+                "diverges, once lr ≥ 2/λmax; momentum μ raises that to 2(1 + μ)/λmax, Nesterov to " +
+                "2(1 + μ)/((1 + 2μ)λmax). Below it, the run settles.",
+    };
     const decoded = new WeakMap();
 
     function runsOf(play) {
@@ -149,19 +167,23 @@
             line += ` · arrow: ${play.arrowLabel}`;
         }
         let past = false;
+        const parts = [line];
         if (run.lam && k < run.lam.length / 2) {
-            line += ` · Hessian eigenvalues ${format(run.lam[2 * k], 4)}, ${format(run.lam[2 * k + 1], 4)}`;
+            const top = run.lam[2 * k], low = run.lam[2 * k + 1];
+            parts.push(" · ", term("Hessian eigenvalues", TERMS.eigen), ` ${format(top, 4)}, ${format(low, 4)} · `,
+                       term("κ", TERMS.kappa), low > 0 ? ` ${format(top / low, 3)}` : " ∞");
             const bound = run.bound ? run.bound[k] : NaN;
             if (bound === 0) {  // heavy ball with momentum ≥ 1 (compute/optimizers.py sgd_factor)
                 past = true;
-                line += ` · ${NO_STABLE_LR}`;
+                parts.push(` · ${NO_STABLE_LR}`);
             } else if (Number.isFinite(bound)) {
                 past = play.lr !== null && play.lr >= bound;
-                line += ` · SGD stable while lr < ${format(bound, 4)}${past ? ` (lr ${format(play.lr, 4)} is past it)` : ""}`;
+                parts.push(" · ", term(`SGD stable while lr < ${format(bound, 4)}`, TERMS.stable),
+                           past ? ` (lr ${format(play.lr, 4)} is past it)` : "");
             }
         }
         return {namespace: "dash_html_components", type: "Span",
-                props: {children: line, className: past ? "step-line past-bound" : "step-line"}};
+                props: {children: parts, className: past ? "step-line past-bound" : "step-line"}};
     }
 
     const drawnAt = new WeakMap();  // the step each view's figures show
@@ -405,6 +427,9 @@
     }
     function keep(path, search) {
         if (!navLinks().some(a => a.pathname === path)) { return; }  // the top bar's pages only
+        const settings = new URLSearchParams(search);
+        settings.delete("lesson");  // a lesson's step is its own address's, not the page's settings
+        search = settings.toString() ? "?" + settings.toString() : "";
         try {
             if (search.length > 1 && search.length <= MAX_KEPT) { localStorage.setItem(KEPT + path, search); }
             else { localStorage.removeItem(KEPT + path); }
@@ -617,6 +642,56 @@
         fillButton();
         document.querySelectorAll(".js-plotly-plot").forEach(gd => { if (gd._fullLayout) { applyFill(gd); } });
     });
+
+    // The lessons menu folds once a lesson is picked, or on a click elsewhere
+    document.addEventListener("click", event => {
+        const menu = document.getElementById("lessons-menu");
+        if (!menu || !menu.open) { return; }
+        const inside = event.target.closest && event.target.closest("#lessons-menu");
+        if (!inside || (event.target.closest("a") && inside)) { menu.open = false; }
+    });
+    // The lesson being written (dashboard/player.py) is kept in this browser as it changes, and comes
+    // back with the page; where the browser keeps nothing, it lasts as long as the tab
+    const DRAFT = "descent-lesson-draft";
+    let draftShown = null;
+    new MutationObserver(() => {
+        const box = document.getElementById("lesson-draft");
+        if (!box || box === draftShown) { return; }
+        draftShown = box;
+        let kept = null;
+        try { kept = localStorage.getItem(DRAFT); } catch (e) { kept = null; }
+        if (kept && kept !== box.value) { window.dash_clientside.set_props("lesson-draft", {value: kept}); }
+    }).observe(document.body, {childList: true, subtree: true});
+    document.addEventListener("input", event => {
+        if (event.target.id !== "lesson-draft") { return; }
+        try { localStorage.setItem(DRAFT, event.target.value); } catch (e) { /* this tab only */ }
+    });
+    // A lesson's ◀ ▶ on the arrow keys, where the keys move nothing else: not in a box, a slider, a
+    // menu or the tabs (dashboard/player.py)
+    document.addEventListener("keydown", event => {
+        if (!["ArrowLeft", "ArrowRight"].includes(event.key) || event.altKey || event.ctrlKey || event.metaKey) { return; }
+        const t = event.target;
+        if (t && t.closest && t.closest("input, textarea, select, [role=slider], [role=tab], [role=listbox], .dash-dropdown, .tab")) { return; }
+        const link = document.querySelector(`#lesson-bar:not([hidden]) a.${event.key === "ArrowLeft" ? "lesson-prev" : "lesson-next"}`);
+        if (link) { event.preventDefault(); link.click(); }
+    });
+
+    // A page's lead (what it shows, what to try first) stays folded once its reader folds it: per
+    // page, in this browser (dashboard/leads.py)
+    const LEAD = "descent-lead-folded-";
+    const leads = document.getElementsByClassName("lead");  // live: no query per mutation
+    new MutationObserver(() => {
+        for (const d of leads) {
+            if (d.dataset.seen || !d.dataset.lead) { continue; }
+            d.dataset.seen = "1";
+            try { if (localStorage.getItem(LEAD + d.dataset.lead) === "1") { d.open = false; } } catch (e) { /* open */ }
+        }
+    }).observe(document.body, {childList: true, subtree: true});
+    document.addEventListener("toggle", event => {
+        const d = event.target;
+        if (!d.classList || !d.classList.contains("lead") || !d.dataset.lead) { return; }
+        try { localStorage.setItem(LEAD + d.dataset.lead, d.open ? "0" : "1"); } catch (e) { /* this page only */ }
+    }, true);
 
     // A map's colour bar beside its plot area: equal scale shrinks the area, and a bar placed by the
     // figure's width stood far to its right.
@@ -930,7 +1005,29 @@
                 badge(EXACT);  // the badge's text node may hold a preview's words that Dash does not know of
                 return EXACT;
             },
-            // Beside the lr control: the curvature at the playback step and SGD's stable lr there.
+            // The lesson writer's "+ this view as a step" (dashboard/player.py): the page and its settings
+            // as the address holds them now (within the app: without its base path; no lesson), appended
+            // to the draft as a step to write
+            addStep: function (clicks, draft) {
+                let root = "/";
+                try { root = JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix || "/"; } catch (e) { root = "/"; }
+                const params = new URLSearchParams(window.location.search);
+                params.delete("lesson");
+                let path = window.location.pathname;
+                if (root !== "/" && path.startsWith(root)) { path = "/" + path.slice(root.length); }
+                const view = path + (params.toString() ? "?" + params.toString() : "");
+                const quote = text => "'" + text.replace(/'/g, "''") + "'";
+                const page = (document.title.split("·").pop() || "a view").trim();
+                let text = (draft || "").replace(/\s*$/, "\n");
+                const count = (text.match(/^\s*- title:/gm) || []).length + 1;
+                if (!/^steps:/m.test(text)) { text += "steps:\n"; }
+                text += `  - title: ${quote(`Step ${count}, the ${page}`)}\n    view: ${quote(view)}\n` +
+                        "    text: What this view shows.\n    try: What to change.\n    notice: What to look for.\n";
+                try { localStorage.setItem(DRAFT, text); } catch (e) { /* this tab only */ }
+                return text;
+            },
+            // Beside the lr control: the curvature at the playback step, its condition number and SGD's
+            // stable lr there; each term explained where it is written (a hover, a long press)
             stability: function (step, view) {
                 const play = view && view.play;
                 if (!play || !Array.isArray(play.runs) || !play.runs.length) { return ""; }
@@ -938,8 +1035,11 @@
                 if (!run.lam) { return ""; }
                 const last = run.lam.length / 2 - 1;
                 const k = (step === null || step === undefined) ? last : Math.max(0, Math.min(Math.round(step), last));
-                const parts = [`${run.title} at step ${k}: Hessian λmax ${format(run.lam[2 * k], 4)}, ` +
-                               `λmin ${format(run.lam[2 * k + 1], 4)}.`];
+                const top = run.lam[2 * k], low = run.lam[2 * k + 1];
+                const parts = [`${run.title} at step ${k}: Hessian `,
+                               term("λmax", TERMS.lamMax), ` ${format(top, 4)}, `,
+                               term("λmin", TERMS.lamMin), ` ${format(low, 4)}; `,
+                               term("κ", TERMS.kappa), low > 0 ? ` ${format(top / low, 3)}.` : " ∞ (flat along one direction)."];
                 const bound = run.bound ? run.bound[k] : NaN;
                 let past = false;
                 if (bound === 0) {
@@ -947,15 +1047,15 @@
                     parts.push(` ${NO_STABLE_LR}: the velocity never decays.`);
                 } else if (Number.isFinite(bound)) {
                     past = play.lr !== null && play.lr >= bound;
-                    parts.push(` SGD is stable while lr < ${format(bound, 4)}` +
-                               (past ? `: lr ${format(play.lr, 4)} is past it.` : "."));
+                    parts.push(" SGD is ", term(`stable while lr < ${format(bound, 4)}`, TERMS.stable),
+                               past ? `: lr ${format(play.lr, 4)} is past it.` : ".");
                 } else if (run.bound) {
                     parts.push(" No curvature here, so no bound on lr.");
                 } else {
                     parts.push(" (The lr bound is SGD's; Adam's is on its preconditioned sharpness.)");
                 }
                 return {namespace: "dash_html_components", type: "Span",
-                        props: {children: parts.join(""), className: past ? "stability past-bound" : "stability"}};
+                        props: {children: parts, className: past ? "stability past-bound" : "stability"}};
             },
             playStep: function (step, view) {
                 const nu = window.dash_clientside.no_update;

@@ -14,8 +14,9 @@ the follower's page showing it (the step's box, the tab selected, the page's map
 against the lone follower's poll delivery measured in the same run.
 
 Smoke mode (``--smoke``): one machine only (one gunicorn worker), 2 followers for 3 s and the
-lone follower for 2 s, a change every second; in browsers one follower, one change of each
-kind; it requires 0 errors and the changes delivered.
+lone follower for 2 s, a change every second; in browsers one follower, one step and one tab (a
+page, the same code with another page load, only in the full run); it requires 0 errors and the
+changes delivered.
 """
 
 from __future__ import annotations
@@ -146,8 +147,10 @@ def _run(port: int, followers: int, seconds: float, every_s: float) -> dict:
             "p50": pick(0.5), "p95": pick(0.95), "max": pick(1.0), "errors": room.errors, "counted": counted}
 
 
-# (follower pages, changes of each kind, seconds the pages settle after one) in browsers: full, smoke
-BROWSERS = {False: (int(os.environ.get("BROWSER_FOLLOWERS", "3")), 8, 2.0), True: (1, 1, 0.2)}
+# (follower pages, changes of each kind, seconds the pages settle after one, the kinds) in browsers:
+# full, smoke
+BROWSERS = {False: (int(os.environ.get("BROWSER_FOLLOWERS", "3")), 8, 2.0, ("step", "tab", "page")),
+            True: (1, 1, 0.2, ("step", "tab"))}
 # What a follower's page shows once it follows a change (a JS predicate, its argument the change)
 SHOWS = {
     "step": "(v) => { const b = document.querySelector('#step-slider input'); return !!b && b.value === String(v); }",
@@ -157,7 +160,8 @@ SHOWS = {
 }
 
 
-def _in_browsers(port: int, pages: int, changes: int, settle_s: float) -> dict[str, list[float]]:
+def _in_browsers(port: int, pages: int, changes: int, settle_s: float,
+                 kinds: tuple[str, ...]) -> dict[str, list[float]]:
     """Each kind of change's delays (s) from the presenter's action to each follower's page showing it;
     the reference, the presenter's own page showing it; and the difference, what the room adds."""
     from playwright.sync_api import sync_playwright
@@ -165,7 +169,7 @@ def _in_browsers(port: int, pages: int, changes: int, settle_s: float) -> dict[s
     from bench.browser import ARGS, CHROMIUM
 
     url = f"http://127.0.0.1:{port}"
-    delays: dict[str, list[float]] = {f"{kind}{part}": [] for kind in SHOWS
+    delays: dict[str, list[float]] = {f"{kind}{part}": [] for kind in kinds
                                       for part in ("", ": presenter's own page", ": added by the room")}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -209,7 +213,7 @@ def _in_browsers(port: int, pages: int, changes: int, settle_s: float) -> dict[s
             for i in range(changes):
                 label = "All losses side by side" if i % 2 == 0 else "One loss"
                 followed("tab", lambda label=label: presenter.click(f"text={label}"), label)
-            for i in range(changes):
+            for i in range(changes if "page" in kinds else 0):
                 name, path, figure = ("Compare", "/compare", "#compare-map") if i % 2 == 0 else ("Toy lab", "/", "#map-figure")
                 followed("page", lambda name=name: presenter.click(f".topbar nav >> text={name}"), [path, figure])
         finally:
@@ -217,7 +221,7 @@ def _in_browsers(port: int, pages: int, changes: int, settle_s: float) -> dict[s
     return delays
 
 
-def _scenario(name: str, env: dict[str, str], sizes: Sizes, browsers: tuple[int, int, float] | None = None) -> dict:
+def _scenario(name: str, env: dict[str, str], sizes: Sizes, browsers: tuple | None = None) -> dict:
     port = free_port()
     OUT.mkdir(exist_ok=True)
     with (OUT / f"rooms-{name}-gunicorn.log").open("w") as log:
@@ -266,7 +270,7 @@ def _scenario(name: str, env: dict[str, str], sizes: Sizes, browsers: tuple[int,
             print(f"{kind:>40}: {len(values)}, p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {ordered[-1] * 1000:.0f} ms")
             require(f"in browsers, every {kind} shown", all(abs(v) < float("inf") for v in values) and values)
             sane(f"in browsers, {kind} p95 ms", p95, low=-1e4)
-        for kind in SHOWS:
+        for kind in browsers[3]:
             ratio = statistics.median(seen[kind]) / statistics.median(seen[f"{kind}: presenter's own page"])
             print(f"{kind:>40}: a follower's p50 is {ratio:.2f} x the presenter's own page's")
             sane(f"in browsers, {kind} ratio", ratio)

@@ -123,6 +123,10 @@ def _add_problem_options(parser: argparse.ArgumentParser) -> None:
     _add_registry_options(loss, LOSSES)
 
 
+def _data_spec(args: argparse.Namespace) -> DataSpec:
+    return DataSpec(**{p.name: getattr(args, p.name) for p in DATA_PARAMS})
+
+
 def _loss_spec(args: argparse.Namespace) -> LossSpec:
     row = LOSSES[args.loss]
     given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
@@ -144,7 +148,7 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
     row = OPTIMIZERS[args.optimizer]
     given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
     return RunSpec(
-        data=DataSpec(args.n, args.noise, args.seed),
+        data=_data_spec(args),
         loss=_loss_spec(args),
         optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
         **{p.name: getattr(args, p.name) for p in RUN_PARAMS},
@@ -482,7 +486,8 @@ def _curvature(args: argparse.Namespace) -> None:
     for i, value in enumerate(found.eigenvalues.tolist()):
         sys.stdout.write(f"{i},{value!r}\n")
     vectors = "; ".join(f"({v[0]:.6g}, {v[1]:.6g})" for v in found.eigenvectors.T)
-    sys.stderr.write(f"at step {step}: w={weight!r}, b={bias!r}; eigenvectors (w, b): {vectors}\n")
+    sys.stderr.write(f"at step {step}: w={weight!r}, b={bias!r}; eigenvectors (w, b): {vectors}; "
+                     f"condition number κ = λmax/λmin = {found.condition:.6g}\n")
     bound = stable_lr(found.sharpness, spec.optimizer)
     if bound == 0:
         sys.stderr.write("no lr is stable with momentum >= 1 (a heavy ball's velocity never decays)\n")
@@ -548,7 +553,7 @@ def _net_curvature(args: argparse.Namespace) -> None:
 
 def _grid(args: argparse.Namespace) -> None:
     spec = GridSpec(
-        data=DataSpec(args.n, args.noise, args.seed),
+        data=_data_spec(args),
         loss=_loss_spec(args),
         **{p.name: getattr(args, p.name) for p in GRID_PARAMS},
     )

@@ -57,6 +57,11 @@ class ToyCurvature:
         """λmax, the largest eigenvalue."""
         return float(self.eigenvalues[0])
 
+    @property
+    def condition(self) -> float:
+        """κ = λmax/λmin, the condition number (inf where λmin ≤ 0: no minimum in some direction)."""
+        return condition_number(self.eigenvalues)
+
 
 @dataclass(frozen=True, slots=True)
 class CurvaturePath:
@@ -66,6 +71,12 @@ class CurvaturePath:
     eigenvalues: np.ndarray
     eigenvectors: np.ndarray
     hessians: np.ndarray  # (n, 2, 2)
+
+
+def condition_number(eigenvalues: np.ndarray) -> float:
+    """κ = λmax/λmin of eigenvalues sorted largest first; inf where λmin ≤ 0 (flat or a saddle)."""
+    top, low = float(eigenvalues[0]), float(eigenvalues[-1])
+    return top / low if low > 0 else float("inf")
 
 
 def toy_hessians(data: DataSpec, loss: LossSpec, weights: np.ndarray, biases: np.ndarray) -> CurvaturePath:

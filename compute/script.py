@@ -54,6 +54,13 @@ def torch_script(spec: RunSpec) -> str:
                 f"x = np.array(np.random.randn({data.n}), dtype=np.float32)",
                 f"y = np.array({TRUE_CURVE_SOURCE} + {data.noise!r} * np.random.randn({data.n}), "
                 "dtype=np.float32)"]
+    if data.standardize:
+        draw += ["# the neuron sees the standardized feature: zero mean, unit variance",
+                 "x64 = x.astype(np.float64)",
+                 "x = np.array((x64 - x64.mean()) / x64.std(), dtype=np.float32)"]
+    elif (data.x_scale, data.x_offset) != (1.0, 0.0):
+        draw += ["# the neuron sees the feature in other units, not centred: x' = x_scale·x + x_offset",
+                 f"x = np.array({data.x_scale!r} * x.astype(np.float64) + {data.x_offset!r}, dtype=np.float32)"]
     lines = [
         "import numpy as np",
         "import torch",

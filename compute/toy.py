@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from compute.data import DataSpec
 from compute.losses import LOSSES, loss_data
 from compute.optimizers import OPTIMIZERS
 from compute.specs import GridSpec, RunSpec
@@ -241,3 +242,36 @@ def loss_grid(spec: GridSpec) -> LossGrid:
             pred = wc[:, None, None] * xs + b[None, :, None]  # (rows, biases, n)
             out[start : start + len(wc)] = elementwise(pred, ys.expand_as(pred)).mean(dim=-1)
     return LossGrid(biases, weights, out.numpy())
+
+
+EXTENT_MARGIN = 1.3  # the followed map reaches this far past the start point
+EXTENT_FLOOR = 0.5  # and at least this far from the optimum either way
+EXTENT_LIMIT = 1000.0  # the grid's edges' range
+
+
+def least_squares(data: DataSpec, loss: str = "mse") -> tuple[float, float]:
+    """The (weight, bias) of the least-squares line through the data a loss is fit to, in float64:
+    w* = cov(x', y)/var(x'), b* = mean y − w*·mean x'. MSELoss's minimum exactly; a centre for the
+    other losses (their minima lie near it; BCEWithLogits' may lie at infinity)."""
+    x, y = (np.asarray(a, np.float64) for a in loss_data(data, loss))
+    dx = x - x.mean()
+    weight = float((dx * (y - y.mean())).sum() / (dx * dx).sum())
+    return weight, float(y.mean() - weight * x.mean())
+
+
+def follow_extent(data: DataSpec, loss: str, init_weight: float, init_bias: float) -> dict[str, float]:
+    """A square map around the optimum that holds the start point: what the toy lab's map turns to
+    when the feature's scale, offset or standardizing moves the optimum.
+
+    Centre (w*, b*) of ``least_squares``; half-side r = EXTENT_MARGIN·max(|w₀ − w*|, |b₀ − b*|,
+    EXTENT_FLOOR), the same both ways so that an equal-scale map shows a narrow valley as narrow;
+    edges rounded to 3 significant digits and kept within ±EXTENT_LIMIT.
+    """
+    weight, bias = least_squares(data, loss)
+    half = EXTENT_MARGIN * max(abs(init_weight - weight), abs(init_bias - bias), EXTENT_FLOOR)
+
+    def edge(value: float) -> float:
+        return float(min(max(float(f"{value:.3g}"), -EXTENT_LIMIT), EXTENT_LIMIT))
+
+    return {"b_min": edge(bias - half), "b_max": edge(bias + half),
+            "w_min": edge(weight - half), "w_max": edge(weight + half)}

@@ -146,7 +146,7 @@ class View:
         self.checked = figure_checked(checked, figure)
         self.state, self.figure = self.checked.state, figure
         self.runs, self.grids = toy_runs(self.checked)
-        self.x, self.y, self.problem = fit_data(self.state)
+        self.x, self.y, self.problem, self.feature = fit_data(self.state)
         self.last = max(traj.finite_steps for traj in self.runs.values()) - 1
 
     def at(self, step: int) -> dict:
@@ -159,7 +159,7 @@ class View:
             return F.make_all_maps_figure(self.grids, runs, step, log)
         if self.figure in ("curve", "all-curves"):
             return F.make_curve_figure(runs, step)
-        return F.make_fit_figure(self.x, self.y, runs, step, self.problem)
+        return F.make_fit_figure(self.x, self.y, runs, step, self.problem, self.feature)
 
 
 def for_slides(figure: dict, text: str, width: int, height: int, step: int, animated: bool) -> dict:

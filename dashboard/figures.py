@@ -271,20 +271,28 @@ def fitted_line(span: np.ndarray, traj: Trajectory, k: int, problem: str = "regr
 
 
 def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory],
-                    step: int | None = None, problem: str = "regression") -> Figure:
-    """The data, the true curve and each run's fitted line w·x + b (or σ(w·x + b)) at the step."""
+                    step: int | None = None, problem: str = "regression",
+                    feature: tuple[float, float] = (1.0, 0.0)) -> Figure:
+    """The data, the true curve and each run's fitted line w·x + b (or σ(w·x + b)) at the step.
+
+    x is the feature the neuron sees, x' = A·x + B of the drawn x (``feature`` = (A, B)): the true
+    curve and the class boundary, written in the drawn x, are drawn at x' too."""
     span = fit_span(x, problem)
+    scale, offset = feature
+    moved = feature != (1.0, 0.0)
+    suffix = " (of x = (x' − B)/A)" if moved else ""
     data = [marker_trace("scatter", typed_array(x), typed_array(y), "data", {"color": "#444", "size": 6})]
     if problem == "classification":
         title, y_range = "fitted probability σ(w·x + b) of class 1", [-0.1, 1.1]
-        data.append({"type": "scatter", "x": [BOUNDARY, BOUNDARY], "y": [-0.1, 1.1], "mode": "lines",
-                     "name": f"{BOUNDARY_TEXT} (noise-free boundary)", "line": {"color": "#999", "dash": "dot"}})
+        boundary = scale * BOUNDARY + offset
+        data.append({"type": "scatter", "x": [boundary, boundary], "y": [-0.1, 1.1], "mode": "lines",
+                     "name": f"{BOUNDARY_TEXT}{suffix} (noise-free boundary)", "line": {"color": "#999", "dash": "dot"}})
     else:
         smooth = np.linspace(float(x.min()), float(x.max()), 100)
         pad = 0.15 * float(y.max() - y.min()) + 1e-6
         title, y_range = "fitted line y = w·x + b", [float(y.min()) - pad, float(y.max()) + pad]
-        data.append({"type": "scatter", "x": typed_array(smooth), "y": typed_array(true_curve(smooth)),
-                     "mode": "lines", "name": TRUE_CURVE_TEXT, "line": {"color": "#999", "dash": "dot"}})
+        data.append({"type": "scatter", "x": typed_array(smooth), "y": typed_array(true_curve((smooth - offset) / scale)),
+                     "mode": "lines", "name": TRUE_CURVE_TEXT + suffix, "line": {"color": "#999", "dash": "dot"}})
     for i, (label, traj) in enumerate(runs.items()):
         data.append({"type": "scatter", "x": span.tolist(),
                      "y": fitted_line(span, traj, clamp_step(step, traj), problem),
@@ -294,7 +302,9 @@ def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory]
         "data": data,
         "layout": {
             "title": centred_title(title), "margin": {"l": 50, "r": 10, "t": 50, "b": 40},
-            "xaxis": {"title": {"text": "x", "standoff": 6}, **TITLED}, "yaxis": {"title": {"text": "y"}, "range": y_range},
+            "xaxis": {"title": {"text": "x' = A·x + B, the feature the neuron sees" if moved else "x", "standoff": 6},
+                      **TITLED},
+            "yaxis": {"title": {"text": "y"}, "range": y_range},
             "legend": INSIDE_LEGEND | ({"x": 0.99, "xanchor": "right", "y": 0.4} if problem == "classification"
                                        else {"x": 0.01, "xanchor": "left"}), "uirevision": "fit",
         },

@@ -35,6 +35,17 @@ class ID(StrEnum):
     MAP_FILL = "map-fill"  # presenting: maps fill their space, or keep equal scale (assets/descent.js)
     ROOM = "room-button"  # presenter mode (dashboard/rooms.py; assets/room.js runs it)
     ROOM_BAR = "room-bar"
+    LESSONS = "lessons-menu"  # the top bar's list of lessons, and "open a lesson file" (dashboard/player.py)
+    LESSON_BAR = "lesson-bar"  # the lesson's step: its text, ◀ ▶ (and the arrow keys, assets/descent.js)
+    LESSON_UPLOAD = "lesson-upload"
+    LESSON_OPENED = "lesson-opened"  # the lesson a person opened from a file, in their browser's session
+    LESSON_NOTE = "lesson-note"  # why a file could not be opened
+    LESSON_LOCATION = "lesson-location"
+    LESSON_DRAFT = "lesson-draft"  # a lesson being written on the page, as its YAML (kept in the browser)
+    LESSON_ADD = "lesson-add"  # + this view as a step (assets/descent.js writes it into the draft)
+    LESSON_PLAY = "lesson-play"  # the draft checked and played
+    LESSON_SAVE = "lesson-save"  # the draft checked and downloaded
+    LESSON_FILE = "lesson-file"
     TO_COMPARE = "to-compare-link"  # the toy lab's run opened in Compare (dashboard/carry.py)
     CODE = "code"
     ENGINE = "engine-badge"

@@ -22,20 +22,25 @@ from dash import (
 )
 
 from compute import LOSSES, OPTIMIZERS, InvalidSpec, RunSpec
-from compute.data import CLASS_SCORE_TEXT, TRUE_CURVE_TEXT
+from compute.data import CLASS_SCORE_TEXT, FEATURE_KEYS, TRUE_CURVE_TEXT, DataSpec
 from compute.preview import PreviewSpec, run_preview
+from compute.toy import follow_extent
 from dashboard.cache import cached
-from dashboard.controls import error_messages, group_controls, settings_from_controls
+from dashboard.controls import control_value, error_messages, group_controls, settings_from_controls
 from dashboard.errors import job_error
 from dashboard.figures import preview_data
 from dashboard.ids import optimizer_group_id, param_id, param_msg_id, shown_messages_id
-from dashboard.state import PATHS, Checked, check_state
+from dashboard.leads import lead
+from dashboard.state import FIELD_BY_KEY, PAGES, PATHS, Checked, check_state, check_value
 
 URL_SYNC_JS = """
 function(view, step) {
     if (!view || typeof view.query !== "string") { return window.dash_clientside.no_update; }
     const params = new URLSearchParams(view.query.slice(1));
     if (step !== null && step !== undefined) { params.set("step", step); }
+    // the lesson being followed stays in the address (dashboard/lessons.py: the player's, no setting)
+    const lesson = new URLSearchParams(window.location.search).get("lesson");
+    if (lesson) { params.set("lesson", lesson); }
     // the tab on screen (a click writes it at once, assets/descent.js; the view may be the one before)
     const tabs = window.descentTabs, node = tabs && tabs.node();  // (assets/descent.js)
     const tab = node && tabs.shown(node);
@@ -108,7 +113,47 @@ def training_section(state: dict[str, Any], page: str, hint: str | None = None) 
 def data_section(state: dict[str, Any], page: str) -> html.Details:
     return section("Data", group_controls("data", state, page=page),
                    f"y = {TRUE_CURVE_TEXT} + noise·ε, drawn with numpy's seed; for BCEWithLogitsLoss, "
-                   f"two classes: y = 1 where {CLASS_SCORE_TEXT} + noise·ε > 0.")
+                   f"two classes: y = 1 where {CLASS_SCORE_TEXT} + noise·ε > 0. The neuron sees x' = "
+                   "x_scale·x + x_offset (or x standardized): the same data in other units, which changes "
+                   "only how the loss is shaped. Its condition number κ is beside the optimizer's settings; "
+                   "the map turns to the new minimum.")
+
+
+EXTENT_KEYS = ("b_min", "b_max", "w_min", "w_max")
+
+
+def register_follow(page: str, loss_id: str) -> Callable:
+    """When a person changes the feature's scale, offset or standardizing on ``page``, the loss map
+    turns to the new optimum (``compute.toy.follow_extent``: a square around it holding the start
+    point); a link's or a lesson's own extent is kept, as the page opens with it."""
+    data_keys = [f.param.name for f in PAGES[page].groups["data"]]
+
+    @callback(
+        [Output(param_id("grid", name, page), "value", allow_duplicate=True) for name in EXTENT_KEYS],
+        [Input(param_id("data", name, page), "value") for name in FEATURE_KEYS],
+        [State(param_id("data", name, page), "value") for name in data_keys],
+        State(param_id("run", "init_weight", page), "value"),
+        State(param_id("run", "init_bias", page), "value"),
+        State(loss_id, "value"),
+        [State(param_id("grid", name, page), "value") for name in EXTENT_KEYS],
+        prevent_initial_call=True,
+    )
+    def follow(*values):  # (Dash passes the lists of inputs and states flat) the feature's, then:
+        data = values[len(FEATURE_KEYS):len(FEATURE_KEYS) + len(data_keys)]
+        init_weight, init_bias, loss, *extent = values[len(FEATURE_KEYS) + len(data_keys):]
+        raw = dict(zip((f"data.{name}" for name in data_keys), data, strict=True))
+        raw.update({"run.init_weight": init_weight, "run.init_bias": init_bias})
+        try:
+            checked = {key: check_value(key, control_value(FIELD_BY_KEY[key].param, value), page)
+                       for key, value in raw.items()}
+            found = follow_extent(DataSpec(**{key[5:]: v for key, v in checked.items() if key.startswith("data.")}),
+                                  loss if isinstance(loss, str) and loss in LOSSES else "mse",
+                                  checked["run.init_weight"], checked["run.init_bias"])
+        except InvalidSpec:  # a bad value is shown by its control; the map stays where it is
+            return [no_update] * len(EXTENT_KEYS)
+        return [no_update if now == found[name] else found[name] for now, name in zip(extent, EXTENT_KEYS, strict=True)]
+
+    return follow
 
 
 def register_optimizer_switch(page: str, dropdown_id: str) -> None:
@@ -123,7 +168,7 @@ def register_optimizer_switch(page: str, dropdown_id: str) -> None:
 
 def view_header(notes: list[str], note_id: str, link_id: str, status_id: str, page: str,
                 actions: tuple = ()) -> list:
-    """What tops every page's view: what the link could not use, the link itself with ``actions``
+    """What tops every page's view: its lead (what it shows, what to try first), what the link could not use, the link itself with ``actions``
     (links to other pages) and *defaults*, the status line.
 
     *defaults* opens the page without a query: every setting at its default (the top bar's link to
@@ -131,6 +176,7 @@ def view_header(notes: list[str], note_id: str, link_id: str, status_id: str, pa
     defaults = dcc.Link("defaults", href=dash.get_relative_path(PATHS[page]), className="share-action",
                         title="this page with every setting at its default")
     return [
+        lead(page),
         html.Div("Ignored from the link: " + "; ".join(notes) if notes else "", id=note_id,
                  className="query-note" if notes else ""),
         html.Div([html.Span("Link to this view", className="share-label"),

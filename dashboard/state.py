@@ -373,6 +373,7 @@ def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
 
 _TOY_CHOICES = {k: v for k, v in CHOICES.items() if not k.startswith("r")}
 TOY, COMPARE, SWEEP, LANDSCAPE = "toy", "compare", "sweep", "landscape"
+LESSON_KEY = "lesson"  # an address's lesson and step (?lesson=momentum.3): the player's, no page's setting
 PATHS = {TOY: "/", COMPARE: "/compare", SWEEP: "/sweep", LANDSCAPE: "/landscape"}  # each page's address
 PAGES: dict[str, Page] = {
     TOY: Page(TOY, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _every_loss, _toy_uses),
@@ -521,6 +522,8 @@ def from_query(query: Mapping[str, Any], page: str = TOY) -> tuple[dict[str, Any
     notes = []
     raw: dict[str, Any] = {}
     for key, value in query.items():
+        if key == LESSON_KEY:  # the app's, not the page's (dashboard/lessons.py)
+            continue
         try:
             raw[str(key)] = row.check_value(str(key), value)
         except InvalidSpec as err:

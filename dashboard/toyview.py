@@ -9,7 +9,7 @@ import numpy as np
 
 from compute import LOSSES, REGRESSION_LOSSES, loss_data, loss_grid, run_trajectories, run_trajectory
 from compute.curvature import run_curvature
-from compute.data import DataSpec
+from compute.data import DataSpec, feature_map
 from dashboard.cache import cached, cached_each
 from dashboard.state import Checked, group_values
 
@@ -35,8 +35,10 @@ def toy_curvature(checked: Checked, runs: dict) -> dict:
             for title, loss in zip([LOSSES[loss].title for loss in losses], losses, strict=True)}
 
 
-def fit_data(state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, str]:
-    """The data points the fit is drawn over, and the problem (regression or classification)."""
-    fitted = state["loss"] if state["tab"] != "all" else REGRESSION_LOSSES[0]
-    x, y = loss_data(DataSpec(**group_values(state, "data")), fitted)
-    return x, y, LOSSES[fitted].problem
+def fit_data(state: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, str, tuple[float, float]]:
+    """The data points the fit is drawn over (x the feature the neuron sees), the problem
+    (regression or classification) and the feature's map (A, B) from the drawn x: x' = A·x + B."""
+    fitted = state["loss"] if state.get("tab") != "all" else REGRESSION_LOSSES[0]
+    data = DataSpec(**group_values(state, "data"))
+    x, y = loss_data(data, fitted)
+    return x, y, LOSSES[fitted].problem, feature_map(data)

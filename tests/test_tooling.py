@@ -31,6 +31,8 @@ def test_the_project_installs_as_a_package_with_its_command_and_api(tmp_path):
     assert done.returncode == 0, done.stderr[-1500:]
     assets = target / "dashboard" / "assets"  # the top-level assets/, installed inside the package
     assert (assets / "descent.js").is_file() and (assets / "style.css").is_file() and (target / "app.py").is_file()
+    shipped = sorted(p.name for p in (target / "dashboard" / "lesson_files").glob("*.yaml"))  # lessons/, likewise
+    assert shipped == sorted(p.name for p in (ROOT_DIR / "lessons").glob("*.yaml")) and len(shipped) >= 4
     env = {**os.environ, "PYTHONPATH": str(target)}
     command = target / "bin" / "descent-lab"
     shown = subprocess.run([sys.executable, str(command), "--help"], check=False, capture_output=True, text=True,

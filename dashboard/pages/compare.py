@@ -25,12 +25,10 @@ from compute import (
     OPTIMIZERS,
     InvalidSpec,
     RunSpec,
-    loss_data,
     loss_grid,
     run_trajectories,
     run_trajectory,
 )
-from compute.data import DataSpec
 from dashboard.cache import cached, cached_each
 from dashboard.carry import carry_query
 from dashboard.controls import (
@@ -75,6 +73,7 @@ from dashboard.panels import (
     loss_section,
     playback_controls,
     preview_parts,
+    register_follow,
     register_playback,
     register_preview,
     section,
@@ -91,9 +90,9 @@ from dashboard.state import (
     check_state,
     check_value,
     from_query,
-    group_values,
     to_query,
 )
+from dashboard.toyview import fit_data
 
 RUN_PREFIXES = {f"r{i}" for i in range(MAX_RUNS)}
 dash.register_page(__name__, path=PATHS[COMPARE], name="Compare", title="Descent Lab · compare")
@@ -323,7 +322,7 @@ def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
             for i, traj in enumerate(cached_each(run_trajectory, run_trajectories, list(specs)))}
     grid = cached(loss_grid, checked.specs[state["loss"]][1])
     title = LOSSES[state["loss"]].title
-    x, y = loss_data(DataSpec(**group_values(state, "data")), state["loss"])
+    x, y, problem, feature = fit_data(state)
     status = [html.Div(f"{name}: diverged at step {traj.diverged_at}; its path stops at step "
                        f"{traj.diverged_at - 1}.", className="diverged")
               for name, traj in runs.items() if traj.diverged_at is not None]
@@ -336,7 +335,6 @@ def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
     except InvalidSpec:
         wanted = None
     shown_step = min(wanted, last) if wanted is not None else last
-    problem = LOSSES[state["loss"]].problem
     map_figure = make_compare_map_figure(grid, runs, title, state["log"], shown_step)
     surface = make_compare_surface_figure(grid, runs, title, state["log"])
     moved = {"figure": CompareID.MAP, **trace_update(map_figure, not_a_map)} if same_maps else no_update
@@ -345,7 +343,7 @@ def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
                          compare=True)
     return updates(RENDER_OUTPUTS, status=status, map=no_update if same_maps else map_figure,
                    surface=traces_only(surface, not_a_map) if same_maps else surface,
-                   curve=make_curve_figure(runs, shown_step), fit=make_fit_figure(x, y, runs, shown_step, problem),
+                   curve=make_curve_figure(runs, shown_step), fit=make_fit_figure(x, y, runs, shown_step, problem, feature),
                    view={"state": state, "query": _query(state), "maps": maps, "play": play}, traces=moved,
                    step_max=max(last, 1), step=shown_step, **messages,
                    **{f"to_toy_{i}": toy_href(state, i) for i in range(MAX_RUNS)})
@@ -372,6 +370,7 @@ def _preview_runs(key: str, checked: Checked) -> dict[int, tuple[RunSpec, str]]:
 
 # Dragging a run's slider draws that run's preview, as on the toy lab (assets/descent.js).
 preview = register_preview(PREVIEW, COMPARE, _preview_runs)
+follow = register_follow(COMPARE, CompareID.LOSS)
 
 
 clientside_callback(  # a new path over the map on screen: the map is not sent again

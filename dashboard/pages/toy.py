@@ -27,6 +27,7 @@ from compute import (
     InvalidSpec,
     RunSpec,
 )
+from compute.data import FEATURE_KEYS
 from compute.script import torch_script
 from dashboard import exports
 from dashboard.carry import carry_query
@@ -78,6 +79,7 @@ from dashboard.panels import (
     playback_controls,
     preview_parts,
     progress_row,
+    register_follow,
     register_optimizer_switch,
     register_playback,
     register_preview,
@@ -119,10 +121,12 @@ def layout(**query: Any) -> html.Div:
     controls = html.Aside(
         [
             section("Presets", [
-                html.Div([html.Button(p.label, id=preset_id(p.key), className="preset", n_clicks=0)
+                html.Div([html.Button([html.Span(p.label, className="preset-label"),
+                                       html.Span(p.gist, className="preset-gist")],
+                                      id=preset_id(p.key), className="preset", n_clicks=0, title=p.caption)
                           for p in PRESETS.values()], className="presets"),
                 html.P(id=ID.PRESET_CAPTION, className="caption"),
-            ], "The classic figures, one click each."),
+            ], "The classic figures, one click each: what each shows is on its button."),
             loss_section(state, TOY, ID.LOSS),
             optimizer_section(state, TOY, ID.OPTIMIZER),
             html.Div(id=ID.STABILITY, className="stability-note",
@@ -315,7 +319,7 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
     # answer reset a step moved while it was computed: a room's presenter pressing Home just after)
     same_runs = ctx.triggered_id == ID.TABS
     shown_step = (min(state["step"], last) if (first_load or same_runs) and state["step"] is not None else last)
-    x, y, problem = fit_data(state)  # the data of the loss the fit shows
+    x, y, problem, feature = fit_data(state)  # the data of the loss the fit shows
     maps = _maps_key(checked)
     same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
 
@@ -329,11 +333,11 @@ def render(values, loss, optimizer, tab, log, step, drawn, shown):
         built = {"map": make_map_figure(grid, traj, title, shown_step, state["log"], curvature[title][0]),
                      "surface": make_surface_figure(grid, traj, title, shown_step, state["log"]),
                      "curve": make_curve_figure(runs, shown_step),
-                     "fit": make_fit_figure(x, y, runs, shown_step, problem)}
+                     "fit": make_fit_figure(x, y, runs, shown_step, problem, feature)}
         eigen = (len(built["map"]["data"]) - 1, eigen_length(grid))
     elif state["tab"] == "all":
         built = {"map": make_all_maps_figure(grids, runs, shown_step, state["log"]),
-                     "curve": make_curve_figure(runs, shown_step), "fit": make_fit_figure(x, y, runs, shown_step)}
+                     "curve": make_curve_figure(runs, shown_step), "fit": make_fit_figure(x, y, runs, shown_step, feature=feature)}
     roles = ROLES.get(state["tab"], {})
     moved: Any = no_update
     if same_maps and built:  # the browser holds the maps: only the paths go
@@ -434,22 +438,22 @@ def apply_preset(_clicks):
     outputs = ctx.outputs_list[0]
     if preset is None:
         return [no_update] * len(outputs), no_update, no_update
-    given = dict(preset.params)
+    given = {**{f"{preset.optimizer}.{name}": value for name, value in preset.params},
+             **{f"data.{name}": value for name, value in preset.data}, "run.epochs": preset.epochs}
     values = []
     for item in outputs:
         field = FIELD_BY_KEY.get(control_key(item["id"]))
-        if field is None or field.group not in (preset.optimizer, "run"):
-            values.append(no_update)
-        elif field.key == "run.epochs":
-            values.append(preset.epochs)
-        elif field.group == "run":
+        # its optimizer's settings, the epochs and the feature (the map follows it); the rest stay
+        if field is None or not (field.group == preset.optimizer or field.key in given
+                                 or (field.group == "data" and field.param.name in FEATURE_KEYS)):
             values.append(no_update)
         else:
-            values.append(as_control(field.param, given.get(field.param.name, field.param.default)))
+            values.append(as_control(field.param, given.get(field.key, field.param.default)))
     return values, preset.optimizer, f"{preset.label}: {preset.caption}"
 
 
 show_optimizer = register_optimizer_switch(TOY, ID.OPTIMIZER)
+follow = register_follow(TOY, ID.LOSS)
 
 
 clientside_callback(

@@ -126,7 +126,9 @@ def test_the_hessian_plane_and_the_sharpness_during_training(page):
     """The Hessian's view: Lanczos's progress, then the plane with λ₁ and λ₂ on its axes. The
     sharpness view: a long measurement cancelled, then a short one drawn against 2/lr with the
     trace beside it."""
-    page.goto(page.base_url + "/landscape?model=cnn&net.epochs=3&landscape.resolution=9")
+    # the MLP: Lanczos on a convolutional network is tested in compute (tests/compute/test_spectrum.py);
+    # here, the page's view of it
+    page.goto(page.base_url + "/landscape?model=mlp&net.epochs=3&landscape.resolution=9")
     text = page.locator("#ls-progress-text")
     expect(text).to_contain_text("Press Train & draw", timeout=TIMEOUT)
     choose_view(page, "the Hessian's top two eigenvectors", "hessian")

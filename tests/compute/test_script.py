@@ -21,6 +21,9 @@ CASES = [
     RunSpec(loss=LossSpec("l1"), optimizer=OptimizerSpec("adagrad", (("lr", 0.5), ("lr_decay", 0.1))), epochs=20),
     RunSpec(optimizer=OptimizerSpec("adamw", (("lr", 0.1), ("weight_decay", 0.5))), epochs=20, batch_size=16),
     RunSpec(loss=LossSpec("bce"), optimizer=OptimizerSpec("sgd", (("lr", 1.0), ("momentum", 0.5))), epochs=30),
+    RunSpec(data=DataSpec(x_scale=3.0, x_offset=-2.5), optimizer=OptimizerSpec("sgd", (("lr", 0.01),)), epochs=30),
+    RunSpec(data=DataSpec(x_scale=40.0, x_offset=7.0, standardize=True), optimizer=OptimizerSpec(
+        "sgd", (("lr", 0.3), ("momentum", 0.9))), epochs=30, batch_size=10),
 ]
 
 

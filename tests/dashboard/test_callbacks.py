@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from dash import no_update
 
-from compute import OPTIMIZERS, PRESETS, OptimizerSpec, RunSpec, run_trajectory
+from compute import OPTIMIZERS, PRESETS, DataSpec, OptimizerSpec, RunSpec, run_trajectory, toy_data
 from dashboard import figures as F
 from dashboard import toyview
 from dashboard.controls import CHECKED, settings_from_controls
@@ -245,7 +245,25 @@ CAPTIONS = {
     "dampening": lambda run, base, runs: (_path(run).max() < 0.6 * _path(runs["momentum"]).max()
                                           and _climb(run) < _climb(runs["momentum"])
                                           and run.loss[30] > 2 * runs["momentum"].loss[30]),
+    # "drops to the valley floor at once, then crawls along it and is still short of the minimum after
+    # 100 steps": most of the loss gone in 10 steps, then 100 steps end well above the minimum
+    "narrow": lambda run, base, runs: (run.diverged_at is None and run.loss[10] < 0.05 * run.loss[0]
+                                       and run.loss[-1] > _lowest(run) + 0.05),
+    # "reaches the minimum that plain SGD was still crawling toward"
+    "narrow-momentum": lambda run, base, runs: (run.diverged_at is None and run.loss[-1] < _lowest(run) + 0.005
+                                                and runs["narrow"].loss[-1] - _lowest(run) > 10 * (run.loss[-1] - _lowest(run))),
+    # "κ = 1 … lr 0.5 lands on the minimum in one step"
+    "standardized": lambda run, base, runs: abs(float(run.loss[1]) - _lowest(run)) < 1e-5,
 }
+
+
+def _lowest(_traj=None):
+    """MSE's least-squares minimum: the same on every feature x_scale·x + x_offset (or standardized),
+    the same lines in other coordinates."""
+    x, y = (a.astype(np.float64) for a in toy_data(DataSpec()))
+    design = np.stack([x, np.ones_like(x)], 1)
+    residual = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    return float((residual**2).mean())
 
 
 def _after_click(key, before):
@@ -264,11 +282,12 @@ def _after_click(key, before):
 
 def test_every_preset_builds_the_run_its_caption_describes():
     """Each preset, clicked on a page with other settings changed: its keys are settings of its
-    optimizer, the page's specs hold exactly its optimizer (the rest at the registry's defaults) and
-    epochs while the data, start and grid stay, and its run does what its caption says."""
+    optimizer, the page's specs hold exactly its optimizer (the rest at the registry's defaults), epochs
+    and feature (x_scale, x_offset, standardize) while the drawing of the data, the start and the grid
+    stay, and its run does what its caption says."""
     assert set(CAPTIONS) == set(PRESETS)
     before = control_values({"grid.resolution": 57, "sgd.weight_decay": 0.5, "sgd.dampening": 0.3,
-                             "adam.lr": 0.5, "run.epochs": 7})
+                             "adam.lr": 0.5, "run.epochs": 7, "data.x_scale": 7.0, "data.standardize": True})
     base = run_trajectory(check_state({}, TOY).specs["mse"][0])
     built = {key: _after_click(key, before) for key in PRESETS}
     runs = {key: run_trajectory(run) for key, (run, _grid, _caption) in built.items()}
@@ -276,7 +295,8 @@ def test_every_preset_builds_the_run_its_caption_describes():
         run, grid, caption = built[key]
         unknown = [name for name, _ in preset.params if f"{preset.optimizer}.{name}" not in PAGES[TOY].by_key]
         assert not unknown, f"preset {key} sets {unknown}, no setting of {preset.optimizer}"
-        assert run == RunSpec(optimizer=OptimizerSpec(preset.optimizer, preset.params), epochs=preset.epochs)
+        assert run == RunSpec(data=DataSpec(**dict(preset.data)), optimizer=OptimizerSpec(preset.optimizer, preset.params),
+                              epochs=preset.epochs)
         assert grid.resolution == 57 and caption == f"{preset.label}: {preset.caption}"
         assert CAPTIONS[key](runs[key], base, runs), f"preset {key}: {preset.caption}"
 
@@ -331,3 +351,19 @@ def test_sliders_without_a_preview_say_so(server_context, key):
 @pytest.mark.parametrize(("want", "view"), [(None, None), ({"key": 3}, {}), ({"key": "sgd.lr"}, {"state": "x"})])
 def test_a_tampered_preview_request_is_ignored(server_context, want, view):
     assert call_callback(toy.preview, want, view) is no_update
+
+
+def test_the_map_follows_the_optimum_when_the_feature_changes():
+    """x_offset 3 moves MSE's minimum: the map turns to a square around it that holds the start
+    (compute.toy.follow_extent); a bad value, or a map already there, leaves it as it is."""
+    from compute.toy import follow_extent
+    from dashboard.panels import EXTENT_KEYS
+
+    data = {"n": 50, "noise": 0.3, "seed": 20240215, "x_scale": 1.0, "x_offset": 3.0, "standardize": []}
+    args = (1.0, 3.0, [], *data.values(), 6.0, -3.0, "mse")
+    wanted = follow_extent(DataSpec(x_offset=3.0), "mse", 6.0, -3.0)
+    assert call_callback(toy.follow, *args, -5.0, 8.0, -5.0, 8.0) == [wanted[k] for k in EXTENT_KEYS]
+    there = call_callback(toy.follow, *args, *(wanted[k] for k in EXTENT_KEYS))
+    assert there == [no_update] * 4
+    bad = (1.0, 0.0, [], *{**data, "x_scale": 0.0}.values(), 6.0, -3.0, "mse")
+    assert call_callback(toy.follow, *bad, -5.0, 8.0, -5.0, 8.0) == [no_update] * 4

@@ -166,8 +166,11 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
     script = (Path(__file__).resolve().parents[2] / "assets" / "descent.js").read_text()
     named = set(re.findall(r'"([a-z]+(?:-[a-z]+)+)"', script)) - {"aria-valuenow", "aria-hidden", "step-line", "descent-lab",
                                                                     "descent-fill-maps", "peek-top", "peek-foot",
-                                                                    "descent-address"}
-    assert named == {"nudge-up", ID.PRESENT_NEXT, ID.MAP_FILL}
+                                                                    "descent-address", "descent-lesson-draft"}
+    # the lesson bar's links by their classes (dashboard/player.py writes them)
+    player = (Path(__file__).resolve().parents[2] / "dashboard" / "player.py").read_text()
+    assert all(f'className="{name}"' in player for name in ("lesson-prev", "lesson-next"))
+    assert named == {"nudge-up", ID.PRESENT_NEXT, ID.MAP_FILL, ID.LESSONS, ID.LESSON_DRAFT, "lesson-prev", "lesson-next"}
     for ids, page, badge, want in ((toy.PREVIEW, TOY, ID.ENGINE, ID.PREVIEW_WANT),
                                    (compare.PREVIEW, "compare", CompareID.ENGINE, CompareID.PREVIEW_WANT)):
         shown = preview_parts(ids, page)[0]

@@ -71,7 +71,8 @@ def test_two_workers_share_one_cache(workshop, redis_server):
 @pytest.mark.browser
 def test_a_background_job_runs_on_the_celery_worker_with_progress(workshop, browser):
     page = browser.new_page()
-    page.goto(workshop + "/sweep?sweep.x_points=200&sweep.y_points=150&run.epochs=200&data.n=300")
+    # long enough for the page to poll its progress a few times (a few seconds), no longer
+    page.goto(workshop + "/sweep?sweep.x_points=100&sweep.y_points=80&run.epochs=200&data.n=300")
     texts = set()
     deadline = time.monotonic() + 120
     while "done" not in (text := page.locator("#sweep-progress-text").inner_text()):

@@ -83,7 +83,8 @@ def follows_a_setting(presenter, follower, value: str = "0.05") -> float:
 
 
 def run_room(browser, base: str, name: str) -> None:
-    """Start a room, follow it, follow settings, tab, step and page, break away, rejoin, end."""
+    """Start a room, follow it, follow settings, tab, step and page, break away, rejoin, follow a
+    lesson's steps, end."""
     with a_room(browser, base) as (presenter, follower, link):
         # opened on 127.0.0.1, which no participant reaches: the link is this computer's network
         # address, and the bar says why
@@ -121,6 +122,21 @@ def _away_and_back(presenter, follower) -> None:
     follower.click("button.room-rejoin")
     _until(lambda: follower.input_value(LR) == "0.02", 10, "rejoined")
     assert "Following the presenter" in follower.inner_text("#room-bar")
+
+    # a lesson: the presenter's step drives the follower, who may break away and rejoin at the step
+    presenter.click("#lessons-menu summary")
+    presenter.click("text=Why momentum works")
+    _until(lambda: "step 1 of 7" in follower.inner_text("#lesson-bar"), 15, "the follower follows the lesson")
+    assert "A round bowl" in follower.inner_text("#lesson-bar") and follower.is_hidden(".lead")
+    presenter.keyboard.press("ArrowRight")
+    _until(lambda: "step 2 of 7" in follower.inner_text("#lesson-bar"), 15, "the follower follows the next step")
+    follower.click("button.room-away")
+    presenter.click("#lesson-bar a.lesson-next")
+    _until(lambda: "step 3 of 7" in presenter.inner_text("#lesson-bar"), 10, "the presenter's own next step")
+    time.sleep(1.5)
+    assert "step 2 of 7" in follower.inner_text("#lesson-bar"), "a follower on their own stays"
+    follower.click("button.room-rejoin")
+    _until(lambda: "step 3 of 7" in follower.inner_text("#lesson-bar"), 10, "rejoined at the presenter's step")
 
     # another page
     presenter.click("nav >> text=Compare")
