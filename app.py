@@ -13,13 +13,14 @@ import dash
 from dash import Dash, dcc, html
 
 from dashboard import cache as compute_cache
-from dashboard import clients, player, rooms, share
+from dashboard import clients, player, questions, rooms, share
 from dashboard.errors import install_request_errors, show_callback_error
 from dashboard.hosting import background_manager, install_headers, install_healthz, secret_key
 from dashboard.ids import ID, nav_id
 from dashboard.panels import icon
 from dashboard.ratelimit import make_limiter
 from dashboard.settings import settings
+from dashboard.state import PAGE_OF_PATH
 
 HERE = Path(__file__).parent
 # assets/ beside this file in a checkout; installed, they are the dashboard package's (pyproject.toml)
@@ -62,8 +63,14 @@ def create_app() -> Dash:
     share.install(server, share.Gate(manager.store, limits), clients.client)
     # a room holds one of the pages' addresses as the browser has it (Dash's relative_path: the prefix and
     # the page's path), so its short link redirects within the app
+    # a question to the room is about the presenter's page, known by its address (dashboard/questions.py)
+    def pose(kind, path, query):
+        pages = {p["relative_path"]: p["path"] for p in dash.page_registry.values()}
+        return questions.pose(kind, PAGE_OF_PATH.get(pages.get(path, ""), ""), query)
+
     rooms.install(server, rooms.Rooms(manager.store, lambda: {p["relative_path"] for p in dash.page_registry.values()},
-                                      limits=limits), clients.client, limiter, proxying.PUBLIC_URL, routes, requests)
+                                      limits=limits), clients.client, limiter, proxying.PUBLIC_URL, routes, requests,
+                  rooms.Asking(pose, questions.check_answer, questions.reveal))
     app.layout = html.Div(
         [
             html.Header(
@@ -86,7 +93,8 @@ def create_app() -> Dash:
                 className="topbar",
             ),
             # the room's bar (assets/room.js fills it): the link and QR code, or "following"
-            html.Div(id=ID.ROOM_BAR, className="room-bar", hidden=True, **{"data-poll-ms": str(rooms.POLL_MS)}),
+            html.Div(id=ID.ROOM_BAR, className="room-bar", hidden=True,
+                     **{"data-poll-ms": str(rooms.POLL_MS), "data-questions": questions.menu()}),
             # a lesson's step, where the address names one (dashboard/player.py)
             *player.parts(),
             html.Div(id=ID.ERROR, className="global-error"),

@@ -68,7 +68,8 @@
                    ...((room.links || []).length > 1 ? [otherLinks()] : []),
                    el("div", {class: "room-count"},
                       `${n} following` + (room.away ? ` · ${room.away} on their own` : "")),
-                   el("button", {class: "small", onclick: endRoom}, "end the room")));
+                   el("button", {class: "small", onclick: endRoom}, "end the room")),
+                asking());
         } else if (room && room.role === "follower") {
             bar.append(el("span", {class: "room-title"},
                           icon(), room.following ? `Following the presenter (room ${room.code})`
@@ -77,8 +78,10 @@
                            ? el("button", {class: "small room-away", onclick: breakAway}, "break away")
                            : el("button", {class: "small room-rejoin", onclick: rejoin}, "⟲ rejoin the presenter"),
                        el("button", {class: "small", onclick: leave}, "leave the room"));
+            if (room.question) { bar.append(answering()); }
         }
         bar.hidden = !message && !(room && (room.role === "follower" || room.shown !== false));
+        if (room && room.role === "presenter" && room.question) { drawAnswers(); }
         bar.className = "room-bar" + (room && room.role === "follower" && room.following ? " following" : "");
     }
 
@@ -148,6 +151,135 @@
         save();
     }
 
+    // --- asking the room (dashboard/questions.py, dashboard/rooms.py) ---
+    const ANSWERS_MS = 400;  // while a question is open, the presenter's page fetches its answers this often
+    function questions() {  // [{kind, title}]: the server writes them on the bar
+        const bar = document.getElementById("room-bar");
+        try { return JSON.parse(bar.dataset.questions || "[]"); } catch (e) { return []; }
+    }
+    function asking() {  // the presenter's part: pose a question; its answers as dots on the setting's axis
+        const q = room.question;
+        if (!q) {
+            const select = el("select", {class: "room-ask", "aria-label": "ask the room",
+                                         onchange: e => { if (e.target.value) { ask(e.target.value); } }},
+                              el("option", {value: ""}, "ask the room…"),
+                              ...questions().map(row => el("option", {value: row.kind}, row.title)));
+            return el("div", {class: "room-question"}, select,
+                      ...(room.asking ? [el("div", {class: "room-note"}, room.asking)] : []));
+        }
+        const count = (room.answers || []).length;
+        const truth = q.truth ? [el("div", {class: "room-truth"}, "The engine: ", el("b", {}, format(q.truth.value)),
+                                    ` (${q.truth.how}).`)] : [];
+        return el("div", {class: "room-question"},
+                  el("div", {class: "room-prompt"}, q.prompt),
+                  el("div", {class: "room-answers-count"}, `${count} answer${count === 1 ? "" : "s"} (${q.key})`),
+                  el("div", {class: "room-answers", id: "room-answers"}),
+                  ...truth,
+                  q.truth ? "" : el("button", {class: "small room-reveal", onclick: reveal}, "reveal the answer"),
+                  el("button", {class: "small", onclick: closeQuestion}, "close the question"));
+    }
+    function format(v) { return Number(v).toPrecision(3).replace(/\.?0+(e|$)/, "$1"); }
+    function drawAnswers() {  // dots stacked in bins across the setting's span (log bins for lr)
+        const div = document.getElementById("room-answers"), q = room && room.question;
+        if (!div || !q || !window.Plotly) { return; }
+        const scale = v => (q.log ? Math.log10(v) : v), lo = scale(q.lo), hi = scale(q.hi), bins = 30;
+        const width = (hi - lo) / bins, heights = {}, xs = [], ys = [];
+        (room.answers || []).forEach(v => {
+            const b = Math.max(0, Math.min(bins - 1, Math.floor((scale(v) - lo) / width)));
+            heights[b] = (heights[b] || 0) + 1;
+            const centre = lo + (b + 0.5) * width;
+            xs.push(q.log ? 10 ** centre : centre);
+            ys.push(heights[b]);
+        });
+        const shapes = q.truth ? [{type: "line", xref: "x", yref: "paper", x0: q.truth.value, x1: q.truth.value,
+                                   y0: 0, y1: 1, line: {color: "#b00020", width: 3}}] : [];
+        const top = Math.max(3, ...Object.values(heights));
+        window.Plotly.react(div, [{type: "scatter", mode: "markers", x: xs, y: ys, hoverinfo: "x",
+                                   marker: {size: 9, color: "#1f4f99"}}],
+                            {margin: {l: 30, r: 10, t: 6, b: 28}, height: 130, width: 340, showlegend: false,
+                             xaxis: {type: q.log ? "log" : "linear", range: [lo, hi], title: {text: ""}},
+                             yaxis: {range: [0, top + 1], dtick: Math.ceil((top + 1) / 4), fixedrange: true},
+                             shapes: shapes},
+                            {displayModeBar: false, staticPlot: true});
+    }
+    async function presenterCall(path, method) {
+        const response = await fetch(`${ROOT}room/${room.code}${path}`, {
+            method: method, headers: {"Content-Type": "application/json", "X-Room-Key": room.key},
+            body: method === "GET" ? undefined : JSON.stringify(room.pending || {})});
+        return [response, await json(response)];
+    }
+    async function ask(kind) {
+        room.pending = {kind: kind};
+        const [response, data] = await presenterCall("/question", "POST");
+        room.pending = null;
+        room.asking = response.ok ? "" : data.error;
+        if (response.ok) { room.question = data; room.answers = []; }
+        save();
+        render();
+        drawAnswers();
+    }
+    async function reveal() {
+        const [response, data] = await presenterCall("/question/reveal", "POST");
+        if (response.ok) { room.question = data; } else { room.asking = data.error; }
+        save();
+        render();
+        drawAnswers();
+    }
+    async function closeQuestion() {
+        await presenterCall("/question", "DELETE");
+        room.question = null;
+        room.answers = [];
+        save();
+        render();
+    }
+    async function fetchAnswers() {
+        room.answersAt = Date.now();
+        const [response, data] = await presenterCall("/answers", "GET");
+        if (!response.ok) { return; }
+        const before = (room.answers || []).length;
+        room.answers = data.answers;
+        if (!data.question) { room.question = null; render(); return; }
+        if (data.answers.length !== before) {
+            const count = document.querySelector("#room-bar .room-answers-count");
+            if (count) { count.textContent = `${data.answers.length} answer${data.answers.length === 1 ? "" : "s"} (${room.question.key})`; }
+            drawAnswers();
+        }
+    }
+    function answering() {  // a participant's part: the question, and their own value of its setting
+        const q = room.question;
+        const mine = () => new URLSearchParams(window.location.search).get(q.key) ?? String(q.default);
+        const answered = (room.answered || {})[q.id];
+        const parts = [el("span", {class: "room-prompt"}, q.prompt)];
+        if (answered === undefined) {
+            parts.push(el("button", {class: "small room-answer", onclick: () => answer(q, mine())},
+                          `answer: my ${q.key.split(".").pop()} is ${mine()}`));
+        } else {
+            parts.push(el("span", {class: "room-answered"}, `You answered ${answered}.`));
+        }
+        if (room.answerNote) { parts.push(el("span", {class: "room-note"}, room.answerNote)); }
+        if (q.truth) {
+            parts.push(el("span", {class: "room-truth"}, "The engine: ", el("b", {}, format(q.truth.value)),
+                          ` (${q.truth.how}).`));
+        }
+        return el("div", {class: "room-question"}, ...parts);
+    }
+    async function answer(q, value) {
+        const response = await fetch(`${ROOT}room/${room.code}/answer`, {
+            method: "POST", headers: {"Content-Type": "application/json"},
+            body: JSON.stringify({question: q.id, value: value})});
+        const data = await json(response);
+        room.answered = room.answered || {};
+        if (response.ok) { room.answered[q.id] = data.value; room.answerNote = ""; }
+        else if (response.status === 409 && /answered/.test(data.error || "")) { room.answered[q.id] = value; }
+        else { room.answerNote = data.error; }
+        save();
+        render();
+    }
+    // the value on the button follows the participant's own setting as it changes
+    window.addEventListener("descent-address", () => {
+        if (room && room.role === "follower" && room.question) { render(); }
+    });
+
     // ... at once when the page's address changes (a tab, a page, a setting), not at its next look
     window.addEventListener("descent-address", () => {
         if (room && room.role === "presenter" && !busy) {
@@ -210,6 +342,12 @@
             return;
         }
         room.bucket = data.bucket;
+        const question = data.question || null;
+        if (JSON.stringify(question) !== JSON.stringify(room.question || null)) {
+            room.question = question;
+            room.answerNote = "";
+            render();
+        }
         if (typeof data.url === "string") {
             room.rev = data.rev;
             room.latest = data.url;
@@ -295,7 +433,10 @@
             busy = true;
             last = now;
             try {
-                if (room.role === "presenter") { await publish(); } else { await poll(); }
+                if (room.role === "presenter") {
+                    await publish();
+                    if (room && room.question && Date.now() - (room.answersAt || 0) >= ANSWERS_MS) { await fetchAnswers(); }
+                } else { await poll(); }
             } catch (e) {  // the network or the server hiccuped: the next tick tries again
             } finally {
                 busy = false;

@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import yaml
 
 from compute import InvalidSpec
-from dashboard.state import LESSON_KEY, PAGES, PATHS, check_state
+from dashboard.state import LESSON_KEY, PAGE_OF_PATH, PAGES, PATHS, check_state
 
 HERE = Path(__file__).resolve().parent
 # lessons/ beside app.py in a checkout; installed, the package's copy of it (pyproject.toml)
@@ -45,7 +45,6 @@ OPENED = "file"  # the key of a lesson a person opened from a file (kept in thei
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 STEP_FIELDS = {"title": True, "view": True, "text": True, "try": False, "notice": False, "claims": False}
 LESSON_FIELDS = {"title": True, "about": False, "steps": True}
-PAGE_OF_PATH = {path: page for page, path in PATHS.items()}
 
 
 class LessonError(ValueError):

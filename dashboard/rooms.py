@@ -36,6 +36,19 @@ unreachable), each under the app's path when it is served under one (``/lab/room
 - ``GET /room/CODE/qr.svg?at=I``: the short link (the I-th of ``links``; the first by default) as a
   QR code.
 
+Asking the room (dashboard/questions.py says what a question is and how the engine answers it):
+
+- ``POST /room/CODE/question`` ``{"kind"}`` with ``X-Room-Key``: pose one question about the
+  presenter's view (a new one replaces the last); answers the question. Followers' polls carry it.
+- ``POST /room/CODE/answer`` ``{"question", "value"}``: a participant's answer, the value of the
+  question's setting on their own page: one per session and question (a second is refused), at most
+  ``ANSWERS_MAX`` in all, anonymous (the room keeps a digest of the session, to count it once).
+- ``GET /room/CODE/answers`` with ``X-Room-Key``: the question and the values answered so far.
+- ``POST /room/CODE/question/reveal`` with ``X-Room-Key``: the engine's answer, kept with the
+  question (followers' polls carry it too).
+- ``DELETE /room/CODE/question`` with ``X-Room-Key``: the question closes; its answers go (they go
+  with the room in any case).
+
 The link is one participants can open (``room_links``): under ``PUBLIC_URL`` when the host set it;
 else at the address the presenter opened, unless that is this computer's own (127.0.0.1,
 localhost), which no participant can reach: then at this computer's network addresses, with a note
@@ -55,7 +68,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from flask import Flask, Response, jsonify, redirect, request
 from flask_limiter import Limiter
@@ -73,6 +86,8 @@ BUCKET_S = 3.0  # followers are counted per bucket of this many seconds
 POLL_MS = 400  # a follower's poll (assets/room.js reads it from the page)
 URL_MAX = 4000  # characters of a published address
 FOLLOWING, AWAY = "n", "away"  # the two counts of a room's followers
+ANSWERS_MAX = 500  # answers to one question
+SHOWN = ("id", "kind", "title", "prompt", "key", "default", "log", "lo", "hi", "truth")  # a question, as followers see it
 
 
 class RoomError(Exception):
@@ -178,6 +193,81 @@ class Rooms:
         self._save(code, room)
         return {"rev": room["rev"], "followers": self.followers(code), "away": self.followers(code, AWAY)}
 
+    # --- asking the room ---
+
+    def ask(self, code: Any, key: Any, pose: Callable[[str, dict[str, str]], dict[str, Any]]) -> dict[str, Any]:
+        """Pose a question about the presenter's view: ``pose(path, query)`` (dashboard/questions.py)
+        makes it, or raises ValueError (a sentence). It replaces the room's last question."""
+        room = self._presenter(code, key)
+        parts = urlsplit(room["url"])
+        try:
+            question = pose(parts.path, dict(parse_qsl(parts.query)))
+        except ValueError as err:
+            raise RoomError(getattr(err, "message", str(err))) from None
+        question = {**question, "id": int(room.get("asked", 0)) + 1, "truth": None}
+        room.update(asked=question["id"], question=question)
+        self._save(code, room)
+        return _shown(question)
+
+    def close_question(self, code: Any, key: Any) -> None:
+        room = self._presenter(code, key)
+        if room.pop("question", None) is not None:
+            self.store.delete(f"room:{code}:answers:{room['asked']}")
+            self._save(code, room)
+
+    def answer(self, code: Any, who: Client, question_id: Any, value: Any,
+               check: Callable[[dict[str, Any], Any], float]) -> dict[str, Any]:
+        """A participant's answer to the open question: ``check(question, value)`` makes it a number
+        (or raises ValueError); once per session; ANSWERS_MAX in all."""
+        room = self._room(code)
+        question = room.get("question")
+        if not isinstance(question, dict) or str(question_id) != str(question.get("id")):
+            raise RoomError("That question is closed: the presenter asked another, or none.", 409)
+        try:
+            number = check(question, value)
+        except ValueError as err:
+            raise RoomError(getattr(err, "message", str(err))) from None
+        asked = question["id"]
+        with self.store.locked(f"room:{code}:answers"):
+            answers = self._answers(code, asked)
+            if len(answers) >= ANSWERS_MAX:
+                raise RoomError(f"This question has its {ANSWERS_MAX} answers.", 429)
+            if not self.store.add(f"room:{code}:answered:{asked}:{_digest(who.session)[:24]}", "1", expire=self.idle_s):
+                raise RoomError("You have answered this question.", 409)
+            answers.append(number)
+            self.store.set(f"room:{code}:answers:{asked}", json.dumps(answers), expire=self.idle_s)
+        return {"question": asked, "value": number, "answers": len(answers)}
+
+    def _answers(self, code: str, asked: int) -> list[float]:
+        try:
+            found = json.loads(self.store.get(f"room:{code}:answers:{asked}") or "[]")
+        except ValueError:
+            return []
+        return [float(v) for v in found if isinstance(v, (int, float))] if isinstance(found, list) else []
+
+    def results(self, code: Any, key: Any) -> dict[str, Any]:
+        """The open question and its answers so far (the presenter's)."""
+        room = self._presenter(code, key)
+        question = room.get("question")
+        if not isinstance(question, dict):
+            return {"question": None, "answers": []}
+        return {"question": _shown(question), "answers": self._answers(code, question["id"])}
+
+    def reveal(self, code: Any, key: Any, truth: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+        """The engine's answer to the open question (``truth(question)``: a value and how it was found),
+        kept with it."""
+        room = self._presenter(code, key)
+        question = room.get("question")
+        if not isinstance(question, dict):
+            raise RoomError("No question is open.", 409)
+        try:
+            found = truth(question)
+        except ValueError as err:
+            raise RoomError(getattr(err, "message", str(err))) from None
+        question["truth"] = {"value": found.value, "how": found.how}
+        self._save(code, room)
+        return _shown(question)
+
     def end(self, code: Any, key: Any) -> None:
         self._presenter(code, key)
         self.store.delete(f"room:{code}")
@@ -202,6 +292,8 @@ class Rooms:
             answer["bucket"] = now
         if str(rev) != str(room["rev"]):
             answer["url"] = room["url"]
+        if isinstance(room.get("question"), dict):
+            answer["question"] = _shown(room["question"])
         return answer
 
     def followers(self, code: str, kind: str = FOLLOWING) -> int:
@@ -235,6 +327,10 @@ class Rooms:
             return self.store.get(f"room:{code.upper()}:member:{_digest(who.session)[:24]}") is not None
         except Exception:
             return False
+
+
+def _shown(question: dict[str, Any]) -> dict[str, Any]:
+    return {k: question.get(k) for k in SHOWN}
 
 
 def qr_svg(text: str) -> bytes:
@@ -331,8 +427,19 @@ def check_public_url(public_url: str, requests_prefix: str) -> None:
                          f"https://lab.example.org{requests_prefix}")
 
 
+@dataclass(frozen=True, slots=True)
+class Asking:
+    """What asking the room needs from the pages (dashboard/questions.py), passed in: ``pose(kind,
+    path, query)``, ``check(question, value)`` and ``truth(question)``."""
+
+    pose: Callable[[Any, str, dict[str, str]], dict[str, Any]]
+    check: Callable[[dict[str, Any], Any], float]
+    truth: Callable[[dict[str, Any]], Any]
+
+
 def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: Limiter,
-            public_url: str = "", routes_prefix: str = "/", requests_prefix: str = "/") -> None:
+            public_url: str = "", routes_prefix: str = "/", requests_prefix: str = "/",
+            asking: Asking | None = None) -> None:
     """The room routes (see the module's docstring) on ``server``, their rates limited per address.
 
     Under a sub-path (Dash's ``url_base_pathname``) the routes live under ``routes_prefix``, where
@@ -408,6 +515,37 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
             return Response("<!doctype html><p>Rooms are unavailable right now; try again in a moment.</p>",
                             status=503, mimetype="text/html")
         return redirect(f"{url}#room={code}", code=302)
+
+    if asking is not None:
+        def presenter() -> Any:
+            return request.headers.get("X-Room-Key")
+
+        @server.post(f"{room}/<code>/question")
+        def room_ask(code: str):
+            return answer(lambda: jsonify(rooms.ask(code, presenter(),
+                                                    lambda path, query: asking.pose(body().get("kind"), path, query))))
+
+        @server.delete(f"{room}/<code>/question")
+        def room_close_question(code: str):
+            def work():
+                rooms.close_question(code, presenter())
+                return jsonify(closed=code)
+            return answer(work)
+
+        @server.post(f"{room}/<code>/question/reveal")
+        def room_reveal(code: str):
+            return answer(lambda: jsonify(rooms.reveal(code, presenter(), asking.truth)))
+
+        @server.get(f"{room}/<code>/answers")
+        def room_answers(code: str):
+            return answer(lambda: jsonify(rooms.results(code, presenter())))
+
+        @server.post(f"{room}/<code>/answer")
+        @misses
+        def room_answer(code: str):
+            data = body()
+            return answer(lambda: jsonify(rooms.answer(code, client(), data.get("question"), data.get("value"),
+                                                       asking.check)))
 
     @server.get(f"{room}/<code>/qr.svg")
     @misses

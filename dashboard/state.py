@@ -375,6 +375,7 @@ _TOY_CHOICES = {k: v for k, v in CHOICES.items() if not k.startswith("r")}
 TOY, COMPARE, SWEEP, LANDSCAPE = "toy", "compare", "sweep", "landscape"
 LESSON_KEY = "lesson"  # an address's lesson and step (?lesson=momentum.3): the player's, no page's setting
 PATHS = {TOY: "/", COMPARE: "/compare", SWEEP: "/sweep", LANDSCAPE: "/landscape"}  # each page's address
+PAGE_OF_PATH = {path: page for page, path in PATHS.items()}
 PAGES: dict[str, Page] = {
     TOY: Page(TOY, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _every_loss, _toy_uses),
     COMPARE: Page(COMPARE, (*FIELDS, *RUN_FIELDS, COUNT), CHOICES,

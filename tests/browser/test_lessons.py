@@ -4,6 +4,8 @@ without an error; a lesson file opened from disk."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from dashboard.lessons import built_in
@@ -50,6 +52,10 @@ def test_the_player_steps_through_a_lesson_and_every_view_opens(page):
         expect(bar.locator(".lesson-step-title")).to_have_text(step.title)
         figure = "#sweep-figure" if step.page == "sweep" else "#map-figure"
         page.wait_for_selector(f"{figure} .main-svg", timeout=TIMEOUT)
+        # the step's own view drawn: the link box follows a view once it is drawn (the last step's
+        # figures stay on screen until then)
+        expect(page.locator("#sweep-link" if step.page == "sweep" else "#share-link")).to_have_value(
+            re.compile(rf"[?&]lesson={lesson.key}\.{number}(&|$)"), timeout=TIMEOUT)
         if step.page == "sweep":
             expect(page.locator("#sweep-progress-text")).to_contain_text("done", timeout=60_000)
         else:
@@ -59,7 +65,7 @@ def test_the_player_steps_through_a_lesson_and_every_view_opens(page):
         assert "Ignored" not in page.inner_text("main")  # nothing of the step's view was refused
         assert page.evaluate("new URLSearchParams(location.search).get('lesson')") == f"{lesson.key}.{number}"
         if number == 2:
-            assert "κ" in page.inner_text("#stability-note") and "152" in page.inner_text("#stability-note")
+            expect(page.locator("#stability-note")).to_contain_text("κ 152", timeout=TIMEOUT)
             shot(page, "lesson-momentum-step-2")
         if number < len(lesson.steps):
             if number % 2:

@@ -180,7 +180,9 @@ def test_the_browser_code_names_the_components_as_dashboard_ids_does():
     # the room's script (assets/room.js): the top bar's button and bar, its sessionStorage key
     room = (Path(__file__).resolve().parents[2] / "assets" / "room.js").read_text()
     # (and Dash's own config block, for the app's base path)
-    assert set(re.findall(r'getElementById\("([^"]+)"\)', room)) == {ID.ROOM, ID.ROOM_BAR, "_dash-config"}
+    # (and the chart of a question's answers, an element the script makes itself)
+    assert set(re.findall(r'getElementById\("([^"]+)"\)', room)) == {ID.ROOM, ID.ROOM_BAR, "_dash-config", "room-answers"}
+    assert 'el("div", {class: "room-answers", id: "room-answers"})' in room
     assert f'closest("#{ID.ROOM}")' in room
     # the slider's ID: the control carries it (dashboard/ids.py param_part_id), the script reads it
     assert "sliderId: root.dataset.slider" in script

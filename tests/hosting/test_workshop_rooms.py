@@ -12,9 +12,12 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from urllib.parse import urlsplit
+
+import pytest
 
 from dashboard.rooms import network_addresses
 from tests.browser.conftest import param_selector, shot, wait_js
@@ -209,3 +212,38 @@ def test_a_room_is_the_same_in_every_worker(workshop, redis_server):
 
 def test_a_room_follows_the_presenter_across_workers(workshop, browser):
     run_room(browser, workshop, "room-redis")
+
+
+def _call(url: str, method: str, body: dict | None = None, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_a_question_to_the_room_is_the_same_in_every_worker(workshop, redis_server):
+    """Asked on one worker, answered on both (one answer per session, counted once across workers),
+    the answers and the engine's answer read on either; the answers go with the question."""
+    status, made = post_json(workshop + "/room", {"url": "/?data.x_offset=3&sgd.lr=0.05"})
+    key = {"X-Room-Key": made["key"]}
+    status, asked = _call(f"{workshop}/room/{made['code']}/question", "POST", {"kind": "stable-lr"}, key)
+    assert status == 200 and asked["key"] == "sgd.lr"
+    cookies = [session_cookie(workshop) for _ in range(6)]
+    for i, cookie in enumerate(cookies):
+        for _ in range(3):  # fresh connections: either worker; the second and third are refused
+            status, _ = _call(f"{workshop}/room/{made['code']}/answer", "POST",
+                              {"question": asked["id"], "value": str(0.02 * (i + 1))}, {"Cookie": cookie})
+            assert status in (200, 409)
+    pids, answers = set(), None
+    for _ in range(10):
+        pids.add(get_json(workshop + "/healthz")["pid"])
+        status, answers = _call(f"{workshop}/room/{made['code']}/answers", "GET", headers=key)
+    assert len(pids) == 2 and sorted(answers["answers"]) == pytest.approx([0.02 * (i + 1) for i in range(6)])
+    status, shown = _call(f"{workshop}/room/{made['code']}/question/reveal", "POST", {}, key)
+    assert status == 200 and shown["truth"]["value"] == pytest.approx(0.0985, rel=0.02)
+    assert redis_server.client().ttl(f"descent-lab:job:room:{made['code']}:answers:{asked['id']}") > 0
+    assert _call(f"{workshop}/room/{made['code']}/question", "DELETE", None, key)[0] == 200
+    assert not redis_server.client().keys(f"descent-lab:job:room:{made['code']}:answers:*")

@@ -1,0 +1,149 @@
+"""Questions to a room: "set X to what you think …", answered by each participant with the value on
+their own page, and answered by the engine when the presenter reveals it.
+
+A question is a row of ``QUESTIONS``: what the presenter's menu calls it, what participants read,
+the setting they answer with (its key on the page, and its Param: the answer's check and axis), the
+pages and settings where it makes sense, and how the engine finds the answer: a thousand runs of the
+presenter's view at once on the batched engine (compute/batched.py), each a run of the toy lab.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from compute import InvalidSpec
+from compute.batched import run_batched
+from compute.curvature import stable_lr, toy_hessian
+from compute.params import Param
+from dashboard.state import TOY, check_state, from_query
+
+POINTS = 600  # values of the setting the engine runs, evenly in its scale across its slider's span
+MAX_WORK = 300_000_000  # POINTS × optimizer steps × data points: the engine's answer within a second or two
+TOLERANCE = 0.01  # "reaches the minimum": within 1% of the lowest loss any of the runs reaches
+
+
+@dataclass(frozen=True, slots=True)
+class Truth:
+    value: float
+    how: str  # one sentence: how the engine found it
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    kind: str
+    title: str  # the presenter's menu
+    prompt: str  # what participants read
+    name: str  # the optimizer's setting answered with (lr, momentum)
+    optimizers: tuple[str, ...]  # where it makes sense
+    truth: Callable[[Any, Param], Truth]
+
+    def key(self, state: dict[str, Any]) -> str:
+        return f"{state['optimizer']}.{self.name}"
+
+
+def _values(param: Param) -> np.ndarray:
+    lo, hi = param.sweep_range
+    return np.geomspace(lo, hi, POINTS) if param.log else np.linspace(lo, hi, POINTS)
+
+
+def _converges(losses: np.ndarray, diverged: np.ndarray) -> np.ndarray:
+    """Runs that stay finite and end below where they started."""
+    return (diverged < 0) & np.isfinite(losses[-1]) & (losses[-1] < losses[0])
+
+
+def _largest_stable_lr(run: Any, param: Param) -> Truth:
+    values = _values(param)
+    found = run_batched(run, {param.name: values})
+    fine = _converges(found.loss, found.diverged_at)
+    if not fine[0]:
+        raise InvalidSpec("even the smallest lr does not converge here", "question")
+    first_bad = int(np.argmin(fine)) if not fine.all() else len(values)
+    value = float(values[first_bad - 1])
+    sharpness = toy_hessian(run.data, run.loss, run.init_weight, run.init_bias).sharpness
+    bound = stable_lr(sharpness, run.optimizer)
+    theory = f"; the theory's bound at the start is {bound:.4g}" if bound is not None else ""
+    return Truth(value, f"the largest of {POINTS} lrs from {values[0]:.3g} to {values[-1]:.3g} (in log steps) whose "
+                        f"run ends below the loss it started at{theory}")
+
+
+def _fastest(run: Any, param: Param) -> Truth:
+    values = _values(param)
+    found = run_batched(run, {param.name: values})
+    loss = np.where(np.isfinite(found.loss), found.loss, np.inf)
+    lowest = float(np.min(loss))
+    reached = loss <= lowest * (1 + TOLERANCE) + 1e-12
+    steps = np.where(reached.any(axis=0), reached.argmax(axis=0), np.iinfo(np.int64).max)
+    best = int(np.argmin(steps))
+    if not reached[:, best].any():
+        raise InvalidSpec("no run reaches the minimum within its epochs: add epochs", "question")
+    return Truth(float(values[best]), f"of {POINTS} values from {values[0]:.3g} to {values[-1]:.3g}, the one whose run "
+                                      f"first comes within 1% of the lowest loss any of them reaches ({lowest:.4g}): "
+                                      f"in {int(steps[best])} steps")
+
+
+QUESTIONS: dict[str, Question] = {q.kind: q for q in (
+    Question("stable-lr", "the largest lr that still converges",
+             "Set lr to the largest value at which this run still converges, then answer.",
+             "lr", ("sgd",), _largest_stable_lr),
+    Question("fastest-lr", "the lr that reaches the minimum fastest",
+             "Set lr to the value that reaches the minimum in the fewest steps, then answer.",
+             "lr", ("sgd", "adam", "adamw", "rmsprop", "adagrad"), _fastest),
+    Question("fastest-momentum", "the momentum that reaches the minimum fastest",
+             "Set momentum to the value that reaches the minimum in the fewest steps at this lr, then answer.",
+             "momentum", ("sgd",), _fastest),
+)}
+
+
+def menu() -> str:
+    """The presenter's list of questions (assets/room.js reads it from the room's bar), as JSON."""
+    return json.dumps([{"kind": q.kind, "title": q.title} for q in QUESTIONS.values()])
+
+
+def pose(kind: Any, page: str, query: dict[str, Any]) -> dict[str, Any]:
+    """A question about the presenter's view (``page`` and its address's ``query``), as the room keeps
+    it: plain JSON. InvalidSpec (a sentence) where it does not apply."""
+    question = QUESTIONS.get(kind) if isinstance(kind, str) else None
+    if question is None:
+        raise InvalidSpec(f"no question {str(kind)!r:.40}; the questions are {', '.join(QUESTIONS)}", "question")
+    if page != TOY:
+        raise InvalidSpec("questions are about the toy lab's run: open the toy lab first", "question")
+    state, notes = from_query(query, TOY)
+    if notes:
+        raise InvalidSpec("the view has settings marked in red: fix them first", "question")
+    if state["optimizer"] not in question.optimizers or state["tab"] != "single":
+        raise InvalidSpec(f"“{question.title}” is asked of the One loss view of {', '.join(question.optimizers)}",
+                          "question")
+    key = question.key(state)
+    param = _param(key)
+    run = check_state(state, TOY).specs[state["loss"]][0]
+    if POINTS * run.steps * run.data.n > MAX_WORK:
+        raise InvalidSpec(f"this run is too long for the engine's answer ({run.steps:,} steps × {run.data.n:,} "
+                          "points): ask with fewer epochs or points", "question")
+    return {"kind": question.kind, "title": question.title, "prompt": question.prompt, "key": key,
+            "default": state[key], "log": param.log, "lo": param.sweep_range[0], "hi": param.sweep_range[1],
+            "query": {str(k): str(v) for k, v in query.items()}}
+
+
+def _param(key: str) -> Param:
+    from dashboard.state import PAGES
+
+    return PAGES[TOY].by_key[key].param
+
+
+def check_answer(question: dict[str, Any], value: Any) -> float:
+    """A participant's answer: a value of the question's setting (its Param's check), or InvalidSpec."""
+    return float(_param(question["key"]).coerce(value, question["key"]))
+
+
+def reveal(question: dict[str, Any]) -> Truth:
+    """The engine's answer for the view the question was asked about."""
+    row = QUESTIONS[question["kind"]]
+    state, _ = from_query(question["query"], TOY)
+    checked = check_state(state, TOY)
+    run = checked.specs[state["loss"]][0]
+    return row.truth(run, _param(question["key"]))
