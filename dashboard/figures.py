@@ -270,6 +270,13 @@ def fitted_line(span: np.ndarray, traj: Trajectory, k: int, problem: str = "regr
     return (1 / (1 + np.exp(-z.astype(np.float64))) if problem == "classification" else z).tolist()
 
 
+def feature_text(scale: float, offset: float) -> str:
+    """The feature the neuron sees, as a formula of the drawn x: "x' = 2x + 4", "x' = x − 3"."""
+    a = "" if scale == 1 else f"{scale:.3g}"
+    b = "" if offset == 0 else f" {'−' if offset < 0 else '+'} {abs(offset):.3g}"
+    return f"x' = {a}x{b}"
+
+
 def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory],
                     step: int | None = None, problem: str = "regression",
                     feature: tuple[float, float] = (1.0, 0.0)) -> Figure:
@@ -280,7 +287,8 @@ def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory]
     span = fit_span(x, problem)
     scale, offset = feature
     moved = feature != (1.0, 0.0)
-    suffix = " (of x = (x' − B)/A)" if moved else ""
+    seen = feature_text(scale, offset)
+    suffix = f", where {seen}" if moved else ""
     data = [marker_trace("scatter", typed_array(x), typed_array(y), "data", {"color": "#444", "size": 6})]
     if problem == "classification":
         title, y_range = "fitted probability σ(w·x + b) of class 1", [-0.1, 1.1]
@@ -302,7 +310,7 @@ def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory]
         "data": data,
         "layout": {
             "title": centred_title(title), "margin": {"l": 50, "r": 10, "t": 50, "b": 40},
-            "xaxis": {"title": {"text": "x' = A·x + B, the feature the neuron sees" if moved else "x", "standoff": 6},
+            "xaxis": {"title": {"text": f"{seen}, the feature the neuron sees" if moved else "x", "standoff": 6},
                       **TITLED},
             "yaxis": {"title": {"text": "y"}, "range": y_range},
             "legend": INSIDE_LEGEND | ({"x": 0.99, "xanchor": "right", "y": 0.4} if problem == "classification"

@@ -139,12 +139,13 @@ def bar(search: Any, pathname: Any, opened: Any) -> tuple[list[Any], bool]:
         body.append(html.P([html.Strong("What to notice: "), step.notice], className="lesson-notice"))
     return [
         html.Div([html.Span(lesson.title, className="lesson-name"),
-                  html.Span(f"step {number} of {len(lesson.steps)}", className="lesson-count"),
+                  html.Span(f"step {number} of {len(lesson.steps)}:", className="lesson-count"),
+                  html.H2(step.title, className="lesson-step-title"),
                   *nav,
                   dcc.Link("↺ this step's view", href=step_href(lesson, number), className="lesson-again",
                            title="this step's settings again, if you changed them"),
                   close], className="lesson-head"),
-        html.Div([html.H2(step.title, className="lesson-step-title"), *body], className="lesson-body"),
+        html.Div(body, className="lesson-body"),
     ], False
 
 

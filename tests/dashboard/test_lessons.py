@@ -147,7 +147,7 @@ def test_the_bar_shows_the_step_and_links_its_neighbours():
     children, hidden = player.bar("?data.x_offset=3&lesson=2-momentum.2", "/", None)
     assert not hidden
     text = str(children)
-    assert lesson.steps[1].title in text and "step 2 of 7" in text
+    assert lesson.steps[1].title in text and "step 2 of 7:" in text
     assert player.step_href(lesson, 3) in text and player.step_href(lesson, 1) in text
     assert "href='/?data.x_offset=3'" in text  # close: the view stays, the lesson goes
     last, _ = player.bar("?lesson=2-momentum.40", "/sweep", None)  # past the end: the last step
