@@ -7,6 +7,11 @@ it) p50/p95/max, errors, and the server's CPU and peak memory. The reference, me
 same run against the same server: one follower alone (its delay is the poll's wait plus one
 request). ROOM_FOLLOWERS and ROOM_SECONDS change the load.
 
+A question to the room: the same followers on a lesson (the presenter steps through it every 2 s),
+one question posed, each follower answering once at a random moment over 10 s; the delay from the
+server taking an answer to the presenter's poll of the answers (every 400 ms, as assets/room.js)
+that shows it, p50/p95/max, against the same reference.
+
 In browsers (on the one-machine server, after its polls): a presenter's page and BROWSER_FOLLOWERS
 followers' pages in Chromium; the presenter changes the playback step, the toy lab's tab and the
 page (toy lab <-> Compare) in turns, and each follower's delay is from the presenter's action to
@@ -52,12 +57,14 @@ class Sizes:
     seconds: float
     reference_s: float  # the lone follower's run
     change_s: float  # the presenter changes the view this often
+    ask_s: float  # a question's answers arrive over this many seconds
     workers: int  # gunicorn's (4 threads each, as `make serve`)
 
 
 SIZES = {False: Sizes(followers=int(os.environ.get("ROOM_FOLLOWERS", "100")),
-                      seconds=int(os.environ.get("ROOM_SECONDS", "60")), reference_s=20, change_s=2.0, workers=2),
-         True: Sizes(followers=2, seconds=3, reference_s=2, change_s=1.0, workers=1)}
+                      seconds=int(os.environ.get("ROOM_SECONDS", "60")), reference_s=20, change_s=2.0, workers=2,
+                      ask_s=10),
+         True: Sizes(followers=2, seconds=3, reference_s=2, change_s=1.0, workers=1, ask_s=1.5)}
 
 
 class Room:
@@ -130,6 +137,67 @@ class Room:
                         self.delays.append(now - sent)
                 rev = answer["rev"]
             time.sleep(max(0.0, POLL_MS / 1000 - (now - asked)))
+
+
+ANSWERS_MS = 400  # the presenter's page fetches a question's answers this often (assets/room.js)
+LESSON = "2-momentum"  # the followers of the question scenario follow this lesson's steps
+
+
+def _ask(port: int, followers: int, seconds: float, every_s: float) -> dict:
+    """A room on a lesson (the presenter steps through it every ``every_s``), one question, and each
+    follower's answer at a random moment within ``seconds``; the delay from an answer taken by the
+    server to the presenter's poll of the answers (every ANSWERS_MS) that shows it."""
+    room = Room(port)
+    room.request("POST", f"/room/{room.code}", {"url": f"/?data.x_offset=3&sgd.lr=0.05&lesson={LESSON}.2"}, room.key)
+    asked = room.request("POST", f"/room/{room.code}/question", {"kind": "stable-lr"}, room.key)
+    until = time.monotonic() + seconds
+    answered: list[tuple[float, int]] = []  # (when the server took it, its place among the answers)
+    polls: list[tuple[float, int]] = []  # (when the presenter's poll returned, answers it showed)
+
+    def participant() -> None:
+        cookie = room.session()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        rev, bucket, answer_at = "", "", time.monotonic() + random.random() * seconds * 0.8
+        while time.monotonic() < until:
+            try:
+                seen = room.request("GET", f"/room/{room.code}?rev={rev}&bucket={bucket}&follow=1", conn=conn,
+                                    cookie=cookie)
+                rev, bucket = seen["rev"], seen["bucket"]
+                if answer_at is not None and time.monotonic() >= answer_at and seen.get("question"):
+                    value = f"{10 ** random.uniform(-2, -0.5):.4g}"
+                    took = room.request("POST", f"/room/{room.code}/answer", {"question": asked["id"], "value": value},
+                                        conn=conn, cookie=cookie)
+                    with room.lock:
+                        answered.append((time.monotonic(), took["answers"]))
+                    answer_at = None
+            except Exception as err:
+                with room.lock:
+                    room.errors.append(f"{type(err).__name__}: {err}")
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            time.sleep(POLL_MS / 1000)
+
+    def presenter() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        step, changed = 2, time.monotonic()
+        while time.monotonic() < until + 2 * ANSWERS_MS / 1000:
+            began = time.monotonic()
+            if began - changed >= every_s:  # the next step of the lesson
+                step, changed = step % 7 + 1, began
+                room.request("POST", f"/room/{room.code}", {"url": f"/?step={step}&lesson={LESSON}.{step}"}, room.key, conn)
+            shown = room.request("GET", f"/room/{room.code}/answers", key=room.key, conn=conn)
+            polls.append((time.monotonic(), len(shown["answers"])))
+            time.sleep(max(0.0, ANSWERS_MS / 1000 - (time.monotonic() - began)))
+
+    threads = [threading.Thread(target=participant, daemon=True) for _ in range(followers)]
+    for thread in threads:
+        thread.start()
+    presenter()
+    for thread in threads:
+        thread.join(timeout=30)
+    delays = sorted(next((t - at for t, n in polls if t >= at and n >= place), float("inf")) for at, place in answered)
+    pick = (lambda q: delays[min(len(delays) - 1, int(q * len(delays)))] * 1000) if delays else (lambda q: float("nan"))
+    return {"answers": len(answered), "shown": polls[-1][1] if polls else 0, "p50": pick(0.5), "p95": pick(0.95),
+            "max": pick(1.0), "errors": room.errors}
 
 
 def _run(port: int, followers: int, seconds: float, every_s: float) -> dict:
@@ -239,6 +307,7 @@ def _scenario(name: str, env: dict[str, str], sizes: Sizes, browsers: tuple | No
             loaded = _run(port, sizes.followers, sizes.seconds, sizes.change_s)
             time.sleep(1.5)
             after = usage.cpu_by_role()
+        asking = _ask(port, sizes.followers, sizes.ask_s, sizes.change_s)
         seen = _in_browsers(port, *browsers) if browsers else None
     finally:
         stop(web)
@@ -255,6 +324,16 @@ def _scenario(name: str, env: dict[str, str], sizes: Sizes, browsers: tuple | No
           + ", ".join(f"{role} {mib:.0f} MiB" for role, mib in sorted(usage.peak.items())))
     for error in loaded["errors"][:5]:
         print(f"  error: {error}")
+    print(f"{'a question':>22}: {sizes.followers} followers on a lesson, {asking['answers']} answers over "
+          f"{sizes.ask_s:g} s; the presenter's answers (polled every {ANSWERS_MS} ms) showed each after p50 "
+          f"{asking['p50']:.0f} ms, p95 {asking['p95']:.0f} ms, max {asking['max']:.0f} ms; {len(asking['errors'])} errors")
+    print(f"{'ratio p95':>22}: {asking['p95'] / reference['p95']:.2f} x the lone follower's delivery")
+    for error in asking["errors"][:5]:
+        print(f"  error: {error}")
+    require("every follower answered, and the presenter saw every answer",
+            asking["answers"] == sizes.followers == asking["shown"] and not asking["errors"])
+    for what in ("p50", "p95", "max"):
+        sane(f"answers shown: {what} ms", asking[what])
     for label, r in (("lone follower", reference), ("followers", loaded)):
         for what in ("p50", "p95", "max"):
             sane(f"{label}: delay {what} ms", r[what])
@@ -308,5 +387,6 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
             os.kill(int((scratch / "redis.pid").read_text()), 15)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\ngoal: follower delay p95 under 1 s with {sizes.followers} followers, 0 errors; in browsers, a step, "
-          "tab or page change on every follower's page within 1 s at p95")
+    print(f"\ngoal: follower delay p95 under 1 s with {sizes.followers} followers, 0 errors; {sizes.followers} "
+          "answers to a question on the presenter's screen within 1 s at p95; in browsers, a step, tab or page "
+          "change on every follower's page within 1 s at p95")
