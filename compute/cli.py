@@ -61,6 +61,8 @@ from compute.nets import (
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param
 from compute.preview import PreviewSpec, run_preview
+from compute.probe import KINDS, probe
+from compute.probe import POINTS as PROBE_POINTS
 from compute.specs import (
     GRID_PARAMS,
     RUN_PARAMS,
@@ -260,6 +262,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(preview)
     preview.add_argument("--name", required=True, metavar="SETTING",
                          help="the slider: an optimizer hyperparameter, init_weight, init_bias or max_norm")
+
+    probing = sub.add_parser("probe", help="print the run at many values of one setting (value,converges,steps) "
+                                            "and, on stderr, the engine's answer a room's question reveals")
+    _add_run_options(probing)
+    probing.add_argument("--name", required=True, metavar="SETTING", help="the optimizer's setting: lr, momentum, …")
+    probing.add_argument("--kind", required=True, choices=KINDS,
+                         help="largest_converging: the largest value whose run stays finite and ends below its "
+                              "start; fastest: the value whose run first comes within 1%% of the lowest loss")
+    probing.add_argument("--points", default=str(PROBE_POINTS), help=f"values across the setting's slider span "
+                                                                       f"(default {PROBE_POINTS})")
 
     curvature = sub.add_parser("curvature", help="print the toy loss's Hessian eigenvalues: index,eigenvalue "
                                                   "(largest first), at the start or after --step K; with "
@@ -595,6 +607,21 @@ def _preview(args: argparse.Namespace) -> None:
             writer.writerow((repr(value), step, *(repr(float(a[r])) for a in columns)))
 
 
+def _probe(args: argparse.Namespace) -> None:
+    """value,converges,steps rows of the probe's runs; on stderr, its answer (what a room's question
+    reveals)."""
+    try:
+        points = int(args.points)
+    except ValueError:
+        raise InvalidSpec(f"--points must be a whole number (got {args.points!r:.20})", "points") from None
+    found = probe(_run_spec(args), args.name, args.kind, points)
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow((args.name, "converges", "steps"))
+    for value, converges, steps in zip(found.values.tolist(), found.converges.tolist(), found.steps.tolist(), strict=True):
+        writer.writerow((repr(value), "true" if converges else "false", steps))
+    sys.stderr.write(f"{args.kind}: {args.name} = {found.value!r} (lowest loss {found.lowest:.6g})\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -603,7 +630,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         {"run": _run, "grid": _grid, "sweep": _sweep, "landscape": _landscape, "curvature": _curvature,
-         "preview": _preview, FETCH_DATA: _fetch_data, NET_CURVATURE: _net_curvature}[args.command](args)
+         "preview": _preview, "probe": _probe, FETCH_DATA: _fetch_data, NET_CURVATURE: _net_curvature}[args.command](args)
     except InvalidSpec as err:
         command = "curvature --model" if args.command == NET_CURVATURE else args.command
         hint = f" {data_hint(err, args.command)}" if isinstance(err, DataFileError) else ""

@@ -3,28 +3,23 @@ their own page, and answered by the engine when the presenter reveals it.
 
 A question is a row of ``QUESTIONS``: what the presenter's menu calls it, what participants read,
 the setting they answer with (its key on the page, and its Param: the answer's check and axis), the
-pages and settings where it makes sense, and how the engine finds the answer: a thousand runs of the
-presenter's view at once on the batched engine (compute/batched.py), each a run of the toy lab.
+optimizers where it makes sense, and how the engine finds the answer: 600 runs of the presenter's
+view at once on the batched engine (compute/probe.py; ``python -m compute probe`` prints it).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from compute import InvalidSpec
-from compute.batched import run_batched
 from compute.curvature import stable_lr, toy_hessian
 from compute.params import Param
+from compute.probe import MAX_WORK, POINTS, probe
 from dashboard.state import TOY, check_state, from_query
-
-POINTS = 600  # values of the setting the engine runs, evenly in its scale across its slider's span
-MAX_WORK = 300_000_000  # POINTS × optimizer steps × data points: the engine's answer within a second or two
-TOLERANCE = 0.01  # "reaches the minimum": within 1% of the lowest loss any of the runs reaches
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,62 +35,34 @@ class Question:
     prompt: str  # what participants read
     name: str  # the optimizer's setting answered with (lr, momentum)
     optimizers: tuple[str, ...]  # where it makes sense
-    truth: Callable[[Any, Param], Truth]
+    probe: str  # the engine's answer: compute.probe's kind
 
     def key(self, state: dict[str, Any]) -> str:
         return f"{state['optimizer']}.{self.name}"
 
-
-def _values(param: Param) -> np.ndarray:
-    lo, hi = param.sweep_range
-    return np.geomspace(lo, hi, POINTS) if param.log else np.linspace(lo, hi, POINTS)
-
-
-def _converges(losses: np.ndarray, diverged: np.ndarray) -> np.ndarray:
-    """Runs that stay finite and end below where they started."""
-    return (diverged < 0) & np.isfinite(losses[-1]) & (losses[-1] < losses[0])
-
-
-def _largest_stable_lr(run: Any, param: Param) -> Truth:
-    values = _values(param)
-    found = run_batched(run, {param.name: values})
-    fine = _converges(found.loss, found.diverged_at)
-    if not fine[0]:
-        raise InvalidSpec("even the smallest lr does not converge here", "question")
-    first_bad = int(np.argmin(fine)) if not fine.all() else len(values)
-    value = float(values[first_bad - 1])
-    sharpness = toy_hessian(run.data, run.loss, run.init_weight, run.init_bias).sharpness
-    bound = stable_lr(sharpness, run.optimizer)
-    theory = f"; the theory's bound at the start is {bound:.4g}" if bound is not None else ""
-    return Truth(value, f"the largest of {POINTS} lrs from {values[0]:.3g} to {values[-1]:.3g} (in log steps) whose "
-                        f"run ends below the loss it started at{theory}")
-
-
-def _fastest(run: Any, param: Param) -> Truth:
-    values = _values(param)
-    found = run_batched(run, {param.name: values})
-    loss = np.where(np.isfinite(found.loss), found.loss, np.inf)
-    lowest = float(np.min(loss))
-    reached = loss <= lowest * (1 + TOLERANCE) + 1e-12
-    steps = np.where(reached.any(axis=0), reached.argmax(axis=0), np.iinfo(np.int64).max)
-    best = int(np.argmin(steps))
-    if not reached[:, best].any():
-        raise InvalidSpec("no run reaches the minimum within its epochs: add epochs", "question")
-    return Truth(float(values[best]), f"of {POINTS} values from {values[0]:.3g} to {values[-1]:.3g}, the one whose run "
-                                      f"first comes within 1% of the lowest loss any of them reaches ({lowest:.4g}): "
-                                      f"in {int(steps[best])} steps")
+    def truth(self, run: Any) -> Truth:
+        found = probe(run, self.name, self.probe)
+        span = f"{len(found.values)} values of {self.name} from {found.values[0]:.3g} to {found.values[-1]:.3g}"
+        if self.probe == "largest_converging":
+            sharpness = toy_hessian(run.data, run.loss, run.init_weight, run.init_bias).sharpness
+            bound = stable_lr(sharpness, run.optimizer) if self.name == "lr" else None
+            theory = f"; the theory's bound at the start is {bound:.4g}" if bound is not None else ""
+            return Truth(found.value, f"the largest of {span} whose run ends below the loss it started at{theory}")
+        steps = int(found.steps[int(np.argmin(np.abs(found.values - found.value)))])
+        return Truth(found.value, f"of {span}, the one whose run first comes within 1% of the lowest loss any of "
+                                  f"them reaches ({found.lowest:.4g}): in {steps} steps")
 
 
 QUESTIONS: dict[str, Question] = {q.kind: q for q in (
     Question("stable-lr", "the largest lr that still converges",
              "Set lr to the largest value at which this run still converges, then answer.",
-             "lr", ("sgd",), _largest_stable_lr),
+             "lr", ("sgd",), "largest_converging"),
     Question("fastest-lr", "the lr that reaches the minimum fastest",
              "Set lr to the value that reaches the minimum in the fewest steps, then answer.",
-             "lr", ("sgd", "adam", "adamw", "rmsprop", "adagrad"), _fastest),
+             "lr", ("sgd", "adam", "adamw", "rmsprop", "adagrad"), "fastest"),
     Question("fastest-momentum", "the momentum that reaches the minimum fastest",
              "Set momentum to the value that reaches the minimum in the fewest steps at this lr, then answer.",
-             "momentum", ("sgd",), _fastest),
+             "momentum", ("sgd",), "fastest"),
 )}
 
 
@@ -146,4 +113,4 @@ def reveal(question: dict[str, Any]) -> Truth:
     state, _ = from_query(question["query"], TOY)
     checked = check_state(state, TOY)
     run = checked.specs[state["loss"]][0]
-    return row.truth(run, _param(question["key"]))
+    return row.truth(run)
