@@ -71,9 +71,15 @@ def _number(value: Any, where: str, what: str) -> float:
     return float(value)
 
 
-def _error(message: str) -> Exception:
-    from dashboard.lessons import LessonError
+class LessonError(ValueError):
+    """A lesson file (or a claim of one) that cannot be used, as one sentence naming where."""
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _error(message: str) -> LessonError:
     return LessonError(message)
 
 

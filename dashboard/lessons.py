@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import yaml
 
 from compute import InvalidSpec
+from dashboard.claims import LessonError, check_claim, check_references
 from dashboard.state import LESSON_KEY, PAGE_OF_PATH, PAGES, PATHS, check_state
 
 HERE = Path(__file__).resolve().parent
@@ -45,14 +46,6 @@ OPENED = "file"  # the key of a lesson a person opened from a file (kept in thei
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 STEP_FIELDS = {"title": True, "view": True, "text": True, "try": False, "notice": False, "claims": False}
 LESSON_FIELDS = {"title": True, "about": False, "steps": True}
-
-
-class LessonError(ValueError):
-    """A lesson file that cannot be used, as one sentence naming where."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,8 +172,6 @@ def parse_view(view: Any, where: str) -> tuple[str, tuple[tuple[str, str], ...]]
 
 def parse(document: Any, key: str) -> Lesson:
     """A lesson from its YAML document (``read_yaml``), checked whole, or LessonError."""
-    from dashboard.claims import check_claim, check_references  # (claims import compute: when used)
-
     _fields(document, LESSON_FIELDS, "the lesson")
     title = _text(document.get("title"), "the lesson", "title", True)
     about = _text(document.get("about"), "the lesson", "about", False)
