@@ -56,11 +56,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/hadolint Dockerfile
 
-# every test, in three processes on two cores (pytest-xdist: a file's tests stay together; a third
-# process fills the time the others wait on servers, jobs and pages: measured 454 s against 539 s
-# with two); the slowest are listed
+# every test, in four processes on two cores (pytest-xdist: a file's tests stay together; processes
+# beyond the cores fill the time the others wait on servers, jobs and pages: measured 454 s with three
+# against 539 s with two, and 500 s with four against 520 to 598 s with three on the suite that followed);
+# the slowest are listed
 test: lint
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 3 --dist loadscope --durations=25
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 4 --dist loadscope --durations=25
 
 # the inner loop: lint and the tests without a browser or real servers (under two minutes)
 check: lint
