@@ -13,7 +13,7 @@ import dash
 from dash import Dash, dcc, html
 
 from dashboard import cache as compute_cache
-from dashboard import clients, player, questions, rooms, share
+from dashboard import clients, lessons, player, questions, rooms, share
 from dashboard.errors import install_request_errors, show_callback_error
 from dashboard.hosting import background_manager, install_headers, install_healthz, secret_key
 from dashboard.ids import ID, nav_id
@@ -70,7 +70,7 @@ def create_app() -> Dash:
 
     rooms.install(server, rooms.Rooms(manager.store, lambda: {p["relative_path"] for p in dash.page_registry.values()},
                                       limits=limits), clients.client, limiter, proxying.PUBLIC_URL, routes, requests,
-                  rooms.Asking(pose, questions.check_answer, questions.reveal))
+                  rooms.Asking(pose, questions.check_answer, questions.reveal, lessons.shared))
     app.layout = html.Div(
         [
             html.Header(

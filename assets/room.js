@@ -232,6 +232,22 @@
         save();
         render();
     }
+    // A lesson the presenter opened from a file (dashboard/player.py keeps it in this tab's
+    // sessionStorage): shared with the room once, and again when it changes, so that followers' pages
+    // show its text too
+    const OPENED = "lesson-opened";
+    async function shareLesson() {
+        if (!/[?&]lesson=file\./.test(window.location.search)) { return; }
+        let text = null;
+        try { text = sessionStorage.getItem(OPENED); } catch (e) { text = null; }
+        if (!text || text === room.lessonSent) { return; }
+        room.pending = {lesson: JSON.parse(text)};
+        const [response, data] = await presenterCall("/lesson", "POST");
+        room.pending = null;
+        room.lessonSent = text;  // (a lesson the server refuses is not sent again: the page says why)
+        if (!response.ok) { room.asking = data.error; render(); }
+        save();
+    }
     async function fetchAnswers() {
         room.answersAt = Date.now();
         const [response, data] = await presenterCall("/answers", "GET");
@@ -334,7 +350,7 @@
 
     async function poll() {
         const query = new URLSearchParams({rev: room.rev ?? "", bucket: room.bucket ?? "",
-                                           follow: room.following ? "1" : "0"});
+                                           follow: room.following ? "1" : "0", lesson: room.lessonRev ?? ""});
         const response = await fetch(`${ROOT}room/${room.code}?${query}`, {cache: "no-store"});
         const data = await json(response);
         if (!response.ok) {
@@ -342,6 +358,10 @@
             return;
         }
         room.bucket = data.bucket;
+        if (data.lesson && typeof data.lesson === "object") {  // the presenter's own lesson: its text here too
+            window.dash_clientside.set_props(OPENED, {data: data.lesson});
+            room.lessonRev = data.lesson_rev;
+        }
         const question = data.question || null;
         if (JSON.stringify(question) !== JSON.stringify(room.question || null)) {
             room.question = question;
@@ -435,6 +455,7 @@
             try {
                 if (room.role === "presenter") {
                     await publish();
+                    if (room) { await shareLesson(); }
                     if (room && room.question && Date.now() - (room.answersAt || 0) >= ANSWERS_MS) { await fetchAnswers(); }
                 } else { await poll(); }
             } catch (e) {  // the network or the server hiccuped: the next tick tries again

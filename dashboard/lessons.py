@@ -21,6 +21,7 @@ the safe loader, without aliases, within MAX_BYTES: a file cannot run code or gr
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -196,6 +197,14 @@ def parse(document: Any, key: str) -> Lesson:
     for i, s in enumerate(parsed, 1):
         check_references(s.claims, pages, f"step {i} (“{s.title[:40]}”)")
     return Lesson(key, title, about, tuple(parsed))
+
+
+def shared(document: Any) -> dict[str, Any]:
+    """A lesson a presenter shares with a room (the document of their opened file, as JSON), checked
+    as a file is: the document as its file says it, or LessonError."""
+    if len(json.dumps(document, default=str)) > 2 * MAX_BYTES:
+        raise LessonError(f"a lesson is at most {MAX_BYTES // 1000} KB as a file")
+    return parse(document, OPENED).to_dict()
 
 
 def load_text(text: str | bytes, key: str = OPENED) -> Lesson:

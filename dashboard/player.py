@@ -123,7 +123,7 @@ def bar(search: Any, pathname: Any, opened: Any) -> tuple[list[Any], bool]:
                      title="leave the lesson (the view stays)")
     lesson = find(name, opened)
     if lesson is None:
-        said = ("The presenter's lesson is a file of their own: the views follow, its text is on their screen."
+        said = ("The presenter's lesson is a file of their own: its text comes with the room's next look."
                 if name == OPENED else f"There is no lesson {name!r}.")
         return [html.Div([html.Span(said, className="lesson-name"), close], className="lesson-head")], False
     number = min(number, len(lesson.steps))

@@ -49,6 +49,11 @@ Asking the room (dashboard/questions.py says what a question is and how the engi
 - ``DELETE /room/CODE/question`` with ``X-Room-Key``: the question closes; its answers go (they go
   with the room in any case).
 
+A lesson the presenter opened from a file (dashboard/lessons.py) travels with the room:
+``POST /room/CODE/lesson`` ``{"lesson"}`` with ``X-Room-Key`` (checked whole, as the page checks a
+file); followers' polls carry its revision (``lesson_rev``), and the lesson itself when theirs is older
+(``lesson=REV`` in the poll), so a follower's page shows the presenter's own lesson's text too.
+
 The link is one participants can open (``room_links``): under ``PUBLIC_URL`` when the host set it;
 else at the address the presenter opened, unless that is this computer's own (127.0.0.1,
 localhost), which no participant can reach: then at this computer's network addresses, with a note
@@ -268,6 +273,22 @@ class Rooms:
         self._save(code, room)
         return _shown(question)
 
+    def share_lesson(self, code: Any, key: Any, lesson: Any, check: Callable[[Any], dict[str, Any]]) -> int:
+        """The presenter's own lesson (``check(lesson)``: the lesson as its file says it, or ValueError),
+        kept beside the room (followers read it only when it changed); its revision."""
+        room = self._presenter(code, key)
+        try:
+            checked = check(lesson)
+        except ValueError as err:
+            raise RoomError(getattr(err, "message", str(err))) from None
+        text = json.dumps(checked, sort_keys=True)
+        if text != self.store.get(f"room:{code}:lesson"):
+            self.store.set(f"room:{code}:lesson", text, expire=self.idle_s)
+            room["lesson_rev"] = int(room.get("lesson_rev", 0)) + 1
+        room["at"] = self.clock()
+        self._save(code, room)
+        return int(room["lesson_rev"])
+
     def end(self, code: Any, key: Any) -> None:
         self._presenter(code, key)
         self.store.delete(f"room:{code}")
@@ -276,7 +297,7 @@ class Rooms:
         return int(self.clock() // self.bucket_s)
 
     def follow(self, code: Any, who: Client, rev: Any = None, bucket: Any = None,
-               counted: bool = True) -> dict[str, Any]:
+               counted: bool = True, lesson: Any = None) -> dict[str, Any]:
         """A follower's poll: the room's revision, its address when newer than ``rev``, and the
         bucket this follower was counted in (it sends it back, so the server looks once a bucket;
         ``who`` is counted at most once a bucket whatever it sends)."""
@@ -294,6 +315,13 @@ class Rooms:
             answer["url"] = room["url"]
         if isinstance(room.get("question"), dict):
             answer["question"] = _shown(room["question"])
+        if room.get("lesson_rev"):
+            answer["lesson_rev"] = room["lesson_rev"]
+            if str(lesson) != str(room["lesson_rev"]):
+                try:
+                    answer["lesson"] = json.loads(self.store.get(f"room:{code}:lesson") or "null")
+                except ValueError:
+                    answer["lesson"] = None
         return answer
 
     def followers(self, code: str, kind: str = FOLLOWING) -> int:
@@ -435,6 +463,7 @@ class Asking:
     pose: Callable[[Any, str, dict[str, str]], dict[str, Any]]
     check: Callable[[dict[str, Any], Any], float]
     truth: Callable[[dict[str, Any]], Any]
+    lesson: Callable[[Any], dict[str, Any]] | None = None  # a lesson's document, checked (dashboard/lessons.py)
 
 
 def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: Limiter,
@@ -498,7 +527,7 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
     def room_follow(code: str):
         args = request.args
         return answer(lambda: jsonify(rooms.follow(code, client(), args.get("rev"), args.get("bucket"),
-                                                   counted=args.get("follow", "1") == "1")))
+                                                   counted=args.get("follow", "1") == "1", lesson=args.get("lesson"))))
 
     @server.get(f"{short}/<code>")
     @misses
@@ -517,35 +546,7 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
         return redirect(f"{url}#room={code}", code=302)
 
     if asking is not None:
-        def presenter() -> Any:
-            return request.headers.get("X-Room-Key")
-
-        @server.post(f"{room}/<code>/question")
-        def room_ask(code: str):
-            return answer(lambda: jsonify(rooms.ask(code, presenter(),
-                                                    lambda path, query: asking.pose(body().get("kind"), path, query))))
-
-        @server.delete(f"{room}/<code>/question")
-        def room_close_question(code: str):
-            def work():
-                rooms.close_question(code, presenter())
-                return jsonify(closed=code)
-            return answer(work)
-
-        @server.post(f"{room}/<code>/question/reveal")
-        def room_reveal(code: str):
-            return answer(lambda: jsonify(rooms.reveal(code, presenter(), asking.truth)))
-
-        @server.get(f"{room}/<code>/answers")
-        def room_answers(code: str):
-            return answer(lambda: jsonify(rooms.results(code, presenter())))
-
-        @server.post(f"{room}/<code>/answer")
-        @misses
-        def room_answer(code: str):
-            data = body()
-            return answer(lambda: jsonify(rooms.answer(code, client(), data.get("question"), data.get("value"),
-                                                       asking.check)))
+        _asking_routes(server, rooms, asking, room, answer, body, client, misses)
 
     @server.get(f"{room}/<code>/qr.svg")
     @misses
@@ -557,3 +558,46 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
             link = found[int(at)] if at.isdigit() and len(at) < 3 and int(at) < len(found) else found[0]
             return Response(qr_svg(f"{link}r/{code.upper()}"), mimetype="image/svg+xml")
         return answer(work)
+
+
+def _asking_routes(server: Flask, rooms: Rooms, asking: Asking, room: str, answer: Callable, body: Callable,
+                   client: Callable[[], Client], misses: Callable) -> None:
+    """The routes of asking the room and of a presenter's own lesson (see the module's docstring)."""
+    def presenter() -> Any:
+        return request.headers.get("X-Room-Key")
+
+    @server.post(f"{room}/<code>/question")
+    def room_ask(code: str):
+        return answer(lambda: jsonify(rooms.ask(code, presenter(),
+                                                lambda path, query: asking.pose(body().get("kind"), path, query))))
+
+    @server.delete(f"{room}/<code>/question")
+    def room_close_question(code: str):
+        def work():
+            rooms.close_question(code, presenter())
+            return jsonify(closed=code)
+        return answer(work)
+
+    @server.post(f"{room}/<code>/question/reveal")
+    def room_reveal(code: str):
+        return answer(lambda: jsonify(rooms.reveal(code, presenter(), asking.truth)))
+
+    @server.get(f"{room}/<code>/answers")
+    def room_answers(code: str):
+        return answer(lambda: jsonify(rooms.results(code, presenter())))
+
+    if asking.lesson is not None:
+        check_lesson = asking.lesson
+
+        @server.post(f"{room}/<code>/lesson")
+        def room_lesson(code: str):
+            return answer(lambda: jsonify(lesson_rev=rooms.share_lesson(code, presenter(), body().get("lesson"),
+                                                                        check_lesson)))
+
+    @server.post(f"{room}/<code>/answer")
+    @misses
+    def room_answer(code: str):
+        data = body()
+        return answer(lambda: jsonify(rooms.answer(code, client(), data.get("question"), data.get("value"),
+                                                   asking.check)))
+

@@ -1,6 +1,6 @@
 """Asking the room in real browsers: the presenter poses a question, three participants answer from
 their own pages with their own value, the presenter's figure shows three answers, and the engine's
-answer reaches everyone."""
+answer reaches everyone. Then the presenter's own lesson file reaches a follower's page."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .conftest import param_selector, shot
 TIMEOUT = 30_000
 
 
-def test_three_participants_answer_and_the_presenter_sees_three_answers(page, browser):
+def test_three_participants_answer_and_the_presenter_sees_three_answers(page, browser, tmp_path):
     page.goto(page.base_url + "/")
     page.wait_for_selector("#map-figure .main-svg", timeout=TIMEOUT)
     page.click("#room-button")
@@ -53,6 +53,15 @@ def test_three_participants_answer_and_the_presenter_sees_three_answers(page, br
         shot(people[1], "room-question-participant")
         page.click("text=close the question")
         expect(people[0].locator("#room-bar .room-prompt")).to_have_count(0, timeout=TIMEOUT)
+        # the presenter's own lesson file: a follower's page shows its text too
+        mine = tmp_path / "mine.yaml"
+        mine.write_text("title: Our own lesson\nsteps:\n  - title: Slow\n    view: /?sgd.lr=0.02\n"
+                        "    text: A run at lr 0.02.\n")
+        page.click("#lessons-menu summary")
+        page.set_input_files("#lesson-upload input[type=file]", str(mine))
+        expect(page.locator("#lesson-bar")).to_contain_text("Our own lesson", timeout=TIMEOUT)
+        expect(people[0].locator("#lesson-bar")).to_contain_text("A run at lr 0.02.", timeout=TIMEOUT)
+        expect(people[0].locator("#lesson-bar")).to_contain_text("Our own lesson")
     finally:
         for c in contexts:
             c.close()

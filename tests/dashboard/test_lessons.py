@@ -164,7 +164,7 @@ def test_a_lesson_opened_from_a_file_is_checked_again_when_shown():
     assert "Slower" in str(children) and "step 2 of 2" in str(children)
     tampered = {**opened, "steps": [{**opened["steps"][0], "view": "/?sgd.lr=-5"}]}
     children, _ = player.bar(f"?lesson={OPENED}.1", "/", tampered)
-    assert "a file of their own" in str(children)  # a follower without the file, or a store edited by hand
+    assert "a file of their own" in str(children)  # a follower before the room brings it, or a store edited by hand
 
 
 def _upload(text: bytes) -> str:

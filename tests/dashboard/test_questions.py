@@ -185,3 +185,26 @@ def test_the_http_routes_ask_answer_reveal_and_refuse_strangers(rooms):
     assert truth["value"] == pytest.approx(0.966, rel=0.02)
     assert client.delete(f"/room/{code}/question", headers=key).status_code == 200
     assert client.get(f"/room/{code}/answers", headers=key).get_json() == {"question": None, "answers": []}
+
+
+def test_a_presenters_own_lesson_travels_with_the_room(rooms):
+    from dashboard.lessons import LessonError, shared
+
+    lesson = {"title": "Mine", "steps": [{"title": "One", "view": "/?sgd.lr=0.02", "text": "A slow run."}]}
+    made = rooms.create(who("host"), "/?sgd.lr=0.02&lesson=file.1")
+    assert "lesson_rev" not in rooms.follow(made["code"], who("f"))
+    assert rooms.share_lesson(made["code"], made["key"], lesson, shared) == 1
+    assert rooms.share_lesson(made["code"], made["key"], lesson, shared) == 1  # the same: no new revision
+    first = rooms.follow(made["code"], who("f"), lesson="")
+    assert first["lesson_rev"] == 1 and first["lesson"] == shared(lesson)
+    assert "lesson" not in rooms.follow(made["code"], who("f"), lesson=1)  # read only when it changed
+    with pytest.raises(RoomError) as err:
+        rooms.share_lesson(made["code"], "not-the-key", lesson, shared)
+    assert err.value.status == 403
+    for bad in ({**lesson, "steps": [{**lesson["steps"][0], "view": "/?sgd.lr=-1"}]}, "text", None,
+                {"title": "x" * 200_000, "steps": []}):
+        with pytest.raises(RoomError) as err:
+            rooms.share_lesson(made["code"], made["key"], bad, shared)
+        assert err.value.status == 400
+    with pytest.raises(LessonError):
+        shared([1, 2])
