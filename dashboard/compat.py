@@ -7,6 +7,7 @@ that moves one of them fails there, by name, not somewhere in a job.
 from __future__ import annotations
 
 import multiprocessing.process
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from dash.background_callback._proxy_set_props import ProxySetProps
 from dash.background_callback.managers import BaseBackgroundCallbackManager
 
 __all__ = ["BaseBackgroundCallbackManager", "background_functions", "forget_child", "ignoring_pages",
-           "job_context"]
+           "job_context", "stop_kaleido"]
 
 
 def background_functions() -> dict[str, dict[str, Any]]:
@@ -44,3 +45,21 @@ def job_context(context: dict[str, Any], set_props: Callable[[Any, Any], None]) 
 def forget_child(process: multiprocessing.process.BaseProcess) -> None:
     """Let a started process outlive this one: multiprocessing would otherwise join it at exit."""
     multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
+
+
+def stop_kaleido(seconds: float) -> bool:
+    """Stop Kaleido's renderer (its sync server: a thread running Chromium), waiting at most
+    ``seconds``; False when it did not stop. Kaleido's own stop joins the thread without a bound, and
+    on a loaded machine its Chromium's shutdown was seen to hang for good (an export's job, or the
+    CLI, then never finished). A renderer that does not stop is forgotten: the next export starts a
+    fresh one, and the old thread (a daemon) and its Chromium go with the process."""
+    import kaleido
+
+    server = kaleido._global_server  # the module's singleton
+    stopper = threading.Thread(target=kaleido.stop_sync_server, kwargs={"silence_warnings": True}, daemon=True)
+    stopper.start()
+    stopper.join(seconds)
+    if stopper.is_alive():
+        server._initialized = False  # (is_running: a new start opens a new thread and queues)
+        return False
+    return True

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import os
 import re
 import shutil
@@ -30,11 +31,14 @@ import numpy as np
 from compute import LOSSES, InvalidSpec
 from compute.script import loss_call, optimizer_call
 from dashboard import figures as F
+from dashboard.compat import stop_kaleido
 from dashboard.settings import settings
 from dashboard.state import TOY, Checked, check_state, from_query
 from dashboard.toyview import fit_data, shown_losses, toy_runs
 
 # format: (MIME type, animated)
+log = logging.getLogger(__name__)
+KALEIDO_STOP_S = 20.0  # the renderer's shutdown, at most (dashboard/compat.py stop_kaleido)
 FORMATS = {"gif": ("image/gif", True), "mp4": ("video/mp4", True), "webm": ("video/webm", True),
            "html": ("text/html", True), "png": ("image/png", False), "svg": ("image/svg+xml", False)}
 # which figure, by the tab it belongs to
@@ -219,7 +223,9 @@ def _images(figures: Iterable[dict], count: int, fmt: str, width: int, height: i
             progress(i + 1, count)
         return out
     finally:
-        kaleido.stop_sync_server(silence_warnings=True)
+        if not stop_kaleido(KALEIDO_STOP_S):
+            log.warning("export: Kaleido's renderer did not stop within %s s; a new one starts next time",
+                        KALEIDO_STOP_S)
 
 
 def _gif(pngs: list[bytes], fps: int) -> bytes:

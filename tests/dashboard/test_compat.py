@@ -39,3 +39,23 @@ def test_a_started_process_can_be_let_go():
     multiprocessing.process._children.add(process)
     compat.forget_child(process)
     assert process not in multiprocessing.process._children
+
+
+def test_kaleidos_renderer_is_stopped_within_a_bound(monkeypatch):
+    """Kaleido's stop joins its thread without a bound: one that hangs is forgotten after the wait,
+    and the next start opens a new one (its singleton's private flag, pinned here)."""
+    import threading
+
+    import kaleido
+
+    pinned = re.search(r"^kaleido==(\S+)$", (ROOT_DIR / "requirements.txt").read_text(), re.M)
+    assert pinned and kaleido.__version__ == pinned.group(1), "compat.py was checked against the pinned Kaleido"
+    server = kaleido._global_server
+    assert server.is_running() is server._initialized
+    hung = threading.Event()
+    monkeypatch.setattr(kaleido, "stop_sync_server", lambda **_: hung.wait(30))
+    monkeypatch.setattr(server, "_initialized", True)
+    assert compat.stop_kaleido(0.2) is False and not server.is_running()
+    hung.set()
+    monkeypatch.setattr(kaleido, "stop_sync_server", lambda **_: None)
+    assert compat.stop_kaleido(5) is True
