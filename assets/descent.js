@@ -684,7 +684,10 @@
         for (const d of leads) {
             if (d.dataset.seen || !d.dataset.lead) { continue; }
             d.dataset.seen = "1";
-            try { if (localStorage.getItem(LEAD + d.dataset.lead) === "1") { d.open = false; } } catch (e) { /* open */ }
+            let folded = null;
+            try { folded = localStorage.getItem(LEAD + d.dataset.lead); } catch (e) { folded = null; }
+            // a phone opens it folded (its title still says what the page is): the figures come first
+            if (folded === "1" || (folded === null && window.matchMedia("(max-width: 600px)").matches)) { d.open = false; }
         }
     }).observe(document.body, {childList: true, subtree: true});
     document.addEventListener("toggle", event => {
@@ -1017,7 +1020,8 @@
                 if (root !== "/" && path.startsWith(root)) { path = "/" + path.slice(root.length); }
                 const view = path + (params.toString() ? "?" + params.toString() : "");
                 const quote = text => "'" + text.replace(/'/g, "''") + "'";
-                const page = (document.title.split("·").pop() || "a view").trim();
+                const link = [...document.querySelectorAll(".topbar nav a")].find(a => a.pathname === window.location.pathname);
+                const page = link ? link.textContent.trim().toLowerCase() : "view";
                 let text = (draft || "").replace(/\s*$/, "\n");
                 const count = (text.match(/^\s*- title:/gm) || []).length + 1;
                 if (!/^steps:/m.test(text)) { text += "steps:\n"; }

@@ -184,8 +184,11 @@
         if (!div || !q || !window.Plotly) { return; }
         const scale = v => (q.log ? Math.log10(v) : v), lo = scale(q.lo), hi = scale(q.hi), bins = 30;
         const width = (hi - lo) / bins, heights = {}, xs = [], ys = [];
+        const symbols = [];
         (room.answers || []).forEach(v => {
-            const b = Math.max(0, Math.min(bins - 1, Math.floor((scale(v) - lo) / width)));
+            const at = q.log && v <= 0 ? -Infinity : scale(v);  // 0 on a log axis: left of it
+            symbols.push(at < lo ? "triangle-left" : at > hi ? "triangle-right" : "circle");  // past an edge
+            const b = Math.max(0, Math.min(bins - 1, Math.floor((at - lo) / width)));
             heights[b] = (heights[b] || 0) + 1;
             const centre = lo + (b + 0.5) * width;
             xs.push(q.log ? 10 ** centre : centre);
@@ -195,8 +198,9 @@
                                    y0: 0, y1: 1, line: {color: "#b00020", width: 3}}] : [];
         const top = Math.max(3, ...Object.values(heights));
         window.Plotly.react(div, [{type: "scatter", mode: "markers", x: xs, y: ys, hoverinfo: "x",
-                                   marker: {size: 9, color: "#1f4f99"}}],
-                            {margin: {l: 30, r: 10, t: 6, b: 28}, height: 130, width: 340, showlegend: false,
+                                   marker: {size: 9, color: "#1f4f99", symbol: symbols}}],
+                            {margin: {l: 30, r: 10, t: 6, b: 28}, width: 340, showlegend: false,
+                             height: document.body.classList.contains("presenting") ? 100 : 130,
                              xaxis: {type: q.log ? "log" : "linear", range: [lo, hi], title: {text: ""}},
                              yaxis: {range: [0, top + 1], dtick: Math.ceil((top + 1) / 4), fixedrange: true},
                              shapes: shapes},
@@ -286,8 +290,7 @@
         const data = await json(response);
         room.answered = room.answered || {};
         if (response.ok) { room.answered[q.id] = data.value; room.answerNote = ""; }
-        else if (response.status === 409 && /answered/.test(data.error || "")) { room.answered[q.id] = value; }
-        else { room.answerNote = data.error; }
+        else { room.answerNote = data.error; }  // (answered already from this browser: said, not taken as theirs)
         save();
         render();
     }

@@ -77,6 +77,9 @@ def install_request_errors(server: Flask) -> None:
     def _handle(err: Exception):
         if isinstance(err, HTTPException):
             return err
+        if isinstance(err, RecursionError):  # a body nested past what the JSON decoder follows
+            log.info("a request nested too deeply to read: %.200s", request.path)
+            return jsonify(error="the request's body nests too deeply to be read"), 400
         if SUITES_ROUTE in request.path and isinstance(err, DependencyException | KeyError | OSError):
             log.info("no such component-suite file: %.200s", request.path)
             return NotFound()

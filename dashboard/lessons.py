@@ -120,15 +120,15 @@ def read_yaml(text: str | bytes) -> Any:
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(err, "problem", None) or "it is not valid YAML"
-        raise LessonError(f"the lesson file is not valid YAML{where}: {problem}") from None
+        problem = getattr(err, "problem", None)
+        raise LessonError(f"the lesson file is not valid YAML{where}" + (f": {problem}" if problem else "")) from None
 
 
 def _text(value: Any, where: str, name: str, required: bool) -> str:
     if value is None and not required:
         return ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise LessonError(f"{where}: {name} must be text" + (" (it is required)" if required else ""))
+        raise LessonError(f"{where}: {name} must be text" + (" (it is required)" if required and not value else ""))
     if len(value) > MAX_TEXT:
         raise LessonError(f"{where}: {name} is longer than {MAX_TEXT:,} characters")
     return value.strip()
@@ -151,7 +151,9 @@ def parse_view(view: Any, where: str) -> tuple[str, tuple[tuple[str, str], ...]]
         raise LessonError(f"{where}: view must be a page's address, such as /compare?loss=huber")
     parts = urlsplit(view)
     page = PAGE_OF_PATH.get(parts.path)
-    if page is None or parts.netloc or parts.fragment:
+    if parts.netloc or parts.scheme:
+        raise LessonError(f"{where}: view must be a page's address on this site, such as /compare?loss=huber")
+    if page is None or parts.fragment:
         raise LessonError(f"{where}: view {parts.path!r:.40} is no page; the pages are {', '.join(PATHS.values())}")
     query = tuple((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != KEY)
     raw: dict[str, Any] = {}
@@ -223,11 +225,24 @@ def built_in() -> dict[str, Lesson]:
     return lessons
 
 
+def opened_view(query: dict[str, Any], page: str) -> dict[str, Any]:
+    """A page's query, or, when it names a built-in lesson's step on this page and nothing else (a
+    link such as /?lesson=2-momentum.2), that step's view: the settings the step's text is about."""
+    if set(query) - {KEY, "step"}:
+        return query
+    where = position(query.get(KEY))
+    lesson = built_in().get(where[0]) if where else None
+    if lesson is None:
+        return query
+    step = lesson.steps[min(where[1], len(lesson.steps)) - 1]
+    return {**dict(step.query), **query} if step.page == page else query
+
+
 def position(value: Any) -> tuple[str, int] | None:
     """The lesson and 1-based step of an address's ``lesson=NAME.K``, or None."""
     if not isinstance(value, str):
         return None
     name, _, number = value.rpartition(".")
-    if not _NAME.fullmatch(name) or not number.isdigit() or not 1 <= int(number) <= MAX_STEPS:
+    if not _NAME.fullmatch(name) or not number.isdigit() or not 1 <= int(number) <= 9999:
         return None
-    return name, int(number)
+    return name, min(int(number), MAX_STEPS)  # past the lesson's end: its last step

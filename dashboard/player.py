@@ -65,7 +65,8 @@ def menu() -> html.Details:
             html.Ul(entries, className="lesson-list"),
             dcc.Upload(html.Button("Open a lesson file…", title=f"a lesson (YAML, at most {MAX_BYTES // 1000} KB): "
                                                                  "see the README's Lessons"),
-                       id=ID.LESSON_UPLOAD, accept=".yaml,.yml", max_size=MAX_BYTES, multiple=False),
+                       # the browser's own cap refuses without a word: the server's says why (64 KB)
+                       id=ID.LESSON_UPLOAD, accept=".yaml,.yml", max_size=4 * MAX_BYTES, multiple=False),
             html.Div(id=ID.LESSON_NOTE, className="lesson-note", role="status"),
             html.Details([
                 html.Summary("Write a lesson"),
@@ -128,6 +129,7 @@ def bar(search: Any, pathname: Any, opened: Any) -> tuple[list[Any], bool]:
         return [html.Div([html.Span(said, className="lesson-name"), close], className="lesson-head")], False
     number = min(number, len(lesson.steps))
     step = lesson.steps[number - 1]
+    elsewhere = "/" + (dash.strip_relative_path(pathname) or "") != step.path  # the step's page is not open
     nav = [dcc.Link("◀ back", href=step_href(lesson, number - 1), className="lesson-prev",
                     title="the step before (←)") if number > 1 else html.Span("◀ back", className="lesson-prev off"),
            dcc.Link("next ▶", href=step_href(lesson, number + 1), className="lesson-next",
@@ -142,8 +144,10 @@ def bar(search: Any, pathname: Any, opened: Any) -> tuple[list[Any], bool]:
                   html.Span(f"step {number} of {len(lesson.steps)}:", className="lesson-count"),
                   html.H2(step.title, className="lesson-step-title"),
                   *nav,
-                  dcc.Link("↺ this step's view", href=step_href(lesson, number), className="lesson-again",
-                           title="this step's settings again, if you changed them"),
+                  # a full load (a Link to the address Dash last routed would draw nothing new)
+                  html.A("↺ open this step's view" if elsewhere else "↺ this step's view", href=step_href(lesson, number),
+                         className="lesson-again elsewhere" if elsewhere else "lesson-again",
+                         title="the page with this step's settings (again, if you changed them)"),
                   close], className="lesson-head"),
         html.Div(body, className="lesson-body"),
     ], False
@@ -206,7 +210,7 @@ def _uploaded(contents: Any) -> bytes:
     if not isinstance(contents, str) or "," not in contents:
         raise LessonError("that was not a file")
     encoded = contents.split(",", 1)[1]
-    if len(encoded) > (MAX_BYTES * 4) // 3 + 8:
+    if len(encoded) > (4 * MAX_BYTES * 4) // 3 + 8:
         raise LessonError(f"a lesson file is at most {MAX_BYTES // 1000} KB")
     try:
         return base64.b64decode(encoded, validate=True)

@@ -492,7 +492,10 @@ def install(server: Flask, rooms: Rooms, client: Callable[[], Client], limiter: 
             return jsonify(error="Rooms are unavailable right now (the shared store does not answer)."), 503
 
     def body() -> dict[str, Any]:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:  # nested past what the decoder follows: a bad request, not the store's fault
+            raise RoomError("The request's body nests too deeply to be read.") from None
         return data if isinstance(data, dict) else {}
 
     def links() -> Links:  # the app's address as the browser sees it: this host, the requests' prefix
@@ -597,7 +600,8 @@ def _asking_routes(server: Flask, rooms: Rooms, asking: Asking, room: str, answe
     @server.post(f"{room}/<code>/answer")
     @misses
     def room_answer(code: str):
-        data = body()
-        return answer(lambda: jsonify(rooms.answer(code, client(), data.get("question"), data.get("value"),
-                                                   asking.check)))
+        def work():
+            data = body()
+            return jsonify(rooms.answer(code, client(), data.get("question"), data.get("value"), asking.check))
+        return answer(work)
 

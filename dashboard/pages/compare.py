@@ -63,6 +63,7 @@ from dashboard.ids import (
     shown_messages_id,
     to_toy_id,
 )
+from dashboard.lessons import opened_view
 from dashboard.outputs import matched, updates
 from dashboard.panels import (
     URL_SYNC_JS,
@@ -163,7 +164,7 @@ def _steps(state: dict[str, Any]) -> int:
 
 def layout(**query: Any) -> html.Div:
     """The page, with its runs and settings from the URL's query string."""
-    state, notes = from_query(query, COMPARE)
+    state, notes = from_query(opened_view(query, COMPARE), COMPARE)
     controls = html.Aside(
         [
             section("Runs", [*[_run_card(i, state) for i in range(MAX_RUNS)],

@@ -45,6 +45,7 @@ from dashboard.figures import (
     make_training_figure,
 )
 from dashboard.ids import LANDSCAPE, LandscapeID, param_id, shown_messages_id
+from dashboard.lessons import opened_view
 from dashboard.outputs import updates
 from dashboard.panels import (
     URL_SYNC_JS,
@@ -112,7 +113,7 @@ def _controls(group: str, state: dict[str, Any]) -> list:
 
 def layout(**query: Any) -> html.Div:
     """The page, its settings (and its first landscape) from the URL's query string."""
-    state, notes = from_query(query, LANDSCAPE_PAGE)
+    state, notes = from_query(opened_view(query, LANDSCAPE_PAGE), LANDSCAPE_PAGE)
     # beside the figures that wait for it, above them (on a phone the controls come after the figures,
     # and the placeholder said "Press Train & draw" with the button a screen or more below)
     buttons = html.Div([html.Button("Train & draw", id=LandscapeID.RUN, n_clicks=0),

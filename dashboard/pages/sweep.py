@@ -18,6 +18,7 @@ from dashboard.controls import (
 )
 from dashboard.figures import make_sweep_figure, shown_value
 from dashboard.ids import SWEEP, SweepID, param_id, shown_messages_id
+from dashboard.lessons import opened_view
 from dashboard.outputs import updates
 from dashboard.panels import (
     URL_SYNC_JS,
@@ -66,7 +67,7 @@ def _request(state: dict[str, Any]) -> dict[str, Any]:
 
 def layout(**query: Any) -> html.Div:
     """The page, with its controls (and its first sweep) set from the URL's query string."""
-    state, notes = from_query(query, SWEEP_PAGE)  # a valid sweep: from_query checked it
+    state, notes = from_query(opened_view(query, SWEEP_PAGE), SWEEP_PAGE)  # a valid sweep: from_query checked it
     request = _request(state)
     controls = html.Aside(
         [

@@ -64,6 +64,7 @@ from dashboard.ids import (
     preset_id,
     shown_messages_id,
 )
+from dashboard.lessons import opened_view
 from dashboard.outputs import matched, updates
 from dashboard.panels import (
     URL_SYNC_JS,
@@ -116,7 +117,7 @@ def _graph(id_: str, height: str = "420px") -> dcc.Graph:
 
 def layout(**query: Any) -> html.Div:
     """The page, with its controls set from the URL's query string."""
-    state, notes = from_query(query)
+    state, notes = from_query(opened_view(query, TOY))
     steps = build_specs(state, state["loss"])[0].steps  # a valid state: from_query checked it
     controls = html.Aside(
         [

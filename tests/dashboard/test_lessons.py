@@ -95,6 +95,7 @@ def step(**fields) -> str:
     (step(view="/?grid.b_min=5&grid.b_max=1"), "b_min must be below b_max"),
     (step(view="/landscape?net.epochs=100000"), "net.epochs"),
     (step(view="https://elsewhere.example/?sgd.lr=1"), "view must be a page's address"),
+    (step(view="//evil.example/"), "view must be a page's address on this site"),
     (step(view=None), "step 1: view is missing"),
     (step(title=None), "step 1: title is missing"),
     (step(text=""), "text must be text (it is required)"),
@@ -130,6 +131,7 @@ def test_a_bad_lesson_file_is_one_sentence_naming_where(text, said):
 
 def test_a_lesson_file_is_bounded_before_it_is_read():
     assert "at most 64 KB" in bad("title: x\n" + "#" * MAX_BYTES)
+    assert bad("title: 41\nsteps: []") == "the lesson: title must be text"
     with pytest.raises(LessonError, match="UTF-8"):
         load_text(b"title: \xff\xfe")
     bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b]\n"
@@ -138,8 +140,24 @@ def test_a_lesson_file_is_bounded_before_it_is_read():
 
 def test_an_address_names_a_lesson_and_its_step():
     assert position("2-momentum.3") == ("2-momentum", 3)
-    for value in (None, "", "momentum", "momentum.0", "momentum.41", "../etc.1", "Momentum.1", 3, "a.b.c"):
+    assert position("2-momentum.99") == ("2-momentum", 40)  # past the end: the bar shows the last step
+    for value in (None, "", "momentum", "momentum.0", "momentum.-1", "momentum.99999", "../etc.1", "Momentum.1", 3,
+                  "a.b.c"):
         assert position(value) is None, value
+
+
+def test_a_link_naming_only_a_step_opens_its_view():
+    from dashboard.lessons import opened_view
+
+    step = built_in()["2-momentum"].steps[1]
+    assert opened_view({"lesson": "2-momentum.2"}, "toy") == {**dict(step.query), "lesson": "2-momentum.2"}
+    assert opened_view({"lesson": "2-momentum.2", "sgd.lr": "0.5"}, "toy") == {"lesson": "2-momentum.2", "sgd.lr": "0.5"}
+    assert opened_view({"lesson": "2-momentum.6"}, "toy") == {"lesson": "2-momentum.6"}  # the sweep's step
+    assert opened_view({"lesson": "nope.1"}, "toy") == {"lesson": "nope.1"}
+    children, _ = player.bar("?lesson=2-momentum.6", "/", None)
+    assert "↺ open this step's view" in str(children) and "lesson-again elsewhere" in str(children)
+    children, _ = player.bar("?lesson=2-momentum.6", "/sweep", None)
+    assert "↺ this step's view" in str(children) and "elsewhere" not in str(children)
 
 
 def test_the_bar_shows_the_step_and_links_its_neighbours():

@@ -208,3 +208,19 @@ def test_a_presenters_own_lesson_travels_with_the_room(rooms):
         assert err.value.status == 400
     with pytest.raises(LessonError):
         shared([1, 2])
+
+
+def test_a_body_nested_past_the_decoder_is_a_bad_request_never_a_500(rooms, client):
+    """A JSON body nested 100,000 deep (the decoder's recursion gives out): 400 with a sentence, on the
+    room's routes and on Dash's own endpoint, never a 500 or a claim that the store is down."""
+    server = Flask(__name__)
+    install(server, rooms, lambda: who("p"), make_limiter(server, rooms.store),
+            asking=Asking(pose, questions.check_answer, questions.reveal))
+    rooms_client = server.test_client()
+    made = rooms.create(who("host"), "/")
+    deep = '{"question": 1, "value": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for path in ("/room", f"/room/{made['code']}/answer", f"/room/{made['code']}"):
+        answered = rooms_client.post(path, data=deep, content_type="application/json")
+        assert answered.status_code == 400 and "nests too deeply" in answered.get_json()["error"], path
+    dash = client.post("/_dash-update-component", data=deep, content_type="application/json")
+    assert dash.status_code == 400 and "nests too deeply" in dash.get_json()["error"]
