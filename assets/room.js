@@ -170,13 +170,14 @@
         const count = (room.answers || []).length;
         const truth = q.truth ? [el("div", {class: "room-truth"}, "The engine: ", el("b", {}, format(q.truth.value)),
                                     ` (${q.truth.how}).`)] : [];
-        return el("div", {class: "room-question"},
-                  el("div", {class: "room-prompt"}, q.prompt),
-                  el("div", {class: "room-answers-count"}, `${count} answer${count === 1 ? "" : "s"} (${q.key})`),
-                  el("div", {class: "room-answers", id: "room-answers"}),
-                  ...truth,
-                  q.truth ? "" : el("button", {class: "small room-reveal", onclick: reveal}, "reveal the answer"),
-                  el("button", {class: "small", onclick: closeQuestion}, "close the question"));
+        return el("div", {class: "room-question asked"},
+                  el("div", {class: "room-question-text"},
+                     el("div", {class: "room-prompt"}, q.prompt),
+                     el("div", {class: "room-answers-count"}, `${count} answer${count === 1 ? "" : "s"} (${q.key})`),
+                     ...truth,
+                     q.truth ? "" : el("button", {class: "small room-reveal", onclick: reveal}, "reveal the answer"),
+                     el("button", {class: "small", onclick: closeQuestion}, "close the question")),
+                  el("div", {class: "room-answers", id: "room-answers"}));
     }
     function format(v) { return Number(v).toPrecision(3).replace(/\.?0+(e|$)/, "$1"); }
     function drawAnswers() {  // dots stacked in bins across the setting's span (log bins for lr)
@@ -199,9 +200,9 @@
         const top = Math.max(3, ...Object.values(heights));
         window.Plotly.react(div, [{type: "scatter", mode: "markers", x: xs, y: ys, hoverinfo: "x",
                                    marker: {size: 9, color: "#1f4f99", symbol: symbols}}],
-                            {margin: {l: 30, r: 10, t: 6, b: 28}, width: 340, showlegend: false,
-                             height: document.body.classList.contains("presenting") ? 100 : 130,
-                             xaxis: {type: q.log ? "log" : "linear", range: [lo, hi], title: {text: ""}},
+                            {margin: {l: 30, r: 10, t: 6, b: 28}, width: 340, height: 110, showlegend: false,
+                             xaxis: {type: q.log ? "log" : "linear", range: [lo, hi], title: {text: ""},
+                                     ...(q.log ? {dtick: 1} : {})},  // decades only: 2 and 5 crowded them
                              yaxis: {range: [0, top + 1], dtick: Math.ceil((top + 1) / 4), fixedrange: true},
                              shapes: shapes},
                             {displayModeBar: false, staticPlot: true});
