@@ -46,6 +46,16 @@ def probe_values(param: Param, points: int = POINTS) -> np.ndarray:
     return np.geomspace(lo, hi, points) if param.log else np.linspace(lo, hi, points)
 
 
+def check_work(run: RunSpec, points: int = POINTS) -> None:
+    """InvalidSpec unless ``points`` runs of ``run`` are within MAX_WORK (a probe's cap, checked before
+    anything is allocated)."""
+    if not 2 <= points <= 10_000:
+        raise InvalidSpec("points must be 2 to 10000", "points")
+    if points * run.steps * run.data.n > MAX_WORK:
+        raise InvalidSpec(f"{points} runs × {run.steps:,} steps × {run.data.n:,} data points is past the probe's "
+                          f"{MAX_WORK:,}: fewer epochs, data points or values", "points")
+
+
 def probe(run: RunSpec, name: str, kind: str, points: int = POINTS, tolerance: float = TOLERANCE) -> Probe:
     """The run at ``points`` values of its optimizer's setting ``name``, all at once (float32, as the
     toy lab), reduced to the answer of ``kind`` (see the module's note). InvalidSpec where the work is
@@ -56,11 +66,7 @@ def probe(run: RunSpec, name: str, kind: str, points: int = POINTS, tolerance: f
     if name not in params:
         raise InvalidSpec(f"{run.optimizer.name} has no setting {name!r:.40} to probe; these: {', '.join(params)}",
                           "name")
-    if not 2 <= points <= 10_000:
-        raise InvalidSpec("points must be 2 to 10000", "points")
-    if points * run.steps * run.data.n > MAX_WORK:
-        raise InvalidSpec(f"{points} runs × {run.steps:,} steps × {run.data.n:,} points is past the probe's "
-                          f"{MAX_WORK:,}: fewer epochs, points or values", "points")
+    check_work(run, points)
     values = probe_values(params[name], points)
     found = run_batched(run, {name: values})
     loss = np.where(np.isfinite(found.loss), found.loss, np.inf)
