@@ -859,12 +859,14 @@
 
     // The camera icon's file is named after the figure and the view's settings (its link), not
     // "newplot.png"; Export for slides adds a caption.
+    function appRoot() {  // the app's path ("/lab/" under a sub-path), as assets/room.js reads it
+        try { return JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix || "/"; } catch (e) { return "/"; }
+    }
     function imageName(gd) {
         const outer = gd.closest("[id]:not(.js-plotly-plot)");
         const query = new URLSearchParams(window.location.search);
         const parts = [...query.entries()].map(([k, v]) => `${k}${v}`.replace(/[^A-Za-z0-9.-]+/g, ""));
-        let root = "/";  // the app's path ("/lab/" under a sub-path), as assets/room.js reads it
-        try { root = JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix; } catch (e) { }
+        const root = appRoot();
         const path = window.location.pathname.startsWith(root) ? window.location.pathname.slice(root.length) : "";
         const page = path.replace(/\//g, "") || "toy";
         const name = ["descent-lab", page, outer ? outer.id.replace(/-figure$/, "") : "figure", ...parts].join("_");
@@ -1012,8 +1014,7 @@
             // as the address holds them now (within the app: without its base path; no lesson), appended
             // to the draft as a step to write
             addStep: function (clicks, draft) {
-                let root = "/";
-                try { root = JSON.parse(document.getElementById("_dash-config").textContent).requests_pathname_prefix || "/"; } catch (e) { root = "/"; }
+                const root = appRoot();
                 const params = new URLSearchParams(window.location.search);
                 params.delete("lesson");
                 let path = window.location.pathname;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -69,7 +70,7 @@ class DataSpec:
     DATA_PARAMS's rows."""
 
 
-def feature_map(spec: DataSpec, x: np.ndarray | None = None) -> tuple[float, float]:
+def feature_map(spec: DataSpec) -> tuple[float, float]:
     """(A, B) such that the neuron sees x' = A·x + B of the drawn x, in float64.
 
     Without standardize, (A, B) = (x_scale, x_offset). Standardized, x' = (x_scale·x + x_offset − m)/s
@@ -80,15 +81,10 @@ def feature_map(spec: DataSpec, x: np.ndarray | None = None) -> tuple[float, flo
     """
     if not spec.standardize:
         return float(spec.x_scale), float(spec.x_offset)
-    if x is None:
-        x = _drawn_x(spec)
-    x64 = np.asarray(x, np.float64)
+    drawn, _ = toy_data(dataclasses.replace(spec, x_scale=1.0, x_offset=0.0, standardize=False))
+    x64 = np.asarray(drawn, np.float64)
     std = float(x64.std())
     return 1.0 / std, -float(x64.mean()) / std
-
-
-def _drawn_x(spec: DataSpec) -> np.ndarray:
-    return np.array(np.random.RandomState(spec.seed).randn(spec.n), dtype=np.float32)
 
 
 @lru_cache(maxsize=64)

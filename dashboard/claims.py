@@ -67,7 +67,7 @@ REFERENCE_KEYS = {"measure", "step", "run", "times"}
 
 def _number(value: Any, where: str, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise _error(f"{where}: {what} must be a finite number")
+        raise LessonError(f"{where}: {what} must be a finite number")
     return float(value)
 
 
@@ -79,26 +79,23 @@ class LessonError(ValueError):
         self.message = message
 
 
-def _error(message: str) -> LessonError:
-    return LessonError(message)
-
 
 def _reference(value: Any, where: str, steps: int) -> Any:
     if not isinstance(value, dict):
         return _number(value, where, "a bound")
     unknown = set(value) - REFERENCE_KEYS
     if unknown or not value:
-        raise _error(f"{where}: a bound is a number or a mapping of {', '.join(sorted(REFERENCE_KEYS))}")
+        raise LessonError(f"{where}: a bound is a number or a mapping of {', '.join(sorted(REFERENCE_KEYS))}")
     out = dict(value)
     if "measure" in out and out["measure"] not in MEASURES:
-        raise _error(f"{where}: no measure {str(out['measure'])!r:.40}; the measures are {', '.join(MEASURES)}")
+        raise LessonError(f"{where}: no measure {str(out['measure'])!r:.40}; the measures are {', '.join(MEASURES)}")
     if "measure" in out and MEASURES[out["measure"]].argument:
-        raise _error(f"{where}: a bound's measure takes no {MEASURES[out['measure']].argument}: "
+        raise LessonError(f"{where}: a bound's measure takes no {MEASURES[out['measure']].argument}: "
                      f"{out['measure']} can be the claim's own measure")
     if "step" in out and not _whole(out["step"], 1, steps):
-        raise _error(f"{where}: a bound's step must be a step of this lesson, 1 to {steps}")
+        raise LessonError(f"{where}: a bound's step must be a step of this lesson, 1 to {steps}")
     if "run" in out and not _whole(out["run"], 1, 4):
-        raise _error(f"{where}: run must be 1 to 4")
+        raise LessonError(f"{where}: run must be 1 to 4")
     if "times" in out:
         out["times"] = _number(out["times"], where, "times")
     return out
@@ -112,23 +109,23 @@ def check_claim(claim: Any, page: str, steps: int, where: str) -> dict[str, Any]
     """A claim's form, checked (``evaluate`` runs it): a known measure of the step's page, its argument,
     and at least one bound."""
     if not isinstance(claim, dict):
-        raise _error(f"{where}: a claim is a mapping such as {{measure: final_loss, below: 0.5}}")
+        raise LessonError(f"{where}: a claim is a mapping such as {{measure: final_loss, below: 0.5}}")
     unknown = set(claim) - CLAIM_KEYS
     if unknown:
-        raise _error(f"{where}: unknown key {sorted(map(str, unknown))[0]!r:.40} (a claim has "
+        raise LessonError(f"{where}: unknown key {sorted(map(str, unknown))[0]!r:.40} (a claim has "
                      f"{', '.join(sorted(CLAIM_KEYS))})")
     name = claim.get("measure")
     measure = MEASURES.get(name) if isinstance(name, str) else None
     if measure is None:
-        raise _error(f"{where}: no measure {str(name)!r:.40}; the measures are {', '.join(MEASURES)}")
+        raise LessonError(f"{where}: no measure {str(name)!r:.40}; the measures are {', '.join(MEASURES)}")
     if page not in measure.pages:
-        raise _error(f"{where}: {name} is a measure of the {' and '.join(measure.pages)} page, not of {page}")
+        raise LessonError(f"{where}: {name} is a measure of the {' and '.join(measure.pages)} page, not of {page}")
     out: dict[str, Any] = {"measure": name}
     if measure.argument:
         out[measure.argument] = _argument(claim, name, measure.argument, where)
     if "run" in claim:
         if not _whole(claim["run"], 1, 4):
-            raise _error(f"{where}: run must be 1 to 4")
+            raise LessonError(f"{where}: run must be 1 to 4")
         out["run"] = claim["run"]
     out.update(_bounds(claim, measure, name, where, steps))
     return out
@@ -136,11 +133,11 @@ def check_claim(claim: Any, page: str, steps: int, where: str) -> dict[str, Any]
 
 def _argument(claim: dict[str, Any], name: str, argument: str, where: str) -> Any:
     if argument not in claim:
-        raise _error(f"{where}: {name} needs {argument}")
+        raise LessonError(f"{where}: {name} needs {argument}")
     value = claim[argument]
     if argument == "step":
         if not _whole(value, 0, math.inf):
-            raise _error(f"{where}: step must be a whole number ≥ 0")
+            raise LessonError(f"{where}: step must be a whole number ≥ 0")
         return value
     return _number(value, where, argument)
 
@@ -148,14 +145,14 @@ def _argument(claim: dict[str, Any], name: str, argument: str, where: str) -> An
 def _bounds(claim: dict[str, Any], measure: Measure, name: str, where: str, steps: int) -> dict[str, Any]:
     bounds = [b for b in BOUNDS if b in claim]
     if not bounds:
-        raise _error(f"{where}: a claim needs a bound: {', '.join(BOUNDS)}")
+        raise LessonError(f"{where}: a claim needs a bound: {', '.join(BOUNDS)}")
     if measure.yes_no != (bounds == ["is"]) or ("is" in claim and not isinstance(claim["is"], bool)):
-        raise _error(f"{where}: {name} takes is: true or is: false" if measure.yes_no else
+        raise LessonError(f"{where}: {name} takes is: true or is: false" if measure.yes_no else
                      f"{where}: is takes true or false, for a yes/no measure (diverges)")
     out: dict[str, Any] = {b: claim[b] if b == "is" else _reference(claim[b], where, steps) for b in bounds}
     if "within" in claim:
         if "near" not in claim:
-            raise _error(f"{where}: within goes with near")
+            raise LessonError(f"{where}: within goes with near")
         out["within"] = _number(claim["within"], where, "within")
     return out
 
@@ -173,7 +170,7 @@ def check_references(claims: tuple[dict[str, Any], ...], pages: list[str], where
                 name = ref.get("measure", claim["measure"])
                 page = pages[ref["step"] - 1]
                 if page not in MEASURES[name].pages:
-                    raise _error(f"{where}, claim {n}: step {ref['step']} is on the {page} page, which has no {name}")
+                    raise LessonError(f"{where}, claim {n}: step {ref['step']} is on the {page} page, which has no {name}")
 
 
 def _runs(page: str, state: dict[str, Any]) -> tuple[list[Any], list[Trajectory]]:
