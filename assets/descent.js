@@ -59,10 +59,10 @@
         return runs;
     }
 
-    function graph(id) {
+    function graph(id) {  // a figure Plotly has finished drawing (mid-draw it has data but no full data yet)
         const outer = document.getElementById(id);
         const gd = outer && outer.querySelector(".js-plotly-plot");
-        return gd && gd.data ? gd : null;
+        return gd && gd.data && gd._fullData && gd._fullLayout ? gd : null;
     }
 
     // New data for some traces of a figure (whole traces, or a few attributes of each). Scatter

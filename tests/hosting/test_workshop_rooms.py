@@ -52,7 +52,7 @@ def a_room(browser, base: str) -> Iterator[tuple]:
     presenter, follower = (c.new_page() for c in contexts)
     errors: list[str] = []
     for p in (presenter, follower):
-        p.on("pageerror", lambda err: errors.append(str(err)))
+        p.on("pageerror", lambda err: errors.append(f"{err} {getattr(err, 'stack', '') or ''}"[:600]))
     try:
         presenter.goto(base + "/")
         presenter.wait_for_selector("#map-figure .js-plotly-plot .contour", timeout=30000)
