@@ -25,6 +25,27 @@ CASES = {
     "Adam (lr × betas[0])": SweepSpec(
         run=RunSpec(optimizer=OptimizerSpec("adam")),
         x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("beta1", 0.0, 0.99, 100)),
+    "Adamax (lr × betas[0])": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("adamax")),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("beta1", 0.0, 0.99, 100)),
+    "NAdam (lr × betas[0])": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("nadam")),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("beta1", 0.0, 0.99, 100)),
+    "RAdam (lr × betas[1])": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("radam")),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("beta2", 0.9, 0.9999, 100)),
+    "Adadelta (lr × rho)": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("adadelta")),
+        x=SweepAxis("lr", 0.01, 10.0, 100, True), y=SweepAxis("rho", 0.5, 0.999, 100)),
+    "ASGD (lr × lambd)": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("asgd")),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("lambd", 1e-6, 1.0, 100, True)),
+    "Rprop (lr × etas[1])": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("rprop")),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("etaplus", 1.01, 3.0, 100)),
+    "Adafactor (lr × beta2_decay)": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("adafactor")),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("beta2_decay", -1.0, 0.0, 100)),
 }
 SIZES = {False: (100, 20, 5), True: (5, 2, 1)}  # (points an axis, loop runs, timed repetitions): full, smoke
 

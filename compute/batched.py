@@ -38,12 +38,31 @@ class _Update:
     ``hp`` maps names to (1, runs) tensors or bools; ``on`` maps each numeric name to where
     its value is not 0, decided on the float64 value as torch decides it on the Python float
     (a momentum of 1e-119 is 0 in float32 but still switches torch's momentum buffer on).
+    ``exact`` holds the numeric values in float64: the coefficients torch computes from Python
+    floats (a bias correction, NAdam's μₜ, ASGD's η) are computed from them, then rounded to the
+    runs' dtype, as torch rounds a Python float where it meets a tensor.
     """
 
-    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
         self.hp = hp
         self.on = on
+        self.exact = exact if exact is not None else {}
+        self.dtype = params.dtype
         self.t = 0
+
+    def _cast(self, value: Tensor) -> Tensor:
+        """A float64 coefficient as torch meets it: rounded to the runs' dtype."""
+        return value.to(self.dtype)
+
+    def _decay(self, params: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
+        """maximize, then weight decay: decoupled (θ ← θ·(1 − lr·wd), where decoupled_weight_decay
+        is on) or L2; both only where weight_decay is not 0."""
+        grad = -grad if self.hp["maximize"] else grad
+        if self.hp.get("decoupled_weight_decay"):
+            shrink = self._cast(1 - self.exact["lr"] * self.exact["weight_decay"])
+            return _where(self.on["weight_decay"], params * shrink, params), grad
+        return params, _where(self.on["weight_decay"], grad + self.hp["weight_decay"] * params, grad)
 
     def _grad(self, params: Tensor, grad: Tensor) -> Tensor:
         """maximize, then L2 weight decay where it is not 0 (torch skips it when it is)."""
@@ -55,8 +74,9 @@ class SGDUpdate(_Update):
     """torch.optim.SGD: g ← g + wd·θ; buf ← g (first step) or momentum·buf + (1 − dampening)·g;
     g ← g + momentum·buf (nesterov) or buf, where momentum ≠ 0; θ ← θ − lr·g."""
 
-    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
-        super().__init__(hp, on, params)
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
         self.buf: Tensor | None = None
 
     def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
@@ -78,8 +98,9 @@ class AdamUpdate(_Update):
 
     decoupled = False
 
-    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
-        super().__init__(hp, on, params)
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
         self.m = torch.zeros_like(params)
         self.v = torch.zeros_like(params)
         self.vmax = torch.zeros_like(params)
@@ -115,8 +136,9 @@ class RMSpropUpdate(_Update):
     """torch.optim.RMSprop: v ← α·v + (1 − α)·g²; avg = √(v − ḡ²) (centered) or √v, + eps;
     buf ← momentum·buf + g/avg, θ ← θ − lr·buf where momentum > 0, else θ ← θ − lr·g/avg."""
 
-    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
-        super().__init__(hp, on, params)
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
         self.square = torch.zeros_like(params)
         self.grad_avg = torch.zeros_like(params)
         self.buf = torch.zeros_like(params)
@@ -140,8 +162,9 @@ class RMSpropUpdate(_Update):
 class AdagradUpdate(_Update):
     """torch.optim.Adagrad: clr = lr/(1 + (t − 1)·lr_decay); s ← s + g²; θ ← θ − clr·g/(√s + eps)."""
 
-    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor):
-        super().__init__(hp, on, params)
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
         self.sum = torch.zeros_like(params) + hp["initial_accumulator_value"]
 
     def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
@@ -153,12 +176,186 @@ class AdagradUpdate(_Update):
         return params - clr * (grad / (self.sum.sqrt() + hp["eps"]))
 
 
-BATCHED_UPDATES: dict[str, Callable[[dict[str, Any], dict[str, Tensor], Tensor], _Update]] = {
+class AdamaxUpdate(_Update):
+    """torch.optim.Adamax: g ← g + wd·θ; m ← lerp(m, g, 1 − β₁); u ← max(β₂·u, |g| + eps);
+    θ ← θ − lr/(1 − β₁ᵗ)·m/u."""
+
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
+        self.m = torch.zeros_like(params)
+        self.u = torch.zeros_like(params)
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp, ex = self.hp, self.exact
+        self.t += 1
+        grad = self._grad(params, grad)
+        self.m = torch.lerp(self.m, grad, self._cast(1 - ex["beta1"]))
+        self.u = torch.maximum(self.u * hp["beta2"], grad.abs() + hp["eps"])
+        clr = self._cast(ex["lr"] / (1 - ex["beta1"] ** self.t))
+        return params + (-clr) * (self.m / self.u)
+
+
+class NAdamUpdate(_Update):
+    """torch.optim.NAdam: μₜ = β₁(1 − ½·0.96^(t·momentum_decay)), Πμ kept in float32 as torch keeps
+    it; m ← lerp(m, g, 1 − β₁), v ← β₂·v + (1 − β₂)·g²; d = √(v/(1 − β₂ᵗ)) + eps;
+    θ ← θ − lr(1 − μₜ)/(1 − Πμ)·g/d − lr·μₜ₊₁/(1 − Πμ·μₜ₊₁)·m/d."""
+
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
+        self.m = torch.zeros_like(params)
+        self.v = torch.zeros_like(params)
+        self.mu_product = torch.ones_like(self.exact["lr"], dtype=torch.float32)
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp, ex = self.hp, self.exact
+        self.t += 1
+        t = self.t
+        params, grad = self._decay(params, grad)
+        mu = ex["beta1"] * (1.0 - 0.5 * 0.96 ** (t * ex["momentum_decay"]))
+        mu_next = ex["beta1"] * (1.0 - 0.5 * 0.96 ** ((t + 1) * ex["momentum_decay"]))
+        self.mu_product = self.mu_product * mu.float()  # torch: a float32 tensor times a Python float
+        product = self.mu_product.double()
+        self.m = torch.lerp(self.m, grad, self._cast(1 - ex["beta1"]))
+        self.v = self.v * hp["beta2"] + self._cast(1 - ex["beta2"]) * grad * grad
+        denom = (self.v / self._cast(1 - ex["beta2"] ** t)).sqrt() + hp["eps"]
+        params = params + self._cast(-ex["lr"] * (1.0 - mu) / (1.0 - product)) * (grad / denom)
+        return params + self._cast(-ex["lr"] * mu_next / (1.0 - product * mu_next)) * (self.m / denom)
+
+
+class RAdamUpdate(_Update):
+    """torch.optim.RAdam: m, v as Adam's; ρ∞ = 2/(1 − β₂) − 1, ρₜ = ρ∞ − 2t·β₂ᵗ/(1 − β₂ᵗ); where
+    ρₜ > 5, θ ← θ − m̂·lr·√(1 − β₂ᵗ)/(√v + eps)·r, r the rectification; else θ ← θ − m̂·lr."""
+
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
+        self.m = torch.zeros_like(params)
+        self.v = torch.zeros_like(params)
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp, ex = self.hp, self.exact
+        self.t += 1
+        t = self.t
+        params, grad = self._decay(params, grad)
+        self.m = torch.lerp(self.m, grad, self._cast(1 - ex["beta1"]))
+        self.v = self.v * hp["beta2"] + self._cast(1 - ex["beta2"]) * grad * grad
+        correction2 = 1 - ex["beta2"] ** t
+        corrected = self.m / self._cast(1 - ex["beta1"] ** t)
+        rho_inf = 2 / (1 - ex["beta2"]) - 1
+        rho = rho_inf - 2 * t * ex["beta2"] ** t / correction2
+        rectified = rho > 5.0
+        safe = torch.where(rectified, rho, torch.full_like(rho, 6.0))  # the rectification's root where it is taken
+        rect = ((safe - 4) * (safe - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * safe)) ** 0.5
+        adaptive = (self.v.sqrt() + hp["eps"]).reciprocal() * self._cast(correction2**0.5)  # torch's scalar / tensor
+        adapted = corrected * hp["lr"] * adaptive * self._cast(rect)
+        return params - _where(rectified, adapted, corrected * hp["lr"])
+
+
+class AdadeltaUpdate(_Update):
+    """torch.optim.Adadelta: g ← g + wd·θ; v ← ρ·v + (1 − ρ)·g²; Δ = √(u + eps)/√(v + eps)·g;
+    u ← ρ·u + (1 − ρ)·Δ²; θ ← θ − lr·Δ."""
+
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
+        self.square = torch.zeros_like(params)
+        self.delta = torch.zeros_like(params)
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp, ex = self.hp, self.exact
+        grad = self._grad(params, grad)
+        keep = self._cast(1 - ex["rho"])
+        self.square = self.square * hp["rho"] + keep * grad * grad
+        delta = (self.delta + hp["eps"]).sqrt() / (self.square + hp["eps"]).sqrt() * grad
+        self.delta = self.delta * hp["rho"] + keep * delta * delta
+        return params + (-hp["lr"]) * delta
+
+
+class ASGDUpdate(_Update):
+    """torch.optim.ASGD's iterate (its average ax does not feed back): g ← g + wd·θ;
+    θ ← θ·(1 − lambd·η) − η·g; η ← lr/(1 + lambd·lr·t)^alpha, held in float32 as torch holds it."""
+
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
+        self.eta = self.exact["lr"].float().double()
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        ex = self.exact
+        self.t += 1
+        grad = self._grad(params, grad)
+        params = params * self._cast(1 - ex["lambd"] * self.eta)
+        params = params + self._cast(-self.eta) * grad
+        self.eta = (ex["lr"] / (1 + ex["lambd"] * ex["lr"] * self.t) ** ex["alpha"]).float().double()
+        return params
+
+
+class RpropUpdate(_Update):
+    """torch.optim.Rprop: s = sign(g·g_prev) as etas[1] (> 0), etas[0] (< 0) or 1; step ← clamp(step·s,
+    step_sizes); where the sign flipped g counts as 0 (no move, no memory); θ ← θ − sign(g)·step."""
+
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
+        self.prev = torch.zeros_like(params)
+        self.step = torch.zeros_like(params) + hp["lr"]
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp = self.hp
+        grad = -grad if hp["maximize"] else grad
+        sign = (grad * self.prev).sign()
+        flipped = sign < 0
+        factor = torch.where(sign > 0, hp["etaplus"].expand_as(sign),
+                             torch.where(flipped, hp["etaminus"].expand_as(sign), torch.ones_like(sign)))
+        self.step = torch.clamp(self.step * factor, hp["step_size_min"], hp["step_size_max"])
+        grad = torch.where(flipped, torch.zeros_like(grad), grad)
+        self.prev = grad
+        return params + (-1) * (grad.sign() * self.step)
+
+
+class AdafactorUpdate(_Update):
+    """torch.optim.Adafactor on the neuron's 1 × 1 weight matrix and its bias vector: with
+    β = t^beta2_decay, the weight's row and column means of g² (both g², one element) r ← lerp(r, g², β),
+    v̂ = r·c/max(r, eps1); the bias's v ← lerp(v, g², β), v̂ = v; u = g/√max(v̂, eps1²);
+    θ ← θ·(1 − lr·wd); θ ← θ − max(eps2, |θ|)·min(lr, 1/√t)/max(1, |u|/d)·u (|θ| before the decay)."""
+
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
+        self.second = torch.zeros_like(params)  # row 0: the weight's row (= column) factor, row 1: the bias's
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp, ex = self.hp, self.exact
+        self.t += 1
+        grad = -grad if hp["maximize"] else grad
+        eps1 = _where(self.on["eps1"], ex["eps1"], torch.full_like(ex["eps1"], torch.finfo(self.dtype).eps))
+        rho = torch.minimum(ex["lr"], torch.full_like(ex["lr"], 1 / self.t**0.5))
+        alpha = torch.maximum(ex["eps2"], params.abs().double()) * rho
+        params = _where(self.on["weight_decay"], params * self._cast(1 - ex["lr"] * ex["weight_decay"]), params)
+        self.second = torch.lerp(self.second, grad * grad, self._cast(float(self.t) ** ex["beta2_decay"]))
+        floor = self._cast(eps1)
+        row = self.second[0:1]
+        estimate = torch.cat([row * row / torch.maximum(row, floor), self.second[1:2]])
+        update = torch.maximum(estimate, self._cast(eps1 * eps1)).rsqrt() * grad
+        denom = torch.clamp(update.abs().double() / ex["d"], min=1.0)
+        return params + self._cast(-alpha / denom) * update
+
+
+BATCHED_UPDATES: dict[str, Callable[[dict[str, Any], dict[str, Tensor], Tensor, dict[str, Tensor]], _Update]] = {
     "sgd": SGDUpdate,
     "adam": AdamUpdate,
     "adamw": AdamWUpdate,
     "rmsprop": RMSpropUpdate,
     "adagrad": AdagradUpdate,
+    "adamax": AdamaxUpdate,
+    "nadam": NAdamUpdate,
+    "radam": RAdamUpdate,
+    "adadelta": AdadeltaUpdate,
+    "asgd": ASGDUpdate,
+    "rprop": RpropUpdate,
+    "adafactor": AdafactorUpdate,
 }
 
 
@@ -177,10 +374,12 @@ class BatchedRuns:
 
 
 def _hyperparameters(base: RunSpec, overrides: dict[str, np.ndarray], runs: int,
-                     dtype: torch.dtype) -> tuple[dict[str, Any], dict[str, Tensor]]:
-    """Each hyperparameter as a (1, runs) tensor (flags as bools), and where each is not 0."""
+                     dtype: torch.dtype) -> tuple[dict[str, Any], dict[str, Tensor], dict[str, Tensor]]:
+    """Each hyperparameter as a (1, runs) tensor (flags as bools), where each is not 0, and each
+    numeric one in float64."""
     hp: dict[str, Any] = {}
     on: dict[str, Tensor] = {}
+    exact: dict[str, Tensor] = {}
     for p in OPTIMIZERS[base.optimizer.name].params:
         if p.kind is bool:
             hp[p.name] = bool(base.optimizer.values[p.name])
@@ -189,7 +388,8 @@ def _hyperparameters(base: RunSpec, overrides: dict[str, np.ndarray], runs: int,
                             dtype=np.float64).reshape(1, runs)
         hp[p.name] = torch.as_tensor(values, dtype=dtype)
         on[p.name] = torch.as_tensor(values != 0)
-    return hp, on
+        exact[p.name] = torch.as_tensor(values, dtype=torch.float64)
+    return hp, on, exact
 
 
 # The run's own settings a batch may vary beside the optimizer's hyperparameters.
@@ -267,7 +467,7 @@ def run_batched(
 def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype: torch.dtype,
                keep_params: bool, progress: Callable[[int, int], None] | None) -> BatchedRuns:
     """run_batched on one block of runs, all at once."""
-    hp, on = _hyperparameters(base, overrides, runs, dtype)
+    hp, on, exact = _hyperparameters(base, overrides, runs, dtype)
     x, y = loss_data(base.data, base.loss.name)
     xs, ys = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
     loss_row = LOSSES[base.loss.name]
@@ -275,7 +475,7 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
     params = torch.stack([_run_values(base, overrides, "init_weight", runs, dtype),
                           _run_values(base, overrides, "init_bias", runs, dtype)])
     max_norm = _run_values(base, overrides, "max_norm", runs, dtype)
-    update = BATCHED_UPDATES[base.optimizer.name](hp, on, params)
+    update = BATCHED_UPDATES[base.optimizer.name](hp, on, params, exact)
     batches = batch_order(base, xs, ys)
     full_batch = base.batch >= base.data.n
     accumulated = torch.zeros_like(params)

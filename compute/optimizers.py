@@ -38,13 +38,13 @@ def _div(a: float, b: float) -> float:
         return float(np.float64(a) / np.float64(b))
 
 
-def _sgd_view(states: list[dict], v: dict[str, Any]) -> StateView:
+def _sgd_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
     if v["momentum"] == 0 or "momentum_buffer" not in states[0]:
         return None, [v["lr"]] * len(states)
     return [-v["lr"] * _value(s, "momentum_buffer") for s in states], [v["lr"]] * len(states)
 
 
-def _adam_view(states: list[dict], v: dict[str, Any]) -> StateView:
+def _adam_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
     arrow, sizes = [], []
     for s in states:  # effective step size lr/(√v̂ + eps); the moment's step −size·m̂
         step = _value(s, "step")
@@ -55,7 +55,7 @@ def _adam_view(states: list[dict], v: dict[str, Any]) -> StateView:
     return arrow, sizes
 
 
-def _rmsprop_view(states: list[dict], v: dict[str, Any]) -> StateView:
+def _rmsprop_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
     sizes = []
     for s in states:
         mean_square = _value(s, "square_avg") - (_value(s, "grad_avg") ** 2 if v["centered"] else 0.0)
@@ -65,13 +65,82 @@ def _rmsprop_view(states: list[dict], v: dict[str, Any]) -> StateView:
     return None, sizes
 
 
-def _adagrad_view(states: list[dict], v: dict[str, Any]) -> StateView:
+def _adagrad_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
     if _value(states[0], "step") == 0:  # torch makes Adagrad's state before the first step: no step yet
         return None, [float("nan")] * len(states)
     sizes = []
     for s in states:
         clr = v["lr"] / (1 + (_value(s, "step") - 1) * v["lr_decay"])
         sizes.append(_div(clr, _value(s, "sum") ** 0.5 + v["eps"]))
+    return None, sizes
+
+
+def _adamax_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
+    arrow, sizes = [], []
+    for s in states:  # θ ← θ − lr/(1 − β1ᵗ)·m/u: the size lr/((1 − β1ᵗ)·u), the moment's step −size·m
+        size = _div(v["lr"], (1 - v["beta1"] ** _value(s, "step")) * _value(s, "exp_inf"))
+        sizes.append(size)
+        arrow.append(-size * _value(s, "exp_avg"))
+    return arrow, sizes
+
+
+def _nadam_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
+    arrow, sizes = [], []
+    for s in states:  # the step's momentum part: −lr·μₜ₊₁/(1 − Πμ·μₜ₊₁)·m/denom
+        step = _value(s, "step")
+        denom = (_value(s, "exp_avg_sq") / (1 - v["beta2"] ** step)) ** 0.5 + v["eps"]
+        mu_next = v["beta1"] * (1.0 - 0.5 * 0.96 ** ((step + 1) * v["momentum_decay"]))
+        sizes.append(_div(v["lr"], denom))
+        arrow.append(-_div(v["lr"] * mu_next, 1.0 - _value(s, "mu_product") * mu_next) * _div(_value(s, "exp_avg"), denom))
+    return arrow, sizes
+
+
+def _radam_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
+    arrow, sizes = [], []
+    for s in states:  # rectified: lr·r·√(1 − β2ᵗ)/(√v + eps) once ρₜ > 5, plain lr (SGD with momentum) before
+        step, beta2 = _value(s, "step"), v["beta2"]
+        rho_inf = 2 / (1 - beta2) - 1
+        rho = rho_inf - 2 * step * beta2**step / (1 - beta2**step)
+        size = v["lr"]
+        if rho > 5:
+            rect = ((rho - 4) * (rho - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho)) ** 0.5
+            size = _div(v["lr"] * rect * (1 - beta2**step) ** 0.5, _value(s, "exp_avg_sq") ** 0.5 + v["eps"])
+        sizes.append(size)
+        arrow.append(-size * _value(s, "exp_avg") / (1 - v["beta1"] ** step))
+    return arrow, sizes
+
+
+def _adadelta_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
+    # the gradient's multiplier lr·√(E[Δ²] + eps)/√(E[g²] + eps) from the state after the step (the
+    # step itself took E[Δ²] before this step's Δ entered it)
+    return None, [_div(v["lr"] * (_value(s, "acc_delta") + v["eps"]) ** 0.5, (_value(s, "square_avg") + v["eps"]) ** 0.5)
+                  for s in states]
+
+
+def _asgd_view(states: list[dict], v: dict[str, Any], params: list[torch.Tensor]) -> StateView:
+    """The arrow: from θ to the averaged iterate ax (ASGD's answer). The size: the η the last step
+    took, lr/(1 + lambd·lr·(t − 1))^alpha in float32 as torch holds it (its state holds the next)."""
+    sizes = [float(np.float32(v["lr"] / (1 + v["lambd"] * v["lr"] * (_value(s, "step") - 1)) ** v["alpha"]))
+             for s in states]
+    return [_value(s, "ax") - _value({"p": p.detach()}, "p") for s, p in zip(states, params)], sizes
+
+
+def _rprop_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
+    return None, [_value(s, "step_size") for s in states]  # each parameter moves ±step_size
+
+
+def _adafactor_view(states: list[dict], v: dict[str, Any], params: list[torch.Tensor]) -> StateView:
+    sizes = []
+    for s, p in zip(states, params):  # α·v̂^(-1/2), α = max(eps2, RMS(θ))·min(lr, 1/√t), before the RMS clip
+        eps1 = v["eps1"] or float(torch.finfo(p.dtype).eps)
+        if "variance" in s:
+            estimate = _value(s, "variance")
+        else:
+            row = _value(s, "row_var")
+            estimate = row * _value(s, "col_var") / max(row, eps1)
+        rho = min(v["lr"], _value(s, "step") ** -0.5)
+        alpha = max(v["eps2"], float(p.detach().norm()) / p.numel() ** 0.5) * rho
+        sizes.append(alpha * max(estimate, eps1 * eps1) ** -0.5)
     return None, sizes
 
 
@@ -110,6 +179,20 @@ def adam_scale(optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
             t = float(state["step"])
             denom = (state["exp_avg_sq"] / (1 - beta2**t)).sqrt() + group["eps"]
             parts.append(((1 - beta1**t) * denom).reshape(-1).rsqrt())
+    return torch.cat(parts)
+
+
+def adamax_scale(optimizer: torch.optim.Optimizer) -> torch.Tensor | None:
+    """P^(-1/2) of torch's Adamax as a flat vector: θ ← θ − lr·m/((1 − β1ᵗ)·u), so P = (1 − β1ᵗ)·u
+    (u the running max of |g| + eps). None before the first step."""
+    parts = []
+    for group in optimizer.param_groups:
+        beta1 = group["betas"][0]
+        for p in group["params"]:
+            state = optimizer.state.get(p)
+            if not state or "exp_inf" not in state:
+                return None
+            parts.append(((1 - beta1 ** float(state["step"])) * state["exp_inf"]).reshape(-1).rsqrt())
     return torch.cat(parts)
 
 
@@ -154,6 +237,12 @@ ADAM_STABILITY = Stability(
     label=lambda v, k: f"(2 + 2β1)/((1 − β1)·lr) = {2 + 2 * v['beta1']:g}/({1 - v['beta1']:g}·lr)",
     preconditioner=adam_scale,
 )
+# Adamax is Adam's momentum on another preconditioner, P = (1 − β1ᵗ)·u: the same derivation, P's own
+ADAMAX_STABILITY = Stability(factor=ADAM_STABILITY.factor, label=ADAM_STABILITY.label, preconditioner=adamax_scale)
+# ASGD steps as SGD with weight decay lambd: θ ← θ − η(g + lambd·θ), η = lr at the first step and
+# smaller after (lr/(1 + lambd·lr·t)^alpha): stable from the start while lr·(λ + wd + lambd) < 2
+ASGD_STABILITY = Stability(factor=lambda v: np.full(np.shape(v["lr"]), 2.0),
+                           label=lambda v, k: "2/lr (η = lr at the first step, smaller after)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,15 +256,24 @@ class OptimizerInfo:
     params: tuple[Param, ...]
     rules: tuple[Rule, ...]
     help: str
-    view: Callable[[list[dict], dict[str, Any]], StateView]
+    view: Callable[[list[dict], dict[str, Any], list[torch.Tensor]], StateView]
     arrow: str | None  # what the arrow shows, in torch's state names
     stability: Stability | None = None
     decoupled_decay: bool = False  # weight decay applied to θ apart from the gradient (AdamW), not as L2
+    # torch's tuple arguments, each made of several of the row's params: ("betas", ("beta1", "beta2"))
+    packed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # params whose 0 is handed to torch as None (Adafactor's eps1: None is "the dtype's epsilon")
+    none_at_zero: tuple[str, ...] = ()
+    # a further L2 coefficient of the update beside weight_decay (ASGD's θ ← θ·(1 − lambd·η))
+    l2_param: str | None = None
 
     def l2(self, values: Mapping[str, Any]) -> Any:
         """The L2 coefficient the optimizer's weight decay adds to the loss, so to its Hessian:
-        weight_decay when it enters the gradient, 0 when decoupled (numbers or arrays)."""
-        return 0.0 if self.decoupled_decay else values.get("weight_decay", 0.0)
+        weight_decay when it enters the gradient, 0 when decoupled (AdamW's, or NAdam's and RAdam's
+        ``decoupled_weight_decay``), plus ASGD's lambd (numbers or arrays)."""
+        coupled = not (self.decoupled_decay or values.get("decoupled_weight_decay", False))
+        extra = values.get(self.l2_param, 0.0) if self.l2_param else 0.0
+        return (values.get("weight_decay", 0.0) if coupled else 0.0) + extra
 
     def state_view(self, optimizer: torch.optim.Optimizer, values: dict[str, Any],
                    params: list[torch.Tensor]) -> StateView:
@@ -187,13 +285,17 @@ class OptimizerInfo:
         states = [optimizer.state.get(p, {}) for p in params]
         if not all(states):
             return None, [float("nan")] * len(params)
-        return self.view(states, values)
+        return self.view(states, values, params)
 
     def torch_kwargs(self, values: dict[str, Any]) -> dict[str, Any]:
-        """The keyword arguments of the torch class (``beta1``, ``beta2`` become ``betas``)."""
-        kwargs = {k: v for k, v in values.items() if k not in ("beta1", "beta2")}
-        if "beta1" in values:
-            kwargs["betas"] = (values["beta1"], values["beta2"])
+        """The keyword arguments of the torch class: ``beta1``, ``beta2`` become ``betas`` (each of
+        ``packed``), a ``none_at_zero`` param's 0 becomes None."""
+        values = {k: (None if k in self.none_at_zero and v == 0 else v) for k, v in values.items()}
+        inside = {name for _, names in self.packed for name in names}
+        kwargs = {k: v for k, v in values.items() if k not in inside}
+        for argument, names in self.packed:
+            if all(name in values for name in names):
+                kwargs[argument] = tuple(values[name] for name in names)
         return kwargs
 
     def build(self, parameters: Iterable[torch.Tensor], values: dict[str, Any]) -> torch.optim.Optimizer:
@@ -265,6 +367,9 @@ _BETAS = (
     Param("beta2", float, 0.999, 0.0, 1.0, hi_open=True, help="decay of the second moment (mean of g²)",
           label="betas[1]", span=(0.9, 0.9999)),
 )
+_PACKED_BETAS = (("betas", ("beta1", "beta2")),)
+
+
 def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, decay_help: str,
           decoupled: bool) -> OptimizerInfo:
     return OptimizerInfo(
@@ -286,6 +391,7 @@ def _adam(key: str, title: str, cls: type[torch.optim.Optimizer], decay: float, 
         arrow="−lr·m̂/(√v̂ + eps) (exp_avg)",
         stability=ADAM_STABILITY,
         decoupled_decay=decoupled,
+        packed=_PACKED_BETAS,
     )
 
 
@@ -330,4 +436,133 @@ ADAGRAD = OptimizerInfo(
     arrow=None,
 )
 
-OPTIMIZERS: dict[str, OptimizerInfo] = {row.key: row for row in (SGD, ADAM, ADAMW, RMSPROP, ADAGRAD)}
+_EPS = Param("eps", float, 1e-8, 0.0, 1.0, log=True, help="added to the denominator", span=(1e-10, 1.0))
+_DECOUPLED = Param("decoupled_weight_decay", bool, False,
+                   help="θ ← θ·(1 − lr·weight_decay) apart from the gradient (AdamW's), instead of L2")
+
+ADAMAX = OptimizerInfo(
+    key="adamax",
+    title="Adamax",
+    torch_cls=torch.optim.Adamax,
+    params=(_lr(2e-3), *_BETAS[:1],
+            Param("beta2", float, 0.999, 0.0, 1.0, hi_open=True, help="decay of the running max of |g|",
+                  label="betas[1]", span=(0.9, 0.9999)),
+            Param("eps", float, 1e-8, 0.0, 1.0, log=True, help="added to |g| before the running max",
+                  span=(1e-10, 1.0)),
+            _WEIGHT_DECAY, _MAXIMIZE),
+    rules=(),
+    help="θ ← θ − lr/(1 − β1ᵗ)·m/u, u ← max(β2·u, |g| + eps): Adam with the infinity norm",
+    view=_adamax_view,
+    arrow="−lr·m/((1 − β1ᵗ)·u) (exp_avg)",
+    stability=ADAMAX_STABILITY,
+    packed=_PACKED_BETAS,
+)
+NADAM = OptimizerInfo(
+    key="nadam",
+    title="NAdam",
+    torch_cls=torch.optim.NAdam,
+    params=(_lr(2e-3), *_BETAS, _EPS, _WEIGHT_DECAY,
+            Param("momentum_decay", float, 4e-3, 0.0, 1.0, log=True,
+                  help="μₜ = β1·(1 − ½·0.96^(t·momentum_decay)): the momentum's warm-up", span=(1e-4, 0.5)),
+            _DECOUPLED, _MAXIMIZE),
+    rules=(),
+    help="Adam with Nesterov momentum: the step uses the next momentum μₜ₊₁ on m and (1 − μₜ) on g",
+    view=_nadam_view,
+    arrow="−lr·μₜ₊₁·m/((1 − Πμ)·(√v̂ + eps)) (exp_avg)",
+    packed=_PACKED_BETAS,
+)
+RADAM = OptimizerInfo(
+    key="radam",
+    title="RAdam",
+    torch_cls=torch.optim.RAdam,
+    params=(_lr(1e-3), *_BETAS, _EPS, _WEIGHT_DECAY, _DECOUPLED, _MAXIMIZE),
+    rules=(),
+    help="Adam whose adaptive step is rectified: plain momentum SGD until the variance of v is known (ρₜ > 5)",
+    view=_radam_view,
+    arrow="−lr·r·m̂/(√v̂ + eps) (exp_avg)",
+    packed=_PACKED_BETAS,
+)
+ADADELTA = OptimizerInfo(
+    key="adadelta",
+    title="Adadelta",
+    torch_cls=torch.optim.Adadelta,
+    params=(Param("lr", float, 1.0, 0.0, 100.0, log=True, help="scales the delta: θ ← θ − lr·Δ",
+                  span=(1e-2, 10.0)),
+            Param("rho", float, 0.9, 0.0, 1.0, help="decay of the running means of g² and Δ²", span=(0.5, 0.999)),
+            Param("eps", float, 1e-6, 0.0, 1.0, log=True, help="added inside both square roots",
+                  span=(1e-10, 1.0)),
+            _WEIGHT_DECAY, _MAXIMIZE),
+    rules=(),
+    help="Δ = √(mean Δ² + eps)/√(mean g² + eps)·g, θ ← θ − lr·Δ: units of θ without a learning rate",
+    view=_adadelta_view,
+    arrow=None,
+)
+ASGD = OptimizerInfo(
+    key="asgd",
+    title="ASGD",
+    torch_cls=torch.optim.ASGD,
+    params=(_lr(1e-2),
+            Param("lambd", float, 1e-4, 0.0, 100.0, log=True, help="decay term: θ ← θ·(1 − lambd·η) − η·g",
+                  span=(1e-6, 1.0)),
+            Param("alpha", float, 0.75, 0.0, 10.0, help="power of η's decay: η = lr/(1 + lambd·lr·t)^alpha",
+                  span=(0.0, 2.0)),
+            Param("t0", float, 1e6, 0.0, 1e8, log=True, help="the step from which ax averages the iterates",
+                  span=(1.0, 1e6)),
+            _WEIGHT_DECAY, _MAXIMIZE),
+    rules=(),
+    help="SGD with a decaying step η and the running average ax of the iterates from step t0",
+    view=_asgd_view,
+    arrow="ax − θ (the averaged iterate)",
+    stability=ASGD_STABILITY,
+    l2_param="lambd",
+)
+RPROP = OptimizerInfo(
+    key="rprop",
+    title="Rprop",
+    torch_cls=torch.optim.Rprop,
+    params=(Param("lr", float, 1e-2, 0.0, 100.0, log=True, help="every parameter's first step size",
+                  span=(1e-3, 1.0)),
+            Param("etaminus", float, 0.5, 0.0, 1.0, lo_open=True, hi_open=True, label="etas[0]",
+                  help="the step size shrinks by this where the gradient's sign flips", span=(0.1, 0.9)),
+            Param("etaplus", float, 1.2, 1.0, 100.0, lo_open=True, label="etas[1]",
+                  help="the step size grows by this where the sign holds", span=(1.01, 3.0)),
+            Param("step_size_min", float, 1e-6, 0.0, 50.0, log=True, label="step_sizes[0]",
+                  help="the least step size", span=(1e-8, 1e-2)),
+            Param("step_size_max", float, 50.0, 1e-6, 1e4, log=True, label="step_sizes[1]",
+                  help="the largest step size", span=(1e-2, 100.0)),
+            _MAXIMIZE),
+    rules=((lambda v: v["step_size_min"] > v["step_size_max"], "step_size_min",
+            "step_sizes[0] must not exceed step_sizes[1] (torch.optim.Rprop would clamp every step to the max)"),),
+    help="θ ← θ − step·sign(g), the step ×etas[1] while g keeps its sign, ×etas[0] (and one step skipped) when it flips",
+    view=_rprop_view,
+    arrow=None,
+    packed=(("etas", ("etaminus", "etaplus")), ("step_sizes", ("step_size_min", "step_size_max"))),
+)
+ADAFACTOR = OptimizerInfo(
+    key="adafactor",
+    title="Adafactor",
+    torch_cls=torch.optim.Adafactor,
+    params=(_lr(1e-2),
+            Param("beta2_decay", float, -0.8, -10.0, 0.0,
+                  help="the second moment's decay 1 − t^beta2_decay: a running mean that lengthens", span=(-1.0, 0.0)),
+            Param("eps1", float, 0.0, 0.0, 1.0, label="eps[0]",
+                  help="floor of the second moment's estimate; 0: None, torch's default, the dtype's machine epsilon",
+                  span=(0.0, 1e-3)),
+            Param("eps2", float, 1e-3, 0.0, 1.0, log=True, label="eps[1]",
+                  help="the least parameter scale the step is relative to", span=(1e-5, 0.1)),
+            Param("d", float, 1.0, 1.0, 100.0, help="clipping threshold: the update's RMS is cut to d",
+                  span=(1.0, 10.0)),
+            Param("weight_decay", float, 0.0, 0.0, 100.0, log=True,
+                  help="decoupled: θ ← θ·(1 − lr·weight_decay) before the step", span=(1e-4, 2.0)),
+            _MAXIMIZE),
+    rules=(),
+    help="θ ← θ − max(eps2, RMS(θ))·min(lr, 1/√t)·g/√v̂, v̂ factored into row and column means for matrices",
+    view=_adafactor_view,
+    arrow=None,
+    decoupled_decay=True,
+    packed=(("eps", ("eps1", "eps2")),),
+    none_at_zero=("eps1",),
+)
+
+OPTIMIZERS: dict[str, OptimizerInfo] = {row.key: row for row in (
+    SGD, ADAM, ADAMW, RMSPROP, ADAGRAD, ADAMAX, NADAM, RADAM, ADADELTA, ASGD, RPROP, ADAFACTOR)}

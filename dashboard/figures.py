@@ -692,7 +692,7 @@ def make_sharpening_figure(result: Sharpening, lr: float) -> Figure:
         annotations.append({"text": "no stability threshold for this optimizer", "xref": "paper", "yref": "paper",
                             "x": 0.01, "y": 0.98, "xanchor": "left", "showarrow": False})
         top = float(np.nanmax(result.sharpness)) * 1.15
-    title = "sharpness during training: " + ("Adam's preconditioned sharpness against (2 + 2β1)/((1 − β1)lr)"
+    title = "sharpness during training: " + ("the preconditioned sharpness against (2 + 2β1)/((1 − β1)lr)"
                                              if result.preconditioned else "λmax against the stability threshold")
     return {"data": flowing(data), "layout": {
         "title": centred_title(title), "xaxis": {"title": {"text": "optimizer step"}},

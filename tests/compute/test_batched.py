@@ -37,6 +37,9 @@ RANGES = {  # sensible ranges for random configurations (inside the registry's)
     "lr": (1e-3, 0.5), "momentum": (0.0, 0.95), "dampening": (0.0, 0.9), "weight_decay": (0.0, 1.0),
     "beta1": (0.0, 0.95), "beta2": (0.5, 0.999), "eps": (1e-8, 0.1), "alpha": (0.5, 0.99),
     "lr_decay": (0.0, 0.5), "initial_accumulator_value": (0.0, 1.0),
+    "momentum_decay": (0.0, 0.5), "rho": (0.3, 0.99), "lambd": (0.0, 0.5), "t0": (0.0, 30.0),
+    "etaminus": (0.1, 0.9), "etaplus": (1.05, 2.5), "step_size_min": (1e-6, 1e-2), "step_size_max": (0.05, 50.0),
+    "beta2_decay": (-1.0, 0.0), "eps1": (0.0, 1e-3), "eps2": (1e-4, 0.1), "d": (1.0, 3.0),
 }
 LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.8}, "smoothl1": {"beta": 0.6}, "bce": {}}
 
@@ -205,7 +208,9 @@ def test_blocks_of_runs_give_the_runs_of_one_block(monkeypatch, batch):
                          progress=lambda done, steps: seen.append((done, steps)))
     np.testing.assert_array_equal(blocks.diverged_at, whole.diverged_at)
     assert (whole.diverged_at >= 0).any() and (whole.diverged_at < 0).any()
+    # rtol 1e-9: a run exploding towards 1e175 carries the last bit of a product's order along
+    # (measured 3.5e-12 on an AMD EPYC, whose BLAS orders a 5-row product apart from a 23-row one)
     for name in ("loss", "weight", "bias"):
-        np.testing.assert_allclose(getattr(blocks, name), getattr(whole, name), rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(getattr(blocks, name), getattr(whole, name), rtol=1e-9, atol=1e-300)
     assert seen == sorted(seen) and seen[-1] == (base.steps, base.steps)
     assert all(steps == base.steps for _, steps in seen)

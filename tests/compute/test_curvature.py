@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from compute import run_trajectory
 from compute.curvature import spectral_radius, stable_lr, toy_hessian
@@ -166,7 +167,9 @@ def test_the_batched_engines_divergence_agrees_with_the_theory_on_a_fine_grid(ne
 # iteration's spectral radius crosses 1 (and 2/lr, 38/lr at momentum 0.9, 2·1.9/(2.8·lr) Nesterov);
 # Adam's is Cohen et al.'s 38/lr at β1 = 0.9, heavy ball with dampening β1 on P⁻¹H. A new row must
 # say here what its theory is (None: none known), so that every row is tested.
-ROW_THEORY = {"sgd": "lr", "adam": "preconditioned", "adamw": "preconditioned", "rmsprop": None, "adagrad": None}
+ROW_THEORY = {"sgd": "lr", "adam": "preconditioned", "adamw": "preconditioned", "rmsprop": None, "adagrad": None,
+              "adamax": "preconditioned", "nadam": None, "radam": None, "adadelta": None, "asgd": "decaying",
+              "rprop": None, "adafactor": None}
 SGD_CASES = [(0.0, 0.0, False), (0.5, 0.0, False), (0.9, 0.0, False), (0.9, 0.5, False), (0.3, 0.0, True),
              (0.9, 0.0, True), (0.99, 0.0, True)]
 
@@ -200,8 +203,14 @@ def test_the_theory_on_each_row_is_the_closed_form(name):
         plain = {**heavy, "momentum": 0.0, "lr": 0.5}
         assert theory.threshold(plain) == pytest.approx(4.0) and theory.label(plain, theory.bound(plain)) == "2/lr"
         assert theory.bound({**heavy, "dampening": 1.0}) is None  # no gradient enters the velocity
+    elif kind == "decaying":  # ASGD: SGD with L2 lambd and a step η ≤ lr: 2/lr from the first step
+        assert not theory.preconditioned and theory.bound(values) == 2.0
+        assert stable_lr(3.7, OptimizerSpec(name, (("lambd", 0.3),))) == pytest.approx(2 / 4.0)
+        assert theory.threshold({**values, "lr": 0.5}) == 4.0
     else:
-        assert kind == "preconditioned" and theory.preconditioned and theory.preconditioner is adam_scale
+        from compute.optimizers import adamax_scale
+        scale = adamax_scale if name == "adamax" else adam_scale
+        assert kind == "preconditioned" and theory.preconditioned and theory.preconditioner is scale
         assert theory.threshold({**values, "lr": 0.01, "beta1": 0.9}) == pytest.approx(38 / 0.01)
         for beta1 in (0.0, 0.5, 0.9, 0.99):  # heavy ball with dampening β1 (the module's note)
             k = theory.bound({**values, "beta1": beta1})
@@ -214,7 +223,28 @@ def test_the_theory_on_each_row_is_the_closed_form(name):
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_weight_decay_adds_to_the_hessian_unless_decoupled(name):
     values = {**OptimizerSpec(name).values, "weight_decay": 0.25}
-    assert OPTIMIZERS[name].l2(values) == (0.0 if name == "adamw" else 0.25)  # AdamW's decay is decoupled
+    decoupled = {"adamw", "adafactor"}  # their decay is decoupled; ASGD's lambd adds to it
+    expected = 0.0 if name in decoupled else 0.25 + (1e-4 if name == "asgd" else 0.0)
+    assert OPTIMIZERS[name].l2(values) == pytest.approx(expected)
+    if "decoupled_weight_decay" in values:
+        assert OPTIMIZERS[name].l2({**values, "decoupled_weight_decay": True}) == 0.0
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "adamax"])
+def test_the_preconditioner_is_the_one_torch_steps_with(name):
+    """P^(-1/2) from the optimizer's state after a step is the one its next step divides by: the
+    step θ ← θ − lr·P⁻¹m (m the first moment, P = (1 − β1ᵗ)(√v̂ + eps) or (1 − β1ᵗ)·u)."""
+    torch.manual_seed(0)
+    theta = torch.randn(5, dtype=torch.float64, requires_grad=True)
+    optimizer = OPTIMIZERS[name].build([theta], {**OptimizerSpec(name).values, "lr": 0.05, "weight_decay": 0.0})
+    for _ in range(3):
+        optimizer.zero_grad()
+        ((theta**4).sum() + (theta[:2] * theta[3:]).sum()).backward()
+        before = theta.detach().clone()
+        optimizer.step()
+        scale = OPTIMIZERS[name].stability.preconditioner(optimizer)
+        moved = theta.detach() - before
+        torch.testing.assert_close(moved, -0.05 * scale**2 * optimizer.state[theta]["exp_avg"], rtol=1e-10, atol=0)
 
 
 def test_a_new_row_with_known_theory_is_one_row(monkeypatch):

@@ -323,3 +323,44 @@ def test_runs_in_one_loop_equal_their_own_loops_bit_for_bit(name):
         _same(a, b)
     if name == "one diverges, the rest go on":
         assert any(t.diverged_at is not None for t in joint) and any(t.diverged_at is None for t in joint)
+
+
+@pytest.mark.parametrize(("optimizer", "settings"), [
+    ("adamax", {"lr": 0.2, "betas": (0.8, 0.99), "weight_decay": 0.1}),
+    ("radam", {"lr": 0.2, "betas": (0.9, 0.9)}),  # ρₜ > 5 from step 6: both of RAdam's steps
+    ("asgd", {"lr": 0.05, "lambd": 0.2, "alpha": 1.0, "t0": 3.0, "weight_decay": 0.1}),
+    ("rprop", {"lr": 0.05, "etas": (0.4, 1.5)}),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_the_new_optimizers_draw_the_step_they_take(optimizer, settings):
+    """Adamax's and RAdam's arrow is the step taken (their moment's step); ASGD's step is
+    −η·(g + (weight_decay + lambd)·θ) with η its size, and its arrow reaches torch's averaged
+    iterate ax; Rprop moves each parameter by its step size (or not at all where the sign flipped)."""
+    from compute import OPTIMIZERS
+
+    packed = dict(settings)
+    if "etas" in packed:
+        packed["etaminus"], packed["etaplus"] = packed.pop("etas")
+    traj = run_trajectory(RunSpec(epochs=25, optimizer=OptimizerSpec(optimizer, _registry_values(packed))))
+    grads, averaged = [], []
+
+    def watch(opt, model):
+        grads.append([model.bias.grad.item(), model.weight.grad.item()])
+        if optimizer == "asgd":
+            averaged.append([opt.state[p]["ax"].item() for p in (model.bias, model.weight)])
+
+    kwargs = OPTIMIZERS[optimizer].torch_kwargs(dict(OptimizerSpec(optimizer, _registry_values(packed)).values))
+    rows = reference_loop(torch.nn.MSELoss(), kwargs, 25, optimizer=OPTIMIZERS[optimizer].torch_cls, watch=watch)
+    params = rows[:, [1, 0]].astype(np.float64)  # (bias, weight) before each step, then the last
+    taken = np.diff(params, axis=0)
+    assert traj.finite_steps == 26 and np.isfinite(traj.step_size[1:]).all()
+    if optimizer in ("adamax", "radam"):
+        np.testing.assert_allclose(traj.arrow[1:], taken, rtol=1e-4, atol=1e-6)  # float32 positions
+    elif optimizer == "asgd":
+        g = np.array(grads) + (settings["weight_decay"] + settings["lambd"]) * params[:-1]
+        np.testing.assert_allclose(taken, -traj.step_size[1:] * g, rtol=1e-3, atol=1e-7)
+        assert traj.step_size[1, 0] == np.float32(0.05) > traj.step_size[-1, 0]  # η decays from lr
+        np.testing.assert_allclose(traj.arrow[1:] + params[1:], averaged, rtol=1e-5, atol=1e-6)
+    else:
+        moved = np.abs(taken) > 0
+        assert moved.sum() > 30 and (~moved).any(), "steps taken, and skipped where the sign flipped"
+        np.testing.assert_allclose(np.abs(taken)[moved], traj.step_size[1:][moved], rtol=1e-4)
