@@ -6,6 +6,7 @@ from compute.losses import LOSSES, REGRESSION_LOSSES, LossInfo, loss_data
 from compute.optimizers import OPTIMIZERS, OptimizerInfo
 from compute.params import Param
 from compute.presets import PRESETS, Preset
+from compute.schedules import SCHEDULES, ScheduleInfo
 from compute.specs import (
     COMPUTE_VERSION,
     GRID_PARAMS,
@@ -14,6 +15,7 @@ from compute.specs import (
     LossSpec,
     OptimizerSpec,
     RunSpec,
+    ScheduleSpec,
 )
 from compute.toy import LossGrid, Trajectory, grid_axes, loss_grid, run_trajectories, run_trajectory
 
@@ -26,6 +28,7 @@ __all__ = [
     "PRESETS",
     "REGRESSION_LOSSES",
     "RUN_PARAMS",
+    "SCHEDULES",
     "DataSpec",
     "GridSpec",
     "InvalidSpec",
@@ -37,6 +40,8 @@ __all__ = [
     "Param",
     "Preset",
     "RunSpec",
+    "ScheduleInfo",
+    "ScheduleSpec",
     "Trajectory",
     "grid_axes",
     "loss_data",

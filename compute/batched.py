@@ -19,6 +19,7 @@ import torch
 
 from compute.losses import LOSSES, loss_data
 from compute.optimizers import OPTIMIZERS
+from compute.schedules import SCHEDULES, Plateau, schedule_table, scheduler_steps
 from compute.specs import RunSpec
 from compute.toy import batch_order
 
@@ -392,6 +393,49 @@ def _hyperparameters(base: RunSpec, overrides: dict[str, np.ndarray], runs: int,
     return hp, on, exact
 
 
+SCHEDULE_PREFIX = "schedule."  # an override of the schedule's argument: "schedule.warmup_steps"
+
+
+class _Schedule:
+    """Each run's lr (and cycled momentum) at every step, set into the updates' hyperparameters
+    before the step: from torch's own schedulers (``schedule_table``), or per run on each run's loss
+    (``Plateau``). The scheduler steps after the optimizer's step, every step or at an epoch's end."""
+
+    def __init__(self, base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype: torch.dtype):
+        schedule, optimizer = base.schedule, base.optimizer
+        self.row = SCHEDULES[schedule.name]
+        self.dtype = dtype
+        given = {name[len(SCHEDULE_PREFIX):]: np.asarray(v) for name, v in overrides.items()
+                 if name.startswith(SCHEDULE_PREFIX)}
+        lr = np.asarray(overrides.get("lr", np.full(runs, optimizer.values["lr"])), np.float64)
+        self.count = scheduler_steps(base.steps, base.batches_per_epoch, schedule.per_epoch)
+        self.plateau = Plateau(schedule.values, lr, given) if self.row.plateau else None
+        self.table = None if self.plateau else schedule_table(
+            schedule.name, schedule.values, given, optimizer.name, optimizer.values, lr,
+            int(self.count[-1]), base.schedule_steps)
+        self.moment = "momentum" if "momentum" in optimizer.values else "beta1"
+
+    def apply(self, step: int, hp: dict[str, Any], on: dict[str, Tensor], exact: dict[str, Tensor]) -> np.ndarray:
+        """Set step ``step``'s lr (and momentum) of every run; return the lrs."""
+        if self.plateau is not None:
+            lr = self.plateau.lr
+        else:
+            n = int(self.count[step])
+            lr = self.table.lr[n][self.table.column]
+            if self.table.momentum is not None:
+                momentum = torch.as_tensor(self.table.momentum[n][self.table.column].reshape(1, -1))
+                exact[self.moment], hp[self.moment] = momentum, momentum.to(self.dtype)
+                on[self.moment] = momentum != 0
+        exact["lr"] = torch.as_tensor(lr.reshape(1, -1), dtype=torch.float64)
+        hp["lr"] = exact["lr"].to(self.dtype)
+        return lr
+
+    def after(self, step: int, loss: Tensor) -> None:
+        """The scheduler's step after optimizer step ``step``: a plateau's on each run's loss."""
+        if self.plateau is not None and self.count[step + 1] > self.count[step]:
+            self.plateau.step(loss.double().numpy())
+
+
 # The run's own settings a batch may vary beside the optimizer's hyperparameters.
 RUN_OVERRIDES = ("init_weight", "init_bias", "max_norm")
 
@@ -475,6 +519,9 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
     params = torch.stack([_run_values(base, overrides, "init_weight", runs, dtype),
                           _run_values(base, overrides, "init_bias", runs, dtype)])
     max_norm = _run_values(base, overrides, "max_norm", runs, dtype)
+    schedule = None if base.schedule.name == "none" else _Schedule(base, overrides, runs, dtype)
+    if schedule is not None:
+        schedule.apply(0, hp, on, exact)  # torch's scheduler sets the first lr before the first step
     update = BATCHED_UPDATES[base.optimizer.name](hp, on, params, exact)
     batches = batch_order(base, xs, ys)
     full_batch = base.batch >= base.data.n
@@ -491,6 +538,8 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
             if kept is not None:
                 kept[step] = params.numpy()
             xb, yb = next(batches)
+            if schedule is not None:
+                schedule.apply(step, hp, on, exact)
             pred, batch_loss = forward(params, xb, yb)
             losses[step] = (batch_loss if full_batch else forward(params, xs, ys)[1]).numpy()
             slope = loss_row.derivative(pred, yb, base.loss.values) / len(xb)
@@ -499,6 +548,8 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
             if base.clip_grad_norm:
                 accumulated = _clip(accumulated, max_norm)  # clip_grad_norm_ clips .grad in place
             params = update(params, accumulated)
+            if schedule is not None:
+                schedule.after(step, batch_loss)
             if progress is not None and step % 10 == 0:
                 progress(step, base.steps)
         if kept is not None:

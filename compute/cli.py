@@ -63,6 +63,7 @@ from compute.params import Param
 from compute.preview import PreviewSpec, run_preview
 from compute.probe import KINDS, probe
 from compute.probe import POINTS as PROBE_POINTS
+from compute.schedules import SCHEDULES
 from compute.specs import (
     GRID_PARAMS,
     RUN_PARAMS,
@@ -70,6 +71,7 @@ from compute.specs import (
     LossSpec,
     OptimizerSpec,
     RunSpec,
+    ScheduleSpec,
 )
 from compute.spectrum import (
     HVP_METHODS,
@@ -100,6 +102,39 @@ def _add(group: argparse._ArgumentGroup, p: Param, default: Any, defaults: str |
     else:
         group.add_argument(p.cli_flag, dest=p.name, default=default, metavar=p.name.upper(),
                            help=f"{p.help} ({p.range_text()}; {shown})")
+
+
+SCHEDULE_FLAG = "schedule-"  # a schedule's arguments: --schedule-T-max (apart from the optimizer's --eps)
+
+
+def _add_schedule_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("learning-rate schedule (torch.optim.lr_scheduler), stepped after every "
+                                      "optimizer step (--schedule-per-epoch: after an epoch's last batch)")
+    group.add_argument("--schedule", choices=list(SCHEDULES), default="none",
+                       help="; ".join(f"{k}: {row.title}" + (f" ({row.help})" if k.startswith("cyclic") else "")
+                                      for k, row in SCHEDULES.items() if k != "none"))
+    rows: dict[str, list[tuple[str, Param]]] = {}
+    for key, row in SCHEDULES.items():
+        for p in row.params:
+            rows.setdefault(p.name, []).append((key, p))
+    for owners in rows.values():
+        p = owners[0][1]
+        flag = "--" + SCHEDULE_FLAG + p.name.replace("_", "-")
+        shown = "default " + ", ".join(f"{key} {q.default:g}" if q.kind is not bool else f"{key} {q.default}"
+                                       for key, q in owners)
+        if p.kind is bool:
+            group.add_argument(flag, dest="schedule_" + p.name, action=argparse.BooleanOptionalAction,
+                               default=None, help=p.help)
+        else:
+            group.add_argument(flag, dest="schedule_" + p.name, default=None, metavar=p.name.upper(),
+                               help=f"{p.help} ({p.range_text()}; {shown})")
+
+
+def _schedule_spec(args: argparse.Namespace) -> ScheduleSpec:
+    row = SCHEDULES[args.schedule]
+    given = {p.name: getattr(args, "schedule_" + p.name) for p in row.params
+             if getattr(args, "schedule_" + p.name) is not None}
+    return ScheduleSpec(args.schedule, tuple(given.items()))
 
 
 def _add_registry_options(group: argparse._ArgumentGroup, registry: dict,
@@ -141,6 +176,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--optimizer", choices=list(OPTIMIZERS), default=field_default(OptimizerSpec, "name"),
                      help="torch.optim class")
     _add_registry_options(opt, OPTIMIZERS)
+    _add_schedule_options(parser)
     loop = parser.add_argument_group("training loop")
     for p in RUN_PARAMS:
         _add(loop, p, p.default)
@@ -153,6 +189,7 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
         data=_data_spec(args),
         loss=_loss_spec(args),
         optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
+        schedule=_schedule_spec(args),
         **{p.name: getattr(args, p.name) for p in RUN_PARAMS},
     )
 
@@ -456,21 +493,23 @@ def _save_partial(partial: Path, key: str, values: Values) -> None:
 def _run(args: argparse.Namespace) -> None:
     spec = _run_spec(args)
     traj = run_trajectory(spec)
+    scheduled = spec.schedule.name != "none"  # the lr of each row's step, where a schedule moves it
+    names = ("step", "weight", "bias", "loss", "lr")[:5 if scheduled else 4]
     rows = [
-        (k, float(traj.weight[k]), float(traj.bias[k]), float(traj.loss[k]))
+        (k, float(traj.weight[k]), float(traj.bias[k]), float(traj.loss[k]), float(traj.lr[k]))[:len(names)]
         for k in range(len(traj.loss))
     ]
     if args.format == "json":
         json.dump(
             {"spec": spec.to_dict(), "diverged_at": traj.diverged_at,
-             "rows": [dict(zip(("step", "weight", "bias", "loss"), r)) for r in rows]},
+             "rows": [dict(zip(names, r)) for r in rows]},
             sys.stdout, indent=1,
         )
         sys.stdout.write("\n")
     else:
-        sys.stdout.write("step,weight,bias,loss\n")
-        for k, w, b, loss in rows:
-            sys.stdout.write(f"{k},{w!r},{b!r},{loss!r}\n")
+        sys.stdout.write(",".join(names) + "\n")
+        for row in rows:
+            sys.stdout.write(",".join([str(row[0]), *(repr(v) for v in row[1:])]) + "\n")
     if traj.diverged_at is not None:
         sys.stderr.write(f"diverged at step {traj.diverged_at}\n")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from compute.data import CLASS_SCORE_SOURCE, CLASS_SCORE_TEXT, TRUE_CURVE_SOURCE, TRUE_CURVE_TEXT
 from compute.losses import LOSSES
 from compute.optimizers import OPTIMIZERS
+from compute.schedules import SCHEDULES
 from compute.specs import RunSpec
 
 
@@ -61,9 +62,12 @@ def torch_script(spec: RunSpec) -> str:
     elif (data.x_scale, data.x_offset) != (1.0, 0.0):
         draw += ["# the neuron sees the feature in other units, not centred: x' = x_scale·x + x_offset",
                  f"x = np.array({data.x_scale!r} * x.astype(np.float64) + {data.x_offset!r}, dtype=np.float32)"]
+    schedule = SCHEDULES[spec.schedule.name]
+    scheduled = spec.schedule.name != "none"
     lines = [
         "import numpy as np",
         "import torch",
+        *(["from torch.optim import lr_scheduler"] if scheduled else []),
         "",
         *draw,
         "X = torch.tensor(x).reshape(-1, 1)",
@@ -75,13 +79,15 @@ def torch_script(spec: RunSpec) -> str:
         f"    model.bias.fill_({spec.init_bias!r})",
         f"loss_fn = torch.nn.{loss_call(spec)}",
         f"optimizer = torch.optim.{opt_row.title}(model.parameters(), {_kwargs(shown)})",
+        *([f"scheduler = {schedule.source(spec.schedule.values, spec.schedule_steps)}"] if scheduled else []),
         "",
         "",
         "def row(step, loss):",
-        '    print(f"{step},{model.weight.item()!r},{model.bias.item()!r},{loss!r}")',
+        ('    print(f"{step},{model.weight.item()!r},{model.bias.item()!r},{loss!r},{optimizer.param_groups[0][\'lr\']!r}")'
+         if scheduled else '    print(f"{step},{model.weight.item()!r},{model.bias.item()!r},{loss!r}")'),
         "",
         "",
-        'print("step,weight,bias,loss")',
+        f'print("step,weight,bias,loss{",lr" if scheduled else ""}")',
     ]
     if full_batch:
         lines += [f"for step in range({spec.epochs}):", "    xb, yb = X, Y"]
@@ -108,8 +114,13 @@ def torch_script(spec: RunSpec) -> str:
     if spec.clip_grad_norm:
         body.append(f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={spec.max_norm!r})")
     body.append("optimizer.step()")
+    stepper = "scheduler.step(loss.item())" if schedule.plateau else "scheduler.step()"
+    if scheduled and (full_batch or not spec.schedule.per_epoch):
+        body.append(stepper + ("  # on the step's loss" if schedule.plateau else ""))
     if not full_batch:
         body.append("step += 1")
     lines += [indent + line for line in body]
+    if scheduled and not full_batch and spec.schedule.per_epoch:
+        lines.append(f"    {stepper}  # per epoch: after the epoch's last batch")
     lines += ["with torch.no_grad():", f"    row({spec.steps}, loss_fn(model(X), Y).item())", ""]
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from compute.errors import InvalidSpec
 from compute.losses import LOSSES
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param, param_fields
+from compute.schedules import SCHEDULES
 
 COMPUTE_VERSION = "1"
 
@@ -93,6 +94,27 @@ class OptimizerSpec(_Keyed):
         return dict(self.params)
 
 
+@dataclass(frozen=True, slots=True)
+class ScheduleSpec(_Keyed):
+    """A learning-rate schedule from the registry ("none": a constant lr) with its arguments, as
+    sorted (name, value) pairs; checked against the run's optimizer by RunSpec."""
+
+    name: str = "none"
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        _, values = _registry_values("schedule", SCHEDULES, self.name, self.params)
+        object.__setattr__(self, "params", values)
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def per_epoch(self) -> bool:
+        return bool(self.values.get("per_epoch", False))
+
+
 MAX_STEPS = 5000
 RUN_PARAMS: tuple[Param, ...] = (
     Param("epochs", int, 100, 0, 2000, log=True, help="passes over the data", span=(1, 2000)),
@@ -116,12 +138,20 @@ class RunSpec(_Keyed):
     data: DataSpec = field(default_factory=DataSpec)
     loss: LossSpec = field(default_factory=LossSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
 
     def __post_init__(self) -> None:
         if self.epochs * self.batches_per_epoch > MAX_STEPS:
             raise InvalidSpec(
                 f"epochs × batches per epoch must be at most {MAX_STEPS} optimizer steps "
                 f"(got {self.epochs} × {self.batches_per_epoch})", "run.epochs")
+        SCHEDULES[self.schedule.name].check(self.schedule.values, self.optimizer.name, self.optimizer.values,
+                                            self.schedule_steps)
+
+    @property
+    def schedule_steps(self) -> int:
+        """How many times the run's scheduler steps: after every optimizer step, or every epoch."""
+        return self.epochs if self.schedule.per_epoch else self.steps
 
     @property
     def batch(self) -> int:

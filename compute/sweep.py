@@ -1,7 +1,9 @@
-"""Sweeps: one measure of the toy run over a grid of two optimizer hyperparameters."""
+"""Sweeps: one measure of the toy run over a grid of two optimizer hyperparameters, or of its
+learning-rate schedule's arguments (an axis named ``schedule.warmup_steps``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,11 +11,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from compute.batched import run_batched
+from compute.batched import SCHEDULE_PREFIX, run_batched
 from compute.errors import InvalidSpec
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param, check_fields, defaults, param_fields
-from compute.specs import RunSpec, _Keyed
+from compute.schedules import SCHEDULES
+from compute.specs import RunSpec, ScheduleSpec, _Keyed
 
 MEASURES: dict[str, str] = {
     "final_loss": "final loss",
@@ -51,14 +54,32 @@ class SweepAxis:
         return np.linspace(self.lo, self.hi, self.points)
 
 
-def _check_axis(axis: SweepAxis, optimizer: str, which: str) -> None:
-    row = OPTIMIZERS[optimizer]
-    numeric = {p.name: p for p in row.params if p.kind is not bool}
-    if axis.name not in numeric:
-        raise InvalidSpec(f"{row.title} has no numeric hyperparameter {axis.name!r:.40}; choose one of "
+def axis_param(run: RunSpec, name: str) -> Param | None:
+    """The numeric Param an axis sweeps: the optimizer's, or the schedule's ("schedule.T_max")."""
+    if name.startswith(SCHEDULE_PREFIX):
+        params, name = SCHEDULES[run.schedule.name].params, name[len(SCHEDULE_PREFIX):]
+    else:
+        params = OPTIMIZERS[run.optimizer.name].params
+    return next((p for p in params if p.name == name and p.kind is not bool), None)
+
+
+def axis_values(run: RunSpec, axis: SweepAxis) -> np.ndarray:
+    """The axis's values, whole numbers where its setting is one (a schedule's step counts)."""
+    values = axis.values()
+    param = axis_param(run, axis.name)
+    return np.round(values) if param is not None and param.kind is int else values
+
+
+def _check_axis(axis: SweepAxis, run: RunSpec, which: str) -> None:
+    param = axis_param(run, axis.name)
+    if param is None:
+        row = OPTIMIZERS[run.optimizer.name]
+        numeric = [p.name for p in row.params if p.kind is not bool] + [
+            SCHEDULE_PREFIX + p.name for p in SCHEDULES[run.schedule.name].params if p.kind is not bool]
+        schedule = "" if run.schedule.name == "none" else f" (nor its schedule {SCHEDULES[run.schedule.name].title})"
+        raise InvalidSpec(f"{row.title} has no numeric hyperparameter {axis.name!r:.40}{schedule}; choose one of "
                           f"{', '.join(numeric)}", f"sweep.{which}")
     check_fields(axis, AXIS_PARAMS, f"sweep.{which}")
-    param = numeric[axis.name]
     object.__setattr__(axis, "lo", param.coerce(axis.lo, f"sweep.{which}_lo"))
     object.__setattr__(axis, "hi", param.coerce(axis.hi, f"sweep.{which}_hi"))
     if axis.lo >= axis.hi:
@@ -80,9 +101,8 @@ class SweepSpec(_Keyed):
     measure: str = "final_loss"
 
     def __post_init__(self) -> None:
-        optimizer = self.run.optimizer.name
-        _check_axis(self.x, optimizer, "x")
-        _check_axis(self.y, optimizer, "y")
+        _check_axis(self.x, self.run, "x")
+        _check_axis(self.y, self.run, "y")
         if self.x.name == self.y.name:
             raise InvalidSpec("the two axes need different hyperparameters", "sweep.y")
         if self.measure not in MEASURES:
@@ -102,7 +122,7 @@ class SweepSpec(_Keyed):
         """The optimizer's cross-field rules along both axes, against the other's ends."""
         row = OPTIMIZERS[self.run.optimizer.name]
         base = self.run.optimizer.values
-        xs, ys = self.x.values(), self.y.values()
+        xs, ys = axis_values(self.run, self.x), axis_values(self.run, self.y)
         pairs = itertools.chain(((x, y) for x in xs for y in (ys[0], ys[-1])),
                                 ((x, y) for y in ys for x in (xs[0], xs[-1])))
         for x, y in pairs:
@@ -111,6 +131,22 @@ class SweepSpec(_Keyed):
                 if invalid(values):
                     raise InvalidSpec(f"{message}, at {self.x.name} = {x:.4g}, {self.y.name} = {y:.4g}",
                                       "sweep")
+        if self.run.schedule.name == "none":
+            return
+        for x, y in itertools.product((xs[0], xs[-1]), (ys[0], ys[-1])):  # the schedule at the corners
+            given = {**self.run.schedule.values}
+            for axis, value in ((self.x, x), (self.y, y)):
+                if axis.name.startswith(SCHEDULE_PREFIX):
+                    param = axis_param(self.run, axis.name)
+                    given[axis.name[len(SCHEDULE_PREFIX):]] = int(value) if param.kind is int else float(value)
+            optimizer = dataclasses.replace(self.run.optimizer, params=tuple(
+                {**base, **{a.name: float(v) for a, v in ((self.x, x), (self.y, y)) if a.name in base}}.items()))
+            try:
+                dataclasses.replace(self.run, optimizer=optimizer, schedule=ScheduleSpec(self.run.schedule.name,
+                                                                                      tuple(given.items())))
+            except InvalidSpec as err:
+                raise InvalidSpec(f"{err.message}, at {self.x.name} = {x:.4g}, {self.y.name} = {y:.4g}",
+                                  "sweep") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +170,7 @@ def run_sweep(spec: SweepSpec, progress: Callable[[int, int], None] | None = Non
     which a weight, bias or loss stopped being finite. Diverged runs give NaN for the first
     three, so they never enter a colour scale.
     """
-    xs, ys = spec.x.values(), spec.y.values()
+    xs, ys = axis_values(spec.run, spec.x), axis_values(spec.run, spec.y)
     grid_x, grid_y = np.meshgrid(xs, ys)
     runs = run_batched(spec.run, {spec.x.name: grid_x.ravel(), spec.y.name: grid_y.ravel()},
                        progress=progress)

@@ -13,6 +13,7 @@ import torch
 from compute.data import DataSpec
 from compute.losses import LOSSES, loss_data
 from compute.optimizers import OPTIMIZERS
+from compute.schedules import SCHEDULES, torch_scheduler
 from compute.specs import GridSpec, RunSpec
 
 # Grid points × data points evaluated per chunk of the loss map (bounds peak memory).
@@ -27,8 +28,8 @@ class Trajectory:
     parameters; row 0 is the start. ``batch_loss[k]`` is the loss the loop saw on the batch
     of step k+1 (NaN on the last row), ``clipped[k]`` whether the step that reached row k
     was clipped, ``arrow[k]`` the (Δbias, Δweight) the optimizer's moment drives after k
-    steps (NaN without one) and ``step_size[k]`` its effective (bias, weight) step sizes.
-    When the run diverges, the rows stop at the first non-finite row, ``diverged_at``.
+    steps (NaN without one) and ``step_size[k]`` its effective (bias, weight) step sizes;
+    ``lr[k]`` the optimizer's lr at row k (its schedule's, where it has one). When the run diverges, the rows stop at the first non-finite row, ``diverged_at``.
     """
 
     weight: np.ndarray  # float32, one per row
@@ -40,6 +41,7 @@ class Trajectory:
     arrow: np.ndarray  # (rows, 2): bias, weight
     step_size: np.ndarray  # (rows, 2): bias, weight
     steps_per_epoch: int = 1
+    lr: np.ndarray | None = None  # float64, one per row: the lr of the step taken from it (the last: the next)
 
     @property
     def finite_steps(self) -> int:
@@ -98,6 +100,7 @@ class _Run:
         self.diverged_at: int | None = None
         self.clipped = False
         self.done = False
+        self.last_loss = math.nan  # the loss of the last step (a plateau schedule's metric)
 
     def full_loss(self) -> float:
         with torch.no_grad():
@@ -110,7 +113,7 @@ class _Run:
             weight=as32[:, 0].copy(), bias=as32[:, 1].copy(), loss=as32[:, 2].copy(),
             diverged_at=self.diverged_at, batch_loss=as32[:, 3].copy(), clipped=table[:, 4] > 0,
             arrow=as32[:, 5:7].copy(), step_size=as32[:, 7:9].copy(),
-            steps_per_epoch=self.spec.batches_per_epoch,
+            steps_per_epoch=self.spec.batches_per_epoch, lr=table[:, 9].copy(),
         )
 
 
@@ -129,7 +132,12 @@ def run_trajectories(specs: Sequence[RunSpec]) -> list[Trajectory]:
     runs = [_Run(spec) for spec in specs]
     members: dict[tuple, list[_Run]] = {}
     for run in runs:
-        members.setdefault((run.spec.optimizer, run.spec.zero_grad), []).append(run)
+        # a schedule steps its optimizer's lr: runs share one where their epochs end alike; a plateau
+        # follows one run's loss, so each such run has its own
+        schedule = run.spec.schedule
+        apart = id(run) if SCHEDULES[schedule.name].plateau else None
+        key = (run.spec.optimizer, run.spec.zero_grad, schedule, run.spec.batches_per_epoch, apart)
+        members.setdefault(key, []).append(run)
     groups = [_Group(group) for group in members.values()]
     step = 0
     while not all(run.done for run in runs):
@@ -152,6 +160,11 @@ class _Group:
         self.values = spec.optimizer.values
         self.zero_grad = spec.zero_grad
         self.optimizer = self.row.build([p for run in runs for p in run.params], self.values)
+        self.schedule = spec.schedule
+        self.scheduler = torch_scheduler(self.optimizer, spec.schedule.name, spec.schedule.values,
+                                         max(spec.schedule_steps, 1))
+        self.batches_per_epoch = spec.batches_per_epoch
+        self.steps = 0
         self.stepping: list[_Run] = []
 
     def forward(self, step: int) -> list[torch.Tensor]:
@@ -171,6 +184,18 @@ class _Group:
                 run.clipped = run.spec.max_norm / (float(total) + 1e-6) < 1.0
         if self.stepping:
             self.optimizer.step()
+            self.steps += 1
+            self._schedule()
+
+    def _schedule(self) -> None:
+        """scheduler.step() after the optimizer's (ReduceLROnPlateau: on the step's loss), every
+        step or at an epoch's end."""
+        if self.scheduler is None or (self.schedule.per_epoch and self.steps % self.batches_per_epoch):
+            return
+        if SCHEDULES[self.schedule.name].plateau:
+            self.scheduler.step(self.stepping[0].last_loss)
+        else:
+            self.scheduler.step()
 
 
 def _record(run: _Run, step: int, row: Any, values: dict[str, Any], optimizer: torch.optim.Optimizer) -> Any:
@@ -185,9 +210,11 @@ def _record(run: _Run, step: int, row: Any, values: dict[str, Any], optimizer: t
         xb, yb = next(run.batches)
         loss = run.loss_fn(run.model(xb), yb)
         batch_value = loss.item()
+        run.last_loss = batch_value
         loss_value = batch_value if run.full_batch else run.full_loss()
     arrow = arrow or [math.nan, math.nan]
-    run.rows.append((weight, bias, loss_value, batch_value, run.clipped, arrow[1], arrow[0], sizes[1], sizes[0]))
+    run.rows.append((weight, bias, loss_value, batch_value, run.clipped, arrow[1], arrow[0], sizes[1], sizes[0],
+                     optimizer.param_groups[0]["lr"]))
     if not (math.isfinite(weight) and math.isfinite(bias) and math.isfinite(loss_value)):
         run.diverged_at = step
         run.done = True

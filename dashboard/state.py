@@ -34,6 +34,7 @@ from compute import (
     OptimizerSpec,
     Param,
     RunSpec,
+    ScheduleSpec,
 )
 from compute.datasets import SOURCES
 from compute.landscape import (
@@ -48,6 +49,7 @@ from compute.landscape import (
 )
 from compute.lookup import param
 from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_OPTIMIZER, TRAIN_PARAMS, DatasetSpec, TrainSpec
+from compute.schedules import SCHEDULES, schedule_group
 from compute.specs import MAX_STEPS
 from compute.spectrum import HVP_COST, SHARPENING_PARAMS, SharpeningSpec
 from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
@@ -66,8 +68,11 @@ class Field:
 
 
 _DEFAULT_SWEEP = SweepSpec()
-AXIS_NAMES: tuple[str, ...] = tuple(sorted(
-    {p.name for row in OPTIMIZERS.values() for p in row.params if p.kind is not bool}))
+AXIS_NAMES: tuple[str, ...] = (
+    *sorted({p.name for row in OPTIMIZERS.values() for p in row.params if p.kind is not bool}),
+    # a schedule's argument as an axis: "schedule.warmup_steps"
+    *sorted({f"schedule.{p.name}" for row in SCHEDULES.values() for p in row.params if p.kind is not bool}))
+SCHEDULE_GROUPS = {schedule_group(key): key for key in SCHEDULES}
 def _axis_fields(which: str, axis: SweepAxis) -> tuple[Param, ...]:
     """An axis's settings, defaulting to SweepSpec's axis. Its range depends on the hyperparameter
     it sweeps: number boxes, no slider."""
@@ -95,6 +100,7 @@ def _fields() -> tuple[Field, ...]:
     tables = [("data", DATA_PARAMS), ("run", RUN_PARAMS), ("grid", GRID_PARAMS), ("sweep", SWEEP_FIELDS)]
     tables += [(key, row.params) for key, row in LOSSES.items()]
     tables += [(key, row.params) for key, row in OPTIMIZERS.items()]
+    tables += [(schedule_group(key), row.params) for key, row in SCHEDULES.items()]
     return tuple(Field(group, p) for group, params in tables for p in params)
 
 
@@ -108,6 +114,7 @@ FIELD_BY_KEY: dict[str, Field] = {f.key: f for f in (*FIELDS, *RUN_FIELDS, COUNT
 CHOICES: dict[str, tuple[str, ...]] = {
     "loss": tuple(LOSSES),
     "optimizer": tuple(OPTIMIZERS),
+    "schedule": tuple(SCHEDULES),
     "tab": ("single", "all", "code"),
     "sweep.x": AXIS_NAMES,
     "sweep.y": AXIS_NAMES,
@@ -212,6 +219,8 @@ def _group(key: str) -> str:
 
 def _toy_uses(key: str, state: Mapping[str, Any]) -> bool:
     group = _group(key)
+    if group in SCHEDULE_GROUPS:
+        return SCHEDULE_GROUPS[group] == state["schedule"]
     if group in LOSSES:
         return group in (REGRESSION_LOSSES if state["tab"] == "all" else (state["loss"],))
     if group in OPTIMIZERS:
@@ -221,6 +230,8 @@ def _toy_uses(key: str, state: Mapping[str, Any]) -> bool:
 
 def _compare_uses(key: str, state: Mapping[str, Any]) -> bool:
     group = _group(key)
+    if group in SCHEDULE_GROUPS:
+        return SCHEDULE_GROUPS[group] == state["schedule"]
     if group in LOSSES:
         return group == state["loss"]
     if group in OPTIMIZERS or group == "sweep":
@@ -233,6 +244,8 @@ def _compare_uses(key: str, state: Mapping[str, Any]) -> bool:
 
 def _sweep_uses(key: str, state: Mapping[str, Any]) -> bool:
     group = _group(key)
+    if group in SCHEDULE_GROUPS:
+        return SCHEDULE_GROUPS[group] == state["schedule"]
     if group in LOSSES:
         return group == state["loss"]
     if group in OPTIMIZERS:
@@ -411,7 +424,9 @@ def build_specs(state: Mapping[str, Any], loss: str) -> tuple[RunSpec, GridSpec]
     loss_spec = LossSpec(loss, tuple(group_values(state, loss).items()))
     optimizer = state["optimizer"]
     opt_spec = OptimizerSpec(optimizer, tuple(group_values(state, optimizer).items()))
-    run = RunSpec(data, loss_spec, opt_spec, **group_values(state, "run"))
+    schedule = state.get("schedule", "none")
+    schedule_spec = ScheduleSpec(schedule, tuple(group_values(state, schedule_group(schedule)).items()))
+    run = RunSpec(data, loss_spec, opt_spec, schedule_spec, **group_values(state, "run"))
     grid = GridSpec(data, loss_spec, **group_values(state, "grid"))
     return run, grid
 

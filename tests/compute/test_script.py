@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from compute import DataSpec, LossSpec, OptimizerSpec, RunSpec
+from compute import DataSpec, LossSpec, OptimizerSpec, RunSpec, ScheduleSpec
 from compute.cli import main
 from compute.script import torch_script
 
@@ -24,11 +24,22 @@ CASES = [
     RunSpec(data=DataSpec(x_scale=3.0, x_offset=-2.5), optimizer=OptimizerSpec("sgd", (("lr", 0.01),)), epochs=30),
     RunSpec(data=DataSpec(x_scale=40.0, x_offset=7.0, standardize=True), optimizer=OptimizerSpec(
         "sgd", (("lr", 0.3), ("momentum", 0.9))), epochs=30, batch_size=10),
+    # the other optimizers (packed tuple arguments, eps[0]'s None) and schedules, as the Code tab writes them
+    RunSpec(optimizer=OptimizerSpec("rprop", (("etaplus", 1.5), ("step_size_max", 0.5))), epochs=20,
+            schedule=ScheduleSpec("warmup", (("warmup_steps", 5), ("T_max", 15)))),
+    RunSpec(optimizer=OptimizerSpec("adafactor", (("lr", 0.3), ("eps2", 0.01))), epochs=20),
+    RunSpec(optimizer=OptimizerSpec("nadam", (("lr", 0.3), ("decoupled_weight_decay", True), ("weight_decay", 0.1))),
+            epochs=12, batch_size=10, schedule=ScheduleSpec("plateau", (("patience", 2), ("per_epoch", True)))),
+    RunSpec(optimizer=OptimizerSpec("sgd", (("lr", 0.05), ("momentum", 0.9))), epochs=10, batch_size=25,
+            schedule=ScheduleSpec("onecycle", (("max_lr", 0.2),))),
 ]
 
 
 def cli_args(spec: RunSpec) -> list[str]:
-    args = ["run", "--loss", spec.loss.name, "--optimizer", spec.optimizer.name]
+    args = ["run", "--loss", spec.loss.name, "--optimizer", spec.optimizer.name, "--schedule", spec.schedule.name]
+    for name, value in spec.schedule.params:
+        flag = "--schedule-" + name.replace("_", "-")
+        args += ([flag if value else "--no-" + flag[2:]] if isinstance(value, bool) else [flag, repr(value)])
     for name, value in (*spec.loss.params, *spec.optimizer.params, *[(p.name, getattr(spec, p.name))
                                                                     for p in spec.PARAMS],
                         *[(p.name, getattr(spec.data, p.name)) for p in spec.data.PARAMS]):
