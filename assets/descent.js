@@ -53,7 +53,9 @@
                                         // the Hessian at each step (compute/curvature.py), float64
                                         lam: r.lam ? decode(r.lam, Float64Array) : null,
                                         vec: r.vec ? decode(r.vec, Float64Array) : null,
-                                        bound: r.bound ? decode(r.bound, Float64Array) : null}));
+                                        bound: r.bound ? decode(r.bound, Float64Array) : null,
+                                        // a schedule's lr at each step (compute/schedules.py), float64
+                                        lr: r.lr ? decode(r.lr, Float64Array) : null}));
             decoded.set(play, runs);
         }
         return runs;
@@ -159,6 +161,10 @@
     function stepLine(play, run, k) {
         let line = `${run.title} · step ${k}: w = ${format(run.w[k], 5)}, b = ${format(run.b[k], 5)}, ` +
                    `loss = ${format(run.loss[k], 6)}`;
+        const lr = run.lr ? run.lr[Math.min(k, run.lr.length - 1)] : play.lr;  // the step's, where a schedule moves it
+        if (run.lr) {
+            line += ` · lr ${format(lr, 4)} (scheduled)`;
+        }
         const sw = run.size[2 * k + 1], sb = run.size[2 * k];
         if (play.sizes && Number.isFinite(sw) && Number.isFinite(sb)) {
             line += ` · effective step size: w ${format(sw, 3)}, b ${format(sb, 3)}`;
@@ -177,9 +183,9 @@
                 past = true;
                 parts.push(` · ${NO_STABLE_LR}`);
             } else if (Number.isFinite(bound)) {
-                past = play.lr !== null && play.lr >= bound;
+                past = lr !== null && lr !== undefined && lr >= bound;
                 parts.push(" · ", term(`SGD stable while lr < ${format(bound, 4)}`, TERMS.stable),
-                           past ? ` (lr ${format(play.lr, 4)} is past it)` : "");
+                           past ? ` (lr ${format(lr, 4)} is past it)` : "");
             }
         }
         return {namespace: "dash_html_components", type: "Span",

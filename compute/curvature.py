@@ -159,11 +159,11 @@ def sweep_stability(spec: SweepSpec) -> np.ndarray | None:
     """lr × (λmax + weight_decay) / K at each cell of a sweep (rows: y values, columns: x values),
     the run's stability ratio: full-batch SGD on MSE (a quadratic: λmax is the same everywhere)
     converges where it is below 1 and diverges above. None where the theory does not apply: an
-    optimizer whose row states no lr bound (only SGD's does), not MSE, or mini-batches."""
+    optimizer whose row states no lr bound, not MSE, mini-batches, or a schedule."""
     run = spec.run
     theory = _lr_theory(run.optimizer.name)
-    if theory is None or run.loss.name != "mse" or run.batch < run.data.n:
-        return None
+    if theory is None or run.loss.name != "mse" or run.batch < run.data.n or run.schedule.name != "none":
+        return None  # (a schedule moves the lr: the bound is on one lr)
     sharpness = sweep_sharpness(spec)
     xs, ys = np.meshgrid(spec.x.values(), spec.y.values())
     grid = {name: value if isinstance(value, bool) else np.full(xs.shape, float(value))

@@ -33,7 +33,7 @@ def output_spec(dependencies: list[dict], marker: str) -> str:
 
 
 def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = None, loss: Any = "mse",
-                optimizer: Any = "sgd", tab: Any = "single", log: Any = None,
+                optimizer: Any = "sgd", tab: Any = "single", log: Any = None, schedule: Any = "none",
                 changed: str = "loss.value", step: Any = None, drawn: Any = None,
                 shown: Any = None) -> dict[str, Any]:
     """A POST body for the render callback (``dependencies``: the JSON of /_dash-dependencies);
@@ -45,6 +45,7 @@ def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = Non
     outputs = [outputs_list[0] if part["id"].startswith("{") else part for part in split_outputs(output)]
     inputs = [inputs_list[0], {"id": ID.LOSS, "property": "value", "value": loss},
               {"id": ID.OPTIMIZER, "property": "value", "value": optimizer},
+              {"id": ID.SCHEDULE, "property": "value", "value": schedule},
               {"id": ID.TABS, "property": "value", "value": tab},
               {"id": ID.LOG, "property": "value", "value": [] if log is None else log}]
     return {"output": output, "outputs": outputs,

@@ -72,9 +72,34 @@ def _grid_surface(grid: LossGrid, log: bool, **extra: Any) -> dict:
                         **extra)
 
 
+# A schedule's lr: the path's points and the lr strip under the loss curve share this scale
+LR_SCALE = "Viridis"
+
+
+def scheduled(traj: Trajectory) -> bool:
+    """Whether the run's lr moved during it (a schedule's): its path is coloured by lr."""
+    n = traj.finite_steps
+    return traj.lr is not None and n > 1 and bool(np.nanmax(traj.lr[:n]) > np.nanmin(traj.lr[:n]))
+
+
+def _lr_marker(traj: Trajectory, size: float) -> dict:
+    n = traj.finite_steps
+    lr = traj.lr[:n]
+    return {"color": typed_array(lr.astype(np.float32)), "colorscale": LR_SCALE, "cmin": float(np.nanmin(lr)),
+            "cmax": float(np.nanmax(lr)), "size": size}
+
+
 def _map_path(traj: Trajectory, name: str, colour: str, hover_name: str = "", **extra: Any) -> dict:
-    """A run's path on the (bias, weight) map, each point's loss in its hover."""
+    """A run's path on the (bias, weight) map, each point's loss in its hover; where a schedule moved
+    the lr, its points are coloured by the step's lr (dark: low, bright: high) and say it."""
     b, w, loss = _path(traj)
+    if scheduled(traj):
+        n = traj.finite_steps
+        text = np.stack([loss.astype(np.float64), traj.lr[:n]], axis=1).round(8).tolist()
+        return path_trace(typed_array(b), typed_array(w), f"{name} (points: lr)", colour, customdata=text,
+                          hovertemplate=f"{hover_name}bias %{{x:.4f}}<br>weight %{{y:.4f}}<br>loss %{{customdata[0]:.5g}}"
+                                        "<br>lr %{customdata[1]:.4g}<extra></extra>",
+                          **{**extra, "marker": _lr_marker(traj, 6)})
     return path_trace(typed_array(b), typed_array(w), name, colour, text=typed_array(loss),
                       hovertemplate=f"{hover_name}bias %{{x:.4f}}<br>weight %{{y:.4f}}<br>loss %{{text:.5g}}"
                                     "<extra></extra>", **extra)
@@ -249,14 +274,26 @@ def make_curve_figure(runs: Mapping[str, Trajectory], step: int | None = None) -
                          "y": typed_array(traj.batch_loss[:n]), "mode": "lines",
                          "name": f"{label} batch loss", "opacity": 0.35,
                          "line": {"color": RUN_COLOURS[i % len(RUN_COLOURS)], "width": 1}})
-    return {
-        "data": data,
-        "layout": {
-            "title": centred_title("loss per step"), "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
-            "xaxis": {"title": {"text": "step", "standoff": 6}, **TITLED}, "yaxis": {"title": {"text": "loss"}, **LOG_AXIS},
-            "legend": INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"}, "uirevision": "curve",
-        },
+    strip = [(i, label, traj) for i, (label, traj) in enumerate(runs.items()) if scheduled(traj)]
+    for i, label, traj in strip:  # the schedule's lr under the loss, its points on the path's scale
+        n = traj.finite_steps
+        data.append({"type": "scatter", "x": typed_array(np.arange(n)), "y": typed_array(traj.lr[:n]),
+                     "yaxis": "y2", "mode": "lines+markers", "name": f"{label} lr" if len(runs) > 1 else "lr",
+                     "line": {"color": RUN_COLOURS[i % len(RUN_COLOURS)], "width": 1},
+                     "marker": _lr_marker(traj, 4), "showlegend": False,
+                     "hovertemplate": "step %{x}<br>lr %{y:.4g}<extra></extra>"})
+    layout: dict[str, Any] = {
+        "title": centred_title("loss per step" + (" and the schedule's lr" if strip else "")),
+        "margin": {"l": 60, "r": 10, "t": 50, "b": 40},
+        "xaxis": {"title": {"text": "step", "standoff": 6}, **TITLED}, "yaxis": {"title": {"text": "loss"}, **LOG_AXIS},
+        "legend": INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"}, "uirevision": "curve",
     }
+    if strip:  # a strip under the loss: the step axis at its foot
+        layout["yaxis"] = {**layout["yaxis"], "domain": [0.36, 1.0]}
+        layout["yaxis2"] = {"domain": [0.0, 0.26], "title": {"text": "lr"}, "anchor": "x", "rangemode": "tozero",
+                            **TITLED}
+        layout["xaxis"] = {**layout["xaxis"], "anchor": "y2"}
+    return {"data": data, "layout": layout}
 
 
 def fit_span(x: np.ndarray, problem: str = "regression") -> np.ndarray:
@@ -374,6 +411,8 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
                      "loss": typed_array(traj.loss[:n].astype(np.float32)),
                      "arrow": typed_array(ends.astype(np.float32).reshape(-1)),
                      "size": typed_array(traj.step_size[:n].astype(np.float32).reshape(-1))})
+        if scheduled(traj):
+            rows[-1]["lr"] = typed_array(traj.lr[:n].astype(np.float64))
         if curvature is not None and title in curvature:
             path, bound = curvature[title]
             rows[-1].update({"lam": typed_array(path.eigenvalues[:n].astype(np.float64).reshape(-1)),

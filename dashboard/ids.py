@@ -9,6 +9,7 @@ from typing import Any
 class ID(StrEnum):
     LOSS = "loss"
     OPTIMIZER = "optimizer"
+    SCHEDULE = "schedule"
     TABS = "view-tabs"
     LOG = "log-colour"
     MAP = "map-figure"
@@ -118,6 +119,11 @@ def optimizer_group_id(key: Any, page: str = TOY, run: Any = None) -> dict[str, 
     return _with_run({"type": "optimizer-group", "page": page, "key": key}, run)
 
 
+def schedule_group_id(key: Any, page: str = TOY) -> dict[str, Any]:
+    """The box holding one schedule's controls (shown when that schedule is chosen)."""
+    return {"type": "schedule-group", "page": page, "key": key}
+
+
 def nav_id(path: str) -> str:
     """The top bar's link to the page at ``path`` (assets/descent.js points it at the page's last settings)."""
     return "nav-" + (path.strip("/") or "toy")
@@ -135,6 +141,7 @@ def run_part_id(part: str, run: Any) -> dict[str, Any]:
 
 class CompareID(StrEnum):
     LOSS = "compare-loss"
+    SCHEDULE = "compare-schedule"
     LOG = "compare-log"
     MAP = "compare-map"
     SURFACE = "compare-surface"
@@ -161,6 +168,7 @@ class CompareID(StrEnum):
 class SweepID(StrEnum):
     LOSS = "sweep-loss"
     OPTIMIZER = "sweep-optimizer"
+    SCHEDULE = "sweep-schedule"
     X = "sweep-x"
     Y = "sweep-y"
     MEASURE = "sweep-measure"

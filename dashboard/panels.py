@@ -24,12 +24,13 @@ from dash import (
 from compute import LOSSES, OPTIMIZERS, InvalidSpec, RunSpec
 from compute.data import CLASS_SCORE_TEXT, FEATURE_KEYS, TRUE_CURVE_TEXT, DataSpec
 from compute.preview import PreviewSpec, run_preview
+from compute.schedules import SCHEDULES, schedule_group
 from compute.toy import follow_extent
 from dashboard.cache import cached
 from dashboard.controls import control_value, error_messages, group_controls, settings_from_controls
 from dashboard.errors import job_error
 from dashboard.figures import preview_data
-from dashboard.ids import optimizer_group_id, param_id, param_msg_id, shown_messages_id
+from dashboard.ids import optimizer_group_id, param_id, param_msg_id, schedule_group_id, shown_messages_id
 from dashboard.leads import lead
 from dashboard.state import FIELD_BY_KEY, PAGES, PATHS, Checked, check_state, check_value
 
@@ -104,6 +105,50 @@ def optimizer_section(state: dict[str, Any], page: str, dropdown_id: str, hint: 
         *[html.Div(group_controls(key, state, page=page), id=optimizer_group_id(key, page),
                    style=shown_if(key == state["optimizer"])) for key in OPTIMIZERS],
     ], hint)
+
+
+def schedule_text(key: str) -> str:
+    """What a schedule row does, and when it steps, for the hint under its controls."""
+    row = SCHEDULES[key]
+    if key == "none":
+        return "The lr stays the optimizer's. A schedule changes it as the run goes."
+    said = f"torch.optim.lr_scheduler.{row.title}: {row.help}. It steps after every optimizer step " \
+           "(per_epoch: after an epoch's last batch)"
+    if row.plateau:
+        said += ", on the step's loss: scheduler.step(loss)"
+    if row.sets_lr:
+        said += "; it sets the lr itself, so the optimizer's lr is not used"
+    return said + ". The lr of each step is drawn under the loss curve; the path's points take its colour."
+
+
+def schedule_section(state: dict[str, Any], page: str, dropdown_id: str) -> html.Details:
+    """The schedule choice and each schedule's controls, only the chosen one's shown, with what it does."""
+    return section("Schedule (torch.optim.lr_scheduler)", [
+        dcc.Dropdown(id=dropdown_id, value=state["schedule"], clearable=False,
+                     options=[{"label": _schedule_label(key), "value": key} for key in SCHEDULES]),
+        *[html.Div([*group_controls(schedule_group(key), state, page=page),
+                    html.P(schedule_text(key), className="hint")],
+                   id=schedule_group_id(key, page), style=shown_if(key == state["schedule"])) for key in SCHEDULES],
+    ])
+
+
+def _schedule_label(key: str) -> str:
+    row = SCHEDULES[key]
+    if key == "none":
+        return "none (a constant lr)"
+    if key == "warmup":
+        return "warm-up then cosine (SequentialLR)"
+    return row.title + {"cyclic": " (triangular)", "cyclic2": " (triangular2)", "cyclic_exp": " (exp_range)"}.get(key, "")
+
+
+def register_schedule_switch(page: str, dropdown_id: str) -> Callable:
+    """Show only the chosen schedule's controls on ``page``."""
+
+    @callback(Output(schedule_group_id(ALL, page), "style"), Input(dropdown_id, "value"))
+    def show_schedule(schedule):
+        return [shown_if(item["id"]["key"] == schedule) for item in ctx.outputs_list]
+
+    return show_schedule
 
 
 def training_section(state: dict[str, Any], page: str, hint: str | None = None) -> html.Details:

@@ -77,6 +77,8 @@ from dashboard.panels import (
     register_follow,
     register_playback,
     register_preview,
+    register_schedule_switch,
+    schedule_section,
     section,
     shown_if,
     training_section,
@@ -173,6 +175,7 @@ def layout(**query: Any) -> html.Div:
                     "Up to four runs share the loss, data, start and loop; each has its own optimizer. "
                     "Duplicate a run, then tweak the copy."),
             loss_section(state, COMPARE, CompareID.LOSS),
+            schedule_section(state, COMPARE, CompareID.SCHEDULE),
             training_section(state, COMPARE),
             data_section(state, COMPARE),
             section("Loss map", [
@@ -295,12 +298,13 @@ RENDER_OUTPUTS = {
     Input(run_part_id("optimizer", ALL), "value"),
     Input(CompareID.COUNT, "data"),
     Input(CompareID.LOSS, "value"),
+    Input(CompareID.SCHEDULE, "value"),
     Input(CompareID.LOG, "value"),
     State(CompareID.STEP, "value"),
     State(CompareID.STORE, "data"),
     State(shown_messages_id(COMPARE), "data"),
 )
-def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
+def render(shared, per_run, optimizers, count, loss, schedule, log, step, drawn, shown):
     """Check every setting, run each compared run (cached), draw them on one map.
 
     When the map on screen is the one this view needs (``drawn``) and the runs are as many, only
@@ -309,7 +313,7 @@ def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
     raw.update(settings_from_controls(ctx.inputs_list[1], per_run))
     for item, optimizer in zip(ctx.inputs_list[2], optimizers if isinstance(optimizers, list) else []):
         raw[f"r{item['id']['run']}.optimizer"] = optimizer
-    raw.update({COUNT.key: count, "loss": loss, "log": isinstance(log, list) and CHECKED in log})
+    raw.update({COUNT.key: count, "loss": loss, "schedule": schedule, "log": isinstance(log, list) and CHECKED in log})
     checked = check_state(raw, COMPARE)
     shared_msgs, run_msgs, status, now_shown = error_messages(
         checked, matched("shared_messages"), matched("run_messages"), shown=shown,
@@ -351,6 +355,7 @@ def render(shared, per_run, optimizers, count, loss, log, step, drawn, shown):
 
 
 register_playback(PLAYBACK)
+register_schedule_switch(COMPARE, CompareID.SCHEDULE)
 
 
 def _preview_runs(key: str, checked: Checked) -> dict[int, tuple[RunSpec, str]]:

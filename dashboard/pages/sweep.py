@@ -7,8 +7,10 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from compute import OPTIMIZERS
+from compute import OPTIMIZERS, Param
+from compute.batched import SCHEDULE_PREFIX
 from compute.curvature import sweep_sharpness, sweep_stability
+from compute.schedules import SCHEDULES, schedule_group
 from compute.sweep import MEASURES, run_sweep
 from dashboard.cache import cached
 from dashboard.controls import (
@@ -31,7 +33,9 @@ from dashboard.panels import (
     optimizer_section,
     progress_row,
     register_optimizer_switch,
+    register_schedule_switch,
     register_settings_check,
+    schedule_section,
     section,
     training_section,
     view_header,
@@ -45,9 +49,24 @@ dash.register_page(__name__, path=PATHS[SWEEP_PAGE], name="Sweep", title="Descen
 AXIS_FIELDS = ("lo", "hi", "points", "log")
 
 
-def axis_options(optimizer: str) -> dict[str, str]:
-    """The numeric hyperparameters of an optimizer: name → label."""
-    return {p.name: p.shown for p in OPTIMIZERS[optimizer].params if p.kind is not bool}
+def axis_params(optimizer: str, schedule: str) -> dict[str, Param]:
+    """What an axis can sweep: the optimizer's numeric hyperparameters and its schedule's arguments
+    ("schedule.warmup_steps")."""
+    return {**{p.name: p for p in OPTIMIZERS[optimizer].params if p.kind is not bool},
+            **{SCHEDULE_PREFIX + p.name: p for p in SCHEDULES[schedule].params if p.kind is not bool}}
+
+
+def axis_options(optimizer: str, schedule: str = "none") -> dict[str, str]:
+    """The axes' choices: name → label."""
+    return {name: (f"{SCHEDULES[schedule].title}: {p.shown}" if name.startswith(SCHEDULE_PREFIX) else p.shown)
+            for name, p in axis_params(optimizer, schedule).items()}
+
+
+def axis_key(state: dict[str, Any], name: str) -> str:
+    """The setting an axis's value is: ``sgd.lr``, or ``schedule_warmup.warmup_steps``."""
+    if name.startswith(SCHEDULE_PREFIX):
+        return f"{schedule_group(state.get('schedule', 'none'))}.{name[len(SCHEDULE_PREFIX):]}"
+    return f"{state.get('optimizer')}.{name}"
 
 
 def _field(state: dict[str, Any], name: str) -> html.Div:
@@ -56,7 +75,8 @@ def _field(state: dict[str, Any], name: str) -> html.Div:
 
 def _axis(state: dict[str, Any], which: str, dropdown_id: str) -> list:
     return [
-        labelled_dropdown(dropdown_id, state[f"sweep.{which}"], axis_options(state["optimizer"]), f"{which} axis"),
+        labelled_dropdown(dropdown_id, state[f"sweep.{which}"], axis_options(state["optimizer"], state["schedule"]),
+                          f"{which} axis"),
         *[_field(state, f"{which}_{name}") for name in AXIS_FIELDS],
     ]
 
@@ -85,6 +105,7 @@ def layout(**query: Any) -> html.Div:
             loss_section(state, SWEEP, SweepID.LOSS),
             optimizer_section(state, SWEEP, SweepID.OPTIMIZER, "Swept hyperparameters take the axes' values; "
                                                                "the others stay as set here."),
+            schedule_section(state, SWEEP, SweepID.SCHEDULE),
             training_section(state, SWEEP),
             data_section(state, SWEEP),
         ],
@@ -106,6 +127,7 @@ def layout(**query: Any) -> html.Div:
 
 
 register_optimizer_switch(SWEEP, SweepID.OPTIMIZER)
+register_schedule_switch(SWEEP, SweepID.SCHEDULE)
 
 
 @callback(
@@ -115,15 +137,18 @@ register_optimizer_switch(SWEEP, SweepID.OPTIMIZER)
     Output(SweepID.Y, "value"),
     Output(param_id("sweep", ALL, SWEEP), "value"),
     Input(SweepID.OPTIMIZER, "value"),
+    Input(SweepID.SCHEDULE, "value"),
     Input(SweepID.X, "value"),
     Input(SweepID.Y, "value"),
     prevent_initial_call=True,
 )
-def choose_axes(optimizer, x, y):
-    """Offer the chosen optimizer's hyperparameters; a newly chosen axis starts at its span."""
-    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+def choose_axes(optimizer, schedule, x, y):
+    """Offer the chosen optimizer's hyperparameters and its schedule's arguments; a newly chosen
+    axis starts at its span."""
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS or not isinstance(schedule, str) \
+            or schedule not in SCHEDULES:
         return no_update, no_update, no_update, no_update, [no_update] * len(ctx.outputs_list[4])
-    params = {p.name: p for p in OPTIMIZERS[optimizer].params if p.kind is not bool}
+    params = axis_params(optimizer, schedule)
     names = list(params)
     changed = {ctx.triggered_id} if ctx.triggered_id in (SweepID.X, SweepID.Y) else set()
     if not isinstance(x, str) or x not in params:
@@ -137,13 +162,14 @@ def choose_axes(optimizer, x, y):
             new.update({f"{which}_lo": lo, f"{which}_hi": hi,
                         f"{which}_log": as_control(FIELD_BY_KEY[f"sweep.{which}_log"].param, params[name].log)})
     values = [new.get(item["id"]["name"], no_update) for item in ctx.outputs_list[4]]
-    options = [{"label": label, "value": name} for name, label in axis_options(optimizer).items()]
+    options = [{"label": label, "value": name} for name, label in axis_options(optimizer, schedule).items()]
     return options, x, options, y, values
 
 
 check_sweep = register_settings_check(
     SWEEP, SweepID.STATUS, SweepID.STORE,
-    {"loss": SweepID.LOSS, "optimizer": SweepID.OPTIMIZER, "sweep.x": SweepID.X, "sweep.y": SweepID.Y,
+    {"loss": SweepID.LOSS, "optimizer": SweepID.OPTIMIZER, "schedule": SweepID.SCHEDULE, "sweep.x": SweepID.X,
+     "sweep.y": SweepID.Y,
      "sweep.measure": SweepID.MEASURE},
     _request, blocked="Fix the settings marked in red to run the sweep.")
 
@@ -197,8 +223,7 @@ def open_run(click, request):
     if point is None or not isinstance(request, dict) or not isinstance(request.get("state"), dict):
         return no_update
     state, (x, y) = dict(request["state"]), (shown_value(v) for v in point)
-    optimizer = state.get("optimizer")
-    state.update({f"{optimizer}.{state.get('sweep.x')}": x, f"{optimizer}.{state.get('sweep.y')}": y,
+    state.update({axis_key(state, str(state.get("sweep.x"))): x, axis_key(state, str(state.get("sweep.y"))): y,
                   "tab": "single", "step": None})
     checked = check_state(state, SWEEP_PAGE)
     if not checked.ok:

@@ -84,6 +84,8 @@ from dashboard.panels import (
     register_optimizer_switch,
     register_playback,
     register_preview,
+    register_schedule_switch,
+    schedule_section,
     section,
     training_section,
     view_header,
@@ -132,6 +134,7 @@ def layout(**query: Any) -> html.Div:
             optimizer_section(state, TOY, ID.OPTIMIZER),
             html.Div(id=ID.STABILITY, className="stability-note",
                      title="the loss's Hessian in (w, b) at the playback step (compute/curvature.py)"),
+            schedule_section(state, TOY, ID.SCHEDULE),
             training_section(state, TOY, "Click the loss map to move the start point."),
             data_section(state, TOY),
             section("Loss map", [
@@ -225,10 +228,10 @@ def export_section() -> html.Details:
        "and a file name that says what it shows.")
 
 
-def _raw_state(values: list, loss: Any, optimizer: Any, tab: Any, log: Any, step: Any) -> dict[str, Any]:
+def _raw_state(values: list, loss: Any, optimizer: Any, schedule: Any, tab: Any, log: Any, step: Any) -> dict[str, Any]:
     """The settings as the browser sent them, keyed as in ``dashboard.state``."""
     raw = settings_from_controls(ctx.inputs_list[0], values)
-    raw.update(loss=loss, optimizer=optimizer, tab=tab, log=isinstance(log, list) and CHECKED in log)
+    raw.update(loss=loss, optimizer=optimizer, schedule=schedule, tab=tab, log=isinstance(log, list) and CHECKED in log)
     try:  # the playback step is cosmetic: a bad one means "the end", not an error
         raw["step"] = check_value("step", step)
     except InvalidSpec:
@@ -294,20 +297,21 @@ ROLES = {"single": {"map": ID.MAP, "surface": ID.SURFACE, "curve": ID.CURVE, "fi
     Input(param_id(ALL, ALL), "value"),
     Input(ID.LOSS, "value"),
     Input(ID.OPTIMIZER, "value"),
+    Input(ID.SCHEDULE, "value"),
     Input(ID.TABS, "value"),
     Input(ID.LOG, "value"),
     State(ID.STEP, "value"),
     State(ID.VIEW_STORE, "data"),
     State(shown_messages_id(TOY), "data"),
 )
-def render(values, loss, optimizer, tab, log, step, drawn, shown):
+def render(values, loss, optimizer, schedule, tab, log, step, drawn, shown):
     """Check every setting, run (or fetch) what the visible tab shows, build its figures.
 
     When the maps on screen are the ones this view needs (``drawn``: the view store), only the
     runs' traces are sent (the maps are not sent again): the browser puts them into the figures on
     screen (the trace store), and moves the step markers too.
     """
-    checked = check_state(_raw_state(values, loss, optimizer, tab, log, step))
+    checked = check_state(_raw_state(values, loss, optimizer, schedule, tab, log, step))
     messages, status, now_shown = error_messages(checked, matched("messages"), shown=shown,
                                                  blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
@@ -454,6 +458,7 @@ def apply_preset(_clicks):
 
 
 show_optimizer = register_optimizer_switch(TOY, ID.OPTIMIZER)
+show_schedule = register_schedule_switch(TOY, ID.SCHEDULE)
 follow = register_follow(TOY, ID.LOSS)
 
 

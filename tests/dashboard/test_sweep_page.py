@@ -21,12 +21,13 @@ sweep_page = importlib.import_module("dashboard.pages.sweep")
 SWEEP_FIELDS = [f for f in FIELDS if f.group == "sweep"]
 
 
-def check(overrides=None, loss="mse", optimizer="sgd", x="lr", y="momentum", measure="final_loss", shown=()):
+def check(overrides=None, loss="mse", optimizer="sgd", x="lr", y="momentum", measure="final_loss", shown=(),
+          schedule="none"):
     values = control_values(overrides)
     inputs_list = [[{"id": param_id(f.group, f.param.name, SWEEP), "property": "value", "value": v}
                     for f, v in zip(FIELDS, values)]]
     outputs_list = [[{"id": param_msg_id(f.group, f.param.name, SWEEP), "property": "children"} for f in FIELDS]]
-    return call_callback(sweep_page.check_sweep, values, loss, optimizer, x, y, measure, list(shown),
+    return call_callback(sweep_page.check_sweep, values, loss, optimizer, schedule, x, y, measure, list(shown),
                          inputs_list=inputs_list, outputs_list=outputs_list)[:-1]
 
 
@@ -97,7 +98,7 @@ def test_a_cell_opens_at_the_values_its_hover_shows():
 def test_choosing_an_optimizer_offers_its_axes():
     outputs_list = [None, None, None, None,
                     [{"id": param_id("sweep", f.param.name, SWEEP), "property": "value"} for f in SWEEP_FIELDS]]
-    out = call_callback(sweep_page.choose_axes, "adam", "lr", "momentum", outputs_list=outputs_list,
+    out = call_callback(sweep_page.choose_axes, "adam", "none", "lr", "momentum", outputs_list=outputs_list,
                         triggered=[(SweepID.OPTIMIZER, "value")])
     x_options, x, _, y, values = out
     assert [o["value"] for o in x_options] == [p.name for p in OPTIMIZERS["adam"].params if p.kind is not bool]
@@ -106,14 +107,31 @@ def test_choosing_an_optimizer_offers_its_axes():
     assert new == {"y_lo": 0.0, "y_hi": 0.99, "y_log": []}
 
 
+def test_a_schedule_offers_its_arguments_as_axes_and_a_cell_opens_its_run():
+    outputs_list = [None, None, None, None,
+                    [{"id": param_id("sweep", f.param.name, SWEEP), "property": "value"} for f in SWEEP_FIELDS]]
+    out = call_callback(sweep_page.choose_axes, "sgd", "warmup", "lr", "schedule.warmup_steps",
+                        outputs_list=outputs_list, triggered=[(SweepID.Y, "value")])
+    options = {o["value"]: o["label"] for o in out[0]}
+    assert options["schedule.warmup_steps"] == "SequentialLR: warmup_steps" and "schedule.T_max" in options
+    assert out[3] == "schedule.warmup_steps"
+    new = {f.param.name: v for f, v in zip(SWEEP_FIELDS, out[4]) if v is not no_update}
+    assert new == {"y_lo": 1, "y_hi": 1000, "y_log": [CHECKED]}
+    state = {**default_state(SWEEP), "schedule": "warmup", "sweep.x": "lr", "sweep.y": "schedule.warmup_steps",
+             "sweep.y_lo": 1, "sweep.y_hi": 20, "sweep.y_log": False}
+    href = call_callback(sweep_page.open_run, {"points": [{"x": 0.05, "y": 6}]}, {"state": state, "query": ""})
+    query = dict(parse_qsl(urlparse(href).query))
+    assert query["schedule"] == "warmup" and query["schedule_warmup.warmup_steps"] == "6" and query["sgd.lr"] == "0.05"
+
+
 def test_choosing_a_log_axis_sets_its_span():
     outputs_list = [None, None, None, None,
                     [{"id": param_id("sweep", f.param.name, SWEEP), "property": "value"} for f in SWEEP_FIELDS]]
-    out = call_callback(sweep_page.choose_axes, "sgd", "lr", "weight_decay", outputs_list=outputs_list,
+    out = call_callback(sweep_page.choose_axes, "sgd", "none", "lr", "weight_decay", outputs_list=outputs_list,
                         triggered=[(SweepID.Y, "value")])
     new = {f.param.name: v for f, v in zip(SWEEP_FIELDS, out[4]) if v is not no_update}
     assert new == {"y_lo": 1e-4, "y_hi": 2.0, "y_log": ["on"]}  # weight_decay lives in decades
-    out = call_callback(sweep_page.choose_axes, "sgd", "momentum", "lr", outputs_list=outputs_list,
+    out = call_callback(sweep_page.choose_axes, "sgd", "none", "momentum", "lr", outputs_list=outputs_list,
                         triggered=[(SweepID.Y, "value")])
     new = {f.param.name: v for f, v in zip(SWEEP_FIELDS, out[4]) if v is not no_update}
     assert new == {"y_lo": 0.001, "y_hi": 1.0, "y_log": [CHECKED]}
