@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from bench.smoke import require, sane
-from compute import OptimizerSpec, RunSpec, run_trajectory
+from compute import OptimizerSpec, RunSpec, ScheduleSpec, run_trajectory
+from compute.batched import SCHEDULE_PREFIX
 from compute.sweep import SweepAxis, SweepSpec, run_sweep
 
 CASES = {
@@ -46,6 +47,12 @@ CASES = {
     "Adafactor (lr × beta2_decay)": SweepSpec(
         run=RunSpec(optimizer=OptimizerSpec("adafactor")),
         x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("beta2_decay", -1.0, 0.0, 100)),
+    "SGD + warm-up, cosine (lr × momentum)": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("sgd", (("momentum", 0.5),)), schedule=ScheduleSpec("warmup")),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("momentum", 0.01, 0.99, 100)),
+    "SGD 0.9 + warm-up (lr × warm-up steps)": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("sgd", (("momentum", 0.9),)), schedule=ScheduleSpec("warmup")),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("schedule.warmup_steps", 1, 100, 100)),
 }
 SIZES = {False: (100, 20, 5), True: (5, 2, 1)}  # (points an axis, loop runs, timed repetitions): full, smoke
 
@@ -55,7 +62,7 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
     repeat = repeat or default_repeat
     print(f"bench sweep: {points} x {points} configurations x 100 epochs, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; engine median of {repeat}, loop {sample} runs scaled")
-    print(f"{'sweep':<30}{'engine s':>10}{'loop s (est.)':>15}{'ratio':>9}")
+    print(f"{'sweep':<40}{'engine s':>10}{'loop s (est.)':>15}{'ratio':>9}")
     for name, full in CASES.items():
         spec = dataclasses.replace(full, x=dataclasses.replace(full.x, points=points),
                                    y=dataclasses.replace(full.y, points=points))
@@ -70,12 +77,17 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
         xs, ys = spec.x.values(), spec.y.values()
         start = time.perf_counter()
         for _ in range(sample):
-            values = dict(spec.run.optimizer.params)
-            values[spec.x.name] = float(rng.choice(xs))
-            values[spec.y.name] = float(rng.choice(ys))
-            run_trajectory(RunSpec(optimizer=OptimizerSpec(spec.run.optimizer.name, tuple(values.items()))))
+            values, schedule = dict(spec.run.optimizer.params), dict(spec.run.schedule.params)
+            for axis, options in ((spec.x, xs), (spec.y, ys)):
+                value = float(rng.choice(options))
+                if axis.name.startswith(SCHEDULE_PREFIX):
+                    schedule[axis.name[len(SCHEDULE_PREFIX):]] = round(value)
+                else:
+                    values[axis.name] = value
+            run_trajectory(RunSpec(optimizer=OptimizerSpec(spec.run.optimizer.name, tuple(values.items())),
+                                   schedule=ScheduleSpec(spec.run.schedule.name, tuple(schedule.items()))))
         loop = (time.perf_counter() - start) / sample * spec.runs
-        print(f"{name:<30}{engine:>10.3f}{loop:>15.1f}{loop / engine:>8.0f}x")
+        print(f"{name:<40}{engine:>10.3f}{loop:>15.1f}{loop / engine:>8.0f}x")
         for what, value in (("engine s", engine), ("loop s", loop), ("ratio", loop / engine)):
             sane(f"{name}: {what}", value)
     print("goal: the 10,000-run sweep in under 0.2 s and at least 1,000x the loop")

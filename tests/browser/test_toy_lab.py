@@ -255,3 +255,28 @@ def test_the_hessian_at_the_playback_step_and_the_stability_bound_beside_lr(page
     expect(note.locator(".past-bound")).to_have_count(1)
     expect(page.locator("#run-status")).to_contain_text("past the stability bound")
     shot(page, "toy-stability")
+
+
+def test_a_schedule_chosen_on_the_page_draws_its_lr_and_says_it(page):
+    """Warm-up then cosine from the Schedule panel: its arguments appear, the loss curve gains the lr
+    strip (its own axis under the loss), the path's points take the lr's colours, the step line says
+    the step's lr, the address carries the choice; a new optimizer from the dropdown runs as well."""
+    open_lab(page, "?sgd.momentum=0.9")
+    page.click("#schedule")
+    page.get_by_role("option", name="warm-up then cosine (SequentialLR)").click()
+    expect(page.locator(param_selector("schedule_warmup", "warmup_steps"))).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator("#curve-figure .gtitle")).to_have_text("loss per step and the schedule's lr", timeout=TIMEOUT)
+    assert page.locator("#curve-figure .y2title").text_content() == "lr"
+    expect(page.locator("#step-text")).to_contain_text("lr 0 (scheduled)")
+    assert "schedule=warmup" in page.url
+    wait_js(page, """() => {
+        const gd = document.querySelector('#map-figure .js-plotly-plot');
+        const path = gd && gd.data && gd.data.find(t => (t.name || '').startsWith('path'));
+        return !!(path && path.marker && path.marker.colorscale && path.name === 'path (points: lr)');
+    }""")
+    set_number(page, "schedule_warmup", "warmup_steps", "50")  # the last step now 50 steps into the cosine
+    expect(page.locator("#step-text")).to_contain_text("lr 0.04132 (scheduled)", timeout=TIMEOUT)
+    page.click("#optimizer")
+    page.get_by_role("option", name="RAdam").click()
+    expect(page.locator("#step-text")).to_contain_text("effective step size", timeout=TIMEOUT)
+    shot(page, "toy-lab-schedule")
