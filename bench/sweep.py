@@ -47,6 +47,9 @@ CASES = {
     "Adafactor (lr × beta2_decay)": SweepSpec(
         run=RunSpec(optimizer=OptimizerSpec("adafactor")),
         x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("beta2_decay", -1.0, 0.0, 100)),
+    "Muon + AdamW (lr × momentum)": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("muon", (("adamw_lr", 0.1),))),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("momentum", 0.0, 0.99, 100)),
     "SGD + warm-up, cosine (lr × momentum)": SweepSpec(
         run=RunSpec(optimizer=OptimizerSpec("sgd", (("momentum", 0.5),)), schedule=ScheduleSpec("warmup")),
         x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("momentum", 0.01, 0.99, 100)),

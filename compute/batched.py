@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from compute.losses import LOSSES, loss_data
-from compute.optimizers import OPTIMIZERS
+from compute.optimizers import OPTIMIZERS, muon_zeropower
 from compute.schedules import SCHEDULES, Plateau, schedule_table, scheduler_steps
 from compute.specs import RunSpec
 from compute.toy import batch_order
@@ -344,6 +344,59 @@ class AdafactorUpdate(_Update):
         return params + self._cast(-alpha / denom) * update
 
 
+
+class MuonUpdate(_Update):
+    """torch.optim.Muon on the neuron's 1 × 1 weight matrix (row 0): buf ← lerp(buf, g, 1 − μ); u =
+    lerp(g, buf, μ) (nesterov) or buf; θ ← θ·(1 − lr·wd) − lr'·NS(u), NS(u) = sign(u)·K for a 1 × 1
+    matrix (``muon_zeropower``: torch's own iteration), lr' = lr or 0.2·lr (match_rms_adamw); and
+    torch.optim.AdamW on the bias (row 1) with the adamw_ settings."""
+
+    def __init__(self, hp: dict[str, Any], on: dict[str, Tensor], params: Tensor,
+                 exact: dict[str, Tensor] | None = None):
+        super().__init__(hp, on, params, exact)
+        self.buf = torch.zeros_like(params[0:1])
+        self.m = torch.zeros_like(params[1:2])
+        self.v = torch.zeros_like(params[1:2])
+        ex = self.exact
+        settings = torch.cat([ex["ns_a"], ex["ns_b"], ex["ns_c"], ex["ns_steps"], ex["eps"]]).T.numpy()
+        distinct, which = np.unique(settings, axis=0, return_inverse=True)
+        # one K per distinct polynomial (a sweep's axis may vary it), its runs found once
+        self.polynomials = [((a, b, c), int(steps), eps, which.reshape(-1) == i)
+                            for i, (a, b, c, steps, eps) in enumerate(distinct)]
+
+    def _orthogonalized(self, update: Tensor) -> Tensor:
+        values = update[0].double().numpy()
+        if len(self.polynomials) == 1:
+            coefficients, steps, eps, _ = self.polynomials[0]
+            out = muon_zeropower(values, coefficients, steps, eps)
+        else:
+            out = np.empty(update.shape[1])
+            for coefficients, steps, eps, runs in self.polynomials:
+                out[runs] = muon_zeropower(values[runs], coefficients, steps, eps)
+        return torch.from_numpy(out).reshape(1, -1).to(self.dtype)
+
+    def __call__(self, params: Tensor, grad: Tensor) -> Tensor:
+        hp, ex = self.hp, self.exact
+        self.t += 1
+        weight, bias = params[0:1], params[1:2]
+        gw, gb = grad[0:1], grad[1:2]
+        momentum = self._cast(ex["momentum"])
+        self.buf = torch.lerp(self.buf, gw, self._cast(1 - ex["momentum"]))
+        update = torch.lerp(gw, self.buf, momentum) if hp["nesterov"] else self.buf
+        ratio = 0.2 if hp["match_rms_adamw"] else 1.0
+        weight = weight * self._cast(1 - ex["lr"] * ex["weight_decay"])
+        weight = weight + self._cast(-ex["lr"] * ratio) * self._orthogonalized(update)
+        # AdamW on the bias, term for term as AdamUpdate (decoupled decay)
+        bias = _where(self.on["adamw_weight_decay"], bias * self._cast(1 - ex["adamw_lr"] * ex["adamw_weight_decay"]), bias)
+        beta1, beta2 = hp["adamw_beta1"], hp["adamw_beta2"]
+        self.m = self.m + (1 - beta1) * (gb - self.m)
+        self.v = self.v * beta2 + (1 - beta2) * gb * gb
+        step_size = hp["adamw_lr"] / (1 - beta1**self.t)
+        denom = self.v.sqrt() / (1 - beta2**self.t) ** 0.5 + hp["adamw_eps"]
+        bias = bias - step_size * (self.m / denom)
+        return torch.cat([weight, bias])
+
+
 BATCHED_UPDATES: dict[str, Callable[[dict[str, Any], dict[str, Tensor], Tensor, dict[str, Tensor]], _Update]] = {
     "sgd": SGDUpdate,
     "adam": AdamUpdate,
@@ -357,6 +410,7 @@ BATCHED_UPDATES: dict[str, Callable[[dict[str, Any], dict[str, Tensor], Tensor, 
     "asgd": ASGDUpdate,
     "rprop": RpropUpdate,
     "adafactor": AdafactorUpdate,
+    "muon": MuonUpdate,
 }
 
 

@@ -144,6 +144,95 @@ def _adafactor_view(states: list[dict], v: dict[str, Any], params: list[torch.Te
     return None, sizes
 
 
+class MuonAdamW(torch.optim.Optimizer):
+    """torch.optim.Muon for the 2-D parameters and torch.optim.AdamW for the others, as torch's
+    documentation pairs them (Muon is for matrices: a bias, a conv filter go to AdamW), stepped as
+    one optimizer: its param groups are the two optimizers' own (a scheduler sets both lrs), its state
+    theirs. Muon's arguments as torch.optim.Muon's; AdamW's prefixed ``adamw_``."""
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-3, weight_decay: float = 0.1,
+                 momentum: float = 0.95, nesterov: bool = True,
+                 ns_coefficients: tuple[float, float, float] = (3.4445, -4.775, 2.0315), eps: float = 1e-7,
+                 ns_steps: int = 5, adjust_lr_fn: str | None = None, adamw_lr: float = 1e-3,
+                 adamw_betas: tuple[float, float] = (0.9, 0.999), adamw_eps: float = 1e-8,
+                 adamw_weight_decay: float = 0.01) -> None:
+        params = list(params)
+        matrices = [p for p in params if p.ndim == 2]
+        others = [p for p in params if p.ndim != 2]
+        muon = {"params": matrices, "lr": lr, "weight_decay": weight_decay, "momentum": momentum,
+                "nesterov": nesterov, "ns_coefficients": tuple(ns_coefficients), "eps": eps, "ns_steps": ns_steps,
+                "adjust_lr_fn": adjust_lr_fn}
+        adamw = {"params": others, "lr": adamw_lr, "betas": tuple(adamw_betas), "eps": adamw_eps,
+                 "weight_decay": adamw_weight_decay}
+        super().__init__([g for g in (muon, adamw) if g["params"]], {})
+        self.parts = []
+        if matrices:
+            self.parts.append(torch.optim.Muon([muon], lr=lr, weight_decay=weight_decay, momentum=momentum,
+                                               nesterov=nesterov, ns_coefficients=tuple(ns_coefficients), eps=eps,
+                                               ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn))
+        if others:
+            self.parts.append(torch.optim.AdamW([adamw], lr=adamw_lr, betas=tuple(adamw_betas), eps=adamw_eps,
+                                                weight_decay=adamw_weight_decay))
+        for part in self.parts:
+            part.state = self.state  # one state, keyed by parameter (the two share none)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for part in self.parts:
+            part.step()
+        return loss
+
+
+def muon_zeropower(values: np.ndarray, coefficients: tuple[float, float, float], steps: int, eps: float) -> np.ndarray:
+    """What torch.optim.Muon's Newton–Schulz orthogonalization (in bfloat16) makes of 1 × 1 matrices
+    [[u]]: u/|u| is ±1, so it is sign(u)·K, K the iteration of 1, taken from torch's own step; a u
+    under eps (the normalization's floor) goes through torch's step alone."""
+    def once(u: float) -> float:
+        p = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Muon([p], lr=1.0, weight_decay=0.0, momentum=0.0, nesterov=False,
+                               ns_coefficients=coefficients, eps=eps, ns_steps=steps)
+        p.grad = torch.tensor([[u]], dtype=torch.float64)
+        opt.step()
+        return -float(p.detach()[0, 0])
+
+    values = np.asarray(values, np.float64)
+    in_bf16 = torch.from_numpy(values).to(torch.bfloat16).double().numpy()  # what the iteration starts from
+    small = np.abs(in_bf16) < 2 * eps  # (the floor's own rounding aside: these go through torch)
+    with np.errstate(invalid="ignore"):
+        out = np.sign(in_bf16) * _muon_unit(coefficients, steps, eps)
+    out[~np.isfinite(in_bf16)] = np.nan  # past bfloat16's range the iteration starts from inf/inf
+    for index in zip(*np.nonzero(small & np.isfinite(in_bf16))):
+        out[index] = once(float(values[index]))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _muon_unit(coefficients: tuple[float, float, float], steps: int, eps: float) -> float:
+    p = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Muon([p], lr=1.0, weight_decay=0.0, momentum=0.0, nesterov=False,
+                           ns_coefficients=coefficients, eps=eps, ns_steps=steps)
+    p.grad = torch.ones(1, 1, dtype=torch.float64)
+    opt.step()
+    return -float(p.detach()[0, 0])
+
+
+def _muon_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
+    sizes = []
+    for s in states:
+        if "momentum_buffer" in s:  # Muon's matrix: it moves by adjusted lr × K, whatever the gradient's size
+            ratio = 0.2 if v["match_rms_adamw"] else 1.0
+            sizes.append(v["lr"] * ratio * _muon_unit((v["ns_a"], v["ns_b"], v["ns_c"]), v["ns_steps"], v["eps"]))
+        else:  # AdamW's bias: lr/(√v̂ + eps)
+            step = _value(s, "step")
+            second = _value(s, "exp_avg_sq") / (1 - v["adamw_beta2"] ** step)
+            sizes.append(_div(v["adamw_lr"], second**0.5 + v["adamw_eps"]))
+    return None, sizes
+
+
 def sgd_factor(momentum: Any, dampening: Any, nesterov: bool) -> np.ndarray:
     """K of torch.optim.SGD's full-batch bound lr·(λ + wd) < K on a quadratic of largest Hessian
     eigenvalue λ (compute/curvature.py's note), over numbers or arrays of momentum μ and dampening τ:
@@ -266,6 +355,8 @@ class OptimizerInfo:
     none_at_zero: tuple[str, ...] = ()
     # a further L2 coefficient of the update beside weight_decay (ASGD's θ ← θ·(1 − lambd·η))
     l2_param: str | None = None
+    # a bool param that stands for a string argument: (param, argument, value when true, when false)
+    switch: tuple[str, str, Any, Any] | None = None
 
     def l2(self, values: Mapping[str, Any]) -> Any:
         """The L2 coefficient the optimizer's weight decay adds to the loss, so to its Hessian:
@@ -296,6 +387,9 @@ class OptimizerInfo:
         for argument, names in self.packed:
             if all(name in values for name in names):
                 kwargs[argument] = tuple(values[name] for name in names)
+        if self.switch and self.switch[0] in kwargs:
+            name, argument, on, off = self.switch
+            kwargs[argument] = on if kwargs.pop(name) else off
         return kwargs
 
     def build(self, parameters: Iterable[torch.Tensor], values: dict[str, Any]) -> torch.optim.Optimizer:
@@ -564,5 +658,47 @@ ADAFACTOR = OptimizerInfo(
     none_at_zero=("eps1",),
 )
 
+MUON = OptimizerInfo(
+    key="muon",
+    title="Muon",
+    torch_cls=MuonAdamW,
+    params=(_lr(1e-3),
+            Param("weight_decay", float, 0.1, 0.0, 100.0, log=True, help="decoupled: θ ← θ·(1 − lr·weight_decay)",
+                  span=(1e-4, 2.0)),
+            Param("momentum", float, 0.95, 0.0, 10.0, help="buf ← lerp(buf, g, 1 − momentum)", span=(0.0, 0.99)),
+            Param("nesterov", bool, True, help="orthogonalize lerp(g, buf, momentum) instead of buf"),
+            Param("ns_a", float, 3.4445, -10.0, 10.0, label="ns_coefficients[0]",
+                  help="a of the Newton–Schulz polynomial a·X + (b·XXᵀ + c·(XXᵀ)²)·X", span=(0.0, 5.0)),
+            Param("ns_b", float, -4.775, -10.0, 10.0, label="ns_coefficients[1]", help="b of the polynomial",
+                  span=(-6.0, 0.0)),
+            Param("ns_c", float, 2.0315, -10.0, 10.0, label="ns_coefficients[2]", help="c of the polynomial",
+                  span=(0.0, 3.0)),
+            Param("eps", float, 1e-7, 0.0, 1.0, log=True, help="the floor of the matrix's norm before the iteration",
+                  span=(1e-10, 1e-3)),
+            Param("ns_steps", int, 5, 1, 99, help="Newton–Schulz iterations (in bfloat16)"),
+            Param("match_rms_adamw", bool, False, label="adjust_lr_fn='match_rms_adamw'",
+                  help="scale lr by 0.2·√max(A, B) (AdamW's RMS) instead of √max(1, A/B)"),
+            Param("adamw_lr", float, 1e-3, 0.0, 100.0, log=True, help="AdamW's lr, for the parameters that are not matrices",
+                  span=(1e-3, 1.0)),
+            Param("adamw_beta1", float, 0.9, 0.0, 1.0, hi_open=True, label="AdamW betas[0]", help="AdamW's betas[0]",
+                  span=(0.0, 0.99)),
+            Param("adamw_beta2", float, 0.999, 0.0, 1.0, hi_open=True, label="AdamW betas[1]", help="AdamW's betas[1]",
+                  span=(0.9, 0.9999)),
+            Param("adamw_eps", float, 1e-8, 0.0, 1.0, log=True, label="AdamW eps", help="AdamW's eps",
+                  span=(1e-10, 1.0)),
+            Param("adamw_weight_decay", float, 1e-2, 0.0, 100.0, log=True, label="AdamW weight_decay",
+                  help="AdamW's decoupled weight decay", span=(1e-4, 2.0))),
+    rules=(),
+    help="Muon for the weight matrix (2-D: the neuron's 1 × 1 weight, a network's linear layers): momentum, "
+         "then the update orthogonalized by a Newton–Schulz iteration (for a 1 × 1 matrix ±K, a step of the same "
+         "size whatever the gradient's); AdamW for the rest (the bias; a network's biases and conv filters), as "
+         "torch's documentation pairs them",
+    view=_muon_view,
+    arrow=None,
+    decoupled_decay=True,
+    packed=(("ns_coefficients", ("ns_a", "ns_b", "ns_c")), ("adamw_betas", ("adamw_beta1", "adamw_beta2"))),
+    switch=("match_rms_adamw", "adjust_lr_fn", "match_rms_adamw", None),
+)
+
 OPTIMIZERS: dict[str, OptimizerInfo] = {row.key: row for row in (
-    SGD, ADAM, ADAMW, RMSPROP, ADAGRAD, ADAMAX, NADAM, RADAM, ADADELTA, ASGD, RPROP, ADAFACTOR)}
+    SGD, ADAM, ADAMW, RMSPROP, ADAGRAD, ADAMAX, NADAM, RADAM, ADADELTA, ASGD, RPROP, ADAFACTOR, MUON)}

@@ -27,6 +27,21 @@ def optimizer_call(spec: RunSpec) -> str:
     return f"{OPTIMIZERS[spec.optimizer.name].title}({_kwargs(optimizer_kwargs(spec))})"
 
 
+def _optimizer_lines(spec: RunSpec, shown: dict) -> list[str]:
+    """The optimizer's construction: torch.optim's call, or for Muon the pair torch's documentation
+    writes (Muon for the 2-D parameters, AdamW for the others)."""
+    row = OPTIMIZERS[spec.optimizer.name]
+    if spec.optimizer.name != "muon":
+        return [f"optimizer = torch.optim.{row.title}(model.parameters(), {_kwargs(shown)})"]
+    muon = {k: v for k, v in shown.items() if not k.startswith("adamw_")}
+    given = row.torch_kwargs(spec.optimizer.values)
+    adamw = {"lr": given["adamw_lr"], **{k[len("adamw_"):]: v for k, v in shown.items()
+                                          if k.startswith("adamw_") and k != "adamw_lr"}}
+    return ["# Muon is for matrices: the weight (1 × 1) goes to Muon, the bias to AdamW, as torch's documentation pairs them",
+            f"optimizer = torch.optim.Muon([p for p in model.parameters() if p.ndim == 2], {_kwargs(muon)})",
+            f"adamw = torch.optim.AdamW([p for p in model.parameters() if p.ndim != 2], {_kwargs(adamw)})"]
+
+
 def loss_call(spec: RunSpec) -> str:
     """``HuberLoss(delta=1.0)``: the run's loss as its torch.nn call reads."""
     return f"{LOSSES[spec.loss.name].title}({_kwargs(spec.loss.values)})"
@@ -40,7 +55,6 @@ def torch_script(spec: RunSpec) -> str:
     """
     data = spec.data
     loss_row = LOSSES[spec.loss.name]
-    opt_row = OPTIMIZERS[spec.optimizer.name]
     shown = optimizer_kwargs(spec)
     full_batch = spec.batch >= data.n
     if loss_row.problem == "classification":
@@ -64,6 +78,7 @@ def torch_script(spec: RunSpec) -> str:
                  f"x = np.array({data.x_scale!r} * x.astype(np.float64) + {data.x_offset!r}, dtype=np.float32)"]
     schedule = SCHEDULES[spec.schedule.name]
     scheduled = spec.schedule.name != "none"
+    split = spec.optimizer.name == "muon"  # Muon for the weight matrix, AdamW for the bias
     lines = [
         "import numpy as np",
         "import torch",
@@ -78,8 +93,10 @@ def torch_script(spec: RunSpec) -> str:
         f"    model.weight.fill_({spec.init_weight!r})",
         f"    model.bias.fill_({spec.init_bias!r})",
         f"loss_fn = torch.nn.{loss_call(spec)}",
-        f"optimizer = torch.optim.{opt_row.title}(model.parameters(), {_kwargs(shown)})",
+        *_optimizer_lines(spec, shown),
         *([f"scheduler = {schedule.source(spec.schedule.values, spec.schedule_steps)}"] if scheduled else []),
+        *([f"adamw_scheduler = {schedule.source(spec.schedule.values, spec.schedule_steps).replace('(optimizer,', '(adamw,')}"]
+          if scheduled and split else []),
         "",
         "",
         "def row(step, loss):",
@@ -103,9 +120,10 @@ def torch_script(spec: RunSpec) -> str:
             "        xb, yb = X[index], Y[index]",
         ]
         indent = "        "
-    body = ["optimizer.zero_grad()" if spec.zero_grad
-            else "# no optimizer.zero_grad(): .grad keeps the sum of every gradient so far",
-            "loss = loss_fn(model(xb), yb)"]
+    both = ["optimizer", "adamw"] if split else ["optimizer"]
+    body = ([f"{o}.zero_grad()" for o in both] if spec.zero_grad
+            else ["# no optimizer.zero_grad(): .grad keeps the sum of every gradient so far"])
+    body.append("loss = loss_fn(model(xb), yb)")
     if full_batch:
         body.append("row(step, loss.item())")
     else:
@@ -113,14 +131,15 @@ def torch_script(spec: RunSpec) -> str:
     body.append("loss.backward()")
     if spec.clip_grad_norm:
         body.append(f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={spec.max_norm!r})")
-    body.append("optimizer.step()")
-    stepper = "scheduler.step(loss.item())" if schedule.plateau else "scheduler.step()"
+    body += [f"{o}.step()" for o in both]
+    stepper = "step(loss.item())" if schedule.plateau else "step()"
+    steppers = [f"{name}.{stepper}" for name in (["scheduler", "adamw_scheduler"] if split else ["scheduler"])]
     if scheduled and (full_batch or not spec.schedule.per_epoch):
-        body.append(stepper + ("  # on the step's loss" if schedule.plateau else ""))
+        body += [steppers[0] + ("  # on the step's loss" if schedule.plateau else ""), *steppers[1:]]
     if not full_batch:
         body.append("step += 1")
     lines += [indent + line for line in body]
     if scheduled and not full_batch and spec.schedule.per_epoch:
-        lines.append(f"    {stepper}  # per epoch: after the epoch's last batch")
+        lines += [f"    {steppers[0]}  # per epoch: after the epoch's last batch", *(f"    {s}" for s in steppers[1:])]
     lines += ["with torch.no_grad():", f"    row({spec.steps}, loss_fn(model(X), Y).item())", ""]
     return "\n".join(lines)

@@ -102,8 +102,8 @@ def optimizer_section(state: dict[str, Any], page: str, dropdown_id: str, hint: 
     return section("Optimizer (torch.optim)", [
         dcc.Dropdown(id=dropdown_id, value=state["optimizer"], clearable=False,
                      options=[{"label": row.title, "value": key} for key, row in OPTIMIZERS.items()]),
-        *[html.Div(group_controls(key, state, page=page), id=optimizer_group_id(key, page),
-                   style=shown_if(key == state["optimizer"])) for key in OPTIMIZERS],
+        *[html.Div([*group_controls(key, state, page=page), html.P(OPTIMIZERS[key].help, className="hint")],
+                   id=optimizer_group_id(key, page), style=shown_if(key == state["optimizer"])) for key in OPTIMIZERS],
     ], hint)
 
 

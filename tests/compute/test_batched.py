@@ -40,6 +40,10 @@ RANGES = {  # sensible ranges for random configurations (inside the registry's)
     "momentum_decay": (0.0, 0.5), "rho": (0.3, 0.99), "lambd": (0.0, 0.5), "t0": (0.0, 30.0),
     "etaminus": (0.1, 0.9), "etaplus": (1.05, 2.5), "step_size_min": (1e-6, 1e-2), "step_size_max": (0.05, 50.0),
     "beta2_decay": (-1.0, 0.0), "eps1": (0.0, 1e-3), "eps2": (1e-4, 0.1), "d": (1.0, 3.0),
+    # Muon's polynomial at torch's coefficients: others may blow up (3, −5, 2 twice makes ±1 into ±1288)
+    "ns_a": (3.4445, 3.4445), "ns_b": (-4.775, -4.775), "ns_c": (2.0315, 2.0315), "ns_steps": (1, 8),
+    "adamw_lr": (1e-3, 0.5),
+    "adamw_beta1": (0.0, 0.95), "adamw_beta2": (0.5, 0.999), "adamw_eps": (1e-8, 0.1), "adamw_weight_decay": (0.0, 1.0),
 }
 LOSS_PARAMS = {"mse": {}, "l1": {}, "huber": {"delta": 0.8}, "smoothl1": {"beta": 0.6}, "bce": {}}
 
@@ -72,19 +76,23 @@ def configurations(draw, optimizer: str, count: int = 3, max_lr: float = 0.5):
     flags = {p.name: draw(st.booleans()) for p in row.params if p.kind is bool}
     if optimizer == "sgd" and flags["nesterov"]:
         flags["dampening_zero"] = True
+    if optimizer == "muon":
+        flags["match_rms_adamw"] = False  # 0.2·lr: drawn lrs stay as they are (the flag is tested apart)
     numeric = [p for p in row.params if p.kind is not bool]
     settings_ = []
     for _ in range(count):
         values = {}
         for p in numeric:
             lo, hi = RANGES[p.name]
-            values[p.name] = draw(st.floats(lo, min(hi, max_lr) if p.name == "lr" else hi))
+            values[p.name] = (draw(st.integers(lo, hi)) if p.kind is int else
+                              draw(st.floats(lo, min(hi, max_lr) if p.name in ("lr", "adamw_lr") else hi)))
         if optimizer == "sgd" and flags.get("nesterov"):
             values["dampening"] = 0.0
             values["momentum"] = max(values["momentum"], 0.05)
         settings_.append(values)
     flags.pop("dampening_zero", None)
-    flags["maximize"] = False  # ascent diverges on every loss: tested separately
+    if "maximize" in flags:
+        flags["maximize"] = False  # ascent diverges on every loss: tested separately
     return flags, settings_
 
 
@@ -214,3 +222,18 @@ def test_blocks_of_runs_give_the_runs_of_one_block(monkeypatch, batch):
         np.testing.assert_allclose(getattr(blocks, name), getattr(whole, name), rtol=1e-9, atol=1e-300)
     assert seen == sorted(seen) and seen[-1] == (base.steps, base.steps)
     assert all(steps == base.steps for _, steps in seen)
+
+
+def test_muon_follows_torch_with_any_polynomial_and_gradients_under_its_floor():
+    """Muon on the 1 × 1 weight: ±K from torch's own iteration, gradients under eps through torch's
+    step itself; another polynomial (one that grows ±1 into ±1288) and a large eps (most updates
+    under it) exactly as torch.optim.Muon with AdamW on the bias."""
+    settings_ = [{"lr": 0.01, "ns_a": 3.0, "ns_b": -5.0, "ns_c": 2.0, "ns_steps": 2, "eps": 1e-7},
+                 {"lr": 0.05, "ns_a": 3.4445, "ns_b": -4.775, "ns_c": 2.0315, "ns_steps": 5, "eps": 1.0},
+                 {"lr": 0.2, "ns_a": 3.4445, "ns_b": -4.775, "ns_c": 2.0315, "ns_steps": 7, "eps": 0.3}]
+    flags = {"nesterov": True, "match_rms_adamw": True}
+    for spec, runs, r in _batched_against_reference("muon", "mse", flags, settings_, torch.float64, steps=30):
+        expected = reference(spec)
+        got = np.c_[runs.weight[:, r], runs.bias[:, r], runs.loss[:, r]]
+        finite = np.isfinite(expected).all(axis=1)
+        np.testing.assert_allclose(got[finite], expected[finite], rtol=1e-9, atol=1e-12)

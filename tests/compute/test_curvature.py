@@ -169,7 +169,7 @@ def test_the_batched_engines_divergence_agrees_with_the_theory_on_a_fine_grid(ne
 # say here what its theory is (None: none known), so that every row is tested.
 ROW_THEORY = {"sgd": "lr", "adam": "preconditioned", "adamw": "preconditioned", "rmsprop": None, "adagrad": None,
               "adamax": "preconditioned", "nadam": None, "radam": None, "adadelta": None, "asgd": "decaying",
-              "rprop": None, "adafactor": None}
+              "rprop": None, "adafactor": None, "muon": None}
 SGD_CASES = [(0.0, 0.0, False), (0.5, 0.0, False), (0.9, 0.0, False), (0.9, 0.5, False), (0.3, 0.0, True),
              (0.9, 0.0, True), (0.99, 0.0, True)]
 
@@ -223,7 +223,7 @@ def test_the_theory_on_each_row_is_the_closed_form(name):
 @pytest.mark.parametrize("name", list(OPTIMIZERS))
 def test_weight_decay_adds_to_the_hessian_unless_decoupled(name):
     values = {**OptimizerSpec(name).values, "weight_decay": 0.25}
-    decoupled = {"adamw", "adafactor"}  # their decay is decoupled; ASGD's lambd adds to it
+    decoupled = {"adamw", "adafactor", "muon"}  # their decay is decoupled; ASGD's lambd adds to it
     expected = 0.0 if name in decoupled else 0.25 + (1e-4 if name == "asgd" else 0.0)
     assert OPTIMIZERS[name].l2(values) == pytest.approx(expected)
     if "decoupled_weight_decay" in values:

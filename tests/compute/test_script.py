@@ -32,6 +32,9 @@ CASES = [
             epochs=12, batch_size=10, schedule=ScheduleSpec("plateau", (("patience", 2), ("per_epoch", True)))),
     RunSpec(optimizer=OptimizerSpec("sgd", (("lr", 0.05), ("momentum", 0.9))), epochs=10, batch_size=25,
             schedule=ScheduleSpec("onecycle", (("max_lr", 0.2),))),
+    RunSpec(optimizer=OptimizerSpec("muon", (("lr", 0.1), ("adamw_lr", 0.05), ("match_rms_adamw", True),
+                                             ("adamw_beta1", 0.8))), epochs=15,
+            schedule=ScheduleSpec("step", (("step_size", 5),))),
 ]
 
 

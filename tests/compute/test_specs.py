@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compute import (
@@ -34,6 +34,7 @@ def _spec_with(name, value):
 
 
 @pytest.mark.parametrize("param", NUMERIC, ids=lambda p: p.name)
+@settings(deadline=None)  # the first RunSpec builds a torch optimizer: torch imports dynamo then (about 1 s)
 @given(junk=st.one_of(st.just(math.nan), st.just(math.inf), st.just(-math.inf), st.none(),
                       st.text(max_size=5).filter(lambda s: not _is_number(s)), st.lists(st.integers()),
                       st.booleans()))
@@ -66,9 +67,13 @@ def test_every_field_rejects_out_of_range_values(param, data):
 @pytest.mark.parametrize(("key", "param"), REGISTRY_NUMERIC, ids=lambda v: getattr(v, "name", v))
 @given(data=st.data())
 def test_registry_params_accept_their_range_and_reject_outside(key, param, data):
-    inside = data.draw(st.floats(min_value=param.lo, max_value=param.hi, exclude_min=param.lo_open,
-                                 exclude_max=param.hi_open))
-    outside = data.draw(st.floats(min_value=param.hi, exclude_min=not param.hi_open, max_value=1e9))
+    if param.kind is int:  # a whole number inside, the next one past the top outside
+        inside = data.draw(st.integers(int(param.lo), int(param.hi)))
+        outside = data.draw(st.integers(int(param.hi) + 1, 10**9))
+    else:
+        inside = data.draw(st.floats(min_value=param.lo, max_value=param.hi, exclude_min=param.lo_open,
+                                     exclude_max=param.hi_open))
+        outside = data.draw(st.floats(min_value=param.hi, exclude_min=not param.hi_open, max_value=1e9))
     make = LossSpec if key in LOSSES else OptimizerSpec
     assert dict(make(key, ((param.name, inside),)).params)[param.name] == inside
     with pytest.raises(InvalidSpec) as err:
