@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from compute.errors import InvalidSpec
 from compute.losses import LOSSES, loss_data
-from compute.optimizers import OPTIMIZERS, muon_zeropower
+from compute.optimizers import LOOP_MAX_RUN_STEPS, OPTIMIZERS, muon_zeropower
 from compute.schedules import SCHEDULES, Plateau, schedule_table, scheduler_steps
 from compute.specs import RunSpec
-from compute.toy import batch_order
+from compute.toy import batch_order, run_trajectory
 
 # the most (runs × points) elements one block of runs holds per temporary (8 MB in float32)
 BLOCK_ELEMENTS = 1 << 21
@@ -537,6 +538,8 @@ def run_batched(
         progress: called as progress(steps done, steps in all) every few steps.
     """
     runs = len(next(iter(overrides.values()))) if overrides else 1
+    if OPTIMIZERS[base.optimizer.name].closure:
+        return run_looped(base, overrides, runs, keep_params, progress)
     # Runs are independent: a sweep of 90,000 runs on 400 points would hold several (runs × points)
     # temporaries at once (0.9 GB); blocks of runs keep each below BLOCK_ELEMENTS and reach the
     # same numbers (each run's arithmetic is its own row).
@@ -560,6 +563,40 @@ def run_batched(
         weight=None if not keep_params else np.concatenate([p.weight for p in parts], axis=1),
         bias=None if not keep_params else np.concatenate([p.bias for p in parts], axis=1),
     )
+
+
+def check_looped(base: RunSpec, runs: int, field: str = "sweep.x_points") -> None:
+    """Raise InvalidSpec where runs of an optimizer without a batched form (LBFGS) would take
+    torch's own loop past LOOP_MAX_RUN_STEPS."""
+    if OPTIMIZERS[base.optimizer.name].closure and runs * base.steps > LOOP_MAX_RUN_STEPS:
+        raise InvalidSpec(f"{OPTIMIZERS[base.optimizer.name].title} has no batched form (its line search): its runs "
+                          f"take torch's own loop, at most {LOOP_MAX_RUN_STEPS:,} run-steps (got {runs:,} runs × "
+                          f"{base.steps} steps): use fewer points or epochs", field)
+
+
+def run_looped(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, keep_params: bool = False,
+               progress: Callable[[int, int], None] | None = None) -> BatchedRuns:
+    """``run_batched`` for an optimizer without a batched form (LBFGS: each step's line search
+    evaluates the loss a number of times that depends on the run): each run is the toy lab's own
+    torch loop (``run_trajectory``, float32), one after another, capped by LOOP_MAX_RUN_STEPS before
+    any runs."""
+    from compute.sweep import spec_at  # (the sweep builds a run's spec from an axis's value)
+
+    check_looped(base, runs)
+    losses = np.full((base.steps + 1, runs), np.nan)
+    weight = np.full((base.steps + 1, runs), np.nan)
+    bias = np.full((base.steps + 1, runs), np.nan)
+    diverged_at = np.full(runs, -1)
+    for r in range(runs):
+        traj = run_trajectory(spec_at(base, {name: float(np.asarray(v)[r]) for name, v in overrides.items()}))
+        n = len(traj.loss)
+        losses[:n, r], weight[:n, r], bias[:n, r] = traj.loss, traj.weight, traj.bias
+        if traj.diverged_at is not None:
+            diverged_at[r] = traj.diverged_at
+        if progress is not None:
+            progress((r + 1) * base.steps // runs, base.steps)
+    return BatchedRuns(loss=losses, diverged_at=diverged_at, weight=weight if keep_params else None,
+                       bias=bias if keep_params else None)
 
 
 def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype: torch.dtype,

@@ -233,6 +233,16 @@ def _muon_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor
     return None, sizes
 
 
+def _lbfgs_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:
+    """The last line search's step t·d (the run's weight, then bias, as LBFGS flattens them) and t."""
+    s = states[0]
+    if "d" not in s:
+        return None, [float("nan")] * len(states)
+    t = float(s["t"])
+    d = s["d"].reshape(-1).tolist()
+    return [t * d[0], t * d[1]], [t, t]
+
+
 def sgd_factor(momentum: Any, dampening: Any, nesterov: bool) -> np.ndarray:
     """K of torch.optim.SGD's full-batch bound lr·(λ + wd) < K on a quadratic of largest Hessian
     eigenvalue λ (compute/curvature.py's note), over numbers or arrays of momentum μ and dampening τ:
@@ -357,6 +367,8 @@ class OptimizerInfo:
     l2_param: str | None = None
     # a bool param that stands for a string argument: (param, argument, value when true, when false)
     switch: tuple[str, str, Any, Any] | None = None
+    # steps with a closure that evaluates the loss again (LBFGS): one optimizer per run, no batched form
+    closure: bool = False
 
     def l2(self, values: Mapping[str, Any]) -> Any:
         """The L2 coefficient the optimizer's weight decay adds to the loss, so to its Hessian:
@@ -373,7 +385,10 @@ class OptimizerInfo:
 
         Empty state (before the first step) gives (None, None-like lr sizes).
         """
-        states = [optimizer.state.get(p, {}) for p in params]
+        if self.closure:  # LBFGS keeps its state on its first parameter, for all of them at once
+            states = [optimizer.state.get(optimizer.param_groups[0]["params"][0], {})] * len(params)
+        else:
+            states = [optimizer.state.get(p, {}) for p in params]
         if not all(states):
             return None, [float("nan")] * len(params)
         return self.view(states, values, params)
@@ -450,6 +465,9 @@ SGD = OptimizerInfo(
     arrow="−lr·momentum_buffer",
     stability=SGD_STABILITY,
 )
+
+LOOP_MAX_RUN_STEPS = 20_000  # runs × steps of torch's own loop where there is no batched form (LBFGS)
+
 
 def _lr(default: float) -> Param:
     return Param("lr", float, default, 0.0, 100.0, log=True, help="learning rate", span=(1e-3, 1.0))
@@ -700,5 +718,33 @@ MUON = OptimizerInfo(
     switch=("match_rms_adamw", "adjust_lr_fn", "match_rms_adamw", None),
 )
 
+LBFGS = OptimizerInfo(
+    key="lbfgs",
+    title="LBFGS",
+    torch_cls=torch.optim.LBFGS,
+    params=(Param("lr", float, 1.0, 0.0, 100.0, log=True, help="the line search's first step (with strong_wolfe) "
+                  "or the step along the quasi-Newton direction", span=(1e-3, 10.0)),
+            Param("max_iter", int, 20, 1, 100, help="iterations (direction, step) within one optimizer step"),
+            Param("max_eval", int, 0, 0, 1000, help="the loss's evaluations within one step; 0: None, max_iter × 5/4"),
+            Param("tolerance_grad", float, 1e-7, 0.0, 1.0, log=True,
+                  help="a step stops when the gradient's largest entry is under this", span=(1e-10, 1e-2)),
+            Param("tolerance_change", float, 1e-9, 0.0, 1.0, log=True,
+                  help="it stops when the loss or the parameters change less than this", span=(1e-12, 1e-3)),
+            Param("history_size", int, 100, 1, 1000, log=True, help="past steps kept for the inverse Hessian's estimate",
+                  span=(1, 1000)),
+            Param("strong_wolfe", bool, False, label="line_search_fn='strong_wolfe'",
+                  help="search the step along each direction for the strong Wolfe conditions (line_search_fn None: "
+                       "step lr)")),
+    rules=(),
+    help="a quasi-Newton method: each optimizer step calls the closure (the loss and its gradient) up to max_eval "
+         "times, moving along −H·g with H the inverse Hessian estimated from the last history_size steps; it has "
+         f"no batched form, so sweeps run torch's own loop, at most {LOOP_MAX_RUN_STEPS:,} run-steps",
+    view=_lbfgs_view,
+    arrow="t·d (the last line search's step)",
+    none_at_zero=("max_eval",),
+    switch=("strong_wolfe", "line_search_fn", "strong_wolfe", None),
+    closure=True,
+)
+
 OPTIMIZERS: dict[str, OptimizerInfo] = {row.key: row for row in (
-    SGD, ADAM, ADAMW, RMSPROP, ADAGRAD, ADAMAX, NADAM, RADAM, ADADELTA, ASGD, RPROP, ADAFACTOR, MUON)}
+    SGD, ADAM, ADAMW, RMSPROP, ADAGRAD, ADAMAX, NADAM, RADAM, ADADELTA, ASGD, RPROP, ADAFACTOR, MUON, LBFGS)}

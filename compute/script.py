@@ -47,6 +47,35 @@ def loss_call(spec: RunSpec) -> str:
     return f"{LOSSES[spec.loss.name].title}({_kwargs(spec.loss.values)})"
 
 
+def _step_lines(spec: RunSpec, split: bool, full_batch: bool) -> tuple[list[str], list[str]]:
+    """One step of the loop (zero_grad, the row, backward, clip, step; LBFGS's closure; the
+    scheduler's step where it steps every step), and the scheduler's step statements."""
+    schedule = SCHEDULES[spec.schedule.name]
+    scheduled = spec.schedule.name != "none"
+    both = ["optimizer", "adamw"] if split else ["optimizer"]
+    body = ([f"{o}.zero_grad()" for o in both] if spec.zero_grad
+            else ["# no optimizer.zero_grad(): .grad keeps the sum of every gradient so far"])
+    body.append("loss = loss_fn(model(xb), yb)")
+    if full_batch:
+        body.append("row(step, loss.item())")
+    else:
+        body += ["with torch.no_grad():", "    row(step, loss_fn(model(X), Y).item())"]
+    clip = [f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={spec.max_norm!r})"] if spec.clip_grad_norm else []
+    if OPTIMIZERS[spec.optimizer.name].closure:  # LBFGS evaluates the loss again, as often as its search needs
+        body += ["", "def closure():", "    optimizer.zero_grad()", "    loss = loss_fn(model(xb), yb)",
+                 "    loss.backward()", *("    " + c for c in clip), "    return loss", "",
+                 "optimizer.step(closure)"]
+    else:
+        body += ["loss.backward()", *clip, *(f"{o}.step()" for o in both)]
+    stepper = "step(loss.item())" if schedule.plateau else "step()"
+    steppers = [f"{name}.{stepper}" for name in (["scheduler", "adamw_scheduler"] if split else ["scheduler"])]
+    if scheduled and (full_batch or not spec.schedule.per_epoch):
+        body += [steppers[0] + ("  # on the step's loss" if schedule.plateau else ""), *steppers[1:]]
+    if not full_batch:
+        body.append("step += 1")
+    return body, steppers
+
+
 def torch_script(spec: RunSpec) -> str:
     """Python source, runnable as is, that trains the spec's run and prints its trajectory.
 
@@ -120,25 +149,8 @@ def torch_script(spec: RunSpec) -> str:
             "        xb, yb = X[index], Y[index]",
         ]
         indent = "        "
-    both = ["optimizer", "adamw"] if split else ["optimizer"]
-    body = ([f"{o}.zero_grad()" for o in both] if spec.zero_grad
-            else ["# no optimizer.zero_grad(): .grad keeps the sum of every gradient so far"])
-    body.append("loss = loss_fn(model(xb), yb)")
-    if full_batch:
-        body.append("row(step, loss.item())")
-    else:
-        body += ["with torch.no_grad():", "    row(step, loss_fn(model(X), Y).item())"]
-    body.append("loss.backward()")
-    if spec.clip_grad_norm:
-        body.append(f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={spec.max_norm!r})")
-    body += [f"{o}.step()" for o in both]
-    stepper = "step(loss.item())" if schedule.plateau else "step()"
-    steppers = [f"{name}.{stepper}" for name in (["scheduler", "adamw_scheduler"] if split else ["scheduler"])]
-    if scheduled and (full_batch or not spec.schedule.per_epoch):
-        body += [steppers[0] + ("  # on the step's loss" if schedule.plateau else ""), *steppers[1:]]
-    if not full_batch:
-        body.append("step += 1")
-    lines += [indent + line for line in body]
+    body, steppers = _step_lines(spec, split, full_batch)
+    lines += [indent + line if line else "" for line in body]
     if scheduled and not full_batch and spec.schedule.per_epoch:
         lines += [f"    {steppers[0]}  # per epoch: after the epoch's last batch", *(f"    {s}" for s in steppers[1:])]
     lines += ["with torch.no_grad():", f"    row({spec.steps}, loss_fn(model(X), Y).item())", ""]

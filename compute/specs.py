@@ -145,6 +145,9 @@ class RunSpec(_Keyed):
             raise InvalidSpec(
                 f"epochs × batches per epoch must be at most {MAX_STEPS} optimizer steps "
                 f"(got {self.epochs} × {self.batches_per_epoch})", "run.epochs")
+        if OPTIMIZERS[self.optimizer.name].closure and not self.zero_grad:
+            raise InvalidSpec(f"{OPTIMIZERS[self.optimizer.name].title} evaluates the loss several times a step "
+                              "through its closure, which zeroes the gradients: zero_grad stays on", "run.zero_grad")
         SCHEDULES[self.schedule.name].check(self.schedule.values, self.optimizer.name, self.optimizer.values,
                                             self.schedule_steps)
 

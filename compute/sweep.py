@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from compute.batched import SCHEDULE_PREFIX, run_batched
+from compute.batched import SCHEDULE_PREFIX, check_looped, run_batched
 from compute.errors import InvalidSpec
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param, check_fields, defaults, param_fields
@@ -63,6 +63,24 @@ def axis_param(run: RunSpec, name: str) -> Param | None:
     return next((p for p in params if p.name == name and p.kind is not bool), None)
 
 
+def spec_at(run: RunSpec, values: dict[str, float]) -> RunSpec:
+    """The run at these values of its settings: optimizer hyperparameters, its own (init_weight,
+    init_bias, max_norm) and its schedule's ("schedule.T_max"); whole numbers where a setting is one."""
+    optimizer, schedule, own = dict(run.optimizer.values), dict(run.schedule.values), {}
+    kinds = {p.name: p.kind for p in OPTIMIZERS[run.optimizer.name].params}
+    schedule_kinds = {p.name: p.kind for p in SCHEDULES[run.schedule.name].params}
+    for name, value in values.items():
+        if name.startswith(SCHEDULE_PREFIX):
+            key = name[len(SCHEDULE_PREFIX):]
+            schedule[key] = round(value) if schedule_kinds.get(key) is int else value
+        elif name in kinds:
+            optimizer[name] = round(value) if kinds[name] is int else value
+        else:
+            own[name] = value
+    return dataclasses.replace(run, optimizer=dataclasses.replace(run.optimizer, params=tuple(optimizer.items())),
+                               schedule=ScheduleSpec(run.schedule.name, tuple(schedule.items())), **own)
+
+
 def axis_values(run: RunSpec, axis: SweepAxis) -> np.ndarray:
     """The axis's values, whole numbers where its setting is one (a schedule's step counts)."""
     values = axis.values()
@@ -109,6 +127,7 @@ class SweepSpec(_Keyed):
             raise InvalidSpec(f"measure must be one of {', '.join(MEASURES)} (got {self.measure!r:.40})",
                               "sweep.measure")
         work = self.runs * self.run.steps
+        check_looped(self.run, self.runs)
         if work > MAX_SWEEP_RUN_STEPS:
             raise InvalidSpec(f"a sweep may take at most {MAX_SWEEP_RUN_STEPS:,} run-steps "
                               f"(got {self.runs:,} runs × {self.run.steps} steps)", "sweep.x_points")

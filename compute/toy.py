@@ -135,7 +135,8 @@ def run_trajectories(specs: Sequence[RunSpec]) -> list[Trajectory]:
         # a schedule steps its optimizer's lr: runs share one where their epochs end alike; a plateau
         # follows one run's loss, so each such run has its own
         schedule = run.spec.schedule
-        apart = id(run) if SCHEDULES[schedule.name].plateau else None
+        # (LBFGS flattens all its parameters into one vector: runs sharing it would mix)
+        apart = id(run) if SCHEDULES[schedule.name].plateau or OPTIMIZERS[run.spec.optimizer.name].closure else None
         key = (run.spec.optimizer, run.spec.zero_grad, schedule, run.spec.batches_per_epoch, apart)
         members.setdefault(key, []).append(run)
     groups = [_Group(group) for group in members.values()]
@@ -174,10 +175,31 @@ class _Group:
             self.optimizer.zero_grad()
         losses = [(run, _record(run, step, self.row, self.values, self.optimizer)) for run in live]
         self.stepping = [run for run, loss in losses if loss is not None]
+        if self.row.closure:  # its step evaluates the loss itself, through the closure
+            return []
         return [loss for _, loss in losses if loss is not None]
 
     def step(self) -> None:
-        """clip_grad_norm_ on each stepping run's parameters (when on), then optimizer.step()."""
+        """clip_grad_norm_ on each stepping run's parameters (when on), then optimizer.step() (LBFGS:
+        optimizer.step(closure), the closure zeroing the gradients, taking the step's batch's loss
+        and its gradient, clipping it when on, as torch's documentation writes it)."""
+        if self.row.closure and self.stepping:
+            run = self.stepping[0]
+            xb, yb = run.batch
+
+            def closure() -> torch.Tensor:
+                self.optimizer.zero_grad()
+                loss = run.loss_fn(run.model(xb), yb)
+                loss.backward()
+                if run.spec.clip_grad_norm:
+                    total = torch.nn.utils.clip_grad_norm_(run.params, run.spec.max_norm)
+                    run.clipped = run.spec.max_norm / (float(total) + 1e-6) < 1.0
+                return loss
+
+            self.optimizer.step(closure)
+            self.steps += 1
+            self._schedule()
+            return
         for run in self.stepping:
             if run.spec.clip_grad_norm:
                 total = torch.nn.utils.clip_grad_norm_(run.params, run.spec.max_norm)
@@ -208,6 +230,7 @@ def _record(run: _Run, step: int, row: Any, values: dict[str, Any], optimizer: t
         loss_value, batch_value = run.full_loss(), math.nan
     else:
         xb, yb = next(run.batches)
+        run.batch = (xb, yb)
         loss = run.loss_fn(run.model(xb), yb)
         batch_value = loss.item()
         run.last_loss = batch_value

@@ -10,6 +10,7 @@ from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, 
 from compute import OPTIMIZERS, Param
 from compute.batched import SCHEDULE_PREFIX
 from compute.curvature import sweep_sharpness, sweep_stability
+from compute.optimizers import LOOP_MAX_RUN_STEPS
 from compute.schedules import SCHEDULES, schedule_group
 from compute.sweep import MEASURES, run_sweep
 from dashboard.cache import cached
@@ -208,7 +209,11 @@ def sweep(set_progress, request, _clicks):
     theory = ("" if stability is None else
               f" Dashed: where full-batch SGD on MSE turns unstable in theory (lr·λmax = 2(1 + μ)/(1 − τ), "
               f"Nesterov 2(1 + μ)/(1 + 2μ); λmax = {sweep_sharpness(spec):.4g}).")
-    return updates(SWEPT, figure=figure, text=f"{spec.runs:,} runs × {spec.run.steps} steps done; {diverged:,} diverged.{theory}")
+    row = OPTIMIZERS[spec.run.optimizer.name]
+    looped = (f" {row.title} has no batched form (its line search): torch's own loop ran each run, at most "
+              f"{LOOP_MAX_RUN_STEPS:,} run-steps." if row.closure else "")
+    return updates(SWEPT, figure=figure,
+                   text=f"{spec.runs:,} runs × {spec.run.steps} steps done; {diverged:,} diverged.{theory}{looped}")
 
 
 @callback(

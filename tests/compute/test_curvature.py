@@ -169,7 +169,7 @@ def test_the_batched_engines_divergence_agrees_with_the_theory_on_a_fine_grid(ne
 # say here what its theory is (None: none known), so that every row is tested.
 ROW_THEORY = {"sgd": "lr", "adam": "preconditioned", "adamw": "preconditioned", "rmsprop": None, "adagrad": None,
               "adamax": "preconditioned", "nadam": None, "radam": None, "adadelta": None, "asgd": "decaying",
-              "rprop": None, "adafactor": None, "muon": None}
+              "rprop": None, "adafactor": None, "muon": None, "lbfgs": None}
 SGD_CASES = [(0.0, 0.0, False), (0.5, 0.0, False), (0.9, 0.0, False), (0.9, 0.5, False), (0.3, 0.0, True),
              (0.9, 0.0, True), (0.99, 0.0, True)]
 

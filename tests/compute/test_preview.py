@@ -7,7 +7,13 @@ from compute import OPTIMIZERS, InvalidSpec, OptimizerSpec, RunSpec, run_traject
 from compute.batched import previewable
 from compute.preview import PreviewSpec, preview_param, run_preview
 
-CASES = [(optimizer, p.name) for optimizer, row in OPTIMIZERS.items() for p in row.params if p.kind is not bool]
+CASES = [(optimizer, p.name) for optimizer, row in OPTIMIZERS.items() for p in row.params
+         if p.kind is not bool and not row.closure]
+
+
+def test_an_optimizer_without_a_batched_form_says_release():
+    with pytest.raises(InvalidSpec, match="LBFGS has no batched form"):
+        PreviewSpec(RunSpec(optimizer=OptimizerSpec("lbfgs")), "lr")
 
 
 def _exact(run: RunSpec, name: str, value: float) -> RunSpec:

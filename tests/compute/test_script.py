@@ -35,6 +35,8 @@ CASES = [
     RunSpec(optimizer=OptimizerSpec("muon", (("lr", 0.1), ("adamw_lr", 0.05), ("match_rms_adamw", True),
                                              ("adamw_beta1", 0.8))), epochs=15,
             schedule=ScheduleSpec("step", (("step_size", 5),))),
+    RunSpec(optimizer=OptimizerSpec("lbfgs", (("strong_wolfe", True), ("max_iter", 5))), epochs=8, batch_size=20,
+            clip_grad_norm=True, max_norm=3.0, schedule=ScheduleSpec("exponential", (("gamma", 0.8),))),
 ]
 
 
