@@ -538,7 +538,7 @@ def run_batched(
         progress: called as progress(steps done, steps in all) every few steps.
     """
     runs = len(next(iter(overrides.values()))) if overrides else 1
-    if OPTIMIZERS[base.optimizer.name].closure:
+    if not OPTIMIZERS[base.optimizer.name].batched:
         return run_looped(base, overrides, runs, keep_params, progress)
     # Runs are independent: a sweep of 90,000 runs on 400 points would hold several (runs × points)
     # temporaries at once (0.9 GB); blocks of runs keep each below BLOCK_ELEMENTS and reach the
@@ -568,8 +568,10 @@ def run_batched(
 def check_looped(base: RunSpec, runs: int, field: str = "sweep.x_points") -> None:
     """Raise InvalidSpec where runs of an optimizer without a batched form (LBFGS) would take
     torch's own loop past LOOP_MAX_RUN_STEPS."""
-    if OPTIMIZERS[base.optimizer.name].closure and runs * base.steps > LOOP_MAX_RUN_STEPS:
-        raise InvalidSpec(f"{OPTIMIZERS[base.optimizer.name].title} has no batched form (its line search): its runs "
+    row = OPTIMIZERS[base.optimizer.name]
+    if not row.batched and runs * base.steps > LOOP_MAX_RUN_STEPS:
+        why = " (its line search)" if row.closure else ""
+        raise InvalidSpec(f"{row.title} has no batched form{why}: its runs "
                           f"take torch's own loop, at most {LOOP_MAX_RUN_STEPS:,} run-steps (got {runs:,} runs × "
                           f"{base.steps} steps): use fewer points or epochs", field)
 
@@ -577,7 +579,7 @@ def check_looped(base: RunSpec, runs: int, field: str = "sweep.x_points") -> Non
 def run_looped(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, keep_params: bool = False,
                progress: Callable[[int, int], None] | None = None) -> BatchedRuns:
     """``run_batched`` for an optimizer without a batched form (LBFGS: each step's line search
-    evaluates the loss a number of times that depends on the run): each run is the toy lab's own
+    evaluates the loss a number of times that depends on the run; a class of your own): each run is the toy lab's own
     torch loop (``run_trajectory``, float32), one after another, capped by LOOP_MAX_RUN_STEPS before
     any runs."""
     from compute.sweep import spec_at  # (the sweep builds a run's spec from an axis's value)

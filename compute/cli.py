@@ -24,6 +24,7 @@ from safetensors.torch import save_file
 from tqdm import tqdm
 
 from compute.curvature import stable_lr, toy_hessian
+from compute.custom import CLASS_PREFIX, parse_options, register_class
 from compute.data import DATA_PARAMS, DataSpec
 from compute.datasets import SOURCES, DataFileError, data_dir, fetch
 from compute.errors import InvalidSpec
@@ -170,12 +171,43 @@ def _loss_spec(args: argparse.Namespace) -> LossSpec:
     return LossSpec(args.loss, tuple(given.items()))
 
 
+def _builtin() -> dict:
+    """The optimizer registry's own rows (not the classes registered in this process)."""
+    return {key: row for key, row in OPTIMIZERS.items() if not key.startswith(CLASS_PREFIX)}
+
+
+def _add_class_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--optimizer-class", default=None, metavar="MODULE:CLASS",
+                       help="any torch.optim.Optimizer subclass instead of --optimizer (pytorch_optimizer:Lion, "
+                            "mypackage.optim:MyOptimizer); its arguments from its signature, set with --opt")
+    group.add_argument("--opt", action="append", default=[], metavar="NAME=VALUE",
+                       help="an argument of --optimizer-class (repeatable; a tuple as betas=0.9,0.99); the shared "
+                            "options (--lr, --weight-decay, …) apply to it too")
+
+
+def _optimizer_spec(args: argparse.Namespace, defaults: dict | None = None) -> OptimizerSpec:
+    """The optimizer of the options: --optimizer and its arguments, or --optimizer-class with --opt."""
+    if args.optimizer_class:
+        key = register_class(args.optimizer_class)
+        known = {p.name for row in _builtin().values() for p in row.params}
+        shared = {p.name: getattr(args, p.name) for p in OPTIMIZERS[key].params
+                  if p.name in known and getattr(args, p.name, None) is not None}
+        return OptimizerSpec(key, tuple({**shared, **dict(parse_options(key, args.opt))}.items()))
+    if args.opt:
+        raise InvalidSpec("--opt sets an argument of --optimizer-class; a built-in optimizer takes its own options "
+                          "(--lr, --momentum, …)", "opt")
+    row = OPTIMIZERS[args.optimizer]
+    given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
+    return OptimizerSpec(args.optimizer, tuple({**(defaults or {}), **given}.items()))
+
+
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_problem_options(parser)
     opt = parser.add_argument_group("optimizer")
-    opt.add_argument("--optimizer", choices=list(OPTIMIZERS), default=field_default(OptimizerSpec, "name"),
+    opt.add_argument("--optimizer", choices=list(_builtin()), default=field_default(OptimizerSpec, "name"),
                      help="torch.optim class")
-    _add_registry_options(opt, OPTIMIZERS)
+    _add_class_options(opt)
+    _add_registry_options(opt, _builtin())
     _add_schedule_options(parser)
     loop = parser.add_argument_group("training loop")
     for p in RUN_PARAMS:
@@ -183,12 +215,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_spec(args: argparse.Namespace) -> RunSpec:
-    row = OPTIMIZERS[args.optimizer]
-    given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
     return RunSpec(
         data=_data_spec(args),
         loss=_loss_spec(args),
-        optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
+        optimizer=_optimizer_spec(args),
         schedule=_schedule_spec(args),
         **{p.name: getattr(args, p.name) for p in RUN_PARAMS},
     )
@@ -218,9 +248,10 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
                      help="the folder of the data files (default $DATA_DIR, else cache-dir/data)")
     for p in DATA_SPLIT_PARAMS:
         _add(net, p, p.default)
-    net.add_argument("--optimizer", choices=list(OPTIMIZERS), default=TRAIN_OPTIMIZER.name,
+    net.add_argument("--optimizer", choices=list(_builtin()), default=TRAIN_OPTIMIZER.name,
                      help="torch.optim class")
-    _add_registry_options(net, OPTIMIZERS, TRAIN_OPTIMIZER)
+    _add_class_options(net)
+    _add_registry_options(net, _builtin(), TRAIN_OPTIMIZER)
     for p in TRAIN_PARAMS:
         flag = "--train-seed" if p.name == "seed" else p.cli_flag
         net.add_argument(flag, dest=f"train_{p.name}", default=p.default, metavar=p.name.upper(),
@@ -229,14 +260,11 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
 
 def _train_spec(args: argparse.Namespace) -> TrainSpec:
     """The network's training from ``_add_network_options``' options; the data folder checked."""
-    row = OPTIMIZERS[args.optimizer]
-    given = {p.name: getattr(args, p.name) for p in row.params if getattr(args, p.name) is not None}
-    if args.optimizer == TRAIN_OPTIMIZER.name:
-        given = {**TRAIN_OPTIMIZER.values, **given}
+    defaults = TRAIN_OPTIMIZER.values if args.optimizer == TRAIN_OPTIMIZER.name else None
     spec = TrainSpec(
         model=args.model,
         dataset=DatasetSpec(args.dataset, **{p.name: getattr(args, p.name) for p in DATA_SPLIT_PARAMS}),
-        optimizer=OptimizerSpec(args.optimizer, tuple(given.items())),
+        optimizer=_optimizer_spec(args, defaults),
         **{p.name: getattr(args, f"train_{p.name}") for p in TRAIN_PARAMS},
     )
     if args.data_dir:

@@ -367,8 +367,11 @@ class OptimizerInfo:
     l2_param: str | None = None
     # a bool param that stands for a string argument: (param, argument, value when true, when false)
     switch: tuple[str, str, Any, Any] | None = None
-    # steps with a closure that evaluates the loss again (LBFGS): one optimizer per run, no batched form
+    # steps with a closure that evaluates the loss again (LBFGS)
     closure: bool = False
+    # has a batched form (compute/batched.py); without one, sweeps and previews take torch's own loop,
+    # and each run has its own optimizer (one that mixes its parameters would mix runs)
+    batched: bool = True
 
     def l2(self, values: Mapping[str, Any]) -> Any:
         """The L2 coefficient the optimizer's weight decay adds to the loss, so to its Hessian:
@@ -744,6 +747,7 @@ LBFGS = OptimizerInfo(
     none_at_zero=("max_eval",),
     switch=("strong_wolfe", "line_search_fn", "strong_wolfe", None),
     closure=True,
+    batched=False,
 )
 
 OPTIMIZERS: dict[str, OptimizerInfo] = {row.key: row for row in (

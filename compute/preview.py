@@ -44,9 +44,9 @@ class PreviewSpec(_Keyed):
 
     def __post_init__(self) -> None:
         row = OPTIMIZERS[self.run.optimizer.name]
-        if row.closure:
-            raise InvalidSpec(f"{row.title} has no batched form (its line search evaluates the loss a different "
-                              "number of times in each run)", "preview")
+        if not row.batched:
+            why = " (its line search evaluates the loss a different number of times in each run)" if row.closure else ""
+            raise InvalidSpec(f"{row.title} has no batched form{why}", "preview")
         can = (*previewable(self.run), *PREFIX)
         if self.name not in can:
             raise InvalidSpec(f"{self.name!r:.40} cannot be previewed on the batched engine; "

@@ -135,8 +135,9 @@ def run_trajectories(specs: Sequence[RunSpec]) -> list[Trajectory]:
         # a schedule steps its optimizer's lr: runs share one where their epochs end alike; a plateau
         # follows one run's loss, so each such run has its own
         schedule = run.spec.schedule
-        # (LBFGS flattens all its parameters into one vector: runs sharing it would mix)
-        apart = id(run) if SCHEDULES[schedule.name].plateau or OPTIMIZERS[run.spec.optimizer.name].closure else None
+        # (LBFGS flattens all its parameters into one vector, and a class without a batched form may
+        # too: runs sharing it would mix)
+        apart = id(run) if SCHEDULES[schedule.name].plateau or not OPTIMIZERS[run.spec.optimizer.name].batched else None
         key = (run.spec.optimizer, run.spec.zero_grad, schedule, run.spec.batches_per_epoch, apart)
         members.setdefault(key, []).append(run)
     groups = [_Group(group) for group in members.values()]

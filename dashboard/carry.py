@@ -22,8 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from compute import OPTIMIZERS, InvalidSpec
-from dashboard.state import COMPARE, COUNT, PAGES, TOY, check_state, default_state, to_query
+from compute import InvalidSpec
+from dashboard.state import COMPARE, COUNT, OPTIMIZERS, PAGES, TOY, check_state, default_state, to_query
 
 
 def _keys(page: str) -> set[str]:

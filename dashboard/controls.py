@@ -87,10 +87,12 @@ def slider_marks(param: Param) -> dict[int, str]:
     return marks
 
 
-def group_controls(group: str, state: dict[str, Any], title: str | None = None, page: str = TOY) -> list[Any]:
+def group_controls(group: str, state: dict[str, Any], title: str | None = None, page: str = TOY,
+                   slider: bool = True) -> list[Any]:
     """The controls of every field of a group of the page's settings, in table order, under an
-    optional title."""
-    controls = [param_control(f.group, f.param, state[f.key], page) for f in PAGES[page].groups.get(group, ())]
+    optional title (``slider=False``: number boxes only, a hidden group's light form)."""
+    controls = [param_control(f.group, f.param, state[f.key], page, slider=slider)
+                for f in PAGES[page].groups.get(group, ())]
     return ([html.Div(title, className="group-title")] if title and controls else []) + controls
 
 

@@ -210,8 +210,21 @@ class JobLimits:
             raise SystemExit(f"JOBS_NICE={self.JOBS_NICE!r}: expected 1 to 19")
 
 
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """What the pages offer beside compute's registries."""
+
+    # optimizer classes the pages offer beside torch.optim's, comma-separated module:Class (an
+    # installed package's, pytorch_optimizer:Lion, or your own); an address never names one
+    OPTIMIZER_CLASSES: str = ""
+
+    @property
+    def optimizer_classes(self) -> list[str]:
+        return [part.strip() for part in self.OPTIMIZER_CLASSES.split(",") if part.strip()]
+
+
 SECTIONS: dict[str, type] = {"server": Server, "stores": Stores, "folders": Folders, "clients": ClientLimits,
-                             "proxying": Proxying, "jobs": JobLimits}
+                             "proxying": Proxying, "jobs": JobLimits, "offer": Offer}
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +237,7 @@ class Settings:
     clients: ClientLimits = dataclasses.field(default_factory=ClientLimits)
     proxying: Proxying = dataclasses.field(default_factory=Proxying)
     jobs: JobLimits = dataclasses.field(default_factory=JobLimits)
+    offer: Offer = dataclasses.field(default_factory=Offer)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

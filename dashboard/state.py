@@ -36,6 +36,7 @@ from compute import (
     RunSpec,
     ScheduleSpec,
 )
+from compute.custom import register_class
 from compute.datasets import SOURCES
 from compute.landscape import (
     BIAS_MODES,
@@ -53,7 +54,23 @@ from compute.schedules import SCHEDULES, schedule_group
 from compute.specs import MAX_STEPS
 from compute.spectrum import HVP_COST, SHARPENING_PARAMS, SharpeningSpec
 from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
+from dashboard.settings import settings
 
+
+def _offer_host_classes() -> None:
+    """The optimizer classes the host lists (OPTIMIZER_CLASSES) join the registry before the pages'
+    settings are made from it: the pages offer them, and only them, beside torch.optim's."""
+    for path in settings().offer.optimizer_classes:
+        try:
+            register_class(path)
+        except InvalidSpec as err:
+            raise SystemExit(f"OPTIMIZER_CLASSES: {err.message}") from None
+
+
+_offer_host_classes()
+# The pages' optimizers: the registry as it stands once the host's classes joined it. A class that
+# joins later in this process (compute.custom.register_class) is the API's and the CLI's, not the pages'.
+OPTIMIZERS = dict(OPTIMIZERS)
 AXIS_POINTS = (param(AXIS_PARAMS, "points").lo, param(AXIS_PARAMS, "points").hi)
 
 

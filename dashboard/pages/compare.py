@@ -22,7 +22,6 @@ from dash import (
 
 from compute import (
     LOSSES,
-    OPTIMIZERS,
     InvalidSpec,
     RunSpec,
     loss_grid,
@@ -33,8 +32,7 @@ from dashboard.cache import cached, cached_each
 from dashboard.carry import carry_query
 from dashboard.controls import (
     CHECKED,
-    as_control,
-    control_key,
+    control_value,
     error_messages,
     group_controls,
     log_checklist,
@@ -66,6 +64,8 @@ from dashboard.ids import (
 from dashboard.lessons import opened_view
 from dashboard.outputs import matched, updates
 from dashboard.panels import (
+    GROUP_FULL,
+    GROUP_LIGHT,
     URL_SYNC_JS,
     PlaybackIDs,
     PreviewIDs,
@@ -86,8 +86,8 @@ from dashboard.panels import (
 )
 from dashboard.state import (
     COUNT,
-    FIELD_BY_KEY,
     MAX_RUNS,
+    OPTIMIZERS,
     PATHS,
     Checked,
     check_state,
@@ -118,11 +118,20 @@ def toy_href(state: dict[str, Any], i: int) -> str:
     return dash.get_relative_path(PATHS[TOY]) + carry_query({**state, "step": None}, COMPARE, i)
 
 
+def _card_group(i: int, key: str, values: dict[str, Any], full: bool) -> list:
+    """Run ``i``'s controls of optimizer ``key`` (``values``: by the setting's name); sliders when ``full``."""
+    return [param_control(key, p, values.get(p.name, p.default), COMPARE, i, slider=full) for p in OPTIMIZERS[key].params]
+
+
 def _run_card(i: int, state: dict[str, Any]) -> html.Div:
     chosen = state[f"r{i}.optimizer"]
-    groups = [html.Div([param_control(key, p, state[f"r{i}.{key}.{p.name}"], COMPARE, i)
-                        for p in row.params],
-                       id=optimizer_group_id(key, COMPARE, i), style=shown_if(key == chosen))
+    # only the chosen optimizer's controls: four cards of every optimizer's made Dash's every update
+    # slow (a duplicate took 20 s, its pattern-matched State over some 900 controls); the others are
+    # built when chosen (show_run_optimizer) or when a run is copied in (edit_runs)
+    groups = [html.Div(_card_group(i, key, {p.name: state[f"r{i}.{key}.{p.name}"] for p in row.params}, True)
+                       if key == chosen else [],
+                       id=optimizer_group_id(key, COMPARE, i), className=GROUP_FULL if key == chosen else GROUP_LIGHT,
+                       style=shown_if(key == chosen))
               for key, row in OPTIMIZERS.items()]
     return html.Div(
         [
@@ -205,11 +214,28 @@ def layout(**query: Any) -> html.Div:
 
 @callback(
     Output(optimizer_group_id(ALL, COMPARE, MATCH), "style"),
+    Output(optimizer_group_id(ALL, COMPARE, MATCH), "children"),
+    Output(optimizer_group_id(ALL, COMPARE, MATCH), "className"),
     Input(run_part_id("optimizer", MATCH), "value"),
+    State(optimizer_group_id(ALL, COMPARE, MATCH), "className"),
+    State(param_id(ALL, ALL, COMPARE, MATCH), "value"),
 )
-def show_run_optimizer(optimizer):
-    """Each run card shows its chosen optimizer's controls only."""
-    return [shown_if(item["id"]["key"] == optimizer) for item in ctx.outputs_list]
+def show_run_optimizer(optimizer, classes, values):
+    """Each run card shows its chosen optimizer's controls only (with their sliders once shown, from
+    the values its boxes hold then: a duplicated run's, say)."""
+    run = ctx.outputs_list[0][0]["id"]["run"] if ctx.outputs_list and ctx.outputs_list[0] else 0
+    held = {(item["id"].get("group"), item["id"].get("name")): value
+            for item, value in zip(ctx.states_list[1], values if isinstance(values, list) else [])}
+    styles, children, names = [], [], []
+    for item, name in zip(ctx.outputs_list[0], classes if isinstance(classes, list) else []):
+        key = item["id"]["key"]
+        styles.append(shown_if(key == optimizer))
+        grow = key == optimizer and name == GROUP_LIGHT and key in OPTIMIZERS
+        values_of = {p.name: control_value(p, held[(key, p.name)]) for p in OPTIMIZERS[key].params
+                     if (key, p.name) in held} if grow else {}
+        children.append(_card_group(run, key, values_of, True) if grow else no_update)
+        names.append(GROUP_FULL if grow else no_update)
+    return styles, children, names
 
 
 FULL = f"{MAX_RUNS} runs, the most a comparison holds: remove one to duplicate another."
@@ -236,7 +262,8 @@ def show_cards(count):
 
 
 @callback(
-    Output(param_id(ALL, ALL, COMPARE, ALL), "value"),
+    Output(optimizer_group_id(ALL, COMPARE, ALL), "children", allow_duplicate=True),
+    Output(optimizer_group_id(ALL, COMPARE, ALL), "className", allow_duplicate=True),
     Output(run_part_id("optimizer", ALL), "value"),
     Output(CompareID.COUNT, "data"),
     Input(run_part_id("duplicate", ALL), "n_clicks"),
@@ -247,12 +274,15 @@ def show_cards(count):
     prevent_initial_call=True,
 )
 def edit_runs(_dup, _remove, values, optimizers, count):
-    """Duplicate a run into the next free slot, or remove one and move the later ones up."""
+    """Duplicate a run into the next free slot, or remove one and move the later ones up: each card's
+    chosen optimizer's controls built again with its run's values (the others empty)."""
     trigger = ctx.triggered_id if isinstance(ctx.triggered_id, dict) else {}
     run, part = trigger.get("run"), trigger.get("type")
     items = ctx.states_list[0]
+    groups = ctx.outputs_list[0] if ctx.outputs_list else []
+    unchanged = [no_update] * len(groups), [no_update] * len(groups), [no_update] * MAX_RUNS, no_update
     if not isinstance(count, int) or not isinstance(run, int) or not 0 <= run < MAX_RUNS:
-        return [no_update] * len(items), [no_update] * MAX_RUNS, no_update
+        return unchanged
     settings = settings_from_controls(items, values)
     runs = [({k.split(".", 1)[1]: v for k, v in settings.items() if k.startswith(f"r{i}.")},
              optimizers[i] if i < len(optimizers) else "sgd") for i in range(MAX_RUNS)]
@@ -264,13 +294,19 @@ def edit_runs(_dup, _remove, values, optimizers, count):
         runs.append(({}, "sgd"))
         count -= 1
     else:
-        return [no_update] * len(items), [no_update] * MAX_RUNS, no_update
-    new_values = []
-    for item in items:
-        cid = item["id"]
-        param = FIELD_BY_KEY[control_key(cid)].param
-        new_values.append(as_control(param, runs[cid["run"]][0].get(f"{cid['group']}.{cid['name']}", param.default)))
-    return new_values, [optimizer for _, optimizer in runs], count
+        return unchanged
+    children, classes = [], []
+    for item in groups:
+        key, i = item["id"]["key"], item["id"]["run"]
+        values, chosen = runs[i]
+        if key == chosen and key in OPTIMIZERS:
+            own = {p.name: values.get(f"{key}.{p.name}", p.default) for p in OPTIMIZERS[key].params}
+            children.append(_card_group(i, key, own, True))
+            classes.append(GROUP_FULL)
+        else:
+            children.append([])
+            classes.append(GROUP_LIGHT)
+    return children, classes, [optimizer for _, optimizer in runs], count
 
 
 # What the render callback writes, by name (it returns a dict of them).

@@ -13,7 +13,7 @@ import dash
 import numpy as np
 from dash import Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from compute import OPTIMIZERS, InvalidSpec
+from compute import InvalidSpec
 from compute.api import load_landscape
 from compute.cli import data_hint
 from compute.datasets import SOURCES, DataFileError
@@ -66,6 +66,7 @@ from dashboard.spread import evaluator
 from dashboard.state import LANDSCAPE as LANDSCAPE_PAGE
 from dashboard.state import (
     LANDSCAPE_VIEWS,
+    OPTIMIZERS,
     PAGE_LANCZOS,
     PAGE_VIEWS,
     PATHS,

@@ -7,7 +7,7 @@ from typing import Any
 import dash
 from dash import ALL, Input, Output, State, callback, clientside_callback, ctx, dcc, html, no_update
 
-from compute import OPTIMIZERS, Param
+from compute import Param
 from compute.batched import SCHEDULE_PREFIX
 from compute.curvature import sweep_sharpness, sweep_stability
 from compute.optimizers import LOOP_MAX_RUN_STEPS
@@ -41,7 +41,7 @@ from dashboard.panels import (
     training_section,
     view_header,
 )
-from dashboard.state import FIELD_BY_KEY, PATHS, check_state, from_query, to_query
+from dashboard.state import FIELD_BY_KEY, OPTIMIZERS, PATHS, check_state, from_query, to_query
 from dashboard.state import SWEEP as SWEEP_PAGE
 
 dash.register_page(__name__, path=PATHS[SWEEP_PAGE], name="Sweep", title="Descent Lab · sweep")
@@ -210,8 +210,8 @@ def sweep(set_progress, request, _clicks):
               f" Dashed: where full-batch SGD on MSE turns unstable in theory (lr·λmax = 2(1 + μ)/(1 − τ), "
               f"Nesterov 2(1 + μ)/(1 + 2μ); λmax = {sweep_sharpness(spec):.4g}).")
     row = OPTIMIZERS[spec.run.optimizer.name]
-    looped = (f" {row.title} has no batched form (its line search): torch's own loop ran each run, at most "
-              f"{LOOP_MAX_RUN_STEPS:,} run-steps." if row.closure else "")
+    looped = (f" {row.title} has no batched form: torch's own loop ran each run, at most "
+              f"{LOOP_MAX_RUN_STEPS:,} run-steps." if not row.batched else "")
     return updates(SWEPT, figure=figure,
                    text=f"{spec.runs:,} runs × {spec.run.steps} steps done; {diverged:,} diverged.{theory}{looped}")
 

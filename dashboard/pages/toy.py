@@ -22,7 +22,6 @@ from dash import (
 )
 
 from compute import (
-    OPTIMIZERS,
     PRESETS,
     InvalidSpec,
     RunSpec,
@@ -59,6 +58,7 @@ from dashboard.ids import (
     ID,
     RENDERED,
     TOY,
+    optimizer_group_id,
     param_id,
     param_msg_id,
     preset_id,
@@ -67,6 +67,7 @@ from dashboard.ids import (
 from dashboard.lessons import opened_view
 from dashboard.outputs import matched, updates
 from dashboard.panels import (
+    GROUP_FULL,
     URL_SYNC_JS,
     JobIDs,
     PlaybackIDs,
@@ -76,6 +77,7 @@ from dashboard.panels import (
     job_callback,
     labelled_dropdown,
     loss_section,
+    optimizer_group,
     optimizer_section,
     playback_controls,
     preview_parts,
@@ -93,6 +95,7 @@ from dashboard.panels import (
 from dashboard.state import (
     CHOICES,
     FIELD_BY_KEY,
+    OPTIMIZERS,
     PATHS,
     Checked,
     build_specs,
@@ -431,30 +434,38 @@ def click_start(click):
 
 @callback(
     Output(param_id(ALL, ALL), "value"),
+    Output(optimizer_group_id(ALL), "children", allow_duplicate=True),
+    Output(optimizer_group_id(ALL), "className", allow_duplicate=True),
     Output(ID.OPTIMIZER, "value"),
     Output(ID.PRESET_CAPTION, "children"),
     Input(preset_id(ALL), "n_clicks"),
     prevent_initial_call=True,
 )
 def apply_preset(_clicks):
-    """Set the optimizer to a classic figure's settings (the rest at the registry's defaults)."""
+    """Set the optimizer to a classic figure's settings (the rest at the registry's defaults): its
+    group's controls built with them (the page holds only the chosen optimizer's), the epochs and
+    the feature set in their boxes."""
     key = ctx.triggered_id.get("key") if isinstance(ctx.triggered_id, dict) else None
     preset = PRESETS.get(key) if isinstance(key, str) else None
-    outputs = ctx.outputs_list[0]
+    outputs, groups = ctx.outputs_list[0], ctx.outputs_list[1]
     if preset is None:
-        return [no_update] * len(outputs), no_update, no_update
+        return [no_update] * len(outputs), [no_update] * len(groups), [no_update] * len(groups), no_update, no_update
     given = {**{f"{preset.optimizer}.{name}": value for name, value in preset.params},
              **{f"data.{name}": value for name, value in preset.data}, "run.epochs": preset.epochs}
     values = []
     for item in outputs:
         field = FIELD_BY_KEY.get(control_key(item["id"]))
-        # its optimizer's settings, the epochs and the feature (the map follows it); the rest stay
-        if field is None or not (field.group == preset.optimizer or field.key in given
-                                 or (field.group == "data" and field.param.name in FEATURE_KEYS)):
+        # the epochs and the feature (the map follows it); the rest stay (its optimizer's: built below)
+        if field is None or field.group in OPTIMIZERS or not (
+                field.key in given or (field.group == "data" and field.param.name in FEATURE_KEYS)):
             values.append(no_update)
         else:
             values.append(as_control(field.param, given.get(field.key, field.param.default)))
-    return values, preset.optimizer, f"{preset.label}: {preset.caption}"
+    state = {**default_state(TOY), **{k: v for k, v in given.items() if k.startswith(preset.optimizer + ".")}}
+    built = [optimizer_group(preset.optimizer, state, TOY) if item["id"]["key"] == preset.optimizer else no_update
+             for item in groups]
+    names = [GROUP_FULL if item["id"]["key"] == preset.optimizer else no_update for item in groups]
+    return values, built, names, preset.optimizer, f"{preset.label}: {preset.caption}"
 
 
 show_optimizer = register_optimizer_switch(TOY, ID.OPTIMIZER)

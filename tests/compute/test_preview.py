@@ -8,7 +8,7 @@ from compute.batched import previewable
 from compute.preview import PreviewSpec, preview_param, run_preview
 
 CASES = [(optimizer, p.name) for optimizer, row in OPTIMIZERS.items() for p in row.params
-         if p.kind is not bool and not row.closure]
+         if p.kind is not bool and row.batched]
 
 
 def test_an_optimizer_without_a_batched_form_says_release():

@@ -2,10 +2,12 @@
 
 import functools
 import importlib
+import json
 
 import numpy as np
 import pytest
 from dash import no_update
+from plotly.utils import PlotlyJSONEncoder
 
 from compute import OPTIMIZERS, PRESETS, DataSpec, OptimizerSpec, RunSpec, run_trajectory, toy_data
 from dashboard import figures as F
@@ -270,10 +272,26 @@ def _after_click(key, before):
     """The toy lab's RunSpec (MSE) and GridSpec once preset ``key`` is clicked on a page whose
     controls hold ``before``: the callback's outputs put in the controls, then the page's own
     check of its settings into specs."""
+    from dashboard.ids import optimizer_group_id
+    from dashboard.state import OPTIMIZERS as OFFERED
+
     outputs = [{"id": param_id(f.group, f.param.name), "property": "value"} for f in FIELDS]
-    values, optimizer, caption = call_callback(
-        toy.apply_preset, [1] * len(PRESETS), outputs_list=[outputs], triggered=[(preset_id(key), "n_clicks")])
-    shown = [b if v is no_update else v for b, v in zip(before, values, strict=True)]
+    groups = [{"id": optimizer_group_id(k), "property": "children"} for k in OFFERED]
+    values, built, _names, optimizer, caption = call_callback(
+        toy.apply_preset, [1] * len(PRESETS), outputs_list=[outputs, groups, groups],
+        triggered=[(preset_id(key), "n_clicks")])
+    group = built[list(OFFERED).index(optimizer)]  # its optimizer's controls, built with its values
+    held = {}
+    for component in json.loads(json.dumps(group, cls=PlotlyJSONEncoder)):
+        stack = [component]
+        while stack:
+            props = stack.pop().get("props", {})
+            ident = props.get("id")
+            if isinstance(ident, dict) and ident.get("type") == "param":
+                held[f"{ident['group']}.{ident['name']}"] = props.get("value")
+            children = props.get("children")
+            stack += [c for c in (children if isinstance(children, list) else [children]) if isinstance(c, dict)]
+    shown = [held.get(f.key, b if v is no_update else v) for f, b, v in zip(FIELDS, before, values, strict=True)]
     raw = settings_from_controls([{**o, "value": v} for o, v in zip(outputs, shown)], shown)
     checked = check_state({**raw, "optimizer": optimizer, "loss": "mse"}, TOY)
     assert checked.ok, checked.blocking
@@ -301,13 +319,28 @@ def test_every_preset_builds_the_run_its_caption_describes():
         assert CAPTIONS[key](runs[key], base, runs), f"preset {key}: {preset.caption}"
 
 
-def test_only_the_chosen_optimizer_shows_its_controls():
-    from compute import OPTIMIZERS
+def test_only_the_chosen_optimizer_shows_its_controls_and_gets_its_sliders_once_shown():
+    """The hidden optimizers' groups hold no controls; the chosen one, first shown, is built (from
+    the values of any of its controls the page holds, else its defaults), once."""
     from dashboard.ids import optimizer_group_id
+    from dashboard.panels import GROUP_FULL, GROUP_LIGHT
+    from dashboard.state import OPTIMIZERS
 
-    outputs_list = [{"id": optimizer_group_id(k), "property": "style"} for k in OPTIMIZERS]
-    styles = call_callback(toy.show_optimizer, "adam", outputs_list=outputs_list)
+    outputs = [[{"id": optimizer_group_id(k), "property": p} for k in OPTIMIZERS] for p in ("style", "children",
+                                                                                         "className")]
+    boxes = [{"id": param_id("adam", "lr"), "property": "value"}, {"id": param_id("adam", "amsgrad"), "property": "value"}]
+    classes = [GROUP_FULL if k == "sgd" else GROUP_LIGHT for k in OPTIMIZERS]
+    states = [[{"id": optimizer_group_id(k), "property": "className"} for k in OPTIMIZERS], boxes]
+    styles, children, names = call_callback(toy.show_optimizer, "adam", classes, ["0.25", ["on"]],
+                                            outputs_list=outputs, states_list=states)
     assert [s == {} for s in styles] == [k == "adam" for k in OPTIMIZERS]
+    built = children[list(OPTIMIZERS).index("adam")]
+    text = json.dumps(built, cls=PlotlyJSONEncoder)
+    assert "param-slider" in text and '"0.25"' in text and names[list(OPTIMIZERS).index("adam")] == GROUP_FULL
+    assert all(c is no_update for k, c in zip(OPTIMIZERS, children) if k != "adam")
+    again = call_callback(toy.show_optimizer, "adam", [GROUP_FULL if k == "adam" else c for k, c in zip(OPTIMIZERS, classes)],
+                          ["0.25", ["on"]], outputs_list=outputs, states_list=states)
+    assert all(c is no_update for c in again[1]), "a group built once keeps what it holds"
 
 
 def test_code_tab_shows_the_script_of_the_current_run(server_context):

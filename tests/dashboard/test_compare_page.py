@@ -11,7 +11,7 @@ from dash import no_update
 
 from compute import OPTIMIZERS, OptimizerSpec, RunSpec, run_trajectory
 from dashboard.controls import CHECKED
-from dashboard.ids import COMPARE, CompareID, param_id, param_msg_id, run_part_id
+from dashboard.ids import COMPARE, CompareID, optimizer_group_id, param_id, param_msg_id, run_part_id
 from dashboard.panels import NO_PREVIEW
 from dashboard.state import COUNT, FIELDS, MAX_RUNS, default_state, from_query
 
@@ -99,28 +99,55 @@ def _edit(trigger, count=2, optimizers=("sgd", "adam", "sgd", "sgd"), changes=No
     items = [{"id": param_id(key, p.name, COMPARE, i), "property": "value"} for i, key, p in RUN_CONTROLS]
     state = {**default_state(COMPARE), **(changes or {})}
     values = [_control(state[f"r{i}.{key}.{p.name}"], p.kind) for i, key, p in RUN_CONTROLS]
+    groups = [{"id": optimizer_group_id(key, COMPARE, i), "property": "children"}
+              for i in range(MAX_RUNS) for key in OPTIMIZERS]
     return call_callback(compare.edit_runs, [0] * 4, [0] * 4, values, list(optimizers), count,
-                         inputs_list=[], outputs_list=[], triggered=[(trigger, "n_clicks")],
+                         inputs_list=[], outputs_list=[groups, groups], triggered=[(trigger, "n_clicks")],
                          states_list=[items])
 
 
+def _boxes(children, classes) -> dict:
+    """Each built card group's number boxes: (run, optimizer, setting) → value."""
+    found = {}
+    for (i, key), group, name in zip([(i, k) for i in range(MAX_RUNS) for k in OPTIMIZERS], children, classes):
+        assert (name == compare.GROUP_FULL) == bool(group), "a chosen optimizer's group holds controls, the others none"
+        for p in OPTIMIZERS[key].params:
+            value = _value_of(group, p.name)
+            if value is not None:
+                found[(i, key, p.name)] = value
+    return found
+
+
+def _value_of(group: list, name: str):
+    """The value of the control named ``name`` among a group's components."""
+    stack = list(group)
+    while stack:
+        props = stack.pop().to_plotly_json()["props"]
+        ident = props.get("id")
+        if isinstance(ident, dict) and ident.get("type") == "param" and ident.get("name") == name:
+            return props.get("value")
+        children = props.get("children")
+        stack += [c for c in (children if isinstance(children, list) else [children]) if hasattr(c, "to_plotly_json")]
+    return None
+
+
 def test_duplicate_copies_a_run_into_the_next_slot():
-    values, optimizers, count = _edit(run_part_id("duplicate", 1), changes={"r1.adam.lr": 0.25})
-    got = {(i, key, p.name): v for (i, key, p), v in zip(RUN_CONTROLS, values)}
+    children, classes, optimizers, count = _edit(run_part_id("duplicate", 1), changes={"r1.adam.lr": 0.25})
+    got = _boxes(children, classes)
     assert count == 3 and optimizers[2] == "adam" and got[(2, "adam", "lr")] == 0.25
-    assert got[(1, "adam", "lr")] == 0.25
+    assert got[(1, "adam", "lr")] == 0.25 and (2, "rmsprop", "lr") not in got
 
 
 def test_remove_moves_the_later_runs_up():
-    values, optimizers, count = _edit(run_part_id("remove", 0), changes={"r1.adam.lr": 0.25})
-    got = {(i, key, p.name): v for (i, key, p), v in zip(RUN_CONTROLS, values)}
+    children, classes, optimizers, count = _edit(run_part_id("remove", 0), changes={"r1.adam.lr": 0.25})
+    got = _boxes(children, classes)
     assert count == 1 and optimizers[0] == "adam" and got[(0, "adam", "lr")] == 0.25
 
 
 def test_edits_past_the_limits_change_nothing():
-    _values, _optimizers, count = _edit(run_part_id("duplicate", 0), count=MAX_RUNS)
+    *_, count = _edit(run_part_id("duplicate", 0), count=MAX_RUNS)
     assert count is no_update
-    _values, _optimizers, count = _edit(run_part_id("remove", 0), count=1)
+    *_, count = _edit(run_part_id("remove", 0), count=1)
     assert count is no_update
 
 
