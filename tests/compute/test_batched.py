@@ -113,7 +113,7 @@ BATCHED = [k for k, row in OPTIMIZERS.items() if row.batched]  # LBFGS has no ba
 
 @pytest.mark.parametrize("loss", list(LOSSES))
 @pytest.mark.parametrize("optimizer", BATCHED)
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_float64_matches_torch_optim_step_by_step(optimizer, loss, data):
     flags, settings_ = data.draw(configurations(optimizer))

@@ -20,6 +20,15 @@ from compute.custom import load_class, register_class
 from compute.sweep import SweepAxis, SweepSpec, run_sweep
 
 
+@pytest.fixture(autouse=True)
+def _registry_as_it_was():
+    """A class registered by a test leaves the registry with it (other tests count its rows)."""
+    before = dict(OPTIMIZERS)
+    yield
+    OPTIMIZERS.clear()
+    OPTIMIZERS.update(before)
+
+
 class SignStep(torch.optim.Optimizer):
     """θ ← θ − lr·scale·sign(g + β·m), m a running mean of g (a test's own optimizer)."""
 
@@ -151,7 +160,17 @@ print(json.dumps({"offered": listed in CHOICES["optimizer"], "notes": notes, "ot
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["offered"] and seen["notes"] == [] and seen["other"] == "sgd" and seen["other_notes"]
     assert np.isfinite(seen["loss"])
-    env["OPTIMIZER_CLASSES"] = "os:path"
-    bad = subprocess.run([sys.executable, "-c", "import dashboard.state"], env=env, capture_output=True, text=True,
-                         timeout=120, check=False)
-    assert bad.returncode != 0 and "OPTIMIZER_CLASSES: os:path is not a torch.optim.Optimizer subclass" in bad.stderr
+
+
+def test_a_listed_class_that_does_not_import_stops_the_server_with_one_line(monkeypatch):
+    from dashboard import state
+    from dashboard.settings import settings
+
+    monkeypatch.setenv("OPTIMIZER_CLASSES", "torch.optim:SGD, os:path")
+    settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit, match=r"OPTIMIZER_CLASSES: os:path is not a torch\.optim\.Optimizer subclass"):
+            state._offer_host_classes()
+    finally:
+        monkeypatch.delenv("OPTIMIZER_CLASSES")
+        settings.cache_clear()

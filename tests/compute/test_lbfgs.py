@@ -64,9 +64,8 @@ def closure_loop(spec: RunSpec) -> tuple[np.ndarray, list[tuple[float, float, fl
     {}, {"lr": 0.1, "max_iter": 3, "history_size": 2}, {"strong_wolfe": True},
     {"strong_wolfe": True, "max_eval": 7, "tolerance_grad": 1e-4, "tolerance_change": 1e-5},
 ], ids=str)
-@pytest.mark.parametrize("knobs", [{}, {"batch_size": 10, "batch_seed": 2}, {"clip_grad_norm": True, "max_norm": 0.5}],
-                         ids=str)
-@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize(("knobs", "loss"), [({}, "mse"), ({"batch_size": 10, "batch_seed": 2}, "bce"),
+                                             ({"clip_grad_norm": True, "max_norm": 0.5}, "mse")], ids=str)
 def test_the_toy_lab_run_is_the_closure_loop(settings, knobs, loss):
     spec = RunSpec(loss=LossSpec(loss), epochs=12, optimizer=OptimizerSpec("lbfgs", tuple(settings.items())), **knobs)
     traj = run_trajectory(spec)

@@ -100,7 +100,7 @@ def _optimizer_for(name: str, draw_optimizer: str) -> OptimizerSpec:
 
 
 @pytest.mark.parametrize("name", SCHEDULED)
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_toy_lab_run_is_the_plain_loop_with_its_scheduler(name, data):
     schedule = data.draw(schedules(name))
@@ -115,7 +115,7 @@ def test_the_toy_lab_run_is_the_plain_loop_with_its_scheduler(name, data):
 
 
 @pytest.mark.parametrize("name", SCHEDULED)
-@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_the_batched_engine_follows_torchs_scheduler(name, data):
     """Three runs at three base lrs (CyclicLR and OneCycleLR set their own), float64, against the

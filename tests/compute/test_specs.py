@@ -65,6 +65,7 @@ def test_every_field_rejects_out_of_range_values(param, data):
 
 
 @pytest.mark.parametrize(("key", "param"), REGISTRY_NUMERIC, ids=lambda v: getattr(v, "name", v))
+@settings(max_examples=25)  # a hundred parameters: 25 draws each
 @given(data=st.data())
 def test_registry_params_accept_their_range_and_reject_outside(key, param, data):
     if param.kind is int:  # a whole number inside, the next one past the top outside
