@@ -10,6 +10,7 @@ that diverges cannot touch its neighbours.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from compute.errors import InvalidSpec
 from compute.losses import LOSSES, loss_data
 from compute.optimizers import LOOP_MAX_RUN_STEPS, OPTIMIZERS, muon_zeropower
 from compute.schedules import SCHEDULES, Plateau, schedule_table, scheduler_steps
-from compute.specs import RunSpec
+from compute.specs import RunSpec, ScheduleSpec
 from compute.toy import batch_order, run_trajectory
 
 # the most (runs × points) elements one block of runs holds per temporary (8 MB in float32)
@@ -565,6 +566,24 @@ def run_batched(
     )
 
 
+def spec_at(run: RunSpec, values: dict[str, float]) -> RunSpec:
+    """The run at these values of its settings: optimizer hyperparameters, its own (init_weight,
+    init_bias, max_norm) and its schedule's ("schedule.T_max"); whole numbers where a setting is one."""
+    optimizer, schedule, own = dict(run.optimizer.values), dict(run.schedule.values), {}
+    kinds = {p.name: p.kind for p in OPTIMIZERS[run.optimizer.name].params}
+    schedule_kinds = {p.name: p.kind for p in SCHEDULES[run.schedule.name].params}
+    for name, value in values.items():
+        if name.startswith(SCHEDULE_PREFIX):
+            key = name[len(SCHEDULE_PREFIX):]
+            schedule[key] = round(value) if schedule_kinds.get(key) is int else value
+        elif name in kinds:
+            optimizer[name] = round(value) if kinds[name] is int else value
+        else:
+            own[name] = value
+    return dataclasses.replace(run, optimizer=dataclasses.replace(run.optimizer, params=tuple(optimizer.items())),
+                               schedule=ScheduleSpec(run.schedule.name, tuple(schedule.items())), **own)
+
+
 def check_looped(base: RunSpec, runs: int, field: str = "sweep.x_points") -> None:
     """Raise InvalidSpec where runs of an optimizer without a batched form (LBFGS) would take
     torch's own loop past LOOP_MAX_RUN_STEPS."""
@@ -582,8 +601,6 @@ def run_looped(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, keep_
     evaluates the loss a number of times that depends on the run; a class of your own): each run is the toy lab's own
     torch loop (``run_trajectory``, float32), one after another, capped by LOOP_MAX_RUN_STEPS before
     any runs."""
-    from compute.sweep import spec_at  # (the sweep builds a run's spec from an axis's value)
-
     check_looped(base, runs)
     losses = np.full((base.steps + 1, runs), np.nan)
     weight = np.full((base.steps + 1, runs), np.nan)

@@ -63,24 +63,6 @@ def axis_param(run: RunSpec, name: str) -> Param | None:
     return next((p for p in params if p.name == name and p.kind is not bool), None)
 
 
-def spec_at(run: RunSpec, values: dict[str, float]) -> RunSpec:
-    """The run at these values of its settings: optimizer hyperparameters, its own (init_weight,
-    init_bias, max_norm) and its schedule's ("schedule.T_max"); whole numbers where a setting is one."""
-    optimizer, schedule, own = dict(run.optimizer.values), dict(run.schedule.values), {}
-    kinds = {p.name: p.kind for p in OPTIMIZERS[run.optimizer.name].params}
-    schedule_kinds = {p.name: p.kind for p in SCHEDULES[run.schedule.name].params}
-    for name, value in values.items():
-        if name.startswith(SCHEDULE_PREFIX):
-            key = name[len(SCHEDULE_PREFIX):]
-            schedule[key] = round(value) if schedule_kinds.get(key) is int else value
-        elif name in kinds:
-            optimizer[name] = round(value) if kinds[name] is int else value
-        else:
-            own[name] = value
-    return dataclasses.replace(run, optimizer=dataclasses.replace(run.optimizer, params=tuple(optimizer.items())),
-                               schedule=ScheduleSpec(run.schedule.name, tuple(schedule.items())), **own)
-
-
 def axis_values(run: RunSpec, axis: SweepAxis) -> np.ndarray:
     """The axis's values, whole numbers where its setting is one (a schedule's step counts)."""
     values = axis.values()
