@@ -61,7 +61,7 @@ lint: install
 # against 539 s with two, and 500 s with four against 520 to 598 s with three on the suite that followed);
 # the slowest are listed
 test: lint
-	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 5 --dist loadscope --durations=25
+	HYPOTHESIS_PROFILE=ci $(BIN)/python -m pytest -q -n 4 --dist loadscope --durations=25
 
 # the inner loop: lint and the tests without a browser or real servers (under two minutes)
 check: lint
