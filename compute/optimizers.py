@@ -187,18 +187,27 @@ class MuonAdamW(torch.optim.Optimizer):
         return loss
 
 
+def _muon_step(u: float, coefficients: tuple[float, float, float], steps: int, eps: float) -> float:
+    """What torch.optim.Muon's own step (lr 1, no momentum, no decay) moves a 1 × 1 weight by, for
+    the gradient [[u]]: its Newton–Schulz orthogonalization of u."""
+    p = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Muon([p], lr=1.0, weight_decay=0.0, momentum=0.0, nesterov=False,
+                           ns_coefficients=coefficients, eps=eps, ns_steps=steps)
+    p.grad = torch.tensor([[u]], dtype=torch.float64)
+    opt.step()
+    return -float(p.detach()[0, 0])
+
+
+@lru_cache(maxsize=64)
+def _muon_unit(coefficients: tuple[float, float, float], steps: int, eps: float) -> float:
+    """K: the iteration of 1, what any update at or above eps in size becomes (with its sign)."""
+    return _muon_step(1.0, coefficients, steps, eps)
+
+
 def muon_zeropower(values: np.ndarray, coefficients: tuple[float, float, float], steps: int, eps: float) -> np.ndarray:
     """What torch.optim.Muon's Newton–Schulz orthogonalization (in bfloat16) makes of 1 × 1 matrices
     [[u]]: u/|u| is ±1, so it is sign(u)·K, K the iteration of 1, taken from torch's own step; a u
     under eps (the normalization's floor) goes through torch's step alone."""
-    def once(u: float) -> float:
-        p = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
-        opt = torch.optim.Muon([p], lr=1.0, weight_decay=0.0, momentum=0.0, nesterov=False,
-                               ns_coefficients=coefficients, eps=eps, ns_steps=steps)
-        p.grad = torch.tensor([[u]], dtype=torch.float64)
-        opt.step()
-        return -float(p.detach()[0, 0])
-
     values = np.asarray(values, np.float64)
     in_bf16 = torch.from_numpy(values).to(torch.bfloat16).double().numpy()  # what the iteration starts from
     small = np.abs(in_bf16) < 2 * eps  # (the floor's own rounding aside: these go through torch)
@@ -206,18 +215,8 @@ def muon_zeropower(values: np.ndarray, coefficients: tuple[float, float, float],
         out = np.sign(in_bf16) * _muon_unit(coefficients, steps, eps)
     out[~np.isfinite(in_bf16)] = np.nan  # past bfloat16's range the iteration starts from inf/inf
     for index in zip(*np.nonzero(small & np.isfinite(in_bf16))):
-        out[index] = once(float(values[index]))
+        out[index] = _muon_step(float(values[index]), coefficients, steps, eps)
     return out
-
-
-@lru_cache(maxsize=64)
-def _muon_unit(coefficients: tuple[float, float, float], steps: int, eps: float) -> float:
-    p = torch.zeros(1, 1, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.Muon([p], lr=1.0, weight_decay=0.0, momentum=0.0, nesterov=False,
-                           ns_coefficients=coefficients, eps=eps, ns_steps=steps)
-    p.grad = torch.ones(1, 1, dtype=torch.float64)
-    opt.step()
-    return -float(p.detach()[0, 0])
 
 
 def _muon_view(states: list[dict], v: dict[str, Any], _params: list[torch.Tensor]) -> StateView:

@@ -32,7 +32,6 @@ from dashboard.cache import cached, cached_each
 from dashboard.carry import carry_query
 from dashboard.controls import (
     CHECKED,
-    control_value,
     error_messages,
     group_controls,
     log_checklist,
@@ -69,6 +68,7 @@ from dashboard.panels import (
     URL_SYNC_JS,
     PlaybackIDs,
     PreviewIDs,
+    completed,
     data_section,
     graph,
     loss_section,
@@ -221,21 +221,11 @@ def layout(**query: Any) -> html.Div:
     State(param_id(ALL, ALL, COMPARE, MATCH), "value"),
 )
 def show_run_optimizer(optimizer, classes, values):
-    """Each run card shows its chosen optimizer's controls only (with their sliders once shown, from
-    the values its boxes hold then: a duplicated run's, say)."""
+    """Each run card shows its chosen optimizer's controls only (built when first chosen; a copied
+    run's are built by edit_runs)."""
     run = ctx.outputs_list[0][0]["id"]["run"] if ctx.outputs_list and ctx.outputs_list[0] else 0
-    held = {(item["id"].get("group"), item["id"].get("name")): value
-            for item, value in zip(ctx.states_list[1], values if isinstance(values, list) else [])}
-    styles, children, names = [], [], []
-    for item, name in zip(ctx.outputs_list[0], classes if isinstance(classes, list) else []):
-        key = item["id"]["key"]
-        styles.append(shown_if(key == optimizer))
-        grow = key == optimizer and name == GROUP_LIGHT and key in OPTIMIZERS
-        values_of = {p.name: control_value(p, held[(key, p.name)]) for p in OPTIMIZERS[key].params
-                     if (key, p.name) in held} if grow else {}
-        children.append(_card_group(run, key, values_of, True) if grow else no_update)
-        names.append(GROUP_FULL if grow else no_update)
-    return styles, children, names
+    return completed(COMPARE, optimizer, classes, values, lambda key, state: _card_group(
+        run, key, {p.name: state[f"{key}.{p.name}"] for p in OPTIMIZERS[key].params}, True))
 
 
 FULL = f"{MAX_RUNS} runs, the most a comparison holds: remove one to duplicate another."
