@@ -23,10 +23,12 @@ from compute.losses import LOSSES, loss_data
 from compute.optimizers import LOOP_MAX_RUN_STEPS, OPTIMIZERS, muon_zeropower
 from compute.schedules import SCHEDULES, Plateau, schedule_table, scheduler_steps
 from compute.specs import RunSpec, ScheduleSpec
+from compute.surfaces import SURFACES
 from compute.toy import batch_order, run_trajectory
 
 # the most (runs × points) elements one block of runs holds per temporary (8 MB in float32)
 BLOCK_ELEMENTS = 1 << 21
+SURFACE_POINTS = 16  # a surface's run counts as this many points (its formula's autograd tape)
 
 Tensor = torch.Tensor
 
@@ -544,7 +546,7 @@ def run_batched(
     # Runs are independent: a sweep of 90,000 runs on 400 points would hold several (runs × points)
     # temporaries at once (0.9 GB); blocks of runs keep each below BLOCK_ELEMENTS and reach the
     # same numbers (each run's arithmetic is its own row).
-    block = max(1, BLOCK_ELEMENTS // max(1, base.data.n))
+    block = max(1, BLOCK_ELEMENTS // (SURFACE_POINTS if base.surface.on else max(1, base.data.n)))
     if runs <= block:
         return _run_block(base, overrides, runs, dtype, keep_params, progress)
     starts = range(0, runs, block)
@@ -643,6 +645,25 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
         pred = p[0, :, None] * xb + p[1, :, None]  # (runs, points)
         return pred, elementwise(pred, yb.expand_as(pred)).mean(dim=-1)
 
+    surface = SURFACES[base.surface.name].function(base.surface.values) if base.surface.on else None
+
+    def gradient(p: Tensor, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        """Each run's (loss, (dL/dw, dL/db)) on the batch: the loss's derivative in closed form;
+        on a surface f(x, y) at (x, y) = (bias, weight) by autograd (the runs share no term, so the
+        gradient of the sum is each run's own)."""
+        if surface is None:
+            pred, batch_loss = forward(p, xb, yb)
+            slope = loss_row.derivative(pred, yb, base.loss.values) / len(xb)
+            return batch_loss, torch.stack((slope @ xb, slope.sum(dim=-1)))
+        with torch.enable_grad():
+            point = p.detach().requires_grad_()
+            values = surface(point[1], point[0])
+            (grad,) = torch.autograd.grad(values.sum(), point)
+        return values.detach(), grad
+
+    def full_loss(p: Tensor) -> Tensor:
+        return forward(p, xs, ys)[1] if surface is None else surface(p[1], p[0])
+
     with torch.no_grad():
         for step in range(base.steps):
             if kept is not None:
@@ -650,10 +671,8 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
             xb, yb = next(batches)
             if schedule is not None:
                 schedule.apply(step, hp, on, exact)
-            pred, batch_loss = forward(params, xb, yb)
-            losses[step] = (batch_loss if full_batch else forward(params, xs, ys)[1]).numpy()
-            slope = loss_row.derivative(pred, yb, base.loss.values) / len(xb)
-            grad = torch.stack((slope @ xb, slope.sum(dim=-1)))
+            batch_loss, grad = gradient(params, xb, yb)
+            losses[step] = (batch_loss if full_batch else full_loss(params)).numpy()
             accumulated = grad if base.zero_grad else accumulated + grad
             if base.clip_grad_norm:
                 accumulated = _clip(accumulated, max_norm)  # clip_grad_norm_ clips .grad in place
@@ -664,7 +683,7 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
                 progress(step, base.steps)
         if kept is not None:
             kept[base.steps] = params.numpy()
-        losses[base.steps] = forward(params, xs, ys)[1].numpy()
+        losses[base.steps] = full_loss(params).numpy()
     finite = np.isfinite(losses)
     if kept is not None:
         finite &= np.isfinite(kept).all(axis=1)

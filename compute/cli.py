@@ -28,6 +28,7 @@ from compute.custom import CLASS_PREFIX, parse_options, register_class
 from compute.data import DATA_PARAMS, DataSpec
 from compute.datasets import SOURCES, DataFileError, data_dir, fetch
 from compute.errors import InvalidSpec
+from compute.expression import ALLOWED_TEXT, MAX_LENGTH
 from compute.landscape import (
     BIAS_MODES,
     DEVICES,
@@ -73,6 +74,7 @@ from compute.specs import (
     OptimizerSpec,
     RunSpec,
     ScheduleSpec,
+    SurfaceSpec,
 )
 from compute.spectrum import (
     HVP_METHODS,
@@ -84,6 +86,7 @@ from compute.spectrum import (
     spectrum,
 )
 from compute.sweep import MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec, run_sweep
+from compute.surfaces import EXPRESSION, NONE, SURFACES, TEXT
 from compute.toy import loss_grid, run_trajectory
 
 
@@ -159,6 +162,43 @@ def _add_problem_options(parser: argparse.ArgumentParser) -> None:
     loss = parser.add_argument_group("loss")
     loss.add_argument("--loss", choices=list(LOSSES), default=field_default(LossSpec, "name"), help="torch.nn loss")
     _add_registry_options(loss, LOSSES)
+    _add_surface_options(parser)
+
+
+def _add_surface_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("surface (instead of the neuron on its data): minimize f(x, y) over the point "
+                                      "(x, y); the runs' weight is y and their bias x")
+    group.add_argument("--surface", choices=list(SURFACES), default=NONE,
+                       help="; ".join(f"{k}: {row.title}, {row.help}" for k, row in SURFACES.items()
+                                      if k not in (NONE, EXPRESSION)) + f"; {EXPRESSION}: --expression's formula")
+    group.add_argument("--expression", default=None, metavar="FORMULA",
+                       help=f"f(x, y) typed (implies --surface {EXPRESSION}): {ALLOWED_TEXT}; at most "
+                            f"{MAX_LENGTH} characters")
+    for key, row in SURFACES.items():
+        for p in row.params:
+            if p.kind is not str:
+                group.add_argument("--" + SURFACE_FLAG + p.name, dest="surface_" + p.name, default=None,
+                                   metavar=p.name.upper(), help=f"{row.title}'s {p.shown}: {p.help} "
+                                                                 f"({p.range_text()}; default {p.default:g})")
+
+
+SURFACE_FLAG = "surface-"  # a surface's arguments: --surface-a, --surface-kappa
+
+
+def _surface_spec(args: argparse.Namespace) -> SurfaceSpec:
+    name = args.surface
+    if args.expression is not None:
+        if name not in (NONE, EXPRESSION):
+            raise InvalidSpec(f"--expression is a surface of its own: leave out --surface {name}", "expression")
+        return SurfaceSpec(EXPRESSION, ((TEXT, args.expression),))
+    row = SURFACES[name]
+    given = {p.name: getattr(args, "surface_" + p.name) for p in row.params
+             if p.kind is not str and getattr(args, "surface_" + p.name) is not None}
+    stray = [p.name for other in SURFACES.values() if other is not row for p in other.params
+             if p.kind is not str and p.name not in given and getattr(args, "surface_" + p.name) is not None]
+    if stray:
+        raise InvalidSpec(f"--{SURFACE_FLAG}{stray[0]} is not an argument of --surface {name}", f"surface.{stray[0]}")
+    return SurfaceSpec(name, tuple(given.items()))
 
 
 def _data_spec(args: argparse.Namespace) -> DataSpec:
@@ -220,6 +260,7 @@ def _run_spec(args: argparse.Namespace) -> RunSpec:
         loss=_loss_spec(args),
         optimizer=_optimizer_spec(args),
         schedule=_schedule_spec(args),
+        surface=_surface_spec(args),
         **{p.name: getattr(args, p.name) for p in RUN_PARAMS},
     )
 
@@ -522,9 +563,12 @@ def _run(args: argparse.Namespace) -> None:
     spec = _run_spec(args)
     traj = run_trajectory(spec)
     scheduled = spec.schedule.name != "none"  # the lr of each row's step, where a schedule moves it
-    names = ("step", "weight", "bias", "loss", "lr")[:5 if scheduled else 4]
+    # a surface's point is (x, y) = (bias, weight): its columns say so
+    point = ("x", "y") if spec.surface.on else ("weight", "bias")
+    names = ("step", *point, "loss", "lr")[:5 if scheduled else 4]
     rows = [
-        (k, float(traj.weight[k]), float(traj.bias[k]), float(traj.loss[k]), float(traj.lr[k]))[:len(names)]
+        (k, *((float(traj.bias[k]), float(traj.weight[k])) if spec.surface.on else
+              (float(traj.weight[k]), float(traj.bias[k]))), float(traj.loss[k]), float(traj.lr[k]))[:len(names)]
         for k in range(len(traj.loss))
     ]
     if args.format == "json":
@@ -560,12 +604,17 @@ def _curvature(args: argparse.Namespace) -> None:
                 f"has {len(traj.loss) - 1} steps"
             raise InvalidSpec(f"--step {step}: the run {why}", "step")
         weight, bias = float(traj.weight[step]), float(traj.bias[step])
-    found = toy_hessian(spec.data, spec.loss, weight, bias)
+    found = toy_hessian(spec.data, spec.loss, weight, bias, spec.surface)
     sys.stdout.write("index,eigenvalue\n")
     for i, value in enumerate(found.eigenvalues.tolist()):
         sys.stdout.write(f"{i},{value!r}\n")
-    vectors = "; ".join(f"({v[0]:.6g}, {v[1]:.6g})" for v in found.eigenvectors.T)
-    sys.stderr.write(f"at step {step}: w={weight!r}, b={bias!r}; eigenvectors (w, b): {vectors}; "
+    if spec.surface.on:
+        vectors = "; ".join(f"({v[1]:.6g}, {v[0]:.6g})" for v in found.eigenvectors.T)
+        where = f"x={bias!r}, y={weight!r}; eigenvectors (x, y)"
+    else:
+        vectors = "; ".join(f"({v[0]:.6g}, {v[1]:.6g})" for v in found.eigenvectors.T)
+        where = f"w={weight!r}, b={bias!r}; eigenvectors (w, b)"
+    sys.stderr.write(f"at step {step}: {where}: {vectors}; "
                      f"condition number κ = λmax/λmin = {found.condition:.6g}\n")
     bound = stable_lr(found.sharpness, spec.optimizer)
     if bound == 0:
@@ -634,6 +683,7 @@ def _grid(args: argparse.Namespace) -> None:
     spec = GridSpec(
         data=_data_spec(args),
         loss=_loss_spec(args),
+        surface=_surface_spec(args),
         **{p.name: getattr(args, p.name) for p in GRID_PARAMS},
     )
     grid = loss_grid(spec)
@@ -641,7 +691,7 @@ def _grid(args: argparse.Namespace) -> None:
         np.save(args.out, grid.loss)
         return
     writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerow(("bias", "weight", "loss"))
+    writer.writerow(("x", "y", "loss") if spec.surface.on else ("bias", "weight", "loss"))
     for i, w in enumerate(grid.weights.tolist()):
         for j, b in enumerate(grid.biases.tolist()):
             writer.writerow((repr(b), repr(w), repr(float(grid.loss[i, j]))))

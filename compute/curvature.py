@@ -36,7 +36,8 @@ import torch
 from compute.errors import InvalidSpec
 from compute.losses import LOSSES, loss_data
 from compute.optimizers import OPTIMIZERS, Stability
-from compute.specs import DataSpec, LossSpec, OptimizerSpec, RunSpec
+from compute.specs import DataSpec, LossSpec, OptimizerSpec, RunSpec, SurfaceSpec
+from compute.surfaces import SURFACES, nearest_minimum
 from compute.sweep import SweepSpec
 from compute.toy import Trajectory
 
@@ -79,7 +80,20 @@ def condition_number(eigenvalues: np.ndarray) -> float:
     return top / low if low > 0 else float("inf")
 
 
-def toy_hessians(data: DataSpec, loss: LossSpec, weights: np.ndarray, biases: np.ndarray) -> CurvaturePath:
+def _point_losses(data: DataSpec, loss: LossSpec, surface: SurfaceSpec | None, p: torch.Tensor) -> torch.Tensor:
+    """The loss at each point p[i] = (w, b) in float64: the neuron's on the data, or the surface's
+    f(x, y) at (x, y) = (b, w)."""
+    if surface is not None and surface.on:
+        return SURFACES[surface.name].function(surface.values)(p[:, 1], p[:, 0])
+    x32, y32 = loss_data(data, loss.name)
+    x, y = torch.tensor(x32, dtype=torch.float64), torch.tensor(y32, dtype=torch.float64)
+    elementwise = LOSSES[loss.name].module(loss.values, reduction="none")
+    pred = p[:, :1] * x + p[:, 1:]  # (n points, data)
+    return elementwise(pred, y.expand_as(pred)).mean(1)
+
+
+def toy_hessians(data: DataSpec, loss: LossSpec, weights: np.ndarray, biases: np.ndarray,
+                 surface: SurfaceSpec | None = None) -> CurvaturePath:
     """The exact Hessian of the torch.nn loss of ŷ = w·x + b over the whole toy data set at each
     point pᵢ = (weights[i], biases[i]), in float64 (the data's float32 values promoted).
 
@@ -94,18 +108,15 @@ def toy_hessians(data: DataSpec, loss: LossSpec, weights: np.ndarray, biases: np
 
     At a kink of a piecewise loss (a residual exactly at delta, or beta) it is the second
     derivative double backward takes there: the linear side's 0, as the strict < of the module's
-    note. Eigenvectors point to w ≥ 0 (a sign convention).
+    note. Eigenvectors point to w ≥ 0 (a sign convention). On a surface (``surface``), Lᵢ is
+    f(bᵢ, wᵢ): the Hessian of the formula in (y, x) = (w, b) order, by the same two backward passes.
     """
     points = np.stack([np.asarray(weights, np.float64), np.asarray(biases, np.float64)], axis=1)
     if not np.isfinite(points).all():
         raise InvalidSpec("the Hessian needs finite points (the run diverged before this step)", "step")
-    x32, y32 = loss_data(data, loss.name)
-    x, y = torch.tensor(x32, dtype=torch.float64), torch.tensor(y32, dtype=torch.float64)
-    elementwise = LOSSES[loss.name].module(loss.values, reduction="none")
     p = torch.from_numpy(points).requires_grad_()
     with torch.enable_grad():
-        pred = p[:, :1] * x + p[:, 1:]  # (n points, data)
-        (gradients,) = torch.autograd.grad(elementwise(pred, y.expand_as(pred)).mean(1).sum(), p, create_graph=True)
+        (gradients,) = torch.autograd.grad(_point_losses(data, loss, surface, p).sum(), p, create_graph=True)
         rows = [torch.autograd.grad(gradients[:, j].sum(), p, retain_graph=j == 0)[0] for j in range(2)]
     hessians = torch.stack(rows, 1).numpy()
     values, vectors = np.linalg.eigh(hessians)  # ascending
@@ -114,9 +125,10 @@ def toy_hessians(data: DataSpec, loss: LossSpec, weights: np.ndarray, biases: np
     return CurvaturePath(np.ascontiguousarray(values), np.ascontiguousarray(vectors), hessians)
 
 
-def toy_hessian(data: DataSpec, loss: LossSpec, weight: float, bias: float) -> ToyCurvature:
+def toy_hessian(data: DataSpec, loss: LossSpec, weight: float, bias: float,
+                surface: SurfaceSpec | None = None) -> ToyCurvature:
     """The exact Hessian at one point (``toy_hessians``)."""
-    found = toy_hessians(data, loss, np.array([weight]), np.array([bias]))
+    found = toy_hessians(data, loss, np.array([weight]), np.array([bias]), surface)
     return ToyCurvature(float(weight), float(bias), found.hessians[0], found.eigenvalues[0], found.eigenvectors[0])
 
 
@@ -125,7 +137,7 @@ def run_curvature(spec: RunSpec, traj: Trajectory) -> tuple[CurvaturePath, np.nd
     Hessian's own λmax (SGD), the stable learning rate at each (``stable_lr`` of that row's λmax;
     inf where curvature sets no bound); None for the others."""
     n = traj.finite_steps
-    path = toy_hessians(spec.data, spec.loss, traj.weight[:n], traj.bias[:n])
+    path = toy_hessians(spec.data, spec.loss, traj.weight[:n], traj.bias[:n], spec.surface)
     factor = lr_factor(spec.optimizer)
     if factor is None:
         return path, None
@@ -150,20 +162,34 @@ def lr_factor(optimizer: OptimizerSpec) -> float | None:
 
 
 def sweep_sharpness(spec: SweepSpec) -> float:
-    """λmax of the sweep's loss at its start point (MSE's, the same everywhere)."""
+    """λmax where the sweep's stability line is drawn from: at its start point for MSE and the
+    quadratic surfaces (the same everywhere), else at the surface's known minimum nearest the start
+    (whether that minimum holds a run: linear stability there, lr < 2/λmax for plain SGD)."""
     run = spec.run
-    return toy_hessian(run.data, run.loss, run.init_weight, run.init_bias).sharpness
+    weight, bias = run.init_weight, run.init_bias
+    if run.surface.on and not SURFACES[run.surface.name].constant_hessian:
+        bias, weight = nearest_minimum(run.surface.name, run.surface.values, bias, weight)  # type: ignore[misc]
+    return toy_hessian(run.data, run.loss, weight, bias, run.surface).sharpness
 
 
 def sweep_stability(spec: SweepSpec) -> np.ndarray | None:
     """lr × (λmax + weight_decay) / K at each cell of a sweep (rows: y values, columns: x values),
     the run's stability ratio: full-batch SGD on MSE (a quadratic: λmax is the same everywhere)
     converges where it is below 1 and diverges above. None where the theory does not apply: an
-    optimizer whose row states no lr bound, not MSE, mini-batches, or a schedule."""
+    optimizer whose row states no lr bound, not MSE, mini-batches, or a schedule. On a surface:
+    where its Hessian is constant (the quadratic, the saddle), or at its known minimum nearest the
+    start (``sweep_sharpness``: below 1 that minimum can hold a run, above it cannot); None for a
+    typed formula, whose minima are not known."""
     run = spec.run
     theory = _lr_theory(run.optimizer.name)
-    if theory is None or run.loss.name != "mse" or run.batch < run.data.n or run.schedule.name != "none":
+    if theory is None or run.batch < run.data.n or run.schedule.name != "none":
         return None  # (a schedule moves the lr: the bound is on one lr)
+    if run.surface.on:
+        row = SURFACES[run.surface.name]
+        if not (row.constant_hessian or row.minima(run.surface.values)):
+            return None  # no minimum known (a typed formula): nothing to be stable at
+    elif run.loss.name != "mse":
+        return None
     sharpness = sweep_sharpness(spec)
     xs, ys = np.meshgrid(spec.x.values(), spec.y.values())
     grid = {name: value if isinstance(value, bool) else np.full(xs.shape, float(value))

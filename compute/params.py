@@ -24,7 +24,7 @@ class Param:
 
     Args:
         name: the torch argument name (``lr``, ``weight_decay``) or the setting's name.
-        kind: ``float``, ``int`` or ``bool``.
+        kind: ``float``, ``int``, ``bool`` or ``str`` (text, at most ``hi`` characters).
         default: the value used when none is given.
         lo, hi: inclusive bounds (None: unbounded on that side); ``lo_open``/``hi_open`` make
             them exclusive.
@@ -69,6 +69,8 @@ class Param:
     def range_text(self) -> str:
         if self.kind is bool:
             return "true or false"
+        if self.kind is str:
+            return "text" + (f" of at most {self.hi:g} characters" if self.hi is not None else "")
         lo = "" if self.lo is None else f"{'>' if self.lo_open else '≥'} {self.lo:g}"
         hi = "" if self.hi is None else f"{'<' if self.hi_open else '≤'} {self.hi:g}"
         return " and ".join(t for t in (lo, hi) if t) or "any finite number"
@@ -82,6 +84,12 @@ class Param:
         field = field or self.name
         if self.kind is bool:
             return _to_bool(value, field, self.name)
+        if self.kind is str:  # text (a formula): its own reader checks what it says
+            if not isinstance(value, str):
+                raise InvalidSpec(f"{self.name} must be text (got {_short(value)})", field)
+            if self.hi is not None and len(value) > self.hi:
+                raise InvalidSpec(f"{self.name} may have at most {self.hi:g} characters (got {len(value)})", field)
+            return value
         number = _to_number(value, field, self)
         if self.kind is int:
             if number != math.floor(number):
@@ -121,7 +129,7 @@ def slider_stops(param: Param) -> tuple[float, ...]:
     settings keep their distinct rounded stops. No stops for switches and for values that are not
     amounts (seeds).
     """
-    if param.kind is bool or not param.slider:
+    if param.kind in (bool, str) or not param.slider:
         return ()
     lo, hi = param.sweep_range
     if param.log:

@@ -8,6 +8,7 @@ from compute.losses import LOSSES
 from compute.optimizers import OPTIMIZERS
 from compute.schedules import SCHEDULES
 from compute.specs import RunSpec
+from compute.surfaces import SURFACES
 
 
 def _kwargs(values: dict) -> str:
@@ -55,14 +56,15 @@ def _step_lines(spec: RunSpec, split: bool, full_batch: bool) -> tuple[list[str]
     both = ["optimizer", "adamw"] if split else ["optimizer"]
     body = ([f"{o}.zero_grad()" for o in both] if spec.zero_grad
             else ["# no optimizer.zero_grad(): .grad keeps the sum of every gradient so far"])
-    body.append("loss = loss_fn(model(xb), yb)")
+    loss = _loss_source(spec)
+    body.append(f"loss = {loss}")
     if full_batch:
         body.append("row(step, loss.item())")
     else:
         body += ["with torch.no_grad():", "    row(step, loss_fn(model(X), Y).item())"]
     clip = [f"torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={spec.max_norm!r})"] if spec.clip_grad_norm else []
     if OPTIMIZERS[spec.optimizer.name].closure:  # LBFGS evaluates the loss again, as often as its search needs
-        body += ["", "def closure():", "    optimizer.zero_grad()", "    loss = loss_fn(model(xb), yb)",
+        body += ["", "def closure():", "    optimizer.zero_grad()", f"    loss = {loss}",
                  "    loss.backward()", *("    " + c for c in clip), "    return loss", "",
                  "optimizer.step(closure)"]
     else:
@@ -76,12 +78,64 @@ def _step_lines(spec: RunSpec, split: bool, full_batch: bool) -> tuple[list[str]
     return body, steppers
 
 
+def _loss_source(spec: RunSpec) -> str:
+    """The loss of a step as the script computes it: the batch's, or the surface's at the point."""
+    return "f(model.bias, model.weight).sum()" if spec.surface.on else "loss_fn(model(xb), yb)"
+
+
+def _surface_script(spec: RunSpec) -> str:
+    """The script of a run on a surface: the point (x, y) held as the neuron's bias and weight (the
+    page's layout: Muon takes the 2-D weight, y), f as torch operations, the loop and its rows."""
+    surface = SURFACES[spec.surface.name]
+    shown = optimizer_kwargs(spec)
+    schedule = SCHEDULES[spec.schedule.name]
+    scheduled = spec.schedule.name != "none"
+    split = spec.optimizer.name == "muon"
+    source = surface.source(spec.surface.values)
+    lines = [
+        "import torch",
+        *(["import torch.nn.functional as F"] if "F." in source else []),
+        *(["from torch.optim import lr_scheduler"] if scheduled else []),
+        "",
+        "",
+        "def f(x, y):",
+        f"    # {surface.title}: {surface.expression(spec.surface.values).text}",
+        f"    return {source}",
+        "",
+        "",
+        "# the point (x, y): y in the weight (1 × 1) of a Linear(1, 1), x in its bias, as the page holds them",
+        "model = torch.nn.Linear(1, 1)",
+        "with torch.no_grad():",
+        f"    model.weight.fill_({spec.init_weight!r})  # y",
+        f"    model.bias.fill_({spec.init_bias!r})  # x",
+        *_optimizer_lines(spec, shown),
+        *([f"scheduler = {schedule.source(spec.schedule.values, spec.schedule_steps)}"] if scheduled else []),
+        *([f"adamw_scheduler = {schedule.source(spec.schedule.values, spec.schedule_steps).replace('(optimizer,', '(adamw,')}"]
+          if scheduled and split else []),
+        "",
+        "",
+        "def row(step, loss):",
+        ('    print(f"{step},{model.bias.item()!r},{model.weight.item()!r},{loss!r},{optimizer.param_groups[0][\'lr\']!r}")'
+         if scheduled else '    print(f"{step},{model.bias.item()!r},{model.weight.item()!r},{loss!r}")'),
+        "",
+        "",
+        f'print("step,x,y,loss{",lr" if scheduled else ""}")',
+        f"for step in range({spec.epochs}):",
+    ]
+    body, _ = _step_lines(spec, split, True)
+    lines += ["    " + line if line else "" for line in body]
+    lines += ["with torch.no_grad():", f"    row({spec.steps}, {_loss_source(spec)}.item())", ""]
+    return "\n".join(lines)
+
+
 def torch_script(spec: RunSpec) -> str:
     """Python source, runnable as is, that trains the spec's run and prints its trajectory.
 
     Rows as the toy lab's: row k is the weight and bias after k optimizer steps and the loss
-    on the whole data set at those parameters.
+    on the whole data set at those parameters. On a surface, row k is the point (x, y) and f there.
     """
+    if spec.surface.on:
+        return _surface_script(spec)
     data = spec.data
     loss_row = LOSSES[spec.loss.name]
     shown = optimizer_kwargs(spec)

@@ -19,6 +19,7 @@ from compute.losses import LOSSES
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param, param_fields
 from compute.schedules import SCHEDULES
+from compute.surfaces import NONE, SURFACES
 
 COMPUTE_VERSION = "1"
 
@@ -115,6 +116,34 @@ class ScheduleSpec(_Keyed):
         return bool(self.values.get("per_epoch", False))
 
 
+@dataclass(frozen=True, slots=True)
+class SurfaceSpec(_Keyed):
+    """What is minimized: "none", the neuron fit to the data under the loss; else a classic surface
+    f(x, y) of the registry (compute/surfaces.py) with its arguments (the expression's: its text),
+    as sorted (name, value) pairs. The formula is checked here: a refused one is an InvalidSpec."""
+
+    name: str = NONE
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        _, values = _registry_values("surface", SURFACES, self.name, self.params)
+        object.__setattr__(self, "params", values)
+        SURFACES[self.name].check(dict(values))
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def on(self) -> bool:
+        """Whether a surface replaces the neuron and its data."""
+        return self.name != NONE
+
+    @property
+    def title(self) -> str:
+        return SURFACES[self.name].title
+
+
 MAX_STEPS = 5000
 RUN_PARAMS: tuple[Param, ...] = (
     Param("epochs", int, 100, 0, 2000, log=True, help="passes over the data", span=(1, 2000)),
@@ -139,6 +168,7 @@ class RunSpec(_Keyed):
     loss: LossSpec = field(default_factory=LossSpec)
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+    surface: SurfaceSpec = field(default_factory=SurfaceSpec)
 
     def __post_init__(self) -> None:
         if self.epochs * self.batches_per_epoch > MAX_STEPS:
@@ -158,8 +188,11 @@ class RunSpec(_Keyed):
 
     @property
     def batch(self) -> int:
-        """Points per optimizer step (the whole data set when batch_size is 0 or larger)."""
-        return self.data.n if self.batch_size in (0, None) else min(self.batch_size, self.data.n)
+        """Points per optimizer step (the whole data set when batch_size is 0 or larger, and on a
+        surface, which has no data: one step an epoch)."""
+        if self.batch_size in (0, None) or self.surface.on:
+            return self.data.n
+        return min(self.batch_size, self.data.n)
 
     @property
     def batches_per_epoch(self) -> int:
@@ -186,6 +219,7 @@ class GridSpec(_Keyed):
 
     data: DataSpec = field(default_factory=DataSpec)
     loss: LossSpec = field(default_factory=LossSpec)
+    surface: SurfaceSpec = field(default_factory=SurfaceSpec)
 
     def __post_init__(self) -> None:
         if self.b_min >= self.b_max:

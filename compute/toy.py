@@ -15,6 +15,7 @@ from compute.losses import LOSSES, loss_data
 from compute.optimizers import OPTIMIZERS
 from compute.schedules import SCHEDULES, torch_scheduler
 from compute.specs import GridSpec, RunSpec
+from compute.surfaces import SURFACES
 
 # Grid points × data points evaluated per chunk of the loss map (bounds peak memory).
 _GRID_CHUNK_ELEMENTS = 1 << 21
@@ -94,6 +95,8 @@ class _Run:
             self.model.bias.fill_(spec.init_bias)
         self.params = list(self.model.parameters())  # weight, bias
         self.loss_fn = LOSSES[spec.loss.name].module(spec.loss.values)
+        # a surface: f(x, y) of the point (x, y) = (bias, weight), the Linear only holding them
+        self.surface = (SURFACES[spec.surface.name].function(spec.surface.values) if spec.surface.on else None)
         self.full_batch = spec.batch >= spec.data.n
         self.batches = batch_order(spec, self.inputs, self.targets)
         self.rows: list[tuple] = []
@@ -102,9 +105,16 @@ class _Run:
         self.done = False
         self.last_loss = math.nan  # the loss of the last step (a plateau schedule's metric)
 
+    def loss(self, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+        """The loss on a batch: loss_fn(model(xb), yb); on a surface f(bias, weight).sum() (one
+        element: the sum is its value), the data unused."""
+        if self.surface is not None:
+            return self.surface(self.model.bias, self.model.weight).sum()
+        return self.loss_fn(self.model(xb), yb)
+
     def full_loss(self) -> float:
         with torch.no_grad():
-            return self.loss_fn(self.model(self.inputs), self.targets).item()
+            return self.loss(self.inputs, self.targets).item()
 
     def trajectory(self) -> Trajectory:
         table = np.array(self.rows, dtype=np.float64)
@@ -190,7 +200,7 @@ class _Group:
 
             def closure() -> torch.Tensor:
                 self.optimizer.zero_grad()
-                loss = run.loss_fn(run.model(xb), yb)
+                loss = run.loss(xb, yb)
                 loss.backward()
                 if run.spec.clip_grad_norm:
                     total = torch.nn.utils.clip_grad_norm_(run.params, run.spec.max_norm)
@@ -232,7 +242,7 @@ def _record(run: _Run, step: int, row: Any, values: dict[str, Any], optimizer: t
     else:
         xb, yb = next(run.batches)
         run.batch = (xb, yb)
-        loss = run.loss_fn(run.model(xb), yb)
+        loss = run.loss(xb, yb)
         batch_value = loss.item()
         run.last_loss = batch_value
         loss_value = batch_value if run.full_batch else run.full_loss()
@@ -279,9 +289,14 @@ def loss_grid(spec: GridSpec) -> LossGrid:
     Args:
         spec: data, loss, extent and resolution.
     """
+    biases, weights = grid_axes(spec)
+    if spec.surface.on:  # f(x, y) at every (bias, weight) = (x, y), as the runs evaluate it
+        f = SURFACES[spec.surface.name].function(spec.surface.values)
+        with torch.inference_mode():
+            values = f(torch.from_numpy(biases)[None, :], torch.from_numpy(weights)[:, None])
+        return LossGrid(biases, weights, np.ascontiguousarray(values.expand(len(weights), len(biases)).numpy()))
     x, y = loss_data(spec.data, spec.loss.name)
     xs, ys = torch.tensor(x), torch.tensor(y)
-    biases, weights = grid_axes(spec)
     b = torch.from_numpy(biases)
     w = torch.from_numpy(weights)
     elementwise = LOSSES[spec.loss.name].module(spec.loss.values, reduction="none")

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from compute import DataSpec, LossSpec, OptimizerSpec, RunSpec, ScheduleSpec
+from compute.specs import SurfaceSpec
 from compute.cli import main
 from compute.script import torch_script
 
@@ -37,11 +38,26 @@ CASES = [
             schedule=ScheduleSpec("step", (("step_size", 5),))),
     RunSpec(optimizer=OptimizerSpec("lbfgs", (("strong_wolfe", True), ("max_iter", 5))), epochs=8, batch_size=20,
             clip_grad_norm=True, max_norm=3.0, schedule=ScheduleSpec("exponential", (("gamma", 0.8),))),
+    # the classic surfaces: f(x, y) as torch operations, the point held as the neuron's (bias, weight)
+    RunSpec(surface=SurfaceSpec("rosenbrock", (("b", 50.0),)), optimizer=OptimizerSpec("adam", (("lr", 0.05),)),
+            epochs=30, init_bias=-1.5, init_weight=2.0),
+    RunSpec(surface=SurfaceSpec("rastrigin"), optimizer=OptimizerSpec("lbfgs", (("strong_wolfe", True),)), epochs=5,
+            init_bias=-2.0, init_weight=3.5),
+    RunSpec(surface=SurfaceSpec("expression", (("text", "softplus(x)^2 + 3*y² − cos(pi*x*y)/2"),)),
+            optimizer=OptimizerSpec("sgd", (("lr", 0.05), ("momentum", 0.9))), epochs=25, init_bias=2.0,
+            schedule=ScheduleSpec("cosine", (("T_max", 25),))),
+    RunSpec(surface=SurfaceSpec("himmelblau"), optimizer=OptimizerSpec("muon", (("lr", 0.1),)), epochs=20,
+            clip_grad_norm=True, max_norm=5.0),
 ]
 
 
 def cli_args(spec: RunSpec) -> list[str]:
     args = ["run", "--loss", spec.loss.name, "--optimizer", spec.optimizer.name, "--schedule", spec.schedule.name]
+    if spec.surface.name == "expression":
+        args += ["--expression", spec.surface.values["text"]]
+    elif spec.surface.on:
+        args += ["--surface", spec.surface.name]
+        args += [arg for name, value in spec.surface.params for arg in ("--surface-" + name, repr(value))]
     for name, value in spec.schedule.params:
         flag = "--schedule-" + name.replace("_", "-")
         args += ([flag if value else "--no-" + flag[2:]] if isinstance(value, bool) else [flag, repr(value)])
@@ -83,7 +99,8 @@ def printed(tmp_path_factory) -> dict[RunSpec, str]:
     return dict(zip(CASES, json.loads(done.stdout)))
 
 
-@pytest.mark.parametrize("spec", CASES, ids=lambda s: f"{s.optimizer.name}-{s.loss.name}-b{s.batch_size}")
+@pytest.mark.parametrize("spec", CASES, ids=lambda s: f"{s.optimizer.name}-{s.surface.name if s.surface.on else s.loss.name}"
+                                                     f"-b{s.batch_size}")
 def test_script_prints_the_dashboards_trajectory(spec, capsys, printed):
     source = torch_script(spec)
     assert "compute" not in source.split("\n", 1)[0] and "from compute" not in source and "import compute" not in source
