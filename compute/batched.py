@@ -620,14 +620,43 @@ def run_looped(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, keep_
                        bias=bias if keep_params else None)
 
 
+class _Objective:
+    """What the runs minimize: the loss of ŷ = w·x + b on the data, or a surface's f(x, y) at
+    (x, y) = (bias, weight)."""
+
+    def __init__(self, base: RunSpec, xs: Tensor, ys: Tensor):
+        self.base, self.xs, self.ys = base, xs, ys
+        self.row = LOSSES[base.loss.name]
+        self.elementwise = self.row.module(base.loss.values, reduction="none")
+        self.surface = SURFACES[base.surface.name].function(base.surface.values) if base.surface.on else None
+
+    def forward(self, p: Tensor, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        pred = p[0, :, None] * xb + p[1, :, None]  # (runs, points)
+        return pred, self.elementwise(pred, yb.expand_as(pred)).mean(dim=-1)
+
+    def gradient(self, p: Tensor, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        """Each run's (loss, (dL/dw, dL/db)) on the batch: the loss's derivative in closed form; on a
+        surface by autograd (the runs share no term, so the gradient of the sum is each run's own)."""
+        if self.surface is None:
+            pred, batch_loss = self.forward(p, xb, yb)
+            slope = self.row.derivative(pred, yb, self.base.loss.values) / len(xb)
+            return batch_loss, torch.stack((slope @ xb, slope.sum(dim=-1)))
+        with torch.enable_grad():
+            point = p.detach().requires_grad_()
+            values = self.surface(point[1], point[0])
+            (grad,) = torch.autograd.grad(values.sum(), point)
+        return values.detach(), grad
+
+    def full_loss(self, p: Tensor) -> Tensor:
+        return self.forward(p, self.xs, self.ys)[1] if self.surface is None else self.surface(p[1], p[0])
+
+
 def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype: torch.dtype,
                keep_params: bool, progress: Callable[[int, int], None] | None) -> BatchedRuns:
     """run_batched on one block of runs, all at once."""
     hp, on, exact = _hyperparameters(base, overrides, runs, dtype)
     x, y = loss_data(base.data, base.loss.name)
     xs, ys = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
-    loss_row = LOSSES[base.loss.name]
-    elementwise = loss_row.module(base.loss.values, reduction="none")
     params = torch.stack([_run_values(base, overrides, "init_weight", runs, dtype),
                           _run_values(base, overrides, "init_bias", runs, dtype)])
     max_norm = _run_values(base, overrides, "max_norm", runs, dtype)
@@ -640,30 +669,7 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
     accumulated = torch.zeros_like(params)
     losses = np.empty((base.steps + 1, runs), dtype=np.float64)
     kept = np.empty((base.steps + 1, 2, runs), dtype=np.float64) if keep_params else None
-
-    def forward(p: Tensor, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
-        pred = p[0, :, None] * xb + p[1, :, None]  # (runs, points)
-        return pred, elementwise(pred, yb.expand_as(pred)).mean(dim=-1)
-
-    surface = SURFACES[base.surface.name].function(base.surface.values) if base.surface.on else None
-
-    def gradient(p: Tensor, xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
-        """Each run's (loss, (dL/dw, dL/db)) on the batch: the loss's derivative in closed form;
-        on a surface f(x, y) at (x, y) = (bias, weight) by autograd (the runs share no term, so the
-        gradient of the sum is each run's own)."""
-        if surface is None:
-            pred, batch_loss = forward(p, xb, yb)
-            slope = loss_row.derivative(pred, yb, base.loss.values) / len(xb)
-            return batch_loss, torch.stack((slope @ xb, slope.sum(dim=-1)))
-        with torch.enable_grad():
-            point = p.detach().requires_grad_()
-            values = surface(point[1], point[0])
-            (grad,) = torch.autograd.grad(values.sum(), point)
-        return values.detach(), grad
-
-    def full_loss(p: Tensor) -> Tensor:
-        return forward(p, xs, ys)[1] if surface is None else surface(p[1], p[0])
-
+    objective = _Objective(base, xs, ys)
     with torch.no_grad():
         for step in range(base.steps):
             if kept is not None:
@@ -671,8 +677,8 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
             xb, yb = next(batches)
             if schedule is not None:
                 schedule.apply(step, hp, on, exact)
-            batch_loss, grad = gradient(params, xb, yb)
-            losses[step] = (batch_loss if full_batch else full_loss(params)).numpy()
+            batch_loss, grad = objective.gradient(params, xb, yb)
+            losses[step] = (batch_loss if full_batch else objective.full_loss(params)).numpy()
             accumulated = grad if base.zero_grad else accumulated + grad
             if base.clip_grad_norm:
                 accumulated = _clip(accumulated, max_norm)  # clip_grad_norm_ clips .grad in place
@@ -683,7 +689,7 @@ def _run_block(base: RunSpec, overrides: dict[str, np.ndarray], runs: int, dtype
                 progress(step, base.steps)
         if kept is not None:
             kept[base.steps] = params.numpy()
-        losses[base.steps] = full_loss(params).numpy()
+        losses[base.steps] = objective.full_loss(params).numpy()
     finite = np.isfinite(losses)
     if kept is not None:
         finite &= np.isfinite(kept).all(axis=1)

@@ -85,8 +85,8 @@ from compute.spectrum import (
     sharpening,
     spectrum,
 )
-from compute.sweep import MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec, run_sweep
 from compute.surfaces import EXPRESSION, NONE, SURFACES, TEXT
+from compute.sweep import MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec, run_sweep
 from compute.toy import loss_grid, run_trajectory
 
 
@@ -174,7 +174,7 @@ def _add_surface_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--expression", default=None, metavar="FORMULA",
                        help=f"f(x, y) typed (implies --surface {EXPRESSION}): {ALLOWED_TEXT}; at most "
                             f"{MAX_LENGTH} characters")
-    for key, row in SURFACES.items():
+    for row in SURFACES.values():
         for p in row.params:
             if p.kind is not str:
                 group.add_argument("--" + SURFACE_FLAG + p.name, dest="surface_" + p.name, default=None,

@@ -176,43 +176,59 @@ def _depth(tree: ast.AST) -> int:
     return deepest
 
 
-def _check_node(node: ast.AST, known: set[str]) -> None:
-    allowed = ", ".join(sorted(known - set(VARIABLES)))
-    if isinstance(node, (ast.Expression, ast.Load, ast.UAdd, ast.USub)) or type(node) in _OPERATORS:
-        return
-    if isinstance(node, (ast.operator, ast.unaryop)):
-        return  # an operator's symbol: its BinOp or UnaryOp is checked
-    if isinstance(node, ast.BinOp):
-        if type(node.op) not in _OPERATORS:
-            raise _fail(f"the expression may use only + − * / and ** between terms: use only {ALLOWED_TEXT}")
-        return
-    if isinstance(node, ast.UnaryOp):
-        if not isinstance(node.op, (ast.UAdd, ast.USub)):
-            raise _fail("only − and + may stand before a term")
-        return
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise _fail(f"{node.value!r:.30} is not a number: use only {ALLOWED_TEXT}")
-        if isinstance(node.value, float) and not math.isfinite(node.value):
-            raise _fail("a number in the expression is too large (it is not finite in floating point)")
-        return
-    if isinstance(node, ast.Name):
-        if node.id in FUNCTIONS:
-            raise _fail(f"{node.id} is a function: write {node.id}(x)")
-        if node.id not in known:
-            raise _fail(f"unknown name {node.id!r:.30}: use x and y" + (f", and {allowed}" if allowed else ""))
-        return
-    if isinstance(node, ast.Call):
-        name = node.func.id if isinstance(node.func, ast.Name) else None
-        if name not in FUNCTIONS:
-            raise _fail(f"only these functions may be called: {', '.join(FUNCTIONS)}")
-        if len(node.args) != 1 or node.keywords or isinstance(node.args[0], ast.Starred):
-            raise _fail(f"{name}() takes one argument, as in {name}(x)")
-        return
-    what = {ast.Attribute: "attributes (a.b)", ast.Subscript: "subscripts (a[b])", ast.Compare: "comparisons",
+_REFUSED = {ast.Attribute: "attributes (a.b)", ast.Subscript: "subscripts (a[b])", ast.Compare: "comparisons",
             ast.BoolOp: "and/or", ast.Lambda: "lambda", ast.IfExp: "if/else", ast.Tuple: "tuples (a, b)"}
-    named = next((text for kind, text in what.items() if isinstance(node, kind)), type(node).__name__)
-    raise _fail(f"the expression may not hold {named}: use only {ALLOWED_TEXT}")
+
+
+def _check_node(node: ast.AST, known: set[str]) -> None:
+    """InvalidSpec unless the node is one the whitelist allows (each node on its own: the caller walks
+    the tree)."""
+    if isinstance(node, (ast.Expression, ast.Load, ast.operator, ast.unaryop)):
+        return  # the tree's root, and the symbols of operators (their BinOp or UnaryOp is checked)
+    check = _CHECKS.get(type(node))
+    if check is None:
+        named = next((text for kind, text in _REFUSED.items() if isinstance(node, kind)), type(node).__name__)
+        raise _fail(f"the expression may not hold {named}: use only {ALLOWED_TEXT}")
+    check(node, known)
+
+
+def _check_binop(node: ast.BinOp, known: set[str]) -> None:
+    if type(node.op) not in _OPERATORS:
+        raise _fail(f"the expression may use only + − * / and ** between terms: use only {ALLOWED_TEXT}")
+
+
+def _check_unary(node: ast.UnaryOp, known: set[str]) -> None:
+    if not isinstance(node.op, (ast.UAdd, ast.USub)):
+        raise _fail("only − and + may stand before a term")
+
+
+def _check_constant(node: ast.Constant, known: set[str]) -> None:
+    if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+        raise _fail(f"{node.value!r:.30} is not a number: use only {ALLOWED_TEXT}")
+    if isinstance(node.value, float) and not math.isfinite(node.value):
+        raise _fail("a number in the expression is too large (it is not finite in floating point)")
+
+
+def _check_name(node: ast.Name, known: set[str]) -> None:
+    if node.id in FUNCTIONS:
+        raise _fail(f"{node.id} is a function: write {node.id}(x)")
+    if node.id not in known:
+        others = ", ".join(sorted(known - set(VARIABLES)))
+        raise _fail(f"unknown name {node.id!r:.30}: use x and y" + (f", and {others}" if others else ""))
+
+
+def _check_call(node: ast.Call, known: set[str]) -> None:
+    name = node.func.id if isinstance(node.func, ast.Name) else None
+    if name not in FUNCTIONS:
+        raise _fail(f"only these functions may be called: {', '.join(FUNCTIONS)}")
+    if len(node.args) != 1 or node.keywords or isinstance(node.args[0], ast.Starred):
+        raise _fail(f"{name}() takes one argument, as in {name}(x)")
+
+
+_CHECKS: dict[type, Callable[[Any, set[str]], None]] = {
+    ast.BinOp: _check_binop, ast.UnaryOp: _check_unary, ast.Constant: _check_constant, ast.Name: _check_name,
+    ast.Call: _check_call,
+}
 
 
 def _check_constants(tree: ast.expr) -> None:

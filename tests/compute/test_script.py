@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from compute import DataSpec, LossSpec, OptimizerSpec, RunSpec, ScheduleSpec
-from compute.specs import SurfaceSpec
 from compute.cli import main
 from compute.script import torch_script
+from compute.specs import SurfaceSpec
 
 CASES = [
     RunSpec(),

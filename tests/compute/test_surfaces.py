@@ -219,11 +219,10 @@ def test_what_the_whitelist_takes_and_the_same_numbers_either_way():
     for text, f in accepted.items():
         expression = parse(text)
         value = expression.evaluate(x, y)
+        assert value.shape == (3,) and value.dtype == torch.float64
         if f is not None:
             torch.testing.assert_close(value, f(x, y))
-        # the Code tab's source computes the same numbers
-        again = eval(expression.source(), {"torch": torch, "F": torch.nn.functional}, {"x": x, "y": y})  # noqa: S307
-        torch.testing.assert_close(again, value, rtol=0, atol=0)
+    # (that the Code tab's source computes the same numbers: tests/compute/test_script.py runs it)
 
 
 def test_the_cli_takes_surfaces_and_expressions(capsys):
