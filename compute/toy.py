@@ -49,6 +49,9 @@ class Trajectory:
         return len(self.loss) if self.diverged_at is None else self.diverged_at
 
 
+SURFACE_AXES = ("x", "y")
+
+
 @dataclass(frozen=True, slots=True)
 class LossGrid:
     """The loss over a grid: ``loss[i, j]`` is at weight ``weights[i]`` and bias ``biases[j]``."""
@@ -56,6 +59,8 @@ class LossGrid:
     biases: np.ndarray  # float32
     weights: np.ndarray
     loss: np.ndarray  # float32, shape (len(weights), len(biases))
+    axes: tuple[str, str] = ("bias b", "weight w")  # what the axes are called: a surface's are x and y
+    minima: tuple[tuple[float, float], ...] = ()  # a surface's known minima on the map, as (x, y)
 
 
 def run_trajectory(spec: RunSpec) -> Trajectory:
@@ -294,7 +299,10 @@ def loss_grid(spec: GridSpec) -> LossGrid:
         f = SURFACES[spec.surface.name].function(spec.surface.values)
         with torch.inference_mode():
             values = f(torch.from_numpy(biases)[None, :], torch.from_numpy(weights)[:, None])
-        return LossGrid(biases, weights, np.ascontiguousarray(values.expand(len(weights), len(biases)).numpy()))
+        minima = tuple((float(mx), float(my)) for mx, my in SURFACES[spec.surface.name].minima(spec.surface.values)
+                       if spec.b_min <= mx <= spec.b_max and spec.w_min <= my <= spec.w_max)
+        return LossGrid(biases, weights, np.ascontiguousarray(values.expand(len(weights), len(biases)).numpy()),
+                        SURFACE_AXES, minima)
     x, y = loss_data(spec.data, spec.loss.name)
     xs, ys = torch.tensor(x), torch.tensor(y)
     b = torch.from_numpy(biases)

@@ -35,7 +35,7 @@ def output_spec(dependencies: list[dict], marker: str) -> str:
 def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = None, loss: Any = "mse",
                 optimizer: Any = "sgd", tab: Any = "single", log: Any = None, schedule: Any = "none",
                 changed: str = "loss.value", step: Any = None, drawn: Any = None,
-                shown: Any = None) -> dict[str, Any]:
+                shown: Any = None, surface: Any = "none") -> dict[str, Any]:
     """A POST body for the render callback (``dependencies``: the JSON of /_dash-dependencies);
     ``drawn``: the view store of the figures on screen (a new run over the same maps sends none);
     ``shown``: the settings whose message slots show a message."""
@@ -43,7 +43,8 @@ def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = Non
     output = output_spec(dependencies, f"{ID.STATUS}.children")
     # the callback's outputs in its order, the message slots (its one pattern-matched output) listed
     outputs = [outputs_list[0] if part["id"].startswith("{") else part for part in split_outputs(output)]
-    inputs = [inputs_list[0], {"id": ID.LOSS, "property": "value", "value": loss},
+    inputs = [inputs_list[0], {"id": ID.PROBLEM, "property": "value", "value": surface},
+              {"id": ID.LOSS, "property": "value", "value": loss},
               {"id": ID.OPTIMIZER, "property": "value", "value": optimizer},
               {"id": ID.SCHEDULE, "property": "value", "value": schedule},
               {"id": ID.TABS, "property": "value", "value": tab},

@@ -47,8 +47,10 @@ def param_control(group: str, param: Param, value: Any, page: str = TOY, run: in
                         className="param", title=tip)
     # A text box: a browser's number box steps by 1 on its arrows (lr 0.1 → 1.1) and sends None for
     # text it cannot parse; the server checks the value and says what the range is.
-    box = dcc.Input(id=param_id(group, param.name, page, run), type="text", inputMode="decimal", value=value,
-                    debounce=True, className="param-input", persistence=False, autoComplete="off")
+    text = param.kind is str  # a formula: a wide box, the keyboard's letters (a number's: its digits)
+    box = dcc.Input(id=param_id(group, param.name, page, run), type="text", inputMode="text" if text else "decimal",
+                    value=value, debounce=True, className="param-input param-text" if text else "param-input",
+                    persistence=False, autoComplete="off", spellCheck=False, maxLength=param.hi if text else None)
     parts: list[Any] = [html.Label(param.shown, className="param-label"), box]
     data: dict[str, str] = {}
     if param.stops and slider:

@@ -47,7 +47,6 @@ from dashboard.primitives import (
 RUN_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd")
 PATH_COLOUR = "#d62728"
 STEP_MARKER = {"color": "#ffdd00", "symbol": "diamond", "line": {"color": "black", "width": 1}}
-BIAS_WEIGHT = ("bias b", "weight w")  # the toy's map axes
 # Traces of one map panel, in order: contour (heatmap-coloured), path, start, end, current,
 # the optimizer's moment arrow at the current step, the clipped steps.
 MAP_TRACES_PER_PANEL = 7
@@ -64,7 +63,12 @@ INSIDE_LEGEND = {"y": 0.99, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)"
 def _grid_contour(grid: LossGrid, log: bool, **extra: Any) -> dict:
     """The toy's loss map over (bias, weight), its colour bar 90% of the plot's height."""
     return loss_contour(typed_array(grid.biases), typed_array(grid.weights), scaled(grid.loss, log), log,
-                        ("bias", "weight"), colorbar={"len": 0.9}, **extra)
+                        _short(grid), colorbar={"len": 0.9}, **extra)
+
+
+def _short(grid: LossGrid) -> tuple[str, str]:
+    """The axes' names in a hover: "bias" and "weight" (a surface's: x and y)."""
+    return grid.axes[0].split()[0], grid.axes[1].split()[0]
 
 
 def _grid_surface(grid: LossGrid, log: bool, **extra: Any) -> dict:
@@ -89,19 +93,21 @@ def _lr_marker(traj: Trajectory, size: float) -> dict:
             "cmax": float(np.nanmax(lr)), "size": size}
 
 
-def _map_path(traj: Trajectory, name: str, colour: str, hover_name: str = "", **extra: Any) -> dict:
+def _map_path(traj: Trajectory, name: str, colour: str, hover_name: str = "",
+              axes: tuple[str, str] = ("bias", "weight"), **extra: Any) -> dict:
     """A run's path on the (bias, weight) map, each point's loss in its hover; where a schedule moved
     the lr, its points are coloured by the step's lr (dark: low, bright: high) and say it."""
     b, w, loss = _path(traj)
+    hover_name += f"{axes[0]} %{{x:.4f}}<br>{axes[1]} %{{y:.4f}}"
     if scheduled(traj):
         n = traj.finite_steps
         text = np.stack([loss.astype(np.float64), traj.lr[:n]], axis=1).round(8).tolist()
         return path_trace(typed_array(b), typed_array(w), f"{name} (points: lr)", colour, customdata=text,
-                          hovertemplate=f"{hover_name}bias %{{x:.4f}}<br>weight %{{y:.4f}}<br>loss %{{customdata[0]:.5g}}"
+                          hovertemplate=f"{hover_name}<br>loss %{{customdata[0]:.5g}}"
                                         "<br>lr %{customdata[1]:.4g}<extra></extra>",
                           **{**extra, "marker": _lr_marker(traj, 6)})
     return path_trace(typed_array(b), typed_array(w), name, colour, text=typed_array(loss),
-                      hovertemplate=f"{hover_name}bias %{{x:.4f}}<br>weight %{{y:.4f}}<br>loss %{{text:.5g}}"
+                      hovertemplate=f"{hover_name}<br>loss %{{text:.5g}}"
                                     "<extra></extra>", **extra)
 
 
@@ -136,9 +142,17 @@ def _map_layout(grid: LossGrid, title: str, uirevision: str) -> dict:
     """One (bias, weight) map's layout: the grid's ranges at equal scale, the legend at the foot."""
     xr, yr = _axis_ranges(grid)
     return {"title": centred_title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": FOOT_MARGIN},
-            "xaxis": {"title": {"text": BIAS_WEIGHT[0], "standoff": 6}, "range": xr, **BAR_SIDE, **TITLED},
-            "yaxis": {"title": {"text": BIAS_WEIGHT[1], "standoff": 6}, "range": yr, **EQUAL_SCALE, **TITLED},
-            "legend": FOOT_LEGEND, "uirevision": uirevision}
+            "xaxis": {"title": {"text": grid.axes[0], "standoff": 6}, "range": xr, **BAR_SIDE, **TITLED},
+            "yaxis": {"title": {"text": grid.axes[1], "standoff": 6}, "range": yr, **EQUAL_SCALE, **TITLED},
+            "legend": FOOT_LEGEND, "uirevision": uirevision, "shapes": minimum_rings(grid)}
+
+
+def minimum_rings(grid: LossGrid) -> list[dict]:
+    """A white ring (12 px, whatever the zoom) around each of a surface's known minima: shapes, not
+    traces, so the panel's traces keep their places."""
+    return [{"type": "circle", "xref": "x", "yref": "y", "xsizemode": "pixel", "ysizemode": "pixel",
+             "xanchor": mx, "yanchor": my, "x0": -7, "x1": 7, "y0": -7, "y1": 7,
+             "line": {"color": "white", "width": 2}} for mx, my in grid.minima]
 
 
 def clamp_step(step: int | None, traj: Trajectory) -> int:
@@ -159,7 +173,7 @@ def _map_panel(grid: LossGrid, traj: Trajectory, step: int | None, log: bool, ax
     on = {"xaxis": "x" + axes, "yaxis": "y" + axes}
     return [
         _grid_contour(grid, log, showscale=showscale, **on),
-        _map_path(traj, "path", PATH_COLOUR, **on),
+        _map_path(traj, "path", PATH_COLOUR, axes=_short(grid), **on),
         marker_trace("scatter", [float(b[0])], [float(w[0])], "start", {"size": 12, **START_MARKER}, **on),
         marker_trace("scatter", [float(b[-1])], [float(w[-1])], "end",
                      {"size": 13, "color": "black", "symbol": "x"}, **on),
@@ -249,7 +263,7 @@ def make_surface_figure(grid: LossGrid, traj: Trajectory, title: str, step: int 
             marker_trace("scatter3d", [float(b[k])], [float(w[k])], "step",
                          {"size": 7, "color": "#ffdd00", "symbol": "diamond"}, z=[float(z[k])]),
         ],
-        "layout": surface_layout(title, log, "surface", BIAS_WEIGHT, showlegend=False),
+        "layout": surface_layout(title, log, "surface", grid.axes, showlegend=False),
     }
 
 
@@ -314,6 +328,25 @@ def feature_text(scale: float, offset: float) -> str:
     return f"x' = {a}x{b}"
 
 
+def make_coordinates_figure(runs: Mapping[str, Trajectory]) -> Figure:
+    """On a surface, where the fit would be: each run's x and y against the step (solid x, dotted y)."""
+    data = []
+    for i, (title, traj) in enumerate(runs.items()):
+        n = traj.finite_steps
+        colour = RUN_COLOURS[i % len(RUN_COLOURS)]
+        steps = typed_array(np.arange(n, dtype=np.float32))
+        prefix = f"{title}: " if len(runs) > 1 else ""
+        data += [{"type": "scatter", "x": steps, "y": typed_array(traj.bias[:n]), "mode": "lines", "name": f"{prefix}x",
+                  "line": {"color": colour, "width": 2}},
+                 {"type": "scatter", "x": steps, "y": typed_array(traj.weight[:n]), "mode": "lines",
+                  "name": f"{prefix}y", "line": {"color": colour, "width": 2, "dash": "dot"}}]
+    return {"data": data, "layout": {"title": centred_title("the point (x, y) at each step"),
+                                     "margin": {"l": 60, "r": 10, "t": 50, "b": 50},
+                                     "xaxis": {"title": {"text": "step"}, **TITLED},
+                                     "yaxis": {"title": {"text": "coordinate"}, **TITLED},
+                                     "legend": INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"}, "uirevision": "fit"}}
+
+
 def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory],
                     step: int | None = None, problem: str = "regression",
                     feature: tuple[float, float] = (1.0, 0.0)) -> Figure:
@@ -375,10 +408,10 @@ def make_all_maps_figure(grids: Mapping[str, LossGrid], runs: Mapping[str, Traje
         xr, yr = _axis_ranges(grids[label])
         # every map named on both axes: a presenter shows one row of them at a time
         layout[f"xaxis{axes}"] = {"domain": [x0, x0 + 0.42], "anchor": f"y{axes}", "range": xr, "constrain": "domain",
-                                  "title": {"text": BIAS_WEIGHT[0], "standoff": 4}}
+                                  "title": {"text": grids[label].axes[0], "standoff": 4}}
         layout[f"yaxis{axes}"] = {"domain": [top - 0.44, top], "anchor": f"x{axes}", "range": yr,
                                   **EQUAL_SCALE, "scaleanchor": f"x{axes}",
-                                  "title": {"text": BIAS_WEIGHT[1] if col == 0 else ""}}
+                                  "title": {"text": grids[label].axes[1] if col == 0 else ""}}
         layout["annotations"].append({"text": f"<b>{label}</b>", "x": x0 + 0.21, "y": top,
                                       "xref": "paper", "yref": "paper", "showarrow": False,
                                       "yanchor": "bottom"})
@@ -533,7 +566,7 @@ def make_compare_map_figure(grid: LossGrid, runs: Mapping[str, Trajectory], titl
     for i, (name, traj) in enumerate(runs.items()):
         b, w, _loss = _path(traj)
         colour = RUN_COLOURS[i % len(RUN_COLOURS)]
-        data.append(_map_path(traj, name, colour, f"{name}<br>", legendgroup=name))
+        data.append(_map_path(traj, name, colour, f"{name}<br>", _short(grid), legendgroup=name))
         data.append(marker_trace("scatter", [float(b[-1])], [float(w[-1])], f"{name} end",
                                  {"size": 12, "color": colour, "symbol": "x"}, legendgroup=name,
                                  showlegend=False))
@@ -556,7 +589,7 @@ def make_compare_surface_figure(grid: LossGrid, runs: Mapping[str, Trajectory], 
         b, w, loss = _path(traj)
         data.append(path_trace(typed_array(b), typed_array(w), name, RUN_COLOURS[i % len(RUN_COLOURS)],
                                z=typed_array(scaled(loss, log))))
-    return {"data": data, "layout": surface_layout(title, log, "compare-surface", BIAS_WEIGHT, showlegend=False)}
+    return {"data": data, "layout": surface_layout(title, log, "compare-surface", grid.axes, showlegend=False)}
 
 
 def make_placeholder(text: str) -> Figure:

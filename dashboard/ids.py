@@ -7,6 +7,7 @@ from typing import Any
 
 
 class ID(StrEnum):
+    PROBLEM = "problem"  # the neuron on its data, or a classic surface (compute/surfaces.py)
     LOSS = "loss"
     OPTIMIZER = "optimizer"
     SCHEDULE = "schedule"
@@ -119,6 +120,16 @@ def optimizer_group_id(key: Any, page: str = TOY, run: Any = None) -> dict[str, 
     return _with_run({"type": "optimizer-group", "page": page, "key": key}, run)
 
 
+def surface_group_id(key: Any, page: str = TOY) -> dict[str, Any]:
+    """The box holding one surface's controls (shown when that surface is chosen)."""
+    return {"type": "surface-group", "page": page, "key": key}
+
+
+def problem_part_id(part: Any, page: str = TOY) -> dict[str, Any]:
+    """A panel only the neuron uses ("data", "loss"): hidden while a surface is chosen."""
+    return {"type": "problem-part", "page": page, "part": part}
+
+
 def schedule_group_id(key: Any, page: str = TOY) -> dict[str, Any]:
     """The box holding one schedule's controls (shown when that schedule is chosen)."""
     return {"type": "schedule-group", "page": page, "key": key}
@@ -140,6 +151,7 @@ def run_part_id(part: str, run: Any) -> dict[str, Any]:
 
 
 class CompareID(StrEnum):
+    PROBLEM = "compare-problem"
     LOSS = "compare-loss"
     SCHEDULE = "compare-schedule"
     LOG = "compare-log"
@@ -166,6 +178,7 @@ class CompareID(StrEnum):
 
 
 class SweepID(StrEnum):
+    PROBLEM = "sweep-problem"
     LOSS = "sweep-loss"
     OPTIMIZER = "sweep-optimizer"
     SCHEDULE = "sweep-schedule"

@@ -25,12 +25,21 @@ from compute import LOSSES, InvalidSpec, RunSpec
 from compute.data import CLASS_SCORE_TEXT, FEATURE_KEYS, TRUE_CURVE_TEXT, DataSpec
 from compute.preview import PreviewSpec, run_preview
 from compute.schedules import SCHEDULES, schedule_group
+from compute.surfaces import EXPRESSION, NONE, SURFACES, surface_extent, surface_start
 from compute.toy import follow_extent
 from dashboard.cache import cached
 from dashboard.controls import control_value, error_messages, group_controls, settings_from_controls
 from dashboard.errors import job_error
 from dashboard.figures import preview_data
-from dashboard.ids import optimizer_group_id, param_id, param_msg_id, schedule_group_id, shown_messages_id
+from dashboard.ids import (
+    optimizer_group_id,
+    param_id,
+    param_msg_id,
+    problem_part_id,
+    schedule_group_id,
+    shown_messages_id,
+    surface_group_id,
+)
 from dashboard.leads import lead
 from dashboard.state import (
     FIELD_BY_KEY,
@@ -96,6 +105,73 @@ def labelled_dropdown(component_id: str, value: str, options: dict[str, str], la
 
 def shown_if(visible: bool) -> dict[str, str]:
     return {} if visible else {"display": "none"}
+
+
+def _surface_label(key: str) -> str:
+    row = SURFACES[key]
+    if key == NONE:
+        return "the neuron on its data (regression)"
+    if key == EXPRESSION:
+        return "your formula f(x, y)"
+    return f"{row.title}: {row.formula.replace('**', '^')}"
+
+
+def surface_text(key: str) -> str:
+    """What a problem is, for the hint under its controls."""
+    row = SURFACES[key]
+    if key == NONE:
+        return "ŷ = w·x + b fit to the data under the loss below: the map is the loss over (b, w)."
+    minima = row.minima({p.name: p.default for p in row.params}) if key != EXPRESSION else ()
+    where = "; its minima are the white rings on the map" if minima else ""
+    return (f"{row.help}. The map is f over (x, y); the run moves the point (x, y), held as the neuron's bias "
+            f"(x) and weight (y){where}. Muon takes y (a 1 × 1 matrix), AdamW x.")
+
+
+def problem_section(state: dict[str, Any], page: str, dropdown_id: str) -> html.Details:
+    """What the optimizer minimizes: the neuron on its data, or a classic surface with its settings
+    (only the chosen one's shown); choosing one moves the map and the start to it."""
+    chosen = state["surface"]
+    return section("Problem", [
+        dcc.Dropdown(id=dropdown_id, value=chosen, clearable=False,
+                     options=[{"label": _surface_label(key), "value": key} for key in SURFACES]),
+        *[html.Div([*group_controls(key, state, page=page), html.P(surface_text(key), className="hint")],
+                   id=surface_group_id(key, page), style=shown_if(key == chosen)) for key in SURFACES],
+    ])
+
+
+def neuron_only(part: str, page: str, state: dict[str, Any], panel: Any) -> html.Div:
+    """A panel only the neuron uses (its data, its loss), hidden while a surface is chosen."""
+    return html.Div(panel, id=problem_part_id(part, page), style=shown_if(state["surface"] == NONE))
+
+
+GRID_EXTENT = ("b_min", "b_max", "w_min", "w_max")
+START = ("init_bias", "init_weight")
+
+
+def register_surface_switch(page: str, dropdown_id: str, extent: bool = True) -> Callable:
+    """Show the chosen problem's settings and hide the neuron's data and loss on a surface; a person
+    choosing a surface gets its map square (``extent``: pages with a map) and its start point, and the
+    neuron's back when they return to it (a link or a lesson opens with its own: no initial call)."""
+    grid = [Output(param_id("grid", name, page), "value", allow_duplicate=True) for name in GRID_EXTENT] if extent else []
+
+    @callback(Output(surface_group_id(ALL, page), "style"), Output(problem_part_id(ALL, page), "style"),
+              [Output(param_id("run", name, page), "value", allow_duplicate=True) for name in START], grid,
+              Input(dropdown_id, "value"), prevent_initial_call=True)
+    def show_surface(surface):
+        if not isinstance(surface, str) or surface not in SURFACES:
+            raise dash.exceptions.PreventUpdate
+        groups = [shown_if(item["id"]["key"] == surface) for item in ctx.outputs_list[0]]
+        parts = [shown_if(surface == NONE) for _ in ctx.outputs_list[1]]
+        if surface == NONE:
+            defaults = default_state(page)
+            start = [defaults[f"run.{name}"] for name in START]
+            square = [defaults[f"grid.{name}"] for name in GRID_EXTENT]
+        else:
+            start = [surface_start(surface)[name] for name in START]
+            square = [surface_extent(surface)[name] for name in GRID_EXTENT]
+        return groups, parts, start, square if extent else []
+
+    return show_surface
 
 
 def loss_section(state: dict[str, Any], page: str, dropdown_id: str) -> html.Details:

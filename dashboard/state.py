@@ -51,8 +51,9 @@ from compute.landscape import (
 from compute.lookup import param
 from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_OPTIMIZER, TRAIN_PARAMS, DatasetSpec, TrainSpec
 from compute.schedules import SCHEDULES, schedule_group
-from compute.specs import MAX_STEPS
+from compute.specs import MAX_STEPS, SurfaceSpec
 from compute.spectrum import HVP_COST, SHARPENING_PARAMS, SharpeningSpec
+from compute.surfaces import NONE, SURFACES
 from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
 from dashboard.settings import settings
 
@@ -118,7 +119,12 @@ def _fields() -> tuple[Field, ...]:
     tables += [(key, row.params) for key, row in LOSSES.items()]
     tables += [(key, row.params) for key, row in OPTIMIZERS.items()]
     tables += [(schedule_group(key), row.params) for key, row in SCHEDULES.items()]
+    tables += [(key, row.params) for key, row in SURFACES.items()]  # rosenbrock.b, expression.text
     return tuple(Field(group, p) for group, params in tables for p in params)
+
+
+# a surface's settings are under its own key (rosenbrock.b): no registry may name a group alike
+assert not set(SURFACES) & {*LOSSES, *OPTIMIZERS, *SCHEDULE_GROUPS, "data", "run", "grid", "sweep"}
 
 
 FIELDS: tuple[Field, ...] = _fields()  # the toy lab's, the compare page's and the sweep's
@@ -132,6 +138,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": tuple(LOSSES),
     "optimizer": tuple(OPTIMIZERS),
     "schedule": tuple(SCHEDULES),
+    "surface": tuple(SURFACES),
     "tab": ("single", "all", "code"),
     "sweep.x": AXIS_NAMES,
     "sweep.y": AXIS_NAMES,
@@ -234,8 +241,21 @@ def _group(key: str) -> str:
     return key.split(".", maxsplit=1)[0]
 
 
+def _problem_uses(group: str, state: Mapping[str, Any]) -> bool | None:
+    """Whether the problem uses a group's settings: a surface its own (and no data or loss), the
+    neuron the data and the loss; None for the other groups."""
+    surface = state.get("surface", NONE)
+    if group in SURFACES:
+        return group == surface
+    if group == "data" or group in LOSSES:
+        return False if surface != NONE else None  # the neuron: the page's own rule for its losses
+    return None
+
+
 def _toy_uses(key: str, state: Mapping[str, Any]) -> bool:
     group = _group(key)
+    if (problem := _problem_uses(group, state)) is not None:
+        return problem
     if group in SCHEDULE_GROUPS:
         return SCHEDULE_GROUPS[group] == state["schedule"]
     if group in LOSSES:
@@ -247,6 +267,8 @@ def _toy_uses(key: str, state: Mapping[str, Any]) -> bool:
 
 def _compare_uses(key: str, state: Mapping[str, Any]) -> bool:
     group = _group(key)
+    if (problem := _problem_uses(group, state)) is not None:
+        return problem
     if group in SCHEDULE_GROUPS:
         return SCHEDULE_GROUPS[group] == state["schedule"]
     if group in LOSSES:
@@ -261,6 +283,8 @@ def _compare_uses(key: str, state: Mapping[str, Any]) -> bool:
 
 def _sweep_uses(key: str, state: Mapping[str, Any]) -> bool:
     group = _group(key)
+    if (problem := _problem_uses(group, state)) is not None:
+        return problem
     if group in SCHEDULE_GROUPS:
         return SCHEDULE_GROUPS[group] == state["schedule"]
     if group in LOSSES:
@@ -443,8 +467,10 @@ def build_specs(state: Mapping[str, Any], loss: str) -> tuple[RunSpec, GridSpec]
     opt_spec = OptimizerSpec(optimizer, tuple(group_values(state, optimizer).items()))
     schedule = state.get("schedule", "none")
     schedule_spec = ScheduleSpec(schedule, tuple(group_values(state, schedule_group(schedule)).items()))
-    run = RunSpec(data, loss_spec, opt_spec, schedule_spec, **group_values(state, "run"))
-    grid = GridSpec(data, loss_spec, **group_values(state, "grid"))
+    surface = state.get("surface", NONE)
+    surface_spec = SurfaceSpec(surface, tuple(group_values(state, surface).items()))
+    run = RunSpec(data, loss_spec, opt_spec, schedule_spec, surface_spec, **group_values(state, "run"))
+    grid = GridSpec(data, loss_spec, surface_spec, **group_values(state, "grid"))
     return run, grid
 
 

@@ -21,13 +21,13 @@ from dash import (
 )
 
 from compute import (
-    LOSSES,
     InvalidSpec,
     RunSpec,
     loss_grid,
     run_trajectories,
     run_trajectory,
 )
+from compute.surfaces import NONE
 from dashboard.cache import cached, cached_each
 from dashboard.carry import carry_query
 from dashboard.controls import (
@@ -42,6 +42,7 @@ from dashboard.figures import (
     RUN_COLOURS,
     make_compare_map_figure,
     make_compare_surface_figure,
+    make_coordinates_figure,
     make_curve_figure,
     make_fit_figure,
     not_a_map,
@@ -72,12 +73,15 @@ from dashboard.panels import (
     data_section,
     graph,
     loss_section,
+    neuron_only,
     playback_controls,
     preview_parts,
+    problem_section,
     register_follow,
     register_playback,
     register_preview,
     register_schedule_switch,
+    register_surface_switch,
     schedule_section,
     section,
     shown_if,
@@ -95,7 +99,7 @@ from dashboard.state import (
     from_query,
     to_query,
 )
-from dashboard.toyview import fit_data
+from dashboard.toyview import fit_data, shown_title
 
 RUN_PREFIXES = {f"r{i}" for i in range(MAX_RUNS)}
 dash.register_page(__name__, path=PATHS[COMPARE], name="Compare", title="Descent Lab · compare")
@@ -183,10 +187,11 @@ def layout(**query: Any) -> html.Div:
                              dcc.Store(id=CompareID.COUNT, data=state[COUNT.key])],
                     "Up to four runs share the loss, data, start and loop; each has its own optimizer. "
                     "Duplicate a run, then tweak the copy."),
-            loss_section(state, COMPARE, CompareID.LOSS),
+            problem_section(state, COMPARE, CompareID.PROBLEM),
+            neuron_only("loss", COMPARE, state, loss_section(state, COMPARE, CompareID.LOSS)),
             schedule_section(state, COMPARE, CompareID.SCHEDULE),
             training_section(state, COMPARE),
-            data_section(state, COMPARE),
+            neuron_only("data", COMPARE, state, data_section(state, COMPARE)),
             section("Loss map", [
                 *group_controls("grid", state, page=COMPARE),
                 log_checklist(CompareID.LOG, state["log"]),
@@ -323,6 +328,7 @@ RENDER_OUTPUTS = {
     Input(param_id(ALL, ALL, COMPARE, ALL), "value"),
     Input(run_part_id("optimizer", ALL), "value"),
     Input(CompareID.COUNT, "data"),
+    Input(CompareID.PROBLEM, "value"),
     Input(CompareID.LOSS, "value"),
     Input(CompareID.SCHEDULE, "value"),
     Input(CompareID.LOG, "value"),
@@ -330,7 +336,7 @@ RENDER_OUTPUTS = {
     State(CompareID.STORE, "data"),
     State(shown_messages_id(COMPARE), "data"),
 )
-def render(shared, per_run, optimizers, count, loss, schedule, log, step, drawn, shown):
+def render(shared, per_run, optimizers, count, surface, loss, schedule, log, step, drawn, shown):
     """Check every setting, run each compared run (cached), draw them on one map.
 
     When the map on screen is the one this view needs (``drawn``) and the runs are as many, only
@@ -339,7 +345,8 @@ def render(shared, per_run, optimizers, count, loss, schedule, log, step, drawn,
     raw.update(settings_from_controls(ctx.inputs_list[1], per_run))
     for item, optimizer in zip(ctx.inputs_list[2], optimizers if isinstance(optimizers, list) else []):
         raw[f"r{item['id']['run']}.optimizer"] = optimizer
-    raw.update({COUNT.key: count, "loss": loss, "schedule": schedule, "log": isinstance(log, list) and CHECKED in log})
+    raw.update({COUNT.key: count, "surface": surface, "loss": loss, "schedule": schedule,
+                "log": isinstance(log, list) and CHECKED in log})
     checked = check_state(raw, COMPARE)
     shared_msgs, run_msgs, status, now_shown = error_messages(
         checked, matched("shared_messages"), matched("run_messages"), shown=shown,
@@ -352,8 +359,9 @@ def render(shared, per_run, optimizers, count, loss, schedule, log, step, drawn,
     runs = {run_label(i, state): traj
             for i, traj in enumerate(cached_each(run_trajectory, run_trajectories, list(specs)))}
     grid = cached(loss_grid, checked.specs[state["loss"]][1])
-    title = LOSSES[state["loss"]].title
+    title = shown_title(state, state["loss"])
     x, y, problem, feature = fit_data(state)
+    on_surface = state["surface"] != NONE
     status = [html.Div(f"{name}: diverged at step {traj.diverged_at}; its path stops at step "
                        f"{traj.diverged_at - 1}.", className="diverged")
               for name, traj in runs.items() if traj.diverged_at is not None]
@@ -369,12 +377,13 @@ def render(shared, per_run, optimizers, count, loss, schedule, log, step, drawn,
     map_figure = make_compare_map_figure(grid, runs, title, state["log"], shown_step)
     surface = make_compare_surface_figure(grid, runs, title, state["log"])
     moved = {"figure": CompareID.MAP, **trace_update(map_figure, not_a_map)} if same_maps else no_update
-    play = playback_data(runs, x, shown_step, state["log"], False,
-                         {"map": CompareID.MAP, "curve": CompareID.CURVE, "fit": CompareID.FIT}, problem,
-                         compare=True)
+    # (a surface's fit slot holds its coordinates per step, drawn whole: no fitted line to move)
+    roles = {"map": CompareID.MAP, "curve": CompareID.CURVE, **({} if on_surface else {"fit": CompareID.FIT})}
+    play = playback_data(runs, x, shown_step, state["log"], False, roles, problem, compare=True)
+    fit = make_coordinates_figure(runs) if on_surface else make_fit_figure(x, y, runs, shown_step, problem, feature)
     return updates(RENDER_OUTPUTS, status=status, map=no_update if same_maps else map_figure,
                    surface=traces_only(surface, not_a_map) if same_maps else surface,
-                   curve=make_curve_figure(runs, shown_step), fit=make_fit_figure(x, y, runs, shown_step, problem, feature),
+                   curve=make_curve_figure(runs, shown_step), fit=fit,
                    view={"state": state, "query": _query(state), "maps": maps, "play": play}, traces=moved,
                    step_max=max(last, 1), step=shown_step, **messages,
                    **{f"to_toy_{i}": toy_href(state, i) for i in range(MAX_RUNS)})
@@ -382,6 +391,7 @@ def render(shared, per_run, optimizers, count, loss, schedule, log, step, drawn,
 
 register_playback(PLAYBACK)
 register_schedule_switch(COMPARE, CompareID.SCHEDULE)
+register_surface_switch(COMPARE, CompareID.PROBLEM)
 
 
 def _preview_runs(key: str, checked: Checked) -> dict[int, tuple[RunSpec, str]]:

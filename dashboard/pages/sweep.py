@@ -12,6 +12,7 @@ from compute.batched import SCHEDULE_PREFIX
 from compute.curvature import sweep_sharpness, sweep_stability
 from compute.optimizers import LOOP_MAX_RUN_STEPS
 from compute.schedules import SCHEDULES, schedule_group
+from compute.surfaces import SURFACES
 from compute.sweep import MEASURES, run_sweep
 from dashboard.cache import cached
 from dashboard.controls import (
@@ -31,11 +32,14 @@ from dashboard.panels import (
     job_callback,
     labelled_dropdown,
     loss_section,
+    neuron_only,
     optimizer_section,
+    problem_section,
     progress_row,
     register_optimizer_switch,
     register_schedule_switch,
     register_settings_check,
+    register_surface_switch,
     schedule_section,
     section,
     training_section,
@@ -103,12 +107,13 @@ def layout(**query: Any) -> html.Div:
                          className="sweep-buttons"),
             ], "Each cell is one run; all runs advance together on the batched engine. "
                "Click a cell to open that run in the toy lab."),
-            loss_section(state, SWEEP, SweepID.LOSS),
+            problem_section(state, SWEEP, SweepID.PROBLEM),
+            neuron_only("loss", SWEEP, state, loss_section(state, SWEEP, SweepID.LOSS)),
             optimizer_section(state, SWEEP, SweepID.OPTIMIZER, "Swept hyperparameters take the axes' values; "
                                                                "the others stay as set here."),
             schedule_section(state, SWEEP, SweepID.SCHEDULE),
             training_section(state, SWEEP),
-            data_section(state, SWEEP),
+            neuron_only("data", SWEEP, state, data_section(state, SWEEP)),
         ],
         className="controls",
     )
@@ -129,6 +134,7 @@ def layout(**query: Any) -> html.Div:
 
 register_optimizer_switch(SWEEP, SweepID.OPTIMIZER)
 register_schedule_switch(SWEEP, SweepID.SCHEDULE)
+register_surface_switch(SWEEP, SweepID.PROBLEM, extent=False)
 
 
 @callback(
@@ -169,7 +175,7 @@ def choose_axes(optimizer, schedule, x, y):
 
 check_sweep = register_settings_check(
     SWEEP, SweepID.STATUS, SweepID.STORE,
-    {"loss": SweepID.LOSS, "optimizer": SweepID.OPTIMIZER, "schedule": SweepID.SCHEDULE, "sweep.x": SweepID.X,
+    {"surface": SweepID.PROBLEM, "loss": SweepID.LOSS, "optimizer": SweepID.OPTIMIZER, "schedule": SweepID.SCHEDULE, "sweep.x": SweepID.X,
      "sweep.y": SweepID.Y,
      "sweep.measure": SweepID.MEASURE},
     _request, blocked="Fix the settings marked in red to run the sweep.")
@@ -206,8 +212,11 @@ def sweep(set_progress, request, _clicks):
     figure = make_sweep_figure(result, spec.x.name, spec.y.name, spec.x.log, spec.y.log,
                                state["sweep.log_colour"], stability)
     diverged = int((result.diverged_at >= 0).sum())
+    surface = spec.run.surface
+    where = ("MSE" if not surface.on else f"the {surface.title} surface" if SURFACES[surface.name].constant_hessian
+             else f"the {surface.title} surface's minimum nearest the start (a minimum past it cannot hold a run)")
     theory = ("" if stability is None else
-              f" Dashed: where full-batch SGD on MSE turns unstable in theory (lr·λmax = 2(1 + μ)/(1 − τ), "
+              f" Dashed: where full-batch SGD on {where} turns unstable in theory (lr·λmax = 2(1 + μ)/(1 − τ), "
               f"Nesterov 2(1 + μ)/(1 + 2μ); λmax = {sweep_sharpness(spec):.4g}).")
     row = OPTIMIZERS[spec.run.optimizer.name]
     looped = (f" {row.title} has no batched form: torch's own loop ran each run, at most "

@@ -28,6 +28,7 @@ from compute import (
 )
 from compute.data import FEATURE_KEYS
 from compute.script import torch_script
+from compute.surfaces import NONE
 from dashboard import exports
 from dashboard.carry import carry_query
 from dashboard.controls import (
@@ -43,6 +44,7 @@ from dashboard.controls import (
 from dashboard.figures import (
     eigen_length,
     make_all_maps_figure,
+    make_coordinates_figure,
     make_curve_figure,
     make_fit_figure,
     make_map_figure,
@@ -77,16 +79,19 @@ from dashboard.panels import (
     job_callback,
     labelled_dropdown,
     loss_section,
+    neuron_only,
     optimizer_group,
     optimizer_section,
     playback_controls,
     preview_parts,
+    problem_section,
     progress_row,
     register_follow,
     register_optimizer_switch,
     register_playback,
     register_preview,
     register_schedule_switch,
+    register_surface_switch,
     schedule_section,
     section,
     training_section,
@@ -133,13 +138,14 @@ def layout(**query: Any) -> html.Div:
                           for p in PRESETS.values()], className="presets"),
                 html.P(id=ID.PRESET_CAPTION, className="caption"),
             ], "The classic figures, one click each: what each shows is on its button."),
-            loss_section(state, TOY, ID.LOSS),
+            problem_section(state, TOY, ID.PROBLEM),
+            neuron_only("loss", TOY, state, loss_section(state, TOY, ID.LOSS)),
             optimizer_section(state, TOY, ID.OPTIMIZER),
             html.Div(id=ID.STABILITY, className="stability-note",
                      title="the loss's Hessian in (w, b) at the playback step (compute/curvature.py)"),
             schedule_section(state, TOY, ID.SCHEDULE),
             training_section(state, TOY, "Click the loss map to move the start point."),
-            data_section(state, TOY),
+            neuron_only("data", TOY, state, data_section(state, TOY)),
             section("Loss map", [
                 *group_controls("grid", state),
                 log_checklist(ID.LOG, state["log"]),
@@ -231,10 +237,12 @@ def export_section() -> html.Details:
        "and a file name that says what it shows.")
 
 
-def _raw_state(values: list, loss: Any, optimizer: Any, schedule: Any, tab: Any, log: Any, step: Any) -> dict[str, Any]:
+def _raw_state(values: list, surface: Any, loss: Any, optimizer: Any, schedule: Any, tab: Any, log: Any,
+               step: Any) -> dict[str, Any]:
     """The settings as the browser sent them, keyed as in ``dashboard.state``."""
     raw = settings_from_controls(ctx.inputs_list[0], values)
-    raw.update(loss=loss, optimizer=optimizer, schedule=schedule, tab=tab, log=isinstance(log, list) and CHECKED in log)
+    raw.update(surface=surface, loss=loss, optimizer=optimizer, schedule=schedule, tab=tab,
+               log=isinstance(log, list) and CHECKED in log)
     try:  # the playback step is cosmetic: a bad one means "the end", not an error
         raw["step"] = check_value("step", step)
     except InvalidSpec:
@@ -269,7 +277,7 @@ def _status(runs: dict, state: dict[str, Any], curvature: dict | None = None) ->
         lines.append(html.Div(
             "zero_grad is off: .grad keeps every gradient so far, so step k moves by lr × the sum of "
             "k gradients. Steps grow like momentum 1 with no decay, and the path overshoots.", className="note"))
-    if state["run.batch_size"] and state["run.batch_size"] < state["data.n"]:
+    if state["run.batch_size"] and state["run.batch_size"] < state["data.n"] and state["surface"] == NONE:
         lines.append(html.Div(
             f"Mini-batches of {state['run.batch_size']} (order seeded by batch_seed): each step sees part of "
             "the data, so the path wanders; the map and the solid curve are the full-data loss, the faint "
@@ -298,6 +306,7 @@ ROLES = {"single": {"map": ID.MAP, "surface": ID.SURFACE, "curve": ID.CURVE, "fi
 @callback(
     RENDER_OUTPUTS,
     Input(param_id(ALL, ALL), "value"),
+    Input(ID.PROBLEM, "value"),
     Input(ID.LOSS, "value"),
     Input(ID.OPTIMIZER, "value"),
     Input(ID.SCHEDULE, "value"),
@@ -307,14 +316,14 @@ ROLES = {"single": {"map": ID.MAP, "surface": ID.SURFACE, "curve": ID.CURVE, "fi
     State(ID.VIEW_STORE, "data"),
     State(shown_messages_id(TOY), "data"),
 )
-def render(values, loss, optimizer, schedule, tab, log, step, drawn, shown):
+def render(values, surface, loss, optimizer, schedule, tab, log, step, drawn, shown):
     """Check every setting, run (or fetch) what the visible tab shows, build its figures.
 
     When the maps on screen are the ones this view needs (``drawn``: the view store), only the
     runs' traces are sent (the maps are not sent again): the browser puts them into the figures on
     screen (the trace store), and moves the step markers too.
     """
-    checked = check_state(_raw_state(values, loss, optimizer, schedule, tab, log, step))
+    checked = check_state(_raw_state(values, surface, loss, optimizer, schedule, tab, log, step))
     messages, status, now_shown = error_messages(checked, matched("messages"), shown=shown,
                                                  blocked="Nothing was recomputed: fix the settings marked in red.")
     if not checked.ok:
@@ -328,6 +337,7 @@ def render(values, loss, optimizer, schedule, tab, log, step, drawn, shown):
     same_runs = ctx.triggered_id == ID.TABS
     shown_step = (min(state["step"], last) if (first_load or same_runs) and state["step"] is not None else last)
     x, y, problem, feature = fit_data(state)  # the data of the loss the fit shows
+    on_surface = state["surface"] != NONE
     maps = _maps_key(checked)
     same_maps = not first_load and isinstance(drawn, dict) and drawn.get("maps") == maps
 
@@ -341,18 +351,23 @@ def render(values, loss, optimizer, schedule, tab, log, step, drawn, shown):
         built = {"map": make_map_figure(grid, traj, title, shown_step, state["log"], curvature[title][0]),
                      "surface": make_surface_figure(grid, traj, title, shown_step, state["log"]),
                      "curve": make_curve_figure(runs, shown_step),
-                     "fit": make_fit_figure(x, y, runs, shown_step, problem, feature)}
+                     "fit": (make_coordinates_figure(runs) if on_surface
+                             else make_fit_figure(x, y, runs, shown_step, problem, feature))}
         eigen = (len(built["map"]["data"]) - 1, eigen_length(grid))
     elif state["tab"] == "all":
         built = {"map": make_all_maps_figure(grids, runs, shown_step, state["log"]),
-                     "curve": make_curve_figure(runs, shown_step), "fit": make_fit_figure(x, y, runs, shown_step, feature=feature)}
+                 "curve": make_curve_figure(runs, shown_step),
+                 "fit": (make_coordinates_figure(runs) if on_surface
+                         else make_fit_figure(x, y, runs, shown_step, feature=feature))}
     roles = ROLES.get(state["tab"], {})
     moved: Any = no_update
     if same_maps and built:  # the browser holds the maps: only the paths go
         moved = {"figure": roles["map"], **trace_update(built.pop("map"), not_a_map)}
         if "surface" in built:  # the 3D surface: a patch of its path traces
             built["surface"] = traces_only(built["surface"], not_a_map)
-    play = playback_data(runs, x, shown_step, state["log"], state["tab"] == "all", roles, problem,
+    # (a surface's fit slot holds its coordinates per step, drawn whole: no fitted line to move)
+    moving = {role: figure for role, figure in roles.items() if not (on_surface and role == "fit")}
+    play = playback_data(runs, x, shown_step, state["log"], state["tab"] == "all", moving, problem,
                          OPTIMIZERS[state["optimizer"]].arrow, state["optimizer"] != "sgd", curvature=curvature,
                          eigen=eigen, lr=state.get(f"{state['optimizer']}.lr"))
     view = {"state": state, "query": to_query({**state, "step": None}), "maps": maps, "play": play}
@@ -470,6 +485,7 @@ def apply_preset(_clicks):
 
 show_optimizer = register_optimizer_switch(TOY, ID.OPTIMIZER)
 show_schedule = register_schedule_switch(TOY, ID.SCHEDULE)
+show_surface = register_surface_switch(TOY, ID.PROBLEM)
 follow = register_follow(TOY, ID.LOSS)
 
 

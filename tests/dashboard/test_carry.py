@@ -27,6 +27,8 @@ def _other(p: Param):
     """A valid value of ``p`` that is not its default: the next stop of its slider, or one more."""
     if p.kind is bool:
         return not p.default
+    if p.kind is str:  # a formula
+        return p.default + " + x"
     if p.stops:
         above = [s for s in p.stops if s > p.default]
         return p.kind(above[0] if above else max(s for s in p.stops if s < p.default))

@@ -22,12 +22,12 @@ SWEEP_FIELDS = [f for f in FIELDS if f.group == "sweep"]
 
 
 def check(overrides=None, loss="mse", optimizer="sgd", x="lr", y="momentum", measure="final_loss", shown=(),
-          schedule="none"):
+          schedule="none", surface="none"):
     values = control_values(overrides)
     inputs_list = [[{"id": param_id(f.group, f.param.name, SWEEP), "property": "value", "value": v}
                     for f, v in zip(FIELDS, values)]]
     outputs_list = [[{"id": param_msg_id(f.group, f.param.name, SWEEP), "property": "children"} for f in FIELDS]]
-    return call_callback(sweep_page.check_sweep, values, loss, optimizer, schedule, x, y, measure, list(shown),
+    return call_callback(sweep_page.check_sweep, values, surface, loss, optimizer, schedule, x, y, measure, list(shown),
                          inputs_list=inputs_list, outputs_list=outputs_list)[:-1]
 
 
