@@ -159,7 +159,9 @@
     }
 
     function stepLine(play, run, k) {
-        let line = `${run.title} · step ${k}: w = ${format(run.w[k], 5)}, b = ${format(run.b[k], 5)}, ` +
+        // a surface's point is (x, y), held as (bias, weight): said as x and y (figures.playback_data)
+        const w = format(run.w[k], 5), b = format(run.b[k], 5);
+        let line = `${run.title} · step ${k}: ` + (play.surface ? `x = ${b}, y = ${w}, ` : `w = ${w}, b = ${b}, `) +
                    `loss = ${format(run.loss[k], 6)}`;
         const lr = run.lr ? run.lr[Math.min(k, run.lr.length - 1)] : play.lr;  // the step's, where a schedule moves it
         if (run.lr) {
@@ -167,7 +169,8 @@
         }
         const sw = run.size[2 * k + 1], sb = run.size[2 * k];
         if (play.sizes && Number.isFinite(sw) && Number.isFinite(sb)) {
-            line += ` · effective step size: w ${format(sw, 3)}, b ${format(sb, 3)}`;
+            line += play.surface ? ` · effective step size: x ${format(sb, 3)}, y ${format(sw, 3)}`
+                                 : ` · effective step size: w ${format(sw, 3)}, b ${format(sb, 3)}`;
         }
         if (play.arrowLabel && Number.isFinite(run.arrow[2 * k]) && Number.isFinite(run.arrow[2 * k + 1])) {
             line += ` · arrow: ${play.arrowLabel}`;

@@ -30,11 +30,12 @@ import numpy as np
 
 from compute import LOSSES, InvalidSpec
 from compute.script import loss_call, optimizer_call
+from compute.surfaces import NONE, SURFACES
 from dashboard import figures as F
 from dashboard.compat import stop_kaleido
 from dashboard.settings import settings
 from dashboard.state import TOY, Checked, check_state, from_query
-from dashboard.toyview import fit_data, shown_losses, toy_runs
+from dashboard.toyview import fit_data, shown_losses, shown_title, toy_runs
 
 # format: (MIME type, animated)
 log = logging.getLogger(__name__)
@@ -120,16 +121,22 @@ def caption(checked: Checked, first: int, last: int) -> str:
         loop += f", clip_grad_norm_ max_norm {_short(state['run.max_norm'])}"
     if not state["run.zero_grad"]:
         loop += ", zero_grad off"
-    losses = ", ".join(loss_call(spec).replace("()", "") for spec in specs)
-    return (f"{losses} · torch.optim.{optimizer_call(run)} · start w={_short(run.init_weight)}, "
-            f"b={_short(run.init_bias)} · {loop} · " + (f"steps {first}–{last}" if last > first else f"step {last}"))
+    if run.surface.on:
+        losses = f"{run.surface.title} f(x, y) = {SURFACES[run.surface.name].expression(run.surface.values).text}"
+        start = f"start x={_short(run.init_bias)}, y={_short(run.init_weight)}"
+    else:
+        losses = ", ".join(loss_call(spec).replace("()", "") for spec in specs)
+        start = f"start w={_short(run.init_weight)}, b={_short(run.init_bias)}"
+    return (f"{losses} · torch.optim.{optimizer_call(run)} · {start} · {loop} · "
+            + (f"steps {first}–{last}" if last > first else f"step {last}"))
 
 
 def file_name(checked: Checked, spec: ExportSpec, first: int, last: int) -> str:
     """``descent-lab_map_MSELoss_SGD-lr0.1-momentum0.9_steps0-100.gif``: what the file shows."""
     state = checked.state
     run = checked.specs[shown_losses(state)[0]][0]
-    loss = "all-losses" if FIGURES[spec.figure] == "all" else LOSSES[state["loss"]].title
+    loss = ("all-losses" if FIGURES[spec.figure] == "all" and not run.surface.on
+            else re.sub(r"[^A-Za-z0-9]+", "-", shown_title(state, state["loss"])).strip("-"))
     optimizer = re.sub(r"[^A-Za-z0-9.=-]+", "-", optimizer_call(run)).replace("=", "").strip("-")
     steps = f"step{last}" if not spec.animated else f"steps{first}-{last}"
     return f"descent-lab_{spec.figure}_{loss}_{optimizer}_{steps}.{spec.fmt}"
@@ -163,6 +170,8 @@ class View:
             return F.make_all_maps_figure(self.grids, runs, step, log)
         if self.figure in ("curve", "all-curves"):
             return F.make_curve_figure(runs, step)
+        if self.state["surface"] != NONE:  # a surface has no data to fit: its point's coordinates, as the page
+            return F.make_coordinates_figure(runs)
         return F.make_fit_figure(self.x, self.y, runs, step, self.problem, self.feature)
 
 
@@ -371,12 +380,17 @@ def _curve_content(run: Any, _grid: Any) -> Content:
 
 
 def _fit_content(run: Any, _grid: Any) -> Content:
-    """One run's fitted line or sigmoid (``figures.fit_span``: 2 or 60 points) as JSON numbers."""
+    """One run's fitted line or sigmoid (``figures.fit_span``: 2 or 60 points) as JSON numbers; on a
+    surface its x and y at every step (two typed arrays, and the steps)."""
+    if run.surface.on:
+        return Content(traces=2, points=4 * (run.steps + 1))
     return Content(traces=1, listed=2 * (60 if LOSSES[run.loss.name].problem == "classification" else 2))
 
 
 def _fit_base(checked: Checked) -> Content:
     """The fit figure's data points (x, y), and the true curve (100 float64 points) or the boundary."""
+    if checked.state["surface"] != NONE:
+        return Content()
     return Content(traces=2, points=2 * checked.state["data.n"] + 2 * 2 * 100, listed=4)
 
 

@@ -422,7 +422,8 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
                   figures: Mapping[str, str], problem: str = "regression", arrow: str | None = None,
                   sizes: bool = False, compare: bool = False,
                   curvature: Mapping[str, tuple[CurvaturePath, np.ndarray | None]] | None = None,
-                  eigen: tuple[int, float] | None = None, lr: float | None = None) -> dict[str, Any]:
+                  eigen: tuple[int, float] | None = None, lr: float | None = None,
+                  surface: bool = False) -> dict[str, Any]:
     """What the browser needs to move every "current step" trace and to say where each run is:
     each run's finite rows (weight, bias, loss, the moment arrow's end, the effective step sizes)
     as typed arrays, the figures (by role: map, surface, curve, fit) and traces to move, and the
@@ -432,7 +433,8 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
     point, the curve's marker and the fitted line to the step, without a request.
     ``curvature`` (per run title: its Hessians along the path, and SGD's stable lr at each step
     or None) adds each step's eigenvalues, eigenvectors and bound; ``eigen`` (the map's
-    eigenvector trace and segment length) lets the browser move the eigenvectors too.
+    eigenvector trace and segment length) lets the browser move the eigenvectors too. ``surface``:
+    the runs move a surface's point (x, y) = (bias, weight), and the step line says x and y.
     """
     span = fit_span(x, problem)
     rows = []
@@ -453,7 +455,7 @@ def playback_data(runs: Mapping[str, Trajectory], x: np.ndarray, step: int, log:
                              "bound": None if bound is None else typed_array(bound[:n].astype(np.float64))})
     return {"runs": rows, "step": step, "figures": dict(figures), "log": log, "logFloor": LOG_FLOOR,
             "eigen": None if eigen is None else {"trace": eigen[0], "length": eigen[1]}, "lr": lr,
-            "span": span.tolist(),
+            "span": span.tolist(), "surface": surface,
             "sigmoid": problem == "classification", "arrowLabel": arrow, "sizes": sizes,
             # each map's traces (run i's at perPanel × i + these); the compare map's start is shared
             "traces": ({"perPanel": COMPARE_TRACES_PER_RUN, "path": COMPARE_PATH, "start": None, "end": COMPARE_END,

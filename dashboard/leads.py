@@ -21,7 +21,9 @@ LEADS: dict[str, Lead] = {
     TOY: Lead(
         "One neuron, y = w·x + b, fitted to noisy points of a parabola: every step is torch's own.",
         "The map is the loss at every (w, b); the line across it is the path torch.optim takes from the "
-        "start point, step by step (▶ plays it). Below: the loss per step and the fitted line.",
+        "start point, step by step (▶ plays it). Below: the loss per step and the fitted line. Under "
+        "Problem, a classic surface (Rosenbrock, Rastrigin, Beale, Himmelblau, a saddle, a quadratic) or "
+        "a formula of your own takes the neuron's place: the map is then f(x, y).",
         "Pick a preset (the first panel of the controls) and read what it shows; then move lr and watch the "
         "path follow. Click the map to start from elsewhere."),
     COMPARE: Lead(

@@ -123,7 +123,7 @@ def surface_text(key: str) -> str:
         return "ŷ = w·x + b fit to the data under the loss below: the map is the loss over (b, w)."
     minima = row.minima({p.name: p.default for p in row.params}) if key != EXPRESSION else ()
     where = "; its minima are the white rings on the map" if minima else ""
-    return (f"{row.help}. The map is f over (x, y); the run moves the point (x, y), held as the neuron's bias "
+    return (f"{row.help[0].upper()}{row.help[1:]}. The map is f over (x, y); the run moves the point (x, y), held as the neuron's bias "
             f"(x) and weight (y){where}. Muon takes y (a 1 × 1 matrix), AdamW x.")
 
 
@@ -144,7 +144,6 @@ def neuron_only(part: str, page: str, state: dict[str, Any], panel: Any) -> html
     return html.Div(panel, id=problem_part_id(part, page), style=shown_if(state["surface"] == NONE))
 
 
-GRID_EXTENT = ("b_min", "b_max", "w_min", "w_max")
 START = ("init_bias", "init_weight")
 
 
@@ -152,7 +151,7 @@ def register_surface_switch(page: str, dropdown_id: str, extent: bool = True) ->
     """Show the chosen problem's settings and hide the neuron's data and loss on a surface; a person
     choosing a surface gets its map square (``extent``: pages with a map) and its start point, and the
     neuron's back when they return to it (a link or a lesson opens with its own: no initial call)."""
-    grid = [Output(param_id("grid", name, page), "value", allow_duplicate=True) for name in GRID_EXTENT] if extent else []
+    grid = [Output(param_id("grid", name, page), "value", allow_duplicate=True) for name in EXTENT_KEYS] if extent else []
 
     @callback(Output(surface_group_id(ALL, page), "style"), Output(problem_part_id(ALL, page), "style"),
               [Output(param_id("run", name, page), "value", allow_duplicate=True) for name in START], grid,
@@ -165,10 +164,10 @@ def register_surface_switch(page: str, dropdown_id: str, extent: bool = True) ->
         if surface == NONE:
             defaults = default_state(page)
             start = [defaults[f"run.{name}"] for name in START]
-            square = [defaults[f"grid.{name}"] for name in GRID_EXTENT]
+            square = [defaults[f"grid.{name}"] for name in EXTENT_KEYS]
         else:
             start = [surface_start(surface)[name] for name in START]
-            square = [surface_extent(surface)[name] for name in GRID_EXTENT]
+            square = [surface_extent(surface)[name] for name in EXTENT_KEYS]
         return groups, parts, start, square if extent else []
 
     return show_surface

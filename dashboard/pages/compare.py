@@ -379,7 +379,7 @@ def render(shared, per_run, optimizers, count, surface, loss, schedule, log, ste
     moved = {"figure": CompareID.MAP, **trace_update(map_figure, not_a_map)} if same_maps else no_update
     # (a surface's fit slot holds its coordinates per step, drawn whole: no fitted line to move)
     roles = {"map": CompareID.MAP, "curve": CompareID.CURVE, **({} if on_surface else {"fit": CompareID.FIT})}
-    play = playback_data(runs, x, shown_step, state["log"], False, roles, problem, compare=True)
+    play = playback_data(runs, x, shown_step, state["log"], False, roles, problem, compare=True, surface=on_surface)
     fit = make_coordinates_figure(runs) if on_surface else make_fit_figure(x, y, runs, shown_step, problem, feature)
     return updates(RENDER_OUTPUTS, status=status, map=no_update if same_maps else map_figure,
                    surface=traces_only(surface, not_a_map) if same_maps else surface,

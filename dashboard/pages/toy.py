@@ -369,7 +369,7 @@ def render(values, surface, loss, optimizer, schedule, tab, log, step, drawn, sh
     moving = {role: figure for role, figure in roles.items() if not (on_surface and role == "fit")}
     play = playback_data(runs, x, shown_step, state["log"], state["tab"] == "all", moving, problem,
                          OPTIMIZERS[state["optimizer"]].arrow, state["optimizer"] != "sgd", curvature=curvature,
-                         eigen=eigen, lr=state.get(f"{state['optimizer']}.lr"))
+                         eigen=eigen, lr=state.get(f"{state['optimizer']}.lr"), surface=on_surface)
     view = {"state": state, "query": to_query({**state, "step": None}), "maps": maps, "play": play}
     # the script is written when its tab is open (choosing the tab renders): a hidden Markdown block
     # would be re-highlighted on every change
