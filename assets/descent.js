@@ -887,8 +887,28 @@
         if (gd) { imageName(gd); }
     }, true);
 
+    // A map's ranges as the server asked for them (layout.meta.ranges, dashboard/figures.py), set again
+    // once per new figure where they came out otherwise: a new map drawn over another (a surface chosen
+    // in place of the neuron) sometimes had Plotly widen its x range to fill the space instead of
+    // narrowing the space to keep the scale equal. Once: a person's zoom afterwards stays.
+    function squareOnce(gd) {
+        const meta = gd.layout.meta, ranges = meta && meta.ranges;
+        if (!ranges || gd._descentSquared === meta) { return; }
+        gd._descentSquared = meta;
+        const update = {};
+        for (const [axis, range] of Object.entries(ranges)) {
+            const now = gd._fullLayout[axis] && gd._fullLayout[axis].range;
+            const tolerance = 1e-6 * Math.abs(range[1] - range[0]);
+            if (now && (Math.abs(now[0] - range[0]) > tolerance || Math.abs(now[1] - range[1]) > tolerance)) {
+                update[`${axis}.range`] = range.slice();
+            }
+        }
+        if (Object.keys(update).length) { Plotly.relayout(gd, update); }
+    }
+
     function adapt(gd) {  // after every draw of a figure: the presentation's text, a phone's column
         if (!gd.layout || !gd._fullLayout) { return; }
+        squareOnce(gd);
         presentFont(gd);
         stackOnPhone(gd);
         fitTitle(gd);

@@ -43,15 +43,15 @@ def render_body(dependencies: list[dict], overrides: dict[str, Any] | None = Non
     output = output_spec(dependencies, f"{ID.STATUS}.children")
     # the callback's outputs in its order, the message slots (its one pattern-matched output) listed
     outputs = [outputs_list[0] if part["id"].startswith("{") else part for part in split_outputs(output)]
-    inputs = [inputs_list[0], {"id": ID.PROBLEM, "property": "value", "value": surface},
-              {"id": ID.LOSS, "property": "value", "value": loss},
+    inputs = [inputs_list[0], {"id": ID.LOSS, "property": "value", "value": loss},
               {"id": ID.OPTIMIZER, "property": "value", "value": optimizer},
               {"id": ID.SCHEDULE, "property": "value", "value": schedule},
               {"id": ID.TABS, "property": "value", "value": tab},
               {"id": ID.LOG, "property": "value", "value": [] if log is None else log}]
     return {"output": output, "outputs": outputs,
             "inputs": inputs, "changedPropIds": [changed],
-            "state": [{"id": ID.STEP, "property": "value", "value": step},
+            "state": [{"id": ID.PROBLEM, "property": "value", "value": surface},
+                      {"id": ID.STEP, "property": "value", "value": step},
                       {"id": ID.VIEW_STORE, "property": "data", "value": drawn},
                       {"id": shown_messages_id(TOY), "property": "data", "value": [] if shown is None else shown}]}
 

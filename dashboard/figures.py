@@ -144,7 +144,10 @@ def _map_layout(grid: LossGrid, title: str, uirevision: str) -> dict:
     return {"title": centred_title(title), "margin": {"l": 60, "r": 10, "t": 50, "b": FOOT_MARGIN},
             "xaxis": {"title": {"text": grid.axes[0], "standoff": 6}, "range": xr, **BAR_SIDE, **TITLED},
             "yaxis": {"title": {"text": grid.axes[1], "standoff": 6}, "range": yr, **EQUAL_SCALE, **TITLED},
-            "legend": FOOT_LEGEND, "uirevision": uirevision, "shapes": minimum_rings(grid)}
+            "legend": FOOT_LEGEND, "uirevision": uirevision, "shapes": minimum_rings(grid),
+            # the ranges asked for: the browser sets them again once where Plotly's equal scale widened one
+            # in a new figure instead of narrowing its space (assets/descent.js squareOnce)
+            "meta": {"ranges": {"xaxis": xr, "yaxis": yr}}}
 
 
 def minimum_rings(grid: LossGrid) -> list[dict]:

@@ -168,7 +168,7 @@ def register_surface_switch(page: str, dropdown_id: str, extent: bool = True) ->
         else:
             start = [surface_start(surface)[name] for name in START]
             square = [surface_extent(surface)[name] for name in EXTENT_KEYS]
-        return groups, parts, start, square if extent else []
+        return groups, parts, *start, *(square if extent else [])  # (Dash flattens the outputs' lists)
 
     return show_surface
 

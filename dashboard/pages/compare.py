@@ -328,15 +328,15 @@ RENDER_OUTPUTS = {
     Input(param_id(ALL, ALL, COMPARE, ALL), "value"),
     Input(run_part_id("optimizer", ALL), "value"),
     Input(CompareID.COUNT, "data"),
-    Input(CompareID.PROBLEM, "value"),
     Input(CompareID.LOSS, "value"),
     Input(CompareID.SCHEDULE, "value"),
     Input(CompareID.LOG, "value"),
+    State(CompareID.PROBLEM, "value"),  # read: choosing one sets the start, which renders (as the toy lab)
     State(CompareID.STEP, "value"),
     State(CompareID.STORE, "data"),
     State(shown_messages_id(COMPARE), "data"),
 )
-def render(shared, per_run, optimizers, count, surface, loss, schedule, log, step, drawn, shown):
+def render(shared, per_run, optimizers, count, loss, schedule, log, surface, step, drawn, shown):
     """Check every setting, run each compared run (cached), draw them on one map.
 
     When the map on screen is the one this view needs (``drawn``) and the runs are as many, only

@@ -306,17 +306,20 @@ ROLES = {"single": {"map": ID.MAP, "surface": ID.SURFACE, "curve": ID.CURVE, "fi
 @callback(
     RENDER_OUTPUTS,
     Input(param_id(ALL, ALL), "value"),
-    Input(ID.PROBLEM, "value"),
     Input(ID.LOSS, "value"),
     Input(ID.OPTIMIZER, "value"),
     Input(ID.SCHEDULE, "value"),
     Input(ID.TABS, "value"),
     Input(ID.LOG, "value"),
+    # the problem is read, not listened to: choosing one sets the start point (and the map's square),
+    # and that change renders the view once (two renders of two maps in a row left Plotly's first
+    # margin pass running into the second figure: its x range widened instead of its domain)
+    State(ID.PROBLEM, "value"),
     State(ID.STEP, "value"),
     State(ID.VIEW_STORE, "data"),
     State(shown_messages_id(TOY), "data"),
 )
-def render(values, surface, loss, optimizer, schedule, tab, log, step, drawn, shown):
+def render(values, loss, optimizer, schedule, tab, log, surface, step, drawn, shown):
     """Check every setting, run (or fetch) what the visible tab shows, build its figures.
 
     When the maps on screen are the ones this view needs (``drawn``: the view store), only the

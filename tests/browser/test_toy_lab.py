@@ -280,3 +280,33 @@ def test_a_schedule_chosen_on_the_page_draws_its_lr_and_says_it(page):
     page.get_by_role("option", name="RAdam").click()
     expect(page.locator("#step-text")).to_contain_text("effective step size", timeout=TIMEOUT)
     shot(page, "toy-lab-schedule")
+
+
+def test_a_classic_surface_and_a_typed_formula_from_the_problem_panel(page):
+    """Rosenbrock from the Problem panel: its settings appear, the neuron's data and loss go, the map
+    turns to its square with x and y axes and its minimum ringed, the step line says x and y, the address
+    carries it; a typed formula runs, and a hostile one is one sentence under its box."""
+    open_lab(page)
+    page.click("#problem")
+    page.get_by_role("option", name="Rosenbrock: (a - x)^2 + b*(y - x^2)^2").click()
+    expect(page.locator(param_selector("rosenbrock", "b"))).to_be_visible(timeout=TIMEOUT)
+    expect(page.locator(param_selector("data", "n"))).to_be_hidden()
+    expect(page.locator(MAP_TITLE)).to_have_text("Rosenbrock", timeout=TIMEOUT)
+    assert page.locator("#map-figure .xtitle").text_content() == "x"
+    assert page.locator("#map-figure .ytitle").text_content() == "y"
+    assert page.locator("#map-figure .shapelayer path").count() == 1  # the minimum (1, 1)
+    assert page.locator(param_selector("run", "init_bias")).input_value() == "-1.5"
+    set_number(page, "sgd", "lr", "0.001")
+    expect(page.locator("#step-text")).to_contain_text("step 100: x = ", timeout=TIMEOUT)
+    assert "surface=rosenbrock" in page.url
+    expect(page.locator("#fit-figure .gtitle")).to_have_text("the point (x, y) at each step")
+    shot(page, "toy-lab-rosenbrock")
+    page.click("#problem")
+    page.get_by_role("option", name="your formula f(x, y)").click()
+    set_number(page, "expression", "text", "x^2 + 3*y²")
+    expect(page.locator("#step-text")).to_contain_text("Hessian eigenvalues 6, 2", timeout=TIMEOUT)
+    set_number(page, "expression", "text", "__import__('os').system('ls')")
+    expect(page.locator(msg_selector("expression", "text"))).to_have_text(
+        "only these functions may be called: sin, cos, tan, exp, log, sqrt, abs, tanh, sinh, cosh, atan, sigmoid, "
+        "softplus", timeout=TIMEOUT)
+    expect(page.locator("#run-status")).to_contain_text("fix the settings marked in red")

@@ -28,8 +28,8 @@ def render(overrides=None, loss="mse", tab="single", log=(), step=None, triggere
     """The render callback's outputs, by name (each figure by its ID)."""
     values = control_values(overrides)
     inputs_list, outputs_list = render_lists(values)
-    out = call_callback(grouped(toy.render, messages=outputs_list[0]), values, surface, loss, "sgd", schedule, tab,
-                        list(log), step,
+    out = call_callback(grouped(toy.render, messages=outputs_list[0]), values, loss, "sgd", schedule, tab,
+                        list(log), surface, step,
                         drawn, list(shown), inputs_list=inputs_list, triggered=list(triggered))
     assert list(out) == list(toy.RENDER_OUTPUTS), "every output, in the callback's order"
     return out

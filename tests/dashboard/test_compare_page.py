@@ -44,8 +44,8 @@ def render(overrides=None, count=2, loss="mse", drawn=None, triggered=None, show
                                      for f in SHARED],
                     run_messages=[{"id": param_msg_id(key, p.name, COMPARE, i), "property": "children"}
                                   for i, key, p in RUN_CONTROLS])
-    out = call_callback(slots, shared, per_run, optimizers, count, state.get("surface", "none"), loss,
-                        state.get("schedule", "none"), [], step, drawn,
+    out = call_callback(slots, shared, per_run, optimizers, count, loss, state.get("schedule", "none"), [],
+                        state.get("surface", "none"), step, drawn,
                         list(shown),
                         inputs_list=inputs_list, triggered=triggered)
     assert list(out) == list(compare.RENDER_OUTPUTS), "every output, in the callback's order"

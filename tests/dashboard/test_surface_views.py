@@ -49,12 +49,14 @@ def test_choosing_a_surface_moves_the_map_and_the_start():
     groups = [{"id": surface_group_id(key, TOY), "property": "style"} for key in SURFACES]
     parts = [{"id": problem_part_id(part, TOY), "property": "style"} for part in ("loss", "data")]
     outputs = [groups, parts]
-    styles, hidden, start, square = call_callback(toy.show_surface, "rastrigin", outputs_list=outputs)
+    styles, hidden, *moved = call_callback(toy.show_surface, "rastrigin", outputs_list=outputs)
+    start, square = moved[:2], moved[2:]
     assert [s == {} for s in styles] == [key == "rastrigin" for key in SURFACES]
     assert hidden == [{"display": "none"}] * 2
     assert start == [surface_start("rastrigin")[k] for k in ("init_bias", "init_weight")]
     assert square == [surface_extent("rastrigin")[k] for k in ("b_min", "b_max", "w_min", "w_max")]
-    styles, shown, start, square = call_callback(toy.show_surface, "none", outputs_list=outputs)
+    styles, shown, *moved = call_callback(toy.show_surface, "none", outputs_list=outputs)
+    start, square = moved[:2], moved[2:]
     defaults = default_state(TOY)
     assert shown == [{}, {}] and start == [defaults["run.init_bias"], defaults["run.init_weight"]]
     assert square == [defaults[f"grid.{k}"] for k in ("b_min", "b_max", "w_min", "w_max")]
@@ -74,7 +76,7 @@ def test_compare_runs_on_a_surface(server_context):
 def test_the_sweep_takes_a_surface():
     from .test_sweep_page import check
 
-    messages, status, request = check({"sweep.x_points": 20, "run.init_bias": -1.5, "run.init_weight": 2.0},
+    _messages, _status, request = check({"sweep.x_points": 20, "run.init_bias": -1.5, "run.init_weight": 2.0},
                                       surface="rosenbrock")
     assert request["state"]["surface"] == "rosenbrock"
     sweep = check_state(request["state"], "sweep").specs["sweep"]
