@@ -17,6 +17,7 @@ import torch
 from bench.smoke import require, sane
 from compute import OptimizerSpec, RunSpec, ScheduleSpec, run_trajectory
 from compute.batched import SCHEDULE_PREFIX
+from compute.specs import SurfaceSpec
 from compute.sweep import SweepAxis, SweepSpec, run_sweep
 
 CASES = {
@@ -56,6 +57,14 @@ CASES = {
     "SGD 0.9 + warm-up (lr × warm-up steps)": SweepSpec(
         run=RunSpec(optimizer=OptimizerSpec("sgd", (("momentum", 0.9),)), schedule=ScheduleSpec("warmup")),
         x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("schedule.warmup_steps", 1, 100, 100)),
+    # a classic surface: f(x, y) and its gradient by autograd on all runs at once (compute/surfaces.py)
+    "SGD on Rosenbrock (lr × momentum)": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("sgd", (("momentum", 0.5),)), surface=SurfaceSpec("rosenbrock"),
+                    init_bias=-1.5, init_weight=2.0),
+        x=SweepAxis("lr", 1e-5, 1e-2, 100, True), y=SweepAxis("momentum", 0.0, 0.99, 100)),
+    "Adam on Rastrigin (lr × betas[0])": SweepSpec(
+        run=RunSpec(optimizer=OptimizerSpec("adam"), surface=SurfaceSpec("rastrigin"), init_bias=-2.0, init_weight=3.5),
+        x=SweepAxis("lr", 0.001, 1.0, 100, True), y=SweepAxis("beta1", 0.0, 0.99, 100)),
 }
 SIZES = {False: (100, 20, 5), True: (5, 2, 1)}  # (points an axis, loop runs, timed repetitions): full, smoke
 
@@ -87,8 +96,9 @@ def main(repeat: int | None = None, smoke: bool = False) -> None:
                     schedule[axis.name[len(SCHEDULE_PREFIX):]] = round(value)
                 else:
                     values[axis.name] = value
-            run_trajectory(RunSpec(optimizer=OptimizerSpec(spec.run.optimizer.name, tuple(values.items())),
-                                   schedule=ScheduleSpec(spec.run.schedule.name, tuple(schedule.items()))))
+            run_trajectory(dataclasses.replace(
+                spec.run, optimizer=OptimizerSpec(spec.run.optimizer.name, tuple(values.items())),
+                schedule=ScheduleSpec(spec.run.schedule.name, tuple(schedule.items()))))
         loop = (time.perf_counter() - start) / sample * spec.runs
         print(f"{name:<40}{engine:>10.3f}{loop:>15.1f}{loop / engine:>8.0f}x")
         for what, value in (("engine s", engine), ("loop s", loop), ("ratio", loop / engine)):

@@ -343,11 +343,13 @@ def make_coordinates_figure(runs: Mapping[str, Trajectory]) -> Figure:
                   "line": {"color": colour, "width": 2}},
                  {"type": "scatter", "x": steps, "y": typed_array(traj.weight[:n]), "mode": "lines",
                   "name": f"{prefix}y", "line": {"color": colour, "width": 2, "dash": "dot"}}]
-    return {"data": data, "layout": {"title": centred_title("the point (x, y) at each step"),
-                                     "margin": {"l": 60, "r": 10, "t": 50, "b": 50},
+    return {"data": flowing(data) if len(runs) > 1 else data, "layout": {"title": centred_title("the point (x, y) at each step"),
+                                     "margin": {"l": 60, "r": 10, "t": 50, "b": FOOT_MARGIN if len(runs) > 1 else 50},
                                      "xaxis": {"title": {"text": "step"}, **TITLED},
                                      "yaxis": {"title": {"text": "coordinate"}, **TITLED},
-                                     "legend": INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"}, "uirevision": "fit"}}
+                                     # several runs' names at the foot, clear of the lines; one run's x and y inside
+                                     "legend": FOOT_LEGEND if len(runs) > 1 else INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"},
+                                     "uirevision": "fit"}}
 
 
 def make_fit_figure(x: np.ndarray, y: np.ndarray, runs: Mapping[str, Trajectory],
