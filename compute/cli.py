@@ -297,19 +297,21 @@ def _add_network_options(parser: argparse.ArgumentParser) -> None:
         flag = "--train-seed" if p.name == "seed" else p.cli_flag
         net.add_argument(flag, dest=f"train_{p.name}", default=p.default, metavar=p.name.upper(),
                          help=f"{p.help} ({p.range_text()}; default {p.default})")
+    _add_schedule_options(parser)
 
 
 def _train_spec(args: argparse.Namespace) -> TrainSpec:
     """The network's training from ``_add_network_options``' options; the data folder checked."""
     defaults = TRAIN_OPTIMIZER.values if args.optimizer == TRAIN_OPTIMIZER.name else None
+    if args.data_dir:
+        os.environ["DATA_DIR"] = args.data_dir  # the one place the data's folder is read (data_dir())
     spec = TrainSpec(
         model=args.model,
         dataset=DatasetSpec(args.dataset, **{p.name: getattr(args, p.name) for p in DATA_SPLIT_PARAMS}),
         optimizer=_optimizer_spec(args, defaults),
+        schedule=_schedule_spec(args),
         **{p.name: getattr(args, f"train_{p.name}") for p in TRAIN_PARAMS},
     )
-    if args.data_dir:
-        os.environ["DATA_DIR"] = args.data_dir  # the one place the data's folder is read (data_dir())
     load_split(spec.dataset)  # a missing or damaged file is reported before any work
     return spec
 
@@ -653,7 +655,7 @@ def _net_curvature(args: argparse.Namespace) -> None:
         writer.writerow(("step", "sharpness", "hessian_max", "trace", "loss", "threshold"))
         for i, step in enumerate(result.steps.tolist()):
             writer.writerow((step, *(repr(float(a[i])) for a in (result.sharpness, result.hessian_max, result.trace,
-                                                                   result.loss)), repr(result.threshold)))
+                                                                   result.loss, result.limits))))
         what = (f"λmax(P⁻¹H), {OPTIMIZERS[train_spec.optimizer.name].title}'s preconditioned sharpness"
                 if result.preconditioned else "λmax(H)")
         limit = f"the threshold {result.threshold_name} = {result.threshold:.6g}" if result.threshold_name else \

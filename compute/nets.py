@@ -24,7 +24,8 @@ from compute.datasets import SOURCES, Images, data_dir
 from compute.errors import InvalidSpec
 from compute.optimizers import OPTIMIZERS
 from compute.params import Param, param_fields
-from compute.specs import OptimizerSpec, _Keyed
+from compute.schedules import SCHEDULES, torch_scheduler
+from compute.specs import OptimizerSpec, ScheduleSpec, _Keyed
 
 # ---- data --------------------------------------------------------------------------------
 
@@ -335,8 +336,29 @@ class TrainSpec(_Keyed):
     model: str = "cnn"
     dataset: DatasetSpec = field(default_factory=DatasetSpec)
     optimizer: OptimizerSpec = field(default_factory=lambda: TRAIN_OPTIMIZER)
+    # a learning-rate schedule, stepped after every optimizer step (per_epoch: after an epoch's last batch)
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The spec as plain values; without a schedule, as before schedules came (the same cache key,
+        so weights trained then are found again, and files written then still read)."""
+        values = _Keyed.to_dict(self)
+        if self.schedule.name == "none":
+            del values["schedule"]
+        return values
+
+    @property
+    def schedule_steps(self) -> int:
+        """How many times the schedule steps: once per optimizer step, or per epoch (loads the split
+        to count its batches; called only where a schedule is set)."""
+        if self.schedule.per_epoch:
+            return self.epochs
+        return self.epochs * -(-len(load_split(self.dataset).y_train) // self.batch_size)
 
     def __post_init__(self) -> None:
+        if self.schedule.name != "none":
+            SCHEDULES[self.schedule.name].check(self.schedule.values, self.optimizer.name, self.optimizer.values,
+                                                self.schedule_steps)
         if self.model not in MODELS:
             raise InvalidSpec(f"unknown model {self.model!r:.40}; choose one of {', '.join(MODELS)}", "model")
         row, shape = MODELS[self.model], self.dataset.shape
@@ -354,8 +376,10 @@ class TrainSpec(_Keyed):
         """The spec ``to_dict`` wrote (JSON read back), checked as any spec is."""
         try:
             optimizer = values["optimizer"]
+            schedule = values.get("schedule") or {"name": "none", "params": []}
             return cls(model=values["model"], dataset=DatasetSpec(**values["dataset"]),
                        optimizer=OptimizerSpec(optimizer["name"], tuple(tuple(p) for p in optimizer["params"])),
+                       schedule=ScheduleSpec(schedule["name"], tuple(tuple(p) for p in schedule["params"])),
                        **{p.name: values[p.name] for p in TRAIN_PARAMS})
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidSpec(f"not a training spec ({type(err).__name__}: {str(err)[:80]})", "train") from None
@@ -436,7 +460,9 @@ def train(spec: TrainSpec, progress: Callable[[int, int], None] | None = None,
     """Train with cross-entropy, mini-batches in a seeded order, the registry's optimizer.
 
     Each epoch: for each batch of a permutation drawn from a generator seeded with ``seed``,
-    ``zero_grad(); cross_entropy(model(xb), yb).backward(); step()`` in train mode. The parameters
+    ``zero_grad(); cross_entropy(model(xb), yb).backward(); step()`` in train mode, then the
+    schedule's ``scheduler.step()`` (ReduceLROnPlateau: on the step's loss), or with ``per_epoch``
+    once after the epoch's last batch (ReduceLROnPlateau: on the epoch's training loss). The parameters
     and the train/test metrics (eval mode) are recorded before the first epoch and after each one.
     ``watch(step, model, optimizer)`` is called before the first step (0) and after each one (the
     sharpness during training, compute/spectrum.py); it must not change them.
@@ -445,6 +471,10 @@ def train(spec: TrainSpec, progress: Callable[[int, int], None] | None = None,
     model = spec.build()
     model.train()
     optimizer = OPTIMIZERS[spec.optimizer.name].build(model.parameters(), spec.optimizer.values)
+    schedule = spec.schedule
+    scheduler = None if schedule.name == "none" else torch_scheduler(optimizer, schedule.name, schedule.values,
+                                                                       spec.schedule_steps)
+    plateau = SCHEDULES[schedule.name].plateau
     generator = torch.Generator().manual_seed(spec.seed)
     n = len(split.y_train)
     first_buffers = flat_buffers(model)
@@ -458,13 +488,18 @@ def train(spec: TrainSpec, progress: Callable[[int, int], None] | None = None,
         for start in range(0, n, spec.batch_size):
             index = order[start : start + spec.batch_size]
             optimizer.zero_grad()
-            torch.nn.functional.cross_entropy(model(split.x_train[index]), split.y_train[index]).backward()
+            loss = torch.nn.functional.cross_entropy(model(split.x_train[index]), split.y_train[index])
+            loss.backward()
             optimizer.step()
+            if scheduler is not None and not schedule.per_epoch:
+                scheduler.step(loss.item()) if plateau else scheduler.step()
             step += 1
             if watch is not None:
                 watch(step, model, optimizer)
         path.append(flat_params(model))
         metrics.append((*evaluate(model, split.x_train, split.y_train), *evaluate(model, split.x_test, split.y_test)))
+        if scheduler is not None and schedule.per_epoch:  # (ReduceLROnPlateau: on the epoch's training loss)
+            scheduler.step(metrics[-1][0]) if plateau else scheduler.step()
         if progress is not None:
             progress(epoch + 1, spec.epochs)
     table = np.array(metrics, dtype=np.float64)

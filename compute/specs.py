@@ -28,7 +28,14 @@ class _Keyed:
     __slots__ = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)  # type: ignore[call-overload]
+        """The spec's fields as plain values; a nested spec as its own ``to_dict`` says (TrainSpec
+        leaves out a schedule it does not have)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            out[f.name] = (value.to_dict() if isinstance(value, _Keyed)
+                           else dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+        return out
 
     def cache_key(self) -> str:
         """A stable hash of the spec's content, its type and the compute version."""

@@ -418,13 +418,27 @@ class Sharpening:
     threshold: float
     threshold_name: str
     preconditioned: bool
+    # the threshold at each measurement, at the lr of the step that follows it (a schedule moves it: K/lr);
+    # None: the same as ``threshold`` throughout
+    thresholds: np.ndarray | None = None
     FIELDS: ClassVar[tuple[str, ...]] = ("steps", "sharpness", "hessian_max", "trace", "loss")
+
+    @property
+    def limits(self) -> np.ndarray:
+        """The threshold at each measurement."""
+        return self.thresholds if self.thresholds is not None else np.full(len(self.steps), self.threshold)
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether a schedule moved the threshold during the training."""
+        finite = self.limits[np.isfinite(self.limits)]
+        return bool(len(finite)) and bool(finite.max() > finite.min())
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays (for an .npz, never a pickle); ``from_arrays`` reads them back."""
         return {**{name: np.asarray(getattr(self, name)) for name in self.FIELDS},
                 "threshold": np.array(self.threshold), "threshold_name": np.array(self.threshold_name),
-                "preconditioned": np.array(self.preconditioned)}
+                "preconditioned": np.array(self.preconditioned), "thresholds": np.asarray(self.limits)}
 
     @classmethod
     def from_arrays(cls, saved: Any) -> Sharpening:
@@ -432,8 +446,22 @@ class Sharpening:
         columns = [np.asarray(saved[name]) for name in cls.FIELDS]
         if len({len(c) for c in columns}) != 1 or any(c.ndim != 1 for c in columns):
             raise ValueError("the sharpness's columns disagree")
+        limits = np.asarray(saved["thresholds"], np.float64) if "thresholds" in saved else None  # (files before it)
+        if limits is not None and limits.shape != columns[0].shape:
+            raise ValueError("the sharpness's thresholds disagree with its steps")
         return cls(columns[0].astype(np.int64), *(c.astype(np.float64) for c in columns[1:]),
-                   float(saved["threshold"]), str(saved["threshold_name"]), bool(saved["preconditioned"]))
+                   float(saved["threshold"]), str(saved["threshold_name"]), bool(saved["preconditioned"]), limits)
+
+
+def _group_values(values: dict[str, Any], group: dict[str, Any]) -> dict[str, Any]:
+    """The optimizer's values as its first param group holds them now: the lr a schedule set, and the
+    momentum (or betas[0]) a cycle set."""
+    now = {**values, "lr": float(group["lr"])}
+    if "momentum" in values and "momentum" in group:
+        now["momentum"] = float(group["momentum"])
+    if "beta1" in values and "betas" in group:
+        now["beta1"] = float(group["betas"][0])
+    return now
 
 
 def sharpening(spec: SharpeningSpec, progress: Callable[[int, int], None] | None = None,
@@ -441,14 +469,15 @@ def sharpening(spec: SharpeningSpec, progress: Callable[[int, int], None] | None
     """Train as ``compute.nets.train`` does and measure λmax every ``spec.every`` optimizer steps
     (and at step 0) on a fixed seeded subset of the training set, Lanczos started from the last
     measurement's eigenvector. Weight decay (SGD's, Adam's L2) adds to the Hessian; AdamW's
-    decoupled decay does not. ``progress(measurements done, measurements)``."""
+    decoupled decay does not. Where a schedule moves the lr, each measurement's threshold is at the lr
+    of the step after it. ``progress(measurements done, measurements)``."""
     split = load_split(spec.train.dataset)
     data = subset(split.x_train, split.y_train, spec.samples, spec.seed)
     optimizer_spec = spec.train.optimizer
     limit, name, preconditioned = threshold(optimizer_spec)
     theory = OPTIMIZERS[optimizer_spec.name].stability
     l2 = float(OPTIMIZERS[optimizer_spec.name].l2(optimizer_spec.values))
-    rows: list[tuple[int, float, float, float, float]] = []
+    rows: list[tuple[int, float, float, float, float, float]] = []
     last: list[np.ndarray | None] = [None, None]
     total = spec.measurements
 
@@ -465,14 +494,18 @@ def sharpening(spec: SharpeningSpec, progress: Callable[[int, int], None] | None
                             ncv=WATCH_NCV)
             last[1], measured = pre.eigenvectors[0].astype(np.float64), pre.sharpness
         trace = hutchinson_trace(hessian, spec.trace_samples, spec.seed + step).mean if spec.trace_samples else math.nan
-        rows.append((step, measured, found.sharpness, trace, hessian.loss_value()))
+        # the threshold at the lr of the next step (a schedule has set it by now): K/lr as at the base lr
+        values = _group_values(optimizer_spec.values, optimizer.param_groups[0])
+        # (lr 0, a cosine's end: no step, so no sharpness is unstable)
+        now = None if limit is None else theory.threshold(values) if values["lr"] > 0 else math.inf
+        rows.append((step, measured, found.sharpness, trace, hessian.loss_value(), math.nan if now is None else now))
         if progress is not None:
             progress(len(rows), total)
 
     trained = train(spec.train, watch=watch)
-    table = np.array(rows, dtype=np.float64).reshape(-1, 5)
+    table = np.array(rows, dtype=np.float64).reshape(-1, 6)
     return Sharpening(table[:, 0].astype(np.int64), table[:, 1], table[:, 2], table[:, 3], table[:, 4],
-                      math.nan if limit is None else limit, name, preconditioned), trained
+                      math.nan if limit is None else limit, name, preconditioned, table[:, 5]), trained
 
 
 __all__ = ["HVP_METHODS", "LossHessian", "Sharpening", "SharpeningSpec", "Spectrum", "SpectrumSpec",

@@ -760,7 +760,14 @@ def make_sharpening_figure(result: Sharpening, lr: float) -> Figure:
              "name": "loss (measured images)", "line": {"color": "rgba(90,90,90,0.6)", "width": 1},
              "hovertemplate": "step %{x}<br>loss %{y:.4g}<extra></extra>"}]
     shapes, annotations = [], []
-    if np.isfinite(result.threshold):
+    if np.isfinite(result.threshold) and result.scheduled:  # a schedule moves it: K/lr at each step's lr
+        data.append({"type": "scatter", "x": steps, "y": typed_array(result.limits), "mode": "lines",
+                     "name": f"threshold {result.threshold_name.split(' = ')[0]} at the schedule's lr",
+                     "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 2},
+                     "hovertemplate": "step %{x}<br>threshold %{y:.4g}<extra></extra>"})
+        top = min(max(float(np.nanmax(result.sharpness)), float(np.nanmin(result.limits))) * 1.15,
+                  float(np.nanmax(result.limits)) * 1.15)
+    elif np.isfinite(result.threshold):
         shapes.append({"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": result.threshold,
                        "y1": result.threshold, "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 2}})
         annotations.append({"text": f"{result.threshold_name} = {result.threshold:.4g} (lr {lr:g})", "xref": "paper",

@@ -208,6 +208,7 @@ LANDSCAPE = "landscape"
 class LandscapeID(StrEnum):
     MODEL = "ls-model"
     OPTIMIZER = "ls-optimizer"
+    SCHEDULE = "ls-schedule"
     MODE = "ls-mode"
     BIAS = "ls-bias"
     DATASET = "ls-dataset"

@@ -174,7 +174,8 @@ LANDSCAPE_FIELDS: tuple[Field, ...] = tuple(
     Field(group, p) for group, params in (("net", TRAIN_PARAMS), ("split", DATA_SPLIT_PARAMS),
                                           ("landscape", LANDSCAPE_PARAMS), ("pair", PAIR_PARAMS),
                                           ("curvature", SHARPENING_PARAMS),
-                                          *((key, row.params) for key, row in OPTIMIZERS.items()))
+                                          *((key, row.params) for key, row in OPTIMIZERS.items()),
+                                          *((schedule_group(key), row.params) for key, row in SCHEDULES.items()))
     for p in params)
 # The loss's colour scale (and the lines' axis): auto is log when the loss spans more than two decades.
 SCALES = {"auto": "auto: log when the loss spans > 2 decades", "linear": "linear", "log": "log"}
@@ -305,6 +306,8 @@ def _landscape_uses(key: str, state: Mapping[str, Any]) -> bool:
     view = VIEWS[state["mode"]]
     if group in OPTIMIZERS:
         return group == state["optimizer"]
+    if group in SCHEDULE_GROUPS:
+        return SCHEDULE_GROUPS[group] == state["schedule"]
     if group == "curvature":
         return view.sharpening
     if group == "landscape":
@@ -409,12 +412,13 @@ def _landscape_specs(state: dict[str, Any]) -> dict[str, Any]:
 def build_landscape(state: Mapping[str, Any]) -> LandscapeSpec:
     """The landscape the state describes (sharpness and three: model A's plane; B differs by
     pair.batch_size, C by pair.seed), within the page's caps."""
-    optimizer = state["optimizer"]
+    optimizer, schedule = state["optimizer"], state["schedule"]
     try:
         train = TrainSpec(
             model=state["model"],
             dataset=DatasetSpec(state["dataset"], **group_values(state, "split", LANDSCAPE)),
             optimizer=OptimizerSpec(optimizer, tuple(group_values(state, optimizer, LANDSCAPE).items())),
+            schedule=ScheduleSpec(schedule, tuple(group_values(state, schedule_group(schedule), LANDSCAPE).items())),
             **group_values(state, "net", LANDSCAPE))
         view = VIEWS[state["mode"]]
         spec = LandscapeSpec(train=train, mode=view.spec_mode, bias=state["bias"], norm=state["norm"],
@@ -437,7 +441,8 @@ PAGES: dict[str, Page] = {
     SWEEP: Page(SWEEP, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _sweep_specs, _sweep_uses),
     LANDSCAPE: Page(LANDSCAPE, LANDSCAPE_FIELDS,
                     {"model": tuple(MODELS), "mode": tuple(PAGE_VIEWS), "bias": tuple(BIAS_MODES),
-                     "optimizer": tuple(OPTIMIZERS), "dataset": tuple(SOURCES), "norm": tuple(NORMS),
+                     "optimizer": tuple(OPTIMIZERS), "schedule": tuple(SCHEDULES), "dataset": tuple(SOURCES),
+                     "norm": tuple(NORMS),
                      "dir_type": tuple(DIR_TYPES), "scale": tuple(SCALES)},
                     _landscape_defaults(), {"log": Param("log", bool, False, help="show the loss in log scale")},
                     _landscape_specs, _landscape_uses, _landscape_fill),

@@ -57,7 +57,9 @@ from dashboard.panels import (
     progress_row,
     register_optimizer_switch,
     register_run_request,
+    register_schedule_switch,
     register_settings_check,
+    schedule_section,
     section,
     view_header,
 )
@@ -134,6 +136,7 @@ def layout(**query: Any) -> html.Div:
            "folder; the digits ship with scikit-learn, MNIST-1D is generated. "
            "Large sets start on a seeded subset (train_size)."),
         optimizer_section(state, LANDSCAPE, LandscapeID.OPTIMIZER),
+        schedule_section(state, LANDSCAPE, LandscapeID.SCHEDULE),
         section("Landscape", [
             labelled_dropdown(LandscapeID.MODE, state["mode"], LANDSCAPE_VIEWS, "view"),
             *_controls("landscape", state),
@@ -167,6 +170,7 @@ def layout(**query: Any) -> html.Div:
 
 
 register_optimizer_switch(LANDSCAPE, LandscapeID.OPTIMIZER)
+register_schedule_switch(LANDSCAPE, LandscapeID.SCHEDULE)
 
 
 @callback(
@@ -196,7 +200,8 @@ def dataset_subset(dataset):
     return SUBSETS.get(dataset, (0, 0)) if isinstance(dataset, str) and dataset in SOURCES else (no_update, no_update)
 
 
-CHOSEN = {"model": LandscapeID.MODEL, "optimizer": LandscapeID.OPTIMIZER, "mode": LandscapeID.MODE,
+CHOSEN = {"model": LandscapeID.MODEL, "optimizer": LandscapeID.OPTIMIZER, "schedule": LandscapeID.SCHEDULE,
+          "mode": LandscapeID.MODE,
           "bias": LandscapeID.BIAS, "scale": LandscapeID.LOG, "dataset": LandscapeID.DATASET, "norm": LandscapeID.NORM,
           "dir_type": LandscapeID.DIR_TYPE}  # the settings chosen in dropdowns and checklists
 check_settings = register_settings_check(LANDSCAPE, LandscapeID.STATUS, LandscapeID.STORE, CHOSEN, _request,
