@@ -384,8 +384,10 @@ def _edge(checked: Checked, report: Report, stored_only: bool) -> dict[str, Any]
     finite = np.isfinite(result.sharpness)
     peak = float(np.nanmax(result.sharpness)) if finite.any() else float("nan")
     if np.isfinite(result.threshold):
-        past = int((result.sharpness >= result.threshold).sum())
-        edge = (f"the threshold {result.threshold_name} = {result.threshold:.4g}; {past} of {len(result.steps)} "
+        past = int((result.sharpness >= result.limits).sum())  # each against its own step's threshold
+        at = (f"at the schedule's lr, from {result.limits[0]:.4g} to {result.limits[-1]:.4g}" if result.scheduled
+              else f"= {result.threshold:.4g}")
+        edge = (f"the threshold {result.threshold_name.split(' = ')[0]} {at}; {past} of {len(result.steps)} "
                 f"measurements at or past it")
     else:
         edge = "no stability threshold is known for this optimizer"
