@@ -29,7 +29,7 @@ COUNT = """() => {
 def _settled(page) -> None:
     """Wait for the page to stop drawing: the sliders' code loads after the first figures, and the
     sidebar's new height can resize (and so redraw) them; that is the page loading, not a change."""
-    page.wait_for_selector(".param-slider [role=slider]", timeout=TIMEOUT)
+    page.wait_for_selector(".param-slider [role=slider] >> visible=true", timeout=TIMEOUT)  # (a hidden group's too)
     for _ in range(20):
         page.evaluate(COUNT)
         time.sleep(0.8)
