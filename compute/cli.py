@@ -85,7 +85,7 @@ from compute.spectrum import (
     sharpening,
     spectrum,
 )
-from compute.surfaces import EXPRESSION, NONE, SURFACES, TEXT
+from compute.surfaces import EXPRESSION, NONE, SURFACES, TEXT, surface_extent, surface_start
 from compute.sweep import MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec, run_sweep
 from compute.toy import loss_grid, run_trajectory
 
@@ -173,7 +173,7 @@ def _add_surface_options(parser: argparse.ArgumentParser) -> None:
                                       if k not in (NONE, EXPRESSION)) + f"; {EXPRESSION}: --expression's formula")
     group.add_argument("--expression", default=None, metavar="FORMULA",
                        help=f"f(x, y) typed (implies --surface {EXPRESSION}): {ALLOWED_TEXT}; at most "
-                            f"{MAX_LENGTH} characters")
+                            f"{MAX_LENGTH} characters (one that starts with − as --expression=\"-x^2 + y^2\")")
     for row in SURFACES.values():
         for p in row.params:
             if p.kind is not str:
@@ -251,17 +251,30 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_schedule_options(parser)
     loop = parser.add_argument_group("training loop")
     for p in RUN_PARAMS:
-        _add(loop, p, p.default)
+        placed = p.name in SURFACE_START  # a surface starts at its own point unless told
+        _add(loop, p, None if placed else p.default,
+             f"default {p.default}; on a surface, its own start" if placed else None)
+
+
+SURFACE_START = ("init_bias", "init_weight")
+SURFACE_EXTENT = ("b_min", "b_max", "w_min", "w_max")
+
+
+def _placed(args: argparse.Namespace, params: tuple[Param, ...], surface: dict[str, float]) -> dict[str, Any]:
+    """The options' values; a start or map edge left out is the surface's own (else the default)."""
+    return {p.name: getattr(args, p.name) if getattr(args, p.name) is not None else surface.get(p.name, p.default)
+            for p in params}
 
 
 def _run_spec(args: argparse.Namespace) -> RunSpec:
+    surface = _surface_spec(args)
     return RunSpec(
         data=_data_spec(args),
         loss=_loss_spec(args),
         optimizer=_optimizer_spec(args),
         schedule=_schedule_spec(args),
-        surface=_surface_spec(args),
-        **{p.name: getattr(args, p.name) for p in RUN_PARAMS},
+        surface=surface,
+        **_placed(args, RUN_PARAMS, surface_start(surface.name) if surface.on else {}),
     )
 
 
@@ -408,7 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_options(grid)
     extent = grid.add_argument_group("grid")
     for p in GRID_PARAMS:
-        _add(extent, p, p.default)
+        placed = p.name in SURFACE_EXTENT  # a surface's map is its own square unless told
+        _add(extent, p, None if placed else p.default,
+             f"default {p.default}; on a surface, its own square" if placed else None)
     grid.add_argument("--out", help="write the (weight × bias) array to this .npy file instead")
     land = sub.add_parser("landscape", help="train a network on the digits and write its loss landscape (.npz)")
     _add_network_options(land)
@@ -682,11 +697,12 @@ def _net_curvature(args: argparse.Namespace) -> None:
 
 
 def _grid(args: argparse.Namespace) -> None:
+    surface = _surface_spec(args)
     spec = GridSpec(
         data=_data_spec(args),
         loss=_loss_spec(args),
-        surface=_surface_spec(args),
-        **{p.name: getattr(args, p.name) for p in GRID_PARAMS},
+        surface=surface,
+        **_placed(args, GRID_PARAMS, surface_extent(surface.name) if surface.on else {}),
     )
     grid = loss_grid(spec)
     if args.out:

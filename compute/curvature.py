@@ -117,8 +117,11 @@ def toy_hessians(data: DataSpec, loss: LossSpec, weights: np.ndarray, biases: np
     p = torch.from_numpy(points).requires_grad_()
     with torch.enable_grad():
         (gradients,) = torch.autograd.grad(_point_losses(data, loss, surface, p).sum(), p, create_graph=True)
-        rows = [torch.autograd.grad(gradients[:, j].sum(), p, retain_graph=j == 0)[0] for j in range(2)]
-    hessians = torch.stack(rows, 1).numpy()
+        # (a gradient that does not depend on the point, a linear formula's: the Hessian is 0)
+        rows = [torch.autograd.grad(gradients[:, j].sum(), p, retain_graph=j == 0, allow_unused=True,
+                                    materialize_grads=True)[0] if gradients.requires_grad else torch.zeros_like(p)
+                for j in range(2)]
+    hessians = torch.stack(rows, 1).detach().numpy()
     values, vectors = np.linalg.eigh(hessians)  # ascending
     values, vectors = values[:, ::-1], vectors[:, :, ::-1]
     vectors = vectors * np.where(vectors[:, :1, :] < 0, -1.0, 1.0)

@@ -77,7 +77,12 @@ class Expression:
         it does in the script ``source`` writes."""
         names = {**CONSTANTS, **(values or {})}
         result = self._value(self.tree, {"x": x, "y": y}, names)
-        return result if isinstance(result, Tensor) else torch.full_like(x, result)
+        # a variable the formula leaves out still meets it, times 0.0: its gradient is then 0 (torch
+        # would leave its .grad None and skip it, weight decay and all), the value the same while finite
+        for name, variable in (("x", x), ("y", y)):
+            if name not in self.names:
+                result = result + variable * 0.0
+        return result
 
     def _value(self, node: ast.expr, env: dict[str, Tensor], names: Mapping[str, float]) -> Tensor | float:
         if id(node) not in self.varying:
@@ -93,14 +98,16 @@ class Expression:
         return env[node.id]  # type: ignore[attr-defined]
 
     def source(self, values: Mapping[str, float] | None = None) -> str:
-        """The formula as torch code over tensors x and y (parts without x or y as their number)."""
-        return self._source(self.tree, {**CONSTANTS, **(values or {})}, 0)
+        """The formula as torch code over tensors x and y (parts without x or y as their number; a
+        variable it leaves out added times 0.0, as ``evaluate`` adds it)."""
+        text = self._source(self.tree, {**CONSTANTS, **(values or {})}, 0)
+        return text + "".join(f" + {name} * 0.0" for name in VARIABLES if name not in self.names)
 
     def _source(self, node: ast.expr, names: Mapping[str, float], outer: int) -> str:
         if id(node) not in self.varying:
             value = _fold(node, names)
-            text = repr(value)
-            return f"({text})" if (value < 0 or not math.isfinite(value)) and outer >= 3 else text
+            text = repr(value) if math.isfinite(value) else f'float("{value}")'  # (inf is no Python name)
+            return f"({text})" if value < 0 and outer >= 3 else text
         if isinstance(node, ast.BinOp):
             level = _PRECEDENCE[type(node.op)]
             power = level == 4  # right-associative: a ** b ** c is a ** (b ** c)
@@ -162,6 +169,8 @@ def _parse(text: str, names: tuple[str, ...], is_text: bool) -> Expression:
             used.add(node.id)
     varying = frozenset(id(node) for node in nodes
                         if any(isinstance(n, ast.Name) and n.id in VARIABLES for n in ast.walk(node)))
+    if id(tree.body) not in varying:
+        raise _fail("the formula does not depend on x or y: there is nothing to descend (write one in x and y)")
     _check_constants(tree.body)
     return Expression(text, tree.body, frozenset(used), varying)
 

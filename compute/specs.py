@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import torch
 
 from compute.data import DataSpec
 from compute.errors import InvalidSpec
@@ -187,6 +190,8 @@ class RunSpec(_Keyed):
                               "through its closure, which zeroes the gradients: zero_grad stays on", "run.zero_grad")
         SCHEDULES[self.schedule.name].check(self.schedule.values, self.optimizer.name, self.optimizer.values,
                                             self.schedule_steps)
+        if self.surface.on:
+            _finite_start(self)
 
     @property
     def schedule_steps(self) -> int:
@@ -208,6 +213,17 @@ class RunSpec(_Keyed):
     @property
     def steps(self) -> int:
         return self.epochs * self.batches_per_epoch
+
+
+def _finite_start(run: RunSpec) -> None:
+    """InvalidSpec where the surface's f is not finite at the start point, in float32 as the run
+    evaluates it (log(x) at x < 0, 1/x at 0): a run could not take a first step there."""
+    f = SURFACES[run.surface.name].function(run.surface.values)
+    with torch.no_grad():
+        value = float(f(torch.tensor([run.init_bias]), torch.tensor([[run.init_weight]])).reshape(-1)[0])
+    if not math.isfinite(value):
+        raise InvalidSpec(f"f is {value} at the start point (x, y) = ({run.init_bias:g}, {run.init_weight:g}): "
+                          "start where it is finite (click the map there), or change the formula", "run.init_bias")
 
 
 GRID_PARAMS: tuple[Param, ...] = (

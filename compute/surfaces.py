@@ -49,6 +49,10 @@ class SurfaceInfo:
     help: str
     # the Hessian is the same at every point (a quadratic): the stability bound holds everywhere
     constant_hessian: bool = False
+    # what the page sets with the surface: an lr at which SGD is stable from the start and at the minimum
+    # nearest it (about half of 2/λmax there), and a log colour scale where f spans decades
+    sgd_lr: float = 0.1
+    log: bool = False
 
     def expression(self, values: dict[str, Any]) -> Expression:
         """The checked formula (the expression row's: the typed text)."""
@@ -92,20 +96,24 @@ SURFACES: dict[str, SurfaceInfo] = {
             (Param("a", float, 1.0, -10.0, 10.0, help="the minimum is at (a, a²)", span=(-2.0, 2.0)),
              Param("b", float, 100.0, 0.0, 1e4, log=True, help="the valley's steepness", span=(0.1, 1000.0))),
             (-2.0, 2.0, -1.0, 3.0), (-1.5, 2.0), lambda v: ((v["a"], v["a"] ** 2),),
-            "a curved, narrow valley: finding it is easy, following it to (a, a²) is not"),
+            "a curved, narrow valley: finding it is easy, following it to (a, a²) is not",
+            sgd_lr=0.0005, log=True),  # 2/λmax: 0.00096 at the start
         SurfaceInfo(
             "rastrigin", "Rastrigin", "2*A + x**2 - A*cos(2*pi*x) + y**2 - A*cos(2*pi*y)",
             (Param("A", float, 10.0, 0.0, 100.0, help="the depth of the ripples", span=(0.0, 40.0)),),
             (-4.5, 4.5, -4.5, 4.5), (-2.0, 3.5), lambda v: ((0.0, 0.0),),
-            "a bowl under a lattice of ripples: a local minimum near every whole-number point"),
+            "a bowl under a lattice of ripples: a local minimum near every whole-number point",
+            sgd_lr=0.002),  # 2/λmax: 0.0050
         SurfaceInfo(
             "beale", "Beale", "(1.5 - x + x*y)**2 + (2.25 - x + x*y**2)**2 + (2.625 - x + x*y**3)**2", (),
             (-4.5, 4.5, -4.5, 4.5), (1.0, 1.5), lambda v: ((3.0, 0.5),),
-            "flat plateaus and sharp ridges; the minimum (3, 0.5) lies in a narrow trough"),
+            "flat plateaus and sharp ridges; the minimum (3, 0.5) lies in a narrow trough",
+            sgd_lr=0.003, log=True),  # 2/λmax: 0.0071 at the start
         SurfaceInfo(
             "himmelblau", "Himmelblau", "(x**2 + y - 11)**2 + (x + y**2 - 7)**2", (),
             (-5.0, 5.0, -5.0, 5.0), (0.0, 0.0), lambda v: _HIMMELBLAU,
-            "four minima of the same value 0: which one a run reaches depends on where it starts and how it moves"),
+            "four minima of the same value 0: which one a run reaches depends on where it starts and how it moves",
+            sgd_lr=0.01, log=True),  # 2/λmax: 0.024 at (3, 2)
         SurfaceInfo(
             "saddle", "saddle", "x**2 - y**2", (), (-2.0, 2.0, -2.0, 2.0), (1.5, 0.05), lambda v: (),
             "a minimum along x, a maximum along y: no minimum; a run near the ridge slows, then leaves along y",

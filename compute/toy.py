@@ -61,6 +61,7 @@ class LossGrid:
     loss: np.ndarray  # float32, shape (len(weights), len(biases))
     axes: tuple[str, str] = ("bias b", "weight w")  # what the axes are called: a surface's are x and y
     minima: tuple[tuple[float, float], ...] = ()  # a surface's known minima on the map, as (x, y)
+    value: str = "loss"  # what the map's value is called: a surface's is f
 
 
 def run_trajectory(spec: RunSpec) -> Trajectory:
@@ -302,7 +303,7 @@ def loss_grid(spec: GridSpec) -> LossGrid:
         minima = tuple((float(mx), float(my)) for mx, my in SURFACES[spec.surface.name].minima(spec.surface.values)
                        if spec.b_min <= mx <= spec.b_max and spec.w_min <= my <= spec.w_max)
         return LossGrid(biases, weights, np.ascontiguousarray(values.expand(len(weights), len(biases)).numpy()),
-                        SURFACE_AXES, minima)
+                        SURFACE_AXES, minima, "f")
     x, y = loss_data(spec.data, spec.loss.name)
     xs, ys = torch.tensor(x), torch.tensor(y)
     b = torch.from_numpy(biases)

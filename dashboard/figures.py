@@ -63,7 +63,7 @@ INSIDE_LEGEND = {"y": 0.99, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)"
 def _grid_contour(grid: LossGrid, log: bool, **extra: Any) -> dict:
     """The toy's loss map over (bias, weight), its colour bar 90% of the plot's height."""
     return loss_contour(typed_array(grid.biases), typed_array(grid.weights), scaled(grid.loss, log), log,
-                        _short(grid), colorbar={"len": 0.9}, **extra)
+                        _short(grid), colorbar={"len": 0.9}, what=grid.value, **extra)
 
 
 def _short(grid: LossGrid) -> tuple[str, str]:
@@ -266,7 +266,7 @@ def make_surface_figure(grid: LossGrid, traj: Trajectory, title: str, step: int 
             marker_trace("scatter3d", [float(b[k])], [float(w[k])], "step",
                          {"size": 7, "color": "#ffdd00", "symbol": "diamond"}, z=[float(z[k])]),
         ],
-        "layout": surface_layout(title, log, "surface", grid.axes, showlegend=False),
+        "layout": surface_layout(title, log, "surface", grid.axes, grid.value, showlegend=False),
     }
 
 
@@ -596,7 +596,8 @@ def make_compare_surface_figure(grid: LossGrid, runs: Mapping[str, Trajectory], 
         b, w, loss = _path(traj)
         data.append(path_trace(typed_array(b), typed_array(w), name, RUN_COLOURS[i % len(RUN_COLOURS)],
                                z=typed_array(scaled(loss, log))))
-    return {"data": data, "layout": surface_layout(title, log, "compare-surface", grid.axes, showlegend=False)}
+    return {"data": data, "layout": surface_layout(title, log, "compare-surface", grid.axes, grid.value,
+                                                   showlegend=False)}
 
 
 def make_placeholder(text: str) -> Figure:

@@ -35,9 +35,9 @@ LEADS: dict[str, Lead] = {
     SWEEP: Lead(
         "Thousands of runs at once: one run per cell of the map.",
         "Each cell is a whole training run at those two hyperparameter values (lr across, momentum up, by "
-        "default), coloured by what it measures; grey cells diverged, and the line is where theory says "
+        "default), coloured by what it measures; red cells diverged, and the line is where theory says "
         "runs start to diverge.",
-        "Look where the grey begins against the line; then click a cell to open that run in the toy lab."),
+        "Look where the red begins against the line; then click a cell to open that run in the toy lab."),
     LANDSCAPE: Lead(
         "A real network's loss around its trained weights, after Li et al. (2018).",
         "Train & draw trains a small network on digits, then draws its loss across a plane of two "

@@ -28,7 +28,7 @@ from compute.schedules import SCHEDULES, schedule_group
 from compute.surfaces import EXPRESSION, NONE, SURFACES, surface_extent, surface_start
 from compute.toy import follow_extent
 from dashboard.cache import cached
-from dashboard.controls import control_value, error_messages, group_controls, settings_from_controls
+from dashboard.controls import CHECKED, control_value, error_messages, group_controls, settings_from_controls
 from dashboard.errors import job_error
 from dashboard.figures import preview_data
 from dashboard.ids import (
@@ -123,7 +123,8 @@ def surface_text(key: str) -> str:
         return "ŷ = w·x + b fit to the data under the loss below: the map is the loss over (b, w)."
     minima = row.minima({p.name: p.default for p in row.params}) if key != EXPRESSION else ()
     where = "; its minima are the white rings on the map" if minima else ""
-    return (f"{row.help[0].upper()}{row.help[1:]}. The map is f over (x, y); the run moves the point (x, y), held as the neuron's bias "
+    lr = f" Choosing it sets SGD's lr to {row.sgd_lr:g}, stable where it starts." if row.sgd_lr != 0.1 else ""
+    return (f"{row.help[0].upper()}{row.help[1:]}.{lr} The map is f over (x, y); the run moves the point (x, y), held as the neuron's bias "
             f"(x) and weight (y){where}. Muon takes y (a 1 × 1 matrix), AdamW x.")
 
 
@@ -147,28 +148,36 @@ def neuron_only(part: str, page: str, state: dict[str, Any], panel: Any) -> html
 START = ("init_bias", "init_weight")
 
 
-def register_surface_switch(page: str, dropdown_id: str, extent: bool = True) -> Callable:
-    """Show the chosen problem's settings and hide the neuron's data and loss on a surface; a person
-    choosing a surface gets its map square (``extent``: pages with a map) and its start point, and the
-    neuron's back when they return to it (a link or a lesson opens with its own: no initial call)."""
-    grid = [Output(param_id("grid", name, page), "value", allow_duplicate=True) for name in EXTENT_KEYS] if extent else []
+def register_surface_switch(page: str, dropdown_id: str, optimizer_id: str | None = None,
+                            log_id: str | None = None) -> Callable:
+    """Show the chosen problem's settings and hide the neuron's data and loss on a surface. A person
+    choosing a surface gets its start point, its map square (where the page has a map), its colour
+    scale (``log_id``: log where f spans decades) and, while the optimizer (``optimizer_id``) is SGD,
+    an lr at which SGD is stable there; back on the neuron, its defaults. A link or a lesson opens
+    with its own settings: no initial call."""
+    logs = [Output(log_id, "value", allow_duplicate=True)] if log_id else []
+    optimizer = [State(optimizer_id, "value")] if optimizer_id else []
 
     @callback(Output(surface_group_id(ALL, page), "style"), Output(problem_part_id(ALL, page), "style"),
-              [Output(param_id("run", name, page), "value", allow_duplicate=True) for name in START], grid,
-              Input(dropdown_id, "value"), prevent_initial_call=True)
-    def show_surface(surface):
+              Output(param_id(ALL, ALL, page), "value", allow_duplicate=True), *logs,
+              Input(dropdown_id, "value"), *optimizer, prevent_initial_call=True)
+    def show_surface(surface, chosen=None):
         if not isinstance(surface, str) or surface not in SURFACES:
             raise dash.exceptions.PreventUpdate
         groups = [shown_if(item["id"]["key"] == surface) for item in ctx.outputs_list[0]]
         parts = [shown_if(surface == NONE) for _ in ctx.outputs_list[1]]
+        defaults = default_state(page)
         if surface == NONE:
-            defaults = default_state(page)
-            start = [defaults[f"run.{name}"] for name in START]
-            square = [defaults[f"grid.{name}"] for name in EXTENT_KEYS]
+            wanted = {key: defaults[key] for key in (*(f"run.{k}" for k in START), *(f"grid.{k}" for k in EXTENT_KEYS))}
+            wanted["sgd.lr"] = defaults["sgd.lr"]
         else:
-            start = [surface_start(surface)[name] for name in START]
-            square = [surface_extent(surface)[name] for name in EXTENT_KEYS]
-        return groups, parts, *start, *(square if extent else [])  # (Dash flattens the outputs' lists)
+            wanted = {**{f"run.{k}": v for k, v in surface_start(surface).items()},
+                      **{f"grid.{k}": v for k, v in surface_extent(surface).items()}, "sgd.lr": SURFACES[surface].sgd_lr}
+        if chosen != "sgd":
+            wanted.pop("sgd.lr")
+        values = [wanted.get(f"{item['id']['group']}.{item['id']['name']}", no_update) for item in ctx.outputs_list[2]]
+        log = [[CHECKED] if SURFACES[surface].log else []] if log_id else []
+        return groups, parts, values, *log
 
     return show_surface
 

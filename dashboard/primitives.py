@@ -65,16 +65,17 @@ def marker_trace(kind: str, x: Any, y: Any, name: str, marker: dict, **extra: An
 
 
 def loss_contour(x: Any, y: Any, z: np.ndarray, log: bool, names: tuple[str, str], *, shaded: bool = False,
-                 hover: tuple[str, str] = ("", ""), colorbar: Mapping[str, Any] | None = None,
+                 hover: tuple[str, str] = ("", ""), colorbar: Mapping[str, Any] | None = None, what: str = "loss",
                  **extra: Any) -> dict:
     """A loss map as contours in the terrain colours, over axes ``names`` (as the hover calls them).
 
     ``z`` is the loss as shown (``scaled``: log10 with ``log``), and the colour bar and the hover
     say which. Filled bands (the toy's maps) or, ``shaded``, a heatmap under finer levels with a
     digit less in the hover (the landscape's planes). ``hover``: text before and after the point's
-    lines; ``colorbar``: more of the colour bar's properties; ``extra``: the trace's others.
+    lines; ``colorbar``: more of the colour bar's properties; ``what``: what z is ("loss", a
+    surface's "f"); ``extra``: the trace's others.
     """
-    label = log_label(log)
+    label = log_label(log, what)
     before, after = hover
     return {"type": "contour", "x": x, "y": y, "z": typed_array(z), "colorscale": TERRAIN,
             "ncontours": 30 if shaded else 25, "contours": {"coloring": "heatmap" if shaded else "fill"},
@@ -91,11 +92,12 @@ def loss_surface(x: Any, y: Any, z: np.ndarray, **extra: Any) -> dict:
             **extra}
 
 
-def surface_layout(text: str, log: bool, uirevision: str, axes: tuple[str, str], **extra: Any) -> dict:
+def surface_layout(text: str, log: bool, uirevision: str, axes: tuple[str, str], what: str = "loss",
+                   **extra: Any) -> dict:
     """A 3D figure's layout: its title, no margin beside it, the axes named and z the loss (or its log10)."""
     return {"title": centred_title(text), "margin": {"l": 0, "r": 0, "t": 50, "b": 0},
             "scene": {"xaxis": {"title": {"text": axes[0]}}, "yaxis": {"title": {"text": axes[1]}},
-                      "zaxis": {"title": {"text": log_label(log)}}},
+                      "zaxis": {"title": {"text": log_label(log, what)}}},
             "uirevision": uirevision, **extra}
 
 

@@ -53,7 +53,7 @@ from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_OPTIMIZER, TRAIN_PARAM
 from compute.schedules import SCHEDULES, schedule_group
 from compute.specs import MAX_STEPS, SurfaceSpec
 from compute.spectrum import HVP_COST, SHARPENING_PARAMS, SharpeningSpec
-from compute.surfaces import NONE, SURFACES
+from compute.surfaces import NONE, SURFACES, surface_extent, surface_start
 from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
 from dashboard.settings import settings
 
@@ -317,6 +317,25 @@ def _landscape_uses(key: str, state: Mapping[str, Any]) -> bool:
     return True
 
 
+# A surface's own start and map square stand where a link (or a lesson) leaves them out: the neuron's
+# would put Rosenbrock's start far up its walls. A link of a surface always names them (``to_query``).
+# So does the lr SGD is stable with there and the colour scale that shows it (the Problem panel's switch
+# sets them too).
+SURFACE_PLACE = (*(f"run.{name}" for name in ("init_bias", "init_weight")),
+                 *(f"grid.{name}" for name in ("b_min", "b_max", "w_min", "w_max")), "sgd.lr", "log")
+
+
+def _surface_place(surface: str) -> dict[str, Any]:
+    return {**{f"run.{k}": v for k, v in surface_start(surface).items()},
+            **{f"grid.{k}": v for k, v in surface_extent(surface).items()},
+            "sgd.lr": SURFACES[surface].sgd_lr, "log": SURFACES[surface].log}
+
+
+def _surface_fill(state: dict[str, Any], raw: Mapping[str, Any]) -> None:
+    if state.get("surface", NONE) != NONE:
+        state.update({key: value for key, value in _surface_place(state["surface"]).items() if key not in raw})
+
+
 def _every_loss(state: dict[str, Any]) -> dict[str, Any]:
     return {loss: build_specs(state, loss) for loss in LOSSES}
 
@@ -435,10 +454,13 @@ LESSON_KEY = "lesson"  # an address's lesson and step (?lesson=momentum.3): the 
 PATHS = {TOY: "/", COMPARE: "/compare", SWEEP: "/sweep", LANDSCAPE: "/landscape"}  # each page's address
 PAGE_OF_PATH = {path: page for page, path in PATHS.items()}
 PAGES: dict[str, Page] = {
-    TOY: Page(TOY, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _every_loss, _toy_uses),
+    TOY: Page(TOY, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _every_loss, _toy_uses,
+              _surface_fill),
     COMPARE: Page(COMPARE, (*FIELDS, *RUN_FIELDS, COUNT), CHOICES,
-                  CHOICE_DEFAULTS | {"step": None} | COMPARE_DEFAULTS, DISPLAY, _compare_specs, _compare_uses),
-    SWEEP: Page(SWEEP, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _sweep_specs, _sweep_uses),
+                  CHOICE_DEFAULTS | {"step": None} | COMPARE_DEFAULTS, DISPLAY, _compare_specs, _compare_uses,
+                  _surface_fill),
+    SWEEP: Page(SWEEP, FIELDS, _TOY_CHOICES, CHOICE_DEFAULTS | {"step": None}, DISPLAY, _sweep_specs, _sweep_uses,
+                _surface_fill),
     LANDSCAPE: Page(LANDSCAPE, LANDSCAPE_FIELDS,
                     {"model": tuple(MODELS), "mode": tuple(PAGE_VIEWS), "bias": tuple(BIAS_MODES),
                      "optimizer": tuple(OPTIMIZERS), "schedule": tuple(SCHEDULES), "dataset": tuple(SOURCES),
@@ -560,8 +582,9 @@ def to_query(state: Mapping[str, Any], page: str = TOY) -> str:
     """The settings that differ from the page's defaults as a URL query string (``?sgd.lr=0.05``):
     a short link that reproduces the view, since ``from_query`` fills in every default."""
     defaults = _defaults(page)
+    pinned = SURFACE_PLACE if state.get("surface", NONE) != NONE else ()  # (see _surface_fill)
     pairs = [(key, _query_text(value)) for key, value in state.items()
-             if value is not None and not (key in defaults and _same(value, defaults[key]))]
+             if value is not None and (key in pinned or not (key in defaults and _same(value, defaults[key])))]
     return "?" + urlencode(pairs)
 
 

@@ -52,6 +52,7 @@ from dashboard.figures import (
 )
 from dashboard.ids import (
     COMPARE,
+    ID,
     TOY,
     CompareID,
     optimizer_group_id,
@@ -391,7 +392,7 @@ def render(shared, per_run, optimizers, count, loss, schedule, log, surface, ste
 
 register_playback(PLAYBACK)
 register_schedule_switch(COMPARE, CompareID.SCHEDULE)
-register_surface_switch(COMPARE, CompareID.PROBLEM)
+register_surface_switch(COMPARE, CompareID.PROBLEM, log_id=CompareID.LOG)
 
 
 def _preview_runs(key: str, checked: Checked) -> dict[int, tuple[RunSpec, str]]:
@@ -413,6 +414,14 @@ def _preview_runs(key: str, checked: Checked) -> dict[int, tuple[RunSpec, str]]:
 # Dragging a run's slider draws that run's preview, as on the toy lab (assets/descent.js).
 preview = register_preview(PREVIEW, COMPARE, _preview_runs)
 follow = register_follow(COMPARE, CompareID.LOSS)
+
+
+clientside_callback(  # a view drawn: the banner of an earlier failure goes (dashboard/errors.py)
+    "function(view) { return ''; }",
+    Output(ID.ERROR, "children", allow_duplicate=True),
+    Input(CompareID.STORE, "data"),
+    prevent_initial_call=True,
+)
 
 
 clientside_callback(  # a new path over the map on screen: the map is not sent again

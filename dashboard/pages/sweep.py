@@ -134,7 +134,7 @@ def layout(**query: Any) -> html.Div:
 
 register_optimizer_switch(SWEEP, SweepID.OPTIMIZER)
 register_schedule_switch(SWEEP, SweepID.SCHEDULE)
-register_surface_switch(SWEEP, SweepID.PROBLEM, extent=False)
+register_surface_switch(SWEEP, SweepID.PROBLEM, SweepID.OPTIMIZER)
 
 
 @callback(

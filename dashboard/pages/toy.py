@@ -177,7 +177,7 @@ def layout(**query: Any) -> html.Div:
     ], className="deck"))
     code = dcc.Tab(label="Code", value="code", children=html.Div([
         html.P(["The plain torch script behind the run of the ", html.I("One loss"), " view, every knob "
-                "in use. It prints the same step,weight,bias,loss rows as the page and ",
+                "in use. It prints the same step,weight,bias,loss rows (on a surface step,x,y,loss) as the page and ",
                 html.Code("python -m compute run"), ". ",
                 dcc.Clipboard(target_id=ID.CODE, title="copy the script", className="copy")],
                className="hint"),
@@ -421,6 +421,14 @@ clientside_callback(  # beside the lr control: the curvature and SGD's stable lr
 )
 
 
+clientside_callback(  # a view drawn: the banner of an earlier failure goes (dashboard/errors.py)
+    "function(view) { return ''; }",
+    Output(ID.ERROR, "children", allow_duplicate=True),
+    Input(ID.VIEW_STORE, "data"),
+    prevent_initial_call=True,
+)
+
+
 clientside_callback(  # the 3D surface is drawn once the 2D figures are on screen
     ClientsideFunction("descent", "afterPaint"),
     Output(ID.SURFACE, "figure"),
@@ -488,7 +496,7 @@ def apply_preset(_clicks):
 
 show_optimizer = register_optimizer_switch(TOY, ID.OPTIMIZER)
 show_schedule = register_schedule_switch(TOY, ID.SCHEDULE)
-show_surface = register_surface_switch(TOY, ID.PROBLEM)
+show_surface = register_surface_switch(TOY, ID.PROBLEM, ID.OPTIMIZER, ID.LOG)
 follow = register_follow(TOY, ID.LOSS)
 
 

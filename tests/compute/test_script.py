@@ -48,6 +48,9 @@ CASES = [
             schedule=ScheduleSpec("cosine", (("T_max", 25),))),
     RunSpec(surface=SurfaceSpec("himmelblau"), optimizer=OptimizerSpec("muon", (("lr", 0.1),)), epochs=20,
             clip_grad_norm=True, max_norm=5.0),
+    # a constant part that is infinite (written float("inf")), a formula without y (y · 0.0: its gradient 0)
+    RunSpec(surface=SurfaceSpec("expression", (("text", "x**2/(1/0 + 1) + exp(x/4)"),)),
+            optimizer=OptimizerSpec("adamw", (("lr", 0.1),)), epochs=10),
 ]
 
 

@@ -238,3 +238,29 @@ def test_the_cli_takes_surfaces_and_expressions(capsys):
     assert "only these functions may be called" in capsys.readouterr().err
     assert main(["run", "--surface", "saddle", "--surface-kappa", "3"]) == 2
     assert "not an argument of --surface saddle" in capsys.readouterr().err
+
+
+def test_formulas_a_person_types_first_run():
+    """A linear formula (its Hessian is 0), one without y (y's gradient is 0, not None: weight decay
+    still moves it, in the toy lab's loop, the batched engine and the script alike), a constant one
+    refused, and one not finite at the start refused there."""
+    linear = SurfaceSpec("expression", (("text", "x + y"),))
+    assert toy_hessian(None, None, 1.0, 2.0, linear).hessian.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    spec = RunSpec(surface=SurfaceSpec("expression", (("text", "x^2"),)), epochs=3, init_bias=1.0, init_weight=2.0,
+                   optimizer=OptimizerSpec("sgd", (("lr", 0.1), ("weight_decay", 0.5))))
+    traj = run_trajectory(spec)
+    assert traj.weight.tolist() == pytest.approx([2.0, 1.9, 1.805, 1.71475])  # y·(1 − lr·wd) each step
+    batched = run_batched(spec, {"lr": np.array([0.1])}, keep_params=True)
+    np.testing.assert_allclose(batched.weight[:, 0], traj.weight, rtol=1e-6)
+    for text in ("5", "2*pi", "sin(3)^2"):
+        with pytest.raises(InvalidSpec, match="does not depend on x or y"):
+            SurfaceSpec("expression", (("text", text),))
+    with pytest.raises(InvalidSpec, match=r"f is nan at the start point \(x, y\) = \(-3, 2\)") as caught:
+        RunSpec(surface=SurfaceSpec("expression", (("text", "log(x) + y"),)), init_bias=-3.0, init_weight=2.0)
+    assert caught.value.field == "run.init_bias"
+
+
+def test_a_constant_part_that_is_not_finite_is_written_as_python_can_read_it():
+    """(tests/compute/test_script.py runs such a script: it prints the page's rows)"""
+    assert parse("x**2/(1/0 + 1) + y**2").source() == 'x ** 2.0 / float("inf") + y ** 2.0'
+    assert parse("x^2").source() == "x ** 2.0 + y * 0.0"

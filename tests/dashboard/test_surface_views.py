@@ -46,20 +46,32 @@ def test_the_neurons_settings_do_not_block_a_surface():
 
 
 def test_choosing_a_surface_moves_the_map_and_the_start():
+    """The start, the map's square, SGD's lr (while SGD is chosen) and the colour scale; back on the
+    neuron, its defaults."""
+    from dashboard.ids import param_id
+    from dashboard.state import FIELDS
+
     groups = [{"id": surface_group_id(key, TOY), "property": "style"} for key in SURFACES]
     parts = [{"id": problem_part_id(part, TOY), "property": "style"} for part in ("loss", "data")]
-    outputs = [groups, parts]
-    styles, hidden, *moved = call_callback(toy.show_surface, "rastrigin", outputs_list=outputs)
-    start, square = moved[:2], moved[2:]
-    assert [s == {} for s in styles] == [key == "rastrigin" for key in SURFACES]
+    params = [{"id": param_id(f.group, f.param.name), "property": "value"} for f in FIELDS]
+    outputs = [groups, parts, params]
+    keys = [f.key for f in FIELDS]
+    styles, hidden, values, log = call_callback(toy.show_surface, "rosenbrock", "sgd", outputs_list=outputs)
+    assert [s == {} for s in styles] == [key == "rosenbrock" for key in SURFACES]
     assert hidden == [{"display": "none"}] * 2
-    assert start == [surface_start("rastrigin")[k] for k in ("init_bias", "init_weight")]
-    assert square == [surface_extent("rastrigin")[k] for k in ("b_min", "b_max", "w_min", "w_max")]
-    styles, shown, *moved = call_callback(toy.show_surface, "none", outputs_list=outputs)
-    start, square = moved[:2], moved[2:]
+    set_ = {k: v for k, v in zip(keys, values, strict=True) if not blank(v)}
+    assert set_ == {**{f"run.{k}": v for k, v in surface_start("rosenbrock").items()},
+                    **{f"grid.{k}": v for k, v in surface_extent("rosenbrock").items()},
+                    "sgd.lr": SURFACES["rosenbrock"].sgd_lr}
+    assert log == ["on"]
+    _, _, values, log = call_callback(toy.show_surface, "rastrigin", "adam", outputs_list=outputs)
+    assert "sgd.lr" not in {k for k, v in zip(keys, values, strict=True) if not blank(v)} and log == []
+    _, shown, values, _ = call_callback(toy.show_surface, "none", "sgd", outputs_list=outputs)
     defaults = default_state(TOY)
-    assert shown == [{}, {}] and start == [defaults["run.init_bias"], defaults["run.init_weight"]]
-    assert square == [defaults[f"grid.{k}"] for k in ("b_min", "b_max", "w_min", "w_max")]
+    assert shown == [{}, {}]
+    assert {k: v for k, v in zip(keys, values, strict=True) if not blank(v)} == {
+        key: defaults[key] for key in ("run.init_bias", "run.init_weight", "grid.b_min", "grid.b_max", "grid.w_min",
+                                       "grid.w_max", "sgd.lr")}
 
 
 def test_compare_runs_on_a_surface(server_context):
@@ -81,6 +93,17 @@ def test_the_sweep_takes_a_surface():
     assert request["state"]["surface"] == "rosenbrock"
     sweep = check_state(request["state"], "sweep").specs["sweep"]
     assert sweep.run.surface.name == "rosenbrock"
+
+
+def test_a_link_to_a_surface_opens_at_its_start_and_square():
+    opened, notes = from_query({"surface": "rosenbrock", "rosenbrock.b": "50"})
+    assert notes == [] and (opened["run.init_bias"], opened["run.init_weight"]) == (-1.5, 2.0)
+    assert opened["grid.w_max"] == 3.0 and opened["sgd.lr"] == SURFACES["rosenbrock"].sgd_lr and opened["log"]
+    opened, _ = from_query({"surface": "rosenbrock", "run.init_bias": "6", "sgd.lr": "0.1"})
+    assert opened["run.init_bias"] == 6.0 and opened["run.init_weight"] == 2.0 and opened["sgd.lr"] == 0.1
+    # a surface's view names its start even at the neuron's default values: it reopens there
+    back, _ = from_query(dict(parse_qsl(to_query({**opened, "run.init_weight": 6.0, "run.init_bias": -3.0})[1:])))
+    assert (back["run.init_weight"], back["run.init_bias"]) == (6.0, -3.0)
 
 
 def test_links_carry_the_surface_and_the_formula():
