@@ -61,9 +61,22 @@ INSIDE_LEGEND = {"y": 0.99, "yanchor": "top", "bgcolor": "rgba(255,255,255,0.7)"
 
 
 def _grid_contour(grid: LossGrid, log: bool, **extra: Any) -> dict:
-    """The toy's loss map over (bias, weight), its colour bar 90% of the plot's height."""
-    return loss_contour(typed_array(grid.biases), typed_array(grid.weights), scaled(grid.loss, log), log,
-                        _short(grid), colorbar={"len": 0.9}, what=grid.value, **extra)
+    """The toy's loss map over (bias, weight), its colour bar 90% of the plot's height; on a log
+    scale its colours span the values but for the lowest 1% (``log_span``)."""
+    z = scaled(grid.loss, log)
+    return loss_contour(typed_array(grid.biases), typed_array(grid.weights), z, log,
+                        _short(grid), colorbar={"len": 0.9}, what=grid.value, **log_span(z, log), **extra)
+
+
+def log_span(z: np.ndarray, log: bool) -> dict[str, Any]:
+    """A log colour scale's range, from the 1st percentile of the map's values to its top: a minimum
+    that is exactly 0 (a surface's, met by a grid point) is floored at 1e-12, and twelve decades of
+    colour for a few points left the rest of the map one shade (those points take the lowest colour)."""
+    finite = z[np.isfinite(z)]
+    if not log or not finite.size:
+        return {}
+    low, high = float(np.percentile(finite, 1)), float(finite.max())
+    return {"zmin": low, "zmax": high, "zauto": False} if high > low else {}
 
 
 def _short(grid: LossGrid) -> tuple[str, str]:
@@ -343,12 +356,11 @@ def make_coordinates_figure(runs: Mapping[str, Trajectory]) -> Figure:
                   "line": {"color": colour, "width": 2}},
                  {"type": "scatter", "x": steps, "y": typed_array(traj.weight[:n]), "mode": "lines",
                   "name": f"{prefix}y", "line": {"color": colour, "width": 2, "dash": "dot"}}]
-    return {"data": flowing(data) if len(runs) > 1 else data, "layout": {"title": centred_title("the point (x, y) at each step"),
-                                     "margin": {"l": 60, "r": 10, "t": 50, "b": FOOT_MARGIN if len(runs) > 1 else 50},
+    return {"data": flowing(data), "layout": {"title": centred_title("the point (x, y) at each step"),
+                                     "margin": {"l": 60, "r": 10, "t": 50, "b": FOOT_MARGIN},
                                      "xaxis": {"title": {"text": "step"}, **TITLED},
                                      "yaxis": {"title": {"text": "coordinate"}, **TITLED},
-                                     # several runs' names at the foot, clear of the lines; one run's x and y inside
-                                     "legend": FOOT_LEGEND if len(runs) > 1 else INSIDE_LEGEND | {"x": 0.99, "xanchor": "right"},
+                                     "legend": FOOT_LEGEND,  # at the foot, clear of the lines wherever they go
                                      "uirevision": "fit"}}
 
 
