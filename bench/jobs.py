@@ -51,10 +51,13 @@ class Participant:
             finished: str, deadline_s: float = 300) -> JobOutcome:
         """Open ``path``, start its job (the callback writing ``marker``), follow it to its end."""
         start = time.monotonic()
-        with self.opener.open(self.url + path, timeout=30) as response:
+        # a request may take as long as the job may (a machine busy with more than the bench: the suite's
+        # smoke run beside browsers and servers took over 30 s to answer one)
+        wait = max(30.0, deadline_s)
+        with self.opener.open(self.url + path, timeout=wait) as response:
             end_id = json.loads(CONFIG.search(response.read().decode()).group(1))["end_id"]
         body = callback_body(self.dependencies, marker, values)
-        status, data = self._post(f"endId={end_id}", body)
+        status, data = self._post(f"endId={end_id}", body, wait)
         if status != 200 or "response" in data:
             text = json.dumps(data.get("response", {}))[:200]
             return JobOutcome(kind, "failed", text, 0.0, time.monotonic() - start)
@@ -64,7 +67,7 @@ class Participant:
         queued_s, text = None, ""
         while time.monotonic() - start < deadline_s:
             time.sleep(POLL_S)
-            status, data = self._post(handles, poll)
+            status, data = self._post(handles, poll, wait)
             progress = data.get("progress", {})
             text = next((v for k, v in progress.items() if k.startswith(text_id) and isinstance(v, str)), text)
             if queued_s is None and progress and not text.startswith("Waiting"):
