@@ -13,9 +13,12 @@ The page's notation is accepted too: ``×``, ``·``, ``÷``, ``−``, ``²`` and
 (names, attributes, calls of other things, subscripts, comparisons, lambdas, strings) is refused
 with one sentence, and so is text over MAX_LENGTH characters, a tree deeper than MAX_DEPTH or with
 more than MAX_NODES nodes, a number that is not finite and a constant exponent larger than
-MAX_EXPONENT. Every number becomes a tensor of the evaluation's dtype, so arithmetic never runs in
-Python: ``9**9**9`` cannot hang (it is refused: its exponent is too large), and ``1/x`` at 0 is
-torch's inf, which the run reports as divergence.
+MAX_EXPONENT, and a formula without x or y (nothing to descend). A part without x or y (``2*pi``,
+Rosenbrock's ``b``) is reduced to one number in float64 torch arithmetic on 0-d tensors, never in
+Python's, so ``9**9**9`` cannot hang (it is refused anyway: its exponent is too large); that number
+meets the tensors as a Python float, as it does in the torch source ``Expression.source`` writes, so
+the Code tab's script computes the page's numbers bit for bit. ``1/x`` at 0 is torch's inf, which a
+run reports as divergence (and a start point where f is not finite is refused: compute/specs.py).
 """
 
 from __future__ import annotations
