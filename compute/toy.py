@@ -1,4 +1,8 @@
-"""The single-neuron experiment: exact trajectories with torch.optim and vectorized loss maps."""
+"""The single-neuron experiment: exact trajectories with torch.optim and vectorized loss maps.
+
+A run on a classic surface (``RunSpec.surface``, compute/surfaces.py) is the same loop with the loss
+f(x, y) of the point (x, y) held as the neuron's (bias, weight); its map is f over that square.
+"""
 
 from __future__ import annotations
 
