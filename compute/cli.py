@@ -268,10 +268,12 @@ def _placed(args: argparse.Namespace, params: tuple[Param, ...], surface: dict[s
 
 def _run_spec(args: argparse.Namespace) -> RunSpec:
     surface = _surface_spec(args)
+    # on a surface SGD's lr defaults to one it is stable with there, as the page sets it
+    stable = {"lr": SURFACES[surface.name].sgd_lr} if surface.on and args.optimizer == "sgd" else None
     return RunSpec(
         data=_data_spec(args),
         loss=_loss_spec(args),
-        optimizer=_optimizer_spec(args),
+        optimizer=_optimizer_spec(args, stable),
         schedule=_schedule_spec(args),
         surface=surface,
         **_placed(args, RUN_PARAMS, surface_start(surface.name) if surface.on else {}),

@@ -127,7 +127,7 @@ SURFACES: dict[str, SurfaceInfo] = {
             constant_hessian=True),
         SurfaceInfo(
             EXPRESSION, "expression",
-            "", (Param(TEXT, str, "sin(x) + cos(y) + (x**2 + y**2)/10", hi=MAX_LENGTH, label="f(x, y)",
+            "", (Param(TEXT, str, "sin(x) + cos(y) + (x^2 + y^2)/10", hi=MAX_LENGTH, label="f(x, y)",
                        help="a formula in x and y: numbers, + − * / ** (or ^), sin, cos, exp, log, sqrt, abs, "
                             "tanh, …"),),
             (-5.0, 5.0, -5.0, 5.0), (-3.0, 2.0), lambda v: (),

@@ -775,7 +775,7 @@ def make_sharpening_figure(result: Sharpening, lr: float) -> Figure:
     shapes, annotations = [], []
     if np.isfinite(result.threshold) and result.scheduled:  # a schedule moves it: K/lr at each step's lr
         data.append({"type": "scatter", "x": steps, "y": typed_array(result.limits), "mode": "lines",
-                     "name": f"threshold {result.threshold_name.split(' = ')[0]} at the schedule's lr",
+                     "name": "stability threshold at the schedule's lr (and momentum)",
                      "line": {"color": THRESHOLD_COLOUR, "dash": "dash", "width": 2},
                      "hovertemplate": "step %{x}<br>threshold %{y:.4g}<extra></extra>"})
         top = min(max(float(np.nanmax(result.sharpness)), float(np.nanmin(result.limits))) * 1.15,
@@ -806,8 +806,8 @@ def make_hessian_figure(result: Sharpening, probes: int) -> Figure:
     Without probes, where the sharpness figure already draws λmax(H) (not Adam's preconditioned
     one), it would repeat that curve: it says how to draw the trace instead."""
     if not probes and not result.preconditioned:
-        return make_placeholder("The trace of H during training: set trace_samples (Hutchinson's probes) to "
-                                "draw it.<br>λmax(H) is the sharpness on the left.")
+        return make_placeholder("The trace of H during training:<br>set trace_samples (Hutchinson's probes) "
+                                "to draw it.<br>λmax(H) is the sharpness on the left.")
     steps = typed_array(result.steps.astype(np.int32))
     data = [{"type": "scatter", "x": steps, "y": typed_array(result.hessian_max), "mode": "lines+markers",
              "name": "λmax(H)", "line": {"color": SHARPNESS_COLOUR}, "marker": {"size": 5},

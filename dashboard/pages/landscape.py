@@ -385,10 +385,12 @@ def _edge(checked: Checked, report: Report, stored_only: bool) -> dict[str, Any]
     peak = float(np.nanmax(result.sharpness)) if finite.any() else float("nan")
     if np.isfinite(result.threshold):
         past = int((result.sharpness >= result.limits).sum())  # each against its own step's threshold
-        at = (f"at the schedule's lr, from {result.limits[0]:.4g} to {result.limits[-1]:.4g}" if result.scheduled
-              else f"= {result.threshold:.4g}")
-        edge = (f"the threshold {result.threshold_name.split(' = ')[0]} {at}; {past} of {len(result.steps)} "
-                f"measurements at or past it")
+        if result.scheduled:  # (a cycle may move the momentum too: the formula's name would not hold)
+            edge = (f"the stability threshold at each step's lr and momentum, between {np.nanmin(result.limits):.4g} "
+                    f"and {np.nanmax(result.limits):.4g}")
+        else:
+            edge = f"the threshold {result.threshold_name.split(' = ')[0]} = {result.threshold:.4g}"
+        edge += f"; {past} of {len(result.steps)} measurements at or past it"
     else:
         edge = "no stability threshold is known for this optimizer"
     done = (f"{_what(spec.train)}: {what} from {result.sharpness[0]:.4g} at step 0 to {result.sharpness[-1]:.4g} "

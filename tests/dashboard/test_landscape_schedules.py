@@ -33,5 +33,6 @@ def test_the_sharpness_figure_draws_a_moving_threshold():
                         np.linspace(200.0, 20.0, len(steps)))
     figure = make_sharpening_figure(moving, 0.1)
     threshold = figure["data"][-1]
-    assert threshold["name"] == "threshold 2/lr at the schedule's lr" and figure["layout"]["shapes"] == []
+    assert threshold["name"] == "stability threshold at the schedule's lr (and momentum)"
+    assert figure["layout"]["shapes"] == []
     assert figure["layout"]["yaxis"]["range"][1] == 30.0 * 1.15  # the sharpness in view, not the warm-up's 200
