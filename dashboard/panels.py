@@ -25,7 +25,7 @@ from compute import LOSSES, InvalidSpec, RunSpec
 from compute.data import CLASS_SCORE_TEXT, FEATURE_KEYS, TRUE_CURVE_TEXT, DataSpec
 from compute.preview import PreviewSpec, run_preview
 from compute.schedules import SCHEDULES, schedule_group
-from compute.surfaces import EXPRESSION, NONE, SURFACES, surface_extent, surface_start
+from compute.surfaces import EXPRESSION, NONE, SURFACES
 from compute.toy import follow_extent
 from dashboard.cache import cached
 from dashboard.controls import CHECKED, control_value, error_messages, group_controls, settings_from_controls
@@ -50,6 +50,7 @@ from dashboard.state import (
     check_state,
     check_value,
     default_state,
+    surface_place,
 )
 
 URL_SYNC_JS = """
@@ -145,9 +146,6 @@ def neuron_only(part: str, page: str, state: dict[str, Any], panel: Any) -> html
     return html.Div(panel, id=problem_part_id(part, page), style=shown_if(state["surface"] == NONE))
 
 
-START = ("init_bias", "init_weight")
-
-
 def register_surface_switch(page: str, dropdown_id: str, optimizer_id: str | None = None,
                             log_id: str | None = None) -> Callable:
     """Show the chosen problem's settings and hide the neuron's data and loss on a surface. A person
@@ -166,17 +164,11 @@ def register_surface_switch(page: str, dropdown_id: str, optimizer_id: str | Non
             raise dash.exceptions.PreventUpdate
         groups = [shown_if(item["id"]["key"] == surface) for item in ctx.outputs_list[0]]
         parts = [shown_if(surface == NONE) for _ in ctx.outputs_list[1]]
-        defaults = default_state(page)
-        if surface == NONE:
-            wanted = {key: defaults[key] for key in (*(f"run.{k}" for k in START), *(f"grid.{k}" for k in EXTENT_KEYS))}
-            wanted["sgd.lr"] = defaults["sgd.lr"]
-        else:
-            wanted = {**{f"run.{k}": v for k, v in surface_start(surface).items()},
-                      **{f"grid.{k}": v for k, v in surface_extent(surface).items()}, "sgd.lr": SURFACES[surface].sgd_lr}
+        wanted = surface_place(surface)  # (the settings a link naming the surface opens with)
+        log = [[CHECKED] if wanted.pop("log") else []] if log_id else []
         if chosen != "sgd":
             wanted.pop("sgd.lr")
         values = [wanted.get(f"{item['id']['group']}.{item['id']['name']}", no_update) for item in ctx.outputs_list[2]]
-        log = [[CHECKED] if SURFACES[surface].log else []] if log_id else []
         return groups, parts, values, *log
 
     return show_surface

@@ -325,7 +325,12 @@ SURFACE_PLACE = (*(f"run.{name}" for name in ("init_bias", "init_weight")),
                  *(f"grid.{name}" for name in ("b_min", "b_max", "w_min", "w_max")), "sgd.lr", "log")
 
 
-def _surface_place(surface: str) -> dict[str, Any]:
+def surface_place(surface: str) -> dict[str, Any]:
+    """What a surface sets when it is chosen or named by a link (``SURFACE_PLACE``): its start, its map
+    square, SGD's stable lr there and its colour scale; for the neuron ("none"), the page's defaults."""
+    if surface == NONE:
+        defaults = _defaults(TOY)
+        return {key: defaults[key] for key in SURFACE_PLACE}
     return {**{f"run.{k}": v for k, v in surface_start(surface).items()},
             **{f"grid.{k}": v for k, v in surface_extent(surface).items()},
             "sgd.lr": SURFACES[surface].sgd_lr, "log": SURFACES[surface].log}
@@ -333,7 +338,7 @@ def _surface_place(surface: str) -> dict[str, Any]:
 
 def _surface_fill(state: dict[str, Any], raw: Mapping[str, Any]) -> None:
     if state.get("surface", NONE) != NONE:
-        state.update({key: value for key, value in _surface_place(state["surface"]).items() if key not in raw})
+        state.update({key: value for key, value in surface_place(state["surface"]).items() if key not in raw})
 
 
 def _every_loss(state: dict[str, Any]) -> dict[str, Any]:
