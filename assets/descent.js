@@ -147,8 +147,11 @@
         }
         if (surface && runs.length && t.surface !== null) {
             const run = runs[0], k = ks[0];
-            settle(figures.surface, () => Plotly.restyle(
-                surface, {x: [[run.b[k]]], y: [[run.w[k]]], z: [[shown(play, run.loss[k])]]}, [t.surface]));
+            settle(figures.surface, () => {
+                // (by then the 3D figure may not be drawn yet, or be drawn without WebGL: no traces)
+                if (!surface.data || surface.data.length <= t.surface) { return; }
+                Plotly.restyle(surface, {x: [[run.b[k]]], y: [[run.w[k]]], z: [[shown(play, run.loss[k])]]}, [t.surface]);
+            });
         }
         if (curve) {
             fast(curve, runs.map((r, i) => 2 * i + 1), runs.map((r, i) => ({x: [ks[i]], y: [r.loss[ks[i]]]})));
