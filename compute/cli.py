@@ -85,7 +85,16 @@ from compute.spectrum import (
     sharpening,
     spectrum,
 )
-from compute.surfaces import EXPRESSION, NONE, SURFACES, TEXT, surface_extent, surface_start
+from compute.surfaces import (
+    EXPRESSION,
+    EXTENT_KEYS,
+    NONE,
+    START_KEYS,
+    SURFACES,
+    TEXT,
+    surface_extent,
+    surface_start,
+)
 from compute.sweep import MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec, run_sweep
 from compute.toy import loss_grid, run_trajectory
 
@@ -251,13 +260,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     _add_schedule_options(parser)
     loop = parser.add_argument_group("training loop")
     for p in RUN_PARAMS:
-        placed = p.name in SURFACE_START  # a surface starts at its own point unless told
+        placed = p.name in START_KEYS  # a surface starts at its own point unless told
         _add(loop, p, None if placed else p.default,
              f"default {p.default}; on a surface, its own start" if placed else None)
-
-
-SURFACE_START = ("init_bias", "init_weight")
-SURFACE_EXTENT = ("b_min", "b_max", "w_min", "w_max")
 
 
 def _placed(args: argparse.Namespace, params: tuple[Param, ...], surface: dict[str, float]) -> dict[str, Any]:
@@ -423,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_problem_options(grid)
     extent = grid.add_argument_group("grid")
     for p in GRID_PARAMS:
-        placed = p.name in SURFACE_EXTENT  # a surface's map is its own square unless told
+        placed = p.name in EXTENT_KEYS  # a surface's map is its own square unless told
         _add(extent, p, None if placed else p.default,
              f"default {p.default}; on a surface, its own square" if placed else None)
     grid.add_argument("--out", help="write the (weight × bias) array to this .npy file instead")

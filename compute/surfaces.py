@@ -136,16 +136,20 @@ SURFACES: dict[str, SurfaceInfo] = {
 }
 
 
+# The settings that place a run and its map: the start (x₀, y₀) and the square (x range, y range), as
+# the run's and the grid's settings name them (the point's x is the bias, its y the weight).
+START_KEYS = ("init_bias", "init_weight")
+EXTENT_KEYS = ("b_min", "b_max", "w_min", "w_max")
+
+
 def surface_extent(name: str) -> dict[str, float]:
     """The surface's map square, as the grid's settings (b: x, w: y)."""
-    x_min, x_max, y_min, y_max = SURFACES[name].extent
-    return {"b_min": x_min, "b_max": x_max, "w_min": y_min, "w_max": y_max}
+    return dict(zip(EXTENT_KEYS, SURFACES[name].extent, strict=True))
 
 
 def surface_start(name: str) -> dict[str, float]:
     """The surface's start point as the run's settings (init_bias: x₀, init_weight: y₀)."""
-    x0, y0 = SURFACES[name].start
-    return {"init_bias": x0, "init_weight": y0}
+    return dict(zip(START_KEYS, SURFACES[name].start, strict=True))
 
 
 def nearest_minimum(name: str, values: dict[str, Any], x: float, y: float) -> tuple[float, float] | None:
@@ -154,5 +158,5 @@ def nearest_minimum(name: str, values: dict[str, Any], x: float, y: float) -> tu
     return min(minima, key=lambda m: (m[0] - x) ** 2 + (m[1] - y) ** 2) if minima else None
 
 
-__all__ = ["EXPRESSION", "NONE", "SURFACES", "TEXT", "SurfaceInfo", "nearest_minimum", "surface_extent",
+__all__ = ["EXPRESSION", "EXTENT_KEYS", "NONE", "START_KEYS", "SURFACES", "TEXT", "SurfaceInfo", "nearest_minimum", "surface_extent",
            "surface_start"]

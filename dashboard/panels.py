@@ -25,7 +25,7 @@ from compute import LOSSES, InvalidSpec, RunSpec
 from compute.data import CLASS_SCORE_TEXT, FEATURE_KEYS, TRUE_CURVE_TEXT, DataSpec
 from compute.preview import PreviewSpec, run_preview
 from compute.schedules import SCHEDULES, schedule_group
-from compute.surfaces import EXPRESSION, NONE, SURFACES
+from compute.surfaces import EXPRESSION, EXTENT_KEYS, NONE, SURFACES
 from compute.toy import follow_extent
 from dashboard.cache import cached
 from dashboard.controls import CHECKED, control_value, error_messages, group_controls, settings_from_controls
@@ -301,7 +301,6 @@ def data_section(state: dict[str, Any], page: str) -> html.Details:
                    "the map turns to the new minimum.")
 
 
-EXTENT_KEYS = ("b_min", "b_max", "w_min", "w_max")
 
 
 def register_follow(page: str, loss_id: str) -> Callable:

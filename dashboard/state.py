@@ -53,7 +53,7 @@ from compute.nets import DATA_SPLIT_PARAMS, MODELS, TRAIN_OPTIMIZER, TRAIN_PARAM
 from compute.schedules import SCHEDULES, schedule_group
 from compute.specs import MAX_STEPS, SurfaceSpec
 from compute.spectrum import HVP_COST, SHARPENING_PARAMS, SharpeningSpec
-from compute.surfaces import NONE, SURFACES, surface_extent, surface_start
+from compute.surfaces import EXTENT_KEYS, NONE, START_KEYS, SURFACES, surface_extent, surface_start
 from compute.sweep import AXIS_PARAMS, MEASURES, SWEEP_PARAMS, SweepAxis, SweepSpec
 from dashboard.settings import settings
 
@@ -321,8 +321,7 @@ def _landscape_uses(key: str, state: Mapping[str, Any]) -> bool:
 # would put Rosenbrock's start far up its walls. A link of a surface always names them (``to_query``).
 # So does the lr SGD is stable with there and the colour scale that shows it (the Problem panel's switch
 # sets them too).
-SURFACE_PLACE = (*(f"run.{name}" for name in ("init_bias", "init_weight")),
-                 *(f"grid.{name}" for name in ("b_min", "b_max", "w_min", "w_max")), "sgd.lr", "log")
+SURFACE_PLACE = (*(f"run.{name}" for name in START_KEYS), *(f"grid.{name}" for name in EXTENT_KEYS), "sgd.lr", "log")
 
 
 def surface_place(surface: str) -> dict[str, Any]:
