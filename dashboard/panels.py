@@ -142,7 +142,8 @@ def problem_section(state: dict[str, Any], page: str, dropdown_id: str) -> html.
 
 
 def neuron_only(part: str, page: str, state: dict[str, Any], panel: Any) -> html.Div:
-    """A panel only the neuron uses (its data, its loss), hidden while a surface is chosen."""
+    """A panel only the neuron uses (its data, its loss, the toy lab's presets), hidden while a surface
+    is chosen."""
     return html.Div(panel, id=problem_part_id(part, page), style=shown_if(state["surface"] == NONE))
 
 

@@ -131,13 +131,15 @@ def layout(**query: Any) -> html.Div:
     steps = build_specs(state, state["loss"])[0].steps  # a valid state: from_query checked it
     controls = html.Aside(
         [
-            section("Presets", [
+            # the presets are the neuron's classic figures (their captions are about its data): a surface
+            # sets them aside with the data and the loss
+            neuron_only("presets", TOY, state, section("Presets", [
                 html.Div([html.Button([html.Span(p.label, className="preset-label"),
                                        html.Span(p.gist, className="preset-gist")],
                                       id=preset_id(p.key), className="preset", n_clicks=0, title=p.caption)
                           for p in PRESETS.values()], className="presets"),
                 html.P(id=ID.PRESET_CAPTION, className="caption"),
-            ], "The classic figures, one click each: what each shows is on its button."),
+            ], "The classic figures, one click each: what each shows is on its button.")),
             problem_section(state, TOY, ID.PROBLEM),
             neuron_only("loss", TOY, state, loss_section(state, TOY, ID.LOSS)),
             optimizer_section(state, TOY, ID.OPTIMIZER),

@@ -291,6 +291,7 @@ def test_a_classic_surface_and_a_typed_formula_from_the_problem_panel(page):
     page.get_by_role("option", name="Rosenbrock: (a - x)^2 + b*(y - x^2)^2").click()
     expect(page.locator(param_selector("rosenbrock", "b"))).to_be_visible(timeout=TIMEOUT)
     expect(page.locator(param_selector("data", "n"))).to_be_hidden()
+    expect(page.locator("#preset-caption")).to_be_hidden()  # the presets are the neuron's figures
     expect(page.locator(MAP_TITLE)).to_have_text("Rosenbrock", timeout=TIMEOUT)
     assert page.locator("#map-figure .xtitle").text_content() == "x"
     assert page.locator("#map-figure .ytitle").text_content() == "y"
@@ -310,3 +311,8 @@ def test_a_classic_surface_and_a_typed_formula_from_the_problem_panel(page):
         "only these functions may be called: sin, cos, tan, exp, log, sqrt, abs, tanh, sinh, cosh, atan, sigmoid, "
         "softplus", timeout=TIMEOUT)
     expect(page.locator("#run-status")).to_contain_text("fix the settings marked in red")
+    page.click("#problem")  # back to the neuron: its panels, its start and its map
+    page.get_by_role("option", name="the neuron on its data (regression)").click()
+    expect(page.locator(MAP_TITLE)).to_have_text("MSELoss", timeout=TIMEOUT)
+    expect(page.locator("#step-text")).to_contain_text("step 100: w = 0.92583, b = 2.4844", timeout=TIMEOUT)
+    expect(page.locator(".presets")).to_be_visible()
