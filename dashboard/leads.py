@@ -24,7 +24,7 @@ LEADS: dict[str, Lead] = {
         "start point, step by step (▶ plays it). Below: the loss per step and the fitted line. Under "
         "Problem, a classic surface (Rosenbrock, Rastrigin, Beale, Himmelblau, a saddle, a quadratic) or "
         "a formula of your own takes the neuron's place: the map is then f(x, y).",
-        "Pick a preset (the first panel of the controls) and read what it shows; then move lr and watch the "
+        "Pick a preset (the first panel of the controls, on the neuron) and read what it shows; then move lr and watch the "
         "path follow. Click the map to start from elsewhere."),
     COMPARE: Lead(
         "Up to four runs, any optimizer and settings, over one loss map.",
