@@ -229,9 +229,12 @@ def completed(page: str, chosen: str, classes: list, values: list,
 def register_optimizer_switch(page: str, dropdown_id: str) -> Callable:
     """Show only the chosen optimizer's controls on ``page`` (with their sliders once shown)."""
 
+    # (no initial call: the layout builds the chosen group and shows only it, which is all the call did,
+    # one request a page load, queued behind the session's others)
     @callback(Output(optimizer_group_id(ALL, page), "style"), Output(optimizer_group_id(ALL, page), "children"),
               Output(optimizer_group_id(ALL, page), "className"), Input(dropdown_id, "value"),
-              State(optimizer_group_id(ALL, page), "className"), State(param_id(ALL, ALL, page), "value"))
+              State(optimizer_group_id(ALL, page), "className"), State(param_id(ALL, ALL, page), "value"),
+              prevent_initial_call=True)
     def show_optimizer(optimizer, classes, values):
         return completed(page, optimizer, classes, values, lambda key, state: optimizer_group(key, state, page))
 
@@ -282,7 +285,8 @@ def register_schedule_switch(page: str, dropdown_id: str) -> Callable:
 
     @callback(Output(schedule_group_id(ALL, page), "style"), Output(schedule_group_id(ALL, page), "children"),
               Output(schedule_group_id(ALL, page), "className"), Input(dropdown_id, "value"),
-              State(schedule_group_id(ALL, page), "className"), State(param_id(ALL, ALL, page), "value"))
+              State(schedule_group_id(ALL, page), "className"), State(param_id(ALL, ALL, page), "value"),
+              prevent_initial_call=True)  # (as the optimizer's switch)
     def show_schedule(schedule, classes, values):
         return completed(page, schedule, classes, values, lambda key, state: _schedule_group(key, state, page, True))
 
